@@ -1,0 +1,59 @@
+# Ostium build. Every tool the build needs is installed here, at a pinned
+# version, into .tools/bin; nothing is assumed to be on the machine but Go.
+
+SHELL          := /usr/bin/env bash
+GO             ?= go
+TOOLS          := $(CURDIR)/.tools/bin
+SWAGGER_VERSION     := v0.36.7
+STATICCHECK_VERSION := 2025.1.1
+SWAGGER        := $(TOOLS)/swagger-$(SWAGGER_VERSION)
+STATICCHECK    := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+REVISION       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+BUILD_DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS        := -X github.com/ostium-net/ostium/internal/buildinfo.Version=$(VERSION) \
+                  -X github.com/ostium-net/ostium/internal/buildinfo.Revision=$(REVISION) \
+                  -X github.com/ostium-net/ostium/internal/buildinfo.BuildDate=$(BUILD_DATE)
+TEST_TIMEOUT   ?= 9m
+QUICKSTART_HOME ?= $(CURDIR)/.quickstart
+
+.PHONY: all build test generate lint bench quickstart tools clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/... ./router/cmd/... ./tunnel/cmd/...
+
+test:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
+
+$(SWAGGER):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install github.com/go-swagger/go-swagger/cmd/swagger@$(SWAGGER_VERSION)
+	mv $(TOOLS)/swagger $@
+
+$(STATICCHECK):
+	@mkdir -p $(TOOLS)
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv $(TOOLS)/staticcheck $@
+
+tools: $(SWAGGER) $(STATICCHECK)
+
+# generate wipes every generated folder and rebuilds it from specs/.
+generate: $(SWAGGER)
+	SWAGGER=$(SWAGGER) ./specs/generate.sh
+
+lint: $(STATICCHECK)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+quickstart: build
+	./bin/ostium-controller quickstart --home $(QUICKSTART_HOME)
+
+clean:
+	rm -rf bin .tools

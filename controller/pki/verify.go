@@ -1,0 +1,110 @@
+package pki
+
+import (
+	"crypto/subtle"
+	"crypto/x509"
+	"errors"
+	"fmt"
+)
+
+// Errors of certificate verification.
+var (
+	// ErrForeignCA means a certificate was not issued by the expected CA.
+	ErrForeignCA = errors.New("certificate not issued by a trusted CA")
+	// ErrInvalidCert means a certificate from the expected CA is not
+	// acceptable: expired, not yet valid, or without client-auth usage.
+	ErrInvalidCert = errors.New("invalid certificate")
+	// ErrCAOwnership means a proof of CA possession was refused.
+	ErrCAOwnership = errors.New("CA ownership not proven")
+)
+
+// VerifyClientCert checks a client's certificate chain, leaf first (as a TLS
+// handshake presents it): the leaf must be signed by this authority's signing
+// CA, chain to its root, be valid now and allow client authentication. A leaf
+// from any other CA fails with ErrForeignCA; other failures wrap
+// ErrInvalidCert. Intermediates sent by the client are ignored.
+func (a *Authority) VerifyClientCert(chain []*x509.Certificate) error {
+	if len(chain) == 0 || chain[0] == nil {
+		return fmt.Errorf("%w: no client certificate", ErrInvalidCert)
+	}
+	leaf := chain[0]
+	if err := leaf.CheckSignatureFrom(a.signingCert); err != nil {
+		return fmt.Errorf("%w: %q is not signed by %q", ErrForeignCA, leaf.Subject, a.signingCert.Subject)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         a.rootPool,
+		Intermediates: a.interPool,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return classifyVerifyError(leaf, err)
+	}
+	return nil
+}
+
+// VerifyClientCertWithCA checks a client's certificate chain, leaf first,
+// against one CA (for instance a third-party CA registered for enrollment):
+// the leaf, helped by the intermediates in the chain, must chain to ca, be
+// valid now and allow client authentication. A leaf that does not chain to ca
+// fails with ErrForeignCA; other failures wrap ErrInvalidCert.
+func VerifyClientCertWithCA(chain []*x509.Certificate, ca *x509.Certificate) error {
+	if len(chain) == 0 || chain[0] == nil {
+		return fmt.Errorf("%w: no client certificate", ErrInvalidCert)
+	}
+	if ca == nil {
+		return fmt.Errorf("%w: no CA to verify against", ErrForeignCA)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	intermediates := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		if c != nil {
+			intermediates.AddCert(c)
+		}
+	}
+	if _, err := chain[0].Verify(x509.VerifyOptions{
+		Roots:         roots,
+		Intermediates: intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return classifyVerifyError(chain[0], err)
+	}
+	return nil
+}
+
+func classifyVerifyError(leaf *x509.Certificate, err error) error {
+	var unknown x509.UnknownAuthorityError
+	if errors.As(err, &unknown) {
+		return fmt.Errorf("%w: %q: %v", ErrForeignCA, leaf.Subject, err)
+	}
+	return fmt.Errorf("%w: %q: %v", ErrInvalidCert, leaf.Subject, err)
+}
+
+// VerifyCAOwnership checks a proof that the holder of a third-party CA's key
+// controls it: proofPEM must hold a certificate signed by the CA in caCertPEM
+// whose subject common name equals verificationToken. Failures wrap
+// ErrCAOwnership.
+func VerifyCAOwnership(caCertPEM, proofPEM []byte, verificationToken string) error {
+	if verificationToken == "" {
+		return fmt.Errorf("%w: empty verification token", ErrCAOwnership)
+	}
+	cas, err := ParseCertificatesPEM(caCertPEM)
+	if err != nil {
+		return fmt.Errorf("%w: CA certificate: %w", ErrCAOwnership, err)
+	}
+	ca := cas[0]
+	if !isCA(ca) {
+		return fmt.Errorf("%w: %q is not a CA certificate", ErrCAOwnership, ca.Subject)
+	}
+	proofs, err := ParseCertificatesPEM(proofPEM)
+	if err != nil {
+		return fmt.Errorf("%w: proof certificate: %w", ErrCAOwnership, err)
+	}
+	proof := proofs[0]
+	if err := proof.CheckSignatureFrom(ca); err != nil {
+		return fmt.Errorf("%w: proof is not signed by %q: %v", ErrCAOwnership, ca.Subject, err)
+	}
+	if subtle.ConstantTimeCompare([]byte(proof.Subject.CommonName), []byte(verificationToken)) != 1 {
+		return fmt.Errorf("%w: proof common name %q is not the verification token", ErrCAOwnership, proof.Subject.CommonName)
+	}
+	return nil
+}

@@ -1,0 +1,325 @@
+package store
+
+import "time"
+
+// Meta is carried by every record: its id, wall-clock times stamped by the
+// node that proposed the change, and the raft indexes of its creation and
+// last modification.
+type Meta struct {
+	ID          string         `json:"id"`
+	CreatedAt   time.Time      `json:"createdAt"`
+	UpdatedAt   time.Time      `json:"updatedAt"`
+	CreateIndex uint64         `json:"createIndex"`
+	ModifyIndex uint64         `json:"modifyIndex"`
+	Tags        map[string]any `json:"tags,omitempty"`
+}
+
+// Base returns the record's metadata; it makes every entity a Record.
+func (m *Meta) Base() *Meta { return m }
+
+// Identity is an enrolled (or enrolling) principal: a user, device or service.
+type Identity struct {
+	Meta
+	Name                      string            `json:"name"`
+	Type                      string            `json:"type"`
+	IsAdmin                   bool              `json:"isAdmin"`
+	IsDefaultAdmin            bool              `json:"isDefaultAdmin,omitempty"`
+	RoleAttributes            []string          `json:"roleAttributes,omitempty"`
+	AuthPolicyID              string            `json:"authPolicyId,omitempty"`
+	ExternalID                string            `json:"externalId,omitempty"`
+	DefaultHostingCost        uint16            `json:"defaultHostingCost"`
+	DefaultHostingPrecedence  string            `json:"defaultHostingPrecedence,omitempty"`
+	ServiceHostingCosts       map[string]uint16 `json:"serviceHostingCosts,omitempty"`
+	ServiceHostingPrecedences map[string]string `json:"serviceHostingPrecedences,omitempty"`
+	AppData                   map[string]any    `json:"appData,omitempty"`
+	Disabled                  bool              `json:"disabled,omitempty"`
+	DisabledAt                *time.Time        `json:"disabledAt,omitempty"`
+	DisabledUntil             *time.Time        `json:"disabledUntil,omitempty"`
+	EnvInfo                   map[string]any    `json:"envInfo,omitempty"`
+	SDKInfo                   map[string]any    `json:"sdkInfo,omitempty"`
+}
+
+// Identity types accepted by the management API.
+const (
+	IdentityTypeDefault = "Default"
+	IdentityTypeUser    = "User"
+	IdentityTypeDevice  = "Device"
+	IdentityTypeService = "Service"
+)
+
+// Authenticator methods.
+const (
+	AuthenticatorCert = "cert"
+	AuthenticatorUpdb = "updb"
+)
+
+// Authenticator proves an identity: a certificate (keyed by its SHA-1
+// fingerprint) or a username with an argon2id password hash.
+type Authenticator struct {
+	Meta
+	IdentityID   string `json:"identityId"`
+	Method       string `json:"method"`
+	Username     string `json:"username,omitempty"`
+	PasswordHash string `json:"passwordHash,omitempty"`
+	Fingerprint  string `json:"fingerprint,omitempty"`
+	CertPEM      string `json:"certPem,omitempty"`
+	// Pending extension: the new certificate that becomes current on verify.
+	UnverifiedFingerprint string `json:"unverifiedFingerprint,omitempty"`
+	UnverifiedCertPEM     string `json:"unverifiedCertPem,omitempty"`
+}
+
+// Enrollment methods.
+const (
+	EnrollmentOTT   = "ott"
+	EnrollmentOTTCA = "ottca"
+	EnrollmentUpdb  = "updb"
+	EnrollmentERott = "erott"
+)
+
+// Enrollment is a pending one-time enrollment of an identity or router. The
+// token itself is never stored: only its SHA-256 hash.
+type Enrollment struct {
+	Meta
+	Method       string    `json:"method"`
+	IdentityID   string    `json:"identityId,omitempty"`
+	EdgeRouterID string    `json:"edgeRouterId,omitempty"`
+	TokenHash    string    `json:"tokenHash"`
+	JWT          string    `json:"jwt,omitempty"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+	CAID         string    `json:"caId,omitempty"`
+	Username     string    `json:"username,omitempty"`
+}
+
+// ExternalIDClaim says where in a third-party certificate an identity's
+// external id is found.
+type ExternalIDClaim struct {
+	Location        string `json:"location"`
+	Matcher         string `json:"matcher"`
+	MatcherCriteria string `json:"matcherCriteria"`
+	Parser          string `json:"parser"`
+	ParserCriteria  string `json:"parserCriteria"`
+	Index           int64  `json:"index"`
+}
+
+// CA is a third-party certificate authority registered by an administrator.
+type CA struct {
+	Meta
+	Name                      string           `json:"name"`
+	CertPEM                   string           `json:"certPem"`
+	Fingerprint               string           `json:"fingerprint"`
+	IsVerified                bool             `json:"isVerified"`
+	VerificationToken         string           `json:"verificationToken"`
+	IsAutoCaEnrollmentEnabled bool             `json:"isAutoCaEnrollmentEnabled"`
+	IsOttCaEnrollmentEnabled  bool             `json:"isOttCaEnrollmentEnabled"`
+	IsAuthEnabled             bool             `json:"isAuthEnabled"`
+	IdentityRoles             []string         `json:"identityRoles,omitempty"`
+	IdentityNameFormat        string           `json:"identityNameFormat,omitempty"`
+	ExternalIDClaim           *ExternalIDClaim `json:"externalIdClaim,omitempty"`
+}
+
+// Service is a named thing identities dial and bind.
+type Service struct {
+	Meta
+	Name               string   `json:"name"`
+	EncryptionRequired bool     `json:"encryptionRequired"`
+	Configs            []string `json:"configs,omitempty"`
+	RoleAttributes     []string `json:"roleAttributes,omitempty"`
+	TerminatorStrategy string   `json:"terminatorStrategy,omitempty"`
+	MaxIdleTimeMillis  int64    `json:"maxIdleTimeMillis,omitempty"`
+}
+
+// Config is a typed JSON document attached to services.
+type Config struct {
+	Meta
+	Name         string         `json:"name"`
+	ConfigTypeID string         `json:"configTypeId"`
+	Data         map[string]any `json:"data"`
+}
+
+// ConfigType names a kind of config and the JSON schema its data must follow.
+type ConfigType struct {
+	Meta
+	Name   string         `json:"name"`
+	Schema map[string]any `json:"schema,omitempty"`
+}
+
+// Policy semantics and service-policy types.
+const (
+	SemanticAllOf = "AllOf"
+	SemanticAnyOf = "AnyOf"
+	PolicyDial    = "Dial"
+	PolicyBind    = "Bind"
+)
+
+// ServicePolicy grants identities Dial or Bind on services, subject to posture checks.
+type ServicePolicy struct {
+	Meta
+	Name              string   `json:"name"`
+	Type              string   `json:"type"`
+	Semantic          string   `json:"semantic"`
+	IdentityRoles     []string `json:"identityRoles,omitempty"`
+	ServiceRoles      []string `json:"serviceRoles,omitempty"`
+	PostureCheckRoles []string `json:"postureCheckRoles,omitempty"`
+}
+
+// EdgeRouterPolicy grants identities the use of edge routers.
+type EdgeRouterPolicy struct {
+	Meta
+	Name            string   `json:"name"`
+	Semantic        string   `json:"semantic"`
+	IdentityRoles   []string `json:"identityRoles,omitempty"`
+	EdgeRouterRoles []string `json:"edgeRouterRoles,omitempty"`
+}
+
+// ServiceEdgeRouterPolicy allows edge routers to carry services.
+type ServiceEdgeRouterPolicy struct {
+	Meta
+	Name            string   `json:"name"`
+	Semantic        string   `json:"semantic"`
+	ServiceRoles    []string `json:"serviceRoles,omitempty"`
+	EdgeRouterRoles []string `json:"edgeRouterRoles,omitempty"`
+}
+
+// EdgeRouter is a data-plane router that clients connect to.
+type EdgeRouter struct {
+	Meta
+	Name               string            `json:"name"`
+	RoleAttributes     []string          `json:"roleAttributes,omitempty"`
+	IsTunnelerEnabled  bool              `json:"isTunnelerEnabled"`
+	Cost               uint16            `json:"cost"`
+	NoTraversal        bool              `json:"noTraversal"`
+	Disabled           bool              `json:"disabled"`
+	AppData            map[string]any    `json:"appData,omitempty"`
+	IsVerified         bool              `json:"isVerified"`
+	Fingerprint        string            `json:"fingerprint,omitempty"`
+	CertPEM            string            `json:"certPem,omitempty"`
+	ServerFingerprint  string            `json:"serverFingerprint,omitempty"`
+	Hostname           string            `json:"hostname,omitempty"`
+	SupportedProtocols map[string]string `json:"supportedProtocols,omitempty"`
+}
+
+// Terminator is where a service's circuits end: a Bind on a router.
+type Terminator struct {
+	Meta
+	ServiceID  string `json:"serviceId"`
+	RouterID   string `json:"routerId"`
+	Binding    string `json:"binding"`
+	Address    string `json:"address"`
+	Identity   string `json:"identity,omitempty"`
+	IdentityID string `json:"identityId,omitempty"`
+	Cost       uint16 `json:"cost"`
+	Precedence string `json:"precedence"`
+}
+
+// Posture check type ids.
+const (
+	PostureOS           = "OS"
+	PostureProcess      = "PROCESS"
+	PostureProcessMulti = "PROCESS_MULTI"
+	PostureDomain       = "DOMAIN"
+	PostureMAC          = "MAC"
+	PostureMFA          = "MFA"
+)
+
+// OperatingSystem is an allowed OS type with the versions allowed for it.
+type OperatingSystem struct {
+	Type     string   `json:"type"`
+	Versions []string `json:"versions,omitempty"`
+}
+
+// Process names a process that must run, optionally pinned by hash and signer.
+type Process struct {
+	OSType             string   `json:"osType"`
+	Path               string   `json:"path"`
+	Hashes             []string `json:"hashes,omitempty"`
+	SignerFingerprints []string `json:"signerFingerprints,omitempty"`
+}
+
+// PostureCheck is a device-state requirement named by service policies.
+type PostureCheck struct {
+	Meta
+	Name                  string            `json:"name"`
+	TypeID                string            `json:"typeId"`
+	RoleAttributes        []string          `json:"roleAttributes,omitempty"`
+	OperatingSystems      []OperatingSystem `json:"operatingSystems,omitempty"`
+	Process               *Process          `json:"process,omitempty"`
+	Processes             []Process         `json:"processes,omitempty"`
+	Semantic              string            `json:"semantic,omitempty"`
+	Domains               []string          `json:"domains,omitempty"`
+	MACAddresses          []string          `json:"macAddresses,omitempty"`
+	TimeoutSeconds        int64             `json:"timeoutSeconds,omitempty"`
+	PromptOnWake          bool              `json:"promptOnWake,omitempty"`
+	PromptOnUnlock        bool              `json:"promptOnUnlock,omitempty"`
+	IgnoreLegacyEndpoints bool              `json:"ignoreLegacyEndpoints,omitempty"`
+}
+
+// AuthPolicyPrimary lists the primary authentication methods an identity may use.
+type AuthPolicyPrimary struct {
+	CertAllowed            bool     `json:"certAllowed"`
+	CertAllowExpired       bool     `json:"certAllowExpired"`
+	UpdbAllowed            bool     `json:"updbAllowed"`
+	MinPasswordLength      int64    `json:"minPasswordLength"`
+	RequireSpecialChar     bool     `json:"requireSpecialChar"`
+	RequireNumberChar      bool     `json:"requireNumberChar"`
+	RequireMixedCase       bool     `json:"requireMixedCase"`
+	MaxAttempts            int64    `json:"maxAttempts"`
+	LockoutDurationMinutes int64    `json:"lockoutDurationMinutes"`
+	ExtJWTAllowed          bool     `json:"extJwtAllowed"`
+	ExtJWTAllowedSigners   []string `json:"extJwtAllowedSigners,omitempty"`
+}
+
+// AuthPolicySecondary lists the second factors an identity must present.
+type AuthPolicySecondary struct {
+	RequireTOTP         bool   `json:"requireTotp"`
+	RequireExtJWTSigner string `json:"requireExtJwtSigner,omitempty"`
+}
+
+// AuthPolicy restricts how identities that name it may authenticate.
+type AuthPolicy struct {
+	Meta
+	Name      string              `json:"name"`
+	Primary   AuthPolicyPrimary   `json:"primary"`
+	Secondary AuthPolicySecondary `json:"secondary"`
+}
+
+// ExternalJWTSigner is a trusted issuer of JWTs used for ext-jwt authentication.
+type ExternalJWTSigner struct {
+	Meta
+	Name            string   `json:"name"`
+	CertPEM         string   `json:"certPem,omitempty"`
+	JWKSEndpoint    string   `json:"jwksEndpoint,omitempty"`
+	Kid             string   `json:"kid,omitempty"`
+	Fingerprint     string   `json:"fingerprint,omitempty"`
+	Enabled         bool     `json:"enabled"`
+	ExternalAuthURL string   `json:"externalAuthUrl,omitempty"`
+	ClaimsProperty  string   `json:"claimsProperty,omitempty"`
+	UseExternalID   bool     `json:"useExternalId"`
+	Issuer          string   `json:"issuer"`
+	Audience        string   `json:"audience"`
+	ClientID        string   `json:"clientId,omitempty"`
+	Scopes          []string `json:"scopes,omitempty"`
+}
+
+// APISession is an authenticated client session. Only the token's hash is kept.
+type APISession struct {
+	Meta
+	IdentityID       string   `json:"identityId"`
+	TokenHash        string   `json:"tokenHash"`
+	AuthenticatorID  string   `json:"authenticatorId,omitempty"`
+	AuthMethod       string   `json:"authMethod,omitempty"`
+	IPAddress        string   `json:"ipAddress,omitempty"`
+	ConfigTypes      []string `json:"configTypes,omitempty"`
+	IsMFARequired    bool     `json:"isMfaRequired"`
+	IsMFAComplete    bool     `json:"isMfaComplete"`
+	CertFingerprints []string `json:"certFingerprints,omitempty"`
+}
+
+// Session lets an API session dial or bind one service.
+type Session struct {
+	Meta
+	APISessionID string `json:"apiSessionId"`
+	IdentityID   string `json:"identityId"`
+	ServiceID    string `json:"serviceId"`
+	Type         string `json:"type"`
+	TokenHash    string `json:"tokenHash"`
+}

@@ -1,0 +1,195 @@
+package store
+
+// The schema: every kind of record, with its unique indexes, foreign keys
+// and role attributes, is declared once here. Buckets are derived from these
+// declarations; nothing else in the store names a bucket.
+
+// OnDelete says what happens to records that reference a deleted record.
+type OnDelete int
+
+const (
+	// Restrict refuses to delete a record that others still reference.
+	Restrict OnDelete = iota
+	// Cascade deletes the referencing records too.
+	Cascade
+)
+
+// UniqueIndex maps a value (a name, a fingerprint, a token hash) to the one
+// record that holds it. Empty values are not indexed.
+type UniqueIndex struct {
+	Name   string
+	Values func(Record) []string
+}
+
+// ForeignKey declares that Field of this kind holds ids of Target records.
+type ForeignKey struct {
+	Field    string
+	Target   *Kind
+	Values   func(Record) []string
+	OnDelete OnDelete
+}
+
+// Kind describes one kind of record.
+type Kind struct {
+	// Name is the bucket name and the name used in errors and commands.
+	Name string
+	// New returns an empty record of this kind, for decoding.
+	New func() Record
+	// Unique lists the unique indexes.
+	Unique []UniqueIndex
+	// Refs lists the foreign keys.
+	Refs []ForeignKey
+	// Attributes returns the role attributes of a record, when the kind has them.
+	Attributes func(Record) []string
+
+	referencedBy []*ForeignKeyOf
+}
+
+// ForeignKeyOf is a foreign key seen from its target.
+type ForeignKeyOf struct {
+	Source *Kind
+	Key    *ForeignKey
+}
+
+// Record is any stored entity.
+type Record interface {
+	Base() *Meta
+}
+
+func one(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s}
+}
+
+// The kinds. Order matters only for readability.
+var (
+	Identities = &Kind{Name: "identities", New: func() Record { return &Identity{} },
+		Unique:     []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*Identity).Name) }}},
+		Attributes: func(r Record) []string { return r.(*Identity).RoleAttributes },
+	}
+	AuthPolicies = &Kind{Name: "auth-policies", New: func() Record { return &AuthPolicy{} },
+		Unique: []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*AuthPolicy).Name) }}},
+	}
+	Authenticators = &Kind{Name: "authenticators", New: func() Record { return &Authenticator{} },
+		Unique: []UniqueIndex{
+			{Name: "fingerprint", Values: func(r Record) []string {
+				a := r.(*Authenticator)
+				out := one(a.Fingerprint)
+				if a.UnverifiedFingerprint != "" {
+					out = append(out, a.UnverifiedFingerprint)
+				}
+				return out
+			}},
+			{Name: "username", Values: func(r Record) []string { return one(r.(*Authenticator).Username) }},
+		},
+	}
+	CAs = &Kind{Name: "cas", New: func() Record { return &CA{} },
+		Unique: []UniqueIndex{
+			{Name: "name", Values: func(r Record) []string { return one(r.(*CA).Name) }},
+			{Name: "fingerprint", Values: func(r Record) []string { return one(r.(*CA).Fingerprint) }},
+		},
+	}
+	EdgeRouters = &Kind{Name: "edge-routers", New: func() Record { return &EdgeRouter{} },
+		Unique: []UniqueIndex{
+			{Name: "name", Values: func(r Record) []string { return one(r.(*EdgeRouter).Name) }},
+			{Name: "fingerprint", Values: func(r Record) []string { return one(r.(*EdgeRouter).Fingerprint) }},
+		},
+		Attributes: func(r Record) []string { return r.(*EdgeRouter).RoleAttributes },
+	}
+	Enrollments = &Kind{Name: "enrollments", New: func() Record { return &Enrollment{} },
+		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*Enrollment).TokenHash) }}},
+	}
+	ConfigTypes = &Kind{Name: "config-types", New: func() Record { return &ConfigType{} },
+		Unique: []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*ConfigType).Name) }}},
+	}
+	Configs = &Kind{Name: "configs", New: func() Record { return &Config{} },
+		Unique: []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*Config).Name) }}},
+	}
+	Services = &Kind{Name: "services", New: func() Record { return &Service{} },
+		Unique:     []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*Service).Name) }}},
+		Attributes: func(r Record) []string { return r.(*Service).RoleAttributes },
+	}
+	PostureChecks = &Kind{Name: "posture-checks", New: func() Record { return &PostureCheck{} },
+		Unique:     []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*PostureCheck).Name) }}},
+		Attributes: func(r Record) []string { return r.(*PostureCheck).RoleAttributes },
+	}
+	ServicePolicies = &Kind{Name: "service-policies", New: func() Record { return &ServicePolicy{} },
+		Unique: []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*ServicePolicy).Name) }}},
+	}
+	EdgeRouterPolicies = &Kind{Name: "edge-router-policies", New: func() Record { return &EdgeRouterPolicy{} },
+		Unique: []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*EdgeRouterPolicy).Name) }}},
+	}
+	ServiceEdgeRouterPolicies = &Kind{Name: "service-edge-router-policies", New: func() Record { return &ServiceEdgeRouterPolicy{} },
+		Unique: []UniqueIndex{{Name: "name", Values: func(r Record) []string { return one(r.(*ServiceEdgeRouterPolicy).Name) }}},
+	}
+	Terminators        = &Kind{Name: "terminators", New: func() Record { return &Terminator{} }}
+	ExternalJWTSigners = &Kind{Name: "external-jwt-signers", New: func() Record { return &ExternalJWTSigner{} },
+		Unique: []UniqueIndex{
+			{Name: "name", Values: func(r Record) []string { return one(r.(*ExternalJWTSigner).Name) }},
+			{Name: "kid", Values: func(r Record) []string { return one(r.(*ExternalJWTSigner).Kid) }},
+		},
+	}
+	APISessions = &Kind{Name: "api-sessions", New: func() Record { return &APISession{} },
+		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*APISession).TokenHash) }}},
+	}
+	Sessions = &Kind{Name: "sessions", New: func() Record { return &Session{} },
+		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }}},
+	}
+)
+
+// AllKinds lists every kind; the store creates their buckets on open.
+var AllKinds = []*Kind{
+	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
+	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
+	Terminators, ExternalJWTSigners, APISessions, Sessions,
+}
+
+// KindByName finds a kind by its name.
+func KindByName(name string) (*Kind, bool) {
+	for _, k := range AllKinds {
+		if k.Name == name {
+			return k, true
+		}
+	}
+	return nil, false
+}
+
+func init() {
+	// Foreign keys are declared after all kinds exist, since they point at each other.
+	Identities.Refs = []ForeignKey{
+		{Field: "authPolicyId", Target: AuthPolicies, OnDelete: Restrict, Values: func(r Record) []string { return one(r.(*Identity).AuthPolicyID) }},
+	}
+	Authenticators.Refs = []ForeignKey{
+		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Authenticator).IdentityID) }},
+	}
+	Enrollments.Refs = []ForeignKey{
+		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Enrollment).IdentityID) }},
+		{Field: "edgeRouterId", Target: EdgeRouters, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Enrollment).EdgeRouterID) }},
+		{Field: "caId", Target: CAs, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Enrollment).CAID) }},
+	}
+	Configs.Refs = []ForeignKey{
+		{Field: "configTypeId", Target: ConfigTypes, OnDelete: Restrict, Values: func(r Record) []string { return one(r.(*Config).ConfigTypeID) }},
+	}
+	Services.Refs = []ForeignKey{
+		{Field: "configs", Target: Configs, OnDelete: Restrict, Values: func(r Record) []string { return r.(*Service).Configs }},
+	}
+	Terminators.Refs = []ForeignKey{
+		{Field: "serviceId", Target: Services, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Terminator).ServiceID) }},
+		{Field: "routerId", Target: EdgeRouters, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Terminator).RouterID) }},
+	}
+	APISessions.Refs = []ForeignKey{
+		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*APISession).IdentityID) }},
+	}
+	Sessions.Refs = []ForeignKey{
+		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Session).APISessionID) }},
+		{Field: "serviceId", Target: Services, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Session).ServiceID) }},
+	}
+	for _, k := range AllKinds {
+		for i := range k.Refs {
+			fk := &k.Refs[i]
+			fk.Target.referencedBy = append(fk.Target.referencedBy, &ForeignKeyOf{Source: k, Key: fk})
+		}
+	}
+}
