@@ -1,0 +1,554 @@
+// Package cluster runs the controller's replicated state machine: a
+// hashicorp/raft node (raft-boltdb/v2 log store) whose FSM is the bbolt store.
+// A single voter is the default; more nodes join with Join. Every state
+// change goes through Apply, which proposes on the leader or forwards to it,
+// and returns once the change is applied on this node too, so a caller reads
+// its own writes. All traffic between controllers, raft's included, runs on
+// one TCP port inside mutual TLS.
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// Config describes one controller node of the cluster.
+type Config struct {
+	// NodeID names this node in the raft configuration; stable across restarts.
+	NodeID string
+	// DataDir holds raft.db (log and stable store) and snapshots.
+	DataDir string
+	// Bind is the cluster listen address (host:port; port 0 picks one).
+	Bind string
+	// Advertise is the address other nodes use; defaults to the bound address.
+	Advertise string
+	// TLS is used both to serve and to dial peers. It must require and verify
+	// client certificates of peer controllers.
+	TLS *tls.Config
+	// Bootstrap makes a new node the single voter of a new cluster when it
+	// has no raft state yet. Nodes that join an existing cluster leave it off.
+	Bootstrap bool
+	// Timing; zero values take defaults suited to a LAN.
+	HeartbeatTimeout time.Duration
+	ElectionTimeout  time.Duration
+	ApplyTimeout     time.Duration
+	// SnapshotThreshold is how many log entries trigger a snapshot.
+	SnapshotThreshold uint64
+	Logger            *slog.Logger
+}
+
+// Node is a running raft node over a store.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	fsm   *fsm
+	raft  *raft.Raft
+	mux   *mux
+	logs  *raftboltdb.BoltStore
+	done  chan struct{}
+}
+
+// Start opens the raft state in cfg.DataDir and starts the node.
+func Start(cfg Config, s *store.Store) (*Node, error) {
+	if cfg.NodeID == "" {
+		return nil, errors.New("cluster: node id is required")
+	}
+	if cfg.TLS == nil {
+		return nil, errors.New("cluster: TLS configuration is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ApplyTimeout == 0 {
+		cfg.ApplyTimeout = 10 * time.Second
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: create data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, store: s, done: make(chan struct{})}
+	f, err := newFSM(s)
+	if err != nil {
+		return nil, err
+	}
+	n.fsm = f
+
+	n.mux, err = newMux(cfg.Bind, cfg.Advertise, cfg.TLS, n.handle)
+	if err != nil {
+		return nil, err
+	}
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{cfg.Logger}})
+	transport := raft.NewNetworkTransportWithLogger(streamLayer{n.mux}, 3, 10*time.Second, hlog)
+
+	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		_ = n.mux.close()
+		return nil, fmt.Errorf("cluster: open raft log store: %w", err)
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("cluster: open snapshot store: %w", err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = hlog
+	// The store survives restarts on its own; raft only needs to replay the
+	// entries after the store's applied index, which the FSM skips itself.
+	rc.NoSnapshotRestoreOnStart = true
+	if cfg.HeartbeatTimeout > 0 {
+		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+		rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	}
+	if cfg.ElectionTimeout > 0 {
+		rc.ElectionTimeout = cfg.ElectionTimeout
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	rc.BatchApplyCh = true
+
+	has, err := raft.HasExistingState(n.logs, n.logs, snaps)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("cluster: inspect raft state: %w", err)
+	}
+	n.raft, err = raft.NewRaft(rc, f, n.logs, n.logs, snaps, transport)
+	if err != nil {
+		n.closeStores()
+		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	if cfg.Bootstrap && !has {
+		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}}
+		if err := n.raft.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
+			_ = n.Close()
+			return nil, fmt.Errorf("cluster: bootstrap: %w", err)
+		}
+	}
+	return n, nil
+}
+
+func (n *Node) closeStores() {
+	_ = n.mux.close()
+	if n.logs != nil {
+		_ = n.logs.Close()
+	}
+}
+
+// Addr is the address other nodes reach this node's cluster port at.
+func (n *Node) Addr() string { return n.mux.advertise.String() }
+
+// ID is this node's raft id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// IsLeader reports whether this node leads the cluster now.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's cluster address and id, empty when unknown.
+func (n *Node) Leader() (addr, id string) {
+	a, i := n.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// WaitLeader blocks until some node leads the cluster.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if a, _ := n.Leader(); a != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no raft leader: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// Member is one server of the raft configuration.
+type Member struct {
+	ID       string `json:"id"`
+	Address  string `json:"address"`
+	Voter    bool   `json:"voter"`
+	Leader   bool   `json:"leader"`
+	Suffrage string `json:"suffrage"`
+}
+
+// Members lists the raft configuration.
+func (n *Node) Members() ([]Member, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, fmt.Errorf("read raft configuration: %w", err)
+	}
+	_, leader := n.raft.LeaderWithID()
+	var out []Member
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter,
+			Leader: s.ID == leader, Suffrage: s.Suffrage.String()})
+	}
+	return out, nil
+}
+
+// Apply replicates a command and returns its raft index once it is applied on
+// this node. On a follower the command is forwarded to the leader. Domain
+// errors (store.ErrNotFound, store.ErrConflict, ...) survive the trip.
+func (n *Node) Apply(ctx context.Context, cmd command.Command) (uint64, error) {
+	data, err := command.Encode(cmd, time.Now().UTC())
+	if err != nil {
+		return 0, err
+	}
+	return n.applyEncoded(ctx, data)
+}
+
+// ErrNoLeader is returned when no leader is known to forward a write to.
+var ErrNoLeader = errors.New("no raft leader available")
+
+func (n *Node) applyEncoded(ctx context.Context, data []byte) (uint64, error) {
+	deadline := time.Now().Add(n.cfg.ApplyTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	var lastErr error
+	for attempt := 0; ; attempt++ {
+		var idx uint64
+		var err error
+		if n.IsLeader() {
+			idx, err = n.applyLocal(data, time.Until(deadline))
+		} else {
+			idx, err = n.forward(ctx, data, deadline)
+		}
+		if err == nil {
+			if !n.fsm.waitApplied(idx, mergeDone(ctx, n.done)) {
+				return idx, fmt.Errorf("wait for index %d to apply: %w", idx, context.Cause(ctx))
+			}
+			return idx, nil
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			if lastErr != nil && errors.Is(err, ErrNoLeader) {
+				return 0, fmt.Errorf("%w (last error: %v)", err, lastErr)
+			}
+			return 0, err
+		}
+		lastErr = err
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-n.done:
+			return 0, errors.New("cluster node closed")
+		case <-time.After(time.Duration(25*(attempt+1)) * time.Millisecond):
+		}
+	}
+}
+
+func mergeDone(ctx context.Context, done chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-done:
+		}
+		close(out)
+	}()
+	return out
+}
+
+// retryable errors are about leadership, not about the command.
+func retryable(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
+		errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, ErrNoLeader) ||
+		errors.Is(err, errForwardTransport)
+}
+
+func (n *Node) applyLocal(data []byte, timeout time.Duration) (uint64, error) {
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		return 0, err
+	}
+	res, ok := f.Response().(store.Result)
+	if !ok {
+		return f.Index(), nil
+	}
+	if res.Err != nil && !errors.Is(res.Err, store.ErrAlreadyApplied) {
+		return 0, res.Err
+	}
+	return f.Index(), nil
+}
+
+// Join asks the cluster at addr to add this node as a voter. Any member may
+// be asked; followers pass the request to the leader.
+func (n *Node) Join(ctx context.Context, addr string) error {
+	req := joinRequest{ID: n.cfg.NodeID, Address: n.Addr()}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := n.call(addr, connJoin, mustJSON(req), deadline)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			return fmt.Errorf("join cluster via %s: %w", addr, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// RemoveServer removes a node from the raft configuration (leader only).
+func (n *Node) RemoveServer(id string) error {
+	return n.raft.RemoveServer(raft.ServerID(id), 0, 10*time.Second).Error()
+}
+
+// Snapshot asks raft to take a snapshot now.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// Close stops the node. The store stays open; its owner closes it.
+func (n *Node) Close() error {
+	select {
+	case <-n.done:
+		return nil
+	default:
+	}
+	close(n.done)
+	err := n.raft.Shutdown().Error()
+	_ = n.mux.close()
+	if cerr := n.logs.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ---- forwarding protocol: 4-byte big-endian length + payload, both ways ----
+
+type joinRequest struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+}
+
+type wireError struct {
+	Class  string `json:"class"`
+	Field  string `json:"field,omitempty"`
+	Value  string `json:"value,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Msg    string `json:"msg"`
+}
+
+type wireResponse struct {
+	Index uint64     `json:"index"`
+	Err   *wireError `json:"err,omitempty"`
+}
+
+var errForwardTransport = errors.New("forward to leader failed")
+
+var errorClasses = []struct {
+	name string
+	err  error
+}{
+	{"not-found", store.ErrNotFound},
+	{"stale", command.ErrStale},
+	{"conflict", store.ErrConflict},
+	{"invalid-reference", store.ErrInvalidReference},
+	{"invalid", store.ErrInvalid},
+	{"not-leader", ErrNoLeader},
+}
+
+func toWire(err error) *wireError {
+	if err == nil {
+		return nil
+	}
+	we := &wireError{Class: "other", Msg: err.Error()}
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		we.Class = "not-leader"
+	}
+	for _, c := range errorClasses {
+		if errors.Is(err, c.err) {
+			we.Class = c.name
+			break
+		}
+	}
+	var fe *store.FieldError
+	if errors.As(err, &fe) {
+		we.Field, we.Value, we.Reason = fe.Field, fe.Value, fe.Reason
+	}
+	return we
+}
+
+func fromWire(we *wireError) error {
+	if we == nil {
+		return nil
+	}
+	var base error = errors.New(we.Msg)
+	for _, c := range errorClasses {
+		if c.name == we.Class {
+			base = c.err
+		}
+	}
+	if we.Field != "" {
+		return &store.FieldError{Field: we.Field, Value: we.Value, Reason: we.Reason, Err: base}
+	}
+	if we.Class == "other" {
+		return base
+	}
+	return fmt.Errorf("%s: %w", we.Msg, base)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+const maxFrame = 64 << 20
+
+func writeFrame(w io.Writer, p []byte) error {
+	var hdr [4]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(p)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.Write(p)
+	return err
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, err
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > maxFrame {
+		return nil, fmt.Errorf("frame of %d bytes exceeds %d", size, maxFrame)
+	}
+	buf := make([]byte, size)
+	_, err := io.ReadFull(r, buf)
+	return buf, err
+}
+
+func (n *Node) forward(ctx context.Context, data []byte, deadline time.Time) (uint64, error) {
+	addr, _ := n.Leader()
+	if addr == "" {
+		return 0, ErrNoLeader
+	}
+	resp, err := n.callResp(addr, connForward, data, deadline)
+	if err != nil {
+		return 0, err
+	}
+	return resp.Index, nil
+}
+
+func (n *Node) call(addr string, kind byte, payload []byte, deadline time.Time) error {
+	_, err := n.callResp(addr, kind, payload, deadline)
+	return err
+}
+
+func (n *Node) callResp(addr string, kind byte, payload []byte, deadline time.Time) (*wireResponse, error) {
+	c, err := n.mux.dial(addr, kind, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errForwardTransport, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(deadline.Add(time.Second))
+	if err := writeFrame(c, payload); err != nil {
+		return nil, fmt.Errorf("%w: send: %v", errForwardTransport, err)
+	}
+	raw, err := readFrame(c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: receive: %v", errForwardTransport, err)
+	}
+	var resp wireResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, fmt.Errorf("%w: decode: %v", errForwardTransport, err)
+	}
+	if resp.Err != nil {
+		return nil, fromWire(resp.Err)
+	}
+	return &resp, nil
+}
+
+// handle serves a forwarded command or a join request from a peer.
+func (n *Node) handle(kind byte, c net.Conn) {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(n.cfg.ApplyTimeout + 5*time.Second))
+	payload, err := readFrame(c)
+	if err != nil {
+		return
+	}
+	var resp wireResponse
+	switch kind {
+	case connForward:
+		if !n.IsLeader() {
+			resp.Err = &wireError{Class: "not-leader", Msg: "this node is not the leader"}
+			break
+		}
+		idx, err := n.applyLocal(payload, n.cfg.ApplyTimeout)
+		resp.Index, resp.Err = idx, toWire(err)
+	case connJoin:
+		var req joinRequest
+		if err := json.Unmarshal(payload, &req); err != nil || req.ID == "" || req.Address == "" {
+			resp.Err = &wireError{Class: "invalid", Msg: "join request needs an id and an address"}
+			break
+		}
+		if !n.IsLeader() {
+			addr, _ := n.Leader()
+			if addr == "" {
+				resp.Err = &wireError{Class: "not-leader", Msg: "no leader to join"}
+				break
+			}
+			r, err := n.callResp(addr, connJoin, payload, time.Now().Add(n.cfg.ApplyTimeout))
+			if err != nil {
+				resp.Err = toWire(err)
+			} else {
+				resp = *r
+			}
+			break
+		}
+		f := n.raft.AddVoter(raft.ServerID(req.ID), raft.ServerAddress(req.Address), 0, n.cfg.ApplyTimeout)
+		if err := f.Error(); err != nil {
+			resp.Err = toWire(err)
+		} else {
+			resp.Index = f.Index()
+			n.log.Info("cluster member added", "id", req.ID, "address", req.Address)
+		}
+	}
+	_ = writeFrame(c, mustJSON(resp))
+}
+
+// slogWriter turns hclog's text lines into slog records.
+type slogWriter struct{ l *slog.Logger }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.l.Warn(string(trimNL(p)), "component", "raft")
+	return len(p), nil
+}
+
+func trimNL(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -1,0 +1,331 @@
+package cluster_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/cluster"
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// testPKI is a throwaway CA that issues node certificates for 127.0.0.1.
+type testPKI struct {
+	ca    *x509.Certificate
+	caKey *ecdsa.PrivateKey
+	pool  *x509.CertPool
+}
+
+func newTestPKI(t testing.TB) *testPKI {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test cluster CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	return &testPKI{ca: ca, caKey: key, pool: pool}
+}
+
+func (p *testPKI) tlsConfig(t testing.TB, name string) *tls.Config {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		KeyUsage:    x509.KeyUsageDigitalSignature, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		RootCAs:      p.pool, ClientCAs: p.pool, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: tls.VersionTLS13,
+	}
+}
+
+type node struct {
+	id    string
+	dir   string
+	store *store.Store
+	raft  *cluster.Node
+	bind  string
+}
+
+func startNode(t testing.TB, p *testPKI, id, dir, bind string, bootstrap bool) *node {
+	t.Helper()
+	s, err := store.Open(filepath.Join(dir, "ctrl.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bind == "" {
+		bind = "127.0.0.1:0"
+	}
+	n, err := cluster.Start(cluster.Config{NodeID: id, DataDir: dir, Bind: bind, TLS: p.tlsConfig(t, id),
+		Bootstrap: bootstrap, HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond}, s)
+	if err != nil {
+		_ = s.Close()
+		t.Fatal(err)
+	}
+	return &node{id: id, dir: dir, store: s, raft: n, bind: n.Addr()}
+}
+
+func (n *node) stop() {
+	_ = n.raft.Close()
+	_ = n.store.Close()
+}
+
+func createService(ctx context.Context, n *cluster.Node, id string) error {
+	c, err := command.NewCreate(store.Services, &store.Service{Meta: store.Meta{ID: id}, Name: "svc-" + id})
+	if err != nil {
+		return err
+	}
+	_, err = n.Apply(ctx, c)
+	return err
+}
+
+func hasService(n *node, id string) bool {
+	found := false
+	_ = n.store.View(func(tx *store.Tx) error { found = tx.Exists(store.Services, id); return nil })
+	return found
+}
+
+func eventually(t *testing.T, what string, d time.Duration, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if f() {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func TestThreeNodeClusterReplicatesAndFailsOver(t *testing.T) {
+	p := newTestPKI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	n1 := startNode(t, p, "n1", t.TempDir(), "", true)
+	if err := n1.raft.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startNode(t, p, "n2", t.TempDir(), "", false)
+	n3 := startNode(t, p, "n3", t.TempDir(), "", false)
+	nodes := []*node{n1, n2, n3}
+	defer func() {
+		for _, n := range nodes {
+			n.stop()
+		}
+	}()
+	// n3 joins through a follower, which passes the request to the leader.
+	if err := n2.raft.Join(ctx, n1.bind); err != nil {
+		t.Fatal(err)
+	}
+	if err := n3.raft.Join(ctx, n2.bind); err != nil {
+		t.Fatal(err)
+	}
+	members, err := n1.raft.Members()
+	if err != nil || len(members) != 3 {
+		t.Fatalf("members %v %v", members, err)
+	}
+
+	// Writes through any node, followers included, land on all nodes.
+	var acked []string
+	for i := 0; i < 30; i++ {
+		id := fmt.Sprintf("s%02d", i)
+		if err := createService(ctx, nodes[i%3].raft, id); err != nil {
+			t.Fatalf("write %s via %s: %v", id, nodes[i%3].id, err)
+		}
+		// Read-your-writes on the node that took the write.
+		if !hasService(nodes[i%3], id) {
+			t.Fatalf("%s not visible on %s right after Apply returned", id, nodes[i%3].id)
+		}
+		acked = append(acked, id)
+	}
+	for _, n := range nodes {
+		eventually(t, "replication to "+n.id, 10*time.Second, func() bool {
+			for _, id := range acked {
+				if !hasService(n, id) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	// Domain errors survive forwarding.
+	follower := n2
+	if follower.raft.IsLeader() {
+		follower = n3
+	}
+	err = createService(ctx, follower.raft, "s00")
+	if !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate via follower: want ErrConflict, got %v", err)
+	}
+
+	// Concurrent writers while the leader is stopped: nothing acknowledged is lost.
+	var leader *node
+	for _, n := range nodes {
+		if n.raft.IsLeader() {
+			leader = n
+		}
+	}
+	if leader == nil {
+		t.Fatal("no leader")
+	}
+	var survivors []*node
+	for _, n := range nodes {
+		if n != leader {
+			survivors = append(survivors, n)
+		}
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stopWriting := make(chan struct{})
+	for w, n := range survivors {
+		wg.Add(1)
+		go func(w int, n *node) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stopWriting:
+					return
+				default:
+				}
+				id := fmt.Sprintf("w%d-%03d", w, i)
+				wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
+				err := createService(wctx, n.raft, id)
+				wcancel()
+				if err == nil {
+					mu.Lock()
+					acked = append(acked, id)
+					mu.Unlock()
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}(w, n)
+	}
+	time.Sleep(200 * time.Millisecond)
+	leader.stop()
+	stoppedAt := time.Now()
+	eventually(t, "a new leader", 10*time.Second, func() bool {
+		return survivors[0].raft.IsLeader() || survivors[1].raft.IsLeader()
+	})
+	t.Logf("new leader elected %v after the old one stopped", time.Since(stoppedAt).Round(time.Millisecond))
+	// The new leader takes writes.
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := createService(wctx, survivors[0].raft, "after-failover"); err != nil {
+		t.Fatalf("write after failover: %v", err)
+	}
+	wcancel()
+	mu.Lock()
+	acked = append(acked, "after-failover")
+	mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
+	close(stopWriting)
+	wg.Wait()
+
+	for _, n := range survivors {
+		eventually(t, "acknowledged writes on "+n.id, 10*time.Second, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, id := range acked {
+				if !hasService(n, id) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+
+	// The stopped node comes back with its data dir and catches up.
+	back := startNode(t, p, leader.id, leader.dir, leader.bind, false)
+	nodes = append(survivors, back)
+	eventually(t, "restarted node catching up", 15*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, id := range acked {
+			if !hasService(back, id) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestSnapshotAndRestoreThroughRaft(t *testing.T) {
+	p := newTestPKI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n1 := startNode(t, p, "n1", t.TempDir(), "", true)
+	defer n1.stop()
+	if err := n1.raft.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := createService(ctx, n1.raft, fmt.Sprintf("s%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n1.raft.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	// A node that joins now may be sent the snapshot instead of the log.
+	n2 := startNode(t, p, "n2", t.TempDir(), "", false)
+	defer n2.stop()
+	if err := n2.raft.Join(ctx, n1.bind); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "new node to have every record", 15*time.Second, func() bool {
+		for i := 0; i < 20; i++ {
+			if !hasService(n2, fmt.Sprintf("s%d", i)) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestForeignCertificateRefused(t *testing.T) {
+	p := newTestPKI(t)
+	other := newTestPKI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	n1 := startNode(t, p, "n1", t.TempDir(), "", true)
+	defer n1.stop()
+	if err := n1.raft.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	intruder := startNode(t, other, "evil", t.TempDir(), "", false)
+	defer intruder.stop()
+	jctx, jcancel := context.WithTimeout(ctx, 3*time.Second)
+	defer jcancel()
+	if err := intruder.raft.Join(jctx, n1.bind); err == nil {
+		t.Fatal("a node with a certificate from another CA joined the cluster")
+	}
+	members, _ := n1.raft.Members()
+	if len(members) != 1 {
+		t.Fatalf("membership changed: %v", members)
+	}
+}

@@ -1,0 +1,148 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+)
+
+// One TCP port carries everything between controllers, inside mutual TLS.
+// The first byte a dialer writes says what the connection is for.
+const (
+	connRaft    byte = 'R' // raft's own RPCs
+	connForward byte = 'F' // a follower forwarding a command to the leader
+	connJoin    byte = 'J' // a new node asking to be added as a voter
+)
+
+// mux accepts TLS connections on the cluster port and routes them by their
+// first byte: raft connections to the raft stream layer, the rest to handlers.
+type mux struct {
+	ln        net.Listener
+	tlsConfig *tls.Config
+	advertise net.Addr
+	raftConns chan net.Conn
+	handle    func(kind byte, c net.Conn)
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newMux(bind string, advertise string, tlsConfig *tls.Config, handle func(byte, net.Conn)) (*mux, error) {
+	ln, err := net.Listen("tcp", bind)
+	if err != nil {
+		return nil, fmt.Errorf("listen for cluster traffic on %s: %w", bind, err)
+	}
+	if advertise == "" {
+		advertise = ln.Addr().String()
+	}
+	adv, err := net.ResolveTCPAddr("tcp", advertise)
+	if err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("resolve advertise address %q: %w", advertise, err)
+	}
+	m := &mux{ln: ln, tlsConfig: tlsConfig, advertise: adv, raftConns: make(chan net.Conn, 16), handle: handle, closed: make(chan struct{})}
+	go m.serve()
+	return m, nil
+}
+
+func (m *mux) serve() {
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			select {
+			case <-m.closed:
+				return
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		go m.route(c)
+	}
+}
+
+func (m *mux) route(raw net.Conn) {
+	c := tls.Server(raw, m.tlsConfig)
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := c.Handshake(); err != nil {
+		_ = c.Close()
+		return
+	}
+	var kind [1]byte
+	if _, err := io.ReadFull(c, kind[:]); err != nil {
+		_ = c.Close()
+		return
+	}
+	_ = c.SetDeadline(time.Time{})
+	switch kind[0] {
+	case connRaft:
+		select {
+		case m.raftConns <- c:
+		case <-m.closed:
+			_ = c.Close()
+		}
+	case connForward, connJoin:
+		m.handle(kind[0], c)
+	default:
+		_ = c.Close()
+	}
+}
+
+func (m *mux) close() error {
+	var err error
+	m.closeOnce.Do(func() {
+		close(m.closed)
+		err = m.ln.Close()
+	})
+	return err
+}
+
+// dial opens a TLS connection to a peer's cluster port and announces its kind.
+func (m *mux) dial(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	cfg := m.tlsConfig.Clone()
+	if cfg.ServerName == "" {
+		host, _, err := net.SplitHostPort(addr)
+		if err == nil {
+			cfg.ServerName = host
+		}
+	}
+	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dial cluster peer %s: %w", addr, err)
+	}
+	if _, err := c.Write([]byte{kind}); err != nil {
+		_ = c.Close()
+		return nil, fmt.Errorf("announce connection to %s: %w", addr, err)
+	}
+	return c, nil
+}
+
+// streamLayer adapts the mux to raft.StreamLayer.
+type streamLayer struct{ m *mux }
+
+var _ raft.StreamLayer = streamLayer{}
+
+func (s streamLayer) Accept() (net.Conn, error) {
+	select {
+	case c := <-s.m.raftConns:
+		return c, nil
+	case <-s.m.closed:
+		return nil, errors.New("cluster listener closed")
+	}
+}
+
+func (s streamLayer) Close() error   { return s.m.close() }
+func (s streamLayer) Addr() net.Addr { return s.m.advertise }
+
+func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
+	return s.m.dial(string(addr), connRaft, timeout)
+}
