@@ -64,6 +64,7 @@ type Authority struct {
 	signingCert  *x509.Certificate
 	signingChain []*x509.Certificate // intermediates above signingCert, from its file
 	signingKey   crypto.Signer
+	signingPath  []*x509.Certificate // signingCert up to a root, as verified by Load
 	serverCert   *x509.Certificate
 	serverChain  []*x509.Certificate // served after the leaf in TLS
 	serverKey    crypto.Signer
@@ -124,13 +125,15 @@ func Load(cfg Config) (*Authority, error) {
 
 	a.rootPool = poolOf(a.roots)
 	a.interPool = poolOf(signing)
-	if _, err := a.signingCert.Verify(x509.VerifyOptions{
+	signingPaths, err := a.signingCert.Verify(x509.VerifyOptions{
 		Roots:         a.rootPool,
 		Intermediates: poolOf(a.signingChain),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("pki load: signing CA %q does not chain to the root CA: %w", a.signingCert.Subject, err)
 	}
+	a.signingPath = signingPaths[0]
 
 	a.bundle = dedupe(slices.Concat(a.roots, signing, extra))
 	a.bundlePool = poolOf(a.bundle)

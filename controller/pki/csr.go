@@ -43,22 +43,23 @@ func parseCSR(data []byte) (*x509.CertificateRequest, error) {
 	if len(data) > MaxCSRSize {
 		return nil, fmt.Errorf("request of %d bytes exceeds the limit of %d", len(data), MaxCSRSize)
 	}
+	var derErr error
+	if len(data) > 0 && data[0] == 0x30 {
+		// A DER request is a SEQUENCE (0x30); parse it untrimmed, as its last
+		// bytes may look like whitespace. Base64 text can begin with the
+		// character '0' too, so fall through to base64 if DER does not parse.
+		csr, err := x509.ParseCertificateRequest(data)
+		if err == nil {
+			return csr, nil
+		}
+		derErr = err
+	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
 		return nil, errors.New("request is empty")
 	}
 	if bytes.Contains(trimmed, []byte("-----BEGIN")) {
 		return parseCSRPEM(trimmed)
-	}
-	// A DER request is a SEQUENCE (0x30). Base64 text can begin with the
-	// character '0' too, so fall through to base64 if DER does not parse.
-	var derErr error
-	if trimmed[0] == 0x30 {
-		csr, err := x509.ParseCertificateRequest(trimmed)
-		if err == nil {
-			return csr, nil
-		}
-		derErr = err
 	}
 	der, err := decodeBase64(trimmed)
 	if err != nil {

@@ -81,4 +81,3 @@ func mustLeaf(t *testing.T, cn string, parent *x509.Certificate, parentKey crypt
 	}
 	return cert
 }
-

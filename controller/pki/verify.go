@@ -1,10 +1,13 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
 )
 
 // Errors of certificate verification.
@@ -20,25 +23,46 @@ var (
 
 // VerifyClientCert checks a client's certificate chain, leaf first (as a TLS
 // handshake presents it): the leaf must be signed by this authority's signing
-// CA, chain to its root, be valid now and allow client authentication. A leaf
-// from any other CA fails with ErrForeignCA; other failures wrap
-// ErrInvalidCert. Intermediates sent by the client are ignored.
+// CA, be valid now and allow client authentication, and the CAs above it must
+// be valid now. A leaf from any other CA fails with ErrForeignCA; other
+// failures wrap ErrInvalidCert. Intermediates sent by the client are ignored.
+//
+// It runs on every certificate authentication, so it verifies one signature:
+// the signing CA's path to the root was verified by Load.
 func (a *Authority) VerifyClientCert(chain []*x509.Certificate) error {
 	if len(chain) == 0 || chain[0] == nil {
 		return fmt.Errorf("%w: no client certificate", ErrInvalidCert)
 	}
 	leaf := chain[0]
-	if err := leaf.CheckSignatureFrom(a.signingCert); err != nil {
+	if !bytes.Equal(leaf.RawIssuer, a.signingCert.RawSubject) || leaf.CheckSignatureFrom(a.signingCert) != nil {
 		return fmt.Errorf("%w: %q is not signed by %q", ErrForeignCA, leaf.Subject, a.signingCert.Subject)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         a.rootPool,
-		Intermediates: a.interPool,
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
-		return classifyVerifyError(leaf, err)
+	now := time.Now()
+	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
+		return fmt.Errorf("%w: %q is valid from %s to %s", ErrInvalidCert, leaf.Subject,
+			leaf.NotBefore.Format(time.RFC3339), leaf.NotAfter.Format(time.RFC3339))
+	}
+	if len(leaf.UnhandledCriticalExtensions) > 0 {
+		return fmt.Errorf("%w: %q has unhandled critical extensions", ErrInvalidCert, leaf.Subject)
+	}
+	if !allowsClientAuth(leaf) {
+		return fmt.Errorf("%w: %q does not allow client authentication", ErrInvalidCert, leaf.Subject)
+	}
+	for _, ca := range a.signingPath {
+		if now.Before(ca.NotBefore) || now.After(ca.NotAfter) {
+			return fmt.Errorf("%w: issuing CA %q is valid from %s to %s", ErrInvalidCert, ca.Subject,
+				ca.NotBefore.Format(time.RFC3339), ca.NotAfter.Format(time.RFC3339))
+		}
 	}
 	return nil
+}
+
+// allowsClientAuth follows crypto/x509: no extended key usage means any.
+func allowsClientAuth(c *x509.Certificate) bool {
+	if len(c.ExtKeyUsage) == 0 && len(c.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	return slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) || slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny)
 }
 
 // VerifyClientCertWithCA checks a client's certificate chain, leaf first,
