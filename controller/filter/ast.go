@@ -184,9 +184,6 @@ func (o Op) String() string {
 	return "op(" + strconv.Itoa(int(o)) + ")"
 }
 
-// negatable reports whether "not" may precede the operator.
-func (o Op) negatable() bool { return o >= OpContains && o <= OpBetween }
-
 // Comparison compares a field, or a set function of it, with literal values.
 type Comparison struct {
 	Func  SetFunc
@@ -200,37 +197,42 @@ type Comparison struct {
 	Pos int
 }
 
-func (n *And) String() string { return joinTerms(n.Terms, " and ") }
-func (n *Or) String() string  { return joinTerms(n.Terms, " or ") }
+func (n *And) String() string { return joinTerms(n.Terms, " and ", false) }
+func (n *Or) String() string  { return joinTerms(n.Terms, " or ", true) }
 
-func joinTerms(terms []Node, sep string) string {
+// joinTerms writes the terms of an and or an or. A term that is itself an and or an or goes in
+// parentheses, so that the shape of the tree survives a round trip, except for an and within an or,
+// which binds tighter anyway.
+func joinTerms(terms []Node, sep string, inOr bool) string {
 	var b strings.Builder
 	for i, t := range terms {
 		if i > 0 {
 			b.WriteString(sep)
 		}
-		writeTerm(&b, t)
+		_, isAnd := t.(*And)
+		writeTerm(&b, t, inOr && isAnd)
 	}
 	return b.String()
 }
 
-// writeTerm writes an operand of and, or, not: groups go in parentheses so that the shape of the
-// tree survives a round trip.
-func writeTerm(b *strings.Builder, n Node) {
+// writeTerm writes an operand of and, or, not, with and and or in parentheses unless bare is set.
+func writeTerm(b *strings.Builder, n Node, bare bool) {
 	switch n.(type) {
 	case *And, *Or:
-		b.WriteByte('(')
-		b.WriteString(n.String())
-		b.WriteByte(')')
-	default:
-		b.WriteString(n.String())
+		if !bare {
+			b.WriteByte('(')
+			b.WriteString(n.String())
+			b.WriteByte(')')
+			return
+		}
 	}
+	b.WriteString(n.String())
 }
 
 func (n *Not) String() string {
 	var b strings.Builder
 	b.WriteString("not ")
-	writeTerm(&b, n.Term)
+	writeTerm(&b, n.Term, false)
 	return b.String()
 }
 

@@ -14,7 +14,8 @@
 //
 // Multi-valued fields take set functions: anyOf(f) op v holds when some element matches, allOf(f)
 // op v when every element does (an empty list satisfies allOf), count(f) op n compares the number of
-// elements, and isEmpty(f) holds when there are none. A comparison on a multi-valued field without a
+// elements, and isEmpty(f) holds when there are none. To set functions a missing or null field is an
+// empty list and a single value a list of one. A comparison on a multi-valued field without a
 // set function means anyOf, and its negated operators (!=, not contains, not in, ...) negate the
 // whole comparison: tags != "x" holds when no element equals "x".
 //

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	oaerrors "github.com/go-openapi/errors"
+
+	"github.com/ostium-net/ostium/controller/cluster"
+	"github.com/ostium-net/ostium/controller/filter"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// APIError is an error with its envelope code and HTTP status.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+	Cause   *FieldCause
+	Err     error
+	// RetryAfter, when set, becomes a Retry-After header (seconds).
+	RetryAfter int
+}
+
+// FieldCause names the field a validation error is about.
+type FieldCause struct {
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	Value  any    `json:"value,omitempty"`
+}
+
+func (e *APIError) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *APIError) Unwrap() error { return e.Err }
+
+// Error codes of the envelope (EDGE-API-FACTS.md).
+const (
+	CodeUnauthorized           = "UNAUTHORIZED"
+	CodeInvalidAuth            = "INVALID_AUTH"
+	CodeNotFound               = "NOT_FOUND"
+	CodeCouldNotValidate       = "COULD_NOT_VALIDATE"
+	CodeInvalidFilter          = "INVALID_FILTER"
+	CodeInvalidPagination      = "INVALID_PAGINATION"
+	CodeConflict               = "CONFLICT"
+	CodeReferenced             = "REFERENCED"
+	CodeMethodNotAllowed       = "METHOD_NOT_ALLOWED"
+	CodeUnhandled              = "UNHANDLED"
+	CodeUnavailable            = "SERVICE_UNAVAILABLE"
+	CodeUnsupportedMediaType   = "UNSUPPORTED_MEDIA_TYPE"
+	CodeNotAcceptable          = "NOT_ACCEPTABLE"
+	CodeNoEdgeRoutersAvailable = "NO_EDGE_ROUTERS_AVAILABLE"
+)
+
+func newErr(status int, code, msg string) *APIError {
+	return &APIError{Status: status, Code: code, Message: msg}
+}
+
+// Common errors.
+var (
+	errUnauthorized = newErr(http.StatusUnauthorized, CodeUnauthorized, "the request could not be completed: the session is missing, invalid or lacks permission")
+	errNotFound     = newErr(http.StatusNotFound, CodeNotFound, "the resource requested was not found or is not available to the caller")
+)
+
+func validationError(field, reason string, value any) *APIError {
+	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotValidate,
+		Message: "the supplied request contains an invalid document or no valid accept content were available, see cause",
+		Cause:   &FieldCause{Field: field, Reason: reason, Value: value}}
+}
+
+// toAPIError maps any error to the envelope: the single table from domain
+// errors to codes and statuses. Unknown errors become a 500 UNHANDLED whose
+// message does not leak internals.
+func toAPIError(err error) *APIError {
+	var ae *APIError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var fe *store.FieldError
+	hasField := errors.As(err, &fe)
+	cause := func() *FieldCause {
+		if !hasField {
+			return nil
+		}
+		return &FieldCause{Field: fe.Field, Reason: fe.Reason, Value: fe.Value}
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return errNotFound
+	case errors.Is(err, filter.ErrInvalidPagination):
+		return &APIError{Status: 400, Code: CodeInvalidPagination, Message: err.Error(), Err: err}
+	case errors.Is(err, filter.ErrInvalidFilter):
+		return &APIError{Status: 400, Code: CodeInvalidFilter, Message: err.Error(), Err: err}
+	case errors.Is(err, store.ErrConflict):
+		return &APIError{Status: 409, Code: CodeConflict, Message: msgOf(fe, err), Cause: cause(), Err: err}
+	case errors.Is(err, store.ErrInvalidReference):
+		if hasField && fe.Field == "id" {
+			return &APIError{Status: 409, Code: CodeReferenced, Message: msgOf(fe, err), Cause: cause(), Err: err}
+		}
+		return &APIError{Status: 400, Code: CodeCouldNotValidate, Message: msgOf(fe, err), Cause: cause(), Err: err}
+	case errors.Is(err, store.ErrInvalid):
+		return &APIError{Status: 400, Code: CodeCouldNotValidate, Message: msgOf(fe, err), Cause: cause(), Err: err}
+	case errors.Is(err, cluster.ErrNoLeader):
+		return &APIError{Status: 503, Code: CodeUnavailable, Message: "the cluster has no leader right now; retry shortly", Err: err, RetryAfter: 1}
+	}
+	var oe oaerrors.Error
+	if errors.As(err, &oe) {
+		return fromOpenAPIError(oe)
+	}
+	return &APIError{Status: 500, Code: CodeUnhandled, Message: "an unexpected error occurred", Err: err}
+}
+
+func msgOf(fe *store.FieldError, err error) string {
+	if fe != nil {
+		return fe.Error()
+	}
+	return err.Error()
+}
+
+// fromOpenAPIError maps the go-openapi runtime's errors (codes 600–606 for
+// validation, plus HTTP codes) to the envelope. Validation never leaves as a
+// 6xx status: it is a 400 COULD_NOT_VALIDATE with the field in the cause.
+func fromOpenAPIError(oe oaerrors.Error) *APIError {
+	code := int(oe.Code())
+	switch {
+	case code >= 600 && code < 700:
+		ae := &APIError{Status: 400, Code: CodeCouldNotValidate, Message: oe.Error(), Err: oe}
+		var ve *oaerrors.Validation
+		if errors.As(oe, &ve) {
+			ae.Cause = &FieldCause{Field: ve.Name, Reason: ve.Error(), Value: ve.Value}
+		}
+		var ce *oaerrors.CompositeError
+		if errors.As(oe, &ce) && len(ce.Errors) > 0 {
+			var first *oaerrors.Validation
+			if errors.As(ce.Errors[0], &first) {
+				ae.Cause = &FieldCause{Field: first.Name, Reason: first.Error(), Value: first.Value}
+			}
+			ae.Message = ce.Errors[0].Error()
+		}
+		return ae
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return errUnauthorized
+	case code == http.StatusNotFound:
+		return errNotFound
+	case code == http.StatusMethodNotAllowed:
+		return &APIError{Status: 405, Code: CodeMethodNotAllowed, Message: oe.Error(), Err: oe}
+	case code == http.StatusUnsupportedMediaType:
+		return &APIError{Status: 415, Code: CodeUnsupportedMediaType, Message: oe.Error(), Err: oe}
+	case code == http.StatusNotAcceptable:
+		return &APIError{Status: 406, Code: CodeNotAcceptable, Message: oe.Error(), Err: oe}
+	case code >= 400 && code < 500:
+		return &APIError{Status: code, Code: CodeCouldNotValidate, Message: oe.Error(), Err: oe}
+	}
+	return &APIError{Status: 500, Code: CodeUnhandled, Message: "an unexpected error occurred", Err: oe}
+}
+
+// writeError writes the error envelope.
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := toAPIError(err)
+	body := map[string]any{
+		"error": map[string]any{
+			"code":      ae.Code,
+			"message":   ae.Message,
+			"requestId": requestID(r),
+			"args":      map[string]any{"urlVars": map[string]string{}},
+		},
+		"meta": newMeta(),
+	}
+	if ae.Cause != nil {
+		e := body["error"].(map[string]any)
+		e["cause"] = ae.Cause
+		e["causeMessage"] = ae.Cause.Reason
+	}
+	if ae.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
+	}
+	writeJSON(w, ae.Status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	data, err := json.Marshal(body)
+	if err != nil {
+		status = 500
+		data = []byte(fmt.Sprintf(`{"error":{"code":%q,"message":"could not encode the response"},"meta":{}}`, CodeUnhandled))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(data)
+}

@@ -1,0 +1,238 @@
+// Package controller assembles the controller process: configuration, first
+// initialisation (PKI, database, default admin) and Run, which starts the
+// store, the raft node and the HTTPS listener serving both edge APIs.
+package controller
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/ostium-net/ostium/controller/pki"
+)
+
+// Config is the controller's configuration file (YAML).
+type Config struct {
+	// DataDir holds the database, raft state and, by default, the PKI.
+	DataDir string        `yaml:"dataDir"`
+	API     APIConfig     `yaml:"api"`
+	PKI     PKIConfig     `yaml:"pki"`
+	Cluster ClusterConfig `yaml:"cluster"`
+	Log     LogConfig     `yaml:"log"`
+}
+
+// APIConfig is the HTTPS listener of the client and management APIs.
+type APIConfig struct {
+	// Listen is the address to bind (default 127.0.0.1:1280).
+	Listen string `yaml:"listen"`
+	// Advertise is host:port as clients reach it: enrollment JWTs name it
+	// as their issuer and /version lists it. Defaults to Listen.
+	Advertise string `yaml:"advertise"`
+	// SessionIdleTimeout ends API sessions unused for this long (default 30m).
+	SessionIdleTimeout Duration `yaml:"sessionIdleTimeout"`
+}
+
+// PKIConfig locates the certificate authority. Leave the file fields empty to
+// use the one `init` creates in Dir.
+type PKIConfig struct {
+	Dir                    string   `yaml:"dir"`
+	KeyAlgorithm           string   `yaml:"keyAlgorithm"`
+	RootCert               string   `yaml:"rootCert"`
+	SigningCert            string   `yaml:"signingCert"`
+	SigningKey             string   `yaml:"signingKey"`
+	ServerCert             string   `yaml:"serverCert"`
+	ServerKey              string   `yaml:"serverKey"`
+	ExtraTrustedCAs        []string `yaml:"extraTrustedCAs"`
+	DNSNames               []string `yaml:"dnsNames"`
+	IPAddresses            []string `yaml:"ipAddresses"`
+	IdentityLifetime       Duration `yaml:"identityCertLifetime"`
+	RouterLifetime         Duration `yaml:"routerCertLifetime"`
+	APISessionCertLifetime Duration `yaml:"apiSessionCertLifetime"`
+}
+
+// ClusterConfig places this node in a raft cluster.
+type ClusterConfig struct {
+	// NodeID names this node; generated and kept in DataDir when empty.
+	NodeID string `yaml:"nodeId"`
+	// Listen is the cluster port (default 127.0.0.1:6262).
+	Listen string `yaml:"listen"`
+	// Advertise is how other nodes reach Listen.
+	Advertise string `yaml:"advertise"`
+	// Join is the cluster address of an existing member; empty bootstraps
+	// a new single-node cluster on first start.
+	Join string `yaml:"join"`
+}
+
+// LogConfig selects the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"` // text or json
+}
+
+// Duration is a time.Duration written as "30m", "12h".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", s, err)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// DefaultConfig is what a controller runs with when a field is not set.
+func DefaultConfig() Config {
+	return Config{
+		DataDir: "ostium-data",
+		API:     APIConfig{Listen: "127.0.0.1:1280", SessionIdleTimeout: Duration(30 * time.Minute)},
+		PKI: PKIConfig{KeyAlgorithm: string(pki.KeyECDSAP256),
+			IdentityLifetime: Duration(365 * 24 * time.Hour), RouterLifetime: Duration(365 * 24 * time.Hour),
+			APISessionCertLifetime: Duration(12 * time.Hour)},
+		Cluster: ClusterConfig{Listen: "127.0.0.1:6262"},
+		Log:     LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// MaxConfigSize bounds a configuration file.
+const MaxConfigSize = 1 << 20
+
+// ParseConfig reads YAML over the defaults. Unknown fields are errors, so a
+// typo is reported instead of silently ignored.
+func ParseConfig(data []byte) (Config, error) {
+	cfg := DefaultConfig()
+	if len(data) > MaxConfigSize {
+		return cfg, fmt.Errorf("config is %d bytes, more than %d", len(data), MaxConfigSize)
+	}
+	if strings.TrimSpace(string(data)) != "" {
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil {
+			return cfg, fmt.Errorf("parse config: %w", err)
+		}
+	}
+	return cfg, cfg.Validate()
+}
+
+// LoadConfig reads a configuration file; relative paths in it are taken
+// relative to the file's directory.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := ParseConfig(data)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", path, err)
+	}
+	cfg.resolve(filepath.Dir(path))
+	return cfg, nil
+}
+
+func (c *Config) resolve(base string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(base, *p)
+		}
+	}
+	abs(&c.DataDir)
+	for _, p := range []*string{&c.PKI.Dir, &c.PKI.RootCert, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.ServerCert, &c.PKI.ServerKey} {
+		abs(p)
+	}
+	for i := range c.PKI.ExtraTrustedCAs {
+		abs(&c.PKI.ExtraTrustedCAs[i])
+	}
+}
+
+// Validate checks the configuration for mistakes an operator can fix.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("dataDir is required"))
+	}
+	for name, addr := range map[string]string{"api.listen": c.API.Listen, "cluster.listen": c.Cluster.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		}
+	}
+	if c.API.Advertise != "" {
+		if _, _, err := net.SplitHostPort(c.API.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("api.advertise %q: %w", c.API.Advertise, err))
+		}
+	}
+	if _, err := pki.ParseKeyAlgorithm(c.PKI.KeyAlgorithm); err != nil {
+		errs = append(errs, fmt.Errorf("pki.keyAlgorithm: %w", err))
+	}
+	for _, ip := range c.PKI.IPAddresses {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("pki.ipAddresses: %q is not an IP address", ip))
+		}
+	}
+	if c.API.SessionIdleTimeout != 0 && time.Duration(c.API.SessionIdleTimeout) < time.Minute {
+		errs = append(errs, errors.New("api.sessionIdleTimeout must be at least 1m"))
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "", "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level %q: use debug, info, warn or error", c.Log.Level))
+	}
+	switch c.Log.Format {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: use text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// PKIDir is where the PKI files live.
+func (c *Config) PKIDir() string {
+	if c.PKI.Dir != "" {
+		return c.PKI.Dir
+	}
+	return filepath.Join(c.DataDir, "pki")
+}
+
+// AdvertiseAddr is the API's host:port as clients reach it.
+func (c *Config) AdvertiseAddr() string {
+	if c.API.Advertise != "" {
+		return c.API.Advertise
+	}
+	return c.API.Listen
+}
+
+// PKIConfigFiles is the pki.Config for this configuration.
+func (c *Config) PKIConfigFiles() pki.Config {
+	files := pki.FilesIn(c.PKIDir()).Config()
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&files.RootCert, c.PKI.RootCert)
+	set(&files.SigningCert, c.PKI.SigningCert)
+	set(&files.SigningKey, c.PKI.SigningKey)
+	set(&files.ServerCert, c.PKI.ServerCert)
+	set(&files.ServerKey, c.PKI.ServerKey)
+	files.ExtraTrustedCAs = c.PKI.ExtraTrustedCAs
+	files.IdentityLifetime = time.Duration(c.PKI.IdentityLifetime)
+	files.RouterLifetime = time.Duration(c.PKI.RouterLifetime)
+	files.APISessionCertLifetime = time.Duration(c.PKI.APISessionCertLifetime)
+	return files
+}

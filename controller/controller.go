@@ -1,0 +1,287 @@
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/api"
+	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/cluster"
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/pki"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/state"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// DefaultAdminUsername is the username of the admin that init creates.
+const DefaultAdminUsername = "admin"
+
+// InitOptions are the choices of a first initialisation.
+type InitOptions struct {
+	AdminUsername string
+	AdminPassword string
+}
+
+// Init prepares a new controller: the PKI (unless the configuration points at
+// an operator's files), the database, a single-node raft cluster and the
+// default admin. Running it again changes nothing that exists.
+func Init(ctx context.Context, cfg Config, opts InitOptions, log *slog.Logger) error {
+	if opts.AdminUsername == "" {
+		opts.AdminUsername = DefaultAdminUsername
+	}
+	if len(opts.AdminPassword) < 5 || len(opts.AdminPassword) > 100 {
+		return errors.New("the admin password must be 5 to 100 characters")
+	}
+	if cfg.PKI.SigningCert == "" {
+		alg, err := pki.ParseKeyAlgorithm(cfg.PKI.KeyAlgorithm)
+		if err != nil {
+			return err
+		}
+		io := pki.InitOptions{KeyAlgorithm: alg, Name: "Ostium", DNSNames: cfg.PKI.DNSNames}
+		for _, ip := range cfg.PKI.IPAddresses {
+			io.IPAddresses = append(io.IPAddresses, net.ParseIP(ip))
+		}
+		addSAN(&io, cfg.AdvertiseAddr())
+		addSAN(&io, cfg.API.Listen)
+		if _, err := pki.Init(cfg.PKIDir(), io); err != nil {
+			return fmt.Errorf("create PKI: %w", err)
+		}
+		log.Info("PKI ready", "dir", cfg.PKIDir())
+	}
+	c, err := open(cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := c.node.WaitLeader(ctx); err != nil {
+		return err
+	}
+	return c.ensureAdmin(ctx, opts)
+}
+
+func addSAN(o *pki.InitOptions, hostport string) {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil || host == "" {
+		return
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		for _, have := range o.IPAddresses {
+			if have.Equal(ip) {
+				return
+			}
+		}
+		if !ip.IsUnspecified() {
+			o.IPAddresses = append(o.IPAddresses, ip)
+		}
+		return
+	}
+	for _, have := range o.DNSNames {
+		if strings.EqualFold(have, host) {
+			return
+		}
+	}
+	o.DNSNames = append(o.DNSNames, host)
+}
+
+// running holds the parts of a started controller.
+type running struct {
+	cfg   Config
+	log   *slog.Logger
+	ca    *pki.Authority
+	store *store.Store
+	node  *cluster.Node
+	state *state.State
+}
+
+func nodeID(cfg Config) (string, error) {
+	if cfg.Cluster.NodeID != "" {
+		return cfg.Cluster.NodeID, nil
+	}
+	path := filepath.Join(cfg.DataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id := "ctrl-" + state.NewID()[:10]
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
+
+func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
+	ca, err := pki.Load(cfg.PKIConfigFiles())
+	if err != nil {
+		return nil, fmt.Errorf("load PKI (run `ostium-controller init` first?): %w", err)
+	}
+	s, err := store.Open(filepath.Join(cfg.DataDir, "ctrl.db"), store.Options{Hooks: []store.ChangeHook{policy.Hook}})
+	if err != nil {
+		return nil, err
+	}
+	id, err := nodeID(cfg)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	tlsCfg, err := clusterTLS(ca)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	node, err := cluster.Start(cluster.Config{
+		NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), Bind: cfg.Cluster.Listen,
+		Advertise: cfg.Cluster.Advertise, TLS: tlsCfg, Bootstrap: bootstrap && cfg.Cluster.Join == "",
+		Logger: log.With("component", "cluster"),
+	}, s)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return &running{cfg: cfg, log: log, ca: ca, store: s, node: node,
+		state: &state.State{Store: s, Node: node, Log: log}}, nil
+}
+
+func (c *running) close() {
+	if err := c.node.Close(); err != nil {
+		c.log.Warn("stop raft", "err", err)
+	}
+	if err := c.store.Close(); err != nil {
+		c.log.Warn("close store", "err", err)
+	}
+}
+
+// clusterTLS accepts only peers holding a controller certificate of this network.
+func clusterTLS(ca *pki.Authority) (*tls.Config, error) {
+	cert, err := ca.ServerTLSCertificate()
+	if err != nil {
+		return nil, err
+	}
+	pool := ca.CAPool()
+	verify := func(_ [][]byte, chains [][]*x509.Certificate) error {
+		for _, chain := range chains {
+			if len(chain) > 0 && pki.IsControllerCert(chain[0]) {
+				return nil
+			}
+		}
+		return errors.New("peer is not a controller of this network")
+	}
+	return &tls.Config{
+		MinVersion:            tls.VersionTLS13,
+		Certificates:          []tls.Certificate{cert},
+		RootCAs:               pool,
+		ClientCAs:             pool,
+		ClientAuth:            tls.RequireAndVerifyClientCert,
+		VerifyPeerCertificate: verify,
+	}, nil
+}
+
+func (c *running) ensureAdmin(ctx context.Context, opts InitOptions) error {
+	exists := false
+	_ = c.store.View(func(tx *store.Tx) error {
+		_, exists = tx.Lookup(store.Authenticators, "username", opts.AdminUsername)
+		return nil
+	})
+	if exists {
+		c.log.Info("default admin already exists", "username", opts.AdminUsername)
+		return nil
+	}
+	hash, err := auth.HashPassword(opts.AdminPassword, auth.DefaultArgon2)
+	if err != nil {
+		return err
+	}
+	identity := &store.Identity{Meta: store.Meta{ID: state.NewID()}, Name: "Default Admin", Type: store.IdentityTypeUser,
+		IsAdmin: true, IsDefaultAdmin: true}
+	authn := &store.Authenticator{Meta: store.Meta{ID: state.NewID()}, IdentityID: identity.ID, Method: store.AuthenticatorUpdb,
+		Username: opts.AdminUsername, PasswordHash: hash}
+	ci, err := command.NewCreate(store.Identities, identity)
+	if err != nil {
+		return err
+	}
+	ca, err := command.NewCreate(store.Authenticators, authn)
+	if err != nil {
+		return err
+	}
+	b, err := command.NewBatch(time.Now().UTC(), ci, ca)
+	if err != nil {
+		return err
+	}
+	if err := c.state.Apply(ctx, b); err != nil {
+		return fmt.Errorf("create default admin: %w", err)
+	}
+	c.log.Info("default admin created", "username", opts.AdminUsername)
+	return nil
+}
+
+// Run starts the controller and serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	c, err := open(cfg, log, true)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if cfg.Cluster.Join != "" {
+		if err := c.node.Join(ctx, cfg.Cluster.Join); err != nil {
+			return err
+		}
+	}
+	if err := c.node.WaitLeader(ctx); err != nil {
+		return err
+	}
+	srvCert, err := c.ca.ServerTLSCertificate()
+	if err != nil {
+		return err
+	}
+	handler, err := api.New(api.Deps{
+		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
+		Advertise: cfg.AdvertiseAddr(), SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.API.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{srvCert},
+			// Requested, not required: password authentication needs none,
+			// certificate authentication and enrollment do.
+			ClientAuth: tls.RequestClientCert,
+		},
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve API: %w", err)
+		}
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	log.Info("controller stopped")
+	return nil
+}

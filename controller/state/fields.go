@@ -1,0 +1,43 @@
+package state
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/filter"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// hidden lists stored fields that a filter may never read: hashes and key
+// material are not for querying.
+var hidden = map[string]bool{
+	"passwordHash": true, "tokenHash": true, "createIndex": true, "modifyIndex": true, "jwt": true,
+}
+
+// FieldsOf exposes a record's JSON fields to the filter language, under the
+// names the API uses (name, roleAttributes, createdAt, tags.x, ...).
+func FieldsOf(rec store.Record) filter.Fields {
+	raw, err := json.Marshal(rec)
+	if err != nil {
+		return filter.FromMap(nil)
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return filter.FromMap(nil)
+	}
+	for k := range hidden {
+		delete(m, k)
+	}
+	// Times are compared as times, not strings.
+	meta := rec.Base()
+	m["createdAt"] = meta.CreatedAt
+	m["updatedAt"] = meta.UpdatedAt
+	for k, v := range m {
+		if s, ok := v.(string); ok && len(s) >= 20 && (k == "expiresAt" || k == "disabledAt" || k == "disabledUntil") {
+			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+				m[k] = t
+			}
+		}
+	}
+	return filter.FromMap(m)
+}

@@ -1,0 +1,194 @@
+// Package state is the controller's domain facade over the replicated store:
+// reads come from the local bbolt store, and every write becomes a raft
+// command (see package command) applied through the cluster node. It assigns
+// ids and resolves read-modify-write updates without lost updates.
+package state
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/ostium-net/ostium/controller/cluster"
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/filter"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// State reads the store and writes through raft.
+type State struct {
+	Store *store.Store
+	Node  *cluster.Node
+	Log   *slog.Logger
+}
+
+const idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+// NewID returns a new random entity id: 22 base62 characters (131 bits).
+func NewID() string {
+	var b [22]byte
+	var r [22]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		panic(fmt.Sprintf("crypto/rand failed: %v", err))
+	}
+	for i := range b {
+		// 62*4 = 248: reject-free mapping with a small, acceptable bias is
+		// avoided by rejection sampling below.
+		for r[i] >= 248 {
+			var x [1]byte
+			_, _ = rand.Read(x[:])
+			r[i] = x[0]
+		}
+		b[i] = idAlphabet[r[i]%62]
+	}
+	return string(b[:])
+}
+
+// Apply proposes a command and waits until it is applied here.
+func (s *State) Apply(ctx context.Context, c command.Command) error {
+	_, err := s.Node.Apply(ctx, c)
+	return err
+}
+
+// Create stores a new record. A record without an id gets one. It returns the id.
+func (s *State) Create(ctx context.Context, k *store.Kind, rec store.Record) (string, error) {
+	if rec.Base().ID == "" {
+		rec.Base().ID = NewID()
+	}
+	c, err := command.NewCreate(k, rec)
+	if err != nil {
+		return "", err
+	}
+	if err := s.Apply(ctx, c); err != nil {
+		return "", err
+	}
+	return rec.Base().ID, nil
+}
+
+// Update reads the record, lets mutate change it, and writes it back guarded
+// by its modify index; a concurrent change makes it read and mutate again.
+func (s *State) Update(ctx context.Context, k *store.Kind, id string, mutate func(store.Record) error) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		rec, err := s.Get(k, id)
+		if err != nil {
+			return err
+		}
+		if err := mutate(rec); err != nil {
+			return err
+		}
+		rec.Base().ID = id
+		c, err := command.NewUpdate(k, rec)
+		if err != nil {
+			return err
+		}
+		err = s.Apply(ctx, c)
+		if errors.Is(err, command.ErrStale) {
+			continue
+		}
+		return err
+	}
+	return fmt.Errorf("update %s %q: %w", k.Name, id, command.ErrStale)
+}
+
+// Delete removes a record (and what cascades from it).
+func (s *State) Delete(ctx context.Context, k *store.Kind, id string) error {
+	if !s.Exists(k, id) {
+		return fmt.Errorf("%s %q: %w", k.Name, id, store.ErrNotFound)
+	}
+	return s.Apply(ctx, &command.DeleteEntity{Kind: k.Name, ID: id})
+}
+
+// Exists reports whether the record exists locally.
+func (s *State) Exists(k *store.Kind, id string) bool {
+	found := false
+	_ = s.Store.View(func(tx *store.Tx) error { found = tx.Exists(k, id); return nil })
+	return found
+}
+
+// Get reads one record.
+func (s *State) Get(k *store.Kind, id string) (store.Record, error) {
+	var rec store.Record
+	err := s.Store.View(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Get(k, id)
+		return err
+	})
+	return rec, err
+}
+
+// View runs fn in a read transaction.
+func (s *State) View(fn func(tx *store.Tx) error) error { return s.Store.View(fn) }
+
+// Page is one page of a list.
+type Page struct {
+	Records    []store.Record
+	TotalCount int64
+	Limit      int64
+	Offset     int64
+}
+
+// ListOptions narrow a list beyond the filter.
+type ListOptions struct {
+	// Only, when not nil, restricts the list to these ids.
+	Only []string
+	// Fields converts a record to filterable fields; defaults to FieldsOf.
+	Fields func(store.Record) filter.Fields
+}
+
+// List runs a query over a kind: filter, sort (default: by id, which is
+// stable), then the page.
+func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOptions) (*Page, error) {
+	fieldsOf := opts.Fields
+	if fieldsOf == nil {
+		fieldsOf = FieldsOf
+	}
+	type row struct {
+		rec    store.Record
+		fields filter.Fields
+	}
+	var rows []row
+	visit := func(rec store.Record) error {
+		f := fieldsOf(rec)
+		ok, err := q.Match(f)
+		if err != nil {
+			return err
+		}
+		if ok {
+			rows = append(rows, row{rec, f})
+		}
+		return nil
+	}
+	if opts.Only != nil {
+		ids := slices.Clone(opts.Only)
+		slices.Sort(ids)
+		for _, id := range slices.Compact(ids) {
+			rec, err := tx.Get(k, id)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if err := visit(rec); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := tx.ForEach(k, visit); err != nil {
+		return nil, err
+	}
+	if len(q.Sort) > 0 {
+		slices.SortStableFunc(rows, func(a, b row) int { return q.CompareRecords(a.fields, b.fields) })
+	}
+	start, end := q.Window(len(rows))
+	page := &Page{TotalCount: int64(len(rows)), Offset: int64(start)}
+	if q.Limit != nil {
+		page.Limit = *q.Limit
+	}
+	for _, r := range rows[start:end] {
+		page.Records = append(page.Records, r.rec)
+	}
+	return page, nil
+}
