@@ -275,4 +275,3 @@ func ContentTypeName(contentType int32) string {
 	}
 	return "ContentType(" + strconv.FormatInt(int64(contentType), 10) + ")"
 }
-
