@@ -5,7 +5,7 @@ SHELL          := /usr/bin/env bash
 GO             ?= go
 TOOLS          := $(CURDIR)/.tools/bin
 SWAGGER_VERSION     := v0.36.7
-STATICCHECK_VERSION := 2025.1.1
+STATICCHECK_VERSION := v0.8.2
 SWAGGER        := $(TOOLS)/swagger-$(SWAGGER_VERSION)
 STATICCHECK    := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
@@ -23,7 +23,7 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/... ./router/cmd/... ./tunnel/cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/ostium-controller
 
 test:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
@@ -50,7 +50,7 @@ generate: $(SWAGGER)
 lint: $(STATICCHECK)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt: $$out"; exit 1; fi
 	$(GO) vet ./...
-	$(STATICCHECK) ./...
+	$(STATICCHECK) $$($(GO) list ./... | grep -v -e /sdk/restapi -e /internal/restserver)
 
 quickstart: build
 	./bin/ostium-controller quickstart --home $(QUICKSTART_HOME)

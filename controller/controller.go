@@ -225,35 +225,48 @@ func (c *running) ensureAdmin(ctx context.Context, opts InitOptions) error {
 	return nil
 }
 
-// Run starts the controller and serves until ctx ends.
-func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+// Controller is a started controller.
+type Controller struct {
+	r      *running
+	srv    *http.Server
+	ln     net.Listener
+	errc   chan error
+	closed chan struct{}
+}
+
+// Start opens the state, joins or bootstraps the cluster, and serves the APIs
+// in the background. Stop it with Close.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Controller, error) {
 	c, err := open(cfg, log, true)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer c.close()
+	fail := func(err error) (*Controller, error) {
+		c.close()
+		return nil, err
+	}
 	if cfg.Cluster.Join != "" {
 		if err := c.node.Join(ctx, cfg.Cluster.Join); err != nil {
-			return err
+			return fail(err)
 		}
 	}
 	if err := c.node.WaitLeader(ctx); err != nil {
-		return err
+		return fail(err)
 	}
 	srvCert, err := c.ca.ServerTLSCertificate()
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	handler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: cfg.AdvertiseAddr(), SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
 	})
 	if err != nil {
-		return err
+		return fail(err)
 	}
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.API.Listen, err)
+		return fail(fmt.Errorf("listen on %s: %w", cfg.API.Listen, err))
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -269,19 +282,57 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			ClientAuth: tls.RequestClientCert,
 		},
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	ctl := &Controller{r: c, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
+	go func() { ctl.errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
+	return ctl, nil
+}
+
+// Addr is the API listener's address.
+func (c *Controller) Addr() string { return c.ln.Addr().String() }
+
+// ClusterAddr is the raft/cluster listener's address.
+func (c *Controller) ClusterAddr() string { return c.r.node.Addr() }
+
+// CAPool holds the CAs that clients of this controller trust.
+func (c *Controller) CAPool() *x509.CertPool { return c.r.ca.CAPool() }
+
+// Node is the controller's raft node.
+func (c *Controller) Node() *cluster.Node { return c.r.node }
+
+// Err reports a failure of the API server, if it stopped on its own.
+func (c *Controller) Err() <-chan error { return c.errc }
+
+// Close stops serving and closes the raft node and the store.
+func (c *Controller) Close() error {
+	select {
+	case <-c.closed:
+		return nil
+	default:
+	}
+	close(c.closed)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := c.srv.Shutdown(ctx)
+	c.r.close()
+	c.r.log.Info("controller stopped")
+	return err
+}
+
+// Run starts the controller and serves until ctx ends.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	c, err := Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve API: %w", err)
+		return nil
+	case err := <-c.errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
 		}
+		return fmt.Errorf("serve API: %w", err)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
-	log.Info("controller stopped")
-	return nil
 }

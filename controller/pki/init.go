@@ -246,7 +246,7 @@ func createServer(files *Files, opts InitOptions, now time.Time, inter *x509.Cer
 		cn = opts.IPAddresses[0].String()
 	}
 	template := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: cn, Organization: []string{opts.Name}},
+		Subject:     pkix.Name{CommonName: cn, Organization: []string{opts.Name}, OrganizationalUnit: []string{ControllerOU}},
 		NotBefore:   now.Add(-backdate),
 		NotAfter:    capTime(now.Add(opts.ServerLifetime), inter.NotAfter),
 		KeyUsage:    leafKeyUsage(key.Public()),

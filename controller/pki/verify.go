@@ -132,3 +132,18 @@ func VerifyCAOwnership(caCertPEM, proofPEM []byte, verificationToken string) err
 	}
 	return nil
 }
+
+// ControllerOU marks the server certificates of controllers. Certificates
+// signed from CSRs never carry it (signing sets the subject itself), so a
+// peer presenting it on the cluster port is a controller of this network.
+const ControllerOU = "ostium-controller"
+
+// IsControllerCert reports whether cert carries the controller marker.
+func IsControllerCert(cert *x509.Certificate) bool {
+	for _, ou := range cert.Subject.OrganizationalUnit {
+		if ou == ControllerOU {
+			return true
+		}
+	}
+	return false
+}

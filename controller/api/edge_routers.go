@@ -1,0 +1,272 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/state"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+// registerRoutersAndAuth assigns the handlers of edge routers and of
+// everything about authentication: authenticators, enrollments, CAs, auth
+// policies, external JWT signers, sessions and the auth audit.
+func (s *Server) registerRoutersAndAuth(a *operations.EdgeManagementAPI) {
+	a.ApplicationJwtProducer = runtime.TextProducer()
+	s.registerEdgeRouters(a)
+	s.registerAuthenticators(a)
+	s.registerEnrollments(a)
+	s.registerCAs(a)
+	s.registerAuthPolicies(a)
+	s.registerExternalJWTSigners(a)
+	s.registerSessionsAdmin(a)
+	s.registerAuthAudit(a)
+}
+
+func (s *Server) registerEdgeRouters(a *operations.EdgeManagementAPI) {
+	a.EdgeRouterListEdgeRoutersHandler = edge_router.ListEdgeRoutersHandlerFunc(func(p edge_router.ListEdgeRoutersParams, _ any) middleware.Responder {
+		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.edgeRouterModel)
+	})
+	a.EdgeRouterDetailEdgeRouterHandler = edge_router.DetailEdgeRouterHandlerFunc(func(p edge_router.DetailEdgeRouterParams, _ any) middleware.Responder {
+		return s.detailOf(store.EdgeRouters, p.ID, s.edgeRouterModel)
+	})
+	a.EdgeRouterCreateEdgeRouterHandler = edge_router.CreateEdgeRouterHandlerFunc(func(p edge_router.CreateEdgeRouterParams, _ any) middleware.Responder {
+		return s.createEdgeRouter(p.HTTPRequest, p.EdgeRouter)
+	})
+	a.EdgeRouterUpdateEdgeRouterHandler = edge_router.UpdateEdgeRouterHandlerFunc(func(p edge_router.UpdateEdgeRouterParams, _ any) middleware.Responder {
+		b := p.EdgeRouter
+		cost, err := routerCost(b.Cost)
+		if err != nil {
+			return fail(err)
+		}
+		return s.updateOf(p.HTTPRequest, store.EdgeRouters, p.ID, func(r store.Record) error {
+			er := r.(*store.EdgeRouter)
+			er.Name = str(b.Name)
+			er.Cost = cost
+			er.Disabled = b.Disabled != nil && *b.Disabled
+			er.IsTunnelerEnabled = b.IsTunnelerEnabled
+			er.NoTraversal = b.NoTraversal != nil && *b.NoTraversal
+			er.RoleAttributes = strs(b.RoleAttributes)
+			er.AppData = tagsIn(b.AppData)
+			er.Tags = tagsIn(b.Tags)
+			return nil
+		})
+	})
+	a.EdgeRouterPatchEdgeRouterHandler = edge_router.PatchEdgeRouterHandlerFunc(func(p edge_router.PatchEdgeRouterParams, _ any) middleware.Responder {
+		b := p.EdgeRouter
+		var cost uint16
+		if b.Cost != nil {
+			var err error
+			if cost, err = routerCost(b.Cost); err != nil {
+				return fail(err)
+			}
+		}
+		return s.updateOf(p.HTTPRequest, store.EdgeRouters, p.ID, func(r store.Record) error {
+			er := r.(*store.EdgeRouter)
+			if b.Name != nil {
+				er.Name = *b.Name
+			}
+			if b.Cost != nil {
+				er.Cost = cost
+			}
+			if b.Disabled != nil {
+				er.Disabled = *b.Disabled
+			}
+			if b.IsTunnelerEnabled != nil {
+				er.IsTunnelerEnabled = *b.IsTunnelerEnabled
+			}
+			if b.NoTraversal != nil {
+				er.NoTraversal = *b.NoTraversal
+			}
+			if b.RoleAttributes != nil {
+				er.RoleAttributes = strs(b.RoleAttributes)
+			}
+			if b.AppData != nil {
+				er.AppData = tagsIn(b.AppData)
+			}
+			if b.Tags != nil {
+				er.Tags = tagsIn(b.Tags)
+			}
+			return nil
+		})
+	})
+	a.EdgeRouterDeleteEdgeRouterHandler = edge_router.DeleteEdgeRouterHandlerFunc(func(p edge_router.DeleteEdgeRouterParams, _ any) middleware.Responder {
+		return s.deleteOf(p.HTTPRequest, store.EdgeRouters, p.ID)
+	})
+	a.EdgeRouterReEnrollEdgeRouterHandler = edge_router.ReEnrollEdgeRouterHandlerFunc(func(p edge_router.ReEnrollEdgeRouterParams, _ any) middleware.Responder {
+		if err := s.reEnrollEdgeRouter(p.HTTPRequest, p.ID); err != nil {
+			return fail(err)
+		}
+		return okEmpty()
+	})
+
+	// Related lists: who may use the router, what it may carry, which policies name it.
+	a.EdgeRouterListEdgeRouterIdentitiesHandler = edge_router.ListEdgeRouterIdentitiesHandlerFunc(func(p edge_router.ListEdgeRouterIdentitiesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.EdgeRouters, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return policy.EdgeRouterIdentities(tx, p.ID)
+		}, s.identityModel)
+	})
+	a.EdgeRouterListEdgeRouterServicesHandler = edge_router.ListEdgeRouterServicesHandlerFunc(func(p edge_router.ListEdgeRouterServicesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.EdgeRouters, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return policy.EdgeRouterServices(tx, p.ID)
+		}, s.serviceAdminModel)
+	})
+	a.EdgeRouterListEdgeRouterEdgeRouterPoliciesHandler = edge_router.ListEdgeRouterEdgeRouterPoliciesHandlerFunc(func(p edge_router.ListEdgeRouterEdgeRouterPoliciesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.EdgeRouters, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Sources(store.EdgeRouterPolicyRouters, p.ID)
+		}, s.edgeRouterPolicyModel)
+	})
+}
+
+// routerCost checks a router cost; absent means 0.
+func routerCost(c *int64) (uint16, error) {
+	if c == nil {
+		return 0, nil
+	}
+	if *c < 0 || *c > 65535 {
+		return 0, validationError("cost", "must be 0 to 65535", *c)
+	}
+	return uint16(*c), nil
+}
+
+// newRouterEnrollment builds a pending erott enrollment of a router.
+func newRouterEnrollment(routerID string, now time.Time) *store.Enrollment {
+	e, _ := newEnrollment(store.EnrollmentERott, "", now)
+	e.EdgeRouterID = routerID
+	return e
+}
+
+// createEdgeRouter stores a router together with its erott enrollment, in one
+// command so that both or neither land.
+func (s *Server) createEdgeRouter(r *http.Request, b *models.EdgeRouterCreate) middleware.Responder {
+	cost, err := routerCost(b.Cost)
+	if err != nil {
+		return fail(err)
+	}
+	now := time.Now().UTC()
+	er := &store.EdgeRouter{Meta: store.Meta{ID: state.NewID(), Tags: tagsIn(b.Tags)}, Name: str(b.Name),
+		RoleAttributes: strs(b.RoleAttributes), IsTunnelerEnabled: b.IsTunnelerEnabled, Cost: cost,
+		NoTraversal: b.NoTraversal != nil && *b.NoTraversal, Disabled: b.Disabled != nil && *b.Disabled,
+		AppData: tagsIn(b.AppData)}
+	createRouter, err := command.NewCreate(store.EdgeRouters, er)
+	if err != nil {
+		return fail(err)
+	}
+	createEnrollment, err := command.NewCreate(store.Enrollments, newRouterEnrollment(er.ID, now))
+	if err != nil {
+		return fail(err)
+	}
+	batch, err := command.NewBatch(now, createRouter, createEnrollment)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.State.Apply(requestContext(r), batch); err != nil {
+		return fail(err)
+	}
+	return created(er.ID, selfLink(store.EdgeRouters, er.ID))
+}
+
+// reEnrollEdgeRouter drops the router's pending enrollments and its
+// certificate, and gives it a new erott enrollment, atomically.
+func (s *Server) reEnrollEdgeRouter(r *http.Request, id string) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		var er *store.EdgeRouter
+		var pending []string
+		err := s.State.View(func(tx *store.Tx) error {
+			var err error
+			er, err = store.Get[*store.EdgeRouter](tx, store.EdgeRouters, id)
+			if err != nil {
+				return err
+			}
+			pending = tx.Referencing(store.Enrollments, "edgeRouterId", id)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		cmds := make([]command.Command, 0, len(pending)+2)
+		for _, eid := range pending {
+			cmds = append(cmds, &command.DeleteEntity{Kind: store.Enrollments.Name, ID: eid})
+		}
+		er.Fingerprint, er.CertPEM, er.ServerFingerprint, er.IsVerified = "", "", "", false
+		update, err := command.NewUpdate(store.EdgeRouters, er)
+		if err != nil {
+			return err
+		}
+		create, err := command.NewCreate(store.Enrollments, newRouterEnrollment(id, now))
+		if err != nil {
+			return err
+		}
+		cmds = append(cmds, update, create)
+		batch, err := command.NewBatch(now, cmds...)
+		if err != nil {
+			return err
+		}
+		err = s.State.Apply(requestContext(r), batch)
+		if errors.Is(err, command.ErrStale) || (errors.Is(err, store.ErrNotFound) && s.State.Exists(store.EdgeRouters, id)) {
+			// The router or its enrollments changed since they were read.
+			continue
+		}
+		return err
+	}
+	return command.ErrStale
+}
+
+func (s *Server) edgeRouterModel(tx *store.Tx, rec store.Record) any {
+	er := rec.(*store.EdgeRouter)
+	protocols := map[string]string{}
+	for k, v := range er.SupportedProtocols {
+		protocols[k] = v
+	}
+	d := &models.EdgeRouterDetail{
+		BaseEntity: baseOf(store.EdgeRouters, &er.Meta),
+		CommonEdgeRouterProperties: models.CommonEdgeRouterProperties{
+			AppData:            models.Tags(er.AppData),
+			Cost:               ptr(int64(er.Cost)),
+			Disabled:           ptr(er.Disabled),
+			Hostname:           ptr(er.Hostname),
+			IsOnline:           ptr(false),
+			Name:               ptr(er.Name),
+			NoTraversal:        ptr(er.NoTraversal),
+			SupportedProtocols: protocols,
+			SyncStatus:         ptr("SYNC_UNKNOWN"),
+		},
+		CertPem:           er.CertPEM,
+		Fingerprint:       er.Fingerprint,
+		IsTunnelerEnabled: ptr(er.IsTunnelerEnabled),
+		IsVerified:        ptr(er.IsVerified),
+		RoleAttributes:    strs(er.RoleAttributes),
+		VersionInfo:       &models.RouterVersionInfo{},
+	}
+	for _, eid := range tx.Referencing(store.Enrollments, "edgeRouterId", er.ID) {
+		e, err := store.Get[*store.Enrollment](tx, store.Enrollments, eid)
+		if err != nil || e.Method != store.EnrollmentERott {
+			continue
+		}
+		d.EnrollmentCreatedAt = dt(e.CreatedAt)
+		d.EnrollmentExpiresAt = dt(e.ExpiresAt)
+		if e.JWT != "" {
+			d.EnrollmentJwt = ptr(e.JWT)
+		}
+	}
+	return d
+}

@@ -1,0 +1,150 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-openapi/runtime/middleware"
+	"github.com/go-openapi/strfmt"
+
+	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/enrollment"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+func (s *Server) registerEnrollments(a *operations.EdgeManagementAPI) {
+	a.EnrollmentListEnrollmentsHandler = enrollment.ListEnrollmentsHandlerFunc(func(p enrollment.ListEnrollmentsParams, _ any) middleware.Responder {
+		return s.listOf(store.Enrollments, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.enrollmentModel)
+	})
+	a.EnrollmentDetailEnrollmentHandler = enrollment.DetailEnrollmentHandlerFunc(func(p enrollment.DetailEnrollmentParams, _ any) middleware.Responder {
+		return s.detailOf(store.Enrollments, p.ID, s.enrollmentModel)
+	})
+	a.EnrollmentCreateEnrollmentHandler = enrollment.CreateEnrollmentHandlerFunc(func(p enrollment.CreateEnrollmentParams, _ any) middleware.Responder {
+		return s.createEnrollment(p.HTTPRequest, p.Enrollment)
+	})
+	a.EnrollmentRefreshEnrollmentHandler = enrollment.RefreshEnrollmentHandlerFunc(func(p enrollment.RefreshEnrollmentParams, _ any) middleware.Responder {
+		expires, err := futureTime("expiresAt", p.Refresh.ExpiresAt)
+		if err != nil {
+			return fail(err)
+		}
+		token := auth.NewToken()
+		err = s.State.Update(requestContext(p.HTTPRequest), store.Enrollments, p.ID, func(r store.Record) error {
+			e := r.(*store.Enrollment)
+			// The JWT carries the old token: it is signed anew for the new one.
+			e.TokenHash, e.ExpiresAt, e.JWT = auth.TokenHash(token), expires, ""
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		return respond{status: http.StatusOK, body: envelope{Data: map[string]any{"id": p.ID, "_links": links(selfLink(store.Enrollments, p.ID))}, Meta: newMeta()}}
+	})
+	a.EnrollmentDeleteEnrollmentHandler = enrollment.DeleteEnrollmentHandlerFunc(func(p enrollment.DeleteEnrollmentParams, _ any) middleware.Responder {
+		return s.deleteOf(p.HTTPRequest, store.Enrollments, p.ID)
+	})
+}
+
+// futureTime requires a time after now.
+func futureTime(field string, t *strfmt.DateTime) (time.Time, error) {
+	if t == nil {
+		return time.Time{}, validationError(field, "is required", nil)
+	}
+	at := time.Time(*t)
+	if !at.After(time.Now()) {
+		return time.Time{}, validationError(field, "must be in the future", t.String())
+	}
+	return at.UTC(), nil
+}
+
+// authenticatorMethodOf is the authenticator an enrollment method produces.
+func authenticatorMethodOf(enrollmentMethod string) string {
+	if enrollmentMethod == store.EnrollmentUpdb {
+		return store.AuthenticatorUpdb
+	}
+	return store.AuthenticatorCert
+}
+
+func (s *Server) createEnrollment(r *http.Request, b *models.EnrollmentCreate) middleware.Responder {
+	expires, err := futureTime("expiresAt", b.ExpiresAt)
+	if err != nil {
+		return fail(err)
+	}
+	method, identityID := str(b.Method), str(b.IdentityID)
+	e, _ := newEnrollment(method, identityID, time.Now().UTC())
+	e.ExpiresAt = expires
+	switch method {
+	case store.EnrollmentOTT:
+		if str(b.CaID) != "" || str(b.Username) != "" {
+			return fail(validationError("method", "an ott enrollment takes neither caId nor username", method))
+		}
+	case store.EnrollmentOTTCA:
+		if str(b.CaID) == "" {
+			return fail(validationError("caId", "is required for an ottca enrollment", nil))
+		}
+		e.CAID = *b.CaID
+	case store.EnrollmentUpdb:
+		if err := checkUsername("username", str(b.Username)); err != nil {
+			return fail(err)
+		}
+		e.Username = *b.Username
+	default:
+		return fail(validationError("method", "must be ott, ottca or updb", method))
+	}
+	err = s.State.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Identities, identityID) {
+			return validationError("identityId", "names no existing identity", identityID)
+		}
+		if e.CAID != "" && !tx.Exists(store.CAs, e.CAID) {
+			return validationError("caId", "names no existing CA", e.CAID)
+		}
+		for _, id := range tx.Referencing(store.Enrollments, "identityId", identityID) {
+			other, err := store.Get[*store.Enrollment](tx, store.Enrollments, id)
+			if err == nil && authenticatorMethodOf(other.Method) == authenticatorMethodOf(method) {
+				return &APIError{Status: 409, Code: CodeConflict, Message: "the identity already has a pending " + other.Method + " enrollment",
+					Cause: &FieldCause{Field: "method", Reason: "an enrollment of this kind is pending", Value: method}}
+			}
+		}
+		for _, id := range tx.Referencing(store.Authenticators, "identityId", identityID) {
+			a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
+			if err == nil && a.Method == authenticatorMethodOf(method) {
+				return &APIError{Status: 409, Code: CodeConflict, Message: "the identity already has a " + a.Method + " authenticator",
+					Cause: &FieldCause{Field: "method", Reason: "the identity is already enrolled this way", Value: method}}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return s.createOf(r, store.Enrollments, e)
+}
+
+func (s *Server) enrollmentModel(tx *store.Tx, rec store.Record) any {
+	e := rec.(*store.Enrollment)
+	d := &models.EnrollmentDetail{
+		BaseEntity: baseOf(store.Enrollments, &e.Meta),
+		ExpiresAt:  dt(e.ExpiresAt),
+		Jwt:        e.JWT,
+		Method:     ptr(e.Method),
+		// The token is stored only as a hash; it reaches clients in the JWT.
+		Token: ptr(""),
+	}
+	if e.IdentityID != "" {
+		d.IdentityID = ptr(e.IdentityID)
+		d.Identity = refOf(store.Identities, e.IdentityID, nameOf(tx, store.Identities, e.IdentityID))
+	}
+	if e.EdgeRouterID != "" {
+		d.EdgeRouterID = ptr(e.EdgeRouterID)
+		d.EdgeRouter = refOf(store.EdgeRouters, e.EdgeRouterID, nameOf(tx, store.EdgeRouters, e.EdgeRouterID))
+	}
+	if e.CAID != "" {
+		d.CaID = ptr(e.CAID)
+		d.Ca = refOf(store.CAs, e.CAID, nameOf(tx, store.CAs, e.CAID))
+	}
+	if e.Username != "" {
+		d.Username = ptr(e.Username)
+	}
+	return d
+}

@@ -1,0 +1,401 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-openapi/runtime/middleware"
+	"github.com/go-openapi/strfmt"
+
+	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/state"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+// DefaultEnrollmentLifetime is how long a new enrollment token stays valid.
+const DefaultEnrollmentLifetime = 3 * time.Hour
+
+func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
+	a.IdentityListIdentitiesHandler = identity.ListIdentitiesHandlerFunc(func(p identity.ListIdentitiesParams, _ any) middleware.Responder {
+		return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.identityModel)
+	})
+	a.IdentityDetailIdentityHandler = identity.DetailIdentityHandlerFunc(func(p identity.DetailIdentityParams, _ any) middleware.Responder {
+		return s.detailOf(store.Identities, p.ID, s.identityModel)
+	})
+	a.IdentityCreateIdentityHandler = identity.CreateIdentityHandlerFunc(func(p identity.CreateIdentityParams, _ any) middleware.Responder {
+		return s.createIdentity(p.HTTPRequest, p.Identity)
+	})
+	a.IdentityUpdateIdentityHandler = identity.UpdateIdentityHandlerFunc(func(p identity.UpdateIdentityParams, _ any) middleware.Responder {
+		b := p.Identity
+		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+			i := r.(*store.Identity)
+			i.Name = str(b.Name)
+			i.Type = string(*b.Type)
+			i.IsAdmin = b.IsAdmin != nil && *b.IsAdmin
+			i.RoleAttributes = strs(b.RoleAttributes)
+			i.AuthPolicyID = str(b.AuthPolicyID)
+			i.ExternalID = str(b.ExternalID)
+			i.DefaultHostingCost = 0
+			if b.DefaultHostingCost != nil {
+				i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
+			}
+			i.DefaultHostingPrecedence = string(b.DefaultHostingPrecedence)
+			i.ServiceHostingCosts = costMap(b.ServiceHostingCosts)
+			i.ServiceHostingPrecedences = precedenceMap(b.ServiceHostingPrecedences)
+			i.AppData = tagsIn(b.AppData)
+			i.Tags = tagsIn(b.Tags)
+			return nil
+		})
+	})
+	a.IdentityPatchIdentityHandler = identity.PatchIdentityHandlerFunc(func(p identity.PatchIdentityParams, _ any) middleware.Responder {
+		b := p.Identity
+		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+			i := r.(*store.Identity)
+			if b.Name != nil {
+				i.Name = *b.Name
+			}
+			if b.Type != nil {
+				if !validIdentityType(*b.Type) {
+					return validationError("type", "must be one of Default, User, Device, Service", *b.Type)
+				}
+				i.Type = *b.Type
+			}
+			if b.IsAdmin != nil {
+				i.IsAdmin = *b.IsAdmin
+			}
+			if b.RoleAttributes != nil {
+				i.RoleAttributes = strs(b.RoleAttributes)
+			}
+			if b.AuthPolicyID != nil {
+				i.AuthPolicyID = *b.AuthPolicyID
+			}
+			if b.ExternalID != nil {
+				i.ExternalID = *b.ExternalID
+			}
+			if b.DefaultHostingCost != nil {
+				if *b.DefaultHostingCost < 0 || *b.DefaultHostingCost > 65535 {
+					return validationError("defaultHostingCost", "must be 0 to 65535", *b.DefaultHostingCost)
+				}
+				i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
+			}
+			if b.DefaultHostingPrecedence != nil {
+				i.DefaultHostingPrecedence = *b.DefaultHostingPrecedence
+			}
+			if b.ServiceHostingCosts != nil {
+				i.ServiceHostingCosts = costMap(b.ServiceHostingCosts)
+			}
+			if b.ServiceHostingPrecedences != nil {
+				i.ServiceHostingPrecedences = precedenceMap(b.ServiceHostingPrecedences)
+			}
+			if b.AppData != nil {
+				i.AppData = tagsIn(b.AppData)
+			}
+			if b.Tags != nil {
+				i.Tags = tagsIn(b.Tags)
+			}
+			return nil
+		})
+	})
+	a.IdentityDeleteIdentityHandler = identity.DeleteIdentityHandlerFunc(func(p identity.DeleteIdentityParams, _ any) middleware.Responder {
+		if rec, err := s.State.Get(store.Identities, p.ID); err == nil && rec.(*store.Identity).IsDefaultAdmin {
+			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "the default admin cannot be deleted"})
+		}
+		return s.deleteOf(p.HTTPRequest, store.Identities, p.ID)
+	})
+	a.IdentityDisableIdentityHandler = identity.DisableIdentityHandlerFunc(func(p identity.DisableIdentityParams, pr any) middleware.Responder {
+		var minutes int64
+		if p.Disable != nil && p.Disable.DurationMinutes != nil {
+			minutes = *p.Disable.DurationMinutes
+		}
+		if minutes < 0 {
+			return fail(validationError("durationMinutes", "must not be negative", minutes))
+		}
+		if caller := principalOf(pr); caller != nil && caller.Identity.ID == p.ID {
+			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
+		}
+		now := time.Now().UTC()
+		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+			i := r.(*store.Identity)
+			i.Disabled, i.DisabledAt, i.DisabledUntil = true, &now, nil
+			if minutes > 0 {
+				until := now.Add(time.Duration(minutes) * time.Minute)
+				i.DisabledUntil = &until
+			}
+			return nil
+		})
+	})
+	a.IdentityEnableIdentityHandler = identity.EnableIdentityHandlerFunc(func(p identity.EnableIdentityParams, _ any) middleware.Responder {
+		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+			i := r.(*store.Identity)
+			i.Disabled, i.DisabledAt, i.DisabledUntil = false, nil, nil
+			return nil
+		})
+	})
+	a.IdentityRemoveIdentityMfaHandler = identity.RemoveIdentityMfaHandlerFunc(func(p identity.RemoveIdentityMfaParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return okEmpty()
+	})
+
+	// Related lists: what policy grants this identity.
+	a.IdentityListIdentityServicesHandler = identity.ListIdentityServicesHandlerFunc(func(p identity.ListIdentityServicesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return keys(policy.IdentityServices(tx, p.ID))
+		}, s.serviceAdminModel)
+	})
+	a.IdentityListIdentityEdgeRoutersHandler = identity.ListIdentityEdgeRoutersHandlerFunc(func(p identity.ListIdentityEdgeRoutersParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return policy.IdentityEdgeRouters(tx, p.ID)
+		}, s.edgeRouterModel)
+	})
+	a.IdentityListIdentityServicePoliciesHandler = identity.ListIdentityServicePoliciesHandlerFunc(func(p identity.ListIdentityServicePoliciesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Sources(store.ServicePolicyIdentities, p.ID)
+		}, s.servicePolicyModel)
+	})
+	a.IdentityListIdentityEdgeRouterPoliciesHandler = identity.ListIdentityEdgeRouterPoliciesHandlerFunc(func(p identity.ListIdentityEdgeRouterPoliciesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Sources(store.EdgeRouterPolicyIdentities, p.ID)
+		}, s.edgeRouterPolicyModel)
+	})
+	a.IdentityListIdentityAuthenticatorsHandler = identity.ListIdentityAuthenticatorsHandlerFunc(func(p identity.ListIdentityAuthenticatorsParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Referencing(store.Authenticators, "identityId", p.ID)
+		}, s.authenticatorModel)
+	})
+	a.IdentityListIdentityEnrollmentsHandler = identity.ListIdentityEnrollmentsHandlerFunc(func(p identity.ListIdentityEnrollmentsParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Identities, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Enrollments, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Referencing(store.Enrollments, "identityId", p.ID)
+		}, s.enrollmentModel)
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func validIdentityType(t string) bool {
+	switch t {
+	case store.IdentityTypeDefault, store.IdentityTypeUser, store.IdentityTypeDevice, store.IdentityTypeService:
+		return true
+	}
+	return false
+}
+
+func costMap(m models.TerminatorCostMap) map[string]uint16 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]uint16, len(m))
+	for k, v := range m {
+		if v != nil {
+			out[k] = uint16(*v)
+		}
+	}
+	return out
+}
+
+func precedenceMap(m models.TerminatorPrecedenceMap) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = string(v)
+	}
+	return out
+}
+
+// newEnrollment builds a pending enrollment and returns it with its token,
+// which is handed out once and stored only as a hash.
+func newEnrollment(method, identityID string, now time.Time) (*store.Enrollment, string) {
+	token := auth.NewToken()
+	return &store.Enrollment{Meta: store.Meta{ID: state.NewID()}, Method: method, IdentityID: identityID,
+		TokenHash: auth.TokenHash(token), ExpiresAt: now.Add(DefaultEnrollmentLifetime)}, token
+}
+
+func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middleware.Responder {
+	now := time.Now().UTC()
+	i := &store.Identity{Meta: store.Meta{ID: state.NewID(), Tags: tagsIn(b.Tags)}, Name: str(b.Name), Type: string(*b.Type),
+		IsAdmin: b.IsAdmin != nil && *b.IsAdmin, RoleAttributes: strs(b.RoleAttributes), AuthPolicyID: str(b.AuthPolicyID),
+		ExternalID: str(b.ExternalID), DefaultHostingPrecedence: string(b.DefaultHostingPrecedence),
+		ServiceHostingCosts: costMap(b.ServiceHostingCosts), ServiceHostingPrecedences: precedenceMap(b.ServiceHostingPrecedences),
+		AppData: tagsIn(b.AppData)}
+	if b.DefaultHostingCost != nil {
+		i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
+	}
+	create, err := command.NewCreate(store.Identities, i)
+	if err != nil {
+		return fail(err)
+	}
+	cmds := []command.Command{create}
+	if e := b.Enrollment; e != nil {
+		set := 0
+		if e.Ott {
+			set++
+			en, _ := newEnrollment(store.EnrollmentOTT, i.ID, now)
+			c, err := command.NewCreate(store.Enrollments, en)
+			if err != nil {
+				return fail(err)
+			}
+			cmds = append(cmds, c)
+		}
+		if e.Ottca != "" {
+			set++
+			en, _ := newEnrollment(store.EnrollmentOTTCA, i.ID, now)
+			en.CAID = e.Ottca
+			c, err := command.NewCreate(store.Enrollments, en)
+			if err != nil {
+				return fail(err)
+			}
+			cmds = append(cmds, c)
+		}
+		if e.Updb != "" {
+			set++
+			if len(e.Updb) < 4 || len(e.Updb) > 100 {
+				return fail(validationError("enrollment.updb", "the username must be 4 to 100 characters", e.Updb))
+			}
+			en, _ := newEnrollment(store.EnrollmentUpdb, i.ID, now)
+			en.Username = e.Updb
+			c, err := command.NewCreate(store.Enrollments, en)
+			if err != nil {
+				return fail(err)
+			}
+			cmds = append(cmds, c)
+		}
+		if set > 1 {
+			return fail(validationError("enrollment", "name at most one of ott, ottca and updb", nil))
+		}
+	}
+	batch, err := command.NewBatch(now, cmds...)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.State.Apply(requestContext(r), batch); err != nil {
+		return fail(err)
+	}
+	return created(i.ID, selfLink(store.Identities, i.ID))
+}
+
+func (s *Server) identityModel(tx *store.Tx, rec store.Record) any {
+	i := rec.(*store.Identity)
+	d := &models.IdentityDetail{
+		BaseEntity:                baseOf(store.Identities, &i.Meta),
+		Name:                      ptr(i.Name),
+		IsAdmin:                   ptr(i.IsAdmin),
+		IsDefaultAdmin:            ptr(i.IsDefaultAdmin),
+		RoleAttributes:            strs(i.RoleAttributes),
+		ExternalID:                ptr(i.ExternalID),
+		AuthPolicyID:              ptr(i.AuthPolicyID),
+		DefaultHostingCost:        ptr(models.TerminatorCost(i.DefaultHostingCost)),
+		DefaultHostingPrecedence:  ptr(models.TerminatorPrecedence(orDefault(i.DefaultHostingPrecedence, "default"))),
+		Disabled:                  ptr(i.Disabled),
+		DisabledAt:                dtOpt(i.DisabledAt),
+		DisabledUntil:             dtOpt(i.DisabledUntil),
+		TypeID:                    ptr(i.Type),
+		Type:                      &models.EntityRef{ID: i.Type, Name: i.Type, Entity: "identity-types"},
+		AppData:                   models.Tags(i.AppData),
+		ServiceHostingCosts:       models.TerminatorCostMap{},
+		ServiceHostingPrecedences: models.TerminatorPrecedenceMap{},
+		HasAPISession:             ptr(len(tx.Referencing(store.APISessions, "identityId", i.ID)) > 0),
+		HasEdgeRouterConnection:   ptr(false),
+		IsMfaEnabled:              ptr(false),
+		Authenticators:            &models.IdentityAuthenticators{},
+		Enrollment:                &models.IdentityEnrollments{},
+		EnvInfo:                   envInfoModel(i.EnvInfo),
+		SdkInfo:                   sdkInfoModel(i.SDKInfo),
+	}
+	if i.AuthPolicyID != "" {
+		d.AuthPolicy = refOf(store.AuthPolicies, i.AuthPolicyID, nameOf(tx, store.AuthPolicies, i.AuthPolicyID))
+	}
+	for k, v := range i.ServiceHostingCosts {
+		d.ServiceHostingCosts[k] = ptr(models.TerminatorCost(v))
+	}
+	for k, v := range i.ServiceHostingPrecedences {
+		d.ServiceHostingPrecedences[k] = models.TerminatorPrecedence(v)
+	}
+	for _, aid := range tx.Referencing(store.Authenticators, "identityId", i.ID) {
+		a, err := store.Get[*store.Authenticator](tx, store.Authenticators, aid)
+		if err != nil {
+			continue
+		}
+		switch a.Method {
+		case store.AuthenticatorCert:
+			d.Authenticators.Cert = &models.IdentityCertAuthenticator{ID: a.ID, Fingerprint: a.Fingerprint}
+		case store.AuthenticatorUpdb:
+			d.Authenticators.Updb = &models.IdentityUpdbAuthenticator{ID: a.ID, Username: a.Username}
+		}
+	}
+	for _, eid := range tx.Referencing(store.Enrollments, "identityId", i.ID) {
+		e, err := store.Get[*store.Enrollment](tx, store.Enrollments, eid)
+		if err != nil {
+			continue
+		}
+		pending := &models.IdentityPendingEnrollment{ID: e.ID, Jwt: e.JWT, ExpiresAt: strfmt.DateTime(e.ExpiresAt)}
+		switch e.Method {
+		case store.EnrollmentOTT:
+			d.Enrollment.Ott = pending
+		case store.EnrollmentOTTCA:
+			pending.CaID = e.CAID
+			d.Enrollment.Ottca = pending
+		case store.EnrollmentUpdb:
+			d.Enrollment.Updb = pending
+		}
+	}
+	return d
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func envInfoModel(m map[string]any) *models.EnvInfo {
+	out := &models.EnvInfo{}
+	if m == nil {
+		return out
+	}
+	get := func(k string) string { v, _ := m[k].(string); return v }
+	out.Arch, out.Os, out.OsRelease, out.OsVersion = get("arch"), get("os"), get("osRelease"), get("osVersion")
+	return out
+}
+
+func sdkInfoModel(m map[string]any) *models.SdkInfo {
+	out := &models.SdkInfo{}
+	if m == nil {
+		return out
+	}
+	get := func(k string) string { v, _ := m[k].(string); return v }
+	out.AppID, out.AppVersion, out.Branch, out.Revision, out.Type, out.Version = get("appId"), get("appVersion"), get("branch"), get("revision"), get("type"), get("version")
+	return out
+}

@@ -1,0 +1,14 @@
+package api
+
+import (
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+)
+
+// registerManagement assigns every management handler. Each group lives in
+// its own file; this is the one place that lists them.
+func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
+	s.registerManagementSession(a)
+	s.registerIdentities(a)
+	s.registerServicesAndPolicies(a)
+	s.registerRoutersAndAuth(a)
+}

@@ -1,0 +1,225 @@
+// Package api holds the hand-written handlers of the Edge Client and Edge
+// Management APIs. The servers themselves are generated from specs/ into
+// controller/internal/restserver; New builds both, assigns every handler
+// explicitly, and mounts them on one http.Handler with the error envelope
+// used for every failure, the runtime's own included.
+package api
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-openapi/loads"
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/cluster"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi"
+	mgmtops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/pki"
+	"github.com/ostium-net/ostium/controller/state"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// Deps are what the handlers need.
+type Deps struct {
+	State *state.State
+	Node  *cluster.Node
+	CA    *pki.Authority
+	Log   *slog.Logger
+	// Advertise is the API's host:port as clients reach it.
+	Advertise string
+	// SessionIdleTimeout ends API sessions unused for this long.
+	SessionIdleTimeout time.Duration
+}
+
+// Server carries the handlers' shared state.
+type Server struct {
+	Deps
+	activity sync.Map // api-session id → time.Time of last use on this node
+}
+
+// Principal is the caller of an authenticated operation.
+type Principal struct {
+	Session  *store.APISession
+	Identity *store.Identity
+}
+
+const (
+	managementBase = "/edge/management/v1"
+	clientBase     = "/edge/client/v1"
+)
+
+// New builds the HTTP handler serving both APIs.
+func New(d Deps) (http.Handler, error) {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.SessionIdleTimeout == 0 {
+		d.SessionIdleTimeout = 30 * time.Minute
+	}
+	s := &Server{Deps: d}
+	mgmt, err := s.managementHandler()
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(managementBase+"/", mgmt)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNotFound) })
+	return withRequestID(withEnvelopedRuntimeErrors(mux)), nil
+}
+
+func (s *Server) managementHandler() (http.Handler, error) {
+	doc, err := loads.Embedded(managementapi.SwaggerJSON, managementapi.FlatSwaggerJSON)
+	if err != nil {
+		return nil, fmt.Errorf("load management spec: %w", err)
+	}
+	a := mgmtops.NewEdgeManagementAPI(doc)
+	a.Logger = func(format string, args ...any) { s.Log.Debug(fmt.Sprintf(format, args...)) }
+	a.ServeError = func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
+	a.ZtSessionAuth = s.authenticateToken
+	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
+	a.APIAuthorizer = adminOnly{}
+	s.registerManagement(a)
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("management API: %w", err)
+	}
+	return a.Serve(nil), nil
+}
+
+// adminOnly lets only administrators use the management API.
+type adminOnly struct{}
+
+func (adminOnly) Authorize(_ *http.Request, principal any) error {
+	p, ok := principal.(*Principal)
+	if !ok || p.Identity == nil || !p.Identity.IsAdmin {
+		return errUnauthorized
+	}
+	return nil
+}
+
+// authenticateToken turns a zt-session token into a Principal.
+func (s *Server) authenticateToken(token string) (any, error) {
+	if token == "" || len(token) > 512 {
+		return nil, errUnauthorized
+	}
+	var p Principal
+	err := s.State.View(func(tx *store.Tx) error {
+		id, ok := tx.Lookup(store.APISessions, "token", auth.TokenHash(token))
+		if !ok {
+			return errUnauthorized
+		}
+		sess, err := store.Get[*store.APISession](tx, store.APISessions, id)
+		if err != nil {
+			return errUnauthorized
+		}
+		identity, err := store.Get[*store.Identity](tx, store.Identities, sess.IdentityID)
+		if err != nil {
+			return errUnauthorized
+		}
+		p = Principal{Session: sess, Identity: identity}
+		return nil
+	})
+	if err != nil {
+		return nil, errUnauthorized
+	}
+	now := time.Now()
+	if now.Sub(s.lastActivity(p.Session)) > s.SessionIdleTimeout {
+		return nil, errUnauthorized
+	}
+	if identityDisabled(p.Identity, now) {
+		return nil, errUnauthorized
+	}
+	s.activity.Store(p.Session.ID, now)
+	return &p, nil
+}
+
+func identityDisabled(i *store.Identity, now time.Time) bool {
+	if !i.Disabled {
+		return false
+	}
+	return i.DisabledUntil == nil || now.Before(*i.DisabledUntil)
+}
+
+func (s *Server) lastActivity(sess *store.APISession) time.Time {
+	last := sess.UpdatedAt
+	if v, ok := s.activity.Load(sess.ID); ok {
+		if t := v.(time.Time); t.After(last) {
+			last = t
+		}
+	}
+	return last
+}
+
+func principalOf(p any) *Principal {
+	pr, _ := p.(*Principal)
+	return pr
+}
+
+// withEnvelopedRuntimeErrors rewrites the plain-text answers the go-openapi
+// runtime writes for operations without a handler (501) into the envelope.
+func withEnvelopedRuntimeErrors(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&envelopeWriter{ResponseWriter: w, r: r}, r)
+	})
+}
+
+type envelopeWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	swallow  bool
+	buffered bytes.Buffer
+}
+
+func (e *envelopeWriter) WriteHeader(status int) {
+	if status == http.StatusNotImplemented {
+		e.swallow = true
+		writeError(e.ResponseWriter, e.r, &APIError{Status: 501, Code: "NOT_IMPLEMENTED", Message: "this operation is not implemented by this controller"})
+		return
+	}
+	e.ResponseWriter.WriteHeader(status)
+}
+
+func (e *envelopeWriter) Write(p []byte) (int, error) {
+	if e.swallow {
+		e.buffered.Write(p)
+		return len(p), nil
+	}
+	return e.ResponseWriter.Write(p)
+}
+
+func (e *envelopeWriter) Flush() {
+	if f, ok := e.ResponseWriter.(http.Flusher); ok && !e.swallow {
+		f.Flush()
+	}
+}
+
+// requestContext gives handlers a context bounded by the request.
+func requestContext(r *http.Request) context.Context {
+	if r == nil {
+		return context.Background()
+	}
+	return r.Context()
+}
+
+// clientIP is the caller's address without the port.
+func clientIP(r *http.Request) string {
+	if r == nil {
+		return ""
+	}
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i > 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+var _ middleware.Responder = respond{}
+var _ = errors.New

@@ -1,0 +1,283 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+// Terminator strategies a service may name.
+const (
+	StrategySmartRouting = "smartrouting"
+	StrategyWeighted     = "weighted"
+	StrategyRandom       = "random"
+)
+
+// registerServicesAndPolicies assigns the handlers of services, configs and
+// config types, the three kinds of policy, posture checks and terminators.
+func (s *Server) registerServicesAndPolicies(a *operations.EdgeManagementAPI) {
+	s.registerServices(a)
+	s.registerConfigs(a)
+	s.registerPolicies(a)
+	s.registerPostureChecks(a)
+	s.registerTerminators(a)
+}
+
+func (s *Server) registerServices(a *operations.EdgeManagementAPI) {
+	a.ServiceListServicesHandler = service.ListServicesHandlerFunc(func(p service.ListServicesParams, _ any) middleware.Responder {
+		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.serviceAdminModel)
+	})
+	a.ServiceDetailServiceHandler = service.DetailServiceHandlerFunc(func(p service.DetailServiceParams, _ any) middleware.Responder {
+		return s.detailOf(store.Services, p.ID, s.serviceAdminModel)
+	})
+	a.ServiceCreateServiceHandler = service.CreateServiceHandlerFunc(func(p service.CreateServiceParams, _ any) middleware.Responder {
+		return s.createService(p.HTTPRequest, p.Service)
+	})
+	a.ServiceUpdateServiceHandler = service.UpdateServiceHandlerFunc(func(p service.UpdateServiceParams, _ any) middleware.Responder {
+		b := p.Service
+		if err := checkName("name", str(b.Name)); err != nil {
+			return fail(err)
+		}
+		strategy, err := terminatorStrategyIn(b.TerminatorStrategy)
+		if err != nil {
+			return fail(err)
+		}
+		if err := checkMaxIdle(b.MaxIdleTimeMillis); err != nil {
+			return fail(err)
+		}
+		configs, err := s.serviceConfigsIn(b.Configs)
+		if err != nil {
+			return fail(err)
+		}
+		// encryptionRequired is fixed at creation (see the spec).
+		return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
+			sv := r.(*store.Service)
+			sv.Name = str(b.Name)
+			sv.Configs = configs
+			sv.RoleAttributes = strs(b.RoleAttributes)
+			sv.TerminatorStrategy = strategy
+			sv.MaxIdleTimeMillis = b.MaxIdleTimeMillis
+			sv.Tags = tagsIn(b.Tags)
+			return nil
+		})
+	})
+	a.ServicePatchServiceHandler = service.PatchServiceHandlerFunc(func(p service.PatchServiceParams, _ any) middleware.Responder {
+		b := p.Service
+		// The patch body's scalars are not nullable: an empty name or
+		// strategy and a zero maxIdleTimeMillis read as absent.
+		if b.Name != "" {
+			if err := checkName("name", b.Name); err != nil {
+				return fail(err)
+			}
+		}
+		var strategy string
+		if b.TerminatorStrategy != "" {
+			var err error
+			if strategy, err = terminatorStrategyIn(b.TerminatorStrategy); err != nil {
+				return fail(err)
+			}
+		}
+		if err := checkMaxIdle(b.MaxIdleTimeMillis); err != nil {
+			return fail(err)
+		}
+		var configs []string
+		if b.Configs != nil {
+			var err error
+			if configs, err = s.serviceConfigsIn(b.Configs); err != nil {
+				return fail(err)
+			}
+		}
+		return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
+			sv := r.(*store.Service)
+			if b.Name != "" {
+				sv.Name = b.Name
+			}
+			if b.Configs != nil {
+				sv.Configs = configs
+			}
+			if b.RoleAttributes != nil {
+				sv.RoleAttributes = strs(b.RoleAttributes)
+			}
+			if strategy != "" {
+				sv.TerminatorStrategy = strategy
+			}
+			if b.MaxIdleTimeMillis != 0 {
+				sv.MaxIdleTimeMillis = b.MaxIdleTimeMillis
+			}
+			if b.Tags != nil {
+				sv.Tags = tagsIn(b.Tags)
+			}
+			return nil
+		})
+	})
+	a.ServiceDeleteServiceHandler = service.DeleteServiceHandlerFunc(func(p service.DeleteServiceParams, _ any) middleware.Responder {
+		return s.deleteOf(p.HTTPRequest, store.Services, p.ID)
+	})
+
+	// Related lists.
+	a.ServiceListServiceIdentitiesHandler = service.ListServiceIdentitiesHandlerFunc(func(p service.ListServiceIdentitiesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Services, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return keys(policy.ServiceIdentities(tx, p.ID))
+		}, s.identityModel)
+	})
+	a.ServiceListServiceEdgeRoutersHandler = service.ListServiceEdgeRoutersHandlerFunc(func(p service.ListServiceEdgeRoutersParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Services, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return policy.ServiceEdgeRouters(tx, p.ID)
+		}, s.edgeRouterModel)
+	})
+	a.ServiceListServiceConfigsHandler = service.ListServiceConfigsHandlerFunc(func(p service.ListServiceConfigsParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Services, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			sv, err := store.Get[*store.Service](tx, store.Services, p.ID)
+			if err != nil {
+				return nil
+			}
+			return sv.Configs
+		}, s.configModel)
+	})
+	a.ServiceListServiceServicePoliciesHandler = service.ListServiceServicePoliciesHandlerFunc(func(p service.ListServiceServicePoliciesParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Services, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Sources(store.ServicePolicyServices, p.ID)
+		}, s.servicePolicyModel)
+	})
+	a.ServiceListServiceTerminatorsHandler = service.ListServiceTerminatorsHandlerFunc(func(p service.ListServiceTerminatorsParams, _ any) middleware.Responder {
+		if !s.State.Exists(store.Services, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Referencing(store.Terminators, "serviceId", p.ID)
+		}, s.terminatorModel)
+	})
+}
+
+func (s *Server) createService(r *http.Request, b *models.ServiceCreate) middleware.Responder {
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	strategy, err := terminatorStrategyIn(b.TerminatorStrategy)
+	if err != nil {
+		return fail(err)
+	}
+	var maxIdle int64
+	if b.MaxIdleTimeMillis != nil {
+		maxIdle = *b.MaxIdleTimeMillis
+	}
+	if err := checkMaxIdle(maxIdle); err != nil {
+		return fail(err)
+	}
+	configs, err := s.serviceConfigsIn(b.Configs)
+	if err != nil {
+		return fail(err)
+	}
+	sv := &store.Service{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name),
+		EncryptionRequired: b.EncryptionRequired == nil || *b.EncryptionRequired,
+		Configs:            configs, RoleAttributes: strs(b.RoleAttributes),
+		TerminatorStrategy: strategy, MaxIdleTimeMillis: maxIdle}
+	return s.createOf(r, store.Services, sv)
+}
+
+// terminatorStrategyIn accepts a known strategy; empty means smartrouting.
+func terminatorStrategyIn(v string) (string, error) {
+	switch v {
+	case "":
+		return StrategySmartRouting, nil
+	case StrategySmartRouting, StrategyWeighted, StrategyRandom:
+		return v, nil
+	}
+	return "", validationError("terminatorStrategy", "must be smartrouting, weighted or random", v)
+}
+
+func checkMaxIdle(v int64) error {
+	if v < 0 {
+		return validationError("maxIdleTimeMillis", "must not be negative", v)
+	}
+	return nil
+}
+
+// serviceConfigsIn resolves a service's config list (ids, or names) to ids,
+// and allows at most one config of each config type.
+func (s *Server) serviceConfigsIn(in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(in))
+	err := s.State.View(func(tx *store.Tx) error {
+		byType := map[string]string{}
+		for _, ref := range in {
+			id := ref
+			if !tx.Exists(store.Configs, id) {
+				found := false
+				if id, found = tx.Lookup(store.Configs, "name", ref); !found {
+					return validationError("configs", "names no existing config", ref)
+				}
+			}
+			c, err := store.Get[*store.Config](tx, store.Configs, id)
+			if err != nil {
+				return err
+			}
+			if other, dup := byType[c.ConfigTypeID]; dup {
+				if other == id {
+					continue
+				}
+				return validationError("configs", "holds more than one config of type "+nameOrID(tx, c.ConfigTypeID), ref)
+			}
+			byType[c.ConfigTypeID] = id
+			out = append(out, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func nameOrID(tx *store.Tx, configTypeID string) string {
+	if n := nameOf(tx, store.ConfigTypes, configTypeID); n != "" {
+		return n
+	}
+	return configTypeID
+}
+
+func (s *Server) serviceAdminModel(tx *store.Tx, rec store.Record) any {
+	sv := rec.(*store.Service)
+	d := &models.ServiceAdminDetail{
+		BaseEntity:         baseOf(store.Services, &sv.Meta),
+		Name:               ptr(sv.Name),
+		EncryptionRequired: ptr(sv.EncryptionRequired),
+		Configs:            strs(sv.Configs),
+		Config:             models.ServiceConfigsMap{},
+		RoleAttributes:     strs(sv.RoleAttributes),
+		TerminatorStrategy: ptr(orDefault(sv.TerminatorStrategy, StrategySmartRouting)),
+		MaxIdleTimeMillis:  ptr(sv.MaxIdleTimeMillis),
+	}
+	for _, cid := range sv.Configs {
+		c, err := store.Get[*store.Config](tx, store.Configs, cid)
+		if err != nil {
+			continue
+		}
+		data := c.Data
+		if data == nil {
+			data = map[string]any{}
+		}
+		d.Config[nameOrID(tx, c.ConfigTypeID)] = data
+	}
+	return d
+}

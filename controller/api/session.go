@@ -1,0 +1,191 @@
+package api
+
+import (
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/informational"
+	"github.com/ostium-net/ostium/controller/pki"
+	"github.com/ostium-net/ostium/controller/state"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+var errInvalidAuth = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the authentication request failed")
+
+func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
+	a.AuthenticationAuthenticateHandler = authentication.AuthenticateHandlerFunc(func(p authentication.AuthenticateParams) middleware.Responder {
+		var creds models.Authenticate
+		if p.Credentials != nil {
+			creds = *p.Credentials
+		}
+		return s.authenticate(p.HTTPRequest, p.Method, &creds, true)
+	})
+	a.CurrentAPISessionGetCurrentAPISessionHandler = current_api_session.GetCurrentAPISessionHandlerFunc(func(p current_api_session.GetCurrentAPISessionParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		return ok(s.currentSessionModel(caller.Session, caller.Identity, ""))
+	})
+	a.CurrentAPISessionDeleteCurrentAPISessionHandler = current_api_session.DeleteCurrentAPISessionHandlerFunc(func(p current_api_session.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		if err := s.State.Delete(requestContext(p.HTTPRequest), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fail(err)
+		}
+		s.activity.Delete(caller.Session.ID)
+		return okEmpty()
+	})
+	a.CurrentIdentityGetCurrentIdentityHandler = current_identity.GetCurrentIdentityHandlerFunc(func(p current_identity.GetCurrentIdentityParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		return s.detailOf(store.Identities, caller.Identity.ID, s.identityModel)
+	})
+	a.InformationalGetVersionHandler = informational.GetVersionHandlerFunc(func(p informational.GetVersionParams) middleware.Responder {
+		return ok(s.versionModel())
+	})
+}
+
+// versionModel describes this build and where its APIs live.
+func (s *Server) versionModel() *models.Version {
+	base := "https://" + s.Advertise
+	api := func(path string) map[string]models.APIVersion {
+		return map[string]models.APIVersion{"v1": {Path: ptr(path), APIBaseUrls: []string{base + path}}}
+	}
+	return &models.Version{
+		Version:        buildinfo.Version,
+		Revision:       buildinfo.Revision,
+		BuildDate:      buildinfo.BuildDate,
+		RuntimeVersion: buildinfo.Runtime(),
+		Capabilities:   []string{},
+		APIVersions: models.APIVersionsMap{
+			"edge":            api(clientBase),
+			"edge-client":     api(clientBase),
+			"edge-management": api(managementBase),
+		},
+	}
+}
+
+// dummyHash makes a failed username lookup cost as much as a wrong password.
+var dummyHash = sync.OnceValue(func() string {
+	h, err := auth.HashPassword("not a password anyone has", auth.DefaultArgon2)
+	if err != nil {
+		return "$argon2id$v=19$m=65536,t=1,p=2$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U"
+	}
+	return h
+})
+
+// authenticate checks a password or client certificate and opens an API
+// session. adminOnly refuses identities that are not administrators (the
+// management API).
+func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool) middleware.Responder {
+	var authn *store.Authenticator
+	var identity *store.Identity
+	find := func(index, value string) error {
+		return s.State.View(func(tx *store.Tx) error {
+			id, ok := tx.Lookup(store.Authenticators, index, value)
+			if !ok {
+				return store.ErrNotFound
+			}
+			a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
+			if err != nil {
+				return err
+			}
+			i, err := store.Get[*store.Identity](tx, store.Identities, a.IdentityID)
+			if err != nil {
+				return err
+			}
+			authn, identity = a, i
+			return nil
+		})
+	}
+	switch method {
+	case "password":
+		username, password := string(creds.Username), string(creds.Password)
+		if username == "" || password == "" {
+			return fail(errInvalidAuth)
+		}
+		if err := find("username", username); err != nil || authn.Method != store.AuthenticatorUpdb {
+			_ = auth.VerifyPassword(password, dummyHash())
+			return fail(errInvalidAuth)
+		}
+		if err := auth.VerifyPassword(password, authn.PasswordHash); err != nil {
+			return fail(errInvalidAuth)
+		}
+	case "cert":
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			return fail(errInvalidAuth)
+		}
+		chain := r.TLS.PeerCertificates
+		if err := s.CA.VerifyClientCert(chain); err != nil {
+			return fail(errInvalidAuth)
+		}
+		if err := find("fingerprint", pki.Fingerprint(chain[0].Raw)); err != nil || authn.Method != store.AuthenticatorCert {
+			return fail(errInvalidAuth)
+		}
+		if authn.UnverifiedFingerprint == pki.Fingerprint(chain[0].Raw) && authn.Fingerprint != authn.UnverifiedFingerprint {
+			return fail(errInvalidAuth) // an extension not yet verified
+		}
+	default:
+		return fail(validationError("method", "must be password or cert", method))
+	}
+	now := time.Now().UTC()
+	if identityDisabled(identity, now) || (adminOnly && !identity.IsAdmin) {
+		return fail(errInvalidAuth)
+	}
+	token := auth.NewToken()
+	sess := &store.APISession{Meta: store.Meta{ID: state.NewID()}, IdentityID: identity.ID, TokenHash: auth.TokenHash(token),
+		AuthenticatorID: authn.ID, AuthMethod: method, IPAddress: clientIP(r), ConfigTypes: strs(creds.ConfigTypes),
+		IsMFAComplete: true}
+	if r.TLS != nil {
+		for _, c := range r.TLS.PeerCertificates[:min(1, len(r.TLS.PeerCertificates))] {
+			sess.CertFingerprints = append(sess.CertFingerprints, certFingerprint(c))
+		}
+	}
+	if _, err := s.State.Create(requestContext(r), store.APISessions, sess); err != nil {
+		return fail(err)
+	}
+	if got, err := s.State.Get(store.APISessions, sess.ID); err == nil {
+		sess = got.(*store.APISession)
+	}
+	s.activity.Store(sess.ID, now)
+	body := envelope{Data: s.currentSessionModel(sess, identity, token), Meta: newMeta()}
+	return respond{status: 200, body: body, header: map[string]string{"zt-session": token}}
+}
+
+func certFingerprint(c *x509.Certificate) string { return pki.Fingerprint(c.Raw) }
+
+// currentSessionModel is the API-session detail returned by authenticate and
+// GET /current-api-session. The token appears only when given (at creation).
+func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Identity, token string) *models.CurrentAPISessionDetail {
+	last := s.lastActivity(sess)
+	expires := last.Add(s.SessionIdleTimeout)
+	d := &models.CurrentAPISessionDetail{
+		APISessionDetail: models.APISessionDetail{
+			BaseEntity:      baseOf(store.APISessions, &sess.Meta),
+			AuthQueries:     models.AuthQueryList{},
+			AuthenticatorID: ptr(sess.AuthenticatorID),
+			ConfigTypes:     strs(sess.ConfigTypes),
+			Identity:        refOf(store.Identities, identity.ID, identity.Name),
+			IdentityID:      ptr(identity.ID),
+			IPAddress:       ptr(sess.IPAddress),
+			IsMfaComplete:   ptr(sess.IsMFAComplete),
+			IsMfaRequired:   ptr(sess.IsMFARequired),
+			LastActivityAt:  *dt(last),
+			Token:           ptr(token),
+		},
+		ExpiresAt:         dt(expires),
+		ExpirationSeconds: ptr(int64(time.Until(expires).Seconds())),
+	}
+	if token == "" {
+		d.Token = nil
+	}
+	return d
+}

@@ -1,0 +1,68 @@
+package controller
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfigIsValid(t *testing.T) {
+	cfg, err := ParseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Listen != "127.0.0.1:1280" || time.Duration(cfg.API.SessionIdleTimeout) != 30*time.Minute {
+		t.Fatalf("defaults: %+v", cfg.API)
+	}
+	if cfg.AdvertiseAddr() != "127.0.0.1:1280" {
+		t.Fatalf("advertise defaults to listen, got %q", cfg.AdvertiseAddr())
+	}
+}
+
+func TestConfigErrorsAreClear(t *testing.T) {
+	cases := map[string]string{
+		"api:\n  listne: x\n":                    "field listne not found",
+		"api:\n  listen: nope\n":                 "api.listen",
+		"api:\n  sessionIdleTimeout: 5s\n":       "at least 1m",
+		"api:\n  sessionIdleTimeout: forever\n":  "duration",
+		"pki:\n  keyAlgorithm: dsa\n":            "pki.keyAlgorithm",
+		"pki:\n  ipAddresses: [\"localhost\"]\n": "not an IP",
+		"log:\n  level: loud\n":                  "log.level",
+		"[":                                      "parse config",
+	}
+	for in, want := range cases {
+		_, err := ParseConfig([]byte(in))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: got %v, want an error mentioning %q", in, err, want)
+		}
+	}
+}
+
+func TestLoadConfigResolvesRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "controller.yml")
+	if err := os.WriteFile(path, []byte("dataDir: data\npki:\n  dir: pki\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != filepath.Join(dir, "data") || cfg.PKIDir() != filepath.Join(dir, "pki") {
+		t.Fatalf("paths not resolved: %q %q", cfg.DataDir, cfg.PKIDir())
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte("dataDir: x\napi:\n  listen: 127.0.0.1:1\n"))
+	f.Add([]byte("cluster:\n  join: a:1\n"))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err == nil && cfg.DataDir == "" {
+			t.Fatal("valid config without a data dir")
+		}
+	})
+}
