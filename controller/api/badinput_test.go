@@ -20,21 +20,25 @@ type operation struct {
 func managementOperations(t *testing.T) []operation {
 	t.Helper()
 	var doc struct {
-		Paths map[string]map[string]struct {
-			Parameters []struct {
-				In   string `json:"in"`
-				Name string `json:"name"`
-			} `json:"parameters"`
-		} `json:"paths"`
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(managementapi.FlatSwaggerJSON, &doc); err != nil {
 		t.Fatal(err)
 	}
 	var ops []operation
 	for path, methods := range doc.Paths {
-		for method, op := range methods {
+		for method, raw := range methods {
 			if method == "parameters" {
 				continue
+			}
+			var op struct {
+				Parameters []struct {
+					In   string `json:"in"`
+					Name string `json:"name"`
+				} `json:"parameters"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatalf("%s %s: %v", method, path, err)
 			}
 			o := operation{method: strings.ToUpper(method), path: path}
 			for _, p := range op.Parameters {

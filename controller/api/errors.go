@@ -130,19 +130,18 @@ func msgOf(fe *store.FieldError, err error) string {
 func fromOpenAPIError(oe oaerrors.Error) *APIError {
 	code := int(oe.Code())
 	switch {
-	case code >= 600 && code < 700:
+	case (code >= 600 && code < 700) || code == http.StatusUnprocessableEntity || isValidationComposite(oe):
 		ae := &APIError{Status: 400, Code: CodeCouldNotValidate, Message: oe.Error(), Err: oe}
-		var ve *oaerrors.Validation
-		if errors.As(oe, &ve) {
-			ae.Cause = &FieldCause{Field: ve.Name, Reason: ve.Error(), Value: ve.Value}
-		}
-		var ce *oaerrors.CompositeError
-		if errors.As(oe, &ce) && len(ce.Errors) > 0 {
-			var first *oaerrors.Validation
-			if errors.As(ce.Errors[0], &first) {
-				ae.Cause = &FieldCause{Field: first.Name, Reason: first.Error(), Value: first.Value}
+		if first := firstLeaf(oe); first != nil {
+			ae.Message = first.Error()
+			var ve *oaerrors.Validation
+			var pe *oaerrors.ParseError
+			switch {
+			case errors.As(first, &ve):
+				ae.Cause = &FieldCause{Field: ve.Name, Reason: ve.Error(), Value: ve.Value}
+			case errors.As(first, &pe):
+				ae.Cause = &FieldCause{Field: pe.Name, Reason: pe.Error()}
 			}
-			ae.Message = ce.Errors[0].Error()
 		}
 		return ae
 	case code == http.StatusUnauthorized || code == http.StatusForbidden:
@@ -159,6 +158,28 @@ func fromOpenAPIError(oe oaerrors.Error) *APIError {
 		return &APIError{Status: code, Code: CodeCouldNotValidate, Message: oe.Error(), Err: oe}
 	}
 	return &APIError{Status: 500, Code: CodeUnhandled, Message: "an unexpected error occurred", Err: oe}
+}
+
+// isValidationComposite reports a composite error that holds only request
+// problems (parse failures, validation failures or plain decoding errors):
+// the runtime sometimes reports a body it could not decode with code 500.
+func isValidationComposite(err error) bool {
+	var ce *oaerrors.CompositeError
+	return errors.As(err, &ce) && len(ce.Errors) > 0
+}
+
+// firstLeaf finds the first concrete error inside nested composite errors.
+func firstLeaf(err error) error {
+	var ce *oaerrors.CompositeError
+	if errors.As(err, &ce) {
+		for _, e := range ce.Errors {
+			if leaf := firstLeaf(e); leaf != nil {
+				return leaf
+			}
+		}
+		return nil
+	}
+	return err
 }
 
 // writeError writes the error envelope.

@@ -72,6 +72,10 @@ func New(d Deps) (http.Handler, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
+	// /version is also answered at the root, where clients look first.
+	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, envelope{Data: s.versionModel(), Meta: newMeta()})
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNotFound) })
 	return withRequestID(withEnvelopedRuntimeErrors(mux)), nil
 }
