@@ -67,7 +67,48 @@ func Init(ctx context.Context, cfg Config, opts InitOptions, log *slog.Logger) e
 	if err := c.node.WaitLeader(ctx); err != nil {
 		return err
 	}
+	if err := c.ensureSeeds(ctx); err != nil {
+		return err
+	}
 	return c.ensureAdmin(ctx, opts)
+}
+
+// ensureSeeds creates the built-in records every network has: the default
+// auth policy and the intercept.v1 and host.v1 config types.
+func (c *running) ensureSeeds(ctx context.Context) error {
+	var cmds []command.Command
+	err := c.store.View(func(tx *store.Tx) error {
+		if p := api.DefaultAuthPolicy(); !tx.Exists(store.AuthPolicies, p.ID) {
+			cmd, err := command.NewCreate(store.AuthPolicies, p)
+			if err != nil {
+				return err
+			}
+			cmds = append(cmds, cmd)
+		}
+		for _, ct := range api.BuiltinConfigTypes() {
+			if tx.Exists(store.ConfigTypes, ct.ID) {
+				continue
+			}
+			cmd, err := command.NewCreate(store.ConfigTypes, ct)
+			if err != nil {
+				return err
+			}
+			cmds = append(cmds, cmd)
+		}
+		return nil
+	})
+	if err != nil || len(cmds) == 0 {
+		return err
+	}
+	b, err := command.NewBatch(time.Now().UTC(), cmds...)
+	if err != nil {
+		return err
+	}
+	if err := c.state.Apply(ctx, b); err != nil {
+		return fmt.Errorf("create built-in records: %w", err)
+	}
+	c.log.Info("built-in records created", "count", len(cmds))
+	return nil
 }
 
 func addSAN(o *pki.InitOptions, hostport string) {

@@ -174,3 +174,12 @@ func items(env map[string]any) []map[string]any {
 	}
 	return out
 }
+
+// controllerInitAgain runs init a second time against a running controller's
+// configuration, on a fresh cluster port (the first node holds its own).
+func controllerInitAgain(c *testCtl) error {
+	_ = c.ctl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return controller.Init(ctx, c.cfg, controller.InitOptions{AdminPassword: "another-password"}, slog.New(slog.DiscardHandler))
+}

@@ -247,3 +247,17 @@ func TestIdentityBadInput(t *testing.T) {
 		t.Fatalf("deeply nested JSON: %d", status)
 	}
 }
+
+func TestInitSeedsBuiltins(t *testing.T) {
+	c := newTestController(t)
+	admin := c.adminClient(t)
+	for _, path := range []string{"/config-types/intercept.v1", "/config-types/host.v1", "/auth-policies/default"} {
+		if status, env := admin.do("GET", path, nil); status != 200 {
+			t.Errorf("%s: %d %v", path, status, env)
+		}
+	}
+	// Running init again on the same directory changes nothing and does not fail.
+	if err := controllerInitAgain(c); err != nil {
+		t.Fatalf("second init: %v", err)
+	}
+}
