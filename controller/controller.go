@@ -20,6 +20,7 @@ import (
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/routerctl"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
 )
@@ -268,11 +269,12 @@ func (c *running) ensureAdmin(ctx context.Context, opts InitOptions) error {
 
 // Controller is a started controller.
 type Controller struct {
-	r      *running
-	srv    *http.Server
-	ln     net.Listener
-	errc   chan error
-	closed chan struct{}
+	r        *running
+	presence *routerctl.Presence
+	srv      *http.Server
+	ln       net.Listener
+	errc     chan error
+	closed   chan struct{}
 }
 
 // Start opens the state, joins or bootstraps the cluster, and serves the APIs
@@ -298,9 +300,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Controller, erro
 	if err != nil {
 		return fail(err)
 	}
+	presence := routerctl.NewPresence()
 	handler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: cfg.AdvertiseAddr(), SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
+		Routers: presence,
 	})
 	if err != nil {
 		return fail(err)
@@ -323,11 +327,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Controller, erro
 			ClientAuth: tls.RequestClientCert,
 		},
 	}
-	ctl := &Controller{r: c, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
+	ctl := &Controller{r: c, presence: presence, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
 	go func() { ctl.errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
 	return ctl, nil
 }
+
+// Routers is the registry of edge routers connected to this controller.
+func (c *Controller) Routers() *routerctl.Presence { return c.presence }
 
 // Addr is the API listener's address.
 func (c *Controller) Addr() string { return c.ln.Addr().String() }

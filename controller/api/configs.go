@@ -232,18 +232,28 @@ func (s *Server) validateConfigData(typeID string, data map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("read config type %q: %w", typeID, err)
 	}
-	ct := rec.(*store.ConfigType)
-	if len(ct.Schema) == 0 {
+	return validateAgainstSchema(rec.(*store.ConfigType).Schema, data)
+}
+
+// validateAgainstSchema checks a config's data against a config type's
+// schema; no schema accepts any object.
+func validateAgainstSchema(schemaDoc, data map[string]any) (err error) {
+	if len(schemaDoc) == 0 {
 		return nil
 	}
-	schema, err := compileSchema(ct.Schema)
+	schema, err := compileSchema(schemaDoc)
 	if err != nil {
-		return validationError("configTypeId", "the config type's schema does not compile: "+err.Error(), typeID)
+		return validationError("configTypeId", "the config type's schema does not compile: "+err.Error(), nil)
 	}
 	instance, err := normalizeJSON(data)
 	if err != nil {
 		return validationError("data", "is not valid JSON", nil)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = validationError("data", fmt.Sprintf("could not be checked against the schema: %v", r), nil)
+		}
+	}()
 	err = schema.Validate(instance)
 	var ve *jsonschema.ValidationError
 	if errors.As(err, &ve) {
@@ -286,8 +296,15 @@ func (refuseLoader) Load(url string) (any, error) {
 
 const schemaURL = "urn:ostium:config-type-schema"
 
-// compileSchema compiles a config type's schema (draft 7 unless it says otherwise).
-func compileSchema(schema map[string]any) (*jsonschema.Schema, error) {
+// compileSchema compiles a config type's schema (draft 7 unless it says
+// otherwise). The schema is arbitrary input: a panic in the compiler is
+// reported as an invalid schema.
+func compileSchema(schema map[string]any) (compiled *jsonschema.Schema, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			compiled, err = nil, fmt.Errorf("schema compiler failed: %v", r)
+		}
+	}()
 	doc, err := normalizeJSON(schema)
 	if err != nil {
 		return nil, err

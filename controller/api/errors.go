@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	oaerrors "github.com/go-openapi/errors"
 
@@ -195,6 +196,13 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		"meta": newMeta(),
 	}
 	if ae.Cause != nil {
+		if secretField(ae.Cause.Field) {
+			// Never echo a secret back, not even a rejected one.
+			c := *ae.Cause
+			c.Value = nil
+			c.Reason = strings.ReplaceAll(c.Reason, fmt.Sprint(ae.Cause.Value), "***")
+			ae = &APIError{Status: ae.Status, Code: ae.Code, Message: "the value of " + c.Field + " is not valid", Cause: &c, RetryAfter: ae.RetryAfter}
+		}
 		e := body["error"].(map[string]any)
 		e["cause"] = ae.Cause
 		e["causeMessage"] = ae.Cause.Reason
@@ -203,6 +211,17 @@ func writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", strconv.Itoa(ae.RetryAfter))
 	}
 	writeJSON(w, ae.Status, body)
+}
+
+// secretField reports fields whose values must never appear in a response.
+func secretField(field string) bool {
+	f := strings.ToLower(field)
+	for _, word := range []string{"password", "secret", "token", "code", "key"} {
+		if strings.Contains(f, word) {
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

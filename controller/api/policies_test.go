@@ -18,9 +18,26 @@ func namedRole(d map[string]any, field, role string) string {
 	return ""
 }
 
-func TestServicePolicySemantics(t *testing.T) {
+// TestPoliciesAndPostureChecks runs the policy and posture-check cases
+// against one controller, in order; each case uses its own names and
+// attributes.
+func TestPoliciesAndPostureChecks(t *testing.T) {
 	c := newTestController(t)
-	admin := c.adminClient(t)
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, *apiClient)
+	}{
+		{"ServicePolicySemantics", testServicePolicySemantics},
+		{"RouterPolicies", testRouterPolicies},
+		{"PolicyBadInput", testPolicyBadInput},
+		{"PostureCheckTypes", testPostureCheckTypes},
+		{"PostureCheckBadInput", testPostureCheckBadInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, c.adminClient(t)) })
+	}
+}
+
+func testServicePolicySemantics(t *testing.T, admin *apiClient) {
 
 	alice := admin.create("/identities", map[string]any{"name": "alice", "type": "User", "isAdmin": false, "roleAttributes": []string{"eng", "web-users"}})
 	bob := admin.create("/identities", map[string]any{"name": "bob", "type": "User", "isAdmin": false, "roleAttributes": []string{"eng"}})
@@ -103,17 +120,14 @@ func TestServicePolicySemantics(t *testing.T) {
 	expectStatus(t, admin, "DELETE", "/service-policies/"+dial, nil, 404, "NOT_FOUND")
 }
 
-func TestRouterPolicies(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
-
-	alice := admin.create("/identities", map[string]any{"name": "alice", "type": "User", "isAdmin": false, "roleAttributes": []string{"eng"}})
+func testRouterPolicies(t *testing.T, admin *apiClient) {
+	alice := admin.create("/identities", map[string]any{"name": "ralice", "type": "User", "isAdmin": false, "roleAttributes": []string{"reng"}})
 	r1 := admin.create("/edge-routers", map[string]any{"name": "r1", "roleAttributes": []string{"east"}})
 	r2 := admin.create("/edge-routers", map[string]any{"name": "r2", "roleAttributes": []string{"west"}})
-	web := admin.create("/services", map[string]any{"name": "web", "encryptionRequired": true, "roleAttributes": []string{"web"}})
+	web := admin.create("/services", map[string]any{"name": "rweb", "encryptionRequired": true, "roleAttributes": []string{"rweb"}})
 
 	erp := admin.create("/edge-router-policies", map[string]any{"name": "eng-east", "semantic": "AllOf",
-		"identityRoles": []string{"#eng"}, "edgeRouterRoles": []string{"#east"}})
+		"identityRoles": []string{"#reng"}, "edgeRouterRoles": []string{"#east"}})
 	if got := idsOf(expectStatus(t, admin, "GET", "/edge-router-policies/"+erp+"/identities", nil, 200, "")); !sameIDs(got, alice) {
 		t.Fatalf("erp identities: %v", got)
 	}
@@ -128,7 +142,7 @@ func TestRouterPolicies(t *testing.T) {
 	}
 	expectStatus(t, admin, "PATCH", "/edge-router-policies/"+erp, map[string]any{"edgeRouterRoles": []string{"@" + r2}}, 200, "")
 	d := data(expectStatus(t, admin, "GET", "/edge-router-policies/"+erp, nil, 200, ""))
-	if d["name"] != "eng-east" || namedRole(d, "edgeRouterRolesDisplay", "@"+r2) != "@r2" || namedRole(d, "identityRolesDisplay", "#eng") != "#eng" {
+	if d["name"] != "eng-east" || namedRole(d, "edgeRouterRolesDisplay", "@"+r2) != "@r2" || namedRole(d, "identityRolesDisplay", "#reng") != "#reng" {
 		t.Fatalf("erp after patch: %v", d)
 	}
 	if got := idsOf(expectStatus(t, admin, "GET", "/identities/"+alice+"/edge-routers", nil, 200, "")); !sameIDs(got, r2) {
@@ -142,7 +156,7 @@ func TestRouterPolicies(t *testing.T) {
 	expectStatus(t, admin, "GET", "/edge-router-policies?filter=name%3D%22none%22", nil, 200, "")
 
 	serp := admin.create("/service-edge-router-policies", map[string]any{"name": "web-west", "semantic": "AnyOf",
-		"serviceRoles": []string{"#web"}, "edgeRouterRoles": []string{"#west", "#east"}})
+		"serviceRoles": []string{"#rweb"}, "edgeRouterRoles": []string{"#west", "#east"}})
 	if got := idsOf(expectStatus(t, admin, "GET", "/service-edge-router-policies/"+serp+"/services", nil, 200, "")); !sameIDs(got, web) {
 		t.Fatalf("serp services: %v", got)
 	}
@@ -157,13 +171,13 @@ func TestRouterPolicies(t *testing.T) {
 		t.Fatalf("web's routers under AllOf: %v", got)
 	}
 	d = data(expectStatus(t, admin, "GET", "/service-edge-router-policies/"+serp, nil, 200, ""))
-	if d["name"] != "web-west" || namedRole(d, "serviceRolesDisplay", "#web") != "#web" || len(d["edgeRouterRoles"].([]any)) != 2 {
+	if d["name"] != "web-west" || namedRole(d, "serviceRolesDisplay", "#rweb") != "#rweb" || len(d["edgeRouterRoles"].([]any)) != 2 {
 		t.Fatalf("serp after patch: %v", d)
 	}
 	expectStatus(t, admin, "PUT", "/service-edge-router-policies/"+serp, map[string]any{"name": "all", "semantic": "AllOf",
 		"serviceRoles": []string{"@" + web}, "edgeRouterRoles": []string{"#all"}}, 200, "")
 	d = data(expectStatus(t, admin, "GET", "/service-edge-router-policies/"+serp, nil, 200, ""))
-	if namedRole(d, "serviceRolesDisplay", "@"+web) != "@web" {
+	if namedRole(d, "serviceRolesDisplay", "@"+web) != "@rweb" {
 		t.Fatalf("serp after put: %v", d)
 	}
 	if got := idsOf(expectStatus(t, admin, "GET", "/services/"+web+"/edge-routers", nil, 200, "")); !sameIDs(got, r1, r2) {
@@ -177,9 +191,7 @@ func TestRouterPolicies(t *testing.T) {
 	expectStatus(t, admin, "GET", "/service-edge-router-policies/"+serp, nil, 404, "NOT_FOUND")
 }
 
-func TestPolicyBadInput(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
+func testPolicyBadInput(t *testing.T, admin *apiClient) {
 	sp := admin.create("/service-policies", map[string]any{"name": "sp", "type": "Dial", "semantic": "AllOf"})
 	erp := admin.create("/edge-router-policies", map[string]any{"name": "erp", "semantic": "AllOf"})
 	serp := admin.create("/service-edge-router-policies", map[string]any{"name": "serp", "semantic": "AllOf"})

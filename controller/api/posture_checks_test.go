@@ -2,13 +2,12 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 )
 
-func TestPostureCheckTypes(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
+func testPostureCheckTypes(t *testing.T, admin *apiClient) {
 
 	cases := []struct {
 		typeID string
@@ -53,7 +52,7 @@ func TestPostureCheckTypes(t *testing.T) {
 			t.Errorf("%s detail: %v", tc.typeID, d)
 		}
 	}
-	env := expectStatus(t, admin, "GET", "/posture-checks", nil, 200, "")
+	env := expectStatus(t, admin, "GET", "/posture-checks?filter="+url.QueryEscape(`name contains "check-"`), nil, 200, "")
 	if len(items(env)) != len(cases) {
 		t.Fatalf("list: %v", env)
 	}
@@ -98,7 +97,7 @@ func TestPostureCheckTypes(t *testing.T) {
 	}
 
 	// Service policies select checks by attribute.
-	sp := admin.create("/service-policies", map[string]any{"name": "sp", "type": "Dial", "semantic": "AllOf", "postureCheckRoles": []string{"#DOMAIN", "@" + ids["MAC"]}})
+	sp := admin.create("/service-policies", map[string]any{"name": "posture-sp", "type": "Dial", "semantic": "AllOf", "postureCheckRoles": []string{"#DOMAIN", "@" + ids["MAC"]}})
 	if got := idsOf(expectStatus(t, admin, "GET", "/service-policies/"+sp+"/posture-checks", nil, 200, "")); !sameIDs(got, ids["DOMAIN"], ids["MAC"]) {
 		t.Fatalf("policy checks: %v", got)
 	}
@@ -114,9 +113,7 @@ func TestPostureCheckTypes(t *testing.T) {
 	}
 }
 
-func TestPostureCheckBadInput(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
+func testPostureCheckBadInput(t *testing.T, admin *apiClient) {
 	mfa := admin.create("/posture-checks", map[string]any{"typeId": "MFA", "name": "mfa"})
 	long := strings.Repeat("x", 256)
 

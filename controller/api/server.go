@@ -38,12 +38,16 @@ type Deps struct {
 	Advertise string
 	// SessionIdleTimeout ends API sessions unused for this long.
 	SessionIdleTimeout time.Duration
+	// Routers reports which edge routers are connected; nil means none.
+	Routers RouterDirectory
 }
 
 // Server carries the handlers' shared state.
 type Server struct {
 	Deps
 	activity sync.Map // api-session id → time.Time of last use on this node
+	tokens   *auth.Deriver
+	mgmt     *mgmtops.EdgeManagementAPI // for client operations an admin may also use
 }
 
 // Principal is the caller of an authenticated operation.
@@ -66,12 +70,27 @@ func New(d Deps) (http.Handler, error) {
 		d.SessionIdleTimeout = 30 * time.Minute
 	}
 	s := &Server{Deps: d}
+	secret, err := d.CA.DeriveSecret("bearer tokens")
+	if err != nil {
+		return nil, err
+	}
+	if s.tokens, err = auth.NewDeriver(secret); err != nil {
+		return nil, err
+	}
 	mgmt, err := s.managementHandler()
+	if err != nil {
+		return nil, err
+	}
+	client, err := s.clientHandler()
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
+	mux.Handle(clientBase+"/", client)
+	mux.HandleFunc("GET /.well-known/est/cacerts", func(w http.ResponseWriter, r *http.Request) {
+		s.cacerts().WriteResponse(w, nil)
+	})
 	// /version is also answered at the root, where clients look first.
 	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, envelope{Data: s.versionModel(), Meta: newMeta()})
@@ -92,6 +111,7 @@ func (s *Server) managementHandler() (http.Handler, error) {
 	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
 	a.APIAuthorizer = adminOnly{}
 	s.registerManagement(a)
+	s.mgmt = a
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("management API: %w", err)
 	}

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -43,9 +44,26 @@ func sameIDs(got []string, want ...string) bool {
 	return slices.Equal(got, w)
 }
 
-func TestServiceCRUD(t *testing.T) {
+// TestServicesConfigsAndTerminators runs the service, config and terminator
+// cases against one controller; each case uses its own names.
+func TestServicesConfigsAndTerminators(t *testing.T) {
 	c := newTestController(t)
-	admin := c.adminClient(t)
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T, *apiClient)
+	}{
+		{"ServiceCRUD", testServiceCRUD},
+		{"ServiceBadInput", testServiceBadInput},
+		{"ConfigTypesAndConfigs", testConfigTypesAndConfigs},
+		{"BuiltinConfigTypeSchemas", testBuiltinConfigTypeSchemas},
+		{"TerminatorCRUD", testTerminatorCRUD},
+		{"TerminatorBadInput", testTerminatorBadInput},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.run(t, c.adminClient(t)) })
+	}
+}
+
+func testServiceCRUD(t *testing.T, admin *apiClient) {
 
 	id := admin.create("/services", map[string]any{"name": "web", "encryptionRequired": true,
 		"roleAttributes": []string{"web", "public"}, "tags": map[string]any{"team": "blue"}})
@@ -75,7 +93,7 @@ func TestServiceCRUD(t *testing.T) {
 	if !sameIDs(idsOf(env), id2) {
 		t.Fatalf("filtered list: %v", env)
 	}
-	env = expectStatus(t, admin, "GET", "/services?sort=name%20desc&limit=1", nil, 200, "")
+	env = expectStatus(t, admin, "GET", "/services?filter="+url.QueryEscape(`name in ["web", "plain"]`)+"&sort=name%20desc&limit=1", nil, 200, "")
 	if !sameIDs(idsOf(env), id) || fmt.Sprint(env["meta"].(map[string]any)["pagination"].(map[string]any)["totalCount"]) != "2" {
 		t.Fatalf("sorted page: %v", env)
 	}
@@ -106,10 +124,8 @@ func TestServiceCRUD(t *testing.T) {
 	expectStatus(t, admin, "DELETE", "/services/"+id, nil, 404, "NOT_FOUND")
 }
 
-func TestServiceBadInput(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
-	id := admin.create("/services", map[string]any{"name": "svc", "encryptionRequired": true})
+func testServiceBadInput(t *testing.T, admin *apiClient) {
+	id := admin.create("/services", map[string]any{"name": "bad-svc", "encryptionRequired": true})
 	long := strings.Repeat("n", 256)
 
 	bad := []struct {
@@ -126,8 +142,8 @@ func TestServiceBadInput(t *testing.T) {
 		{"roles not a list", "POST", "/services", `{"name": "a", "encryptionRequired": true, "roleAttributes": "x"}`},
 		{"put over-long name", "PUT", "/services/" + id, map[string]any{"name": long}},
 		{"put empty name", "PUT", "/services/" + id, map[string]any{"name": ""}},
-		{"put bad strategy", "PUT", "/services/" + id, map[string]any{"name": "svc", "terminatorStrategy": "nope"}},
-		{"put negative idle", "PUT", "/services/" + id, map[string]any{"name": "svc", "maxIdleTimeMillis": -5}},
+		{"put bad strategy", "PUT", "/services/" + id, map[string]any{"name": "bad-svc", "terminatorStrategy": "nope"}},
+		{"put negative idle", "PUT", "/services/" + id, map[string]any{"name": "bad-svc", "maxIdleTimeMillis": -5}},
 		{"patch over-long name", "PATCH", "/services/" + id, map[string]any{"name": long}},
 		{"patch bad strategy", "PATCH", "/services/" + id, map[string]any{"terminatorStrategy": "nope"}},
 		{"patch unknown config", "PATCH", "/services/" + id, map[string]any{"configs": []string{"nope"}}},
@@ -146,9 +162,7 @@ func TestServiceBadInput(t *testing.T) {
 	expectStatus(t, admin, "GET", "/services?filter=name%3D", nil, 400, "INVALID_FILTER")
 }
 
-func TestConfigTypesAndConfigs(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
+func testConfigTypesAndConfigs(t *testing.T, admin *apiClient) {
 
 	schema := map[string]any{
 		"type":     "object",
@@ -215,7 +229,7 @@ func TestConfigTypesAndConfigs(t *testing.T) {
 
 	// A service holds at most one config per type.
 	expectStatus(t, admin, "POST", "/services", map[string]any{"name": "two", "encryptionRequired": true, "configs": []string{cfgID, cfg2}}, 400, "COULD_NOT_VALIDATE")
-	svc := admin.create("/services", map[string]any{"name": "svc", "encryptionRequired": true, "configs": []string{cfgID}})
+	svc := admin.create("/services", map[string]any{"name": "cfg-svc", "encryptionRequired": true, "configs": []string{cfgID}})
 	d = data(expectStatus(t, admin, "GET", "/services/"+svc, nil, 200, ""))
 	if fmt.Sprint(d["configs"]) != "["+cfgID+"]" || fmt.Sprint(d["config"].(map[string]any)["test.v1"].(map[string]any)["port"]) != "8443" {
 		t.Fatalf("service with config: %v", d)
@@ -265,11 +279,9 @@ func TestConfigTypesAndConfigs(t *testing.T) {
 	expectStatus(t, admin, "POST", "/configs", `{"name":`, 400, "")
 }
 
-// TestBuiltinConfigTypeSchemas registers the built-in schemas under other
+// testBuiltinConfigTypeSchemas registers the built-in schemas under other
 // names and checks tunneler configs against them.
-func TestBuiltinConfigTypeSchemas(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
+func testBuiltinConfigTypeSchemas(t *testing.T, admin *apiClient) {
 	types := map[string]string{}
 	for _, ct := range api.BuiltinConfigTypes() {
 		if ct.ID != ct.Name {

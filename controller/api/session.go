@@ -156,6 +156,9 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		sess = got.(*store.APISession)
 	}
 	s.activity.Store(sess.ID, now)
+	if !adminOnly {
+		s.recordClientInfo(r, identity.ID, creds.EnvInfo, creds.SdkInfo)
+	}
 	body := envelope{Data: s.currentSessionModel(sess, identity, token), Meta: newMeta()}
 	return respond{status: 200, body: body, header: map[string]string{"zt-session": token}}
 }

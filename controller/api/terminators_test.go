@@ -6,18 +6,16 @@ import (
 	"testing"
 )
 
-func TestTerminatorCRUD(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
-	svc := admin.create("/services", map[string]any{"name": "web", "encryptionRequired": true})
-	other := admin.create("/services", map[string]any{"name": "db", "encryptionRequired": true})
-	router := admin.create("/edge-routers", map[string]any{"name": "r1"})
+func testTerminatorCRUD(t *testing.T, admin *apiClient) {
+	svc := admin.create("/services", map[string]any{"name": "term-web", "encryptionRequired": true})
+	other := admin.create("/services", map[string]any{"name": "term-db", "encryptionRequired": true})
+	router := admin.create("/edge-routers", map[string]any{"name": "term-r1"})
 
 	id := admin.create("/terminators", map[string]any{"service": svc, "router": router, "binding": "transport", "address": "tcp:10.0.0.5:8080"})
 	d := data(expectStatus(t, admin, "GET", "/terminators/"+id, nil, 200, ""))
 	if d["serviceId"] != svc || d["routerId"] != router || d["binding"] != "transport" || d["address"] != "tcp:10.0.0.5:8080" ||
 		fmt.Sprint(d["cost"]) != "0" || d["precedence"] != "default" || d["identity"] != "" ||
-		d["service"].(map[string]any)["name"] != "web" || d["router"].(map[string]any)["name"] != "r1" {
+		d["service"].(map[string]any)["name"] != "term-web" || d["router"].(map[string]any)["name"] != "term-r1" {
 		t.Fatalf("detail: %v", d)
 	}
 	id2 := admin.create("/terminators", map[string]any{"service": svc, "router": router, "binding": "edge", "address": "hosted:abc",
@@ -57,11 +55,9 @@ func TestTerminatorCRUD(t *testing.T) {
 	expectStatus(t, admin, "DELETE", "/terminators/"+id, nil, 404, "NOT_FOUND")
 }
 
-func TestTerminatorBadInput(t *testing.T) {
-	c := newTestController(t)
-	admin := c.adminClient(t)
-	svc := admin.create("/services", map[string]any{"name": "web", "encryptionRequired": true})
-	router := admin.create("/edge-routers", map[string]any{"name": "r1"})
+func testTerminatorBadInput(t *testing.T, admin *apiClient) {
+	svc := admin.create("/services", map[string]any{"name": "tbad-web", "encryptionRequired": true})
+	router := admin.create("/edge-routers", map[string]any{"name": "tbad-r1"})
 	id := admin.create("/terminators", map[string]any{"service": svc, "router": router, "binding": "edge", "address": "a"})
 	valid := func(k string, v any) map[string]any {
 		m := map[string]any{"service": svc, "router": router, "binding": "edge", "address": "a"}

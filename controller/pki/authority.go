@@ -3,15 +3,18 @@ package pki
 import (
 	"bytes"
 	"crypto"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/fullsailor/pkcs7"
+	"golang.org/x/crypto/hkdf"
 )
 
 // Default lifetimes of the certificates the authority issues.
@@ -281,4 +284,20 @@ func (a *Authority) ServerTLSCertificate() (tls.Certificate, error) {
 		chain = append(chain, c.Raw)
 	}
 	return tls.Certificate{Certificate: chain, PrivateKey: a.serverKey, Leaf: a.serverCert}, nil
+}
+
+// DeriveSecret returns a 32-byte secret bound to the signing CA's private key
+// and purpose. Every controller of a network holds that key, so all of them
+// derive the same secret; nobody without the key can. It lets controllers
+// recompute tokens they store only as hashes.
+func (a *Authority) DeriveSecret(purpose string) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(a.signingKey)
+	if err != nil {
+		return nil, fmt.Errorf("derive secret: the signing key cannot be exported: %w", err)
+	}
+	out := make([]byte, 32)
+	if _, err := io.ReadFull(hkdf.New(sha256.New, der, []byte("ostium derived secret v1"), []byte(purpose)), out); err != nil {
+		return nil, fmt.Errorf("derive secret: %w", err)
+	}
+	return out, nil
 }

@@ -610,3 +610,31 @@ func mustLeafCA(t *testing.T, template *x509.Certificate, key crypto.Signer) *x5
 	}
 	return cert
 }
+
+func TestDeriveSecretIsStableAndBoundToPurpose(t *testing.T) {
+	dir := t.TempDir()
+	files, err := Init(dir, InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, err := Load(files.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2, err := Load(files.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, _ := a1.DeriveSecret("tokens")
+	s2, _ := a2.DeriveSecret("tokens")
+	s3, _ := a1.DeriveSecret("other")
+	if len(s1) != 32 || string(s1) != string(s2) || string(s1) == string(s3) {
+		t.Fatal("derived secrets must be stable per key and differ per purpose")
+	}
+	other, _ := Init(t.TempDir(), InitOptions{})
+	a3, _ := Load(other.Config())
+	s4, _ := a3.DeriveSecret("tokens")
+	if string(s1) == string(s4) {
+		t.Fatal("two networks derived the same secret")
+	}
+}

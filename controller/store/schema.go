@@ -135,7 +135,14 @@ var (
 		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*APISession).TokenHash) }}},
 	}
 	Sessions = &Kind{Name: "sessions", New: func() Record { return &Session{} },
-		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }}},
+		Unique: []UniqueIndex{
+			{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }},
+			// One session per (API session, service, type): creation is idempotent.
+			{Name: "apiSessionServiceType", Values: func(r Record) []string {
+				s := r.(*Session)
+				return []string{s.APISessionID + "|" + s.ServiceID + "|" + s.Type}
+			}},
+		},
 	}
 )
 

@@ -1,0 +1,345 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-openapi/loads"
+	"github.com/go-openapi/runtime"
+	"github.com/go-openapi/runtime/middleware"
+	"github.com/go-openapi/strfmt"
+
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi"
+	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/controllers"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentidentity"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/externaljwt"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/informational"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/wellknown"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+	"github.com/ostium-net/ostium/specs"
+)
+
+// RouterDirectory tells which edge routers are connected to the controller
+// right now. The router control channel provides it; without one, no router
+// is online.
+type RouterDirectory interface {
+	Online(routerID string) bool
+}
+
+type noRouters struct{}
+
+func (noRouters) Online(string) bool { return false }
+
+func (s *Server) clientHandler() (http.Handler, error) {
+	doc, err := loads.Analyzed(clientapi.FlatSwaggerJSON, "")
+	if err != nil {
+		return nil, fmt.Errorf("load client spec: %w", err)
+	}
+	a := clientops.NewEdgeClientAPI(doc)
+	a.Logger = func(format string, args ...any) { s.Log.Debug(fmt.Sprintf(format, args...)) }
+	a.ServeError = func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
+	a.ZtSessionAuth = s.authenticateToken
+	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
+	a.APIAuthorizer = anyIdentity{}
+	a.ApplicationPkcs7MimeProducer = runtime.TextProducer()
+	s.registerClient(a)
+	if err := a.Validate(); err != nil {
+		return nil, fmt.Errorf("client API: %w", err)
+	}
+	return a.Serve(nil), nil
+}
+
+// anyIdentity lets every authenticated identity use the client API; what each
+// may see is decided by the handlers.
+type anyIdentity struct{}
+
+func (anyIdentity) Authorize(_ *http.Request, principal any) error {
+	if principalOf(principal) == nil {
+		return errUnauthorized
+	}
+	return nil
+}
+
+// registerClient assigns every client handler; groups live in client_*.go.
+func (s *Server) registerClient(a *clientops.EdgeClientAPI) {
+	s.registerClientInformational(a)
+	s.registerClientSession(a)
+	s.registerClientServices(a)
+	s.registerClientAuthenticators(a)
+	s.registerClientPending(a)
+}
+
+func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
+	a.InformationalListRootHandler = informational.ListRootHandlerFunc(func(informational.ListRootParams) middleware.Responder {
+		return ok(s.versionModel())
+	})
+	a.InformationalListVersionHandler = informational.ListVersionHandlerFunc(func(informational.ListVersionParams) middleware.Responder {
+		return ok(s.versionModel())
+	})
+	a.InformationalListEnumeratedCapabilitiesHandler = informational.ListEnumeratedCapabilitiesHandlerFunc(func(informational.ListEnumeratedCapabilitiesParams) middleware.Responder {
+		return ok([]string{"OIDC_AUTH", "HA_CONTROLLER"})
+	})
+	a.InformationalListProtocolsHandler = informational.ListProtocolsHandlerFunc(func(informational.ListProtocolsParams) middleware.Responder {
+		return ok(models.ListProtocols{"https": {Address: ptr(s.Advertise)}})
+	})
+	a.InformationalListSpecsHandler = informational.ListSpecsHandlerFunc(func(informational.ListSpecsParams) middleware.Responder {
+		out := []any{}
+		for _, sp := range specs.List() {
+			out = append(out, specModel(sp))
+		}
+		return ok(out)
+	})
+	a.InformationalDetailSpecHandler = informational.DetailSpecHandlerFunc(func(p informational.DetailSpecParams) middleware.Responder {
+		sp, found := specs.Lookup(p.ID)
+		if !found {
+			return fail(errNotFound)
+		}
+		return ok(specModel(sp))
+	})
+	a.InformationalDetailSpecBodyHandler = informational.DetailSpecBodyHandlerFunc(func(p informational.DetailSpecBodyParams) middleware.Responder {
+		body, err := specs.Document(p.ID)
+		if errors.Is(err, specs.ErrUnknownSpec) {
+			return fail(errNotFound)
+		}
+		if err != nil {
+			return fail(err)
+		}
+		return rawBody{status: 200, contentType: "text/plain; charset=utf-8", body: body}
+	})
+	a.WellknownListWellKnownCasHandler = wellknown.ListWellKnownCasHandlerFunc(func(wellknown.ListWellKnownCasParams) middleware.Responder {
+		return s.cacerts()
+	})
+	a.ControllersListControllersHandler = controllers.ListControllersHandlerFunc(func(p controllers.ListControllersParams, _ any) middleware.Responder {
+		members, err := s.Node.Members()
+		if err != nil {
+			return fail(err)
+		}
+		out := []any{}
+		for _, m := range members {
+			id := m.ID
+			out = append(out, &models.ControllerDetail{
+				BaseEntity:  models.BaseEntity{ID: &id, Links: models.Links{}, Tags: models.Tags{}, CreatedAt: dt(time.Time{}), UpdatedAt: dt(time.Time{})},
+				Name:        ptr(m.ID),
+				CtrlAddress: ptr(m.Address),
+				IsOnline:    ptr(true),
+				CertPem:     ptr(""),
+				Fingerprint: ptr(""),
+				APIAddresses: models.APIAddressesMap{
+					"edge-client": {{URL: "https://" + s.Advertise + clientBase, Version: "v1"}},
+				},
+			})
+		}
+		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
+	})
+	a.ExternaljwtListExternalJwtSignersHandler = externaljwt.ListExternalJwtSignersHandlerFunc(func(externaljwt.ListExternalJwtSignersParams) middleware.Responder {
+		out := []any{}
+		err := s.State.View(func(tx *store.Tx) error {
+			return tx.ForEach(store.ExternalJWTSigners, func(r store.Record) error {
+				sg := r.(*store.ExternalJWTSigner)
+				if !sg.Enabled {
+					return nil
+				}
+				out = append(out, &models.ClientExternalJwtSignerDetail{
+					BaseEntity: baseOf(store.ExternalJWTSigners, &sg.Meta), Name: ptr(sg.Name),
+					ExternalAuthURL: ptr(sg.ExternalAuthURL), ClientID: ptr(sg.ClientID), Audience: ptr(sg.Audience),
+					Scopes: strs(sg.Scopes),
+				})
+				return nil
+			})
+		})
+		if err != nil {
+			return fail(err)
+		}
+		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
+	})
+}
+
+func specModel(sp specs.Spec) *models.SpecDetail {
+	id := sp.ID
+	href := "./specs/" + id
+	return &models.SpecDetail{BaseEntity: models.BaseEntity{ID: &id, Tags: models.Tags{}, CreatedAt: dt(time.Time{}), UpdatedAt: dt(time.Time{}),
+		Links: linksOf(map[string]string{"self": href, "spec": href + "/spec"})}, Name: ptr(sp.Name)}
+}
+
+// cacerts answers with the base64 PKCS#7 bundle of every CA clients trust.
+func (s *Server) cacerts() middleware.Responder {
+	body, err := s.CA.CACertsPKCS7()
+	if err != nil {
+		return fail(err)
+	}
+	return rawBody{status: 200, contentType: "application/pkcs7-mime", body: body,
+		header: map[string]string{"Content-Transfer-Encoding": "base64"}}
+}
+
+// rawBody answers with bytes that are not an envelope.
+type rawBody struct {
+	status      int
+	contentType string
+	body        []byte
+	header      map[string]string
+}
+
+func (r rawBody) WriteResponse(w http.ResponseWriter, _ runtime.Producer) {
+	for k, v := range r.header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", r.contentType)
+	w.WriteHeader(r.status)
+	_, _ = w.Write(r.body)
+}
+
+func (s *Server) registerClientSession(a *clientops.EdgeClientAPI) {
+	a.AuthenticationAuthenticateHandler = authentication.AuthenticateHandlerFunc(func(p authentication.AuthenticateParams) middleware.Responder {
+		var creds models.Authenticate
+		if p.Auth != nil {
+			creds = *p.Auth
+		}
+		return s.authenticate(p.HTTPRequest, p.Method, &creds, false)
+	})
+	a.CurrentapisessionGetCurrentAPISessionHandler = currentapisession.GetCurrentAPISessionHandlerFunc(func(p currentapisession.GetCurrentAPISessionParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		return ok(s.currentSessionModel(caller.Session, caller.Identity, ""))
+	})
+	a.CurrentapisessionDeleteCurrentAPISessionHandler = currentapisession.DeleteCurrentAPISessionHandlerFunc(func(p currentapisession.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		if err := s.State.Delete(requestContext(p.HTTPRequest), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fail(err)
+		}
+		s.activity.Delete(caller.Session.ID)
+		return okEmpty()
+	})
+	a.CurrentapisessionListServiceUpdatesHandler = currentapisession.ListServiceUpdatesHandlerFunc(func(p currentapisession.ListServiceUpdatesParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		var at time.Time
+		_ = s.State.View(func(tx *store.Tx) error {
+			at = policy.ServicesChangedAt(tx, caller.Identity.ID)
+			return nil
+		})
+		if at.IsZero() {
+			at = caller.Session.CreatedAt
+		}
+		return ok(&models.CurrentAPISessionServiceUpdateList{LastChangeAt: dt(at)})
+	})
+	a.CurrentidentityGetCurrentIdentityHandler = currentidentity.GetCurrentIdentityHandlerFunc(func(p currentidentity.GetCurrentIdentityParams, pr any) middleware.Responder {
+		return s.detailOf(store.Identities, principalOf(pr).Identity.ID, s.currentIdentityModel)
+	})
+	a.CurrentidentityGetCurrentIdentityEdgeRoutersHandler = currentidentity.GetCurrentIdentityEdgeRoutersHandlerFunc(func(p currentidentity.GetCurrentIdentityEdgeRoutersParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return policy.IdentityEdgeRouters(tx, caller.Identity.ID)
+		}, s.currentIdentityEdgeRouterModel)
+	})
+}
+
+// currentIdentityModel is the identity as it sees itself.
+func (s *Server) currentIdentityModel(tx *store.Tx, rec store.Record) any {
+	d := s.identityModel(tx, rec).(*models.IdentityDetail)
+	return &models.CurrentIdentityDetail{
+		BaseEntity: d.BaseEntity, AppData: d.AppData, AuthPolicy: d.AuthPolicy, AuthPolicyID: d.AuthPolicyID,
+		Authenticators: d.Authenticators, DefaultHostingCost: d.DefaultHostingCost, DefaultHostingPrecedence: *d.DefaultHostingPrecedence,
+		Disabled: d.Disabled, DisabledAt: d.DisabledAt, DisabledUntil: d.DisabledUntil, EnvInfo: d.EnvInfo, ExternalID: d.ExternalID,
+		HasAPISession: d.HasAPISession, HasEdgeRouterConnection: d.HasEdgeRouterConnection, IsAdmin: d.IsAdmin,
+		IsDefaultAdmin: d.IsDefaultAdmin, IsMfaEnabled: d.IsMfaEnabled, Name: d.Name, RoleAttributes: d.RoleAttributes,
+		SdkInfo: d.SdkInfo, ServiceHostingCosts: d.ServiceHostingCosts, ServiceHostingPrecedences: d.ServiceHostingPrecedences,
+		Type: d.Type, TypeID: d.TypeID,
+	}
+}
+
+func (s *Server) routers() RouterDirectory {
+	if s.Routers == nil {
+		return noRouters{}
+	}
+	return s.Routers
+}
+
+// routerProperties are the router fields clients see.
+func (s *Server) routerProperties(r *store.EdgeRouter) models.CommonEdgeRouterProperties {
+	protos := map[string]string{}
+	for k, v := range r.SupportedProtocols {
+		protos[k] = v
+	}
+	return models.CommonEdgeRouterProperties{
+		AppData: models.Tags(r.AppData), Cost: ptr(int64(r.Cost)), Disabled: ptr(r.Disabled), Hostname: ptr(r.Hostname),
+		IsOnline: ptr(s.routers().Online(r.ID)), Name: ptr(r.Name), NoTraversal: ptr(r.NoTraversal),
+		SupportedProtocols: protos, SyncStatus: ptr(syncStatus(s.routers().Online(r.ID))),
+	}
+}
+
+func syncStatus(online bool) string {
+	if online {
+		return "SYNC_DONE"
+	}
+	return "SYNC_UNKNOWN"
+}
+
+func (s *Server) currentIdentityEdgeRouterModel(tx *store.Tx, rec store.Record) any {
+	r := rec.(*store.EdgeRouter)
+	return &models.CurrentIdentityEdgeRouterDetail{BaseEntity: baseOf(store.EdgeRouters, &r.Meta), CommonEdgeRouterProperties: s.routerProperties(r)}
+}
+
+// recordClientInfo stores what an authenticating client said about itself.
+func (s *Server) recordClientInfo(r *http.Request, identityID string, env *models.EnvInfo, sdk *models.SdkInfo) {
+	if env == nil && sdk == nil {
+		return
+	}
+	toMap := func(v any) map[string]any {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil
+		}
+		m := map[string]any{}
+		if json.Unmarshal(b, &m) != nil || len(m) == 0 {
+			return nil
+		}
+		return m
+	}
+	envMap, sdkMap := toMap(env), toMap(sdk)
+	changed := false
+	_ = s.State.View(func(tx *store.Tx) error {
+		i, err := store.Get[*store.Identity](tx, store.Identities, identityID)
+		if err != nil {
+			return err
+		}
+		changed = !jsonEqual(i.EnvInfo, envMap) || !jsonEqual(i.SDKInfo, sdkMap)
+		return nil
+	})
+	if !changed {
+		return
+	}
+	err := s.State.Update(requestContext(r), store.Identities, identityID, func(rec store.Record) error {
+		i := rec.(*store.Identity)
+		i.EnvInfo, i.SDKInfo = envMap, sdkMap
+		return nil
+	})
+	if err != nil {
+		s.Log.Warn("record client info", "identity", identityID, "err", err)
+	}
+}
+
+func jsonEqual(a, b map[string]any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+func uriPtr(s string) *strfmt.URI {
+	u := strfmt.URI(s)
+	return &u
+}
+
+func linksOf(m map[string]string) models.Links {
+	out := models.Links{}
+	for k, v := range m {
+		href := v
+		out[k] = models.Link{Href: uriPtr(href)}
+	}
+	return out
+}

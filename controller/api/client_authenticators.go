@@ -1,0 +1,111 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/ostium-net/ostium/controller/auth"
+	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// The caller's own authenticators: list, detail, and changing its own
+// username and password, which needs the current password.
+
+func (s *Server) registerClientAuthenticators(a *clientops.EdgeClientAPI) {
+	a.CurrentapisessionListCurrentIdentityAuthenticatorsHandler = (currentapisession.ListCurrentIdentityAuthenticatorsHandlerFunc(func(p currentapisession.ListCurrentIdentityAuthenticatorsParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Referencing(store.Authenticators, "identityId", caller.Identity.ID)
+		}, s.authenticatorModel)
+	}))
+	a.CurrentapisessionDetailCurrentIdentityAuthenticatorHandler = (currentapisession.DetailCurrentIdentityAuthenticatorHandlerFunc(func(p currentapisession.DetailCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+		if !s.ownsAuthenticator(principalOf(pr), p.ID) {
+			return fail(errNotFound)
+		}
+		return s.detailOf(store.Authenticators, p.ID, s.authenticatorModel)
+	}))
+	a.CurrentapisessionUpdateCurrentIdentityAuthenticatorHandler = (currentapisession.UpdateCurrentIdentityAuthenticatorHandlerFunc(func(p currentapisession.UpdateCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+		b := p.Authenticator
+		var username, password string
+		if b.Username != nil {
+			username = string(*b.Username)
+		}
+		if b.Password != nil {
+			password = string(*b.Password)
+		}
+		return s.changeOwnPassword(p.HTTPRequest, principalOf(pr), p.ID, passwordOf(b.CurrentPassword), &username, &password)
+	}))
+	a.CurrentapisessionPatchCurrentIdentityAuthenticatorHandler = (currentapisession.PatchCurrentIdentityAuthenticatorHandlerFunc(func(p currentapisession.PatchCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+		b := p.Authenticator
+		var username, password *string
+		if b.Username != nil {
+			u := string(*b.Username)
+			username = &u
+		}
+		if b.Password != nil {
+			pw := string(*b.Password)
+			password = &pw
+		}
+		return s.changeOwnPassword(p.HTTPRequest, principalOf(pr), p.ID, passwordOf(b.CurrentPassword), username, password)
+	}))
+}
+
+func passwordOf[T ~string](p *T) string {
+	if p == nil {
+		return ""
+	}
+	return string(*p)
+}
+
+func (s *Server) ownsAuthenticator(caller *Principal, id string) bool {
+	owns := false
+	_ = s.State.View(func(tx *store.Tx) error {
+		a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
+		owns = err == nil && a.IdentityID == caller.Identity.ID
+		return nil
+	})
+	return owns
+}
+
+func (s *Server) changeOwnPassword(r *http.Request, caller *Principal, id, current string, username, password *string) middleware.Responder {
+	if !s.ownsAuthenticator(caller, id) {
+		return fail(errNotFound)
+	}
+	rec, err := s.State.Get(store.Authenticators, id)
+	if err != nil {
+		return fail(err)
+	}
+	authn := rec.(*store.Authenticator)
+	if authn.Method != store.AuthenticatorUpdb {
+		return fail(validationError("method", "only password authenticators can be changed here", authn.Method))
+	}
+	if current == "" || auth.VerifyPassword(current, authn.PasswordHash) != nil {
+		return fail(&APIError{Status: 401, Code: CodeUnauthorized, Message: "the current password is wrong",
+			Cause: &FieldCause{Field: "currentPassword", Reason: "does not match"}})
+	}
+	var hash string
+	if password != nil && *password != "" {
+		if len(*password) < 5 || len(*password) > 100 {
+			return fail(validationError("password", "must be 5 to 100 characters", nil))
+		}
+		if hash, err = auth.HashPassword(*password, auth.DefaultArgon2); err != nil {
+			return fail(err)
+		}
+	}
+	if username != nil && *username != "" && (len(*username) < 4 || len(*username) > 100) {
+		return fail(validationError("username", "must be 4 to 100 characters", *username))
+	}
+	return s.updateOf(r, store.Authenticators, id, func(rec store.Record) error {
+		a := rec.(*store.Authenticator)
+		if username != nil && *username != "" {
+			a.Username = *username
+		}
+		if hash != "" {
+			a.PasswordHash = hash
+		}
+		return nil
+	})
+}

@@ -1,0 +1,65 @@
+package api
+
+import (
+	"github.com/go-openapi/runtime/middleware"
+
+	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enrollment"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/posture"
+)
+
+// notYetServed answers operations of the client API whose features this
+// controller does not offer yet (enrollment, MFA, posture, API-session
+// certificates and certificate extension) with a 501 error envelope, so
+// clients get a clear, well-formed answer.
+func notYetServed(feature string) middleware.Responder {
+	return fail(&APIError{Status: 501, Code: "NOT_IMPLEMENTED", Message: feature + " is not available on this controller yet"})
+}
+
+// registerClientPending assigns the operations answered by notYetServed.
+func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
+	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(authentication.AuthenticateMfaParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.CurrentapisessionCreateCurrentAPISessionCertificateHandler = currentapisession.CreateCurrentAPISessionCertificateHandlerFunc(func(currentapisession.CreateCurrentAPISessionCertificateParams, any) middleware.Responder {
+		return notYetServed("API-session certificates")
+	})
+	a.MfaCreateMfaRecoveryCodesHandler = mfa.CreateMfaRecoveryCodesHandlerFunc(func(mfa.CreateMfaRecoveryCodesParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.PostureCreatePostureResponseHandler = posture.CreatePostureResponseHandlerFunc(func(posture.CreatePostureResponseParams, any) middleware.Responder { return notYetServed("posture") })
+	a.PostureCreatePostureResponseBulkHandler = posture.CreatePostureResponseBulkHandlerFunc(func(posture.CreatePostureResponseBulkParams, any) middleware.Responder {
+		return notYetServed("posture")
+	})
+	a.CurrentapisessionDeleteCurrentAPISessionCertificateHandler = currentapisession.DeleteCurrentAPISessionCertificateHandlerFunc(func(currentapisession.DeleteCurrentAPISessionCertificateParams, any) middleware.Responder {
+		return notYetServed("API-session certificates")
+	})
+	a.MfaDeleteMfaHandler = mfa.DeleteMfaHandlerFunc(func(mfa.DeleteMfaParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.CurrentapisessionDetailCurrentAPISessionCertificateHandler = currentapisession.DetailCurrentAPISessionCertificateHandlerFunc(func(currentapisession.DetailCurrentAPISessionCertificateParams, any) middleware.Responder {
+		return notYetServed("API-session certificates")
+	})
+	a.MfaDetailMfaHandler = mfa.DetailMfaHandlerFunc(func(mfa.DetailMfaParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.MfaDetailMfaQrCodeHandler = mfa.DetailMfaQrCodeHandlerFunc(func(mfa.DetailMfaQrCodeParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.MfaDetailMfaRecoveryCodesHandler = mfa.DetailMfaRecoveryCodesHandlerFunc(func(mfa.DetailMfaRecoveryCodesParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.EnrollEnrollHandler = enroll.EnrollHandlerFunc(func(enroll.EnrollParams) middleware.Responder { return notYetServed("enrollment") })
+	a.EnrollEnrollCaHandler = enroll.EnrollCaHandlerFunc(func(enroll.EnrollCaParams) middleware.Responder { return notYetServed("enrollment") })
+	a.EnrollEnrollErOttHandler = enroll.EnrollErOttHandlerFunc(func(enroll.EnrollErOttParams) middleware.Responder { return notYetServed("enrollment") })
+	a.MfaEnrollMfaHandler = mfa.EnrollMfaHandlerFunc(func(mfa.EnrollMfaParams, any) middleware.Responder { return notYetServed("MFA") })
+	a.EnrollEnrollOttHandler = enroll.EnrollOttHandlerFunc(func(enroll.EnrollOttParams) middleware.Responder { return notYetServed("enrollment") })
+	a.EnrollEnrollOttCaHandler = enroll.EnrollOttCaHandlerFunc(func(enroll.EnrollOttCaParams) middleware.Responder { return notYetServed("enrollment") })
+	a.EnrollEnrollUpdbHandler = enroll.EnrollUpdbHandlerFunc(func(enroll.EnrollUpdbParams) middleware.Responder { return notYetServed("enrollment") })
+	a.EnrollEnrollmentChallengeHandler = enroll.EnrollmentChallengeHandlerFunc(func(enroll.EnrollmentChallengeParams) middleware.Responder { return notYetServed("enrollment") })
+	a.CurrentapisessionExtendCurrentIdentityAuthenticatorHandler = currentapisession.ExtendCurrentIdentityAuthenticatorHandlerFunc(func(currentapisession.ExtendCurrentIdentityAuthenticatorParams, any) middleware.Responder {
+		return notYetServed("certificate extension")
+	})
+	a.EnrollExtendRouterEnrollmentHandler = enroll.ExtendRouterEnrollmentHandlerFunc(func(enroll.ExtendRouterEnrollmentParams) middleware.Responder { return notYetServed("enrollment") })
+	a.CurrentapisessionExtendVerifyCurrentIdentityAuthenticatorHandler = currentapisession.ExtendVerifyCurrentIdentityAuthenticatorHandlerFunc(func(currentapisession.ExtendVerifyCurrentIdentityAuthenticatorParams, any) middleware.Responder {
+		return notYetServed("certificate extension")
+	})
+	a.CurrentapisessionListCurrentAPISessionCertificatesHandler = currentapisession.ListCurrentAPISessionCertificatesHandlerFunc(func(currentapisession.ListCurrentAPISessionCertificatesParams, any) middleware.Responder {
+		return notYetServed("API-session certificates")
+	})
+	a.EnrollListEnrollmentJwksHandler = enroll.ListEnrollmentJwksHandlerFunc(func(enroll.ListEnrollmentJwksParams) middleware.Responder { return notYetServed("enrollment") })
+	a.EnrollmentListNetworkJwtsHandler = enrollment.ListNetworkJwtsHandlerFunc(func(enrollment.ListNetworkJwtsParams) middleware.Responder { return notYetServed("enrollment") })
+	a.MfaVerifyMfaHandler = mfa.VerifyMfaHandlerFunc(func(mfa.VerifyMfaParams, any) middleware.Responder { return notYetServed("MFA") })
+}

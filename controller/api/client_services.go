@@ -1,0 +1,332 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/command"
+	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/service"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/session"
+	mgmtservice "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/state"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+// tokenKindSession separates session tokens from other derived tokens.
+const tokenKindSession = "session"
+
+func (s *Server) registerClientServices(a *clientops.EdgeClientAPI) {
+	a.ServiceListServicesHandler = service.ListServicesHandlerFunc(func(p service.ListServicesParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		var perms map[string][]string
+		configTypes := p.ConfigTypes
+		if len(configTypes) == 0 {
+			configTypes = caller.Session.ConfigTypes
+		}
+		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			perms = policy.IdentityServices(tx, caller.Identity.ID)
+			ids := keys(perms)
+			if len(p.RoleFilter) > 0 {
+				ids = filterByRoles(tx, ids, p.RoleFilter, str(p.RoleSemantic))
+			}
+			return ids
+		}, func(tx *store.Tx, rec store.Record) any {
+			return s.clientServiceModel(tx, rec.(*store.Service), perms[rec.Base().ID], configTypes)
+		})
+	})
+	a.ServiceDetailServiceHandler = service.DetailServiceHandlerFunc(func(p service.DetailServiceParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		var out any
+		err := s.State.View(func(tx *store.Tx) error {
+			perms := policy.Permissions(tx, caller.Identity.ID, p.ID)
+			if len(perms) == 0 {
+				return errNotFound
+			}
+			svc, err := store.Get[*store.Service](tx, store.Services, p.ID)
+			if err != nil {
+				return err
+			}
+			out = s.clientServiceModel(tx, svc, perms, caller.Session.ConfigTypes)
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		return ok(out)
+	})
+	a.ServiceListServiceEdgeRoutersHandler = service.ListServiceEdgeRoutersHandlerFunc(func(p service.ListServiceEdgeRoutersParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		if !s.canSee(caller, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return policy.UsableEdgeRouters(tx, caller.Identity.ID, p.ID)
+		}, func(tx *store.Tx, rec store.Record) any {
+			return s.sessionRouterModel(rec.(*store.EdgeRouter))
+		})
+	})
+	a.ServiceListServiceTerminatorsHandler = service.ListServiceTerminatorsHandlerFunc(func(p service.ListServiceTerminatorsParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		if !s.canSee(caller, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			return tx.Referencing(store.Terminators, "serviceId", p.ID)
+		}, func(tx *store.Tx, rec store.Record) any {
+			t := rec.(*store.Terminator)
+			return &models.TerminatorClientDetail{BaseEntity: baseOf(store.Terminators, &t.Meta), Identity: ptr(t.Identity),
+				RouterID: ptr(t.RouterID), ServiceID: ptr(t.ServiceID),
+				Service: refOf(store.Services, t.ServiceID, nameOf(tx, store.Services, t.ServiceID))}
+		})
+	})
+	a.ServiceDeleteServiceHandler = service.DeleteServiceHandlerFunc(func(p service.DeleteServiceParams, pr any) middleware.Responder {
+		if caller := principalOf(pr); !caller.Identity.IsAdmin {
+			return fail(s.hiddenOrUnauthorized(caller, p.ID))
+		}
+		return s.deleteOf(p.HTTPRequest, store.Services, p.ID)
+	})
+	a.ServiceUpdateServiceHandler = service.UpdateServiceHandlerFunc(func(p service.UpdateServiceParams, pr any) middleware.Responder {
+		if caller := principalOf(pr); !caller.Identity.IsAdmin {
+			return fail(s.hiddenOrUnauthorized(caller, p.ID))
+		}
+		return s.mgmt.ServiceUpdateServiceHandler.Handle(mgmtservice.UpdateServiceParams{HTTPRequest: p.HTTPRequest, ID: p.ID, Service: p.Service}, pr)
+	})
+	a.ServicePatchServiceHandler = service.PatchServiceHandlerFunc(func(p service.PatchServiceParams, pr any) middleware.Responder {
+		if caller := principalOf(pr); !caller.Identity.IsAdmin {
+			return fail(s.hiddenOrUnauthorized(caller, p.ID))
+		}
+		return s.mgmt.ServicePatchServiceHandler.Handle(mgmtservice.PatchServiceParams{HTTPRequest: p.HTTPRequest, ID: p.ID, Service: p.Service}, pr)
+	})
+
+	a.SessionCreateSessionHandler = session.CreateSessionHandlerFunc(func(p session.CreateSessionParams, pr any) middleware.Responder {
+		return s.createSession(p.HTTPRequest, principalOf(pr), p.Session)
+	})
+	a.SessionListSessionsHandler = session.ListSessionsHandlerFunc(func(p session.ListSessionsParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		return s.listOf(store.Sessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+			var own []string
+			for _, as := range tx.Referencing(store.APISessions, "identityId", caller.Identity.ID) {
+				own = append(own, tx.Referencing(store.Sessions, "apiSessionId", as)...)
+			}
+			return own
+		}, s.clientSessionModel)
+	})
+	a.SessionDetailSessionHandler = session.DetailSessionHandlerFunc(func(p session.DetailSessionParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		if !s.ownsSession(caller, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.detailOf(store.Sessions, p.ID, s.clientSessionModel)
+	})
+	a.SessionDeleteSessionHandler = session.DeleteSessionHandlerFunc(func(p session.DeleteSessionParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		if !s.ownsSession(caller, p.ID) {
+			return fail(errNotFound)
+		}
+		return s.deleteOf(p.HTTPRequest, store.Sessions, p.ID)
+	})
+}
+
+// canSee reports whether the caller may use the service at all.
+func (s *Server) canSee(caller *Principal, serviceID string) bool {
+	seen := false
+	_ = s.State.View(func(tx *store.Tx) error {
+		seen = len(policy.Permissions(tx, caller.Identity.ID, serviceID)) > 0
+		return nil
+	})
+	return seen
+}
+
+// hiddenOrUnauthorized answers a non-admin's write to a service: 404 when it
+// cannot see the service (so existence does not leak), else 401.
+func (s *Server) hiddenOrUnauthorized(caller *Principal, serviceID string) error {
+	if !s.canSee(caller, serviceID) {
+		return errNotFound
+	}
+	return errUnauthorized
+}
+
+func (s *Server) ownsSession(caller *Principal, sessionID string) bool {
+	owns := false
+	_ = s.State.View(func(tx *store.Tx) error {
+		sess, err := store.Get[*store.Session](tx, store.Sessions, sessionID)
+		owns = err == nil && sess.IdentityID == caller.Identity.ID
+		return nil
+	})
+	return owns
+}
+
+// filterByRoles keeps the services selected by role filters (#attr, @id).
+func filterByRoles(tx *store.Tx, ids, roles []string, semantic string) []string {
+	r, err := policy.ParseRoles("roleFilter", roles)
+	if err != nil {
+		return nil
+	}
+	if semantic == "" {
+		semantic = store.SemanticAllOf
+	}
+	var out []string
+	for _, id := range ids {
+		svc, err := store.Get[*store.Service](tx, store.Services, id)
+		if err == nil && r.Matches(id, svc.RoleAttributes, semantic) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// clientServiceModel is a service as one identity sees it: its permissions
+// and the configs of the requested types, keyed by config-type name.
+func (s *Server) clientServiceModel(tx *store.Tx, svc *store.Service, perms []string, configTypes []string) *models.ServiceDetail {
+	d := &models.ServiceDetail{
+		BaseEntity:         baseOf(store.Services, &svc.Meta),
+		Name:               ptr(svc.Name),
+		EncryptionRequired: ptr(svc.EncryptionRequired),
+		MaxIdleTimeMillis:  svc.MaxIdleTimeMillis,
+		TerminatorStrategy: ptr(orDefault(svc.TerminatorStrategy, "smartrouting")),
+		RoleAttributes:     strs(svc.RoleAttributes),
+		Configs:            strs(svc.Configs),
+		Config:             models.ServiceConfigsMap{},
+		Permissions:        models.DialBindArray{},
+		PostureQueries:     []*models.PostureQueries{},
+	}
+	for _, p := range perms {
+		d.Permissions = append(d.Permissions, models.DialBind(p))
+	}
+	all := slices.Contains(configTypes, "all")
+	for _, cid := range svc.Configs {
+		cfg, err := store.Get[*store.Config](tx, store.Configs, cid)
+		if err != nil {
+			continue
+		}
+		ct, err := store.Get[*store.ConfigType](tx, store.ConfigTypes, cfg.ConfigTypeID)
+		if err != nil {
+			continue
+		}
+		if all || slices.Contains(configTypes, ct.Name) || slices.Contains(configTypes, ct.ID) {
+			d.Config[ct.Name] = cfg.Data
+		}
+	}
+	return d
+}
+
+func (s *Server) sessionRouterModel(r *store.EdgeRouter) *models.SessionEdgeRouter {
+	props := s.routerProperties(r)
+	return &models.SessionEdgeRouter{CommonEdgeRouterProperties: props, Urls: props.SupportedProtocols}
+}
+
+func (s *Server) clientSessionModel(tx *store.Tx, rec store.Record) any {
+	sess := rec.(*store.Session)
+	typ := models.DialBind(sess.Type)
+	d := &models.SessionDetail{
+		BaseEntity:   baseOf(store.Sessions, &sess.Meta),
+		APISessionID: ptr(sess.APISessionID),
+		APISession:   refOf(store.APISessions, sess.APISessionID, ""),
+		IdentityID:   ptr(sess.IdentityID),
+		ServiceID:    ptr(sess.ServiceID),
+		Service:      refOf(store.Services, sess.ServiceID, nameOf(tx, store.Services, sess.ServiceID)),
+		Type:         &typ,
+		Token:        ptr(s.tokens.Token(tokenKindSession, sess.ID)),
+		EdgeRouters:  []*models.SessionEdgeRouter{},
+	}
+	for _, rid := range s.onlineRouters(tx, sess.IdentityID, sess.ServiceID) {
+		if r, err := store.Get[*store.EdgeRouter](tx, store.EdgeRouters, rid); err == nil {
+			d.EdgeRouters = append(d.EdgeRouters, s.sessionRouterModel(r))
+		}
+	}
+	return d
+}
+
+// onlineRouters are the routers an identity may reach a service through now.
+func (s *Server) onlineRouters(tx *store.Tx, identityID, serviceID string) []string {
+	var out []string
+	for _, rid := range policy.UsableEdgeRouters(tx, identityID, serviceID) {
+		r, err := store.Get[*store.EdgeRouter](tx, store.EdgeRouters, rid)
+		if err != nil || r.Disabled || !s.routers().Online(rid) {
+			continue
+		}
+		out = append(out, rid)
+	}
+	return out
+}
+
+var errNoEdgeRouters = newErr(http.StatusBadRequest, CodeNoEdgeRoutersAvailable, "no edge routers are available to reach this service")
+
+// createSession gives the caller's API session a Dial or Bind session for a
+// service. It is idempotent per (API session, service, type): asking again
+// returns the same session and token.
+func (s *Server) createSession(r *http.Request, caller *Principal, body *models.SessionCreate) middleware.Responder {
+	typ := string(body.Type)
+	if typ == "" {
+		typ = store.PolicyDial
+	}
+	serviceID := str(body.ServiceID)
+	var existing string
+	err := s.State.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Services, serviceID) || len(policy.GrantingPolicies(tx, caller.Identity.ID, serviceID, typ)) == 0 {
+			// Not granted looks exactly like not there.
+			return errNotFound
+		}
+		if id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", sessionKey(caller.Session.ID, serviceID, typ)); found {
+			existing = id
+			return nil
+		}
+		if len(s.onlineRouters(tx, caller.Identity.ID, serviceID)) == 0 {
+			return errNoEdgeRouters
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	id := existing
+	if id == "" {
+		id = state.NewID()
+		rec := &store.Session{Meta: store.Meta{ID: id, Tags: tagsIn(body.Tags)}, APISessionID: caller.Session.ID, IdentityID: caller.Identity.ID,
+			ServiceID: serviceID, Type: typ, TokenHash: auth.TokenHash(s.tokens.Token(tokenKindSession, id))}
+		c, cerr := command.NewCreate(store.Sessions, rec)
+		if cerr != nil {
+			return fail(cerr)
+		}
+		if err := s.State.Apply(requestContext(r), c); err != nil {
+			if !errors.Is(err, store.ErrConflict) {
+				return fail(err)
+			}
+			// A concurrent request created it first: answer with that one.
+			var found bool
+			_ = s.State.View(func(tx *store.Tx) error {
+				id, found = tx.Lookup(store.Sessions, "apiSessionServiceType", sessionKey(caller.Session.ID, serviceID, typ))
+				return nil
+			})
+			if !found {
+				return fail(err)
+			}
+		}
+	}
+	var out any
+	err = s.State.View(func(tx *store.Tx) error {
+		rec, err := tx.Get(store.Sessions, id)
+		if err != nil {
+			return err
+		}
+		out = s.clientSessionModel(tx, rec)
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return respond{status: http.StatusCreated, body: envelope{Data: out, Meta: newMeta()}}
+}
+
+// sessionKey is the unique key of a session's (API session, service, type).
+func sessionKey(apiSessionID, serviceID, typ string) string {
+	return fmt.Sprintf("%s|%s|%s", apiSessionID, serviceID, typ)
+}
