@@ -13,6 +13,7 @@ import (
 type operation struct {
 	method, path string
 	hasBody      bool
+	secured      bool
 	query        []string
 }
 
