@@ -8,9 +8,14 @@ SWAGGER_VERSION     := v0.36.7
 STATICCHECK_VERSION := v0.8.2
 SWAGGER        := $(TOOLS)/swagger-$(SWAGGER_VERSION)
 STATICCHECK    := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
-VERSION        ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
+VERSION        ?= $(shell git describe --tags --match "v[0-9]*" 2>/dev/null | sed "s/^v//" || true)
 REVISION       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 BUILD_DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# Clients parse the version as semver; untagged builds report 0.0.0, which
+# OpenZiti SDKs treat as "current".
+ifeq ($(VERSION),)
+VERSION        := 0.0.0
+endif
 LDFLAGS        := -X github.com/ostium-net/ostium/internal/buildinfo.Version=$(VERSION) \
                   -X github.com/ostium-net/ostium/internal/buildinfo.Revision=$(REVISION) \
                   -X github.com/ostium-net/ostium/internal/buildinfo.BuildDate=$(BUILD_DATE)

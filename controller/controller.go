@@ -277,9 +277,27 @@ type Controller struct {
 	closed   chan struct{}
 }
 
+// StartOption changes how Start builds a controller, for what a YAML
+// configuration cannot express.
+type StartOption func(*startOptions)
+
+type startOptions struct {
+	jwksClient *http.Client
+}
+
+// WithJWKSClient sets the HTTP client that fetches the key sets of external
+// JWT signers (default: one trusting the system roots).
+func WithJWKSClient(c *http.Client) StartOption {
+	return func(o *startOptions) { o.jwksClient = c }
+}
+
 // Start opens the state, joins or bootstraps the cluster, and serves the APIs
 // in the background. Stop it with Close.
-func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Controller, error) {
+func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOption) (*Controller, error) {
+	var so startOptions
+	for _, o := range opts {
+		o(&so)
+	}
 	c, err := open(cfg, log, true)
 	if err != nil {
 		return nil, err
@@ -304,7 +322,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*Controller, erro
 	handler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: cfg.AdvertiseAddr(), SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
-		Routers: presence,
+		Routers: presence, JWKSClient: so.jwksClient,
 	})
 	if err != nil {
 		return fail(err)

@@ -91,7 +91,11 @@ func (s *Server) registerCAs(a *operations.EdgeManagementAPI) {
 		if !s.State.Exists(store.CAs, p.ID) {
 			return fail(errNotFound)
 		}
-		return fail(&APIError{Status: http.StatusNotImplemented, Code: "NOT_IMPLEMENTED", Message: "CA enrollment JWTs are not issued by this controller yet"})
+		jwt, err := s.caJWT(p.ID)
+		if err != nil {
+			return fail(err)
+		}
+		return rawBody{status: http.StatusOK, contentType: "application/jwt", body: []byte(jwt)}
 	})
 }
 

@@ -7,21 +7,22 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
-	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enrollment"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/posture"
 )
 
 // notYetServed answers operations of the client API whose features this
-// controller does not offer yet (enrollment, MFA, posture, API-session
-// certificates and certificate extension) with a 501 error envelope, so
+// controller does not offer yet (MFA, posture, API-session certificates and
+// certificate extension) with a 501 error envelope, so
 // clients get a clear, well-formed answer.
 func notYetServed(feature string) middleware.Responder {
 	return fail(&APIError{Status: 501, Code: "NOT_IMPLEMENTED", Message: feature + " is not available on this controller yet"})
 }
 
-// registerClientPending assigns the operations answered by notYetServed.
+// registerClientPending assigns the enrollment operations (client_enroll.go)
+// and the operations answered by notYetServed.
 func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
+	s.registerClientEnroll(a)
 	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(authentication.AuthenticateMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.CurrentapisessionCreateCurrentAPISessionCertificateHandler = currentapisession.CreateCurrentAPISessionCertificateHandlerFunc(func(currentapisession.CreateCurrentAPISessionCertificateParams, any) middleware.Responder {
 		return notYetServed("API-session certificates")
@@ -41,14 +42,7 @@ func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
 	a.MfaDetailMfaHandler = mfa.DetailMfaHandlerFunc(func(mfa.DetailMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.MfaDetailMfaQrCodeHandler = mfa.DetailMfaQrCodeHandlerFunc(func(mfa.DetailMfaQrCodeParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.MfaDetailMfaRecoveryCodesHandler = mfa.DetailMfaRecoveryCodesHandlerFunc(func(mfa.DetailMfaRecoveryCodesParams, any) middleware.Responder { return notYetServed("MFA") })
-	a.EnrollEnrollHandler = enroll.EnrollHandlerFunc(func(enroll.EnrollParams) middleware.Responder { return notYetServed("enrollment") })
-	a.EnrollEnrollCaHandler = enroll.EnrollCaHandlerFunc(func(enroll.EnrollCaParams) middleware.Responder { return notYetServed("enrollment") })
-	a.EnrollEnrollErOttHandler = enroll.EnrollErOttHandlerFunc(func(enroll.EnrollErOttParams) middleware.Responder { return notYetServed("enrollment") })
 	a.MfaEnrollMfaHandler = mfa.EnrollMfaHandlerFunc(func(mfa.EnrollMfaParams, any) middleware.Responder { return notYetServed("MFA") })
-	a.EnrollEnrollOttHandler = enroll.EnrollOttHandlerFunc(func(enroll.EnrollOttParams) middleware.Responder { return notYetServed("enrollment") })
-	a.EnrollEnrollOttCaHandler = enroll.EnrollOttCaHandlerFunc(func(enroll.EnrollOttCaParams) middleware.Responder { return notYetServed("enrollment") })
-	a.EnrollEnrollUpdbHandler = enroll.EnrollUpdbHandlerFunc(func(enroll.EnrollUpdbParams) middleware.Responder { return notYetServed("enrollment") })
-	a.EnrollEnrollmentChallengeHandler = enroll.EnrollmentChallengeHandlerFunc(func(enroll.EnrollmentChallengeParams) middleware.Responder { return notYetServed("enrollment") })
 	a.CurrentapisessionExtendCurrentIdentityAuthenticatorHandler = currentapisession.ExtendCurrentIdentityAuthenticatorHandlerFunc(func(currentapisession.ExtendCurrentIdentityAuthenticatorParams, any) middleware.Responder {
 		return notYetServed("certificate extension")
 	})
@@ -59,7 +53,5 @@ func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
 	a.CurrentapisessionListCurrentAPISessionCertificatesHandler = currentapisession.ListCurrentAPISessionCertificatesHandlerFunc(func(currentapisession.ListCurrentAPISessionCertificatesParams, any) middleware.Responder {
 		return notYetServed("API-session certificates")
 	})
-	a.EnrollListEnrollmentJwksHandler = enroll.ListEnrollmentJwksHandlerFunc(func(enroll.ListEnrollmentJwksParams) middleware.Responder { return notYetServed("enrollment") })
-	a.EnrollmentListNetworkJwtsHandler = enrollment.ListNetworkJwtsHandlerFunc(func(enrollment.ListNetworkJwtsParams) middleware.Responder { return notYetServed("enrollment") })
 	a.MfaVerifyMfaHandler = mfa.VerifyMfaHandlerFunc(func(mfa.VerifyMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 }

@@ -148,8 +148,8 @@ func routerCost(c *int64) (uint16, error) {
 }
 
 // newRouterEnrollment builds a pending erott enrollment of a router.
-func newRouterEnrollment(routerID string, now time.Time) *store.Enrollment {
-	e, _ := newEnrollment(store.EnrollmentERott, "", now)
+func (s *Server) newRouterEnrollment(routerID string, now time.Time) *store.Enrollment {
+	e := s.newEnrollment(store.EnrollmentERott, "", now)
 	e.EdgeRouterID = routerID
 	return e
 }
@@ -170,7 +170,7 @@ func (s *Server) createEdgeRouter(r *http.Request, b *models.EdgeRouterCreate) m
 	if err != nil {
 		return fail(err)
 	}
-	createEnrollment, err := command.NewCreate(store.Enrollments, newRouterEnrollment(er.ID, now))
+	createEnrollment, err := command.NewCreate(store.Enrollments, s.newRouterEnrollment(er.ID, now))
 	if err != nil {
 		return fail(err)
 	}
@@ -212,7 +212,7 @@ func (s *Server) reEnrollEdgeRouter(r *http.Request, id string) error {
 		if err != nil {
 			return err
 		}
-		create, err := command.NewCreate(store.Enrollments, newRouterEnrollment(id, now))
+		create, err := command.NewCreate(store.Enrollments, s.newRouterEnrollment(id, now))
 		if err != nil {
 			return err
 		}
@@ -264,8 +264,9 @@ func (s *Server) edgeRouterModel(tx *store.Tx, rec store.Record) any {
 		}
 		d.EnrollmentCreatedAt = dt(e.CreatedAt)
 		d.EnrollmentExpiresAt = dt(e.ExpiresAt)
-		if e.JWT != "" {
-			d.EnrollmentJwt = ptr(e.JWT)
+		jwt, token := s.enrollmentJWT(e)
+		if jwt != "" {
+			d.EnrollmentJwt, d.EnrollmentToken = ptr(jwt), ptr(token)
 		}
 	}
 	return d

@@ -8,8 +8,10 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/enrollment"
+	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
@@ -29,11 +31,11 @@ func (s *Server) registerEnrollments(a *operations.EdgeManagementAPI) {
 		if err != nil {
 			return fail(err)
 		}
-		token := auth.NewToken()
 		err = s.State.Update(requestContext(p.HTTPRequest), store.Enrollments, p.ID, func(r store.Record) error {
 			e := r.(*store.Enrollment)
-			// The JWT carries the old token: it is signed anew for the new one.
-			e.TokenHash, e.ExpiresAt, e.JWT = auth.TokenHash(token), expires, ""
+			// A new nonce derives a new token: the old one stops working.
+			e.TokenNonce = state.NewID()
+			e.TokenHash, e.ExpiresAt, e.JWT = auth.TokenHash(s.enrollmentToken(e)), expires, ""
 			return nil
 		})
 		if err != nil {
@@ -72,7 +74,7 @@ func (s *Server) createEnrollment(r *http.Request, b *models.EnrollmentCreate) m
 		return fail(err)
 	}
 	method, identityID := str(b.Method), str(b.IdentityID)
-	e, _ := newEnrollment(method, identityID, time.Now().UTC())
+	e := s.newEnrollment(method, identityID, time.Now().UTC())
 	e.ExpiresAt = expires
 	switch method {
 	case store.EnrollmentOTT:
@@ -92,6 +94,7 @@ func (s *Server) createEnrollment(r *http.Request, b *models.EnrollmentCreate) m
 	default:
 		return fail(validationError("method", "must be ott, ottca or updb", method))
 	}
+	var revoke []command.Command
 	err = s.State.View(func(tx *store.Tx) error {
 		if !tx.Exists(store.Identities, identityID) {
 			return validationError("identityId", "names no existing identity", identityID)
@@ -108,17 +111,38 @@ func (s *Server) createEnrollment(r *http.Request, b *models.EnrollmentCreate) m
 		}
 		for _, id := range tx.Referencing(store.Authenticators, "identityId", identityID) {
 			a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
-			if err == nil && a.Method == authenticatorMethodOf(method) {
-				return &APIError{Status: 409, Code: CodeConflict, Message: "the identity already has a " + a.Method + " authenticator",
-					Cause: &FieldCause{Field: "method", Reason: "the identity is already enrolled this way", Value: method}}
+			if err != nil || a.Method != authenticatorMethodOf(method) {
+				continue
 			}
+			if a.Method == store.AuthenticatorCert {
+				// Re-enrollment: the old certificate is revoked as the new
+				// enrollment is issued.
+				revoke = append(revoke, &command.DeleteEntity{Kind: store.Authenticators.Name, ID: a.ID})
+				continue
+			}
+			return &APIError{Status: 409, Code: CodeConflict, Message: "the identity already has a " + a.Method + " authenticator",
+				Cause: &FieldCause{Field: "method", Reason: "the identity is already enrolled this way", Value: method}}
 		}
 		return nil
 	})
 	if err != nil {
 		return fail(err)
 	}
-	return s.createOf(r, store.Enrollments, e)
+	if len(revoke) == 0 {
+		return s.createOf(r, store.Enrollments, e)
+	}
+	create, err := command.NewCreate(store.Enrollments, e)
+	if err != nil {
+		return fail(err)
+	}
+	batch, err := command.NewBatch(time.Now().UTC(), append([]command.Command{create}, revoke...)...)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.State.Apply(requestContext(r), batch); err != nil {
+		return fail(err)
+	}
+	return created(e.ID, selfLink(store.Enrollments, e.ID))
 }
 
 func (s *Server) enrollmentModel(tx *store.Tx, rec store.Record) any {
@@ -126,11 +150,11 @@ func (s *Server) enrollmentModel(tx *store.Tx, rec store.Record) any {
 	d := &models.EnrollmentDetail{
 		BaseEntity: baseOf(store.Enrollments, &e.Meta),
 		ExpiresAt:  dt(e.ExpiresAt),
-		Jwt:        e.JWT,
 		Method:     ptr(e.Method),
-		// The token is stored only as a hash; it reaches clients in the JWT.
-		Token: ptr(""),
 	}
+	// The token is stored only as a hash; both are derived anew.
+	jwt, token := s.enrollmentJWT(e)
+	d.Jwt, d.Token = jwt, ptr(token)
 	if e.IdentityID != "" {
 		d.IdentityID = ptr(e.IdentityID)
 		d.Identity = refOf(store.Identities, e.IdentityID, nameOf(tx, store.Identities, e.IdentityID))

@@ -26,7 +26,8 @@ type testCtl struct {
 
 const testAdminPassword = "admin-password-1"
 
-func newTestController(t testing.TB) *testCtl {
+// newTestController starts a controller; opts are passed to controller.Start.
+func newTestController(t testing.TB, opts ...controller.StartOption) *testCtl {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := controller.DefaultConfig()
@@ -39,7 +40,7 @@ func newTestController(t testing.TB) *testCtl {
 	if err := controller.Init(ctx, cfg, controller.InitOptions{AdminPassword: testAdminPassword}, log); err != nil {
 		t.Fatalf("init: %v", err)
 	}
-	ctl, err := controller.Start(ctx, cfg, log)
+	ctl, err := controller.Start(ctx, cfg, log, opts...)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}

@@ -234,12 +234,13 @@ func precedenceMap(m models.TerminatorPrecedenceMap) map[string]string {
 	return out
 }
 
-// newEnrollment builds a pending enrollment and returns it with its token,
-// which is handed out once and stored only as a hash.
-func newEnrollment(method, identityID string, now time.Time) (*store.Enrollment, string) {
-	token := auth.NewToken()
-	return &store.Enrollment{Meta: store.Meta{ID: state.NewID()}, Method: method, IdentityID: identityID,
-		TokenHash: auth.TokenHash(token), ExpiresAt: now.Add(DefaultEnrollmentLifetime)}, token
+// newEnrollment builds a pending enrollment. Its token is derived from it
+// (see enrollmentToken) and stored only as a hash.
+func (s *Server) newEnrollment(method, identityID string, now time.Time) *store.Enrollment {
+	e := &store.Enrollment{Meta: store.Meta{ID: state.NewID()}, Method: method, IdentityID: identityID,
+		ExpiresAt: now.Add(DefaultEnrollmentLifetime)}
+	e.TokenHash = auth.TokenHash(s.enrollmentToken(e))
+	return e
 }
 
 func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middleware.Responder {
@@ -261,7 +262,7 @@ func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middl
 		set := 0
 		if e.Ott {
 			set++
-			en, _ := newEnrollment(store.EnrollmentOTT, i.ID, now)
+			en := s.newEnrollment(store.EnrollmentOTT, i.ID, now)
 			c, err := command.NewCreate(store.Enrollments, en)
 			if err != nil {
 				return fail(err)
@@ -270,7 +271,7 @@ func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middl
 		}
 		if e.Ottca != "" {
 			set++
-			en, _ := newEnrollment(store.EnrollmentOTTCA, i.ID, now)
+			en := s.newEnrollment(store.EnrollmentOTTCA, i.ID, now)
 			en.CAID = e.Ottca
 			c, err := command.NewCreate(store.Enrollments, en)
 			if err != nil {
@@ -283,7 +284,7 @@ func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middl
 			if len(e.Updb) < 4 || len(e.Updb) > 100 {
 				return fail(validationError("enrollment.updb", "the username must be 4 to 100 characters", e.Updb))
 			}
-			en, _ := newEnrollment(store.EnrollmentUpdb, i.ID, now)
+			en := s.newEnrollment(store.EnrollmentUpdb, i.ID, now)
 			en.Username = e.Updb
 			c, err := command.NewCreate(store.Enrollments, en)
 			if err != nil {
@@ -359,7 +360,8 @@ func (s *Server) identityModel(tx *store.Tx, rec store.Record) any {
 		if err != nil {
 			continue
 		}
-		pending := &models.IdentityPendingEnrollment{ID: e.ID, Jwt: e.JWT, ExpiresAt: strfmt.DateTime(e.ExpiresAt)}
+		pending := &models.IdentityPendingEnrollment{ID: e.ID, ExpiresAt: strfmt.DateTime(e.ExpiresAt)}
+		pending.Jwt, pending.Token = s.enrollmentJWT(e)
 		switch e.Method {
 		case store.EnrollmentOTT:
 			d.Enrollment.Ott = pending

@@ -40,6 +40,9 @@ type Deps struct {
 	SessionIdleTimeout time.Duration
 	// Routers reports which edge routers are connected; nil means none.
 	Routers RouterDirectory
+	// JWKSClient fetches the key sets of external JWT signers; nil means a
+	// client trusting the system roots.
+	JWKSClient *http.Client
 }
 
 // Server carries the handlers' shared state.
@@ -48,6 +51,7 @@ type Server struct {
 	activity sync.Map // api-session id → time.Time of last use on this node
 	tokens   *auth.Deriver
 	mgmt     *mgmtops.EdgeManagementAPI // for client operations an admin may also use
+	jwks     jwksCache                  // key sets of external JWT signers
 }
 
 // Principal is the caller of an authenticated operation.

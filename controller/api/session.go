@@ -82,12 +82,13 @@ var dummyHash = sync.OnceValue(func() string {
 	return h
 })
 
-// authenticate checks a password or client certificate and opens an API
-// session. adminOnly refuses identities that are not administrators (the
-// management API).
+// authenticate checks a password, client certificate or external JWT,
+// enforces the identity's auth policy and opens an API session. adminOnly
+// refuses identities that are not administrators (the management API).
 func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool) middleware.Responder {
 	var authn *store.Authenticator
 	var identity *store.Identity
+	var signerID string // the external JWT signer of method ext-jwt
 	find := func(index, value string) error {
 		return s.State.View(func(tx *store.Tx) error {
 			id, ok := tx.Lookup(store.Authenticators, index, value)
@@ -133,16 +134,30 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		if authn.UnverifiedFingerprint == pki.Fingerprint(chain[0].Raw) && authn.Fingerprint != authn.UnverifiedFingerprint {
 			return fail(errInvalidAuth) // an extension not yet verified
 		}
+	case "ext-jwt":
+		i, sg, err := s.identityFromExtJWT(r)
+		if err != nil {
+			return fail(errInvalidAuth)
+		}
+		identity, signerID = i, sg.ID
 	default:
-		return fail(validationError("method", "must be password or cert", method))
+		return fail(validationError("method", "must be password, cert or ext-jwt", method))
+	}
+	if err := s.State.View(func(tx *store.Tx) error { return checkAuthPolicy(tx, identity, method, signerID) }); err != nil {
+		s.Log.Debug("authentication refused by auth policy", "identity", identity.ID, "error", err)
+		return fail(errInvalidAuth)
 	}
 	now := time.Now().UTC()
 	if identityDisabled(identity, now) || (adminOnly && !identity.IsAdmin) {
 		return fail(errInvalidAuth)
 	}
+	authenticatorID := ""
+	if authn != nil {
+		authenticatorID = authn.ID
+	}
 	token := auth.NewToken()
 	sess := &store.APISession{Meta: store.Meta{ID: state.NewID()}, IdentityID: identity.ID, TokenHash: auth.TokenHash(token),
-		AuthenticatorID: authn.ID, AuthMethod: method, IPAddress: clientIP(r), ConfigTypes: strs(creds.ConfigTypes),
+		AuthenticatorID: authenticatorID, AuthMethod: method, IPAddress: clientIP(r), ConfigTypes: strs(creds.ConfigTypes),
 		IsMFAComplete: true}
 	if r.TLS != nil {
 		for _, c := range r.TLS.PeerCertificates[:min(1, len(r.TLS.PeerCertificates))] {

@@ -94,7 +94,7 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{cfg.Logger}})
+	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{cfg.Logger}})
 	transport := raft.NewNetworkTransportWithLogger(streamLayer{n.mux}, 3, 10*time.Second, hlog)
 
 	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})

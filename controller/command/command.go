@@ -25,6 +25,8 @@ const (
 	TypeUpdateEntity Type = 2
 	TypeDeleteEntity Type = 3
 	TypeBatch        Type = 4
+	// TypeConsumeEnrollment completes a one-time enrollment (enrollment.go).
+	TypeConsumeEnrollment Type = 5
 )
 
 // Command is one state change.
@@ -82,10 +84,11 @@ func Decode(data []byte) (Command, time.Time, error) {
 
 // registry is the dispatch table: one constructor per type.
 var registry = map[Type]func() Command{
-	TypeCreateEntity: func() Command { return &CreateEntity{} },
-	TypeUpdateEntity: func() Command { return &UpdateEntity{} },
-	TypeDeleteEntity: func() Command { return &DeleteEntity{} },
-	TypeBatch:        func() Command { return &Batch{} },
+	TypeCreateEntity:      func() Command { return &CreateEntity{} },
+	TypeUpdateEntity:      func() Command { return &UpdateEntity{} },
+	TypeDeleteEntity:      func() Command { return &DeleteEntity{} },
+	TypeBatch:             func() Command { return &Batch{} },
+	TypeConsumeEnrollment: func() Command { return &ConsumeEnrollment{} },
 }
 
 func kind(name string) (*store.Kind, error) {

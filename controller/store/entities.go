@@ -80,14 +80,17 @@ const (
 // token itself is never stored: only its SHA-256 hash.
 type Enrollment struct {
 	Meta
-	Method       string    `json:"method"`
-	IdentityID   string    `json:"identityId,omitempty"`
-	EdgeRouterID string    `json:"edgeRouterId,omitempty"`
-	TokenHash    string    `json:"tokenHash"`
-	JWT          string    `json:"jwt,omitempty"`
-	ExpiresAt    time.Time `json:"expiresAt"`
-	CAID         string    `json:"caId,omitempty"`
-	Username     string    `json:"username,omitempty"`
+	Method       string `json:"method"`
+	IdentityID   string `json:"identityId,omitempty"`
+	EdgeRouterID string `json:"edgeRouterId,omitempty"`
+	TokenHash    string `json:"tokenHash"`
+	// TokenNonce changes when the enrollment is refreshed, so that its token
+	// (derived from id and nonce) changes too.
+	TokenNonce string    `json:"tokenNonce,omitempty"`
+	JWT        string    `json:"jwt,omitempty"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+	CAID       string    `json:"caId,omitempty"`
+	Username   string    `json:"username,omitempty"`
 }
 
 // ExternalIDClaim says where in a third-party certificate an identity's
