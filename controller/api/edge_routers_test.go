@@ -32,8 +32,8 @@ func TestEdgeRouterCRUDAndEnrollment(t *testing.T) {
 	if d["enrollmentExpiresAt"] == nil || d["enrollmentCreatedAt"] == nil {
 		t.Fatalf("pending enrollment not shown: %v", d)
 	}
-	if tok, has := d["enrollmentToken"]; has && tok != nil {
-		t.Fatalf("the enrollment token is exposed: %v", tok)
+	if tok, _ := d["enrollmentToken"].(string); tok == "" || jwtToken(t, d["enrollmentJwt"].(string)) != tok {
+		t.Fatalf("enrollment token %v does not match the JWT %v", d["enrollmentToken"], d["enrollmentJwt"])
 	}
 	enrollments := routerEnrollments(t, admin, id)
 	if len(enrollments) != 1 || enrollments[0]["method"] != "erott" || enrollments[0]["edgeRouterId"] != id {

@@ -48,7 +48,11 @@ func (s *Server) registerServices(a *operations.EdgeManagementAPI) {
 		if err != nil {
 			return fail(err)
 		}
-		if err := checkMaxIdle(b.MaxIdleTimeMillis); err != nil {
+		var maxIdle int64
+		if b.MaxIdleTimeMillis != nil {
+			maxIdle = *b.MaxIdleTimeMillis
+		}
+		if err := checkMaxIdle(maxIdle); err != nil {
 			return fail(err)
 		}
 		configs, err := s.serviceConfigsIn(b.Configs)
@@ -62,29 +66,30 @@ func (s *Server) registerServices(a *operations.EdgeManagementAPI) {
 			sv.Configs = configs
 			sv.RoleAttributes = strs(b.RoleAttributes)
 			sv.TerminatorStrategy = strategy
-			sv.MaxIdleTimeMillis = b.MaxIdleTimeMillis
+			sv.MaxIdleTimeMillis = maxIdle
 			sv.Tags = tagsIn(b.Tags)
 			return nil
 		})
 	})
 	a.ServicePatchServiceHandler = service.PatchServiceHandlerFunc(func(p service.PatchServiceParams, _ any) middleware.Responder {
 		b := p.Service
-		// The patch body's scalars are not nullable: an empty name or
-		// strategy and a zero maxIdleTimeMillis read as absent.
-		if b.Name != "" {
-			if err := checkName("name", b.Name); err != nil {
+		// Absent fields are nil and kept; present ones, zero values included, are set.
+		if b.Name != nil {
+			if err := checkName("name", *b.Name); err != nil {
 				return fail(err)
 			}
 		}
 		var strategy string
-		if b.TerminatorStrategy != "" {
+		if b.TerminatorStrategy != nil {
 			var err error
-			if strategy, err = terminatorStrategyIn(b.TerminatorStrategy); err != nil {
+			if strategy, err = terminatorStrategyIn(*b.TerminatorStrategy); err != nil {
 				return fail(err)
 			}
 		}
-		if err := checkMaxIdle(b.MaxIdleTimeMillis); err != nil {
-			return fail(err)
+		if b.MaxIdleTimeMillis != nil {
+			if err := checkMaxIdle(*b.MaxIdleTimeMillis); err != nil {
+				return fail(err)
+			}
 		}
 		var configs []string
 		if b.Configs != nil {
@@ -95,8 +100,8 @@ func (s *Server) registerServices(a *operations.EdgeManagementAPI) {
 		}
 		return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
 			sv := r.(*store.Service)
-			if b.Name != "" {
-				sv.Name = b.Name
+			if b.Name != nil {
+				sv.Name = *b.Name
 			}
 			if b.Configs != nil {
 				sv.Configs = configs
@@ -104,11 +109,11 @@ func (s *Server) registerServices(a *operations.EdgeManagementAPI) {
 			if b.RoleAttributes != nil {
 				sv.RoleAttributes = strs(b.RoleAttributes)
 			}
-			if strategy != "" {
+			if b.TerminatorStrategy != nil {
 				sv.TerminatorStrategy = strategy
 			}
-			if b.MaxIdleTimeMillis != 0 {
-				sv.MaxIdleTimeMillis = b.MaxIdleTimeMillis
+			if b.MaxIdleTimeMillis != nil {
+				sv.MaxIdleTimeMillis = *b.MaxIdleTimeMillis
 			}
 			if b.Tags != nil {
 				sv.Tags = tagsIn(b.Tags)

@@ -5,11 +5,13 @@ package models
 import (
 	"context"
 	stderrors "errors"
+	"strconv"
 
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // ServicePatch The fields of a service to change; absent fields are kept.
@@ -18,38 +20,136 @@ import (
 type ServicePatch struct {
 
 	// configs
+	// Max Items: 1000
 	Configs []string `json:"configs"`
 
 	// Whether both ends must encrypt end to end. Set at creation; later values are ignored.
-	EncryptionRequired bool `json:"encryptionRequired,omitempty"`
+	EncryptionRequired *bool `json:"encryptionRequired,omitempty"`
 
 	// max idle time millis
-	MaxIdleTimeMillis int64 `json:"maxIdleTimeMillis,omitempty"`
+	// Minimum: 0
+	MaxIdleTimeMillis *int64 `json:"maxIdleTimeMillis,omitempty"`
 
 	// name
-	Name string `json:"name,omitempty"`
+	// Max Length: 255
+	// Min Length: 1
+	Name *string `json:"name,omitempty"`
 
 	// role attributes
+	// Max Items: 1000
 	RoleAttributes []string `json:"roleAttributes"`
 
 	// tags
 	Tags Tags `json:"tags,omitempty"`
 
 	// terminator strategy
-	TerminatorStrategy string `json:"terminatorStrategy,omitempty"`
+	// Max Length: 255
+	TerminatorStrategy *string `json:"terminatorStrategy,omitempty"`
 }
 
 // Validate validates this service patch
 func (m *ServicePatch) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateConfigs(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMaxIdleTimeMillis(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateName(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateRoleAttributes(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateTags(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTerminatorStrategy(formats); err != nil {
 		res = append(res, err)
 	}
 
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *ServicePatch) validateConfigs(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Configs) { // not required
+		return nil
+	}
+
+	iConfigsSize := int64(len(m.Configs))
+
+	if err := validate.MaxItems("configs", "body", iConfigsSize, 1000); err != nil {
+		return err
+	}
+
+	for i := 0; i < len(m.Configs); i++ {
+
+		if err := validate.MaxLength("configs"+"."+strconv.Itoa(i), "body", m.Configs[i], 255); err != nil {
+			return err
+		}
+
+	}
+
+	return nil
+}
+
+func (m *ServicePatch) validateMaxIdleTimeMillis(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.MaxIdleTimeMillis) { // not required
+		return nil
+	}
+
+	if err := validate.MinimumInt("maxIdleTimeMillis", "body", *m.MaxIdleTimeMillis, 0, false); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ServicePatch) validateName(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Name) { // not required
+		return nil
+	}
+
+	if err := validate.MinLength("name", "body", *m.Name, 1); err != nil {
+		return err
+	}
+
+	if err := validate.MaxLength("name", "body", *m.Name, 255); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ServicePatch) validateRoleAttributes(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.RoleAttributes) { // not required
+		return nil
+	}
+
+	iRoleAttributesSize := int64(len(m.RoleAttributes))
+
+	if err := validate.MaxItems("roleAttributes", "body", iRoleAttributesSize, 1000); err != nil {
+		return err
+	}
+
+	for i := 0; i < len(m.RoleAttributes); i++ {
+
+		if err := validate.MaxLength("roleAttributes"+"."+strconv.Itoa(i), "body", m.RoleAttributes[i], 255); err != nil {
+			return err
+		}
+
+	}
+
 	return nil
 }
 
@@ -71,6 +171,18 @@ func (m *ServicePatch) validateTags(formats strfmt.Registry) error {
 
 			return err
 		}
+	}
+
+	return nil
+}
+
+func (m *ServicePatch) validateTerminatorStrategy(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.TerminatorStrategy) { // not required
+		return nil
+	}
+
+	if err := validate.MaxLength("terminatorStrategy", "body", *m.TerminatorStrategy, 255); err != nil {
+		return err
 	}
 
 	return nil

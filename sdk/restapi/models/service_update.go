@@ -5,6 +5,7 @@ package models
 import (
 	"context"
 	stderrors "errors"
+	"strconv"
 
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
@@ -19,25 +20,31 @@ import (
 type ServiceUpdate struct {
 
 	// configs
+	// Max Items: 1000
 	Configs []string `json:"configs"`
 
 	// Whether both ends must encrypt end to end. Set at creation; later values are ignored.
 	EncryptionRequired bool `json:"encryptionRequired,omitempty"`
 
 	// max idle time millis
-	MaxIdleTimeMillis int64 `json:"maxIdleTimeMillis,omitempty"`
+	// Minimum: 0
+	MaxIdleTimeMillis *int64 `json:"maxIdleTimeMillis,omitempty"`
 
 	// name
 	// Required: true
+	// Max Length: 255
+	// Min Length: 1
 	Name *string `json:"name"`
 
 	// role attributes
+	// Max Items: 1000
 	RoleAttributes []string `json:"roleAttributes"`
 
 	// tags
 	Tags Tags `json:"tags,omitempty"`
 
 	// terminator strategy
+	// Max Length: 255
 	TerminatorStrategy string `json:"terminatorStrategy,omitempty"`
 }
 
@@ -45,11 +52,27 @@ type ServiceUpdate struct {
 func (m *ServiceUpdate) Validate(formats strfmt.Registry) error {
 	var res []error
 
+	if err := m.validateConfigs(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateMaxIdleTimeMillis(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateName(formats); err != nil {
 		res = append(res, err)
 	}
 
+	if err := m.validateRoleAttributes(formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.validateTags(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateTerminatorStrategy(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -59,10 +82,74 @@ func (m *ServiceUpdate) Validate(formats strfmt.Registry) error {
 	return nil
 }
 
+func (m *ServiceUpdate) validateConfigs(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.Configs) { // not required
+		return nil
+	}
+
+	iConfigsSize := int64(len(m.Configs))
+
+	if err := validate.MaxItems("configs", "body", iConfigsSize, 1000); err != nil {
+		return err
+	}
+
+	for i := 0; i < len(m.Configs); i++ {
+
+		if err := validate.MaxLength("configs"+"."+strconv.Itoa(i), "body", m.Configs[i], 255); err != nil {
+			return err
+		}
+
+	}
+
+	return nil
+}
+
+func (m *ServiceUpdate) validateMaxIdleTimeMillis(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.MaxIdleTimeMillis) { // not required
+		return nil
+	}
+
+	if err := validate.MinimumInt("maxIdleTimeMillis", "body", *m.MaxIdleTimeMillis, 0, false); err != nil {
+		return err
+	}
+
+	return nil
+}
+
 func (m *ServiceUpdate) validateName(formats strfmt.Registry) error {
 
 	if err := validate.Required("name", "body", m.Name); err != nil {
 		return err
+	}
+
+	if err := validate.MinLength("name", "body", *m.Name, 1); err != nil {
+		return err
+	}
+
+	if err := validate.MaxLength("name", "body", *m.Name, 255); err != nil {
+		return err
+	}
+
+	return nil
+}
+
+func (m *ServiceUpdate) validateRoleAttributes(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.RoleAttributes) { // not required
+		return nil
+	}
+
+	iRoleAttributesSize := int64(len(m.RoleAttributes))
+
+	if err := validate.MaxItems("roleAttributes", "body", iRoleAttributesSize, 1000); err != nil {
+		return err
+	}
+
+	for i := 0; i < len(m.RoleAttributes); i++ {
+
+		if err := validate.MaxLength("roleAttributes"+"."+strconv.Itoa(i), "body", m.RoleAttributes[i], 255); err != nil {
+			return err
+		}
+
 	}
 
 	return nil
@@ -86,6 +173,18 @@ func (m *ServiceUpdate) validateTags(formats strfmt.Registry) error {
 
 			return err
 		}
+	}
+
+	return nil
+}
+
+func (m *ServiceUpdate) validateTerminatorStrategy(formats strfmt.Registry) error {
+	if typeutils.IsZero(m.TerminatorStrategy) { // not required
+		return nil
+	}
+
+	if err := validate.MaxLength("terminatorStrategy", "body", m.TerminatorStrategy, 255); err != nil {
+		return err
 	}
 
 	return nil

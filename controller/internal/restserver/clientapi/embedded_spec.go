@@ -5413,32 +5413,44 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
           "description": "Whether both ends must encrypt end to end. Set at creation; later values are ignored.",
-          "type": "boolean"
+          "type": "boolean",
+          "x-nullable": true
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0,
+          "x-nullable": true
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1,
+          "x-nullable": true
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "x-nullable": true
         }
       }
     },
@@ -5451,8 +5463,10 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
@@ -5461,22 +5475,28 @@ func init() {
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255
         }
       }
     },
@@ -11325,32 +11345,44 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
           "description": "Whether both ends must encrypt end to end. Set at creation; later values are ignored.",
-          "type": "boolean"
+          "type": "boolean",
+          "x-nullable": true
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0,
+          "x-nullable": true
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1,
+          "x-nullable": true
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "x-nullable": true
         }
       }
     },
@@ -11363,8 +11395,10 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
@@ -11373,22 +11407,28 @@ func init() {
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255
         }
       }
     },

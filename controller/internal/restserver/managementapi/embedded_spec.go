@@ -11912,32 +11912,44 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
           "description": "Whether both ends must encrypt end to end. Set at creation; later values are ignored.",
-          "type": "boolean"
+          "type": "boolean",
+          "x-nullable": true
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0,
+          "x-nullable": true
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1,
+          "x-nullable": true
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "x-nullable": true
         }
       }
     },
@@ -12106,8 +12118,10 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
@@ -12116,22 +12130,28 @@ func init() {
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255
         }
       }
     },
@@ -24542,32 +24562,44 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
           "description": "Whether both ends must encrypt end to end. Set at creation; later values are ignored.",
-          "type": "boolean"
+          "type": "boolean",
+          "x-nullable": true
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0,
+          "x-nullable": true
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1,
+          "x-nullable": true
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "x-nullable": true
         }
       }
     },
@@ -24736,8 +24768,10 @@ func init() {
       "properties": {
         "configs": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "encryptionRequired": {
@@ -24746,22 +24780,28 @@ func init() {
         },
         "maxIdleTimeMillis": {
           "type": "integer",
-          "format": "int64"
+          "format": "int64",
+          "minimum": 0
         },
         "name": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
         },
         "roleAttributes": {
           "type": "array",
+          "maxItems": 1000,
           "items": {
-            "type": "string"
+            "type": "string",
+            "maxLength": 255
           }
         },
         "tags": {
           "$ref": "#/definitions/tags"
         },
         "terminatorStrategy": {
-          "type": "string"
+          "type": "string",
+          "maxLength": 255
         }
       }
     },

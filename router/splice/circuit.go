@@ -1,0 +1,337 @@
+package splice
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// Side names one end of a circuit.
+type Side int
+
+// The two sides of a circuit.
+const (
+	// Dialer is the side that sent the Connect.
+	Dialer Side = 0
+	// Host is the side that bound the service (the terminator).
+	Host Side = 1
+)
+
+// Peer returns the other side.
+func (s Side) Peer() Side { return 1 - s }
+
+func (s Side) String() string {
+	if s == Dialer {
+		return "dialer"
+	}
+	return "host"
+}
+
+// Sender writes messages to a channel; *wire.Conn implements it.
+type Sender interface {
+	Send(ctx context.Context, m *wire.Message) error
+}
+
+// Endpoint is one end of a circuit: an edge connection on a channel.
+type Endpoint struct {
+	// Conn is the channel the endpoint lives on.
+	Conn Sender
+	// ConnID is the edge conn id of the connection on that channel.
+	ConnID uint32
+}
+
+// Default timeouts.
+const (
+	DefaultStallTimeout = 10 * time.Second
+	DefaultWriteTimeout = 30 * time.Second
+)
+
+// Config configures a circuit. Zero fields take the defaults.
+type Config struct {
+	// Queue bounds each of the two queues.
+	Queue Limits
+	// StallTimeout is how long Forward waits for room in a full queue before it closes the
+	// circuit (default 10 s). While it waits, the reading goroutine of the sending channel
+	// reads nothing, which is what slows a fast sender down.
+	StallTimeout time.Duration
+	// WriteTimeout bounds each write to a channel, waiting for its turn included (default
+	// 30 s). A write that times out closes the circuit.
+	WriteTimeout time.Duration
+	// IdleTimeout closes the circuit when no Data crossed it for that long (0: never).
+	IdleTimeout time.Duration
+	// Logger receives the reasons circuits close. Nil discards.
+	Logger *slog.Logger
+	// OnClose is called once, when the circuit closes, with the reason. It runs on the
+	// goroutine that closed the circuit and must not block.
+	OnClose func(c *Circuit, reason string)
+}
+
+func (c Config) withDefaults() Config {
+	c.Queue = c.Queue.withDefaults()
+	if c.StallTimeout <= 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+type circuitState int
+
+const (
+	stateCreated circuitState = iota
+	stateStarted
+	stateClosed
+)
+
+// Circuit splices two edge connections. Create it with [New], hand it the messages read for
+// either endpoint with [Forward], start the pumps with [Start] and end it with [Close] (or a
+// StateClosed from either side).
+type Circuit struct {
+	id  string
+	cfg Config
+	log *slog.Logger
+
+	ends    [2]Endpoint
+	connIDs [2][]byte // the encoded ConnID of each endpoint, shared by every rewritten message
+	toward  [2]*Queue // toward[s] holds the messages to be written to side s
+
+	mu     sync.Mutex
+	state  circuitState
+	reason string
+
+	lastActive atomic.Int64 // UnixNano of the last Data forwarded
+	idleTimer  *time.Timer  // guarded by mu
+	forwarded  [2]atomic.Uint64
+
+	closed chan struct{}
+	pumps  sync.WaitGroup
+}
+
+// New returns a circuit between a dialer and a host endpoint. Nothing is written until Start.
+func New(id string, dialer, host Endpoint, cfg Config) *Circuit {
+	cfg = cfg.withDefaults()
+	c := &Circuit{
+		id:     id,
+		cfg:    cfg,
+		log:    cfg.Logger.With("circuit", id),
+		ends:   [2]Endpoint{dialer, host},
+		closed: make(chan struct{}),
+	}
+	for s := range c.ends {
+		c.connIDs[s] = binary.LittleEndian.AppendUint32(nil, c.ends[s].ConnID)
+		c.toward[s] = NewQueue(cfg.Queue)
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	return c
+}
+
+// ID returns the circuit id.
+func (c *Circuit) ID() string { return c.id }
+
+// Endpoint returns the endpoint of side s.
+func (c *Circuit) Endpoint(s Side) Endpoint { return c.ends[s] }
+
+// Start starts writing to both endpoints; dialerPreface (the StateConnected reply, when not
+// nil) is written to the dialer before anything else. It returns false when the circuit was
+// closed already: nothing is then written, and no StateClosed was sent for it.
+func (c *Circuit) Start(dialerPreface *wire.Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state != stateCreated {
+		return false
+	}
+	c.state = stateStarted
+	if dialerPreface != nil {
+		c.toward[Dialer].SetPreface(dialerPreface)
+	}
+	c.pumps.Add(2)
+	go c.pump(Dialer)
+	go c.pump(Host)
+	if c.cfg.IdleTimeout > 0 {
+		c.lastActive.Store(time.Now().UnixNano())
+		c.idleTimer = time.AfterFunc(c.cfg.IdleTimeout, c.checkIdle)
+	}
+	return true
+}
+
+// Forward takes a message read from side from: Data goes to the other side, StateClosed
+// closes the circuit (the other side gets what is still queued, then StateClosed). Other
+// types are dropped. Forward owns m. It may wait up to the stall timeout for room; when none
+// is made, it closes the circuit.
+func (c *Circuit) Forward(from Side, m *wire.Message) {
+	switch m.ContentType {
+	case wire.ContentTypeData:
+	case wire.ContentTypeStateClosed:
+		reason := string(m.Body)
+		m.Release()
+		if reason == "" {
+			reason = "closed by " + from.String()
+		}
+		c.shutdown(from, reason)
+		return
+	default:
+		m.Release()
+		return
+	}
+	stripChannelHeaders(m)
+	if c.cfg.IdleTimeout > 0 {
+		c.lastActive.Store(time.Now().UnixNano())
+	}
+	size := uint64(len(m.Body))
+	err := c.toward[from.Peer()].Push(m, c.cfg.StallTimeout)
+	switch {
+	case err == nil:
+		c.forwarded[from].Add(size)
+	case errors.Is(err, ErrStalled):
+		m.Release()
+		c.closeWith(fmt.Sprintf("%s stopped reading: %v", from.Peer(), err))
+	default:
+		m.Release()
+	}
+}
+
+// stripChannelHeaders removes the channel-layer headers (ids below the reflected range:
+// heartbeats, ReplyFor, ...) that belonged to the hop the message arrived on.
+func stripChannelHeaders(m *wire.Message) {
+	h := m.Headers[:0]
+	for _, hd := range m.Headers {
+		if hd.Key >= wire.ReflectedHeaderMin || hd.Key < 0 {
+			h = append(h, hd)
+		}
+	}
+	clear(m.Headers[len(h):])
+	m.Headers = h
+}
+
+// Close ends the circuit at once: queued payload is dropped and both sides get StateClosed
+// with reason. Closing a closed circuit does nothing.
+func (c *Circuit) Close(reason string) { c.closeWith(reason) }
+
+func (c *Circuit) closeWith(reason string) { c.shutdown(-1, reason) }
+
+// shutdown closes the circuit. by is the side that ended it (it is told nothing and what was
+// queued for it is dropped, while the other side still gets its queue), or -1 when the router
+// ends it (both queues are dropped and both sides are told).
+func (c *Circuit) shutdown(by Side, reason string) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	started := c.state == stateStarted
+	c.state = stateClosed
+	c.reason = reason
+	if c.idleTimer != nil {
+		c.idleTimer.Stop()
+	}
+	c.mu.Unlock()
+
+	for s := Dialer; s <= Host; s++ {
+		switch {
+		case !started || s == by:
+			c.toward[s].Abort(nil)
+		case by >= 0:
+			c.toward[s].Close(wire.NewStateClosed(c.ends[s].ConnID, 0, reason))
+		default:
+			c.toward[s].Abort(wire.NewStateClosed(c.ends[s].ConnID, 0, reason))
+		}
+	}
+	c.log.Debug("circuit closed", "reason", reason, "by", sideName(by))
+	close(c.closed)
+	if c.cfg.OnClose != nil {
+		c.cfg.OnClose(c, reason)
+	}
+}
+
+func sideName(s Side) string {
+	if s < 0 {
+		return "router"
+	}
+	return s.String()
+}
+
+func (c *Circuit) checkIdle() {
+	idle := time.Since(time.Unix(0, c.lastActive.Load()))
+	if idle >= c.cfg.IdleTimeout {
+		c.log.Info("closing idle circuit", "idle", idle.Round(time.Millisecond), "limit", c.cfg.IdleTimeout)
+		c.closeWith(fmt.Sprintf("idle for %s (limit %s)", idle.Round(time.Millisecond), c.cfg.IdleTimeout))
+		return
+	}
+	c.mu.Lock()
+	if c.state == stateStarted {
+		c.idleTimer.Reset(c.cfg.IdleTimeout - idle)
+	}
+	c.mu.Unlock()
+}
+
+// pump writes the queue of side s to its channel until the queue ends or a write fails.
+func (c *Circuit) pump(s Side) {
+	defer c.pumps.Done()
+	ep := c.ends[s]
+	q := c.toward[s]
+	for {
+		m, err := q.Pop()
+		if err != nil {
+			return
+		}
+		if m.ContentType == wire.ContentTypeData || m.ContentType == wire.ContentTypeStateClosed {
+			m.Headers.Put(wire.HeaderConnID, c.connIDs[s])
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
+		err = ep.Conn.Send(ctx, m)
+		cancel()
+		m.Release()
+		if err != nil {
+			c.log.Debug("writing to circuit endpoint failed", "side", s, "err", err)
+			// Nothing more can reach side s; the other side gets what it is owed.
+			q.Abort(nil)
+			c.shutdown(s, fmt.Sprintf("writing to %s failed: %v", s, err))
+			return
+		}
+	}
+}
+
+// Done is closed when the circuit closes.
+func (c *Circuit) Done() <-chan struct{} { return c.closed }
+
+// Reason returns why the circuit closed ("" while open).
+func (c *Circuit) Reason() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Wait blocks until the pumps have written their last message (returns at once for a circuit
+// that was never started).
+func (c *Circuit) Wait() { c.pumps.Wait() }
+
+// Stats describes a circuit.
+type Stats struct {
+	ID string
+	// Queued[s] is the queue towards side s.
+	Queued [2]QueueStats
+	// Forwarded[s] counts the payload bytes read from side s and queued for the other.
+	Forwarded [2]uint64
+}
+
+// Stats returns the fill of both queues and the bytes forwarded.
+func (c *Circuit) Stats() Stats {
+	st := Stats{ID: c.id}
+	for s := range c.toward {
+		st.Queued[s] = c.toward[s].Stats()
+		st.Forwarded[s] = c.forwarded[s].Load()
+	}
+	return st
+}
