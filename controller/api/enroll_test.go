@@ -585,6 +585,14 @@ func TestEnrollOTTCA(t *testing.T) {
 		t.Fatalf("query form: %d %v", status, env)
 	}
 
+	// Turning ottca enrollment off on the CA stops its pending enrollments.
+	_, jwt4 := identityEnrollment(t, admin, "ottca-device-4", map[string]any{"ottca": caID})
+	if st, env := admin.do("PATCH", "/cas/"+caID, map[string]any{"isOttCaEnrollmentEnabled": false}); st != 200 {
+		t.Fatalf("patch CA: %d %v", st, env)
+	}
+	status, env = c.clientAPI(t, ca.issueClient(t, "device-4")).do("POST", "/enroll/ottca", map[string]any{"token": jwtToken(t, jwt4)})
+	wantError(t, "ottca enrollment off", status, env, 401, "INVALID_AUTH")
+
 	// An enrollment naming an unverified CA never completes.
 	_, jwt3 := identityEnrollment(t, admin, "ottca-device-3", map[string]any{"ottca": unverifiedID})
 	status, env = c.clientAPI(t, unverified.issueClient(t, "device-3")).do("POST", "/enroll/ottca", map[string]any{"token": jwtToken(t, jwt3)})

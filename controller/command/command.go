@@ -27,6 +27,8 @@ const (
 	TypeBatch        Type = 4
 	// TypeConsumeEnrollment completes a one-time enrollment (enrollment.go).
 	TypeConsumeEnrollment Type = 5
+	// TypeRecordAuthFailure counts a failed authentication (authlock.go).
+	TypeRecordAuthFailure Type = 6
 )
 
 // Command is one state change.
@@ -89,6 +91,7 @@ var registry = map[Type]func() Command{
 	TypeDeleteEntity:      func() Command { return &DeleteEntity{} },
 	TypeBatch:             func() Command { return &Batch{} },
 	TypeConsumeEnrollment: func() Command { return &ConsumeEnrollment{} },
+	TypeRecordAuthFailure: func() Command { return &RecordAuthFailure{} },
 }
 
 func kind(name string) (*store.Kind, error) {

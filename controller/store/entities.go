@@ -326,3 +326,58 @@ type Session struct {
 	Type         string `json:"type"`
 	TokenHash    string `json:"tokenHash"`
 }
+
+// MFA is an identity's TOTP enrollment. The TOTP secret is kept only sealed
+// (encrypted with a key derived from the controller CA); recovery codes are
+// kept as keyed hashes for checking, and sealed so their owner can view the
+// ones left. A used recovery code is removed from both.
+type MFA struct {
+	Meta
+	IdentityID   string `json:"identityId"`
+	IsVerified   bool   `json:"isVerified"`
+	SecretSealed string `json:"secretSealed"`
+	// RecoveryCodeHashes are HMAC-SHA256 digests of the unused recovery codes.
+	RecoveryCodeHashes []string `json:"recoveryCodeHashes,omitempty"`
+	// RecoveryCodesSealed is the sealed JSON list of the unused recovery codes.
+	RecoveryCodesSealed string `json:"recoveryCodesSealed,omitempty"`
+}
+
+// Authentication event types, as the management API names them.
+const (
+	AuthEventPasswordSuccess = "password-success"
+	AuthEventPasswordFailure = "password-failure"
+	AuthEventCertSuccess     = "cert-success"
+	AuthEventCertFailure     = "cert-failure"
+	AuthEventExtJWTSuccess   = "ext-jwt-success"
+	AuthEventExtJWTFailure   = "ext-jwt-failure"
+	AuthEventMFASuccess      = "mfa-success"
+	AuthEventMFAFailure      = "mfa-failure"
+	AuthEventLocked          = "locked"
+)
+
+// AuthEvent records one authentication attempt, or a lock it caused. It names
+// its identity without a foreign key: the audit trail outlives identities.
+type AuthEvent struct {
+	Meta
+	IdentityID    string `json:"identityId,omitempty"`
+	EventType     string `json:"eventType"`
+	SourceAddress string `json:"sourceAddress"`
+	Reason        string `json:"reason,omitempty"`
+}
+
+// AuthLock counts the failed authentications of one identity from one source
+// and, past a threshold, locks that pair out until LockedUntil. LockCount is
+// how many locks were placed since the counter was last reset; each lock
+// lasts twice as long as the one before, up to a maximum.
+type AuthLock struct {
+	Meta
+	IdentityID    string    `json:"identityId"`
+	Source        string    `json:"source"`
+	Failures      int64     `json:"failures"`
+	LockedUntil   time.Time `json:"lockedUntil"`
+	LockCount     int64     `json:"lockCount"`
+	LastFailureAt time.Time `json:"lastFailureAt"`
+}
+
+// Locked reports whether the lock holds at t.
+func (l *AuthLock) Locked(t time.Time) bool { return t.Before(l.LockedUntil) }

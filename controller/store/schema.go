@@ -134,6 +134,16 @@ var (
 	APISessions = &Kind{Name: "api-sessions", New: func() Record { return &APISession{} },
 		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*APISession).TokenHash) }}},
 	}
+	MFAs = &Kind{Name: "mfas", New: func() Record { return &MFA{} },
+		Unique: []UniqueIndex{{Name: "identity", Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }}},
+	}
+	AuthEvents = &Kind{Name: "auth-events", New: func() Record { return &AuthEvent{} }}
+	AuthLocks  = &Kind{Name: "auth-locks", New: func() Record { return &AuthLock{} },
+		Unique: []UniqueIndex{{Name: "identitySource", Values: func(r Record) []string {
+			l := r.(*AuthLock)
+			return []string{AuthLockKey(l.IdentityID, l.Source)}
+		}}},
+	}
 	Sessions = &Kind{Name: "sessions", New: func() Record { return &Session{} },
 		Unique: []UniqueIndex{
 			{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }},
@@ -150,8 +160,12 @@ var (
 var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
-	Terminators, ExternalJWTSigners, APISessions, Sessions,
+	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks,
 }
+
+// AuthLockKey is the value of the AuthLocks "identitySource" index: one
+// counter per identity and source address.
+func AuthLockKey(identityID, source string) string { return identityID + "|" + source }
 
 // KindByName finds a kind by its name.
 func KindByName(name string) (*Kind, bool) {
@@ -192,6 +206,12 @@ func init() {
 	Sessions.Refs = []ForeignKey{
 		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Session).APISessionID) }},
 		{Field: "serviceId", Target: Services, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Session).ServiceID) }},
+	}
+	MFAs.Refs = []ForeignKey{
+		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }},
+	}
+	AuthLocks.Refs = []ForeignKey{
+		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*AuthLock).IdentityID) }},
 	}
 	for _, k := range AllKinds {
 		for i := range k.Refs {

@@ -1,0 +1,202 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/ostium-net/ostium/router/splice"
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// connectError is a refused Connect: the StateClosed reply carries code and message.
+type connectError struct {
+	code uint32
+	msg  string
+}
+
+func (e *connectError) Error() string { return e.msg }
+
+func refuse(code uint32, format string, args ...any) error {
+	return &connectError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// connectRequest is what the router keeps of a Connect.
+type connectRequest struct {
+	msg       *wire.Message // body released; sequence and headers kept for the reply
+	connID    uint32
+	token     string
+	publicKey []byte
+	appData   []byte
+	identity  string
+}
+
+// handleConnect serves a Connect: it checks the dial session, picks a terminator, asks its
+// host with a Dial and, once the host accepts, answers the dialer with StateConnected and
+// starts the circuit. It runs on its own goroutine, as it waits for the host.
+func (ch *channel) handleConnect(m *wire.Message) {
+	req := connectRequest{msg: m, token: string(m.Body)}
+	m.Release()
+	var ok bool
+	if req.connID, ok = m.ConnID(); !ok {
+		ch.refuseConnect(req, refuse(wire.ErrorCodeInternal, "connect carries no conn id"))
+		return
+	}
+	req.publicKey, _ = m.Headers.GetBytes(wire.HeaderPublicKey)
+	req.appData, _ = m.Headers.GetBytes(wire.HeaderAppData)
+	req.identity, _ = m.Headers.GetString(wire.HeaderTerminatorIdentity)
+
+	if err := ch.connect(req); err != nil {
+		ch.refuseConnect(req, err)
+	}
+}
+
+func (ch *channel) refuseConnect(req connectRequest, err error) {
+	code := wire.ErrorCodeInternal
+	var ce *connectError
+	if errors.As(err, &ce) {
+		code = ce.code
+	}
+	ch.log.Info("connect refused", "connId", req.connID, "code", code, "reason", err.Error())
+	reply := wire.NewStateClosed(req.connID, code, err.Error())
+	reply.ReplyTo(req.msg)
+	ch.send(reply)
+}
+
+// checkDialSession resolves the dial session of a Connect for this channel.
+func (ch *channel) checkSession(token, wantType string) (APISession, Session, error) {
+	l := ch.l
+	current, apiToken := ch.session()
+	api, ok := l.cfg.Tokens.APISession(apiToken)
+	if !ok || api.ID != current.ID {
+		return APISession{}, Session{}, refuse(wire.ErrorCodeInvalidAPISession, "invalid API session")
+	}
+	sess, ok := l.cfg.Tokens.Session(token)
+	if !ok {
+		return api, Session{}, refuse(wire.ErrorCodeInvalidSession, "invalid session")
+	}
+	if sess.APISessionID != api.ID {
+		return api, Session{}, refuse(wire.ErrorCodeInvalidSession, "session belongs to another API session")
+	}
+	if sess.Type != wantType {
+		return api, Session{}, refuse(wire.ErrorCodeWrongSessionType, "session is of type %s, need %s", sess.Type, wantType)
+	}
+	return api, sess, nil
+}
+
+func (ch *channel) connect(req connectRequest) error {
+	l := ch.l
+	api, sess, err := ch.checkSession(req.token, SessionTypeDial)
+	if err != nil {
+		return err
+	}
+	if sess.ServiceEncryptionRequired && len(req.publicKey) == 0 {
+		return refuse(wire.ErrorCodeEncryptionDataMissing, "service requires end-to-end encryption and connect carries no public key")
+	}
+	t, err := l.terminators.pick(sess.ServiceID, sess.ServiceTerminatorStrategy, req.identity)
+	if err != nil {
+		return err
+	}
+	host := t.channel
+
+	circuitID := newID()
+	rec := &circuitRecord{dialer: ch, dialerConnID: req.connID, host: host, sessionID: sess.ID, terminator: t}
+	cfg := l.cfg.Splice
+	cfg.IdleTimeout = sess.ServiceMaxIdleTime
+	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec) }
+
+	// The host's conn id is reserved before the circuit exists, so pass a placeholder ref and
+	// fix it once the circuit is built.
+	hostConnID, ok := host.allocConn(connRef{})
+	if !ok {
+		return refuse(wire.ErrorCodeInvalidTerminator, "hosting channel of the terminator closed")
+	}
+	rec.hostConnID = hostConnID
+	circuit := splice.New(circuitID,
+		splice.Endpoint{Conn: ch.conn, ConnID: req.connID},
+		splice.Endpoint{Conn: host.conn, ConnID: hostConnID}, cfg)
+	rec.circuit = circuit
+	if !host.fillConn(hostConnID, connRef{circuit: circuit, side: splice.Host}) {
+		return refuse(wire.ErrorCodeInvalidTerminator, "hosting channel of the terminator closed")
+	}
+	if !ch.addConn(req.connID, connRef{circuit: circuit, side: splice.Dialer}) {
+		host.dropConn(hostConnID, circuit)
+		return refuse(wire.ErrorCodeInternal, "conn id %d is already in use on this channel", req.connID)
+	}
+	l.mu.Lock()
+	l.circuits[circuitID] = rec
+	l.mu.Unlock()
+
+	dial := wire.NewDial([]byte(t.token), t.listenerConnID, hostConnID, callerID(api), circuitID)
+	if len(req.publicKey) > 0 {
+		dial.PutPublicKey(req.publicKey)
+	}
+	if len(req.appData) > 0 {
+		dial.Headers.PutBytes(wire.HeaderAppData, req.appData)
+	}
+	dial.Headers.PutString(wire.HeaderConnectionMarker, newID())
+
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.DialTimeout)
+	reply, err := host.conn.Request(ctx, dial)
+	cancel()
+	if err != nil {
+		l.terminators.recordDial(t, false)
+		circuit.Close("dial failed")
+		host.send(wire.NewStateClosed(hostConnID, 0, "dial timed out"))
+		return refuse(wire.ErrorCodeInternal, "host did not answer the dial: %v", err)
+	}
+	defer reply.Release()
+	switch reply.ContentType {
+	case wire.ContentTypeDialSuccess:
+		if id, err := wire.ParseDialSuccess(reply); err == nil && id != hostConnID {
+			l.terminators.recordDial(t, false)
+			circuit.Close("dial answered for another conn id")
+			host.send(wire.NewStateClosed(id, 0, "dial answered for another conn id"))
+			host.send(wire.NewStateClosed(hostConnID, 0, "dial answered for another conn id"))
+			return refuse(wire.ErrorCodeInternal, "host accepted the dial for conn id %d, expected %d", id, hostConnID)
+		}
+	case wire.ContentTypeDialFailed:
+		l.terminators.recordDial(t, false)
+		circuit.Close("dial refused by host")
+		reason := string(bytes.ToValidUTF8(reply.Body, []byte("?")))
+		return &connectError{msg: "host refused the dial: " + reason}
+	default:
+		l.terminators.recordDial(t, false)
+		circuit.Close("unexpected dial answer")
+		host.send(wire.NewStateClosed(hostConnID, 0, "unexpected dial answer"))
+		return refuse(wire.ErrorCodeInternal, "host answered the dial with %s", wire.ContentTypeName(reply.ContentType))
+	}
+	l.terminators.recordDial(t, true)
+
+	connected := wire.NewStateConnected(req.connID)
+	connected.ReplyTo(req.msg)
+	connected.Headers.PutString(wire.HeaderCircuitID, circuitID)
+	if len(t.PublicKey) > 0 {
+		connected.PutPublicKey(t.PublicKey)
+	}
+	if !circuit.Start(connected) {
+		// A StateClosed from either side, or the loss of a channel, got in first.
+		host.send(wire.NewStateClosed(hostConnID, 0, circuit.Reason()))
+		return refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason())
+	}
+	ch.log.Debug("circuit established", "circuit", circuitID, "connId", req.connID, "terminator", t.ID, "hostConnId", hostConnID)
+	return nil
+}
+
+// callerID is what a host learns of who dialed it.
+func callerID(api APISession) string {
+	if api.IdentityName != "" {
+		return api.IdentityName
+	}
+	return api.IdentityID
+}
+
+// circuitClosed forgets a closed circuit.
+func (l *Listener) circuitClosed(rec *circuitRecord) {
+	l.mu.Lock()
+	delete(l.circuits, rec.circuit.ID())
+	l.mu.Unlock()
+	rec.dialer.dropConn(rec.dialerConnID, rec.circuit)
+	rec.host.dropConn(rec.hostConnID, rec.circuit)
+}
