@@ -283,12 +283,19 @@ type StartOption func(*startOptions)
 
 type startOptions struct {
 	jwksClient *http.Client
+	lockout    api.LockoutPolicy
 }
 
 // WithJWKSClient sets the HTTP client that fetches the key sets of external
 // JWT signers (default: one trusting the system roots).
 func WithJWKSClient(c *http.Client) StartOption {
 	return func(o *startOptions) { o.jwksClient = c }
+}
+
+// WithLockoutPolicy sets when repeated authentication failures lock an
+// identity out from a source address (default: api.DefaultLockoutPolicy).
+func WithLockoutPolicy(p api.LockoutPolicy) StartOption {
+	return func(o *startOptions) { o.lockout = p }
 }
 
 // Start opens the state, joins or bootstraps the cluster, and serves the APIs
@@ -322,7 +329,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	handler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: cfg.AdvertiseAddr(), SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
-		Routers: presence, JWKSClient: so.jwksClient,
+		Routers: presence, JWKSClient: so.jwksClient, Lockout: so.lockout,
 	})
 	if err != nil {
 		return fail(err)

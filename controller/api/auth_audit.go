@@ -1,44 +1,282 @@
 package api
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/filter"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_audit"
+	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
 
-// The auth audit: authentication events and the locks repeated failures
-// place. Neither is recorded yet, so the lists are empty and no lock exists.
+// The auth audit: every authentication attempt is recorded as an event, and
+// repeated failed password or MFA attempts for one identity from one source
+// address lock that pair out (command.RecordAuthFailure). A locked pair's
+// attempts are refused before any credential is checked.
+
+// LockoutPolicy says when repeated authentication failures lock an identity
+// out from a source address.
+type LockoutPolicy struct {
+	// Threshold is the number of failures that places a lock.
+	Threshold int
+	// BaseLock is how long the first lock lasts; each later one lasts twice
+	// as long as the one before.
+	BaseLock time.Duration
+	// MaxLock caps a lock's length. A counter without failures for this
+	// long starts afresh.
+	MaxLock time.Duration
+}
+
+// DefaultLockoutPolicy: 5 failures, then a 1 minute lock that doubles up to 1 hour.
+func DefaultLockoutPolicy() LockoutPolicy {
+	return LockoutPolicy{Threshold: 5, BaseLock: time.Minute, MaxLock: time.Hour}
+}
+
+// withDefaults fills the fields left zero from DefaultLockoutPolicy.
+func (p LockoutPolicy) withDefaults() LockoutPolicy {
+	d := DefaultLockoutPolicy()
+	if p.Threshold <= 0 {
+		p.Threshold = d.Threshold
+	}
+	if p.BaseLock <= 0 {
+		p.BaseLock = d.BaseLock
+	}
+	if p.MaxLock <= 0 {
+		p.MaxLock = max(d.MaxLock, p.BaseLock)
+	}
+	p.MaxLock = max(p.MaxLock, p.BaseLock)
+	return p
+}
+
+// Event types of each primary authentication method.
+var (
+	successEvent = map[string]string{"password": store.AuthEventPasswordSuccess, "cert": store.AuthEventCertSuccess, "ext-jwt": store.AuthEventExtJWTSuccess}
+	failureEvent = map[string]string{"password": store.AuthEventPasswordFailure, "cert": store.AuthEventCertFailure, "ext-jwt": store.AuthEventExtJWTFailure}
+)
+
+// lockedFor is how long the identity stays locked out from source; zero
+// when it is not.
+func (s *Server) lockedFor(identityID, source string) time.Duration {
+	var until time.Time
+	_ = s.State.View(func(tx *store.Tx) error {
+		id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, source))
+		if !ok {
+			return nil
+		}
+		l, err := store.Get[*store.AuthLock](tx, store.AuthLocks, id)
+		if err == nil {
+			until = l.LockedUntil
+		}
+		return nil
+	})
+	if d := time.Until(until); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// lockedError is the answer to an attempt while a lock holds.
+func lockedError(d time.Duration) *APIError {
+	secs := int(math.Ceil(d.Seconds()))
+	secs = max(secs, 1)
+	return &APIError{Status: http.StatusUnauthorized, Code: CodeInvalidAuth, RetryAfter: secs,
+		Message: fmt.Sprintf("the identity is locked for %d seconds after repeated failed authentication attempts from this address", secs)}
+}
+
+// refuseLocked records an attempt refused because of a lock and answers it.
+func (s *Server) refuseLocked(r *http.Request, identityID, eventType string, d time.Duration) middleware.Responder {
+	s.recordFailure(r, identityID, eventType, "locked out", false)
+	return fail(lockedError(d))
+}
+
+// recordFailure records a failed attempt and, when counted, counts it
+// toward a lock. It returns the pair's lock state, or nil.
+func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason string, counted bool) *store.AuthLock {
+	p := s.Lockout
+	c := &command.RecordAuthFailure{EventID: state.NewID(), EventType: eventType, IdentityID: identityID, Source: clientIP(r),
+		Reason: reason, Counted: counted && identityID != ""}
+	if c.Counted {
+		c.LockID, c.LockEventID = state.NewID(), state.NewID()
+		c.Threshold, c.BaseLock, c.MaxLock = int64(p.Threshold), p.BaseLock, p.MaxLock
+	}
+	// The failure is recorded even when the client has gone away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(requestContext(r)), 10*time.Second)
+	defer cancel()
+	if err := s.State.Apply(ctx, c); err != nil {
+		s.Log.Warn("record authentication failure", "identity", identityID, "event", eventType, "err", err)
+		return nil
+	}
+	if !c.Counted {
+		return nil
+	}
+	var lock *store.AuthLock
+	_ = s.State.View(func(tx *store.Tx) error {
+		if id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, c.Source)); ok {
+			lock, _ = store.Get[*store.AuthLock](tx, store.AuthLocks, id)
+		}
+		return nil
+	})
+	return lock
+}
+
+// failCounted records a counted failure and answers it: with the lock when
+// this failure placed one, else with authErr.
+func (s *Server) failCounted(r *http.Request, identityID, eventType, reason string, authErr error) middleware.Responder {
+	lock := s.recordFailure(r, identityID, eventType, reason, true)
+	if lock != nil {
+		if d := time.Until(lock.LockedUntil); d > 0 {
+			return fail(lockedError(d))
+		}
+	}
+	return fail(authErr)
+}
+
+// successEventCommand is the command that records a successful attempt.
+func successEventCommand(r *http.Request, identityID, eventType, reason string) (command.Command, error) {
+	return command.NewCreate(store.AuthEvents, &store.AuthEvent{Meta: store.Meta{ID: state.NewID()}, IdentityID: identityID,
+		EventType: eventType, SourceAddress: clientIP(r), Reason: reason})
+}
+
+// recordSuccess records a successful attempt.
+func (s *Server) recordSuccess(r *http.Request, identityID, eventType, reason string) {
+	c, err := successEventCommand(r, identityID, eventType, reason)
+	if err == nil {
+		err = s.State.Apply(requestContext(r), c)
+	}
+	if err != nil {
+		s.Log.Warn("record authentication success", "identity", identityID, "event", eventType, "err", err)
+	}
+}
+
+// resetFailures forgets the failures of identityID from the request's source
+// once it has fully authenticated. A lock that holds is left alone.
+func (s *Server) resetFailures(r *http.Request, identityID string) {
+	source := clientIP(r)
+	var lockID string
+	_ = s.State.View(func(tx *store.Tx) error {
+		id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, source))
+		if !ok {
+			return nil
+		}
+		if l, err := store.Get[*store.AuthLock](tx, store.AuthLocks, id); err == nil && !l.Locked(time.Now()) {
+			lockID = id
+		}
+		return nil
+	})
+	if lockID == "" {
+		return
+	}
+	if err := s.State.Delete(requestContext(r), store.AuthLocks, lockID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.Log.Warn("reset authentication failures", "identity", identityID, "err", err)
+	}
+}
+
 func (s *Server) registerAuthAudit(a *operations.EdgeManagementAPI) {
 	a.AuthAuditListAuthEventsHandler = auth_audit.ListAuthEventsHandlerFunc(func(p auth_audit.ListAuthEventsParams, _ any) middleware.Responder {
-		return emptyList(listParams{p.Filter, p.Sort, p.Limit, p.Offset})
+		return s.auditList(store.AuthEvents, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "createdAt desc", nil, authEventModel)
 	})
 	a.AuthAuditListAuthLocksHandler = auth_audit.ListAuthLocksHandlerFunc(func(p auth_audit.ListAuthLocksParams, _ any) middleware.Responder {
-		return emptyList(listParams{p.Filter, p.Sort, p.Limit, p.Offset})
+		now := time.Now()
+		return s.auditList(store.AuthLocks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "lockedUntil desc",
+			func(rec store.Record) bool { return rec.(*store.AuthLock).Locked(now) }, authLockModel)
 	})
 	a.AuthAuditDeleteAuthLockHandler = auth_audit.DeleteAuthLockHandlerFunc(func(p auth_audit.DeleteAuthLockParams, _ any) middleware.Responder {
-		return fail(errNotFound)
+		return s.deleteOf(p.HTTPRequest, store.AuthLocks, p.ID)
 	})
 	a.AuthAuditDeleteIdentityAuthLocksHandler = auth_audit.DeleteIdentityAuthLocksHandlerFunc(func(p auth_audit.DeleteIdentityAuthLocksParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+		var ids []string
+		err := s.State.View(func(tx *store.Tx) error {
+			if !tx.Exists(store.Identities, p.ID) {
+				return store.ErrNotFound
+			}
+			ids = tx.Referencing(store.AuthLocks, "identityId", p.ID)
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		for _, id := range ids {
+			if err := s.State.Delete(requestContext(p.HTTPRequest), store.AuthLocks, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fail(err)
+			}
 		}
 		return okEmpty()
 	})
 }
 
-// emptyList validates the list parameters and answers an empty page.
-func emptyList(lp listParams) middleware.Responder {
+// auditList answers a page of auth events or locks: those keep accepts
+// (all when nil), filtered with their times compared as times, sorted by
+// defaultSort unless the request sorts otherwise.
+func (s *Server) auditList(k *store.Kind, lp listParams, defaultSort string, keep func(store.Record) bool, toModel func(store.Record) any) middleware.Responder {
 	q, err := filter.FromListParams(str(lp.Filter), str(lp.Sort), lp.Limit, lp.Offset, filter.DefaultLimit, filter.MaxLimit)
 	if err != nil {
 		return fail(err)
 	}
-	start, _ := q.Window(0)
-	page := pagination{Offset: int64(start)}
-	if q.Limit != nil {
-		page.Limit = *q.Limit
+	if len(q.Sort) == 0 {
+		if q.Sort, err = filter.ParseSort(defaultSort); err != nil {
+			return fail(err)
+		}
 	}
-	return list([]any{}, page)
+	data := []any{}
+	var page *state.Page
+	err = s.State.View(func(tx *store.Tx) error {
+		opts := state.ListOptions{Fields: auditFields}
+		if keep != nil {
+			opts.Only = []string{}
+			if err := tx.ForEach(k, func(rec store.Record) error {
+				if keep(rec) {
+					opts.Only = append(opts.Only, rec.Base().ID)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		var err error
+		if page, err = s.State.List(tx, k, q, opts); err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			data = append(data, toModel(rec))
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return list(data, pagination{Limit: page.Limit, Offset: page.Offset, TotalCount: page.TotalCount})
+}
+
+// auditFields are the filterable fields of auth events and locks.
+func auditFields(rec store.Record) filter.Fields {
+	m := map[string]any{"id": rec.Base().ID, "createdAt": rec.Base().CreatedAt}
+	switch r := rec.(type) {
+	case *store.AuthEvent:
+		m["identityId"], m["eventType"], m["sourceAddress"], m["reason"] = r.IdentityID, r.EventType, r.SourceAddress, r.Reason
+	case *store.AuthLock:
+		m["identityId"], m["source"], m["lockedUntil"], m["failures"] = r.IdentityID, r.Source, r.LockedUntil, r.Failures
+	}
+	return filter.FromMap(m)
+}
+
+func authEventModel(rec store.Record) any {
+	e := rec.(*store.AuthEvent)
+	return &models.AuthEventDetail{ID: ptr(e.ID), CreatedAt: dt(e.CreatedAt), EventType: ptr(models.AuthEventType(e.EventType)),
+		IdentityID: e.IdentityID, SourceAddress: ptr(e.SourceAddress), Reason: e.Reason}
+}
+
+func authLockModel(rec store.Record) any {
+	l := rec.(*store.AuthLock)
+	return &models.AuthLockDetail{ID: ptr(l.ID), IdentityID: ptr(l.IdentityID), Source: ptr(l.Source), LockedUntil: dt(l.LockedUntil),
+		Failures: ptr(l.Failures), CreatedAt: *dt(l.CreatedAt)}
 }

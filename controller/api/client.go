@@ -61,8 +61,12 @@ func (s *Server) clientHandler() (http.Handler, error) {
 // may see is decided by the handlers.
 type anyIdentity struct{}
 
-func (anyIdentity) Authorize(_ *http.Request, principal any) error {
-	if principalOf(principal) == nil {
+func (anyIdentity) Authorize(r *http.Request, principal any) error {
+	p := principalOf(principal)
+	if p == nil {
+		return errUnauthorized
+	}
+	if p.mfaPending() && !allowedWhileMFAPending(r, p) {
 		return errUnauthorized
 	}
 	return nil
@@ -74,6 +78,7 @@ func (s *Server) registerClient(a *clientops.EdgeClientAPI) {
 	s.registerClientSession(a)
 	s.registerClientServices(a)
 	s.registerClientAuthenticators(a)
+	s.registerClientMFA(a)
 	s.registerClientPending(a)
 }
 

@@ -4,15 +4,13 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
-	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
-	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/posture"
 )
 
 // notYetServed answers operations of the client API whose features this
-// controller does not offer yet (MFA, posture, API-session certificates and
+// controller does not offer yet (posture, API-session certificates and
 // certificate extension) with a 501 error envelope, so
 // clients get a clear, well-formed answer.
 func notYetServed(feature string) middleware.Responder {
@@ -23,11 +21,9 @@ func notYetServed(feature string) middleware.Responder {
 // and the operations answered by notYetServed.
 func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
 	s.registerClientEnroll(a)
-	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(authentication.AuthenticateMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.CurrentapisessionCreateCurrentAPISessionCertificateHandler = currentapisession.CreateCurrentAPISessionCertificateHandlerFunc(func(currentapisession.CreateCurrentAPISessionCertificateParams, any) middleware.Responder {
 		return notYetServed("API-session certificates")
 	})
-	a.MfaCreateMfaRecoveryCodesHandler = mfa.CreateMfaRecoveryCodesHandlerFunc(func(mfa.CreateMfaRecoveryCodesParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.PostureCreatePostureResponseHandler = posture.CreatePostureResponseHandlerFunc(func(posture.CreatePostureResponseParams, any) middleware.Responder { return notYetServed("posture") })
 	a.PostureCreatePostureResponseBulkHandler = posture.CreatePostureResponseBulkHandlerFunc(func(posture.CreatePostureResponseBulkParams, any) middleware.Responder {
 		return notYetServed("posture")
@@ -35,14 +31,9 @@ func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
 	a.CurrentapisessionDeleteCurrentAPISessionCertificateHandler = currentapisession.DeleteCurrentAPISessionCertificateHandlerFunc(func(currentapisession.DeleteCurrentAPISessionCertificateParams, any) middleware.Responder {
 		return notYetServed("API-session certificates")
 	})
-	a.MfaDeleteMfaHandler = mfa.DeleteMfaHandlerFunc(func(mfa.DeleteMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.CurrentapisessionDetailCurrentAPISessionCertificateHandler = currentapisession.DetailCurrentAPISessionCertificateHandlerFunc(func(currentapisession.DetailCurrentAPISessionCertificateParams, any) middleware.Responder {
 		return notYetServed("API-session certificates")
 	})
-	a.MfaDetailMfaHandler = mfa.DetailMfaHandlerFunc(func(mfa.DetailMfaParams, any) middleware.Responder { return notYetServed("MFA") })
-	a.MfaDetailMfaQrCodeHandler = mfa.DetailMfaQrCodeHandlerFunc(func(mfa.DetailMfaQrCodeParams, any) middleware.Responder { return notYetServed("MFA") })
-	a.MfaDetailMfaRecoveryCodesHandler = mfa.DetailMfaRecoveryCodesHandlerFunc(func(mfa.DetailMfaRecoveryCodesParams, any) middleware.Responder { return notYetServed("MFA") })
-	a.MfaEnrollMfaHandler = mfa.EnrollMfaHandlerFunc(func(mfa.EnrollMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 	a.CurrentapisessionExtendCurrentIdentityAuthenticatorHandler = currentapisession.ExtendCurrentIdentityAuthenticatorHandlerFunc(func(currentapisession.ExtendCurrentIdentityAuthenticatorParams, any) middleware.Responder {
 		return notYetServed("certificate extension")
 	})
@@ -53,5 +44,4 @@ func (s *Server) registerClientPending(a *clientops.EdgeClientAPI) {
 	a.CurrentapisessionListCurrentAPISessionCertificatesHandler = currentapisession.ListCurrentAPISessionCertificatesHandlerFunc(func(currentapisession.ListCurrentAPISessionCertificatesParams, any) middleware.Responder {
 		return notYetServed("API-session certificates")
 	})
-	a.MfaVerifyMfaHandler = mfa.VerifyMfaHandlerFunc(func(mfa.VerifyMfaParams, any) middleware.Responder { return notYetServed("MFA") })
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -137,8 +138,16 @@ func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
 		})
 	})
 	a.IdentityRemoveIdentityMfaHandler = identity.RemoveIdentityMfaHandlerFunc(func(p identity.RemoveIdentityMfaParams, _ any) middleware.Responder {
+		// Removing an enrollment that does not exist succeeds, as long as the identity does.
 		if !s.State.Exists(store.Identities, p.ID) {
 			return fail(errNotFound)
+		}
+		m, found := s.loadMFA(p.ID)
+		if !found {
+			return okEmpty()
+		}
+		if err := s.State.Delete(requestContext(p.HTTPRequest), store.MFAs, m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fail(err)
 		}
 		return okEmpty()
 	})
@@ -328,7 +337,7 @@ func (s *Server) identityModel(tx *store.Tx, rec store.Record) any {
 		ServiceHostingPrecedences: models.TerminatorPrecedenceMap{},
 		HasAPISession:             ptr(len(tx.Referencing(store.APISessions, "identityId", i.ID)) > 0),
 		HasEdgeRouterConnection:   ptr(false),
-		IsMfaEnabled:              ptr(false),
+		IsMfaEnabled:              ptr(mfaEnabled(tx, i.ID)),
 		Authenticators:            &models.IdentityAuthenticators{},
 		Enrollment:                &models.IdentityEnrollments{},
 		EnvInfo:                   envInfoModel(i.EnvInfo),

@@ -43,6 +43,9 @@ type Deps struct {
 	// JWKSClient fetches the key sets of external JWT signers; nil means a
 	// client trusting the system roots.
 	JWKSClient *http.Client
+	// Lockout says when repeated authentication failures lock an identity
+	// out from a source address; zero fields take DefaultLockoutPolicy's.
+	Lockout LockoutPolicy
 }
 
 // Server carries the handlers' shared state.
@@ -52,12 +55,36 @@ type Server struct {
 	tokens   *auth.Deriver
 	mgmt     *mgmtops.EdgeManagementAPI // for client operations an admin may also use
 	jwks     jwksCache                  // key sets of external JWT signers
+	mfa      *mfaKeys                   // seal TOTP secrets, hash recovery codes
 }
 
 // Principal is the caller of an authenticated operation.
 type Principal struct {
 	Session  *store.APISession
 	Identity *store.Identity
+	// MFAEnrolled is set when the identity has a verified MFA enrollment.
+	MFAEnrolled bool
+}
+
+// mfaPending reports whether the session still waits for its MFA step.
+func (p *Principal) mfaPending() bool {
+	return p.Session != nil && p.Session.IsMFARequired && !p.Session.IsMFAComplete
+}
+
+// allowedWhileMFAPending reports whether a session still waiting for its MFA
+// step may make request r: complete MFA, read or end itself, and, when it
+// has no verified enrollment yet (MFA required by its auth policy), enroll.
+func allowedWhileMFAPending(r *http.Request, p *Principal) bool {
+	path := strings.TrimSuffix(r.URL.Path, "/")
+	switch {
+	case r.Method == http.MethodPost && (path == clientBase+"/authenticate/mfa" || path == managementBase+"/authenticate/mfa"):
+		return true
+	case (r.Method == http.MethodGet || r.Method == http.MethodDelete) && (path == clientBase+"/current-api-session" || path == managementBase+"/current-api-session"):
+		return true
+	case !p.MFAEnrolled && (path == clientBase+"/current-identity/mfa" || strings.HasPrefix(path, clientBase+"/current-identity/mfa/")):
+		return true
+	}
+	return false
 }
 
 const (
@@ -73,12 +100,16 @@ func New(d Deps) (http.Handler, error) {
 	if d.SessionIdleTimeout == 0 {
 		d.SessionIdleTimeout = 30 * time.Minute
 	}
+	d.Lockout = d.Lockout.withDefaults()
 	s := &Server{Deps: d}
 	secret, err := d.CA.DeriveSecret("bearer tokens")
 	if err != nil {
 		return nil, err
 	}
 	if s.tokens, err = auth.NewDeriver(secret); err != nil {
+		return nil, err
+	}
+	if s.mfa, err = newMFAKeys(d.CA); err != nil {
 		return nil, err
 	}
 	mgmt, err := s.managementHandler()
@@ -125,9 +156,12 @@ func (s *Server) managementHandler() (http.Handler, error) {
 // adminOnly lets only administrators use the management API.
 type adminOnly struct{}
 
-func (adminOnly) Authorize(_ *http.Request, principal any) error {
+func (adminOnly) Authorize(r *http.Request, principal any) error {
 	p, ok := principal.(*Principal)
 	if !ok || p.Identity == nil || !p.Identity.IsAdmin {
+		return errUnauthorized
+	}
+	if p.mfaPending() && !allowedWhileMFAPending(r, p) {
 		return errUnauthorized
 	}
 	return nil
@@ -153,6 +187,10 @@ func (s *Server) authenticateToken(token string) (any, error) {
 			return errUnauthorized
 		}
 		p = Principal{Session: sess, Identity: identity}
+		if sess.IsMFARequired && !sess.IsMFAComplete {
+			m, found := mfaOf(tx, identity.ID)
+			p.MFAEnrolled = found && m.IsVerified
+		}
 		return nil
 	})
 	if err != nil {

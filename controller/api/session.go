@@ -10,6 +10,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/auth"
+	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
@@ -83,8 +84,14 @@ var dummyHash = sync.OnceValue(func() string {
 })
 
 // authenticate checks a password, client certificate or external JWT,
-// enforces the identity's auth policy and opens an API session. adminOnly
-// refuses identities that are not administrators (the management API).
+// enforces the identity's auth policy and its lockout, and opens an API
+// session. adminOnly refuses identities that are not administrators (the
+// management API). Every attempt is recorded as an auth event; wrong
+// passwords count toward a lock of the identity from the caller's address,
+// and while a lock holds, attempts are refused before any credential is
+// checked. An identity with MFA enrolled, or required by its auth policy,
+// gets a session that must complete POST /authenticate/mfa (or enroll)
+// before anything else.
 func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool) middleware.Responder {
 	var authn *store.Authenticator
 	var identity *store.Identity
@@ -107,49 +114,74 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 			return nil
 		})
 	}
+	failed := failureEvent[method]
+	refuse := func(identityID, reason string) middleware.Responder {
+		s.recordFailure(r, identityID, failed, reason, false)
+		return fail(errInvalidAuth)
+	}
 	switch method {
 	case "password":
 		username, password := string(creds.Username), string(creds.Password)
 		if username == "" || password == "" {
-			return fail(errInvalidAuth)
+			return refuse("", "no username or password")
 		}
 		if err := find("username", username); err != nil || authn.Method != store.AuthenticatorUpdb {
 			_ = auth.VerifyPassword(password, dummyHash())
-			return fail(errInvalidAuth)
+			return refuse("", "unknown username")
+		}
+		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
+			return s.refuseLocked(r, identity.ID, failed, d)
 		}
 		if err := auth.VerifyPassword(password, authn.PasswordHash); err != nil {
-			return fail(errInvalidAuth)
+			return s.failCounted(r, identity.ID, failed, "wrong password", errInvalidAuth)
 		}
 	case "cert":
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			return fail(errInvalidAuth)
+			return refuse("", "no client certificate")
 		}
 		chain := r.TLS.PeerCertificates
 		if err := s.CA.VerifyClientCert(chain); err != nil {
-			return fail(errInvalidAuth)
+			return refuse("", "client certificate not trusted")
 		}
 		if err := find("fingerprint", pki.Fingerprint(chain[0].Raw)); err != nil || authn.Method != store.AuthenticatorCert {
-			return fail(errInvalidAuth)
+			return refuse("", "unknown client certificate")
 		}
 		if authn.UnverifiedFingerprint == pki.Fingerprint(chain[0].Raw) && authn.Fingerprint != authn.UnverifiedFingerprint {
-			return fail(errInvalidAuth) // an extension not yet verified
+			return refuse(identity.ID, "certificate extension not verified") // an extension not yet verified
 		}
 	case "ext-jwt":
 		i, sg, err := s.identityFromExtJWT(r)
 		if err != nil {
-			return fail(errInvalidAuth)
+			return refuse("", "external JWT not accepted")
 		}
 		identity, signerID = i, sg.ID
 	default:
 		return fail(validationError("method", "must be password, cert or ext-jwt", method))
 	}
-	if err := s.State.View(func(tx *store.Tx) error { return checkAuthPolicy(tx, identity, method, signerID) }); err != nil {
+	if method != "password" {
+		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
+			return s.refuseLocked(r, identity.ID, failed, d)
+		}
+	}
+	mfaRequired := false
+	err := s.State.View(func(tx *store.Tx) error {
+		if err := checkAuthPolicy(tx, identity, method, signerID); err != nil {
+			return err
+		}
+		m, enrolled := mfaOf(tx, identity.ID)
+		mfaRequired = (enrolled && m.IsVerified) || mfaRequiredByPolicy(tx, identity)
+		return nil
+	})
+	if err != nil {
 		s.Log.Debug("authentication refused by auth policy", "identity", identity.ID, "error", err)
-		return fail(errInvalidAuth)
+		return refuse(identity.ID, "refused by auth policy")
 	}
 	now := time.Now().UTC()
-	if identityDisabled(identity, now) || (adminOnly && !identity.IsAdmin) {
-		return fail(errInvalidAuth)
+	if identityDisabled(identity, now) {
+		return refuse(identity.ID, "identity disabled")
+	}
+	if adminOnly && !identity.IsAdmin {
+		return refuse(identity.ID, "not an administrator")
 	}
 	authenticatorID := ""
 	if authn != nil {
@@ -158,19 +190,40 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	token := auth.NewToken()
 	sess := &store.APISession{Meta: store.Meta{ID: state.NewID()}, IdentityID: identity.ID, TokenHash: auth.TokenHash(token),
 		AuthenticatorID: authenticatorID, AuthMethod: method, IPAddress: clientIP(r), ConfigTypes: strs(creds.ConfigTypes),
-		IsMFAComplete: true}
+		IsMFARequired: mfaRequired, IsMFAComplete: !mfaRequired}
 	if r.TLS != nil {
 		for _, c := range r.TLS.PeerCertificates[:min(1, len(r.TLS.PeerCertificates))] {
 			sess.CertFingerprints = append(sess.CertFingerprints, certFingerprint(c))
 		}
 	}
-	if _, err := s.State.Create(requestContext(r), store.APISessions, sess); err != nil {
+	createSession, err := command.NewCreate(store.APISessions, sess)
+	if err != nil {
+		return fail(err)
+	}
+	reason := ""
+	if mfaRequired {
+		reason = "MFA pending"
+	}
+	recordEvent, err := successEventCommand(r, identity.ID, successEvent[method], reason)
+	if err != nil {
+		return fail(err)
+	}
+	batch, err := command.NewBatch(now, createSession, recordEvent)
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.State.Apply(requestContext(r), batch); err != nil {
 		return fail(err)
 	}
 	if got, err := s.State.Get(store.APISessions, sess.ID); err == nil {
 		sess = got.(*store.APISession)
 	}
 	s.activity.Store(sess.ID, now)
+	if !mfaRequired {
+		// Only a complete authentication forgets earlier failures: a known
+		// password must not reset the count of wrong MFA codes.
+		s.resetFailures(r, identity.ID)
+	}
 	if !adminOnly {
 		s.recordClientInfo(r, identity.ID, creds.EnvInfo, creds.SdkInfo)
 	}
@@ -204,6 +257,9 @@ func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Ide
 	}
 	if token == "" {
 		d.Token = nil
+	}
+	if sess.IsMFARequired && !sess.IsMFAComplete {
+		d.AuthQueries = append(d.AuthQueries, mfaAuthQuery())
 	}
 	return d
 }

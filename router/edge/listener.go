@@ -41,9 +41,9 @@ type Listener struct {
 
 	terminators terminatorTable
 
-	wg        sync.WaitGroup
+	wg         sync.WaitGroup
 	channelSeq atomic.Uint64
-	panics    atomic.Uint64
+	panics     atomic.Uint64
 }
 
 // circuitRecord is what the Listener keeps of a circuit besides the circuit itself.

@@ -81,6 +81,13 @@ func (tt *terminatorTable) registered(t *terminator, id string) bool {
 	return !t.removed
 }
 
+// snapshot copies the public description of t.
+func (tt *terminatorTable) snapshot(t *terminator) Terminator {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return t.Terminator
+}
+
 func (tt *terminatorTable) count() int {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
@@ -317,7 +324,7 @@ func (ch *channel) handleBind(m *wire.Message) {
 // registerTerminator records t with the controller and tells the host when it is done.
 func (l *Listener) registerTerminator(t *terminator) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.RegistryTimeout)
-	id, err := l.cfg.Terminators.Register(ctx, t.Terminator)
+	id, err := l.cfg.Terminators.Register(ctx, l.terminators.snapshot(t))
 	cancel()
 	ch := t.channel
 	if err != nil {

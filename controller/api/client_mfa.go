@@ -1,0 +1,528 @@
+package api
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-openapi/runtime/middleware"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
+	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
+	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
+	"github.com/ostium-net/ostium/controller/pki"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+// TOTP multi-factor authentication (RFC 6238: 30 s, 6 digits, SHA-1) of the
+// client API: enrollment, verification, recovery codes and the MFA step of
+// an authentication.
+
+const (
+	mfaIssuer          = "Ostium"
+	totpSecretSize     = 20
+	recoveryCodeCount  = 20
+	recoveryCodeLength = 10
+	// recoveryAlphabet has 32 symbols without look-alikes (0/O, 1/I): 50
+	// bits per code.
+	recoveryAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	mfaSelf          = "./current-identity/mfa"
+)
+
+var totpOpts = totp.ValidateOpts{Period: 30, Skew: 1, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// mfaAuthQuery is the auth query of an API session that still needs its MFA step.
+func mfaAuthQuery() *models.AuthQueryDetail {
+	return &models.AuthQueryDetail{TypeID: "MFA", Provider: ptr(models.MfaProviders("ziti")), HTTPMethod: http.MethodPost,
+		HTTPURL: "./authenticate/mfa", Format: models.MfaFormats("alphaNumeric"), MinLength: 4, MaxLength: 6}
+}
+
+// mfaKeys seal TOTP secrets and recovery codes (AES-256-GCM) and key the
+// recovery codes' hashes (HMAC-SHA256), with keys derived from the CA.
+type mfaKeys struct {
+	aead    cipher.AEAD
+	codeKey []byte
+}
+
+func newMFAKeys(ca *pki.Authority) (*mfaKeys, error) {
+	sealKey, err := ca.DeriveSecret("mfa secrets")
+	if err != nil {
+		return nil, fmt.Errorf("mfa keys: %w", err)
+	}
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		return nil, fmt.Errorf("mfa keys: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("mfa keys: %w", err)
+	}
+	codeKey, err := ca.DeriveSecret("mfa recovery codes")
+	if err != nil {
+		return nil, fmt.Errorf("mfa keys: %w", err)
+	}
+	return &mfaKeys{aead: aead, codeKey: codeKey}, nil
+}
+
+// Purposes bound into each sealed value, with the identity id, so that a
+// sealed value cannot be moved to another field or identity.
+const (
+	sealTOTPSecret    = "totp secret"
+	sealRecoveryCodes = "recovery codes"
+)
+
+func (k *mfaKeys) seal(purpose, identityID string, plain []byte) (string, error) {
+	nonce := make([]byte, k.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", fmt.Errorf("seal %s: %w", purpose, err)
+	}
+	out := k.aead.Seal(nonce, nonce, plain, []byte(purpose+"|"+identityID))
+	return base64.RawStdEncoding.EncodeToString(out), nil
+}
+
+func (k *mfaKeys) open(purpose, identityID, sealed string) ([]byte, error) {
+	raw, err := base64.RawStdEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < k.aead.NonceSize() {
+		return nil, fmt.Errorf("open %s: malformed", purpose)
+	}
+	n := k.aead.NonceSize()
+	plain, err := k.aead.Open(nil, raw[:n], raw[n:], []byte(purpose+"|"+identityID))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", purpose, err)
+	}
+	return plain, nil
+}
+
+// codeHash is the stored form of a recovery code.
+func (k *mfaKeys) codeHash(code string) string {
+	m := hmac.New(sha256.New, k.codeKey)
+	m.Write([]byte(normalizeRecoveryCode(code)))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func normalizeRecoveryCode(code string) string { return strings.ToUpper(strings.TrimSpace(code)) }
+
+// sealRecovery stores codes on m: their hashes and the sealed list.
+func (k *mfaKeys) sealRecovery(m *store.MFA, codes []string) error {
+	raw, err := json.Marshal(codes)
+	if err != nil {
+		return fmt.Errorf("encode recovery codes: %w", err)
+	}
+	sealed, err := k.seal(sealRecoveryCodes, m.IdentityID, raw)
+	if err != nil {
+		return err
+	}
+	m.RecoveryCodesSealed = sealed
+	m.RecoveryCodeHashes = make([]string, 0, len(codes))
+	for _, c := range codes {
+		m.RecoveryCodeHashes = append(m.RecoveryCodeHashes, k.codeHash(c))
+	}
+	return nil
+}
+
+// recoveryCodes are the unused recovery codes of m.
+func (k *mfaKeys) recoveryCodes(m *store.MFA) ([]string, error) {
+	if m.RecoveryCodesSealed == "" {
+		return []string{}, nil
+	}
+	raw, err := k.open(sealRecoveryCodes, m.IdentityID, m.RecoveryCodesSealed)
+	if err != nil {
+		return nil, err
+	}
+	var codes []string
+	if err := json.Unmarshal(raw, &codes); err != nil {
+		return nil, fmt.Errorf("decode recovery codes: %w", err)
+	}
+	return strs(codes), nil
+}
+
+// newRecoveryCodes draws a fresh set of recovery codes.
+func newRecoveryCodes() ([]string, error) {
+	codes := make([]string, recoveryCodeCount)
+	buf := make([]byte, recoveryCodeLength)
+	for i := range codes {
+		if _, err := rand.Read(buf); err != nil {
+			return nil, fmt.Errorf("recovery codes: %w", err)
+		}
+		for j, b := range buf {
+			buf[j] = recoveryAlphabet[int(b)%len(recoveryAlphabet)] // 256 is a multiple of 32: no bias
+		}
+		codes[i] = string(buf)
+	}
+	return codes, nil
+}
+
+// mfaOf finds the MFA enrollment of an identity.
+func mfaOf(tx *store.Tx, identityID string) (*store.MFA, bool) {
+	id, found := tx.Lookup(store.MFAs, "identity", identityID)
+	if !found {
+		return nil, false
+	}
+	m, err := store.Get[*store.MFA](tx, store.MFAs, id)
+	if err != nil {
+		return nil, false
+	}
+	return m, true
+}
+
+func (s *Server) loadMFA(identityID string) (*store.MFA, bool) {
+	var m *store.MFA
+	var found bool
+	_ = s.State.View(func(tx *store.Tx) error {
+		m, found = mfaOf(tx, identityID)
+		return nil
+	})
+	return m, found
+}
+
+// mfaEnabled reports whether the identity has a verified MFA enrollment.
+func mfaEnabled(tx *store.Tx, identityID string) bool {
+	m, found := mfaOf(tx, identityID)
+	return found && m.IsVerified
+}
+
+// mfaRequiredByPolicy reports whether the identity's auth policy requires TOTP.
+func mfaRequiredByPolicy(tx *store.Tx, identity *store.Identity) bool {
+	policyID := orDefault(identity.AuthPolicyID, DefaultAuthPolicyID)
+	p, err := store.Get[*store.AuthPolicy](tx, store.AuthPolicies, policyID)
+	if err != nil {
+		return false
+	}
+	return p.Secondary.RequireTOTP
+}
+
+// totpKey rebuilds the TOTP key of m, named after accountName.
+func (s *Server) totpKey(m *store.MFA, accountName string) (*otp.Key, error) {
+	secret, err := s.mfa.open(sealTOTPSecret, m.IdentityID, m.SecretSealed)
+	if err != nil {
+		return nil, err
+	}
+	if accountName == "" {
+		accountName = m.IdentityID
+	}
+	return totp.Generate(totp.GenerateOpts{Issuer: mfaIssuer, AccountName: accountName, Secret: secret,
+		Period: totpOpts.Period, Digits: totpOpts.Digits, Algorithm: totpOpts.Algorithm})
+}
+
+// validTOTP reports whether code is a current TOTP code of m.
+func (s *Server) validTOTP(m *store.MFA, code string) bool {
+	code = strings.TrimSpace(code)
+	if len(code) != totpOpts.Digits.Length() {
+		return false
+	}
+	key, err := s.totpKey(m, "")
+	if err != nil {
+		s.Log.Warn("open TOTP secret", "identity", m.IdentityID, "err", err)
+		return false
+	}
+	valid, err := totp.ValidateCustom(code, key.Secret(), time.Now(), totpOpts)
+	return err == nil && valid
+}
+
+var errRecoveryCodeUnknown = errors.New("not an unused recovery code")
+
+// checkMFACode accepts a current TOTP code of m or, when allowRecovery is
+// set, one of its unused recovery codes, which it uses up.
+func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowRecovery bool) (bool, error) {
+	if s.validTOTP(m, code) {
+		return true, nil
+	}
+	if !allowRecovery || len(normalizeRecoveryCode(code)) != recoveryCodeLength {
+		return false, nil
+	}
+	hash := s.mfa.codeHash(code)
+	if !containsHash(m.RecoveryCodeHashes, hash) {
+		return false, nil
+	}
+	// Remove the code guarded by the record's modify index: of two
+	// concurrent uses of one code, only one succeeds.
+	err := s.State.Update(requestContext(r), store.MFAs, m.ID, func(rec store.Record) error {
+		cur := rec.(*store.MFA)
+		i := slices.IndexFunc(cur.RecoveryCodeHashes, func(h string) bool { return hmac.Equal([]byte(h), []byte(hash)) })
+		if i < 0 {
+			return errRecoveryCodeUnknown
+		}
+		codes, err := s.mfa.recoveryCodes(cur)
+		if err != nil {
+			return err
+		}
+		want := normalizeRecoveryCode(code)
+		codes = slices.DeleteFunc(codes, func(c string) bool { return c == want })
+		return s.mfa.sealRecovery(cur, codes)
+	})
+	if errors.Is(err, errRecoveryCodeUnknown) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func containsHash(hashes []string, hash string) bool {
+	found := false
+	for _, h := range hashes {
+		if hmac.Equal([]byte(h), []byte(hash)) {
+			found = true
+		}
+	}
+	return found
+}
+
+var (
+	errNoMFA          = newErr(http.StatusNotFound, CodeNotFound, "the identity has no MFA enrollment")
+	errMFAUnverified  = newErr(http.StatusBadRequest, CodeCouldNotValidate, "the MFA enrollment is not verified yet")
+	errMFAVerified    = newErr(http.StatusBadRequest, CodeCouldNotValidate, "the MFA enrollment is already verified")
+	errMFAExists      = newErr(http.StatusConflict, CodeConflict, "an MFA enrollment already exists; delete it before enrolling again")
+	errInvalidMFACode = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the MFA code is not valid")
+	errMFACodeMissing = newErr(http.StatusBadRequest, CodeCouldNotValidate, "an MFA code is required (the mfa-validation-code header or a body with code)")
+)
+
+// mfaGate checks code against the caller's verified enrollment, with the
+// lockout: a locked caller is refused unchecked, and a wrong code counts.
+// It returns nil when the code is good; allowRecovery accepts (and uses up)
+// recovery codes too.
+func (s *Server) mfaGate(r *http.Request, caller *Principal, m *store.MFA, code string, allowRecovery bool) middleware.Responder {
+	if d := s.lockedFor(caller.Identity.ID, clientIP(r)); d > 0 {
+		return s.refuseLocked(r, caller.Identity.ID, store.AuthEventMFAFailure, d)
+	}
+	if strings.TrimSpace(code) == "" {
+		return fail(errMFACodeMissing)
+	}
+	good, err := s.checkMFACode(r, m, code, allowRecovery)
+	if err != nil {
+		return fail(err)
+	}
+	if !good {
+		return s.failCounted(r, caller.Identity.ID, store.AuthEventMFAFailure, "wrong MFA code", errInvalidMFACode)
+	}
+	return nil
+}
+
+func codeOf(c *models.MfaCode) string {
+	if c == nil {
+		return ""
+	}
+	return str(c.Code)
+}
+
+func (s *Server) registerClientMFA(a *clientops.EdgeClientAPI) {
+	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(p authentication.AuthenticateMfaParams, pr any) middleware.Responder {
+		return s.authenticateMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaAuth))
+	})
+	a.MfaEnrollMfaHandler = mfa.EnrollMfaHandlerFunc(func(p mfa.EnrollMfaParams, pr any) middleware.Responder {
+		return s.enrollMFA(p.HTTPRequest, principalOf(pr))
+	})
+	a.MfaDetailMfaHandler = mfa.DetailMfaHandlerFunc(func(p mfa.DetailMfaParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		m, found := s.loadMFA(caller.Identity.ID)
+		if !found {
+			return fail(errNoMFA)
+		}
+		d := &models.DetailMfa{BaseEntity: baseOf(store.MFAs, &m.Meta), IsVerified: ptr(m.IsVerified), RecoveryCodes: []string{}}
+		d.Links = linksOf(map[string]string{"self": mfaSelf, "verify": mfaSelf + "/verify", "qr-code": mfaSelf + "/qr-code", "recovery-codes": mfaSelf + "/recovery-codes"})
+		if !m.IsVerified {
+			key, err := s.totpKey(m, caller.Identity.Name)
+			if err != nil {
+				return fail(err)
+			}
+			codes, err := s.mfa.recoveryCodes(m)
+			if err != nil {
+				return fail(err)
+			}
+			d.ProvisioningURL, d.RecoveryCodes = key.URL(), codes
+		}
+		return ok(d)
+	})
+	a.MfaDetailMfaQrCodeHandler = mfa.DetailMfaQrCodeHandlerFunc(func(p mfa.DetailMfaQrCodeParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		m, found := s.loadMFA(caller.Identity.ID)
+		if !found || m.IsVerified {
+			return fail(errNotFound)
+		}
+		key, err := s.totpKey(m, caller.Identity.Name)
+		if err != nil {
+			return fail(err)
+		}
+		img, err := key.Image(256, 256)
+		if err != nil {
+			return fail(fmt.Errorf("draw QR code: %w", err))
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			return fail(fmt.Errorf("encode QR code: %w", err))
+		}
+		return rawBody{status: 200, contentType: "image/png", body: buf.Bytes()}
+	})
+	a.MfaVerifyMfaHandler = mfa.VerifyMfaHandlerFunc(func(p mfa.VerifyMfaParams, pr any) middleware.Responder {
+		return s.verifyMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaValidation))
+	})
+	a.MfaDeleteMfaHandler = mfa.DeleteMfaHandlerFunc(func(p mfa.DeleteMfaParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		m, found := s.loadMFA(caller.Identity.ID)
+		if !found {
+			return fail(errNoMFA)
+		}
+		if m.IsVerified {
+			if refused := s.mfaGate(p.HTTPRequest, caller, m, str(p.MfaValidationCode), true); refused != nil {
+				return refused
+			}
+		}
+		return s.deleteOf(p.HTTPRequest, store.MFAs, m.ID)
+	})
+	a.MfaDetailMfaRecoveryCodesHandler = mfa.DetailMfaRecoveryCodesHandlerFunc(func(p mfa.DetailMfaRecoveryCodesParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		m, found := s.loadMFA(caller.Identity.ID)
+		if !found {
+			return fail(errNoMFA)
+		}
+		if !m.IsVerified {
+			return fail(errMFAUnverified)
+		}
+		code := str(p.MfaValidationCode)
+		if code == "" {
+			code = codeOf(p.MfaValidation)
+		}
+		if refused := s.mfaGate(p.HTTPRequest, caller, m, code, true); refused != nil {
+			return refused
+		}
+		m, found = s.loadMFA(caller.Identity.ID) // a recovery code may have been used up
+		if !found {
+			return fail(errNoMFA)
+		}
+		codes, err := s.mfa.recoveryCodes(m)
+		if err != nil {
+			return fail(err)
+		}
+		d := &models.DetailMfaRecoveryCodes{BaseEntity: baseOf(store.MFAs, &m.Meta), RecoveryCodes: codes}
+		d.Links = linksOf(map[string]string{"self": mfaSelf + "/recovery-codes"})
+		return ok(d)
+	})
+	a.MfaCreateMfaRecoveryCodesHandler = mfa.CreateMfaRecoveryCodesHandlerFunc(func(p mfa.CreateMfaRecoveryCodesParams, pr any) middleware.Responder {
+		caller := principalOf(pr)
+		m, found := s.loadMFA(caller.Identity.ID)
+		if !found {
+			return fail(errNoMFA)
+		}
+		if !m.IsVerified {
+			return fail(errMFAUnverified)
+		}
+		if refused := s.mfaGate(p.HTTPRequest, caller, m, codeOf(p.MfaValidation), true); refused != nil {
+			return refused
+		}
+		codes, err := newRecoveryCodes()
+		if err != nil {
+			return fail(err)
+		}
+		return s.updateOf(p.HTTPRequest, store.MFAs, m.ID, func(rec store.Record) error {
+			return s.mfa.sealRecovery(rec.(*store.MFA), codes)
+		})
+	})
+}
+
+// enrollMFA starts an unverified TOTP enrollment for the caller.
+func (s *Server) enrollMFA(r *http.Request, caller *Principal) middleware.Responder {
+	if _, found := s.loadMFA(caller.Identity.ID); found {
+		return fail(errMFAExists)
+	}
+	secret := make([]byte, totpSecretSize)
+	if _, err := rand.Read(secret); err != nil {
+		return fail(fmt.Errorf("TOTP secret: %w", err))
+	}
+	m := &store.MFA{IdentityID: caller.Identity.ID}
+	sealed, err := s.mfa.seal(sealTOTPSecret, m.IdentityID, secret)
+	if err != nil {
+		return fail(err)
+	}
+	m.SecretSealed = sealed
+	codes, err := newRecoveryCodes()
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.mfa.sealRecovery(m, codes); err != nil {
+		return fail(err)
+	}
+	id, err := s.State.Create(requestContext(r), store.MFAs, m)
+	if errors.Is(err, store.ErrConflict) {
+		return fail(errMFAExists)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return created(id, mfaSelf)
+}
+
+// verifyMFA completes the caller's enrollment with a TOTP code. A session
+// that was waiting for MFA its auth policy requires is complete then.
+func (s *Server) verifyMFA(r *http.Request, caller *Principal, code string) middleware.Responder {
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found {
+		return fail(errNoMFA)
+	}
+	if m.IsVerified {
+		return fail(errMFAVerified)
+	}
+	if refused := s.mfaGate(r, caller, m, code, false); refused != nil {
+		return refused
+	}
+	err := s.State.Update(requestContext(r), store.MFAs, m.ID, func(rec store.Record) error {
+		rec.(*store.MFA).IsVerified = true
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if caller.mfaPending() {
+		if err := s.completeMFA(r, caller.Session.ID); err != nil {
+			return fail(err)
+		}
+	}
+	s.recordSuccess(r, caller.Identity.ID, store.AuthEventMFASuccess, "enrollment verified")
+	s.resetFailures(r, caller.Identity.ID)
+	return okEmpty()
+}
+
+// authenticateMFA is the MFA step of an authentication: a TOTP code or an
+// unused recovery code completes the API session.
+func (s *Server) authenticateMFA(r *http.Request, caller *Principal, code string) middleware.Responder {
+	if !caller.mfaPending() {
+		return okEmpty()
+	}
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found || !m.IsVerified {
+		return fail(newErr(http.StatusBadRequest, CodeCouldNotValidate, "the identity has no verified MFA enrollment: enroll with POST ./current-identity/mfa first"))
+	}
+	if refused := s.mfaGate(r, caller, m, code, true); refused != nil {
+		return refused
+	}
+	if err := s.completeMFA(r, caller.Session.ID); err != nil {
+		return fail(err)
+	}
+	s.recordSuccess(r, caller.Identity.ID, store.AuthEventMFASuccess, "")
+	s.resetFailures(r, caller.Identity.ID)
+	return okEmpty()
+}
+
+// completeMFA marks an API session's MFA step done.
+func (s *Server) completeMFA(r *http.Request, sessionID string) error {
+	return s.State.Update(requestContext(r), store.APISessions, sessionID, func(rec store.Record) error {
+		rec.(*store.APISession).IsMFAComplete = true
+		return nil
+	})
+}

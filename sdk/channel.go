@@ -1,0 +1,175 @@
+package sdk
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// routerChannel is one mTLS connection to an edge router, carrying many
+// edge connections and listeners.
+type routerChannel struct {
+	addr      string // host:port
+	routerID  string
+	log       *slog.Logger
+	wc        *wire.Conn
+	closed    chan struct{}
+	latency   atomic.Int64 // nanoseconds, last measured
+	nextID    atomic.Uint32
+	mu        sync.Mutex
+	conns     map[uint32]*conn
+	listeners map[uint32]*listenerOnChannel
+}
+
+// routerAddr turns "tls://host:port" into host:port.
+func routerAddr(u string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "tls" || p.Host == "" {
+		return "", fmt.Errorf("router address %q is not tls://host:port", u)
+	}
+	return p.Host, nil
+}
+
+// dialChannel connects to a router and says Hello with the API session.
+func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, certCN, apiSessionToken string, log *slog.Logger) (*routerChannel, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := tlsCfg.Clone()
+	cfg.ServerName = host
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}, Config: cfg}
+	start := time.Now()
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect to router %s: %w", addr, err)
+	}
+	ch := &routerChannel{addr: addr, log: log, closed: make(chan struct{}),
+		conns: map[uint32]*conn{}, listeners: map[uint32]*listenerOnChannel{}}
+	ch.wc = wire.NewConn(raw, ch.handle, wire.ConnConfig{})
+	go func() {
+		<-ch.wc.Done()
+		ch.shutdown()
+	}()
+	hctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	reply, err := ch.wc.Request(hctx, wire.NewHello(certCN, []byte(apiSessionToken)))
+	if err != nil {
+		_ = ch.wc.Close()
+		return nil, fmt.Errorf("hello to router %s: %w", addr, err)
+	}
+	info, err := wire.ParseHelloResult(reply)
+	if err != nil {
+		_ = ch.wc.Close()
+		return nil, fmt.Errorf("router %s refused the session: %w", addr, err)
+	}
+	ch.routerID = info.RouterID
+	ch.latency.Store(int64(time.Since(start)))
+	return ch, nil
+}
+
+func (ch *routerChannel) isClosed() bool {
+	select {
+	case <-ch.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// shutdown ends every connection and listener of a lost channel.
+func (ch *routerChannel) shutdown() {
+	ch.mu.Lock()
+	select {
+	case <-ch.closed:
+		ch.mu.Unlock()
+		return
+	default:
+	}
+	close(ch.closed)
+	conns := ch.conns
+	listeners := ch.listeners
+	ch.conns, ch.listeners = map[uint32]*conn{}, map[uint32]*listenerOnChannel{}
+	ch.mu.Unlock()
+	for _, c := range conns {
+		c.remoteClosed()
+	}
+	for _, l := range listeners {
+		l.lost()
+	}
+}
+
+func (ch *routerChannel) close() { _ = ch.wc.Close() }
+
+func (ch *routerChannel) addConn(c *conn) {
+	ch.mu.Lock()
+	ch.conns[c.id] = c
+	ch.mu.Unlock()
+}
+
+func (ch *routerChannel) removeConn(id uint32) {
+	ch.mu.Lock()
+	delete(ch.conns, id)
+	ch.mu.Unlock()
+}
+
+func (ch *routerChannel) conn(id uint32) *conn {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.conns[id]
+}
+
+func (ch *routerChannel) listener(id uint32) *listenerOnChannel {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.listeners[id]
+}
+
+// handle runs on the channel's read loop for every message that is not a
+// reply to one of our requests.
+func (ch *routerChannel) handle(m *wire.Message) {
+	id, _ := m.ConnID()
+	switch m.ContentType {
+	case wire.ContentTypeData:
+		if c := ch.conn(id); c != nil {
+			c.deliver(m)
+		}
+	case wire.ContentTypeStateClosed:
+		if c := ch.conn(id); c != nil {
+			c.remoteClosed()
+			return
+		}
+		if l := ch.listener(id); l != nil {
+			l.lost()
+		}
+	case wire.ContentTypeDial:
+		if l := ch.listener(id); l != nil {
+			l.dial(m)
+		} else {
+			_ = ch.send(wire.NewDialFailed(id, "no such listener"), m)
+		}
+	case wire.ContentTypeBindSuccess:
+		if l := ch.listener(id); l != nil {
+			l.bound()
+		}
+	}
+}
+
+// send sends a message, as a reply to req when req is not nil, without
+// blocking the read loop for long.
+func (ch *routerChannel) send(m, req *wire.Message) error {
+	if req != nil {
+		m.ReplyTo(req)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return ch.wc.Send(ctx, m)
+}

@@ -1,0 +1,419 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/crypto"
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// Addr names one end of an Ostium connection: the service and who is at
+// that end.
+type Addr struct {
+	Service  string
+	Identity string
+}
+
+// Network is "ostium".
+func (a Addr) Network() string { return "ostium" }
+
+func (a Addr) String() string {
+	if a.Identity == "" {
+		return a.Service
+	}
+	return a.Identity + "@" + a.Service
+}
+
+// Limits of one connection's buffers. A reader that falls behind by more than
+// maxReadBuffered bytes stalls its router channel until it catches up, which
+// pushes back on the writer through the router.
+const (
+	maxChunk        = 32 << 10
+	maxReadBuffered = 4 << 20
+	sendQueueDepth  = 16
+)
+
+// errConnClosed is returned after Close.
+var errConnClosed = net.ErrClosed
+
+// conn is one edge connection (a circuit end) multiplexed on a router channel.
+type conn struct {
+	ch     *routerChannel
+	id     uint32
+	local  Addr
+	remote Addr
+
+	// read side, guarded by mu; wake is signalled on every change.
+	mu           sync.Mutex
+	queue        [][]byte
+	queued       int
+	eof          bool // the peer half-closed or closed
+	closed       bool // Close was called
+	readDeadline time.Time
+	wake         chan struct{} // capacity 1
+	space        chan struct{} // capacity 1: the queue shrank
+
+	// write side
+	wmu           sync.Mutex // serialises Write and CloseWrite
+	sendq         chan *wire.Message
+	sendDone      chan struct{}
+	seq           uint32
+	writeClosed   bool
+	dmu           sync.Mutex
+	writeDeadline time.Time
+	wdeadline     chan struct{} // closed and replaced when the write deadline changes
+
+	// End-to-end encryption: keyed is closed once sender and receiver are
+	// set; it is nil for connections that are not encrypted.
+	keyed    chan struct{}
+	sender   *crypto.Sender
+	receiver *crypto.Receiver
+
+	closeOnce sync.Once
+	onClose   func()
+}
+
+func newConn(ch *routerChannel, id uint32, local, remote Addr) *conn {
+	c := &conn{ch: ch, id: id, local: local, remote: remote,
+		wake: make(chan struct{}, 1), space: make(chan struct{}, 1),
+		sendq: make(chan *wire.Message, sendQueueDepth), sendDone: make(chan struct{}),
+		wdeadline: make(chan struct{})}
+	go c.sendLoop()
+	return c
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// sendLoop writes queued messages to the channel in order. Deadlines apply
+// when queueing, never to a frame half written, so one connection's timeout
+// cannot corrupt the channel it shares.
+func (c *conn) sendLoop() {
+	defer close(c.sendDone)
+	for m := range c.sendq {
+		if err := c.ch.wc.Send(context.Background(), m); err != nil {
+			c.remoteClosed()
+			for range c.sendq {
+			}
+			return
+		}
+	}
+}
+
+// expectEncryption makes incoming data wait for setKeys.
+func (c *conn) expectEncryption() { c.keyed = make(chan struct{}) }
+
+// setKeys installs the session keys of end-to-end encryption.
+func (c *conn) setKeys(rx, tx [32]byte) error {
+	s, err := crypto.NewSender(tx)
+	if err != nil {
+		return err
+	}
+	c.sender = s
+	c.receiver = crypto.NewReceiver(rx)
+	close(c.keyed)
+	return nil
+}
+
+// sendHeader queues this side's stream header as its first Data message.
+func (c *conn) sendHeader() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.enqueue(c.dataMessage(c.sender.Header(), 0), nil)
+}
+
+func (c *conn) dataMessage(payload []byte, flags uint32) *wire.Message {
+	c.seq++
+	return wire.NewData(c.id, c.seq, flags, payload)
+}
+
+// deliver is called by the channel's read loop with a Data message.
+func (c *conn) deliver(m *wire.Message) {
+	if c.keyed != nil {
+		select {
+		case <-c.keyed:
+		case <-c.ch.closed:
+			return
+		case <-time.After(30 * time.Second):
+			c.ch.log.Warn("dropping connection: no encryption keys", "conn", c.id)
+			go c.abort()
+			return
+		}
+	}
+	payload := m.Body
+	if c.receiver != nil && len(payload) > 0 {
+		plain, err := c.receiver.Open(payload)
+		if err != nil {
+			c.ch.log.Warn("dropping connection: end-to-end decryption failed", "conn", c.id, "err", err)
+			c.abort()
+			return
+		}
+		payload = plain
+	}
+	fin := m.Flags()&wire.FlagFIN != 0
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return
+		}
+		if c.queued < maxReadBuffered || len(payload) == 0 {
+			if len(payload) > 0 {
+				c.queue = append(c.queue, append([]byte(nil), payload...))
+				c.queued += len(payload)
+			}
+			if fin {
+				c.eof = true
+			}
+			c.mu.Unlock()
+			signal(c.wake)
+			return
+		}
+		c.mu.Unlock()
+		select {
+		case <-c.space:
+		case <-c.ch.closed:
+			return
+		}
+	}
+}
+
+// remoteClosed marks the end of the peer's data (StateClosed or a lost channel).
+func (c *conn) remoteClosed() {
+	c.mu.Lock()
+	c.eof = true
+	c.mu.Unlock()
+	signal(c.wake)
+}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string   { return "i/o timeout" }
+func (timeoutError) Timeout() bool   { return true }
+func (timeoutError) Temporary() bool { return true }
+func (timeoutError) Unwrap() error   { return os.ErrDeadlineExceeded }
+
+func (c *conn) Read(b []byte) (int, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return 0, errConnClosed
+		}
+		if len(c.queue) > 0 {
+			if len(b) == 0 {
+				c.mu.Unlock()
+				return 0, nil
+			}
+			n := copy(b, c.queue[0])
+			if n == len(c.queue[0]) {
+				c.queue[0] = nil
+				c.queue = c.queue[1:]
+			} else {
+				c.queue[0] = c.queue[0][n:]
+			}
+			c.queued -= n
+			c.mu.Unlock()
+			signal(c.space)
+			return n, nil
+		}
+		if c.eof {
+			c.mu.Unlock()
+			return 0, io.EOF
+		}
+		deadline := c.readDeadline
+		c.mu.Unlock()
+		var timer <-chan time.Time
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return 0, timeoutError{}
+			}
+			t := time.NewTimer(d)
+			timer = t.C
+			defer t.Stop()
+		}
+		select {
+		case <-c.wake:
+		case <-timer:
+		}
+	}
+}
+
+func (c *conn) currentWriteDeadline() (time.Time, chan struct{}) {
+	c.dmu.Lock()
+	defer c.dmu.Unlock()
+	return c.writeDeadline, c.wdeadline
+}
+
+// enqueue hands a message to the send loop, waiting for room until the write
+// deadline. wrote reports the bytes to count when it gives up.
+func (c *conn) enqueue(m *wire.Message, _ *int) error {
+	for {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return errConnClosed
+		}
+		deadline, changed := c.currentWriteDeadline()
+		var timer <-chan time.Time
+		if !deadline.IsZero() {
+			d := time.Until(deadline)
+			if d <= 0 {
+				return timeoutError{}
+			}
+			t := time.NewTimer(d)
+			timer = t.C
+			defer t.Stop()
+		}
+		select {
+		case c.sendq <- m:
+			return nil
+		case <-timer:
+			return timeoutError{}
+		case <-changed:
+		case <-c.ch.closed:
+			return io.ErrClosedPipe
+		}
+	}
+}
+
+func (c *conn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writeClosed {
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return 0, errConnClosed
+		}
+		return 0, errors.New("ostium: write after CloseWrite")
+	}
+	written := 0
+	for written < len(b) {
+		n := min(len(b)-written, maxChunk)
+		chunk := b[written : written+n]
+		var payload []byte
+		if c.sender != nil {
+			payload = c.sender.Seal(chunk)
+		} else {
+			payload = append([]byte(nil), chunk...)
+		}
+		if err := c.enqueue(c.dataMessage(payload, 0), nil); err != nil {
+			if c.sender != nil {
+				// An encrypted stream cannot skip a sealed chunk: end it.
+				go c.abort()
+			}
+			return written, err
+		}
+		written += n
+	}
+	return written, nil
+}
+
+// CloseWrite half-closes the connection: the peer reads EOF after the data
+// already written, and may go on writing to this side.
+func (c *conn) CloseWrite() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.writeClosed {
+		return nil
+	}
+	c.writeClosed = true
+	return c.enqueue(c.dataMessage(nil, wire.FlagFIN), nil)
+}
+
+// Close ends the connection both ways and tells the peer.
+func (c *conn) Close() error {
+	first := false
+	c.closeOnce.Do(func() {
+		first = true
+		c.mu.Lock()
+		c.closed = true
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		signal(c.wake)
+		signal(c.space)
+		c.dmu.Lock()
+		close(c.wdeadline)
+		c.wdeadline = make(chan struct{})
+		c.dmu.Unlock()
+		c.wmu.Lock()
+		c.writeClosed = true
+		select {
+		case c.sendq <- wire.NewStateClosed(c.id, 0, "closed"):
+		case <-c.ch.closed:
+		case <-time.After(5 * time.Second):
+		}
+		close(c.sendq)
+		c.wmu.Unlock()
+		c.ch.removeConn(c.id)
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+	if !first {
+		return errConnClosed
+	}
+	return nil
+}
+
+// abort closes without waiting on a stuck send queue.
+func (c *conn) abort() {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	signal(c.wake)
+	_ = c.Close()
+}
+
+func (c *conn) LocalAddr() net.Addr  { return c.local }
+func (c *conn) RemoteAddr() net.Addr { return c.remote }
+
+func (c *conn) SetDeadline(t time.Time) error {
+	if err := c.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return c.SetWriteDeadline(t)
+}
+
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errConnClosed
+	}
+	c.readDeadline = t
+	c.mu.Unlock()
+	signal(c.wake)
+	return nil
+}
+
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return errConnClosed
+	}
+	c.dmu.Lock()
+	c.writeDeadline = t
+	close(c.wdeadline)
+	c.wdeadline = make(chan struct{})
+	c.dmu.Unlock()
+	return nil
+}
+
+var _ net.Conn = (*conn)(nil)

@@ -1,0 +1,340 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/crypto"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// ListenOptions tune a Listen.
+type ListenOptions struct {
+	// Cost and Precedence of the terminators (how routers choose among hosts).
+	Cost       uint16
+	Precedence wire.Precedence
+	// TerminatorIdentity makes this host addressable by dialers.
+	TerminatorIdentity string
+	// MaxConnections bounds connections waiting in Accept (default 64); more
+	// dials are refused until Accept catches up.
+	MaxConnections int
+	// Routers is how many routers to bind on at once (default 1; more for
+	// availability).
+	Routers int
+}
+
+// Listener hosts a service: it binds on routers and accepts the connections
+// dialers make to it. When a router goes away it binds again, on that router
+// when it comes back or on another.
+type Listener struct {
+	c    *Context
+	svc  *Service
+	opts ListenOptions
+	addr Addr
+
+	pub, priv [32]byte // end-to-end key pair of this listener
+
+	accept    chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+	kick      chan struct{}
+
+	mu       sync.Mutex
+	bindings map[string]*listenerOnChannel // by router address
+}
+
+// listenerOnChannel is one Bind of a Listener on one router channel.
+type listenerOnChannel struct {
+	l        *Listener
+	ch       *routerChannel
+	id       uint32
+	token    string
+	boundCh  chan struct{}
+	lostOnce sync.Once
+	done     chan struct{}
+}
+
+// Listen hosts a service.
+func (c *Context) Listen(service string) (net.Listener, error) {
+	return c.ListenWithOptions(service, nil)
+}
+
+// ListenWithOptions hosts a service with options. It returns once the
+// service is bound on at least one router.
+func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Listener, error) {
+	if opts == nil {
+		opts = &ListenOptions{}
+	}
+	if opts.MaxConnections <= 0 {
+		opts.MaxConnections = 64
+	}
+	if opts.Routers <= 0 {
+		opts.Routers = 1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	svc, err := c.service(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{c: c, svc: svc, opts: *opts, addr: Addr{Service: svc.Name, Identity: c.id.Chain[0].Subject.CommonName},
+		accept: make(chan net.Conn, opts.MaxConnections), closed: make(chan struct{}), kick: make(chan struct{}, 1),
+		bindings: map[string]*listenerOnChannel{}}
+	if svc.EncryptionRequired {
+		if l.pub, l.priv, err = crypto.GenerateKeyPair(); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.bindMore(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		_ = l.Close()
+		return nil, errClosed
+	}
+	c.listeners[l] = struct{}{}
+	c.mu.Unlock()
+	go l.maintain()
+	return l, nil
+}
+
+// bindMore binds on routers until opts.Routers bindings exist.
+func (l *Listener) bindMore(ctx context.Context) error {
+	var lastErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		sess, err := l.c.session(ctx, l.svc, "Bind", attempt > 0)
+		if err != nil {
+			return err
+		}
+		for _, addr := range l.c.routersOf(sess) {
+			if l.count() >= l.opts.Routers {
+				return nil
+			}
+			l.mu.Lock()
+			_, have := l.bindings[addr]
+			l.mu.Unlock()
+			if have {
+				continue
+			}
+			if err := l.bindOn(ctx, addr, sess); err != nil {
+				lastErr = err
+				l.c.log.Debug("bind failed", "router", addr, "service", l.svc.Name, "err", err)
+			}
+		}
+		if l.count() > 0 {
+			return nil
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("sdk: no edge router to host %s", l.svc.Name)
+	}
+	return lastErr
+}
+
+func (l *Listener) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.bindings)
+}
+
+func (l *Listener) bindOn(ctx context.Context, addr string, sess *models.SessionDetail) error {
+	ch, err := l.c.channel(ctx, addr)
+	if err != nil {
+		return err
+	}
+	b := &listenerOnChannel{l: l, ch: ch, id: ch.nextID.Add(1), token: *sess.Token, boundCh: make(chan struct{}), done: make(chan struct{})}
+	ch.mu.Lock()
+	ch.listeners[b.id] = b
+	ch.mu.Unlock()
+	bo := wire.BindOptions{Cost: l.opts.Cost, Precedence: l.opts.Precedence, TerminatorIdentity: l.opts.TerminatorIdentity}
+	if l.svc.EncryptionRequired {
+		bo.PublicKey = l.pub[:]
+	}
+	reply, err := ch.wc.Request(ctx, wire.NewBind([]byte(b.token), b.id, bo))
+	if err == nil && reply.ContentType != wire.ContentTypeStateConnected {
+		code, _ := reply.ErrorCode()
+		err = &DialError{Code: code, Message: string(reply.Body)}
+	}
+	if err != nil {
+		ch.mu.Lock()
+		delete(ch.listeners, b.id)
+		ch.mu.Unlock()
+		return fmt.Errorf("bind %s on %s: %w", l.svc.Name, addr, err)
+	}
+	// A router that supports it confirms the terminator; give it a moment.
+	select {
+	case <-b.boundCh:
+	case <-time.After(5 * time.Second):
+	case <-ch.closed:
+		return errors.New("router channel closed while binding")
+	}
+	l.mu.Lock()
+	l.bindings[addr] = b
+	l.mu.Unlock()
+	return nil
+}
+
+// maintain re-binds when a binding is lost, with backoff.
+func (l *Listener) maintain() {
+	backoff := 200 * time.Millisecond
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.closed:
+			return
+		case <-l.kick:
+		case <-tick.C:
+		}
+		if l.count() >= l.opts.Routers {
+			backoff = 200 * time.Millisecond
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		err := l.bindMore(ctx)
+		cancel()
+		if err == nil {
+			backoff = 200 * time.Millisecond
+			continue
+		}
+		l.c.log.Info("listener waiting to bind again", "service", l.svc.Name, "err", err, "retry", backoff)
+		select {
+		case <-l.closed:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (b *listenerOnChannel) bound() {
+	select {
+	case <-b.boundCh:
+	default:
+		close(b.boundCh)
+	}
+}
+
+// lost removes a binding whose router channel or terminator ended.
+func (b *listenerOnChannel) lost() {
+	b.lostOnce.Do(func() {
+		close(b.done)
+		b.ch.mu.Lock()
+		delete(b.ch.listeners, b.id)
+		b.ch.mu.Unlock()
+		b.l.mu.Lock()
+		if b.l.bindings[b.ch.addr] == b {
+			delete(b.l.bindings, b.ch.addr)
+		}
+		b.l.mu.Unlock()
+		select {
+		case b.l.kick <- struct{}{}:
+		default:
+		}
+	})
+}
+
+// dial handles the router's Dial for a new connection to this listener. It
+// runs on the channel's read loop and must not wait for replies.
+func (b *listenerOnChannel) dial(m *wire.Message) {
+	l := b.l
+	newID, ok := m.Headers.GetUint32(wire.HeaderRouterProvidedConnID)
+	if !ok {
+		_ = b.ch.send(wire.NewDialFailed(b.id, "no connection id"), m)
+		return
+	}
+	caller, _ := m.Headers.GetString(wire.HeaderCallerID)
+	cn := newConn(b.ch, newID, l.addr, Addr{Service: l.svc.Name, Identity: caller})
+	if l.svc.EncryptionRequired {
+		dialerPub, ok := m.Headers.GetBytes(wire.HeaderPublicKey)
+		if !ok || len(dialerPub) != 32 {
+			_ = b.ch.send(wire.NewDialFailed(b.id, "the dialer sent no public key"), m)
+			return
+		}
+		cn.expectEncryption()
+		rx, tx, err := crypto.ServerSessionKeys(l.pub, l.priv, [32]byte(dialerPub))
+		if err == nil {
+			err = cn.setKeys(rx, tx)
+		}
+		if err != nil {
+			_ = b.ch.send(wire.NewDialFailed(b.id, "key exchange failed"), m)
+			return
+		}
+	}
+	select {
+	case <-l.closed:
+		_ = b.ch.send(wire.NewDialFailed(b.id, "listener closed"), m)
+		return
+	default:
+	}
+	if len(l.accept) == cap(l.accept) {
+		_ = b.ch.send(wire.NewDialFailed(b.id, "too many connections waiting to be accepted"), m)
+		return
+	}
+	b.ch.addConn(cn)
+	reply := wire.NewDialSuccess(b.id, newID)
+	go func() {
+		if err := b.ch.send(reply, m); err != nil {
+			b.ch.removeConn(newID)
+			return
+		}
+		if cn.sender != nil {
+			if err := cn.sendHeader(); err != nil {
+				_ = cn.Close()
+				return
+			}
+		}
+		select {
+		case l.accept <- cn:
+		case <-l.closed:
+			_ = cn.Close()
+		}
+	}()
+}
+
+// Accept waits for the next connection.
+func (l *Listener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.accept:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close unbinds from every router and stops accepting.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.mu.Lock()
+		bindings := l.bindings
+		l.bindings = map[string]*listenerOnChannel{}
+		l.mu.Unlock()
+		for _, b := range bindings {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = b.ch.wc.Send(ctx, wire.NewUnbind([]byte(b.token), b.id))
+			cancel()
+			b.lost()
+		}
+		l.c.mu.Lock()
+		delete(l.c.listeners, l)
+		l.c.mu.Unlock()
+	})
+	return nil
+}
+
+// Addr names the hosted service.
+func (l *Listener) Addr() net.Addr { return l.addr }
+
+var _ net.Listener = (*Listener)(nil)

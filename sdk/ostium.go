@@ -1,0 +1,485 @@
+// Package sdk is the Go library applications embed to use an Ostium network.
+// A Context, built from an enrolled identity, authenticates to the controller
+// and gives the application standard net.Conn and net.Listener values:
+//
+//	id, _ := identity.Load("app.json")
+//	ctx, _ := sdk.New(id, sdk.Options{})
+//	defer ctx.Close()
+//	conn, err := ctx.Dial(context.Background(), "db")
+//
+// It re-authenticates when its API session ends, caches sessions per service,
+// picks the router with the lowest measured latency, re-binds listeners when
+// routers come and go, and encrypts end to end for services that require it.
+package sdk
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/crypto"
+	"github.com/ostium-net/ostium/sdk/identity"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// Options configure a Context.
+type Options struct {
+	// Logger receives the Context's logs; nil discards them.
+	Logger *slog.Logger
+	// ConfigTypes are the config types to receive with services ("all" for every one).
+	ConfigTypes []string
+	// MFACode is asked for a TOTP code when the controller requires one.
+	MFACode func(ctx context.Context) (string, error)
+	// HTTPTimeout bounds each controller request (default 30 s).
+	HTTPTimeout time.Duration
+}
+
+// Service is a service the identity may use.
+type Service struct {
+	ID                 string
+	Name               string
+	EncryptionRequired bool
+	Permissions        []string
+	// Configs holds each config's data, keyed by config-type name.
+	Configs map[string]map[string]any
+}
+
+// CanDial reports the Dial permission.
+func (s *Service) CanDial() bool { return slices.Contains(s.Permissions, "Dial") }
+
+// CanBind reports the Bind permission.
+func (s *Service) CanBind() bool { return slices.Contains(s.Permissions, "Bind") }
+
+// Context is an authenticated use of an identity.
+type Context struct {
+	id   *identity.Identity
+	opts Options
+	log  *slog.Logger
+	rest *restClient
+
+	authMu     sync.Mutex // one authentication at a time
+	mu         sync.Mutex
+	apiSession *models.CurrentAPISessionDetail
+	services   map[string]*Service // by name
+	sessions   map[string]*models.SessionDetail
+	channels   map[string]*routerChannel // by router address
+	listeners  map[*Listener]struct{}
+	closed     bool
+}
+
+// New prepares a Context; it authenticates on first use (or Authenticate).
+func New(id *identity.Identity, opts Options) (*Context, error) {
+	if id == nil {
+		return nil, errors.New("sdk: identity is required")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.HTTPTimeout == 0 {
+		opts.HTTPTimeout = 30 * time.Second
+	}
+	base, err := clientAPIBase(id.ControllerURL)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{TLSClientConfig: id.ClientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	return &Context{id: id, opts: opts, log: opts.Logger,
+		rest:     &restClient{base: base, http: &http.Client{Transport: tr, Timeout: opts.HTTPTimeout}},
+		services: map[string]*Service{}, sessions: map[string]*models.SessionDetail{},
+		channels: map[string]*routerChannel{}, listeners: map[*Listener]struct{}{}}, nil
+}
+
+// Identity is the identity this Context uses.
+func (c *Context) Identity() *identity.Identity { return c.id }
+
+var errClosed = errors.New("sdk: context is closed")
+
+// Authenticate opens a new API session with the identity's certificate.
+func (c *Context) Authenticate(ctx context.Context) error {
+	c.authMu.Lock()
+	defer c.authMu.Unlock()
+	return c.authenticateLocked(ctx)
+}
+
+func (c *Context) authenticateLocked(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return errClosed
+	}
+	c.mu.Unlock()
+	body := map[string]any{"configTypes": c.opts.ConfigTypes,
+		"sdkInfo": map[string]string{"type": "ostium-go", "version": "0.0.0"}}
+	c.rest.setToken("")
+	var sess models.CurrentAPISessionDetail
+	hdr, err := c.rest.call(ctx, http.MethodPost, "/authenticate?method=cert", body, &sess)
+	if err != nil {
+		return fmt.Errorf("authenticate: %w", err)
+	}
+	token := hdr.Get("zt-session")
+	if token == "" && sess.Token != nil {
+		token = *sess.Token
+	}
+	if token == "" {
+		return errors.New("authenticate: the controller returned no session token")
+	}
+	c.rest.setToken(token)
+	for _, q := range sess.AuthQueries {
+		if q != nil && q.TypeID == "MFA" {
+			if err := c.completeMFA(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	c.mu.Lock()
+	c.apiSession = &sess
+	c.sessions = map[string]*models.SessionDetail{} // sessions belonged to the old API session
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Context) completeMFA(ctx context.Context) error {
+	if c.opts.MFACode == nil {
+		return errors.New("authenticate: the controller requires an MFA code and no MFACode callback is set")
+	}
+	code, err := c.opts.MFACode(ctx)
+	if err != nil {
+		return fmt.Errorf("authenticate: MFA code: %w", err)
+	}
+	if _, err := c.rest.call(ctx, http.MethodPost, "/authenticate/mfa", map[string]string{"code": code}, nil); err != nil {
+		return fmt.Errorf("authenticate: MFA: %w", err)
+	}
+	return nil
+}
+
+func (c *Context) ensureAuthenticated(ctx context.Context) error {
+	c.mu.Lock()
+	ok := c.apiSession != nil
+	c.mu.Unlock()
+	if ok {
+		return nil
+	}
+	return c.Authenticate(ctx)
+}
+
+// call runs a REST call, re-authenticating once when the API session is gone.
+func (c *Context) call(ctx context.Context, method, path string, body, out any) error {
+	if err := c.ensureAuthenticated(ctx); err != nil {
+		return err
+	}
+	before := c.rest.currentToken()
+	_, err := c.rest.call(ctx, method, path, body, out)
+	if !isUnauthorized(err) {
+		return err
+	}
+	c.authMu.Lock()
+	if c.rest.currentToken() == before {
+		if aerr := c.authenticateLocked(ctx); aerr != nil {
+			c.authMu.Unlock()
+			return aerr
+		}
+	}
+	c.authMu.Unlock()
+	_, err = c.rest.call(ctx, method, path, body, out)
+	return err
+}
+
+// Services lists the services this identity may use.
+func (c *Context) Services(ctx context.Context) ([]*Service, error) {
+	var out []*Service
+	for offset := int64(0); ; {
+		var page []*models.ServiceDetail
+		q := url.Values{"limit": {"500"}, "offset": {fmt.Sprint(offset)}}
+		for _, ct := range c.opts.ConfigTypes {
+			q.Add("configTypes", ct)
+		}
+		if err := c.call(ctx, http.MethodGet, "/services?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		for _, d := range page {
+			out = append(out, serviceOf(d))
+		}
+		if len(page) < 500 {
+			break
+		}
+		offset += int64(len(page))
+	}
+	c.mu.Lock()
+	c.services = map[string]*Service{}
+	for _, s := range out {
+		c.services[s.Name] = s
+	}
+	c.mu.Unlock()
+	return out, nil
+}
+
+func serviceOf(d *models.ServiceDetail) *Service {
+	s := &Service{Configs: map[string]map[string]any{}}
+	if d.ID != nil {
+		s.ID = *d.ID
+	}
+	if d.Name != nil {
+		s.Name = *d.Name
+	}
+	if d.EncryptionRequired != nil {
+		s.EncryptionRequired = *d.EncryptionRequired
+	}
+	for _, p := range d.Permissions {
+		s.Permissions = append(s.Permissions, string(p))
+	}
+	for k, v := range d.Config {
+		s.Configs[k] = v
+	}
+	return s
+}
+
+// service finds a service by name, refreshing the list when unknown.
+func (c *Context) service(ctx context.Context, name string) (*Service, error) {
+	c.mu.Lock()
+	s := c.services[name]
+	c.mu.Unlock()
+	if s != nil {
+		return s, nil
+	}
+	if _, err := c.Services(ctx); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	s = c.services[name]
+	c.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("sdk: service %q is not available to this identity", name)
+	}
+	return s, nil
+}
+
+// session returns a Dial or Bind session for a service, creating one.
+func (c *Context) session(ctx context.Context, svc *Service, typ string, fresh bool) (*models.SessionDetail, error) {
+	key := typ + "/" + svc.ID
+	c.mu.Lock()
+	s := c.sessions[key]
+	c.mu.Unlock()
+	if s != nil && !fresh {
+		return s, nil
+	}
+	var created models.SessionDetail
+	if err := c.call(ctx, http.MethodPost, "/sessions", map[string]string{"serviceId": svc.ID, "type": typ}, &created); err != nil {
+		return nil, fmt.Errorf("create %s session for %s: %w", typ, svc.Name, err)
+	}
+	c.mu.Lock()
+	c.sessions[key] = &created
+	c.mu.Unlock()
+	return &created, nil
+}
+
+// channel returns a connected channel to a router, dialing it when needed.
+func (c *Context) channel(ctx context.Context, addr string) (*routerChannel, error) {
+	c.mu.Lock()
+	ch := c.channels[addr]
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, errClosed
+	}
+	if ch != nil && !ch.isClosed() {
+		return ch, nil
+	}
+	ch, err := dialChannel(ctx, addr, c.id.ClientTLS(), c.id.Chain[0].Subject.CommonName, c.rest.currentToken(), c.log)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if old := c.channels[addr]; old != nil && !old.isClosed() {
+		c.mu.Unlock()
+		ch.close()
+		return old, nil
+	}
+	c.channels[addr] = ch
+	c.mu.Unlock()
+	return ch, nil
+}
+
+// routersOf lists the routers of a session, fastest first by measured latency.
+func (c *Context) routersOf(s *models.SessionDetail) []string {
+	var addrs []string
+	for _, r := range s.EdgeRouters {
+		if r == nil {
+			continue
+		}
+		u := r.Urls["tls"]
+		if u == "" {
+			u = r.SupportedProtocols["tls"]
+		}
+		if a, err := routerAddr(u); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	c.mu.Lock()
+	lat := func(a string) time.Duration {
+		if ch := c.channels[a]; ch != nil && !ch.isClosed() {
+			return time.Duration(ch.latency.Load())
+		}
+		return time.Hour
+	}
+	sort.SliceStable(addrs, func(i, j int) bool { return lat(addrs[i]) < lat(addrs[j]) })
+	c.mu.Unlock()
+	return addrs
+}
+
+// DialOptions tune a Dial.
+type DialOptions struct {
+	// TerminatorIdentity picks a specific terminator (an addressable host).
+	TerminatorIdentity string
+	// AppData is passed to the hosting side.
+	AppData []byte
+	// Timeout bounds the dial (default 15 s).
+	Timeout time.Duration
+}
+
+// Dial connects to a service.
+func (c *Context) Dial(ctx context.Context, service string) (net.Conn, error) {
+	return c.DialWithOptions(ctx, service, nil)
+}
+
+// DialWithOptions connects to a service with options.
+func (c *Context) DialWithOptions(ctx context.Context, service string, opts *DialOptions) (net.Conn, error) {
+	if opts == nil {
+		opts = &DialOptions{}
+	}
+	if opts.Timeout == 0 {
+		opts.Timeout = 15 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	svc, err := c.service(ctx, service)
+	if err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for attempt := 0; attempt < 2; attempt++ {
+		sess, err := c.session(ctx, svc, "Dial", attempt > 0)
+		if err != nil {
+			return nil, err
+		}
+		for _, addr := range c.routersOf(sess) {
+			conn, err := c.dialVia(ctx, addr, svc, sess, opts)
+			if err == nil {
+				return conn, nil
+			}
+			lastErr = err
+			c.log.Debug("dial through router failed", "router", addr, "service", svc.Name, "err", err)
+		}
+		if lastErr == nil {
+			lastErr = fmt.Errorf("sdk: no edge router to reach %s", svc.Name)
+		}
+	}
+	return nil, lastErr
+}
+
+// DialError is a refusal from the router, with its error code.
+type DialError struct {
+	Code    uint32
+	Message string
+}
+
+func (e *DialError) Error() string { return fmt.Sprintf("dial refused (code %d): %s", e.Code, e.Message) }
+
+func (c *Context) dialVia(ctx context.Context, addr string, svc *Service, sess *models.SessionDetail, opts *DialOptions) (net.Conn, error) {
+	ch, err := c.channel(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	id := ch.nextID.Add(1)
+	local := Addr{Service: svc.Name, Identity: c.id.Chain[0].Subject.CommonName}
+	cn := newConn(ch, id, local, Addr{Service: svc.Name})
+	msg := wire.NewConnect([]byte(*sess.Token), id)
+	var pub, priv [32]byte
+	if svc.EncryptionRequired {
+		if pub, priv, err = crypto.GenerateKeyPair(); err != nil {
+			return nil, err
+		}
+		msg.PutPublicKey(pub[:])
+		cn.expectEncryption()
+	}
+	if opts.TerminatorIdentity != "" {
+		msg.Headers.PutString(wire.HeaderTerminatorIdentity, opts.TerminatorIdentity)
+	}
+	if opts.AppData != nil {
+		msg.Headers.PutBytes(wire.HeaderAppData, opts.AppData)
+	}
+	msg.Headers.PutString(wire.HeaderCallerID, local.Identity)
+	ch.addConn(cn)
+	reply, err := ch.wc.Request(ctx, msg)
+	if err != nil {
+		ch.removeConn(id)
+		return nil, fmt.Errorf("connect through %s: %w", addr, err)
+	}
+	if reply.ContentType != wire.ContentTypeStateConnected {
+		ch.removeConn(id)
+		code, _ := reply.ErrorCode()
+		return nil, &DialError{Code: code, Message: string(reply.Body)}
+	}
+	if svc.EncryptionRequired {
+		hostPub, ok := reply.Headers.GetBytes(wire.HeaderPublicKey)
+		if !ok || len(hostPub) != 32 {
+			_ = cn.Close()
+			return nil, errors.New("sdk: the host sent no public key for an encrypted service")
+		}
+		rx, tx, err := crypto.ClientSessionKeys(pub, priv, [32]byte(hostPub))
+		if err != nil {
+			_ = cn.Close()
+			return nil, err
+		}
+		if err := cn.setKeys(rx, tx); err != nil {
+			_ = cn.Close()
+			return nil, err
+		}
+		if err := cn.sendHeader(); err != nil {
+			_ = cn.Close()
+			return nil, err
+		}
+	}
+	return cn, nil
+}
+
+// Close ends every listener, connection and channel, and the API session.
+func (c *Context) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	listeners := make([]*Listener, 0, len(c.listeners))
+	for l := range c.listeners {
+		listeners = append(listeners, l)
+	}
+	channels := c.channels
+	c.channels = map[string]*routerChannel{}
+	c.mu.Unlock()
+	for _, l := range listeners {
+		_ = l.Close()
+	}
+	for _, ch := range channels {
+		ch.close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if c.rest.currentToken() != "" {
+		_, _ = c.rest.call(ctx, http.MethodDelete, "/current-api-session", nil, nil)
+	}
+	c.rest.http.CloseIdleConnections()
+	return nil
+}
+
+var _ = tls.VersionTLS13
