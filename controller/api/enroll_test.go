@@ -576,6 +576,15 @@ func TestEnrollOTTCA(t *testing.T) {
 	status, env = c.clientAPI(t, good).do("POST", "/enroll/ottca", map[string]any{"token": token})
 	wantError(t, "replay", status, env, 400, "INVALID_ENROLLMENT_TOKEN")
 
+	// The enrolled third-party certificate logs in (its CA is verified and auth-enabled).
+	if status, env := c.clientAPI(t, good).do("POST", "/authenticate?method=cert", map[string]any{}); status != 200 {
+		t.Fatalf("cert login with the third-party certificate: %d %v", status, env)
+	}
+	// A certificate of the same CA that no identity holds does not.
+	if status, _ := c.clientAPI(t, ca.issueClient(t, "stranger")).do("POST", "/authenticate?method=cert", map[string]any{}); status != 401 {
+		t.Fatalf("unenrolled third-party certificate: %d", status)
+	}
+
 	// The same certificate cannot enroll a second identity.
 	_, jwt2 := identityEnrollment(t, admin, "ottca-device-2", map[string]any{"ottca": caID})
 	status, env = c.clientAPI(t, good).post("/enroll?method=ottca&token="+jwtToken(t, jwt2), "", nil)

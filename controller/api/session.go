@@ -140,7 +140,7 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 			return refuse("", "no client certificate")
 		}
 		chain := r.TLS.PeerCertificates
-		if err := s.CA.VerifyClientCert(chain); err != nil {
+		if err := s.CA.VerifyClientCert(chain); err != nil && !s.trustedThirdParty(chain) {
 			return refuse("", "client certificate not trusted")
 		}
 		if err := find("fingerprint", pki.Fingerprint(chain[0].Raw)); err != nil || authn.Method != store.AuthenticatorCert {
@@ -262,4 +262,28 @@ func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Ide
 		d.AuthQueries = append(d.AuthQueries, mfaAuthQuery())
 	}
 	return d
+}
+
+// trustedThirdParty reports a client certificate issued by a registered CA
+// that is verified and enabled for authentication.
+func (s *Server) trustedThirdParty(chain []*x509.Certificate) bool {
+	trusted := false
+	_ = s.State.View(func(tx *store.Tx) error {
+		return tx.ForEach(store.CAs, func(r store.Record) error {
+			ca := r.(*store.CA)
+			if !ca.IsVerified || !ca.IsAuthEnabled {
+				return nil
+			}
+			certs, err := pki.ParseCertificatesPEM([]byte(ca.CertPEM))
+			if err != nil || len(certs) == 0 {
+				return nil
+			}
+			if pki.VerifyClientCertWithCA(chain, certs[0]) == nil {
+				trusted = true
+				return store.ErrStop
+			}
+			return nil
+		})
+	})
+	return trusted
 }
