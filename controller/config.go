@@ -24,7 +24,16 @@ type Config struct {
 	API     APIConfig     `yaml:"api"`
 	PKI     PKIConfig     `yaml:"pki"`
 	Cluster ClusterConfig `yaml:"cluster"`
+	Routers RoutersConfig `yaml:"routers"`
 	Log     LogConfig     `yaml:"log"`
+}
+
+// RoutersConfig is the control channel edge routers connect to.
+type RoutersConfig struct {
+	// Listen is the address routers dial (default 127.0.0.1:6262).
+	Listen string `yaml:"listen"`
+	// Advertise is how routers reach Listen; defaults to Listen.
+	Advertise string `yaml:"advertise"`
 }
 
 // APIConfig is the HTTPS listener of the client and management APIs.
@@ -106,7 +115,8 @@ func DefaultConfig() Config {
 		PKI: PKIConfig{KeyAlgorithm: string(pki.KeyECDSAP256),
 			IdentityLifetime: Duration(365 * 24 * time.Hour), RouterLifetime: Duration(365 * 24 * time.Hour),
 			APISessionCertLifetime: Duration(12 * time.Hour)},
-		Cluster: ClusterConfig{Listen: "127.0.0.1:6262"},
+		Cluster: ClusterConfig{Listen: "127.0.0.1:6363"},
+		Routers: RoutersConfig{Listen: "127.0.0.1:6262"},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -167,7 +177,7 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("dataDir is required"))
 	}
-	for name, addr := range map[string]string{"api.listen": c.API.Listen, "cluster.listen": c.Cluster.Listen} {
+	for name, addr := range map[string]string{"api.listen": c.API.Listen, "cluster.listen": c.Cluster.Listen, "routers.listen": c.Routers.Listen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}

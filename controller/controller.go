@@ -269,12 +269,14 @@ func (c *running) ensureAdmin(ctx context.Context, opts InitOptions) error {
 
 // Controller is a started controller.
 type Controller struct {
-	r        *running
-	presence *routerctl.Presence
-	srv      *http.Server
-	ln       net.Listener
-	errc     chan error
-	closed   chan struct{}
+	r         *running
+	presence  *routerctl.Presence
+	routerCtl *routerctl.Server
+	routerLn  net.Listener
+	srv       *http.Server
+	ln        net.Listener
+	errc      chan error
+	closed    chan struct{}
 }
 
 // StartOption changes how Start builds a controller, for what a YAML
@@ -352,14 +354,28 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 			ClientAuth: tls.RequestClientCert,
 		},
 	}
-	ctl := &Controller{r: c, presence: presence, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
+	routerLn, err := net.Listen("tcp", cfg.Routers.Listen)
+	if err != nil {
+		_ = ln.Close()
+		return fail(fmt.Errorf("listen for routers on %s: %w", cfg.Routers.Listen, err))
+	}
+	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers")}
+	go func() {
+		if err := ctrl.Serve(routerLn); err != nil {
+			log.Error("router control channel stopped", "err", err)
+		}
+	}()
+	ctl := &Controller{r: c, presence: presence, routerCtl: ctrl, routerLn: routerLn, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
 	go func() { ctl.errc <- srv.ServeTLS(ln, "", "") }()
-	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
+	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "routers", routerLn.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
 	return ctl, nil
 }
 
 // Routers is the registry of edge routers connected to this controller.
 func (c *Controller) Routers() *routerctl.Presence { return c.presence }
+
+// RouterAddr is the address routers' control channels connect to.
+func (c *Controller) RouterAddr() string { return c.routerLn.Addr().String() }
 
 // Addr is the API listener's address.
 func (c *Controller) Addr() string { return c.ln.Addr().String() }
@@ -387,6 +403,7 @@ func (c *Controller) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
+	_ = c.routerCtl.Close()
 	c.r.close()
 	c.r.log.Info("controller stopped")
 	return err

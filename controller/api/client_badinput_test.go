@@ -15,7 +15,7 @@ import (
 func clientOperations(t *testing.T) []operation {
 	t.Helper()
 	var doc struct {
-		Security []map[string]any                     `json:"security"`
+		Security []map[string]any                      `json:"security"`
 		Paths    map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(clientapi.FlatSwaggerJSON, &doc); err != nil {

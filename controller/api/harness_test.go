@@ -34,6 +34,7 @@ func newTestController(t testing.TB, opts ...controller.StartOption) *testCtl {
 	cfg.DataDir = dir
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.Cluster.Listen = "127.0.0.1:0"
+	cfg.Routers.Listen = "127.0.0.1:0"
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -317,6 +317,20 @@ type APISession struct {
 	CertFingerprints []string `json:"certFingerprints,omitempty"`
 }
 
+// APISessionCert is a short-lived client certificate issued to an API
+// session that was not authenticated by certificate (password, external
+// JWT), so that it can present a certificate to routers. Its fingerprint is
+// also listed in the session's CertFingerprints.
+type APISessionCert struct {
+	Meta
+	APISessionID string    `json:"apiSessionId"`
+	Fingerprint  string    `json:"fingerprint"`
+	CertPEM      string    `json:"certPem"`
+	Subject      string    `json:"subject,omitempty"`
+	ValidFrom    time.Time `json:"validFrom"`
+	ValidTo      time.Time `json:"validTo"`
+}
+
 // Session lets an API session dial or bind one service.
 type Session struct {
 	Meta

@@ -134,6 +134,9 @@ var (
 	APISessions = &Kind{Name: "api-sessions", New: func() Record { return &APISession{} },
 		Unique: []UniqueIndex{{Name: "token", Values: func(r Record) []string { return one(r.(*APISession).TokenHash) }}},
 	}
+	APISessionCerts = &Kind{Name: "api-session-certs", New: func() Record { return &APISessionCert{} },
+		Unique: []UniqueIndex{{Name: "fingerprint", Values: func(r Record) []string { return one(r.(*APISessionCert).Fingerprint) }}},
+	}
 	MFAs = &Kind{Name: "mfas", New: func() Record { return &MFA{} },
 		Unique: []UniqueIndex{{Name: "identity", Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }}},
 	}
@@ -160,7 +163,7 @@ var (
 var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
-	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks,
+	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one
@@ -206,6 +209,9 @@ func init() {
 	Sessions.Refs = []ForeignKey{
 		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Session).APISessionID) }},
 		{Field: "serviceId", Target: Services, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*Session).ServiceID) }},
+	}
+	APISessionCerts.Refs = []ForeignKey{
+		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*APISessionCert).APISessionID) }},
 	}
 	MFAs.Refs = []ForeignKey{
 		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }},

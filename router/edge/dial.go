@@ -117,16 +117,19 @@ func (ch *channel) connect(req connectRequest) error {
 		splice.Endpoint{Conn: ch.conn, ConnID: req.connID},
 		splice.Endpoint{Conn: host.conn, ConnID: hostConnID}, cfg)
 	rec.circuit = circuit
-	if !host.fillConn(hostConnID, connRef{circuit: circuit, side: splice.Host}) {
-		return refuse(wire.ErrorCodeInvalidTerminator, "hosting channel of the terminator closed")
-	}
-	if !ch.addConn(req.connID, connRef{circuit: circuit, side: splice.Dialer}) {
-		host.dropConn(hostConnID, circuit)
-		return refuse(wire.ErrorCodeInternal, "conn id %d is already in use on this channel", req.connID)
-	}
+	// Recorded before its conn ids, so that whoever closes the circuit from now on (a channel
+	// closing, a revocation) also forgets it.
 	l.mu.Lock()
 	l.circuits[circuitID] = rec
 	l.mu.Unlock()
+	if !host.fillConn(hostConnID, connRef{circuit: circuit, side: splice.Host}) {
+		circuit.Close("hosting channel closed")
+		return refuse(wire.ErrorCodeInvalidTerminator, "hosting channel of the terminator closed")
+	}
+	if !ch.addConn(req.connID, connRef{circuit: circuit, side: splice.Dialer}) {
+		circuit.Close("conn id in use")
+		return refuse(wire.ErrorCodeInternal, "conn id %d is already in use on this channel", req.connID)
+	}
 
 	dial := wire.NewDial([]byte(t.token), t.listenerConnID, hostConnID, callerID(api), circuitID)
 	if len(req.publicKey) > 0 {

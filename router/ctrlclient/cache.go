@@ -1,0 +1,198 @@
+package ctrlclient
+
+import (
+	"sync"
+	"time"
+
+	"github.com/ostium-net/ostium/internal/ctrlproto"
+	"github.com/ostium-net/ostium/router/edge"
+)
+
+// cache is the router's copy of the controller state it needs. Readers hold the read lock only
+// for map lookups; writers build a Sync outside the lock and hold the write lock only to swap
+// maps or apply one batch of events, never across I/O.
+type cache struct {
+	mu sync.RWMutex
+	// apiSessions and sessions are keyed by token hash; the byID maps lead from an id to the
+	// token hash it is filed under.
+	apiSessions    map[string]ctrlproto.APISession
+	apiSessionHash map[string]string
+	sessions       map[string]ctrlproto.Session
+	sessionHash    map[string]string
+	services       map[string]ctrlproto.Service
+	// index is the controller index of the last Sync or Events batch applied.
+	index uint64
+	// synced is true once a Sync was applied.
+	synced bool
+}
+
+func newCache() *cache {
+	return &cache{
+		apiSessions:    map[string]ctrlproto.APISession{},
+		apiSessionHash: map[string]string{},
+		sessions:       map[string]ctrlproto.Session{},
+		sessionHash:    map[string]string{},
+		services:       map[string]ctrlproto.Service{},
+	}
+}
+
+// removals lists the ids a change removed.
+type removals struct {
+	apiSessions []string
+	sessions    []string
+}
+
+func (c *cache) apiSession(token string) (edge.APISession, bool) {
+	hash := ctrlproto.TokenHash(token)
+	c.mu.RLock()
+	s, ok := c.apiSessions[hash]
+	c.mu.RUnlock()
+	if !ok {
+		return edge.APISession{}, false
+	}
+	return edge.APISession{
+		ID:               s.ID,
+		IdentityID:       s.IdentityID,
+		CertFingerprints: append([]string(nil), s.CertFingerprints...),
+	}, true
+}
+
+func (c *cache) session(token string) (edge.Session, bool) {
+	hash := ctrlproto.TokenHash(token)
+	c.mu.RLock()
+	s, ok := c.sessions[hash]
+	svc := c.services[s.ServiceID]
+	c.mu.RUnlock()
+	if !ok {
+		return edge.Session{}, false
+	}
+	return edge.Session{
+		ID:                        s.ID,
+		APISessionID:              s.APISessionID,
+		ServiceID:                 s.ServiceID,
+		Type:                      s.Type,
+		ServiceEncryptionRequired: svc.EncryptionRequired,
+		ServiceMaxIdleTime:        time.Duration(svc.MaxIdleTimeMillis) * time.Millisecond,
+		ServiceTerminatorStrategy: svc.TerminatorStrategy,
+	}, true
+}
+
+// applySync replaces the whole state and reports what the previous state held that the new one
+// does not.
+func (c *cache) applySync(s *ctrlproto.Sync) removals {
+	apiSessions := make(map[string]ctrlproto.APISession, len(s.APISessions))
+	apiSessionHash := make(map[string]string, len(s.APISessions))
+	for _, a := range s.APISessions {
+		if old, dup := apiSessionHash[a.ID]; dup {
+			delete(apiSessions, old)
+		}
+		apiSessions[a.TokenHash] = a
+		apiSessionHash[a.ID] = a.TokenHash
+	}
+	sessions := make(map[string]ctrlproto.Session, len(s.Sessions))
+	sessionHash := make(map[string]string, len(s.Sessions))
+	for _, x := range s.Sessions {
+		if old, dup := sessionHash[x.ID]; dup {
+			delete(sessions, old)
+		}
+		sessions[x.TokenHash] = x
+		sessionHash[x.ID] = x.TokenHash
+	}
+	services := make(map[string]ctrlproto.Service, len(s.Services))
+	for _, svc := range s.Services {
+		services[svc.ID] = svc
+	}
+
+	c.mu.Lock()
+	var gone removals
+	for id := range c.apiSessionHash {
+		if _, kept := apiSessionHash[id]; !kept {
+			gone.apiSessions = append(gone.apiSessions, id)
+		}
+	}
+	for id := range c.sessionHash {
+		if _, kept := sessionHash[id]; !kept {
+			gone.sessions = append(gone.sessions, id)
+		}
+	}
+	c.apiSessions, c.apiSessionHash = apiSessions, apiSessionHash
+	c.sessions, c.sessionHash = sessions, sessionHash
+	c.services = services
+	c.index = s.Index
+	c.synced = true
+	c.mu.Unlock()
+	return gone
+}
+
+// applyEvents applies a batch in order. A batch whose index is not beyond the state's (already
+// contained in the last Sync) is skipped; index 0 means the controller did not number it.
+func (c *cache) applyEvents(ev *ctrlproto.Events) (removals, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ev.Index != 0 && ev.Index <= c.index {
+		return removals{}, false
+	}
+	var gone removals
+	for _, e := range ev.Events {
+		switch {
+		case e.APISession != nil:
+			if c.deleteAPISession(e.APISession.ID) && e.Kind == ctrlproto.EventDelete {
+				gone.apiSessions = append(gone.apiSessions, e.APISession.ID)
+			}
+			if e.Kind == ctrlproto.EventUpsert {
+				c.apiSessions[e.APISession.TokenHash] = *e.APISession
+				c.apiSessionHash[e.APISession.ID] = e.APISession.TokenHash
+			}
+		case e.Session != nil:
+			if c.deleteSession(e.Session.ID) && e.Kind == ctrlproto.EventDelete {
+				gone.sessions = append(gone.sessions, e.Session.ID)
+			}
+			if e.Kind == ctrlproto.EventUpsert {
+				c.sessions[e.Session.TokenHash] = *e.Session
+				c.sessionHash[e.Session.ID] = e.Session.TokenHash
+			}
+		case e.Service != nil:
+			delete(c.services, e.Service.ID)
+			if e.Kind == ctrlproto.EventUpsert {
+				c.services[e.Service.ID] = *e.Service
+			}
+		}
+	}
+	if ev.Index != 0 {
+		c.index = ev.Index
+	}
+	return gone, true
+}
+
+// deleteAPISession removes an API session by id; the caller holds the write lock.
+func (c *cache) deleteAPISession(id string) bool {
+	hash, ok := c.apiSessionHash[id]
+	if !ok {
+		return false
+	}
+	delete(c.apiSessionHash, id)
+	if c.apiSessions[hash].ID == id {
+		delete(c.apiSessions, hash)
+	}
+	return true
+}
+
+// deleteSession removes a session by id; the caller holds the write lock.
+func (c *cache) deleteSession(id string) bool {
+	hash, ok := c.sessionHash[id]
+	if !ok {
+		return false
+	}
+	delete(c.sessionHash, id)
+	if c.sessions[hash].ID == id {
+		delete(c.sessions, hash)
+	}
+	return true
+}
+
+// counts returns the number of API sessions, sessions and services held.
+func (c *cache) counts() (apiSessions, sessions, services int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.apiSessionHash), len(c.sessionHash), len(c.services)
+}
