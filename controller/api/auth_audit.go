@@ -262,7 +262,10 @@ func auditFields(rec store.Record) filter.Fields {
 	m := map[string]any{"id": rec.Base().ID, "createdAt": rec.Base().CreatedAt}
 	switch r := rec.(type) {
 	case *store.AuthEvent:
-		m["identityId"], m["eventType"], m["sourceAddress"], m["reason"] = r.IdentityID, r.EventType, r.SourceAddress, r.Reason
+		m["eventType"], m["sourceAddress"], m["reason"] = r.EventType, r.SourceAddress, r.Reason
+		if r.IdentityID != "" { // an attempt naming no identity has none: identityId = null
+			m["identityId"] = r.IdentityID
+		}
 	case *store.AuthLock:
 		m["identityId"], m["source"], m["lockedUntil"], m["failures"] = r.IdentityID, r.Source, r.LockedUntil, r.Failures
 	}

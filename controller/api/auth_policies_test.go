@@ -19,6 +19,7 @@ func fullAuthPolicy(name string) map[string]any {
 }
 
 func TestAuthPolicyCRUD(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 

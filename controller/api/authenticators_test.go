@@ -31,6 +31,7 @@ func noSecrets(t *testing.T, admin *apiClient, path string, secrets ...string) m
 }
 
 func TestAuthenticatorCRUD(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	const pw1, pw2, pw3 = "first-Secret-1", "second-Secret-2", "third-Secret-3"

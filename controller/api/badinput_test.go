@@ -62,6 +62,7 @@ func managementOperations(t *testing.T) []operation {
 // ids to every operation. The client helper fails the test on any 5xx or on
 // an error that is not the envelope.
 func TestEveryManagementOperationAnswersBadInputWith4xx(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	anon := c.managementClient(t)

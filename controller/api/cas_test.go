@@ -119,6 +119,7 @@ func caBody(name, certPEM string) map[string]any {
 }
 
 func TestCACRUDAndVerification(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	third := newThirdPartyCA(t, "Third Party Root")

@@ -62,6 +62,7 @@ func clientOperations(t *testing.T) []operation {
 // unknown input never produces a 5xx (501 is allowed only as the envelope of
 // a feature this controller does not offer yet).
 func TestEveryClientOperationAnswersBadInputWith4xx(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	cl, _ := clientFor(t, c, admin, "sweeper")

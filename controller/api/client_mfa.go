@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -226,12 +227,13 @@ func (s *Server) validTOTP(m *store.MFA, code string) bool {
 	if len(code) != totpOpts.Digits.Length() {
 		return false
 	}
-	key, err := s.totpKey(m, "")
+	raw, err := s.mfa.open(sealTOTPSecret, m.IdentityID, m.SecretSealed)
 	if err != nil {
 		s.Log.Warn("open TOTP secret", "identity", m.IdentityID, "err", err)
 		return false
 	}
-	valid, err := totp.ValidateCustom(code, key.Secret(), time.Now(), totpOpts)
+	secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
+	valid, err := totp.ValidateCustom(code, secret, time.Now(), totpOpts)
 	return err == nil && valid
 }
 

@@ -25,6 +25,7 @@ func clientFor(t *testing.T, c *testCtl, admin *apiClient, name string, attrs ..
 }
 
 func TestClientServicesAndSessions(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	alice, aliceID := clientFor(t, c, admin, "alice", "eng")
@@ -144,6 +145,7 @@ func TestClientServicesAndSessions(t *testing.T) {
 }
 
 func TestClientInformationalAndCACerts(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	cl := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1"}
 	for _, path := range []string{"/version", "/edge/client/v1/version", "/edge/client/v1/", "/edge/client/v1/enumerated-capabilities", "/edge/client/v1/protocols", "/edge/client/v1/specs", "/edge/client/v1/specs/edge-client", "/edge/client/v1/external-jwt-signers"} {
@@ -181,6 +183,7 @@ func TestClientInformationalAndCACerts(t *testing.T) {
 }
 
 func TestClientChangesOwnPassword(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	carol, _ := clientFor(t, c, admin, "carol")

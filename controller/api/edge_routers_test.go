@@ -17,6 +17,7 @@ func routerEnrollments(t *testing.T, admin *apiClient, routerID string) []map[st
 }
 
 func TestEdgeRouterCRUDAndEnrollment(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 

@@ -285,6 +285,7 @@ func clientSideCheck(t *testing.T, jwt string) *enroll.Claims {
 }
 
 func TestEnrollOTT(t *testing.T) {
+	t.Parallel()
 	c := newAdvertisedController(t)
 	admin := c.adminClient(t)
 	client := c.clientAPI(t, nil)
@@ -379,6 +380,7 @@ func TestEnrollOTT(t *testing.T) {
 
 // TestEnrollOTTEncodings enrolls through every accepted request form.
 func TestEnrollOTTEncodings(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	client := c.clientAPI(t, nil)
@@ -424,6 +426,7 @@ func TestEnrollOTTEncodings(t *testing.T) {
 }
 
 func TestEnrollUpdb(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	client := c.clientAPI(t, nil)
@@ -464,6 +467,7 @@ func TestEnrollUpdb(t *testing.T) {
 }
 
 func TestEnrollRouter(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	client := c.clientAPI(t, nil)
@@ -542,6 +546,7 @@ func TestEnrollRouter(t *testing.T) {
 }
 
 func TestEnrollOTTCA(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	caID, ca := registerCA(t, admin, "ottca-root", true, nil)
@@ -609,6 +614,7 @@ func TestEnrollOTTCA(t *testing.T) {
 }
 
 func TestEnrollCA(t *testing.T) {
+	t.Parallel()
 	c := newAdvertisedController(t)
 	admin := c.adminClient(t)
 	caID, ca := registerCA(t, admin, "auto-root", true, map[string]any{"identityNameFormat": "[caName]/[commonName]", "identityRoles": []string{"auto", "fleet"}})
@@ -675,6 +681,7 @@ func TestEnrollCA(t *testing.T) {
 
 // TestEnrollExpiry lets an enrollment of every token method expire.
 func TestEnrollExpiry(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	client := c.clientAPI(t, nil)
@@ -748,6 +755,7 @@ func TestEnrollExpiry(t *testing.T) {
 // TestEnrollConcurrentUse sends the same token twice at once: raft lets
 // exactly one request use it.
 func TestEnrollConcurrentUse(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	for round := 0; round < 4; round++ {
@@ -799,6 +807,7 @@ func TestEnrollConcurrentUse(t *testing.T) {
 }
 
 func TestEnrollJWKSChallengeAndNetworkJWTs(t *testing.T) {
+	t.Parallel()
 	c := newAdvertisedController(t)
 	client := c.clientAPI(t, nil)
 	conn, err := tls.Dial("tcp", c.ctl.Addr(), &tls.Config{RootCAs: c.ctl.CAPool(), ServerName: "127.0.0.1"})

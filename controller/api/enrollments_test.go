@@ -7,6 +7,7 @@ import (
 )
 
 func TestEnrollmentCRUDAndRefresh(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	ident := admin.create("/identities", map[string]any{"name": "frank", "type": "Device", "isAdmin": false})

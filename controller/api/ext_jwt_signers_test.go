@@ -8,6 +8,7 @@ import (
 )
 
 func TestExternalJWTSignerCRUD(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	signerCA := newThirdPartyCA(t, "JWT Signer")

@@ -195,6 +195,7 @@ func wantInvalidAuth(t *testing.T, c *testCtl, what, authorization string) {
 }
 
 func TestExtJWTAuthentication(t *testing.T) {
+	t.Parallel()
 	keys := newJWKSServer(t)
 	c := newTestController(t, controller.WithJWKSClient(keys.srv.Client()))
 	admin := c.adminClient(t)
@@ -319,6 +320,7 @@ func tamper(token string) string {
 }
 
 func TestAuthPolicyEnforcement(t *testing.T) {
+	t.Parallel()
 	keys := newJWKSServer(t)
 	c := newTestController(t, controller.WithJWKSClient(keys.srv.Client()))
 	admin := c.adminClient(t)

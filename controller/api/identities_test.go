@@ -8,6 +8,7 @@ import (
 )
 
 func TestManagementAuthentication(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	m := c.managementClient(t)
 
@@ -64,6 +65,7 @@ func TestManagementAuthentication(t *testing.T) {
 }
 
 func TestVersionAndUnknownPaths(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	m := c.managementClient(t)
 	status, env := m.do("GET", "/version", nil)
@@ -87,6 +89,7 @@ func TestVersionAndUnknownPaths(t *testing.T) {
 }
 
 func TestIdentityCRUD(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 
@@ -154,6 +157,7 @@ func TestIdentityCRUD(t *testing.T) {
 }
 
 func TestListsFilterSortAndPage(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	for i := 0; i < 25; i++ {
@@ -203,6 +207,7 @@ func TestListsFilterSortAndPage(t *testing.T) {
 }
 
 func TestIdentityBadInput(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	long := strings.Repeat("x", 300)
@@ -249,6 +254,7 @@ func TestIdentityBadInput(t *testing.T) {
 }
 
 func TestInitSeedsBuiltins(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	for _, path := range []string{"/config-types/intercept.v1", "/config-types/host.v1", "/auth-policies/default"} {

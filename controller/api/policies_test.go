@@ -22,6 +22,7 @@ func namedRole(d map[string]any, field, role string) string {
 // against one controller, in order; each case uses its own names and
 // attributes.
 func TestPoliciesAndPostureChecks(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	for _, tc := range []struct {
 		name string

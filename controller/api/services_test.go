@@ -47,6 +47,7 @@ func sameIDs(got []string, want ...string) bool {
 // TestServicesConfigsAndTerminators runs the service, config and terminator
 // cases against one controller; each case uses its own names.
 func TestServicesConfigsAndTerminators(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	for _, tc := range []struct {
 		name string

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"net/url"
 	"sync"
 	"time"
 
@@ -164,6 +166,10 @@ func (s *Server) serveConn(c *tls.Conn) {
 	}
 	var req ctrlproto.Hello
 	if err := ctrlproto.Decode(h.Body, &req); err != nil {
+		rc.reply(h, nil, err)
+		return
+	}
+	if err := s.recordListeners(router, req.Listeners); err != nil {
 		rc.reply(h, nil, err)
 		return
 	}
@@ -462,4 +468,23 @@ func (s *Server) reconcileTerminators(routerID string, held []ctrlproto.Terminat
 		return nil, fmt.Errorf("reconcile terminators: %w", err)
 	}
 	return ids, nil
+}
+
+// recordListeners keeps the router's advertised edge addresses on its record.
+func (s *Server) recordListeners(router *store.EdgeRouter, listeners map[string]string) error {
+	if len(listeners) == 0 || maps.Equal(listeners, router.SupportedProtocols) {
+		return nil
+	}
+	hostname := router.Hostname
+	if u, err := url.Parse(listeners["tls"]); err == nil && u.Hostname() != "" {
+		hostname = u.Hostname()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return s.State.Update(ctx, store.EdgeRouters, router.ID, func(r store.Record) error {
+		er := r.(*store.EdgeRouter)
+		er.SupportedProtocols = maps.Clone(listeners)
+		er.Hostname = hostname
+		return nil
+	})
 }

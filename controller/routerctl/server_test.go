@@ -95,7 +95,7 @@ func (f *fixture) connect(t *testing.T, cert tls.Certificate, held []ctrlproto.T
 	pushed := make(chan *wire.Message, 64)
 	wc := wire.NewConn(c, func(m *wire.Message) { pushed <- m }, wire.ConnConfig{})
 	t.Cleanup(func() { _ = wc.Close() })
-	body, _ := ctrlproto.Encode(ctrlproto.Hello{Version: "test", Terminators: held})
+	body, _ := ctrlproto.Encode(ctrlproto.Hello{Version: "test", Terminators: held, Listeners: map[string]string{"tls": "tls://127.0.0.1:3022"}})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	reply, err := wc.Request(ctx, wire.NewMessage(ctrlproto.TypeHello, body))
@@ -141,6 +141,9 @@ func TestRouterSyncEventsAndTerminators(t *testing.T) {
 	if sync.RouterID != f.routerID || len(sync.APISessions) != 1 || sync.APISessions[0].TokenHash != ctrlproto.TokenHash("tok1") ||
 		len(sync.Services) != 1 || !sync.Services[0].EncryptionRequired {
 		t.Fatalf("sync: %+v", sync)
+	}
+	if rec, _ := f.st.Get(store.EdgeRouters, f.routerID); rec.(*store.EdgeRouter).SupportedProtocols["tls"] != "tls://127.0.0.1:3022" || rec.(*store.EdgeRouter).Hostname != "127.0.0.1" {
+		t.Fatalf("advertised listener not recorded: %+v", rec)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for !f.srv.Presence.Online(f.routerID) && time.Now().Before(deadline) {

@@ -49,8 +49,12 @@ func TokenHash(token string) string {
 
 // Hello is the router's first message.
 type Hello struct {
-	Version     string       `json:"version"`
-	Terminators []Terminator `json:"terminators,omitempty"`
+	Version string `json:"version"`
+	// Listeners are the edge addresses the router advertises to clients, by
+	// protocol: {"tls": "tls://host:port"}. The controller hands them out in
+	// sessions and /current-identity/edge-routers.
+	Listeners   map[string]string `json:"listeners,omitempty"`
+	Terminators []Terminator      `json:"terminators,omitempty"`
 }
 
 // APISession is what a router needs of an API session.
