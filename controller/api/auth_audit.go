@@ -32,8 +32,8 @@ type LockoutPolicy struct {
 	// BaseLock is how long the first lock lasts; each later one lasts twice
 	// as long as the one before.
 	BaseLock time.Duration
-	// MaxLock caps a lock's length. A counter without failures for this
-	// long starts afresh.
+	// MaxLock caps a lock's length. A counter that saw neither a failure
+	// nor a lock for this long starts afresh.
 	MaxLock time.Duration
 }
 

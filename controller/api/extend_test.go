@@ -97,6 +97,7 @@ func (l *liveConn) do(method, path string, body any) (int, bool, map[string]any)
 }
 
 func TestExtendIdentityCertificate(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	ident, oldCert := enrolledIdentity(t, c, admin, "extend-device")
@@ -199,6 +200,7 @@ func TestExtendIdentityCertificate(t *testing.T) {
 // connection made before the renewal stays up, new handshakes present the
 // new certificate, and the old certificate stops authenticating.
 func TestExtendIdentityWithRenewer(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	ident, first := enrolledIdentity(t, c, admin, "renewer-device")
@@ -240,6 +242,7 @@ func TestExtendIdentityWithRenewer(t *testing.T) {
 }
 
 func TestExtendIdentityHelperReportsErrors(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	bob, _ := clientFor(t, c, admin, "bob")
@@ -287,6 +290,7 @@ func enrolledRouter(t *testing.T, c *testCtl, admin *apiClient, name string) (st
 }
 
 func TestExtendRouter(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	router, oldCert := enrolledRouter(t, c, admin, "er-extend")
@@ -380,7 +384,62 @@ func TestExtendRouter(t *testing.T) {
 	}
 }
 
+// TestExtendRouterWithRenewer renews a router's certificates through
+// sdk/renew: the router's connection made with the old certificate stays up,
+// each renewal is made with the certificate then current, and a replaced
+// certificate is refused at once.
+func TestExtendRouterWithRenewer(t *testing.T) {
+	t.Parallel()
+	c := newTestController(t)
+	admin := c.adminClient(t)
+	router, first := enrolledRouter(t, c, admin, "er-renewer")
+
+	var r *renew.Renewer
+	getCert := func(info *tls.CertificateRequestInfo) (*tls.Certificate, error) { return r.GetClientCertificate(info) }
+	// Each extension dials anew, so that it presents the certificate current then.
+	extendTr := &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: c.ctl.CAPool(), GetClientCertificate: getCert, MinVersion: tls.VersionTLS12}}
+	t.Cleanup(extendTr.CloseIdleConnections)
+	extendClient := &http.Client{Transport: extendTr, Timeout: 30 * time.Second}
+	var serverChain []*x509.Certificate
+	r = renew.New(renew.Config{Certificate: *first,
+		Renew: func(ctx context.Context, key crypto.Signer) ([]*x509.Certificate, error) {
+			certs, err := renew.ExtendRouter(ctx, extendClient, c.base+clientPrefix, key, []string{"er.example.com"}, nil)
+			if err != nil {
+				return nil, err
+			}
+			serverChain = certs.Server
+			return certs.Client, nil
+		}})
+	live := newLiveConn(t, c, getCert)
+	if status, _, env := live.do("GET", "/version", nil); status != 200 {
+		t.Fatalf("live connection: %d %v", status, env)
+	}
+	for round := 1; round <= 2; round++ {
+		before := r.Certificate()
+		if err := r.RenewNow(context.Background()); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		after := r.Certificate()
+		if after.Leaf.Subject.CommonName != router || pki.Fingerprint(after.Leaf.Raw) == pki.Fingerprint(before.Leaf.Raw) {
+			t.Fatalf("round %d: renewed certificate %q", round, after.Leaf.Subject.CommonName)
+		}
+		if len(serverChain) == 0 || serverChain[0].Subject.CommonName != router || serverChain[0].DNSNames[0] != "er.example.com" {
+			t.Fatalf("round %d: server certificate %v", round, serverChain)
+		}
+		_, env := admin.do("GET", "/edge-routers/"+router, nil)
+		if fp := data(env)["fingerprint"]; fp != pki.Fingerprint(after.Leaf.Raw) {
+			t.Fatalf("round %d: router fingerprint %v, want the renewed certificate's", round, fp)
+		}
+		status, env := c.clientAPI(t, &before).do("POST", "/enroll/extend/router", map[string]any{"certCsr": "x", "serverCertCsr": "y"})
+		wantError(t, "the replaced certificate", status, env, 401, "INVALID_AUTH")
+		if status, reused, env := live.do("GET", "/version", nil); status != 200 || !reused {
+			t.Fatalf("round %d: live connection: %d reused=%v %v", round, status, reused, env)
+		}
+	}
+}
+
 func TestAPISessionCertificates(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	alice, aliceID := clientFor(t, c, admin, "alice")

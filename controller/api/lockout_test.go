@@ -41,6 +41,7 @@ func failLogins(t *testing.T, c *testCtl, username string, n int) int {
 }
 
 func TestLockoutPerSource(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t, withLockout(3, time.Minute, time.Hour))
 	admin := c.adminClient(t)
 	_, eveID := clientFor(t, c, admin, "eve")
@@ -121,41 +122,63 @@ func TestLockoutPerSource(t *testing.T) {
 }
 
 func TestLockoutExpiresAndDoubles(t *testing.T) {
+	t.Parallel()
 	// Locks of 1 s, then 2 s, then at most 3 s.
 	c := newTestController(t, withLockout(3, time.Second, 3*time.Second))
 	admin := c.adminClient(t)
-	clientFor(t, c, admin, "gina")
+	_, ginaID := clientFor(t, c, admin, "gina")
 
-	wait := func(secs int) { time.Sleep(time.Duration(secs) * time.Second) }
-	secs := failLogins(t, c, "gina-user", 3)
-	if secs != 1 {
-		t.Fatalf("first lock: Retry-After %d, want 1", secs)
+	// lockRound places a lock with three wrong passwords and waits until
+	// it has lapsed (Retry-After counts from the answer).
+	lockRound := func() {
+		t.Helper()
+		time.Sleep(time.Duration(failLogins(t, c, "gina-user", 3)) * time.Second)
 	}
-	wait(secs)
-	// After the lock lapses, failures count again and the next lock doubles.
-	secs = failLogins(t, c, "gina-user", 3)
-	if secs != 2 {
-		t.Fatalf("second lock: Retry-After %d, want 2", secs)
+	// lockDurations are the lengths of the locks placed so far, oldest first,
+	// as the "locked" events record them.
+	lockDurations := func() []string {
+		t.Helper()
+		_, env := admin.do("GET", "/auth-events?filter="+urlQuery(fmt.Sprintf(`identityId=%q and eventType="locked"`, ginaID))+"&sort="+urlQuery("createdAt asc"), nil)
+		var out []string
+		for _, e := range items(env) {
+			reason, _ := e["reason"].(string)
+			out = append(out, reason[strings.LastIndex(reason, " ")+1:])
+		}
+		return out
 	}
-	wait(secs)
-	secs = failLogins(t, c, "gina-user", 3)
-	if secs != 3 {
-		t.Fatalf("third lock (capped): Retry-After %d, want 3", secs)
+
+	// After a lock lapses, failures count again and each lock doubles, up to the cap.
+	lockRound()
+	lockRound()
+	lockRound()
+	if got := strings.Join(lockDurations(), " "); got != "1s 2s 3s" {
+		t.Fatalf("lock durations: %q, want 1s 2s 3s", got)
 	}
-	wait(secs)
-	// The lock expired: the right password works and resets the counter.
-	if status, _, env, _ := clientLogin(t, c, "gina-user", "gina-password"); status != 200 {
-		t.Fatalf("login after the lock expired: %d %v", status, env)
+	// The lock expires: the right password works again once it has, and
+	// resets the counter.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		status, retry, env, _ := clientLogin(t, c, "gina-user", "gina-password")
+		if status == 200 {
+			break
+		}
+		secs, err := strconv.Atoi(retry)
+		if status != 401 || err != nil || time.Now().After(deadline) {
+			t.Fatalf("login after the lock: %d %q %v", status, retry, env)
+		}
+		time.Sleep(time.Duration(secs) * time.Second)
 	}
 	if _, env := admin.do("GET", "/auth-locks", nil); len(items(env)) != 0 {
 		t.Fatalf("expired locks are listed: %v", env)
 	}
-	if secs := failLogins(t, c, "gina-user", 3); secs != 1 {
-		t.Fatalf("lock after a successful login: Retry-After %d, want 1", secs)
+	lockRound()
+	if got := strings.Join(lockDurations(), " "); got != "1s 2s 3s 1s" {
+		t.Fatalf("lock durations after a successful login: %q, want 1s 2s 3s 1s", got)
 	}
 }
 
 func TestAuthEvents(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	_, frankID := clientFor(t, c, admin, "frank")

@@ -135,6 +135,7 @@ func expectPending(t *testing.T, env map[string]any) {
 }
 
 func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	alice, aliceID := clientFor(t, c, admin, "alice")
@@ -350,6 +351,7 @@ func deleteMFA(t *testing.T, cl *apiClient, code string) int {
 }
 
 func TestMFAAdminRemoval(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	bob, bobID := clientFor(t, c, admin, "bob")
@@ -385,6 +387,7 @@ func TestMFAAdminRemoval(t *testing.T) {
 }
 
 func TestMFARequiredByAuthPolicy(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	policy := fullAuthPolicy("totp-required")
@@ -426,6 +429,7 @@ func TestMFARequiredByAuthPolicy(t *testing.T) {
 }
 
 func TestMFAManagementSession(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	// The admin enrolls through the client API.
@@ -455,6 +459,7 @@ func TestMFAManagementSession(t *testing.T) {
 }
 
 func TestMFAWrongCodesLockOut(t *testing.T) {
+	t.Parallel()
 	c := newTestController(t, withLockout(3, time.Minute, time.Hour))
 	admin := c.adminClient(t)
 	dave, daveID := clientFor(t, c, admin, "dave")

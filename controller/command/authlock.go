@@ -19,8 +19,8 @@ var failureEventTypes = []string{
 // concurrent failures on any node are all counted. Reaching Threshold
 // failures locks the pair out for BaseLock, doubled for every earlier lock
 // since the counter was last reset, but never longer than MaxLock; the lock
-// is recorded as an event of type "locked" too. A counter with no failure
-// for MaxLock starts afresh. Failures while a lock holds are recorded but
+// is recorded as an event of type "locked" too. A counter that saw neither
+// a failure nor a lock for longer than MaxLock starts afresh. Failures while a lock holds are recorded but
 // not counted: they cannot lengthen it.
 //
 // The proposer chooses the ids and the thresholds; the time is the
@@ -80,7 +80,7 @@ func (c *RecordAuthFailure) Apply(tx *store.Tx) (any, error) {
 	if lock.Locked(now) {
 		return lock, nil
 	}
-	if !lock.LastFailureAt.IsZero() && now.Sub(lock.LastFailureAt) > maxLock {
+	if quietSince := laterOf(lock.LastFailureAt, lock.LockedUntil); !quietSince.IsZero() && now.Sub(quietSince) > maxLock {
 		lock.Failures, lock.LockCount = 0, 0
 	}
 	if !lock.LockedUntil.IsZero() {
@@ -109,6 +109,13 @@ func (c *RecordAuthFailure) Apply(tx *store.Tx) (any, error) {
 		return nil, fmt.Errorf("record auth failure: %w", err)
 	}
 	return lock, nil
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // LockDuration is how long the lock placed after earlier locks lasts: base

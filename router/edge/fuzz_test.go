@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
-	"fmt"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -115,14 +113,6 @@ func newFuzzListener(tb testing.TB) (*Listener, *x509.Certificate) {
 
 // fuzzChannelOnce runs one input against l.
 func fuzzChannelOnce(t *testing.T, l *Listener, leaf *x509.Certificate, data []byte) {
-	if os.Getenv("EDGE_FUZZ_TRACE") != "" {
-		start := time.Now()
-		defer func() {
-			if d := time.Since(start); d > time.Second {
-				fmt.Fprintf(os.Stderr, "slow input (%s): %x\n", d, data)
-			}
-		}()
-	}
 	client, server := net.Pipe()
 	if !l.goTracked(func() { l.serveChannel(server, leaf, "pipe") }) {
 		t.Fatal("listener closed")
@@ -146,7 +136,7 @@ func fuzzChannelOnce(t *testing.T, l *Listener, leaf *x509.Certificate, data []b
 	if _, err := client.Write(data); err == nil { // the router may hang up half way
 		// A probe answered means everything before it was handled. After a partial
 		// frame no answer comes; the wait is short then.
-		probeCtx, probeCancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		probeCtx, probeCancel := context.WithTimeout(ctx, 50*time.Millisecond)
 		_, _ = conn.Request(probeCtx, wire.NewLatencyProbe(time.Now()))
 		probeCancel()
 	}

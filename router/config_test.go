@@ -1,0 +1,157 @@
+package router
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const identityYAML = `
+identity:
+  cert: router.cert
+  key: router.key
+  serverCert: router.server.cert
+  serverKey: router.server.key
+  ca: ca.pem
+`
+
+func TestParseConfigDefaults(t *testing.T) {
+	cfg, err := ParseConfig([]byte(identityYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Controller.Endpoint != DefaultControllerEndpoint || cfg.Controller.APIURL != DefaultControllerAPIURL {
+		t.Errorf("controller defaults = %+v", cfg.Controller)
+	}
+	if cfg.Edge.Listen != DefaultEdgeListen || cfg.Edge.Advertise != DefaultEdgeListen {
+		t.Errorf("edge defaults = %+v, want advertise = listen", cfg.Edge)
+	}
+	if cfg.Log.Level != "info" || cfg.Log.Format != "text" {
+		t.Errorf("log defaults = %+v", cfg.Log)
+	}
+	addr, err := ControlAddress(cfg.Controller.Endpoint)
+	if err != nil || addr != "127.0.0.1:6262" {
+		t.Errorf("ControlAddress = %q, %v", addr, err)
+	}
+	if cfg.AdvertisedHost() != "127.0.0.1" {
+		t.Errorf("AdvertisedHost = %q", cfg.AdvertisedHost())
+	}
+}
+
+func TestParseConfigFull(t *testing.T) {
+	cfg, err := ParseConfig([]byte(identityYAML + `
+controller:
+  endpoint: ctrl.example.com:7000
+  apiURL: https://ctrl.example.com:1280
+edge:
+  listen: 0.0.0.0:443
+  advertise: edge.example.com:443
+log:
+  level: debug
+  format: json
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr, _ := ControlAddress(cfg.Controller.Endpoint); addr != "ctrl.example.com:7000" {
+		t.Errorf("control address = %q", addr)
+	}
+	if cfg.AdvertisedHost() != "edge.example.com" || cfg.Edge.Listen != "0.0.0.0:443" {
+		t.Errorf("edge = %+v", cfg.Edge)
+	}
+	if cfg.Identity.ServerKey != "router.server.key" {
+		t.Errorf("identity = %+v", cfg.Identity)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	cases := map[string]struct{ yaml, want string }{
+		"unknown field":       {identityYAML + "edge:\n  listn: 1.2.3.4:5\n", "field listn not found"},
+		"missing identity":    {"log:\n  level: info\n", "identity.cert: a file path is required"},
+		"missing ca":          {strings.Replace(identityYAML, "ca: ca.pem", "", 1), "identity.ca"},
+		"shared key path":     {strings.Replace(identityYAML, "serverKey: router.server.key", "serverKey: ./router.key", 1), "identity.serverKey"},
+		"endpoint no port":    {identityYAML + "controller:\n  endpoint: tls:ctrl.example.com\n", "controller.endpoint"},
+		"endpoint bad port":   {identityYAML + "controller:\n  endpoint: 127.0.0.1:99999\n", "port must be"},
+		"endpoint no host":    {identityYAML + "controller:\n  endpoint: tls::6262\n", "has no host"},
+		"api url http":        {identityYAML + "controller:\n  apiURL: http://127.0.0.1:1280\n", "scheme must be https"},
+		"api url with path":   {identityYAML + "controller:\n  apiURL: https://127.0.0.1:1280/edge/client/v1\n", "only https://host:port"},
+		"listen garbage":      {identityYAML + "edge:\n  listen: nowhere\n", "edge.listen"},
+		"unspecified adverts": {identityYAML + "edge:\n  listen: 0.0.0.0:3022\n", "set edge.advertise"},
+		"no advertise host":   {identityYAML + "edge:\n  listen: :3022\n", "edge.advertise"},
+		"bad level":           {identityYAML + "log:\n  level: loud\n", "log.level"},
+		"bad format":          {identityYAML + "log:\n  format: xml\n", "log.format"},
+		"not a mapping":       {"- a\n- b\n", "parse config"},
+		"wrong type":          {identityYAML + "edge: 5\n", "parse config"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tc.yaml))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not mention %q", err, tc.want)
+			}
+		})
+	}
+	if _, err := ParseConfig(make([]byte, MaxConfigSize+1)); err == nil {
+		t.Error("an oversized config was accepted")
+	}
+}
+
+func TestLoadConfigResolvesRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "router.yml")
+	if err := os.WriteFile(path, []byte(strings.Replace(identityYAML, "ca: ca.pem", "ca: /etc/ostium/ca.pem", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Identity.Cert != filepath.Join(dir, "router.cert") {
+		t.Errorf("cert = %q, want it next to the config", cfg.Identity.Cert)
+	}
+	if cfg.Identity.CA != "/etc/ostium/ca.pem" {
+		t.Errorf("absolute path changed to %q", cfg.Identity.CA)
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "missing.yml")); err == nil {
+		t.Error("a missing file loaded")
+	}
+}
+
+func TestExampleConfigParses(t *testing.T) {
+	cfg, err := LoadConfig(filepath.Join("..", "etc", "router.yml"))
+	if err != nil {
+		t.Fatalf("etc/router.yml: %v", err)
+	}
+	if cfg.Edge.Listen == "" {
+		t.Error("example has no edge listener")
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(identityYAML))
+	f.Add([]byte(""))
+	f.Add([]byte(identityYAML + "controller:\n  endpoint: tls:[::1]:6262\n  apiURL: https://[::1]:1280\nedge:\n  listen: '[::]:3022'\n  advertise: edge.example.com:3022\n"))
+	f.Add([]byte("identity: {cert: a, key: b, serverCert: c, serverKey: d, ca: e}\nlog: {level: warn, format: json}\n"))
+	f.Add([]byte("edge:\n  listen: &a 1.2.3.4:5\n  advertise: *a\n"))
+	f.Add([]byte("{{{{"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data)
+		if err != nil {
+			return
+		}
+		// Whatever parses is valid and usable.
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("ParseConfig accepted a config that Validate refuses: %v", err)
+		}
+		if _, err := ControlAddress(cfg.Controller.Endpoint); err != nil {
+			t.Fatalf("accepted endpoint %q has no address: %v", cfg.Controller.Endpoint, err)
+		}
+		if cfg.AdvertisedHost() == "" {
+			t.Fatalf("accepted advertise %q has no host", cfg.Edge.Advertise)
+		}
+	})
+}

@@ -1,0 +1,476 @@
+package ctrlclient
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/internal/ctrlproto"
+	"github.com/ostium-net/ostium/router/edge"
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// Defaults of Config.
+const (
+	DefaultDialTimeout  = 10 * time.Second
+	DefaultHelloTimeout = 30 * time.Second
+	DefaultPingInterval = 15 * time.Second
+	DefaultPingTimeout  = 10 * time.Second
+	DefaultMinBackoff   = 100 * time.Millisecond
+	DefaultMaxBackoff   = 5 * time.Second
+)
+
+// Config configures a Client.
+type Config struct {
+	// Address is the controller's control endpoint, host:port. Required.
+	Address string
+	// TLS holds the router's enrolled client certificate and the roots that verify the
+	// controller. Required. ServerName defaults to the host of Address.
+	TLS *tls.Config
+	// Version is sent in the Hello; empty takes the binary's build version.
+	Version string
+	// Listeners are the edge addresses the router advertises to clients, by protocol:
+	// {"tls": "tls://host:port"}. They are sent in the Hello.
+	Listeners map[string]string
+	// Logger receives the client's logs. Nil discards.
+	Logger *slog.Logger
+
+	// OnAPISessionsRemoved is called with the ids of API sessions that were deleted or that a
+	// Sync no longer holds. It runs on the goroutine that reads the control channel, after the
+	// change is applied, so it must return quickly. Optional.
+	OnAPISessionsRemoved func(ids []string)
+	// OnSessionsRemoved is the same for sessions. Optional.
+	OnSessionsRemoved func(ids []string)
+
+	// DialTimeout bounds the TCP and TLS handshake (default 10 s).
+	DialTimeout time.Duration
+	// HelloTimeout bounds the wait for the answer to the Hello (default 30 s).
+	HelloTimeout time.Duration
+	// PingInterval is the time between two Pings (default 15 s).
+	PingInterval time.Duration
+	// PingTimeout is how long a Ping may go unanswered before the connection is dropped and
+	// dialed again (default 10 s).
+	PingTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between two dials (defaults 100 ms and 5 s);
+	// it doubles after each failure, with jitter.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Version == "" {
+		c.Version = buildinfo.Version
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = DefaultHelloTimeout
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = DefaultPingTimeout
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = DefaultMinBackoff
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = DefaultMaxBackoff
+	}
+	if c.MaxBackoff < c.MinBackoff {
+		c.MaxBackoff = c.MinBackoff
+	}
+	return c
+}
+
+// ErrRefused wraps the error message of a request the controller answered with a failure.
+var ErrRefused = errors.New("controller refused the request")
+
+// Client is the router's control channel client. Create it with New and start it with Run.
+type Client struct {
+	cfg   Config
+	log   *slog.Logger
+	cache *cache
+
+	mu sync.Mutex
+	// conn is the connection whose Hello succeeded, nil while there is none.
+	conn *wire.Conn
+	// changed is closed, and replaced, whenever conn changes.
+	changed chan struct{}
+	// terms are the terminators registered, by the handle Register returned.
+	terms map[string]*terminatorRecord
+	// running is true while Run runs.
+	running bool
+}
+
+// terminatorRecord is a terminator the Client registered.
+type terminatorRecord struct {
+	// handle is the id Register returned: the controller id of the first registration.
+	handle string
+	// controllerID is the id of the current registration.
+	controllerID string
+	spec         ctrlproto.Terminator
+	// dirty is set when an Update could not reach the controller: a controller that keeps the
+	// terminator across the reconnect then still has the old cost and precedence.
+	dirty bool
+}
+
+var (
+	_ edge.Tokens             = (*Client)(nil)
+	_ edge.TerminatorRegistry = (*Client)(nil)
+	_ edge.TerminatorUpdater  = (*Client)(nil)
+)
+
+// New checks cfg and returns a Client that is not connected yet.
+func New(cfg Config) (*Client, error) {
+	if cfg.Address == "" {
+		return nil, errors.New("ctrlclient: no controller address")
+	}
+	if _, _, err := net.SplitHostPort(cfg.Address); err != nil {
+		return nil, fmt.Errorf("ctrlclient: controller address %q: %w", cfg.Address, err)
+	}
+	if cfg.TLS == nil || (len(cfg.TLS.Certificates) == 0 && cfg.TLS.GetClientCertificate == nil) {
+		return nil, errors.New("ctrlclient: no client certificate")
+	}
+	cfg = cfg.withDefaults()
+	cfg.Listeners = maps.Clone(cfg.Listeners)
+	return &Client{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		cache:   newCache(),
+		changed: make(chan struct{}),
+		terms:   map[string]*terminatorRecord{},
+	}, nil
+}
+
+// APISession returns the API session of an API-session token. It never waits for the
+// controller.
+func (c *Client) APISession(token string) (edge.APISession, bool) { return c.cache.apiSession(token) }
+
+// Session returns a dial or bind session, with the properties of its service. It never waits
+// for the controller.
+func (c *Client) Session(token string) (edge.Session, bool) { return c.cache.session(token) }
+
+// Connected reports whether a connection to the controller is up (its Hello answered).
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil
+}
+
+// Synced reports whether the client holds a Sync from the controller (from this or an earlier
+// connection).
+func (c *Client) Synced() bool {
+	c.cache.mu.RLock()
+	defer c.cache.mu.RUnlock()
+	return c.cache.synced
+}
+
+// Run keeps a connection to the controller until ctx ends, dialing again whenever it is lost.
+// It returns ctx's error. A Client runs at most once at a time.
+func (c *Client) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("ctrlclient: already running")
+	}
+	c.running = true
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.running = false
+		c.mu.Unlock()
+	}()
+
+	backoff := c.cfg.MinBackoff
+	for {
+		conn, err := c.connect(ctx)
+		if err == nil {
+			backoff = c.cfg.MinBackoff
+			c.log.Info("connected to controller", "address", c.cfg.Address)
+			err = c.serve(ctx, conn)
+			c.disconnected(conn)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.log.Warn("lost the controller", "address", c.cfg.Address, "err", err)
+		} else {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c.log.Warn("connecting to controller failed", "address", c.cfg.Address, "err", err, "retryIn", backoff)
+		}
+		// Full jitter on the upper half: wait between backoff/2 and backoff.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(backoff*2, c.cfg.MaxBackoff)
+	}
+}
+
+// connect dials, says Hello and makes the connection the current one.
+func (c *Client) connect(ctx context.Context) (*wire.Conn, error) {
+	tlsCfg := c.cfg.TLS.Clone()
+	if tlsCfg.MinVersion == 0 {
+		tlsCfg.MinVersion = tls.VersionTLS12
+	}
+	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: c.cfg.DialTimeout, KeepAlive: 30 * time.Second}, Config: tlsCfg}
+	dialCtx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	raw, err := dialer.DialContext(dialCtx, "tcp", c.cfg.Address)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", c.cfg.Address, err)
+	}
+	// The handler needs the Conn it serves, which exists only once NewConn returns.
+	var (
+		conn     *wire.Conn
+		assigned = make(chan struct{})
+	)
+	conn = wire.NewConn(raw, func(m *wire.Message) {
+		<-assigned
+		c.handle(conn, m)
+	}, wire.ConnConfig{Limits: wire.Limits{MaxBodyBytes: ctrlproto.MaxBody}})
+	close(assigned)
+
+	snapshot := c.terminatorSnapshot()
+	specs := make([]ctrlproto.Terminator, 0, len(snapshot))
+	for _, rec := range snapshot {
+		specs = append(specs, rec.spec)
+	}
+	body, err := ctrlproto.Encode(ctrlproto.Hello{Version: c.cfg.Version, Listeners: c.cfg.Listeners, Terminators: specs})
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	helloCtx, cancel := context.WithTimeout(ctx, c.cfg.HelloTimeout)
+	reply, err := conn.Request(helloCtx, wire.NewMessage(ctrlproto.TypeHello, body))
+	cancel()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+	var created ctrlproto.TerminatorCreated
+	err = resultOf(reply, &created)
+	reply.Release()
+	if err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("hello: %w", err)
+	}
+
+	for _, f := range c.connected(conn, snapshot, created) {
+		go c.sendFollowUp(ctx, conn, f)
+	}
+	return conn, nil
+}
+
+// terminatorSnapshot copies the registered terminators for a Hello.
+func (c *Client) terminatorSnapshot() []terminatorRecord {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]terminatorRecord, 0, len(c.terms))
+	for _, rec := range c.terms {
+		out = append(out, *rec)
+	}
+	return out
+}
+
+// connected makes conn current and records the controller ids of the re-registered
+// terminators. Terminators unbound or changed while the Hello was under way are registered
+// with their old state: it returns the follow-up requests that bring the controller up to
+// date.
+func (c *Client) connected(conn *wire.Conn, sent []terminatorRecord, created ctrlproto.TerminatorCreated) (fixes []followUp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range sent {
+		id, ok := created.IDs[s.spec.LocalID]
+		rec := c.terms[s.handle]
+		switch {
+		case !ok:
+			c.log.Warn("controller did not re-register a terminator", "terminator", s.spec.LocalID, "service", s.spec.ServiceID)
+		case rec == nil:
+			fixes = append(fixes, followUp{contentType: ctrlproto.TypeTerminatorDelete, spec: ctrlproto.Terminator{ID: id, LocalID: s.spec.LocalID, ServiceID: s.spec.ServiceID}})
+		default:
+			rec.controllerID = id
+			if rec.dirty || rec.spec != s.spec {
+				rec.dirty = false
+				spec := rec.spec
+				spec.ID = id
+				fixes = append(fixes, followUp{contentType: ctrlproto.TypeTerminatorUpdate, spec: spec})
+			}
+		}
+	}
+	c.setConn(conn)
+	return fixes
+}
+
+// setConn changes the current connection; the caller holds mu.
+func (c *Client) setConn(conn *wire.Conn) {
+	c.conn = conn
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// disconnected forgets conn if it is the current connection.
+func (c *Client) disconnected(conn *wire.Conn) {
+	_ = conn.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == conn {
+		c.setConn(nil)
+	}
+}
+
+// followUp is a terminator request sent right after a Hello.
+type followUp struct {
+	contentType int32
+	spec        ctrlproto.Terminator
+}
+
+func (c *Client) sendFollowUp(ctx context.Context, conn *wire.Conn, f followUp) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+	defer cancel()
+	if err := c.request(ctx, conn, f.contentType, f.spec, nil); err != nil {
+		c.log.Warn("updating a terminator changed during reconnect failed", "id", f.spec.ID, "terminator", f.spec.LocalID, "err", err)
+	}
+}
+
+// serve pings conn until it fails, a Ping goes unanswered or ctx ends.
+func (c *Client) serve(ctx context.Context, conn *wire.Conn) error {
+	ticker := time.NewTicker(c.cfg.PingInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-conn.Done():
+			return conn.Err()
+		case <-ticker.C:
+			pingCtx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+			err := c.request(pingCtx, conn, ctrlproto.TypePing, nil, nil)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				return fmt.Errorf("ping: %w", err)
+			}
+		}
+	}
+}
+
+// handle processes a message the controller pushed.
+func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
+	defer m.Release()
+	switch m.ContentType {
+	case ctrlproto.TypeSync:
+		var s ctrlproto.Sync
+		if err := ctrlproto.Decode(m.Body, &s); err != nil {
+			c.log.Error("dropping connection: bad sync", "err", err)
+			_ = conn.Close()
+			return
+		}
+		gone := c.cache.applySync(&s)
+		apis, sessions, services := c.cache.counts()
+		c.log.Info("state synchronized", "index", s.Index, "apiSessions", apis, "sessions", sessions, "services", services)
+		c.report(gone)
+	case ctrlproto.TypeEvents:
+		var ev ctrlproto.Events
+		if err := ctrlproto.Decode(m.Body, &ev); err != nil {
+			c.log.Error("dropping connection: bad events", "err", err)
+			_ = conn.Close()
+			return
+		}
+		gone, applied := c.cache.applyEvents(&ev)
+		if !applied {
+			c.log.Debug("skipping events already in the state", "index", ev.Index)
+			return
+		}
+		c.report(gone)
+	case ctrlproto.TypePing:
+		reply := wire.NewResult(true, "")
+		reply.ReplyTo(m)
+		if err := conn.Send(context.Background(), reply); err != nil {
+			c.log.Debug("answering ping failed", "err", err)
+		}
+	case wire.ContentTypeResult:
+		// A late answer to a request that gave up.
+	default:
+		c.log.Debug("ignoring control message", "message", m.String())
+	}
+}
+
+func (c *Client) report(gone removals) {
+	if len(gone.apiSessions) > 0 && c.cfg.OnAPISessionsRemoved != nil {
+		c.cfg.OnAPISessionsRemoved(gone.apiSessions)
+	}
+	if len(gone.sessions) > 0 && c.cfg.OnSessionsRemoved != nil {
+		c.cfg.OnSessionsRemoved(gone.sessions)
+	}
+}
+
+// request sends a request with a JSON body (none when body is nil) and decodes the body of a
+// successful Result into out (unless out is nil).
+func (c *Client) request(ctx context.Context, conn *wire.Conn, contentType int32, body any, out any) error {
+	var raw []byte
+	if body != nil {
+		var err error
+		if raw, err = ctrlproto.Encode(body); err != nil {
+			return err
+		}
+	}
+	reply, err := conn.Request(ctx, wire.NewMessage(contentType, raw))
+	if err != nil {
+		return err
+	}
+	defer reply.Release()
+	return resultOf(reply, out)
+}
+
+// resultOf reads a Result: its success, and on success its body into out.
+func resultOf(reply *wire.Message, out any) error {
+	if reply.ContentType != wire.ContentTypeResult {
+		return fmt.Errorf("controller answered with %s instead of a result", reply)
+	}
+	if !reply.ResultSuccess() {
+		msg := string(reply.Body)
+		if msg == "" {
+			msg = "no reason given"
+		}
+		return fmt.Errorf("%w: %s", ErrRefused, msg)
+	}
+	if out == nil || len(reply.Body) == 0 {
+		return nil
+	}
+	return ctrlproto.Decode(reply.Body, out)
+}
+
+// current waits until a connection other than stale is up and returns it.
+func (c *Client) current(ctx context.Context, stale *wire.Conn) (*wire.Conn, error) {
+	for {
+		c.mu.Lock()
+		conn, changed := c.conn, c.changed
+		c.mu.Unlock()
+		if conn != nil && conn != stale {
+			return conn, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for the controller: %w", ctx.Err())
+		}
+	}
+}

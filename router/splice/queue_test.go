@@ -1,0 +1,155 @@
+package splice
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+func data(n int) *wire.Message { return wire.NewData(1, 0, 0, make([]byte, n)) }
+
+func TestQueueBoundsMessagesAndBytes(t *testing.T) {
+	q := NewQueue(Limits{MaxMessages: 3, MaxBytes: 1 << 20})
+	for range 3 {
+		if err := q.Push(data(10), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Push(data(10), time.Millisecond); !errors.Is(err, ErrStalled) {
+		t.Fatalf("fourth push: %v, want ErrStalled", err)
+	}
+
+	size := data(1000).EncodedLen()
+	q = NewQueue(Limits{MaxMessages: 100, MaxBytes: 2 * size})
+	for range 2 {
+		if err := q.Push(data(1000), time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := q.Push(data(1000), time.Millisecond); !errors.Is(err, ErrStalled) {
+		t.Fatalf("push beyond the byte limit: %v, want ErrStalled", err)
+	}
+	st := q.Stats()
+	if st.Messages != 2 || st.Bytes != 2*size || st.HighBytes != 2*size || st.HighMessages != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestQueueAcceptsOversizeMessageWhenEmpty(t *testing.T) {
+	q := NewQueue(Limits{MaxMessages: 4, MaxBytes: 100})
+	if err := q.Push(data(1000), time.Millisecond); err != nil {
+		t.Fatalf("oversize message into empty queue: %v", err)
+	}
+	if err := q.Push(data(1), time.Millisecond); !errors.Is(err, ErrStalled) {
+		t.Fatalf("push behind an oversize message: %v", err)
+	}
+}
+
+func TestQueueOrderPrefaceItemsFinal(t *testing.T) {
+	q := NewQueue(Limits{})
+	for i := range 3 {
+		if err := q.Push(wire.NewData(1, uint32(i), 0, nil), time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.SetPreface(wire.NewStateConnected(1))
+	q.Close(wire.NewStateClosed(1, 0, "end"))
+	if err := q.Push(data(1), time.Second); !errors.Is(err, ErrClosed) {
+		t.Fatalf("push after close: %v", err)
+	}
+	want := []int32{wire.ContentTypeStateConnected, wire.ContentTypeData, wire.ContentTypeData, wire.ContentTypeData, wire.ContentTypeStateClosed}
+	for i, ct := range want {
+		m, err := q.Pop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.ContentType != ct {
+			t.Fatalf("pop %d: %s, want %s", i, m, wire.ContentTypeName(ct))
+		}
+		if ct == wire.ContentTypeData {
+			if seq, _ := m.EdgeSeq(); seq != uint32(i-1) {
+				t.Fatalf("pop %d: seq %d", i, seq)
+			}
+		}
+	}
+	if _, err := q.Pop(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("pop after the end: %v", err)
+	}
+}
+
+func TestQueueAbortDropsItemsKeepsPreface(t *testing.T) {
+	q := NewQueue(Limits{})
+	for range 5 {
+		if err := q.Push(data(10), time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.SetPreface(wire.NewStateConnected(1))
+	q.Close(nil)
+	q.Abort(wire.NewStateClosed(1, 0, "aborted"))
+	if st := q.Stats(); st.Messages != 0 || st.Bytes != 0 {
+		t.Fatalf("after abort %+v", st)
+	}
+	for _, ct := range []int32{wire.ContentTypeStateConnected, wire.ContentTypeStateClosed} {
+		m, err := q.Pop()
+		if err != nil || m.ContentType != ct {
+			t.Fatalf("pop: %v %v, want %s", m, err, wire.ContentTypeName(ct))
+		}
+	}
+}
+
+func TestQueueWaitingPushWakesOnPopAndOnClose(t *testing.T) {
+	q := NewQueue(Limits{MaxMessages: 1})
+	if err := q.Push(data(1), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pushed := make(chan error)
+	go func() { pushed <- q.Push(data(2), time.Minute) }()
+	if _, err := q.Pop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-pushed; err != nil {
+		t.Fatalf("push after room was made: %v", err)
+	}
+	go func() { pushed <- q.Push(data(3), time.Minute) }()
+	q.Abort(nil)
+	if err := <-pushed; !errors.Is(err, ErrClosed) {
+		t.Fatalf("push waiting while the queue aborts: %v", err)
+	}
+}
+
+func TestQueueProducerConsumer(t *testing.T) {
+	q := NewQueue(Limits{MaxMessages: 8, MaxBytes: 4096})
+	const n = 5000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			if err := q.Push(wire.NewData(1, uint32(i), 0, make([]byte, i%700)), time.Minute); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+		q.Close(nil)
+	}()
+	for i := 0; ; i++ {
+		m, err := q.Pop()
+		if errors.Is(err, ErrClosed) {
+			if i != n {
+				t.Fatalf("got %d messages, want %d", i, n)
+			}
+			break
+		}
+		if seq, _ := m.EdgeSeq(); seq != uint32(i) {
+			t.Fatalf("message %d has seq %d", i, seq)
+		}
+	}
+	wg.Wait()
+	if st := q.Stats(); st.HighMessages > 8 || st.HighBytes > 4096 {
+		t.Fatalf("queue exceeded its bounds: %+v", st)
+	}
+}

@@ -1,0 +1,388 @@
+// Package harness starts a whole Ostium network in one process for tests:
+// a controller (real PKI, bbolt, raft, HTTPS), edge routers enrolled through
+// the API (real control channel, real mTLS edge listener), and identities
+// enrolled from their JWTs with the sdk. Everything listens on 127.0.0.1.
+package harness
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/controller"
+	"github.com/ostium-net/ostium/router/ctrlclient"
+	"github.com/ostium-net/ostium/router/edge"
+	"github.com/ostium-net/ostium/sdk"
+	"github.com/ostium-net/ostium/sdk/enroll"
+	"github.com/ostium-net/ostium/sdk/identity"
+)
+
+// AdminPassword is the default admin's password in every test network.
+const AdminPassword = "harness-admin-password"
+
+// Network is a running test network.
+type Network struct {
+	T      testing.TB
+	Ctl    *controller.Controller
+	Config controller.Config
+	Log    *slog.Logger
+	http   *http.Client
+	token  string
+	mu     sync.Mutex
+}
+
+// Logger is quiet unless OSTIUM_TEST_LOG is set.
+func Logger() *slog.Logger {
+	if os.Getenv("OSTIUM_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Start brings up a controller and logs in as its admin.
+func Start(t testing.TB) *Network {
+	t.Helper()
+	cfg := controller.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.API.Listen = "127.0.0.1:0"
+	cfg.Cluster.Listen = "127.0.0.1:0"
+	cfg.Routers.Listen = "127.0.0.1:0"
+	log := Logger()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := controller.Init(ctx, cfg, controller.InitOptions{AdminPassword: AdminPassword}, log); err != nil {
+		t.Fatalf("init controller: %v", err)
+	}
+	ctl, err := controller.Start(ctx, cfg, log)
+	if err != nil {
+		t.Fatalf("start controller: %v", err)
+	}
+	t.Cleanup(func() { _ = ctl.Close() })
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ctl.CAPool(), MinVersion: tls.VersionTLS12}}
+	n := &Network{T: t, Ctl: ctl, Config: cfg, Log: log, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	t.Cleanup(tr.CloseIdleConnections)
+	var out struct {
+		Token string `json:"token"`
+	}
+	n.Mgmt("POST", "/authenticate?method=password", map[string]string{"username": "admin", "password": AdminPassword}, &out)
+	n.token = out.Token
+	return n
+}
+
+// URL is the controller's API base URL.
+func (n *Network) URL() string { return "https://" + n.Ctl.Addr() }
+
+// Mgmt calls the management API as the admin and decodes data into out.
+// Any non-2xx answer fails the test.
+func (n *Network) Mgmt(method, path string, body, out any) {
+	n.T.Helper()
+	status, raw := n.MgmtRaw(method, path, body)
+	if status/100 != 2 {
+		n.T.Fatalf("%s %s: %d %s", method, path, status, raw)
+	}
+	if out != nil {
+		var env struct {
+			Data json.RawMessage `json:"data"`
+		}
+		if err := json.Unmarshal(raw, &env); err != nil {
+			n.T.Fatalf("%s %s: %v", method, path, err)
+		}
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			n.T.Fatalf("%s %s: decode data: %v", method, path, err)
+		}
+	}
+}
+
+// MgmtRaw calls the management API and returns the status and body.
+func (n *Network) MgmtRaw(method, path string, body any) (int, []byte) {
+	n.T.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, n.URL()+"/edge/management/v1"+path, rd)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if n.token != "" {
+		req.Header.Set("zt-session", n.token)
+	}
+	resp, err := n.http.Do(req)
+	if err != nil {
+		n.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
+// Create posts an entity and returns its id.
+func (n *Network) Create(path string, body any) string {
+	n.T.Helper()
+	var out struct {
+		ID string `json:"id"`
+	}
+	n.Mgmt("POST", path, body, &out)
+	return out.ID
+}
+
+// OpenPolicies lets every identity use every router and every router carry
+// every service.
+func (n *Network) OpenPolicies() {
+	n.T.Helper()
+	n.Create("/edge-router-policies", map[string]any{"name": "all-routers", "semantic": "AnyOf", "identityRoles": []string{"#all"}, "edgeRouterRoles": []string{"#all"}})
+	n.Create("/service-edge-router-policies", map[string]any{"name": "all-services", "semantic": "AnyOf", "serviceRoles": []string{"#all"}, "edgeRouterRoles": []string{"#all"}})
+}
+
+// Service creates a service; identities with #<name>-dial may dial it and
+// with #<name>-bind may bind it.
+func (n *Network) Service(name string, encrypted bool) string {
+	n.T.Helper()
+	id := n.Create("/services", map[string]any{"name": name, "encryptionRequired": encrypted})
+	n.Create("/service-policies", map[string]any{"name": name + "-dial", "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"#" + name + "-dial"}, "serviceRoles": []string{"@" + id}})
+	n.Create("/service-policies", map[string]any{"name": name + "-bind", "type": "Bind", "semantic": "AnyOf",
+		"identityRoles": []string{"#" + name + "-bind"}, "serviceRoles": []string{"@" + id}})
+	return id
+}
+
+// Identity creates an identity with an ott enrollment, enrolls it with the
+// sdk from its JWT, and returns the enrolled identity.
+func (n *Network) Identity(name string, roleAttributes ...string) *identity.Identity {
+	n.T.Helper()
+	if roleAttributes == nil {
+		roleAttributes = []string{}
+	}
+	id := n.Create("/identities", map[string]any{"name": name, "type": "Device", "isAdmin": false,
+		"roleAttributes": roleAttributes, "enrollment": map[string]any{"ott": true}})
+	var detail struct {
+		Enrollment struct {
+			Ott struct {
+				JWT string `json:"jwt"`
+			} `json:"ott"`
+		} `json:"enrollment"`
+	}
+	n.Mgmt("GET", "/identities/"+id, nil, &detail)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := enroll.Enroll(ctx, detail.Enrollment.Ott.JWT, enroll.Options{})
+	if err != nil {
+		n.T.Fatalf("enroll %s: %v", name, err)
+	}
+	return res.Identity
+}
+
+// Context makes an sdk Context for an identity, closed with the test.
+func (n *Network) Context(id *identity.Identity) *sdk.Context {
+	n.T.Helper()
+	c, err := sdk.New(id, sdk.Options{Logger: n.Log})
+	if err != nil {
+		n.T.Fatal(err)
+	}
+	n.T.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Router is an enrolled edge router running in this process.
+type Router struct {
+	n        *Network
+	ID, Name string
+	Addr     string // edge listener host:port
+	cert     tls.Certificate
+	server   tls.Certificate
+	pool     *x509.CertPool
+
+	mu       sync.Mutex
+	listener *edge.Listener
+	ln       net.Listener
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+// Router creates, enrolls and starts an edge router.
+func (n *Network) Router(name string) *Router {
+	n.T.Helper()
+	id := n.Create("/edge-routers", map[string]any{"name": name, "isTunnelerEnabled": false, "roleAttributes": []string{"harness"}})
+	var detail struct {
+		EnrollmentJWT string `json:"enrollmentJwt"`
+	}
+	n.Mgmt("GET", "/edge-routers/"+id, nil, &detail)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	claims, pool, _, err := enroll.Verify(ctx, detail.EnrollmentJWT, enroll.Options{})
+	if err != nil {
+		n.T.Fatalf("verify router JWT: %v", err)
+	}
+	clientKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	serverKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	csr := func(key *ecdsa.PrivateKey, ips []net.IP) string {
+		der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: name}, IPAddresses: ips}, key)
+		return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	}
+	body, _ := json.Marshal(map[string]string{"token": claims.Token, "certCsr": csr(clientKey, nil), "serverCertCsr": csr(serverKey, []net.IP{net.ParseIP("127.0.0.1")})})
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Post(n.URL()+"/edge/client/v1/enroll/erott", "application/json", bytes.NewReader(body))
+	if err != nil {
+		n.T.Fatalf("erott: %v", err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		n.T.Fatalf("erott: %d %s", resp.StatusCode, raw)
+	}
+	var env struct {
+		Data struct {
+			Cert       string `json:"cert"`
+			ServerCert string `json:"serverCert"`
+			CA         string `json:"ca"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		n.T.Fatal(err)
+	}
+	r := &Router{n: n, ID: id, Name: name, pool: pool,
+		cert:   tlsCert(n.T, env.Data.Cert, clientKey),
+		server: tlsCert(n.T, env.Data.ServerCert, serverKey)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		n.T.Fatal(err)
+	}
+	r.Addr = ln.Addr().String()
+	r.start(ln)
+	n.T.Cleanup(r.Stop)
+	r.WaitOnline()
+	return r
+}
+
+func tlsCert(t testing.TB, chainPEM string, key *ecdsa.PrivateKey) tls.Certificate {
+	t.Helper()
+	var c tls.Certificate
+	rest := []byte(chainPEM)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		c.Certificate = append(c.Certificate, b.Bytes)
+	}
+	if len(c.Certificate) == 0 {
+		t.Fatalf("no certificate in %q", chainPEM)
+	}
+	c.PrivateKey = key
+	return c
+}
+
+func (r *Router) start(ln net.Listener) {
+	n := r.n
+	var listener *edge.Listener
+	cc, err := ctrlclient.New(ctrlclient.Config{
+		Address:   n.Ctl.RouterAddr(),
+		TLS:       &tls.Config{RootCAs: r.pool, Certificates: []tls.Certificate{r.cert}},
+		Listeners: map[string]string{"tls": "tls://" + r.Addr},
+		Logger:    n.Log.With("router", r.Name, "component", "ctrl"),
+		OnAPISessionsRemoved: func(ids []string) {
+			if listener != nil {
+				listener.CloseAPISessions(ids...)
+			}
+		},
+		OnSessionsRemoved: func(ids []string) {
+			if listener != nil {
+				listener.CloseSessions(ids...)
+			}
+		},
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+	})
+	if err != nil {
+		n.T.Fatal(err)
+	}
+	listener, err = edge.New(edge.Config{RouterID: r.ID, TLS: &tls.Config{Certificates: []tls.Certificate{r.server}},
+		ClientCAs: r.pool, Tokens: cc, Terminators: cc, Logger: n.Log.With("router", r.Name)})
+	if err != nil {
+		n.T.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = cc.Run(ctx) }()
+	go func() {
+		defer close(done)
+		_ = listener.Serve(ln)
+	}()
+	r.mu.Lock()
+	r.listener, r.ln, r.cancel, r.done = listener, ln, cancel, done
+	r.mu.Unlock()
+}
+
+// WaitOnline waits until the controller sees the router connected.
+func (r *Router) WaitOnline() {
+	r.n.T.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !r.n.Ctl.Routers().Online(r.ID) {
+		if time.Now().After(deadline) {
+			r.n.T.Fatalf("router %s never came online", r.Name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop stops the router (its listener and control channel).
+func (r *Router) Stop() {
+	r.mu.Lock()
+	l, cancel, done := r.listener, r.cancel, r.done
+	r.listener = nil
+	r.mu.Unlock()
+	if l == nil {
+		return
+	}
+	cancel()
+	_ = l.Close()
+	<-done
+}
+
+// Restart stops the router and starts it again on the same address.
+func (r *Router) Restart() {
+	r.n.T.Helper()
+	r.Stop()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ {
+		if ln, err = net.Listen("tcp", r.Addr); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		r.n.T.Fatalf("listen again on %s: %v", r.Addr, err)
+	}
+	r.start(ln)
+	r.WaitOnline()
+}
+
+// Listener is the router's edge listener (for stats and revocation tests).
+func (r *Router) Listener() *edge.Listener {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.listener
+}
+
+var _ = strings.TrimSpace
+var _ = fmt.Sprint
