@@ -327,18 +327,24 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	if err != nil {
 		return fail(err)
 	}
-	presence := routerctl.NewPresence()
-	handler, err := api.New(api.Deps{
-		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
-		Advertise: cfg.AdvertiseAddr(), SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
-		Routers: presence, JWKSClient: so.jwksClient, Lockout: so.lockout,
-	})
-	if err != nil {
-		return fail(err)
-	}
 	ln, err := net.Listen("tcp", cfg.API.Listen)
 	if err != nil {
 		return fail(fmt.Errorf("listen on %s: %w", cfg.API.Listen, err))
+	}
+	advertise := cfg.API.Advertise
+	if advertise == "" {
+		// With port 0 in listen, clients must be told the port actually bound.
+		advertise = ln.Addr().String()
+	}
+	presence := routerctl.NewPresence()
+	handler, err := api.New(api.Deps{
+		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
+		Advertise: advertise, SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
+		Routers: presence, JWKSClient: so.jwksClient, Lockout: so.lockout,
+	})
+	if err != nil {
+		_ = ln.Close()
+		return fail(err)
 	}
 	srv := &http.Server{
 		Handler:           handler,

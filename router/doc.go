@@ -3,8 +3,14 @@
 // the controller, and splices each Dial of a service to a Bind (terminator) of the same
 // service.
 //
-// Its data plane lives in two packages: [github.com/ostium-net/ostium/router/edge] serves the
-// edge listener (Hello, Connect, Bind and the messages of established connections) and
+// This package owns the router's configuration file ([Config], [LoadConfig], [ParseConfig]):
+// the enrolled identity's files, the controller's addresses, the edge listener and logging.
+//
+// The work is done by three packages: [github.com/ostium-net/ostium/router/edge] serves the
+// edge listener (Hello, Connect, Bind and the messages of established connections),
 // [github.com/ostium-net/ostium/router/splice] forwards the payload of a circuit between its two
-// channels with bounded queues. The router imports sdk packages but never the controller.
+// channels with bounded queues, and [github.com/ostium-net/ostium/router/ctrlclient] keeps the
+// control channel to the controller: the in-memory token state the listener checks against,
+// revocations, and the registration of terminators. The command in cmd/ostium-router enrolls
+// a router and runs it. The router imports sdk and internal packages but never the controller.
 package router
