@@ -62,6 +62,7 @@ type conn struct {
 	// write side
 	wmu           sync.Mutex // serialises Write and CloseWrite
 	sendq         chan *wire.Message
+	slots         chan struct{} // one per message queued and not yet written
 	sendDone      chan struct{}
 	seq           uint32
 	writeClosed   bool
@@ -82,7 +83,7 @@ type conn struct {
 func newConn(ch *routerChannel, id uint32, local, remote Addr) *conn {
 	c := &conn{ch: ch, id: id, local: local, remote: remote,
 		wake: make(chan struct{}, 1), space: make(chan struct{}, 1),
-		sendq: make(chan *wire.Message, sendQueueDepth), sendDone: make(chan struct{}),
+		sendq: make(chan *wire.Message, sendQueueDepth+1), slots: make(chan struct{}, sendQueueDepth), sendDone: make(chan struct{}),
 		wdeadline: make(chan struct{})}
 	go c.sendLoop()
 	return c
@@ -101,9 +102,18 @@ func signal(ch chan struct{}) {
 func (c *conn) sendLoop() {
 	defer close(c.sendDone)
 	for m := range c.sendq {
-		if err := c.ch.wc.Send(context.Background(), m); err != nil {
+		err := c.ch.wc.Send(context.Background(), m)
+		select {
+		case <-c.slots:
+		default: // the final StateClosed takes no slot
+		}
+		if err != nil {
 			c.remoteClosed()
 			for range c.sendq {
+				select {
+				case <-c.slots:
+				default:
+				}
 			}
 			return
 		}
@@ -129,7 +139,7 @@ func (c *conn) setKeys(rx, tx [32]byte) error {
 func (c *conn) sendHeader() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	return c.enqueue(c.dataMessage(c.sender.Header(), 0), nil)
+	return c.enqueue(func() *wire.Message { return c.dataMessage(c.sender.Header(), 0) })
 }
 
 func (c *conn) dataMessage(payload []byte, flags uint32) *wire.Message {
@@ -256,9 +266,11 @@ func (c *conn) currentWriteDeadline() (time.Time, chan struct{}) {
 	return c.writeDeadline, c.wdeadline
 }
 
-// enqueue hands a message to the send loop, waiting for room until the write
-// deadline. wrote reports the bytes to count when it gives up.
-func (c *conn) enqueue(m *wire.Message, _ *int) error {
+// enqueue waits, until the write deadline, for room in the send queue, and
+// only then builds the message and queues it. Building after the wait keeps
+// the stream consistent: a chunk is sealed (and numbered) only when it is
+// certain to be sent, so a timed-out Write leaves nothing half done.
+func (c *conn) enqueue(build func() *wire.Message) error {
 	for {
 		c.mu.Lock()
 		closed := c.closed
@@ -268,22 +280,32 @@ func (c *conn) enqueue(m *wire.Message, _ *int) error {
 		}
 		deadline, changed := c.currentWriteDeadline()
 		var timer <-chan time.Time
+		var t *time.Timer
 		if !deadline.IsZero() {
 			d := time.Until(deadline)
 			if d <= 0 {
 				return timeoutError{}
 			}
-			t := time.NewTimer(d)
+			t = time.NewTimer(d)
 			timer = t.C
-			defer t.Stop()
 		}
 		select {
-		case c.sendq <- m:
+		case c.slots <- struct{}{}:
+			if t != nil {
+				t.Stop()
+			}
+			c.sendq <- build()
 			return nil
 		case <-timer:
 			return timeoutError{}
 		case <-changed:
+			if t != nil {
+				t.Stop()
+			}
 		case <-c.ch.closed:
+			if t != nil {
+				t.Stop()
+			}
 			return io.ErrClosedPipe
 		}
 	}
@@ -305,17 +327,13 @@ func (c *conn) Write(b []byte) (int, error) {
 	for written < len(b) {
 		n := min(len(b)-written, maxChunk)
 		chunk := b[written : written+n]
-		var payload []byte
-		if c.sender != nil {
-			payload = c.sender.Seal(chunk)
-		} else {
-			payload = append([]byte(nil), chunk...)
-		}
-		if err := c.enqueue(c.dataMessage(payload, 0), nil); err != nil {
+		err := c.enqueue(func() *wire.Message {
 			if c.sender != nil {
-				// An encrypted stream cannot skip a sealed chunk: end it.
-				go c.abort()
+				return c.dataMessage(c.sender.Seal(chunk), 0)
 			}
+			return c.dataMessage(append([]byte(nil), chunk...), 0)
+		})
+		if err != nil {
 			return written, err
 		}
 		written += n
@@ -332,7 +350,7 @@ func (c *conn) CloseWrite() error {
 		return nil
 	}
 	c.writeClosed = true
-	return c.enqueue(c.dataMessage(nil, wire.FlagFIN), nil)
+	return c.enqueue(func() *wire.Message { return c.dataMessage(nil, wire.FlagFIN) })
 }
 
 // Close ends the connection both ways and tells the peer.
