@@ -64,13 +64,21 @@ func TestDialListenExchange100MBBothWays(t *testing.T) {
 					return
 				}
 				defer c.Close()
-				// The host sends its own 100 MB while receiving the client's.
+				// The host sends its own 100 MB while receiving the client's,
+				// and closes only when both directions are done.
+				sent := make(chan error, 1)
 				go func() {
-					_, _ = io.Copy(c, io.LimitReader(newPattern(2), size))
-					_ = c.(interface{ CloseWrite() error }).CloseWrite()
+					_, err := io.Copy(c, io.LimitReader(newPattern(2), size))
+					if err == nil {
+						err = c.(interface{ CloseWrite() error }).CloseWrite()
+					}
+					sent <- err
 				}()
 				h := sha256.New()
 				n, err := io.Copy(h, c)
+				if serr := <-sent; err == nil {
+					err = serr
+				}
 				var r result
 				copy(r.sum[:], h.Sum(nil))
 				r.n, r.err = n, err
