@@ -61,9 +61,11 @@ func Start(t testing.TB) *Network {
 	t.Helper()
 	cfg := controller.DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	cfg.API.Listen = "127.0.0.1:0"
-	cfg.Cluster.Listen = "127.0.0.1:0"
-	cfg.Routers.Listen = "127.0.0.1:0"
+	// Fixed ports (free now), so a restarted controller comes back where
+	// routers and clients expect it.
+	cfg.API.Listen = freeAddr(t)
+	cfg.Cluster.Listen = freeAddr(t)
+	cfg.Routers.Listen = freeAddr(t)
 	log := Logger()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -86,8 +88,46 @@ func Start(t testing.TB) *Network {
 	return n
 }
 
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// StopController stops the controller; routers and clients keep what they have.
+func (n *Network) StopController() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_ = n.Ctl.Close()
+}
+
+// StartController starts the stopped controller again on the same state and ports.
+func (n *Network) StartController() {
+	n.T.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var err error
+	for i := 0; i < 50; i++ {
+		if n.Ctl, err = controller.Start(ctx, n.Config, n.Log); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // ports may linger briefly
+	}
+	if err != nil {
+		n.T.Fatalf("restart controller: %v", err)
+	}
+	ctl := n.Ctl
+	n.T.Cleanup(func() { _ = ctl.Close() })
+}
+
 // URL is the controller's API base URL.
-func (n *Network) URL() string { return "https://" + n.Ctl.Addr() }
+func (n *Network) URL() string { return "https://" + n.Config.API.Listen }
 
 // Mgmt calls the management API as the admin and decodes data into out.
 // Any non-2xx answer fails the test.
@@ -296,7 +336,7 @@ func (r *Router) start(ln net.Listener) {
 	n := r.n
 	var listener *edge.Listener
 	cc, err := ctrlclient.New(ctrlclient.Config{
-		Address:   n.Ctl.RouterAddr(),
+		Address:   n.Config.Routers.Listen,
 		TLS:       &tls.Config{RootCAs: r.pool, Certificates: []tls.Certificate{r.cert}},
 		Listeners: map[string]string{"tls": "tls://" + r.Addr},
 		Logger:    n.Log.With("router", r.Name, "component", "ctrl"),
@@ -336,12 +376,18 @@ func (r *Router) start(ln net.Listener) {
 func (r *Router) WaitOnline() {
 	r.n.T.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for !r.n.Ctl.Routers().Online(r.ID) {
+	for !r.n.controller().Routers().Online(r.ID) {
 		if time.Now().After(deadline) {
 			r.n.T.Fatalf("router %s never came online", r.Name)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func (n *Network) controller() *controller.Controller {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.Ctl
 }
 
 // Stop stops the router (its listener and control channel).
