@@ -490,10 +490,10 @@ func (s *Server) verifyMFA(r *http.Request, caller *Principal, code string) midd
 	if err != nil {
 		return fail(err)
 	}
-	if caller.mfaPending() {
-		if err := s.completeMFA(r, caller.Session.ID); err != nil {
-			return fail(err)
-		}
+	// Verifying the enrollment is a passed TOTP challenge: it completes a
+	// waiting session and counts for MFA posture checks.
+	if err := s.completeMFA(r, caller.Session.ID); err != nil {
+		return fail(err)
 	}
 	s.recordSuccess(r, caller.Identity.ID, store.AuthEventMFASuccess, "enrollment verified")
 	s.resetFailures(r, caller.Identity.ID)
@@ -521,10 +521,14 @@ func (s *Server) authenticateMFA(r *http.Request, caller *Principal, code string
 	return okEmpty()
 }
 
-// completeMFA marks an API session's MFA step done.
+// completeMFA marks an API session's MFA step done and records when, for
+// MFA posture checks.
 func (s *Server) completeMFA(r *http.Request, sessionID string) error {
+	now := time.Now().UTC()
 	return s.State.Update(requestContext(r), store.APISessions, sessionID, func(rec store.Record) error {
-		rec.(*store.APISession).IsMFAComplete = true
+		as := rec.(*store.APISession)
+		as.IsMFAComplete = true
+		as.MFACompletedAt = &now
 		return nil
 	})
 }

@@ -315,6 +315,9 @@ type APISession struct {
 	IsMFARequired    bool     `json:"isMfaRequired"`
 	IsMFAComplete    bool     `json:"isMfaComplete"`
 	CertFingerprints []string `json:"certFingerprints,omitempty"`
+	// MFACompletedAt is when the session last passed a TOTP (or recovery
+	// code) challenge; nil when it never did. MFA posture checks read it.
+	MFACompletedAt *time.Time `json:"mfaCompletedAt,omitempty"`
 }
 
 // APISessionCert is a short-lived client certificate issued to an API
@@ -329,6 +332,56 @@ type APISessionCert struct {
 	Subject      string    `json:"subject,omitempty"`
 	ValidFrom    time.Time `json:"validFrom"`
 	ValidTo      time.Time `json:"validTo"`
+}
+
+// Posture response type ids that are not check types.
+const (
+	PostureEndpointState = "ENDPOINT_STATE"
+)
+
+// PostureData is the device state an API session reported through posture
+// responses. Its id is the API session's id; it goes when the API session
+// goes. Each fact carries the time it was reported.
+type PostureData struct {
+	Meta
+	APISessionID string               `json:"apiSessionId"`
+	OS           *PostureOSData       `json:"os,omitempty"`
+	Domain       *PostureDomainData   `json:"domain,omitempty"`
+	MAC          *PostureMACData      `json:"mac,omitempty"`
+	Processes    []PostureProcessData `json:"processes,omitempty"`
+	// WokenAt and UnlockedAt are the last ENDPOINT_STATE reports of the
+	// device waking up or being unlocked.
+	WokenAt    *time.Time `json:"wokenAt,omitempty"`
+	UnlockedAt *time.Time `json:"unlockedAt,omitempty"`
+}
+
+// PostureOSData is a reported operating system.
+type PostureOSData struct {
+	Type       string    `json:"type"`
+	Version    string    `json:"version"`
+	Build      string    `json:"build,omitempty"`
+	ReportedAt time.Time `json:"reportedAt"`
+}
+
+// PostureDomainData is a reported Windows domain.
+type PostureDomainData struct {
+	Domain     string    `json:"domain"`
+	ReportedAt time.Time `json:"reportedAt"`
+}
+
+// PostureMACData lists the reported MAC addresses of the device.
+type PostureMACData struct {
+	Addresses  []string  `json:"addresses"`
+	ReportedAt time.Time `json:"reportedAt"`
+}
+
+// PostureProcessData is the reported state of one process, by path.
+type PostureProcessData struct {
+	Path               string    `json:"path"`
+	IsRunning          bool      `json:"isRunning"`
+	Hash               string    `json:"hash,omitempty"`
+	SignerFingerprints []string  `json:"signerFingerprints,omitempty"`
+	ReportedAt         time.Time `json:"reportedAt"`
 }
 
 // Session lets an API session dial or bind one service.

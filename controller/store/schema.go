@@ -147,6 +147,9 @@ var (
 			return []string{AuthLockKey(l.IdentityID, l.Source)}
 		}}},
 	}
+	PostureDatas = &Kind{Name: "posture-data", New: func() Record { return &PostureData{} },
+		Unique: []UniqueIndex{{Name: "apiSession", Values: func(r Record) []string { return one(r.(*PostureData).APISessionID) }}},
+	}
 	Sessions = &Kind{Name: "sessions", New: func() Record { return &Session{} },
 		Unique: []UniqueIndex{
 			{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }},
@@ -164,6 +167,7 @@ var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
+	PostureDatas,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one
@@ -212,6 +216,9 @@ func init() {
 	}
 	APISessionCerts.Refs = []ForeignKey{
 		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*APISessionCert).APISessionID) }},
+	}
+	PostureDatas.Refs = []ForeignKey{
+		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*PostureData).APISessionID) }},
 	}
 	MFAs.Refs = []ForeignKey{
 		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }},

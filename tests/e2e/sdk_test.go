@@ -15,27 +15,35 @@ import (
 	"golang.org/x/net/nettest"
 
 	"github.com/ostium-net/ostium/sdk"
+	"github.com/ostium-net/ostium/sdk/identity"
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
 // echoNetwork is a network with one router, a service, a host identity that
 // may bind it and a client identity that may dial it.
 type echoNetwork struct {
-	n      *harness.Network
-	router *harness.Router
-	host   *sdk.Context
-	client *sdk.Context
+	n              *harness.Network
+	router         *harness.Router
+	host           *sdk.Context
+	client         *sdk.Context
+	clientIdentity *identity.Identity
 }
 
 func newEchoNetwork(t *testing.T, service string, encrypted bool) *echoNetwork {
+	t.Helper()
+	return newEchoNetworkB(t, service, encrypted)
+}
+
+func newEchoNetworkB(t testing.TB, service string, encrypted bool) *echoNetwork {
 	t.Helper()
 	n := harness.Start(t)
 	n.OpenPolicies()
 	n.Service(service, encrypted)
 	r := n.Router("router-1")
 	host := n.Context(n.Identity("host", service+"-bind"))
-	client := n.Context(n.Identity("client", service+"-dial"))
-	return &echoNetwork{n: n, router: r, host: host, client: client}
+	cid := n.Identity("client", service+"-dial")
+	client := n.Context(cid)
+	return &echoNetwork{n: n, router: r, host: host, client: client, clientIdentity: cid}
 }
 
 func TestDialListenExchange100MBBothWays(t *testing.T) {

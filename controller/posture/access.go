@@ -1,0 +1,147 @@
+package posture
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// QueryResult is one posture check of a service policy, evaluated for one
+// API session.
+type QueryResult struct {
+	Check            *store.PostureCheck
+	Passing          bool
+	TimeoutRemaining int64
+	Reason           string
+}
+
+// PolicyResult is one service policy granting a service, with its checks
+// evaluated. A policy without checks passes.
+type PolicyResult struct {
+	PolicyID   string
+	PolicyType string
+	Passing    bool
+	Queries    []QueryResult
+}
+
+// DataOf reads the posture data of an API session; nil when it reported none.
+func DataOf(tx *store.Tx, apiSessionID string) *store.PostureData {
+	d, err := store.Get[*store.PostureData](tx, store.PostureDatas, apiSessionID)
+	if err != nil {
+		return nil
+	}
+	return d
+}
+
+// EvaluatePolicies evaluates, for an API session, the service policies that
+// grant its identity the service with permission typ (Dial or Bind; empty
+// for both), in policy-id order.
+func EvaluatePolicies(tx *store.Tx, as *store.APISession, serviceID, typ string, now time.Time) []PolicyResult {
+	ids := policy.GrantingPolicies(tx, as.IdentityID, serviceID, typ)
+	slices.Sort(ids)
+	data := DataOf(tx, as.ID)
+	mfa := MFAStateOf(as)
+	out := make([]PolicyResult, 0, len(ids))
+	for _, pid := range ids {
+		sp, err := store.Get[*store.ServicePolicy](tx, store.ServicePolicies, pid)
+		if err != nil {
+			continue
+		}
+		res := PolicyResult{PolicyID: pid, PolicyType: sp.Type, Passing: true}
+		checks := policy.PolicyPostureChecks(tx, pid)
+		slices.Sort(checks)
+		for _, cid := range checks {
+			pc, err := store.Get[*store.PostureCheck](tx, store.PostureChecks, cid)
+			if err != nil {
+				continue
+			}
+			ok, remaining, reason := Evaluate(pc, data, mfa, now)
+			res.Queries = append(res.Queries, QueryResult{Check: pc, Passing: ok, TimeoutRemaining: remaining, Reason: reason})
+			res.Passing = res.Passing && ok
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// Allowed reports whether one of the policies passes.
+func Allowed(results []PolicyResult) bool {
+	return slices.ContainsFunc(results, func(r PolicyResult) bool { return r.Passing })
+}
+
+// Failing lists the failing checks of the policies, each once, in order.
+func Failing(results []PolicyResult) []QueryResult {
+	var out []QueryResult
+	seen := map[string]bool{}
+	for _, r := range results {
+		for _, q := range r.Queries {
+			if !q.Passing && !seen[q.Check.ID] {
+				seen[q.Check.ID] = true
+				out = append(out, q)
+			}
+		}
+	}
+	return out
+}
+
+// Describe names failing checks for an error message.
+func Describe(failing []QueryResult) string {
+	parts := make([]string, 0, len(failing))
+	for _, q := range failing {
+		parts = append(parts, fmt.Sprintf("%s (%s, %s): %s", q.Check.Name, q.Check.ID, q.Check.TypeID, q.Reason))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// FailingSessions lists the sessions that posture no longer lets stand: at
+// least one service policy of the session's type still grants the service,
+// and none of them passes. apiSessionIDs limits the search to those API
+// sessions; nil means all sessions.
+func FailingSessions(tx *store.Tx, apiSessionIDs []string, now time.Time) []string {
+	var sessionIDs []string
+	if apiSessionIDs == nil {
+		sessionIDs = tx.IDs(store.Sessions)
+	} else {
+		for _, asID := range apiSessionIDs {
+			sessionIDs = append(sessionIDs, tx.Referencing(store.Sessions, "apiSessionId", asID)...)
+		}
+	}
+	apiSessions := map[string]*store.APISession{}
+	var out []string
+	for _, sid := range sessionIDs {
+		sess, err := store.Get[*store.Session](tx, store.Sessions, sid)
+		if err != nil {
+			continue
+		}
+		as, found := apiSessions[sess.APISessionID]
+		if !found {
+			as, err = store.Get[*store.APISession](tx, store.APISessions, sess.APISessionID)
+			if err != nil {
+				continue
+			}
+			apiSessions[sess.APISessionID] = as
+		}
+		results := EvaluatePolicies(tx, as, sess.ServiceID, sess.Type, now)
+		if len(results) > 0 && !Allowed(results) {
+			out = append(out, sid)
+		}
+	}
+	return out
+}
+
+// HasTimedChecks reports whether some MFA check can start failing with time
+// alone, so that sessions must be looked at again periodically.
+func HasTimedChecks(tx *store.Tx) bool {
+	found := false
+	_ = tx.ForEach(store.PostureChecks, func(r store.Record) error {
+		if pc := r.(*store.PostureCheck); pc.TypeID == store.PostureMFA && pc.TimeoutSeconds > 0 {
+			found = true
+		}
+		return nil
+	})
+	return found
+}

@@ -1,0 +1,157 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// entity describes one management collection.
+type entity struct {
+	plural   string // path segment and the name users type
+	singular string
+	columns  []string // table columns (JSON field names)
+	named    bool     // has a name field usable for @name resolution
+}
+
+var entities = []entity{
+	{"identities", "identity", []string{"id", "name", "type", "isAdmin", "roleAttributes"}, true},
+	{"services", "service", []string{"id", "name", "encryptionRequired", "roleAttributes"}, true},
+	{"configs", "config", []string{"id", "name", "configTypeId"}, true},
+	{"config-types", "config-type", []string{"id", "name"}, true},
+	{"service-policies", "service-policy", []string{"id", "name", "type", "semantic", "identityRoles", "serviceRoles"}, true},
+	{"edge-router-policies", "edge-router-policy", []string{"id", "name", "semantic", "identityRoles", "edgeRouterRoles"}, true},
+	{"service-edge-router-policies", "service-edge-router-policy", []string{"id", "name", "semantic", "serviceRoles", "edgeRouterRoles"}, true},
+	{"edge-routers", "edge-router", []string{"id", "name", "isOnline", "isVerified", "roleAttributes"}, true},
+	{"terminators", "terminator", []string{"id", "serviceId", "routerId", "binding", "address"}, false},
+	{"posture-checks", "posture-check", []string{"id", "name", "typeId", "roleAttributes"}, true},
+	{"auth-policies", "auth-policy", []string{"id", "name"}, true},
+	{"external-jwt-signers", "external-jwt-signer", []string{"id", "name", "issuer", "enabled"}, true},
+	{"cas", "ca", []string{"id", "name", "isVerified", "isAutoCaEnrollmentEnabled"}, true},
+	{"authenticators", "authenticator", []string{"id", "method", "identityId"}, false},
+	{"enrollments", "enrollment", []string{"id", "method", "identityId", "expiresAt"}, false},
+	{"api-sessions", "api-session", []string{"id", "identityId", "authMethod", "lastActivityAt"}, false},
+	{"sessions", "session", []string{"id", "type", "serviceId", "apiSessionId"}, false},
+}
+
+// entityNames lists the plural names, for help and completion.
+func entityNames() []string {
+	out := make([]string, 0, len(entities))
+	for _, e := range entities {
+		out = append(out, e.plural)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// lookupEntity accepts a plural or singular name.
+func lookupEntity(name string) (entity, error) {
+	n := strings.ToLower(strings.TrimSpace(name))
+	for _, e := range entities {
+		if n == e.plural || n == e.singular {
+			return e, nil
+		}
+	}
+	return entity{}, usageErr("unknown entity %q; one of: %s", name, strings.Join(entityNames(), ", "))
+}
+
+// quote makes a filter string literal.
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// findByName returns the ids of the entities named name.
+func (c *Client) findByName(ctx context.Context, e entity, name string) ([]string, error) {
+	q := url.Values{"filter": {"name = " + quote(name)}, "limit": {"2"}}
+	env, err := c.Do(ctx, "GET", "/"+e.plural, q, nil)
+	if err != nil {
+		return nil, err
+	}
+	var list []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(env.Data, &list); err != nil {
+		return nil, fmt.Errorf("list %s: %w", e.plural, err)
+	}
+	ids := make([]string, 0, len(list))
+	for _, x := range list {
+		ids = append(ids, x.ID)
+	}
+	return ids, nil
+}
+
+// notFound is a "no such entity" error (exit code 4).
+func notFound(e entity, ref string) error {
+	return &exitError{code: ExitNotFound, err: fmt.Errorf("NOT_FOUND: no %s named or with id %q", e.singular, ref)}
+}
+
+// resolve turns "@name", "name" or an id into an id. "@x" is looked up by
+// name only; a bare word is tried as an id first, then as a name.
+func (c *Client) resolve(ctx context.Context, e entity, ref string) (string, error) {
+	byName := strings.HasPrefix(ref, "@")
+	name := strings.TrimPrefix(ref, "@")
+	if name == "" {
+		return "", usageErr("empty %s reference", e.singular)
+	}
+	if !byName {
+		_, err := c.Do(ctx, "GET", "/"+e.plural+"/"+url.PathEscape(name), nil, nil)
+		if err == nil {
+			return name, nil
+		}
+		if ExitCode(err) != ExitNotFound || !e.named {
+			return "", err
+		}
+	}
+	if !e.named {
+		return "", usageErr("%s has no names; give its id", e.plural)
+	}
+	ids, err := c.findByName(ctx, e, name)
+	if err != nil {
+		return "", err
+	}
+	switch len(ids) {
+	case 0:
+		return "", notFound(e, name)
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("more than one %s is named %q; give its id", e.singular, name)
+}
+
+// resolveRoles rewrites "@name" role entries into "@id"; "#attr" and "@id"
+// stay as they are.
+func (c *Client) resolveRoles(ctx context.Context, e entity, roles []string) ([]string, error) {
+	out := make([]string, 0, len(roles))
+	for _, r := range roles {
+		if !strings.HasPrefix(r, "@") {
+			out = append(out, r)
+			continue
+		}
+		ref := strings.TrimPrefix(r, "@")
+		ids, err := c.findByName(ctx, e, ref)
+		if err != nil {
+			return nil, err
+		}
+		switch len(ids) {
+		case 1:
+			out = append(out, "@"+ids[0])
+			continue
+		case 0:
+		default:
+			return nil, fmt.Errorf("more than one %s is named %q; give its id", e.singular, ref)
+		}
+		// Not a name: accept it when it is an id.
+		if _, err := c.Do(ctx, "GET", "/"+e.plural+"/"+url.PathEscape(ref), nil, nil); err != nil {
+			if ExitCode(err) == ExitNotFound {
+				return nil, notFound(e, ref)
+			}
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
