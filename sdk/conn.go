@@ -34,7 +34,7 @@ func (a Addr) String() string {
 // maxReadBuffered bytes stalls its router channel until it catches up, which
 // pushes back on the writer through the router.
 const (
-	maxChunk        = 32 << 10
+	maxChunk        = 64 << 10
 	maxReadBuffered = 4 << 20
 	sendQueueDepth  = 16
 )

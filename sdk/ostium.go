@@ -24,10 +24,12 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ostium-net/ostium/sdk/crypto"
 	"github.com/ostium-net/ostium/sdk/identity"
+	"github.com/ostium-net/ostium/sdk/renew"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 	"github.com/ostium-net/ostium/sdk/wire"
 )
@@ -42,6 +44,16 @@ type Options struct {
 	MFACode func(ctx context.Context) (string, error)
 	// HTTPTimeout bounds each controller request (default 30 s).
 	HTTPTimeout time.Duration
+	// OnServiceEvent, when set, is told of services added, changed and
+	// removed, polled every ServicePollInterval (default 10 s).
+	OnServiceEvent      func(ServiceEvent)
+	ServicePollInterval time.Duration
+	// DisableRenewal turns off automatic certificate renewal (at 2/3 of the
+	// certificate's lifetime, with a new key).
+	DisableRenewal bool
+	// OnRenewed is called with the identity after its certificate was
+	// renewed, so the application can save it.
+	OnRenewed func(*identity.Identity)
 }
 
 // Service is a service the identity may use.
@@ -75,6 +87,11 @@ type Context struct {
 	channels   map[string]*routerChannel // by router address
 	listeners  map[*Listener]struct{}
 	closed     bool
+
+	cert     atomic.Pointer[tls.Certificate] // presented to controllers and routers
+	bgOnce   sync.Once
+	bgCancel context.CancelFunc
+	renewer  *renew.Renewer
 }
 
 // New prepares a Context; it authenticates on first use (or Authenticate).
@@ -92,11 +109,14 @@ func New(id *identity.Identity, opts Options) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{TLSClientConfig: id.ClientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
-	return &Context{id: id, opts: opts, log: opts.Logger,
-		rest:     &restClient{base: base, http: &http.Client{Transport: tr, Timeout: opts.HTTPTimeout}},
+	c := &Context{id: id, opts: opts, log: opts.Logger,
 		services: map[string]*Service{}, sessions: map[string]*models.SessionDetail{},
-		channels: map[string]*routerChannel{}, listeners: map[*Listener]struct{}{}}, nil
+		channels: map[string]*routerChannel{}, listeners: map[*Listener]struct{}{}}
+	cert := id.Certificate()
+	c.cert.Store(&cert)
+	tr := &http.Transport{TLSClientConfig: c.clientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	c.rest = &restClient{base: base, http: &http.Client{Transport: tr, Timeout: opts.HTTPTimeout}}
+	return c, nil
 }
 
 // Identity is the identity this Context uses.
@@ -145,6 +165,7 @@ func (c *Context) authenticateLocked(ctx context.Context) error {
 	c.apiSession = &sess
 	c.sessions = map[string]*models.SessionDetail{} // sessions belonged to the old API session
 	c.mu.Unlock()
+	c.startBackground()
 	return nil
 }
 
@@ -294,7 +315,7 @@ func (c *Context) channel(ctx context.Context, addr string) (*routerChannel, err
 	if ch != nil && !ch.isClosed() {
 		return ch, nil
 	}
-	ch, err := dialChannel(ctx, addr, c.id.ClientTLS(), c.id.Chain[0].Subject.CommonName, c.rest.currentToken(), c.log)
+	ch, err := dialChannel(ctx, addr, c.clientTLS(), c.id.Chain[0].Subject.CommonName, c.rest.currentToken(), c.log)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +413,9 @@ type DialError struct {
 	Message string
 }
 
-func (e *DialError) Error() string { return fmt.Sprintf("dial refused (code %d): %s", e.Code, e.Message) }
+func (e *DialError) Error() string {
+	return fmt.Sprintf("dial refused (code %d): %s", e.Code, e.Message)
+}
 
 func (c *Context) dialVia(ctx context.Context, addr string, svc *Service, sess *models.SessionDetail, opts *DialOptions) (net.Conn, error) {
 	ch, err := c.channel(ctx, addr)
@@ -460,6 +483,9 @@ func (c *Context) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.bgCancel != nil {
+		c.bgCancel()
+	}
 	listeners := make([]*Listener, 0, len(c.listeners))
 	for l := range c.listeners {
 		listeners = append(listeners, l)
@@ -481,5 +507,3 @@ func (c *Context) Close() error {
 	c.rest.http.CloseIdleConnections()
 	return nil
 }
-
-var _ = tls.VersionTLS13

@@ -1,0 +1,95 @@
+package e2e
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk"
+	"github.com/ostium-net/ostium/sdk/identity"
+	"github.com/ostium-net/ostium/tests/harness"
+)
+
+func TestServiceEvents(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	id := n.Identity("watcher", "watched-dial")
+	var mu sync.Mutex
+	var events []sdk.ServiceEvent
+	c, err := sdk.New(id, sdk.Options{ServicePollInterval: 100 * time.Millisecond, OnServiceEvent: func(e sdk.ServiceEvent) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Authenticate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(typ sdk.ServiceEventType, name string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			for _, e := range events {
+				if e.Type == typ && e.Service.Name == name {
+					mu.Unlock()
+					return
+				}
+			}
+			mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no %s event for %s", typ, name)
+	}
+	svc := n.Service("watched", false)
+	wait(sdk.ServiceAdded, "watched")
+	n.Mgmt("DELETE", "/services/"+svc, nil, nil)
+	wait(sdk.ServiceRemoved, "watched")
+}
+
+func TestCertificateRenewalKeepsConnections(t *testing.T) {
+	e := newEchoNetwork(t, "renew", false)
+	c := echoPair(t, e, "renew")
+	if err := echoOnce(c, "before"); err != nil {
+		t.Fatal(err)
+	}
+	old := e.clientIdentity
+	oldFP := old.Fingerprint()
+	oldCopy, err := identity.Parse(mustMarshal(t, old), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.client.RenewCertificate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if e.client.Identity().Fingerprint() == oldFP {
+		t.Fatal("the certificate did not change")
+	}
+	if err := echoOnce(c, "after renewal"); err != nil {
+		t.Fatalf("live connection broke on renewal: %v", err)
+	}
+	// The renewed identity authenticates; the old certificate no longer does.
+	renewed := e.n.Context(e.client.Identity())
+	if err := renewed.Authenticate(context.Background()); err != nil {
+		t.Fatalf("renewed identity: %v", err)
+	}
+	stale, _ := sdk.New(oldCopy, sdk.Options{DisableRenewal: true})
+	defer stale.Close()
+	if err := stale.Authenticate(context.Background()); err == nil {
+		t.Fatal("the replaced certificate still authenticates")
+	}
+}
+
+func mustMarshal(t *testing.T, id *identity.Identity) []byte {
+	t.Helper()
+	b, err := id.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,249 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk"
+	"github.com/ostium-net/ostium/sdk/identity"
+	"github.com/ostium-net/ostium/tests/harness"
+	"github.com/ostium-net/ostium/tunnel"
+)
+
+// plainEchoServer is a TCP echo server that knows nothing of Ostium: it
+// sends back what it reads and half-closes when the client does.
+func plainEchoServer(t *testing.T) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
+}
+
+// freePort finds a TCP port on 127.0.0.1 that nothing listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// tunnelService creates a service with an intercept.v1 config on
+// 127.0.0.1:interceptPort and a host.v1 config to target.
+func tunnelService(n *harness.Network, name string, interceptPort int, target *net.TCPAddr) {
+	n.T.Helper()
+	id := n.Service(name, false)
+	icfg := n.Create("/configs", map[string]any{"name": name + "-intercept", "configTypeId": "intercept.v1",
+		"data": map[string]any{"protocols": []string{"tcp"}, "addresses": []string{"127.0.0.1"},
+			"portRanges": []map[string]int{{"low": interceptPort, "high": interceptPort}}}})
+	hcfg := n.Create("/configs", map[string]any{"name": name + "-host", "configTypeId": "host.v1",
+		"data": map[string]any{"protocol": "tcp", "address": target.IP.String(), "port": target.Port}})
+	n.Mgmt("PATCH", "/services/"+id, map[string]any{"configs": []string{icfg, hcfg}}, nil)
+}
+
+// tunnelContext is an sdk Context that receives the tunneler's configs.
+func tunnelContext(t *testing.T, n *harness.Network, id *identity.Identity) *sdk.Context {
+	t.Helper()
+	c, err := sdk.New(id, sdk.Options{Logger: n.Log, ConfigTypes: tunnel.ConfigTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// runTunneler runs a tunneler until the test ends.
+func runTunneler(t *testing.T, c *sdk.Context, n *harness.Network, name string) *tunnel.Tunneler {
+	t.Helper()
+	tun := tunnel.New(c, tunnel.Options{Poll: 200 * time.Millisecond, Logger: n.Log.With("tunneler", name)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = tun.Run(ctx)
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return tun
+}
+
+// plainRoundTrip sends size bytes to addr as a plain TCP client, half-closes,
+// and checks that exactly the same bytes come back.
+func plainRoundTrip(addr string, size int64, seed uint64) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	var got [32]byte
+	var gotN int64
+	var readErr error
+	go func() {
+		defer wg.Done()
+		h := sha256.New()
+		gotN, readErr = io.Copy(h, c)
+		copy(got[:], h.Sum(nil))
+	}()
+	_, writeErr := io.Copy(c, io.LimitReader(newPattern(seed), size))
+	if writeErr == nil {
+		writeErr = c.(*net.TCPConn).CloseWrite()
+	}
+	wg.Wait()
+	if writeErr != nil {
+		return fmt.Errorf("write: %w", writeErr)
+	}
+	if readErr != nil {
+		return fmt.Errorf("read: %w", readErr)
+	}
+	if gotN != size || got != patternSum(seed, size) {
+		return fmt.Errorf("got %d bytes back of %d, checksum ok=%v", gotN, size, got == patternSum(seed, size))
+	}
+	return nil
+}
+
+// eventually retries f until it succeeds or the time is up.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: %v", what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestTunnelInterceptToHost(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	echo := plainEchoServer(t)
+	port := freePort(t)
+	tunnelService(n, "echo", port, echo)
+
+	hostSide := runTunneler(t, tunnelContext(t, n, n.Identity("host-tunneler", "echo-bind", "late-bind")), n, "host")
+	clientSide := runTunneler(t, tunnelContext(t, n, n.Identity("client-tunneler", "echo-dial", "late-dial")), n, "client")
+
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	eventually(t, "plain client → intercept → router → host → plain server", func() error {
+		return plainRoundTrip(addr, 4096, 1)
+	})
+	// Bigger payloads, several at once, each checked byte for byte.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- plainRoundTrip(addr, 2<<20, uint64(10+i))
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, hs := clientSide.Stats(), hostSide.Stats()
+	if len(cs.Intercepted) != 1 || cs.Intercepted[0] != "echo" || cs.Listeners != 1 {
+		t.Fatalf("client tunneler stats: %+v", cs)
+	}
+	if len(hs.Hosted) != 1 || hs.Hosted[0] != "echo" {
+		t.Fatalf("host tunneler stats: %+v", hs)
+	}
+	if cs.Intercept.Opened < 5 || hs.Host.Opened < 5 {
+		t.Fatalf("connections counted: client %+v, host %+v", cs.Intercept, hs.Host)
+	}
+
+	// A service added while both tunnelers run becomes reachable without a
+	// restart.
+	latePort := freePort(t)
+	tunnelService(n, "late", latePort, echo)
+	lateAddr := fmt.Sprintf("127.0.0.1:%d", latePort)
+	eventually(t, "service added while running", func() error {
+		return plainRoundTrip(lateAddr, 64<<10, 2)
+	})
+	if s := clientSide.Stats(); len(s.Intercepted) != 2 {
+		t.Fatalf("client tunneler intercepts %v, want echo and late", s.Intercepted)
+	}
+
+	// A service deleted while running stops its listener.
+	var svcs []struct {
+		ID   string `json:"id"`
+		Name string `json:"name"`
+	}
+	n.Mgmt("GET", `/services?filter=name="late"`, nil, &svcs)
+	if len(svcs) != 1 {
+		t.Fatalf("found %d services named late", len(svcs))
+	}
+	n.Mgmt("DELETE", "/services/"+svcs[0].ID, nil, nil)
+	eventually(t, "listener of a deleted service closes", func() error {
+		c, err := net.DialTimeout("tcp", lateAddr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return fmt.Errorf("%s still accepts connections", lateAddr)
+		}
+		return nil
+	})
+	if s := clientSide.Stats(); len(s.Intercepted) != 1 {
+		t.Fatalf("client tunneler intercepts %v after the deletion, want echo only", s.Intercepted)
+	}
+}
+
+func TestProxyModeReachesService(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	echo := plainEchoServer(t)
+	tunnelService(n, "proxied", freePort(t), echo)
+	runTunneler(t, tunnelContext(t, n, n.Identity("host-tunneler", "proxied-bind")), n, "host")
+
+	client := n.Context(n.Identity("proxy-client", "proxied-dial"))
+	m, err := tunnel.ParseMapping("proxied:127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := tunnel.StartProxy(client, []tunnel.Mapping{m}, n.Log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	addr := p.Addrs()[0].String()
+	eventually(t, "plain client → proxy → router → host → plain server", func() error {
+		return plainRoundTrip(addr, 256<<10, 3)
+	})
+	if s := p.Stats(); s.Opened < 1 || s.BytesSent < 256<<10 || s.BytesReceived < 256<<10 {
+		t.Fatalf("proxy stats: %+v", s)
+	}
+}
