@@ -122,6 +122,11 @@ func New(id *identity.Identity, opts Options) (*Context, error) {
 // Identity is the identity this Context uses.
 func (c *Context) Identity() *identity.Identity { return c.id }
 
+// APISessionToken is the token of the current API session, empty before
+// the Context has authenticated. Callers may use it to make client API
+// requests the sdk does not make itself, such as posture responses.
+func (c *Context) APISessionToken() string { return c.rest.currentToken() }
+
 var errClosed = errors.New("sdk: context is closed")
 
 // Authenticate opens a new API session with the identity's certificate.

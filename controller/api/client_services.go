@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/go-openapi/runtime/middleware"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/session"
 	mgmtservice "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
 	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/posture"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
@@ -39,7 +41,7 @@ func (s *Server) registerClientServices(a *clientops.EdgeClientAPI) {
 			}
 			return ids
 		}, func(tx *store.Tx, rec store.Record) any {
-			return s.clientServiceModel(tx, rec.(*store.Service), perms[rec.Base().ID], configTypes)
+			return s.clientServiceModel(tx, rec.(*store.Service), currentAPISession(tx, caller), perms[rec.Base().ID], configTypes)
 		})
 	})
 	a.ServiceDetailServiceHandler = service.DetailServiceHandlerFunc(func(p service.DetailServiceParams, pr any) middleware.Responder {
@@ -54,7 +56,7 @@ func (s *Server) registerClientServices(a *clientops.EdgeClientAPI) {
 			if err != nil {
 				return err
 			}
-			out = s.clientServiceModel(tx, svc, perms, caller.Session.ConfigTypes)
+			out = s.clientServiceModel(tx, svc, currentAPISession(tx, caller), perms, caller.Session.ConfigTypes)
 			return nil
 		})
 		if err != nil {
@@ -183,9 +185,10 @@ func filterByRoles(tx *store.Tx, ids, roles []string, semantic string) []string 
 	return out
 }
 
-// clientServiceModel is a service as one identity sees it: its permissions
-// and the configs of the requested types, keyed by config-type name.
-func (s *Server) clientServiceModel(tx *store.Tx, svc *store.Service, perms []string, configTypes []string) *models.ServiceDetail {
+// clientServiceModel is a service as one API session sees it: its
+// permissions, the configs of the requested types keyed by config-type name,
+// and the posture checks of each policy granting it, with whether they pass.
+func (s *Server) clientServiceModel(tx *store.Tx, svc *store.Service, as *store.APISession, perms []string, configTypes []string) *models.ServiceDetail {
 	d := &models.ServiceDetail{
 		BaseEntity:         baseOf(store.Services, &svc.Meta),
 		Name:               ptr(svc.Name),
@@ -196,7 +199,7 @@ func (s *Server) clientServiceModel(tx *store.Tx, svc *store.Service, perms []st
 		Configs:            strs(svc.Configs),
 		Config:             models.ServiceConfigsMap{},
 		Permissions:        models.DialBindArray{},
-		PostureQueries:     []*models.PostureQueries{},
+		PostureQueries:     postureQueriesOf(tx, as, svc.ID, time.Now()),
 	}
 	for _, p := range perms {
 		d.Permissions = append(d.Permissions, models.DialBind(p))
@@ -274,6 +277,10 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 		if !tx.Exists(store.Services, serviceID) || len(policy.GrantingPolicies(tx, caller.Identity.ID, serviceID, typ)) == 0 {
 			// Not granted looks exactly like not there.
 			return errNotFound
+		}
+		// One granting policy of the requested type whose checks all pass suffices.
+		if results := posture.EvaluatePolicies(tx, currentAPISession(tx, caller), serviceID, typ, time.Now()); !posture.Allowed(results) {
+			return invalidPosture(results)
 		}
 		if id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", sessionKey(caller.Session.ID, serviceID, typ)); found {
 			existing = id

@@ -120,6 +120,7 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	go s.sweepPosture()
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
 	mux.Handle(clientBase+"/", client)

@@ -132,16 +132,3 @@ func FailingSessions(tx *store.Tx, apiSessionIDs []string, now time.Time) []stri
 	}
 	return out
 }
-
-// HasTimedChecks reports whether some MFA check can start failing with time
-// alone, so that sessions must be looked at again periodically.
-func HasTimedChecks(tx *store.Tx) bool {
-	found := false
-	_ = tx.ForEach(store.PostureChecks, func(r store.Record) error {
-		if pc := r.(*store.PostureCheck); pc.TypeID == store.PostureMFA && pc.TimeoutSeconds > 0 {
-			found = true
-		}
-		return nil
-	})
-	return found
-}

@@ -126,6 +126,12 @@ func acceptOne(b *testing.B, ln net.Listener) <-chan net.Conn {
 			return
 		}
 		b.Cleanup(func() { c.Close() })
+		if tc, ok := c.(*tls.Conn); ok {
+			if err := tc.Handshake(); err != nil {
+				close(out)
+				return
+			}
+		}
 		out <- c
 	}()
 	return out

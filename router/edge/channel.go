@@ -21,7 +21,13 @@ const firstRouterConnID uint32 = 1 << 31
 type connRef struct {
 	circuit *splice.Circuit
 	side    splice.Side
+	// reservation marks a placeholder (circuit nil) recorded while a circuit is being set
+	// up; only its owner may fill or drop it.
+	reservation *reservation
 }
+
+// reservation identifies a placeholder conn id.
+type reservation struct{ _ byte }
 
 // channel is one authenticated client connection.
 type channel struct {
@@ -77,7 +83,14 @@ func (ch *channel) handle(m *wire.Message) {
 		ch.send(reply)
 		m.Release()
 	case wire.ContentTypeConnect:
-		if !ch.l.goTracked(func() { ch.handleConnect(m) }) {
+		// The conn id is reserved here, in arrival order, so that a StateClosed the dialer
+		// sends while the Connect is still being served cancels it.
+		connID, hasID := m.ConnID()
+		var reserved *reservation
+		if hasID {
+			reserved = ch.reserveConn(connID)
+		}
+		if !ch.l.goTracked(func() { ch.handleConnect(m, reserved) }) {
 			m.Release()
 		}
 	case wire.ContentTypeBind:
@@ -179,7 +192,13 @@ func (ch *channel) routeToCircuit(m *wire.Message) {
 	}
 	ch.mu.Lock()
 	ref, found := ch.conns[connID]
-	found = found && ref.circuit != nil
+	if found && ref.circuit == nil {
+		// A Connect still being served: a StateClosed cancels it, Data has nowhere to go.
+		if m.ContentType == wire.ContentTypeStateClosed && ref.side == splice.Dialer {
+			delete(ch.conns, connID)
+		}
+		found = false
+	}
 	var bound *terminator
 	if !found && m.ContentType == wire.ContentTypeStateClosed {
 		bound = ch.binds[connID]
@@ -240,13 +259,14 @@ func (ch *channel) addConn(connID uint32, ref connRef) bool {
 	return true
 }
 
-// allocConn picks a free router-provided conn id and records ref under it.
-func (ch *channel) allocConn(ref connRef) (uint32, bool) {
+// allocConn picks a free router-provided conn id and records a placeholder under it.
+func (ch *channel) allocConn() (uint32, *reservation, bool) {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.closed {
-		return 0, false
+		return 0, nil, false
 	}
+	r := new(reservation)
 	for {
 		id := ch.nextConnID
 		ch.nextConnID++
@@ -259,17 +279,36 @@ func (ch *channel) allocConn(ref connRef) (uint32, bool) {
 		if _, taken := ch.binds[id]; taken {
 			continue
 		}
-		ch.conns[id] = ref
-		return id, true
+		ch.conns[id] = connRef{side: splice.Host, reservation: r}
+		return id, r, true
 	}
 }
 
-// fillConn replaces the placeholder that allocConn recorded under connID; it fails when the
-// channel closed in between.
-func (ch *channel) fillConn(connID uint32, ref connRef) bool {
+// reserveConn records a placeholder for the dialer conn id of a Connect being served; it
+// fails when the id is taken or the channel is closed.
+func (ch *channel) reserveConn(connID uint32) *reservation {
+	r := new(reservation)
+	if !ch.addConn(connID, connRef{side: splice.Dialer, reservation: r}) {
+		return nil
+	}
+	return r
+}
+
+// dropPlaceholder removes the placeholder r of connID, if it is still there.
+func (ch *channel) dropPlaceholder(connID uint32, r *reservation) {
+	ch.mu.Lock()
+	if ref, ok := ch.conns[connID]; ok && ref.circuit == nil && ref.reservation == r {
+		delete(ch.conns, connID)
+	}
+	ch.mu.Unlock()
+}
+
+// fillConn replaces the placeholder that allocConn or reserveConn recorded under connID; it
+// fails when the placeholder is gone (the channel closed, or the Connect was cancelled).
+func (ch *channel) fillConn(connID uint32, r *reservation, ref connRef) bool {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
-	if old, ok := ch.conns[connID]; !ok || old.circuit != nil {
+	if old, ok := ch.conns[connID]; !ok || old.circuit != nil || old.reservation != r {
 		return false
 	}
 	ch.conns[connID] = ref

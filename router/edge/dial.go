@@ -30,12 +30,15 @@ type connectRequest struct {
 	publicKey []byte
 	appData   []byte
 	identity  string
+	// reservation is the placeholder of connID on the dialer's channel.
+	reservation *reservation
 }
 
 // handleConnect serves a Connect: it checks the dial session, picks a terminator, asks its
 // host with a Dial and, once the host accepts, answers the dialer with StateConnected and
 // starts the circuit. It runs on its own goroutine, as it waits for the host.
-func (ch *channel) handleConnect(m *wire.Message) {
+// reserved is the placeholder of the Connect's conn id (nil when the id was taken).
+func (ch *channel) handleConnect(m *wire.Message, reserved *reservation) {
 	req := connectRequest{msg: m, token: string(m.Body)}
 	m.Release()
 	var ok bool
@@ -43,6 +46,12 @@ func (ch *channel) handleConnect(m *wire.Message) {
 		ch.refuseConnect(req, refuse(wire.ErrorCodeInternal, "connect carries no conn id"))
 		return
 	}
+	if reserved == nil {
+		ch.refuseConnect(req, refuse(wire.ErrorCodeInternal, "conn id %d is already in use on this channel", req.connID))
+		return
+	}
+	defer ch.dropPlaceholder(req.connID, reserved)
+	req.reservation = reserved
 	req.publicKey, _ = m.Headers.GetBytes(wire.HeaderPublicKey)
 	req.appData, _ = m.Headers.GetBytes(wire.HeaderAppData)
 	req.identity, _ = m.Headers.GetString(wire.HeaderTerminatorIdentity)
@@ -94,6 +103,9 @@ func (ch *channel) connect(req connectRequest) error {
 	if sess.ServiceEncryptionRequired && len(req.publicKey) == 0 {
 		return refuse(wire.ErrorCodeEncryptionDataMissing, "service requires end-to-end encryption and connect carries no public key")
 	}
+	if err := refuseSDKFlowControl(req.msg); err != nil {
+		return err
+	}
 	t, err := l.terminators.pick(sess.ServiceID, sess.ServiceTerminatorStrategy, req.identity)
 	if err != nil {
 		return err
@@ -106,9 +118,8 @@ func (ch *channel) connect(req connectRequest) error {
 	cfg.IdleTimeout = sess.ServiceMaxIdleTime
 	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec) }
 
-	// The host's conn id is reserved before the circuit exists, so pass a placeholder ref and
-	// fix it once the circuit is built.
-	hostConnID, ok := host.allocConn(connRef{})
+	// The host's conn id is reserved before the circuit exists, as the circuit needs it.
+	hostConnID, hostReservation, ok := host.allocConn()
 	if !ok {
 		return refuse(wire.ErrorCodeInvalidTerminator, "hosting channel of the terminator closed")
 	}
@@ -122,13 +133,13 @@ func (ch *channel) connect(req connectRequest) error {
 	l.mu.Lock()
 	l.circuits[circuitID] = rec
 	l.mu.Unlock()
-	if !host.fillConn(hostConnID, connRef{circuit: circuit, side: splice.Host}) {
+	if !host.fillConn(hostConnID, hostReservation, connRef{circuit: circuit, side: splice.Host}) {
 		circuit.Close("hosting channel closed")
 		return refuse(wire.ErrorCodeInvalidTerminator, "hosting channel of the terminator closed")
 	}
-	if !ch.addConn(req.connID, connRef{circuit: circuit, side: splice.Dialer}) {
-		circuit.Close("conn id in use")
-		return refuse(wire.ErrorCodeInternal, "conn id %d is already in use on this channel", req.connID)
+	if !ch.fillConn(req.connID, req.reservation, connRef{circuit: circuit, side: splice.Dialer}) {
+		circuit.Close("connect cancelled")
+		return refuse(wire.ErrorCodeInternal, "connect cancelled by the dialer")
 	}
 
 	dial := wire.NewDial([]byte(t.token), t.listenerConnID, hostConnID, callerID(api), circuitID)
@@ -184,6 +195,16 @@ func (ch *channel) connect(req connectRequest) error {
 		return refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason())
 	}
 	ch.log.Debug("circuit established", "circuit", circuitID, "connId", req.connID, "terminator", t.ID, "hostConnId", hostConnID)
+	return nil
+}
+
+// refuseSDKFlowControl refuses clients asking for SDK flow control (an opt-in of OpenZiti
+// SDKs that frames payload as xgress messages); this router forwards plain edge Data only,
+// and a clear refusal beats a connection whose two ends disagree on the framing.
+func refuseSDKFlowControl(m *wire.Message) error {
+	if on, _ := m.Headers.GetBool(wire.HeaderUseXgressToSdk); on {
+		return refuse(wire.ErrorCodeInternal, "this router does not support SDK flow control (UseXgressToSdk); disable SdkFlowControl")
+	}
 	return nil
 }
 

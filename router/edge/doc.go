@@ -21,6 +21,9 @@
 // the Listener through [Listener.CloseSessions] and [Listener.CloseAPISessions], which cut the
 // affected circuits and channels at once.
 //
+// Payload travels as plain edge Data messages; a Connect or Bind asking for OpenZiti's opt-in
+// SDK flow control (UseXgressToSdk) is refused with a message saying so.
+//
 // Conn ids are per channel: a dialer picks its own, while the router picks the conn ids of the
 // connections it hands to a host (from 2^31 upwards, the host having announced
 // RouterProvidedConnId in its Bind).

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -110,12 +111,6 @@ func TestForeignCARefusedAtHandshake(t *testing.T) {
 
 func TestNoClientCertificateRefused(t *testing.T) {
 	env := startRouter(t, nil)
-	conn, err := dialTLS(t, env, env.ca.issue(t, "x", false), env.ca.pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
-	// Without a certificate at all.
 	d, err := dialTLSNoCert(env)
 	if err == nil {
 		_ = d.SetDeadline(time.Now().Add(testWait))
@@ -289,10 +284,15 @@ func TestConnectAndBindRefusals(t *testing.T) {
 		"no terminator":            {lonelyToken, "", wire.ErrorCodeInvalidTerminator},
 		"unknown terminator":       {dialToken, "h2", wire.ErrorCodeInvalidTerminator},
 		"encryption without a key": {secretToken, "", wire.ErrorCodeEncryptionDataMissing},
+		"SDK flow control":         {dialToken, "xgress", wire.ErrorCodeInternal},
 	} {
 		t.Run("connect "+name, func(t *testing.T) {
 			_, answer := dialer.startConnect(tc.token, func(m *wire.Message) {
-				if tc.identity != "" {
+				switch tc.identity {
+				case "":
+				case "xgress": // asks for SDK flow control instead of a terminator
+					m.Headers.PutBool(wire.HeaderUseXgressToSdk, true)
+				default:
 					m.Headers.PutString(wire.HeaderTerminatorIdentity, tc.identity)
 				}
 			})
@@ -475,8 +475,8 @@ func TestCloseAPISessionsClosesChannel(t *testing.T) {
 	env.l.CloseAPISessions(hostID.apiID)
 	select {
 	case <-host.conn.Done():
-	case <-time.After(time.Second):
-		t.Fatal("channel not closed within a second")
+	case <-time.After(testWait):
+		t.Fatal("channel of a revoked API session stayed open")
 	}
 	dialer.expect(p.dialerConnID, wire.ContentTypeStateClosed)
 	waitFor(t, "terminator and circuit removed", func() bool {
@@ -753,4 +753,27 @@ func TestUpdateToken(t *testing.T) {
 	case <-time.After(testWait):
 		t.Fatal("channel of the updated API session not closed")
 	}
+}
+
+func TestCloseDoesNotWaitForSilentClients(t *testing.T) {
+	env := startRouter(t, func(c *Config) { c.HandshakeTimeout = time.Hour; c.HelloTimeout = time.Hour })
+	// One client that never starts TLS, one that never says hello.
+	silent, err := net.Dial("tcp", env.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	mute := newClient(t, env, env.newIdentity("mute").cert)
+	waitFor(t, "mute channel accepted", func() bool { return env.l.Stats().Channels == 1 })
+	closed := make(chan error, 1)
+	go func() { closed <- env.l.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(testWait):
+		t.Fatal("Close waited for clients that send nothing")
+	}
+	<-mute.conn.Done()
 }

@@ -41,6 +41,10 @@ type Listener struct {
 
 	terminators terminatorTable
 
+	// stop ends TLS handshakes in progress when the Listener closes.
+	stop    context.Context
+	stopAll context.CancelFunc
+
 	wg         sync.WaitGroup
 	channelSeq atomic.Uint64
 	panics     atomic.Uint64
@@ -71,6 +75,7 @@ func New(cfg Config) (*Listener, error) {
 		circuits:  make(map[string]*circuitRecord),
 	}
 	l.terminators.init()
+	l.stop, l.stopAll = context.WithCancel(context.Background())
 	l.tlsConfig = l.serverTLSConfig()
 	return l, nil
 }
@@ -191,7 +196,7 @@ func (l *Listener) recoverPanic(where string, ch *channel) {
 
 func (l *Listener) serveTLS(raw net.Conn) {
 	conn := tls.Server(raw, l.tlsConfig)
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(l.stop, l.cfg.HandshakeTimeout)
 	err := conn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
@@ -301,6 +306,7 @@ func (l *Listener) Close() error {
 		return nil
 	}
 	l.closed = true
+	l.stopAll()
 	var errs []error
 	for ln := range l.listeners {
 		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {

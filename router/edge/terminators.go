@@ -266,6 +266,10 @@ func (ch *channel) handleBind(m *wire.Message) {
 		refuseBind(refuse(wire.ErrorCodeEncryptionDataMissing, "service requires end-to-end encryption and bind carries no public key"))
 		return
 	}
+	if err := refuseSDKFlowControl(m); err != nil {
+		refuseBind(err)
+		return
+	}
 	precedence := wire.PrecedenceDefault
 	if p, ok := m.Headers.GetByte(wire.HeaderPrecedence); ok {
 		if p > byte(wire.PrecedenceFailed) {

@@ -49,7 +49,9 @@ type Endpoint struct {
 
 // Default timeouts.
 const (
-	DefaultStallTimeout = 10 * time.Second
+	// DefaultStallTimeout stays well below the 10 s after which SDKs count a channel whose
+	// latency probes go unanswered as bad: while Forward waits, the channel reads nothing.
+	DefaultStallTimeout = 5 * time.Second
 	DefaultWriteTimeout = 30 * time.Second
 )
 
@@ -58,7 +60,7 @@ type Config struct {
 	// Queue bounds each of the two queues.
 	Queue Limits
 	// StallTimeout is how long Forward waits for room in a full queue before it closes the
-	// circuit (default 10 s). While it waits, the reading goroutine of the sending channel
+	// circuit (default 5 s). While it waits, the reading goroutine of the sending channel
 	// reads nothing, which is what slows a fast sender down.
 	StallTimeout time.Duration
 	// WriteTimeout bounds each write to a channel, waiting for its turn included (default

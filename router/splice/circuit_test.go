@@ -29,8 +29,7 @@ type peer struct {
 func newPeer(t *testing.T, onRouter func(*wire.Message)) *peer {
 	a, b := net.Pipe()
 	p := &peer{t: t, inbox: make(chan *wire.Message, 1024)}
-	var handler func(*wire.Message)
-	handler = func(m *wire.Message) {
+	handler := func(m *wire.Message) {
 		if g := p.gate; g != nil {
 			<-g
 		}

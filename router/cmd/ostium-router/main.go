@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +36,7 @@ import (
 	"github.com/ostium-net/ostium/router/ctrlclient"
 	"github.com/ostium-net/ostium/router/edge"
 	"github.com/ostium-net/ostium/sdk/enroll"
+	"github.com/ostium-net/ostium/sdk/renew"
 )
 
 func main() {
@@ -396,13 +398,19 @@ func run(ctx context.Context, cfg router.Config, log *slog.Logger) error {
 	}
 	log = log.With("routerId", id.routerID)
 
+	// Certificates renew on their own at 2/3 of their lifetime; new handshakes
+	// present the new ones, established connections keep theirs.
+	var serverCert atomic.Pointer[tls.Certificate]
+	serverCert.Store(&id.server)
+	renewer := newRouterRenewer(cfg, id, &serverCert, log)
+
 	// The hooks reach the listener, which needs the client as its token source: the listener
 	// is set before the client runs.
 	var listener *edge.Listener
 	ctrl, err := ctrlclient.New(ctrlclient.Config{
 		Address:              controlAddr,
 		Listeners:            map[string]string{"tls": "tls://" + cfg.Edge.Advertise},
-		TLS:                  &tls.Config{Certificates: []tls.Certificate{id.client}, RootCAs: id.cas, MinVersion: tls.VersionTLS12},
+		TLS:                  &tls.Config{GetClientCertificate: renewer.GetClientCertificate, RootCAs: id.cas, MinVersion: tls.VersionTLS12},
 		Logger:               log.With("component", "ctrl"),
 		OnAPISessionsRemoved: func(ids []string) { listener.CloseAPISessions(ids...) },
 		OnSessionsRemoved:    func(ids []string) { listener.CloseSessions(ids...) },
@@ -411,8 +419,10 @@ func run(ctx context.Context, cfg router.Config, log *slog.Logger) error {
 		return err
 	}
 	listener, err = edge.New(edge.Config{
-		RouterID:    id.routerID,
-		TLS:         &tls.Config{Certificates: []tls.Certificate{id.server}, MinVersion: tls.VersionTLS12},
+		RouterID: id.routerID,
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return serverCert.Load(), nil
+		}},
 		ClientCAs:   id.cas,
 		Tokens:      ctrl,
 		Terminators: ctrl,
@@ -430,10 +440,14 @@ func run(ctx context.Context, cfg router.Config, log *slog.Logger) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		_ = ctrl.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		_ = renewer.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
@@ -457,4 +471,82 @@ func run(ctx context.Context, cfg router.Config, log *slog.Logger) error {
 	cancel()
 	wg.Wait()
 	return result
+}
+
+// newRouterRenewer renews the router's client and server certificates through
+// /enroll/extend/router (authenticated by the current client certificate),
+// swaps them in, and writes them to the configured files.
+func newRouterRenewer(cfg router.Config, id *identity, server *atomic.Pointer[tls.Certificate], log *slog.Logger) *renew.Renewer {
+	var r *renew.Renewer
+	host := cfg.AdvertisedHost()
+	var dns []string
+	var ips []net.IP
+	if ip := net.ParseIP(host); ip != nil {
+		ips = append(ips, ip)
+	} else if host != "" {
+		dns = append(dns, host)
+	}
+	var pending atomic.Pointer[renew.RouterCerts]
+	r = renew.New(renew.Config{
+		Certificate: id.client,
+		Logger:      log.With("component", "renew"),
+		Renew: func(ctx context.Context, key crypto.Signer) ([]*x509.Certificate, error) {
+			// A new connection per renewal, presenting the current certificate.
+			hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+				TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: id.cas, GetClientCertificate: r.GetClientCertificate}}}
+			certs, err := renew.ExtendRouter(ctx, hc, strings.TrimSuffix(cfg.Controller.APIURL, "/")+"/edge/client/v1", key, dns, ips)
+			if err != nil {
+				return nil, err
+			}
+			pending.Store(certs)
+			return certs.Client, nil
+		},
+		OnRenewed: func(client tls.Certificate) {
+			certs := pending.Load()
+			if certs == nil {
+				return
+			}
+			srv := tls.Certificate{PrivateKey: client.PrivateKey}
+			for _, c := range certs.Server {
+				srv.Certificate = append(srv.Certificate, c.Raw)
+			}
+			server.Store(&srv)
+			if err := saveRenewed(cfg.Identity, client, srv); err != nil {
+				log.Error("renewed certificates could not be saved; the router keeps them in memory", "err", err)
+				return
+			}
+			log.Info("router certificates renewed", "notAfter", certs.Client[0].NotAfter)
+		},
+	})
+	return r
+}
+
+// saveRenewed writes renewed certificates and their key over the files.
+func saveRenewed(cfg router.IdentityConfig, client, server tls.Certificate) error {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(client.PrivateKey)
+	if err != nil {
+		return err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
+	chainPEM := func(c tls.Certificate) []byte {
+		var out []byte
+		for _, der := range c.Certificate {
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		}
+		return out
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+		mode os.FileMode
+	}{{cfg.Key, keyPEM, 0o600}, {cfg.ServerKey, keyPEM, 0o600}, {cfg.Cert, chainPEM(client), 0o644}, {cfg.ServerCert, chainPEM(server), 0o644}} {
+		tmp := f.path + ".new"
+		if err := os.WriteFile(tmp, f.data, f.mode); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, f.path); err != nil {
+			return err
+		}
+	}
+	return nil
 }

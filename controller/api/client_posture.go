@@ -1,0 +1,303 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/go-openapi/runtime/middleware"
+
+	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+	postureops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/posture"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/posture"
+	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/sdk/restapi/models"
+)
+
+// Posture responses are kept per API session in one store.PostureData
+// record, written through raft so that every controller evaluates the same
+// facts. After each write, the caller's sessions that no longer pass their
+// service policies' checks are deleted; routers are told and close them.
+
+// CodeInvalidPosture refuses a session whose posture passes no policy.
+const CodeInvalidPosture = "INVALID_POSTURE"
+
+// postureSweepInterval is how often the raft leader looks for sessions that
+// stopped passing with time alone (MFA timeouts) or through check edits.
+const postureSweepInterval = 2 * time.Second
+
+func (s *Server) registerClientPosture(a *clientops.EdgeClientAPI) {
+	a.PostureCreatePostureResponseHandler = postureops.CreatePostureResponseHandlerFunc(func(p postureops.CreatePostureResponseParams, pr any) middleware.Responder {
+		if p.PostureResponse == nil {
+			return fail(validationError("typeId", "is required", nil))
+		}
+		return s.postureResponses(p.HTTPRequest, principalOf(pr), http.StatusCreated, []models.PostureResponseCreate{p.PostureResponse})
+	})
+	a.PostureCreatePostureResponseBulkHandler = postureops.CreatePostureResponseBulkHandlerFunc(func(p postureops.CreatePostureResponseBulkParams, pr any) middleware.Responder {
+		return s.postureResponses(p.HTTPRequest, principalOf(pr), http.StatusOK, p.PostureResponse)
+	})
+}
+
+// postureResponses checks every response, stores them all in one write and
+// then removes the caller's sessions that stopped passing.
+func (s *Server) postureResponses(r *http.Request, caller *Principal, status int, responses []models.PostureResponseCreate) middleware.Responder {
+	if caller == nil || caller.Session == nil {
+		return fail(errUnauthorized)
+	}
+	now := time.Now().UTC()
+	updates := make([]func(*store.PostureData), 0, len(responses))
+	for i, resp := range responses {
+		field := ""
+		if len(responses) > 1 || status == http.StatusOK {
+			field = fmt.Sprintf("[%d].", i)
+		}
+		u, err := postureUpdate(field, resp, now)
+		if err != nil {
+			return fail(err)
+		}
+		updates = append(updates, u)
+	}
+	apply := func(d *store.PostureData) {
+		for _, u := range updates {
+			u(d)
+		}
+	}
+	ctx := requestContext(r)
+	if err := s.savePosture(ctx, caller.Session.ID, apply); err != nil {
+		return fail(err)
+	}
+	s.revokeFailingSessions(ctx, []string{caller.Session.ID})
+	out := &models.PostureResponse{Services: []*models.PostureResponseService{}}
+	_ = s.State.View(func(tx *store.Tx) error {
+		out.Services = timedServices(tx, caller, time.Now())
+		return nil
+	})
+	return respond{status: status, body: envelope{Data: out, Meta: newMeta()}}
+}
+
+// postureUpdate checks one response and returns how it changes the data.
+func postureUpdate(field string, resp models.PostureResponseCreate, now time.Time) (func(*store.PostureData), error) {
+	if resp == nil {
+		return nil, validationError(field+"typeId", "is required", nil)
+	}
+	if resp.ID() == nil || *resp.ID() == "" {
+		return nil, validationError(field+"id", "is required", nil)
+	}
+	switch b := resp.(type) {
+	case *models.PostureResponseOperatingSystemCreate:
+		if b.Type == nil || *b.Type == "" {
+			return nil, validationError(field+"type", "is required", nil)
+		}
+		if b.Version == nil || *b.Version == "" {
+			return nil, validationError(field+"version", "is required", nil)
+		}
+		os := &store.PostureOSData{Type: *b.Type, Version: *b.Version, Build: b.Build, ReportedAt: now}
+		return func(d *store.PostureData) { d.OS = os }, nil
+	case *models.PostureResponseProcessCreate:
+		if b.Path == nil || *b.Path == "" {
+			return nil, validationError(field+"path", "is required", nil)
+		}
+		p := store.PostureProcessData{Path: *b.Path, IsRunning: b.IsRunning, Hash: b.Hash, SignerFingerprints: strs(b.SignerFingerprints), ReportedAt: now}
+		return func(d *store.PostureData) {
+			i := slices.IndexFunc(d.Processes, func(x store.PostureProcessData) bool { return x.Path == p.Path })
+			if i >= 0 {
+				d.Processes[i] = p
+			} else {
+				d.Processes = append(d.Processes, p)
+			}
+		}, nil
+	case *models.PostureResponseDomainCreate:
+		if b.Domain == nil {
+			return nil, validationError(field+"domain", "is required", nil)
+		}
+		dom := &store.PostureDomainData{Domain: *b.Domain, ReportedAt: now}
+		return func(d *store.PostureData) { d.Domain = dom }, nil
+	case *models.PostureResponseMacAddressCreate:
+		if b.MacAddresses == nil {
+			return nil, validationError(field+"macAddresses", "is required", nil)
+		}
+		for i, m := range b.MacAddresses {
+			if posture.NormalizeMAC(m) == "" {
+				return nil, validationError(fmt.Sprintf("%smacAddresses[%d]", field, i), "must not be empty", m)
+			}
+		}
+		mac := &store.PostureMACData{Addresses: strs(b.MacAddresses), ReportedAt: now}
+		return func(d *store.PostureData) { d.MAC = mac }, nil
+	case *models.PostureResponseEndpointStateCreate:
+		woken, unlocked := b.Woken, b.Unlocked
+		return func(d *store.PostureData) {
+			if woken {
+				d.WokenAt = &now
+			}
+			if unlocked {
+				d.UnlockedAt = &now
+			}
+		}, nil
+	}
+	return nil, validationError(field+"typeId", "must be one of OS, PROCESS, DOMAIN, MAC, ENDPOINT_STATE", resp.TypeID())
+}
+
+// savePosture creates or updates the API session's posture data.
+func (s *Server) savePosture(ctx context.Context, apiSessionID string, apply func(*store.PostureData)) error {
+	for attempt := 0; attempt < 5; attempt++ {
+		if !s.State.Exists(store.PostureDatas, apiSessionID) {
+			d := &store.PostureData{Meta: store.Meta{ID: apiSessionID}, APISessionID: apiSessionID}
+			apply(d)
+			_, err := s.State.Create(ctx, store.PostureDatas, d)
+			if errors.Is(err, store.ErrConflict) {
+				continue // created concurrently: update it instead
+			}
+			if err != nil {
+				return fmt.Errorf("store posture data: %w", err)
+			}
+			return nil
+		}
+		err := s.State.Update(ctx, store.PostureDatas, apiSessionID, func(rec store.Record) error {
+			apply(rec.(*store.PostureData))
+			return nil
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("store posture data: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("store posture data of %q: %w", apiSessionID, store.ErrConflict)
+}
+
+// revokeFailingSessions deletes the sessions of the given API sessions (all
+// sessions when nil) whose posture no longer passes. The deletion reaches
+// the routers, which close the sessions' circuits.
+func (s *Server) revokeFailingSessions(ctx context.Context, apiSessionIDs []string) {
+	var failing []string
+	err := s.State.View(func(tx *store.Tx) error {
+		failing = posture.FailingSessions(tx, apiSessionIDs, time.Now())
+		return nil
+	})
+	if err != nil {
+		return
+	}
+	for _, sid := range failing {
+		if err := s.State.Delete(ctx, store.Sessions, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.Log.Warn("could not remove a session that fails posture", "session", sid, "error", err)
+			continue
+		}
+		s.Log.Info("removed a session that fails posture", "session", sid)
+	}
+}
+
+// sweepPosture removes, while this node leads the cluster, sessions that
+// stopped passing posture without new posture data: MFA timeouts, checks
+// or policies changed. It ends once the store is closed.
+func (s *Server) sweepPosture() {
+	ticker := time.NewTicker(postureSweepInterval)
+	defer ticker.Stop()
+	closedTicks := 0
+	for range ticker.C {
+		if err := s.State.View(func(*store.Tx) error { return nil }); err != nil {
+			if closedTicks++; closedTicks >= 3 {
+				return
+			}
+			continue
+		}
+		closedTicks = 0
+		if s.Node == nil || !s.Node.IsLeader() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), postureSweepInterval*5)
+		s.revokeFailingSessions(ctx, nil)
+		cancel()
+	}
+}
+
+// timedServices lists, for the caller's services, the MFA checks that time
+// out, with the seconds each has left.
+func timedServices(tx *store.Tx, caller *Principal, now time.Time) []*models.PostureResponseService {
+	as := currentAPISession(tx, caller)
+	out := []*models.PostureResponseService{}
+	perms := policy.IdentityServices(tx, caller.Identity.ID)
+	ids := keys(perms)
+	slices.Sort(ids)
+	for _, sid := range ids {
+		name := nameOf(tx, store.Services, sid)
+		seen := map[string]bool{}
+		for _, pr := range posture.EvaluatePolicies(tx, as, sid, "", now) {
+			for _, q := range pr.Queries {
+				if q.Check.TypeID != store.PostureMFA || q.Check.TimeoutSeconds <= 0 || seen[q.Check.ID] {
+					continue
+				}
+				seen[q.Check.ID] = true
+				out = append(out, &models.PostureResponseService{ID: ptr(sid), Name: ptr(name), PostureQueryType: ptr(store.PostureMFA),
+					Timeout: ptr(q.Check.TimeoutSeconds), TimeoutRemaining: ptr(q.TimeoutRemaining)})
+			}
+		}
+	}
+	return out
+}
+
+// currentAPISession reads the caller's API session as stored now, so that
+// MFA completed during this request counts.
+func currentAPISession(tx *store.Tx, caller *Principal) *store.APISession {
+	if as, err := store.Get[*store.APISession](tx, store.APISessions, caller.Session.ID); err == nil {
+		return as
+	}
+	return caller.Session
+}
+
+// postureQueriesOf describes, per service policy granting the service to the
+// API session, its posture checks and whether they pass now.
+func postureQueriesOf(tx *store.Tx, as *store.APISession, serviceID string, now time.Time) []*models.PostureQueries {
+	out := []*models.PostureQueries{}
+	if as == nil {
+		return out
+	}
+	for _, pr := range posture.EvaluatePolicies(tx, as, serviceID, "", now) {
+		pq := &models.PostureQueries{PolicyID: ptr(pr.PolicyID), PolicyType: models.DialBind(pr.PolicyType), IsPassing: ptr(pr.Passing),
+			PostureQueries: []*models.PostureQuery{}}
+		for _, q := range pr.Queries {
+			pq.PostureQueries = append(pq.PostureQueries, postureQueryModel(q))
+		}
+		out = append(out, pq)
+	}
+	return out
+}
+
+func postureQueryModel(q posture.QueryResult) *models.PostureQuery {
+	typ := models.PostureCheckType(q.Check.TypeID)
+	timeout := posture.NoTimeout
+	if q.Check.TypeID == store.PostureMFA && q.Check.TimeoutSeconds > 0 {
+		timeout = q.Check.TimeoutSeconds
+	}
+	m := &models.PostureQuery{BaseEntity: baseOf(store.PostureChecks, &q.Check.Meta), IsPassing: ptr(q.Passing), QueryType: &typ,
+		Timeout: ptr(timeout), TimeoutRemaining: ptr(q.TimeoutRemaining), Processes: []*models.PostureQueryProcess{}}
+	switch q.Check.TypeID {
+	case store.PostureProcess:
+		if p := q.Check.Process; p != nil {
+			m.Process = &models.PostureQueryProcess{OsType: models.OsType(p.OSType), Path: p.Path}
+		}
+	case store.PostureProcessMulti:
+		for _, p := range q.Check.Processes {
+			m.Processes = append(m.Processes, &models.PostureQueryProcess{OsType: models.OsType(p.OSType), Path: p.Path})
+		}
+	}
+	return m
+}
+
+// invalidPosture refuses a session: no granting policy's checks all pass.
+func invalidPosture(results []posture.PolicyResult) *APIError {
+	failing := posture.Failing(results)
+	ids := make([]string, 0, len(failing))
+	for _, q := range failing {
+		ids = append(ids, q.Check.ID)
+	}
+	desc := posture.Describe(failing)
+	return &APIError{Status: http.StatusConflict, Code: CodeInvalidPosture,
+		Message: "the posture of the API session passes no service policy's checks: " + desc,
+		Cause:   &FieldCause{Field: "postureChecks", Reason: desc, Value: ids}}
+}
