@@ -13,7 +13,6 @@ import (
 )
 
 type fixture struct {
-	t   *testing.T
 	s   *store.Store
 	idx uint64
 }
