@@ -17,13 +17,15 @@ type operation struct {
 	query        []string
 }
 
-// managementOperations lists every operation of the generated management API.
-func managementOperations(t *testing.T) []operation {
+// operationsOf lists every operation of a flattened spec, with whether it
+// requires a session, takes a body, and which query parameters it reads.
+func operationsOf(t *testing.T, spec []byte) []operation {
 	t.Helper()
 	var doc struct {
-		Paths map[string]map[string]json.RawMessage `json:"paths"`
+		Security []map[string]any                      `json:"security"`
+		Paths    map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	if err := json.Unmarshal(managementapi.FlatSwaggerJSON, &doc); err != nil {
+	if err := json.Unmarshal(spec, &doc); err != nil {
 		t.Fatal(err)
 	}
 	var ops []operation
@@ -33,6 +35,7 @@ func managementOperations(t *testing.T) []operation {
 				continue
 			}
 			var op struct {
+				Security   *[]map[string]any `json:"security"`
 				Parameters []struct {
 					In   string `json:"in"`
 					Name string `json:"name"`
@@ -41,7 +44,10 @@ func managementOperations(t *testing.T) []operation {
 			if err := json.Unmarshal(raw, &op); err != nil {
 				t.Fatalf("%s %s: %v", method, path, err)
 			}
-			o := operation{method: strings.ToUpper(method), path: path}
+			o := operation{method: strings.ToUpper(method), path: path, secured: len(doc.Security) > 0}
+			if op.Security != nil {
+				o.secured = len(*op.Security) > 0
+			}
 			for _, p := range op.Parameters {
 				switch p.In {
 				case "body":
@@ -55,6 +61,10 @@ func managementOperations(t *testing.T) []operation {
 	}
 	sort.Slice(ops, func(i, j int) bool { return ops[i].path+ops[i].method < ops[j].path+ops[j].method })
 	return ops
+}
+
+func managementOperations(t *testing.T) []operation {
+	return operationsOf(t, managementapi.FlatSwaggerJSON)
 }
 
 // TestEveryManagementOperationAnswersBadInputWith4xx sends malformed JSON,

@@ -210,16 +210,10 @@ func (s *Server) registerClientSession(a *clientops.EdgeClientAPI) {
 		return s.authenticate(p.HTTPRequest, p.Method, &creds, false)
 	})
 	a.CurrentapisessionGetCurrentAPISessionHandler = currentapisession.GetCurrentAPISessionHandlerFunc(func(p currentapisession.GetCurrentAPISessionParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		return ok(s.currentSessionModel(caller.Session, caller.Identity, ""))
+		return s.currentAPISession(pr)
 	})
 	a.CurrentapisessionDeleteCurrentAPISessionHandler = currentapisession.DeleteCurrentAPISessionHandlerFunc(func(p currentapisession.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if err := s.State.Delete(requestContext(p.HTTPRequest), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fail(err)
-		}
-		s.activity.Delete(caller.Session.ID)
-		return okEmpty()
+		return s.logout(p.HTTPRequest, pr)
 	})
 	a.CurrentapisessionListServiceUpdatesHandler = currentapisession.ListServiceUpdatesHandlerFunc(func(p currentapisession.ListServiceUpdatesParams, pr any) middleware.Responder {
 		caller := principalOf(pr)

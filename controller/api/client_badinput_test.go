@@ -3,59 +3,13 @@ package api_test
 import (
 	"encoding/json"
 	"net/url"
-	"sort"
 	"strings"
 	"testing"
 
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi"
 )
 
-// clientOperations lists every operation of the generated client API, with
-// whether it requires a session.
-func clientOperations(t *testing.T) []operation {
-	t.Helper()
-	var doc struct {
-		Security []map[string]any                      `json:"security"`
-		Paths    map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(clientapi.FlatSwaggerJSON, &doc); err != nil {
-		t.Fatal(err)
-	}
-	var ops []operation
-	for path, methods := range doc.Paths {
-		for method, raw := range methods {
-			if method == "parameters" {
-				continue
-			}
-			var op struct {
-				Security   *[]map[string]any `json:"security"`
-				Parameters []struct {
-					In   string `json:"in"`
-					Name string `json:"name"`
-				} `json:"parameters"`
-			}
-			if err := json.Unmarshal(raw, &op); err != nil {
-				t.Fatal(err)
-			}
-			o := operation{method: strings.ToUpper(method), path: path}
-			o.secured = len(doc.Security) > 0
-			if op.Security != nil {
-				o.secured = len(*op.Security) > 0
-			}
-			for _, p := range op.Parameters {
-				switch p.In {
-				case "body":
-					o.hasBody = true
-				case "query":
-					o.query = append(o.query, p.Name)
-				}
-			}
-			ops = append(ops, o)
-		}
-	}
-	sort.Slice(ops, func(i, j int) bool { return ops[i].path+ops[i].method < ops[j].path+ops[j].method })
-	return ops
-}
+func clientOperations(t *testing.T) []operation { return operationsOf(t, clientapi.FlatSwaggerJSON) }
 
 // TestEveryClientOperationAnswersBadInputWith4xx: unauthenticated callers get
 // 401 on every secured operation, and malformed, mistyped, over-long or

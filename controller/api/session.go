@@ -34,16 +34,10 @@ func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
 		return s.authenticate(p.HTTPRequest, p.Method, &creds, true)
 	})
 	a.CurrentAPISessionGetCurrentAPISessionHandler = current_api_session.GetCurrentAPISessionHandlerFunc(func(p current_api_session.GetCurrentAPISessionParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		return ok(s.currentSessionModel(caller.Session, caller.Identity, ""))
+		return s.currentAPISession(pr)
 	})
 	a.CurrentAPISessionDeleteCurrentAPISessionHandler = current_api_session.DeleteCurrentAPISessionHandlerFunc(func(p current_api_session.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if err := s.State.Delete(requestContext(p.HTTPRequest), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fail(err)
-		}
-		s.activity.Delete(caller.Session.ID)
-		return okEmpty()
+		return s.logout(p.HTTPRequest, pr)
 	})
 	a.CurrentIdentityGetCurrentIdentityHandler = current_identity.GetCurrentIdentityHandlerFunc(func(p current_identity.GetCurrentIdentityParams, pr any) middleware.Responder {
 		caller := principalOf(pr)
@@ -286,4 +280,21 @@ func (s *Server) trustedThirdParty(chain []*x509.Certificate) bool {
 		})
 	})
 	return trusted
+}
+
+// currentAPISession answers GET /current-api-session (both APIs).
+func (s *Server) currentAPISession(pr any) middleware.Responder {
+	caller := principalOf(pr)
+	return ok(s.currentSessionModel(caller.Session, caller.Identity, ""))
+}
+
+// logout answers DELETE /current-api-session (both APIs): the API session
+// and, by cascade, its sessions are deleted, and routers are told.
+func (s *Server) logout(r *http.Request, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if err := s.State.Delete(requestContext(r), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fail(err)
+	}
+	s.activity.Delete(caller.Session.ID)
+	return okEmpty()
 }
