@@ -78,7 +78,15 @@ type conn struct {
 
 	closeOnce sync.Once
 	onClose   func()
+
+	// appData is what the dialer attached to its Dial (hosting side only).
+	appData []byte
 }
+
+// AppData returns the application data the dialer attached to this
+// connection (on the hosting side; nil on the dialing side). Tunnelers use it
+// to carry the destination the client asked for.
+func (c *conn) AppData() []byte { return c.appData }
 
 func newConn(ch *routerChannel, id uint32, local, remote Addr) *conn {
 	c := &conn{ch: ch, id: id, local: local, remote: remote,
@@ -179,7 +187,9 @@ func (c *conn) deliver(m *wire.Message) {
 		}
 		if c.queued < maxReadBuffered || len(payload) == 0 {
 			if len(payload) > 0 {
-				c.queue = append(c.queue, append([]byte(nil), payload...))
+				// The message is ours: its body is kept without a copy (a
+				// pooled body is simply never returned to its pool).
+				c.queue = append(c.queue, payload)
 				c.queued += len(payload)
 			}
 			if fin {

@@ -256,6 +256,7 @@ func (b *listenerOnChannel) dial(m *wire.Message) {
 	}
 	caller, _ := m.Headers.GetString(wire.HeaderCallerID)
 	cn := newConn(b.ch, newID, l.addr, Addr{Service: l.svc.Name, Identity: caller})
+	cn.appData, _ = m.Headers.GetBytes(wire.HeaderAppData)
 	if l.svc.EncryptionRequired {
 		dialerPub, ok := m.Headers.GetBytes(wire.HeaderPublicKey)
 		if !ok || len(dialerPub) != 32 {

@@ -21,7 +21,7 @@ var (
 // Default queue bounds.
 const (
 	DefaultMaxMessages = 128
-	DefaultMaxBytes    = 256 << 10
+	DefaultMaxBytes    = 1 << 20
 )
 
 // Limits bound one queue. Zero fields take the defaults.

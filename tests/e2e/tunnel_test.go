@@ -20,25 +20,7 @@ import (
 // sends back what it reads and half-closes when the client does.
 func plainEchoServer(t *testing.T) *net.TCPAddr {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-				_ = c.(*net.TCPConn).CloseWrite()
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr)
+	return plainEchoServerOn(t, "127.0.0.1:0")
 }
 
 // freePort finds a TCP port on 127.0.0.1 that nothing listens on now.
@@ -246,4 +228,181 @@ func TestProxyModeReachesService(t *testing.T) {
 	if s := p.Stats(); s.Opened < 1 || s.BytesSent < 256<<10 || s.BytesReceived < 256<<10 {
 		t.Fatalf("proxy stats: %+v", s)
 	}
+}
+
+// plainUDPEchoServer sends every datagram back to its sender.
+func plainUDPEchoServer(t *testing.T) *net.UDPAddr {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteTo(buf[:n], from)
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr)
+}
+
+func TestTunnelInterceptUDP(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	echo := plainUDPEchoServer(t)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := pc.LocalAddr().(*net.UDPAddr).Port
+	_ = pc.Close()
+	id := n.Service("dgram", false)
+	icfg := n.Create("/configs", map[string]any{"name": "dgram-intercept", "configTypeId": "intercept.v1",
+		"data": map[string]any{"protocols": []string{"udp"}, "addresses": []string{"127.0.0.1"},
+			"portRanges": []map[string]int{{"low": port, "high": port}}}})
+	hcfg := n.Create("/configs", map[string]any{"name": "dgram-host", "configTypeId": "host.v1",
+		"data": map[string]any{"protocol": "udp", "address": "127.0.0.1", "port": echo.Port}})
+	n.Mgmt("PATCH", "/services/"+id, map[string]any{"configs": []string{icfg, hcfg}}, nil)
+	runTunneler(t, tunnelContext(t, n, n.Identity("host-tunneler", "dgram-bind")), n, "host")
+	runTunneler(t, tunnelContext(t, n, n.Identity("client-tunneler", "dgram-dial")), n, "client")
+
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	eventually(t, "plain UDP client → intercept → router → host → plain UDP server", func() error {
+		// A new socket per attempt is a new flow, dialed afresh.
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 2048)
+		for i := range 5 {
+			msg := fmt.Appendf(nil, "datagram %d %s", i, bytesOf(byte(i), 1000))
+			if _, err := c.Write(msg); err != nil {
+				return err
+			}
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := c.Read(buf)
+			if err != nil {
+				return err
+			}
+			if string(buf[:n]) != string(msg) {
+				return fmt.Errorf("datagram %d came back as %d different bytes", i, n)
+			}
+		}
+		return nil
+	})
+}
+
+func bytesOf(b byte, n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = 'a' + (b+byte(i))%26
+	}
+	return out
+}
+
+// sdkExposesAppData reports whether connections a host accepts carry the
+// dialer's application data, which host.v1 forward* settings need.
+func sdkExposesAppData(t *testing.T, n *harness.Network) bool {
+	t.Helper()
+	n.Service("probe", false)
+	host := n.Context(n.Identity("probe-host", "probe-bind"))
+	client := n.Context(n.Identity("probe-client", "probe-dial"))
+	ln, err := host.Listen("probe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c, err := client.DialWithOptions(ctx, "probe", &sdk.DialOptions{AppData: []byte(`{"dst_port":"1"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case hc := <-accepted:
+		defer hc.Close()
+		ad, ok := hc.(interface{ AppData() []byte })
+		return ok && string(ad.AppData()) == `{"dst_port":"1"}`
+	case <-ctx.Done():
+		t.Fatal("the probe connection was not accepted")
+	}
+	return false
+}
+
+func TestTunnelHostForwardsDialerPort(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	if !sdkExposesAppData(t, n) {
+		t.Skip("connections accepted through the sdk do not expose the dialer's AppData, so host.v1 forwardPort cannot be resolved end to end")
+	}
+	// The server listens on 127.0.0.3:P; the intercept on 127.0.0.2:P and on
+	// 127.0.0.2:Q. The host forwards the port the client asked for, within
+	// allowedPortRanges, which holds P only.
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ln.Close()
+	echo := plainEchoServerOn(t, ln.Addr().String())
+	p := echo.Port
+	q := freePort(t)
+	id := n.Service("fwd", false)
+	icfg := n.Create("/configs", map[string]any{"name": "fwd-intercept", "configTypeId": "intercept.v1",
+		"data": map[string]any{"protocols": []string{"tcp"}, "addresses": []string{"127.0.0.2"},
+			"portRanges": []map[string]int{{"low": p, "high": p}, {"low": q, "high": q}}}})
+	hcfg := n.Create("/configs", map[string]any{"name": "fwd-host", "configTypeId": "host.v1",
+		"data": map[string]any{"protocol": "tcp", "address": "127.0.0.3",
+			"forwardPort": true, "allowedPortRanges": []map[string]int{{"low": p, "high": p}}}})
+	n.Mgmt("PATCH", "/services/"+id, map[string]any{"configs": []string{icfg, hcfg}}, nil)
+	runTunneler(t, tunnelContext(t, n, n.Identity("host-tunneler", "fwd-bind")), n, "host")
+	client := runTunneler(t, tunnelContext(t, n, n.Identity("client-tunneler", "fwd-dial")), n, "client")
+	eventually(t, "forwarded port", func() error {
+		return plainRoundTrip(fmt.Sprintf("127.0.0.2:%d", p), 32<<10, 4)
+	})
+	if err := plainRoundTrip(fmt.Sprintf("127.0.0.2:%d", q), 1024, 5); err == nil {
+		t.Fatalf("port %d, outside allowedPortRanges, was forwarded", q)
+	}
+	if s := client.Stats(); s.Listeners != 2 {
+		t.Fatalf("client listeners %d, want 2", s.Listeners)
+	}
+}
+
+// plainEchoServerOn is plainEchoServer on a given address.
+func plainEchoServerOn(t *testing.T, addr string) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr)
 }

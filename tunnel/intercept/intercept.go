@@ -107,20 +107,21 @@ func DialOptionsOf(o config.DialOptions, dst config.Destination) *sdk.DialOption
 }
 
 // ForwardStream carries one accepted local connection into service and
-// returns when both directions end.
-func ForwardStream(d Dialer, service string, opts *sdk.DialOptions, local net.Conn, counters *relay.Counters, log *slog.Logger) {
-	out, err := d.DialWithOptions(context.Background(), service, opts)
+// returns when both directions end. ctx bounds the dial only. log should
+// already name the service.
+func ForwardStream(ctx context.Context, d Dialer, service string, opts *sdk.DialOptions, local net.Conn, counters *relay.Counters, log *slog.Logger) {
+	out, err := d.DialWithOptions(ctx, service, opts)
 	if err != nil {
 		counters.Fail()
-		log.Warn("cannot dial the service", "service", service, "from", local.RemoteAddr().String(), "err", err)
+		log.Warn("cannot dial the service", "from", local.RemoteAddr().String(), "err", err)
 		_ = local.Close()
 		return
 	}
 	done := counters.Open()
-	log.Debug("connection opened", "service", service, "from", local.RemoteAddr().String())
+	log.Debug("connection opened", "from", local.RemoteAddr().String())
 	sent, received := relay.Splice(local, out)
 	done(sent, received)
-	log.Debug("connection closed", "service", service, "from", local.RemoteAddr().String(), "sent", sent, "received", received)
+	log.Debug("connection closed", "from", local.RemoteAddr().String(), "sent", sent, "received", received)
 }
 
 // Intercept listens for one service.
@@ -130,6 +131,8 @@ type Intercept struct {
 	d       Dialer
 	opts    Options
 	log     *slog.Logger
+	ctx     context.Context // ends on Close, stopping dials in progress
+	cancel  context.CancelFunc
 
 	mu        sync.Mutex
 	closed    bool
@@ -150,7 +153,8 @@ func Start(d Dialer, service string, cfg *config.Intercept, opts Options) (*Inte
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := opts.Logger.With("service", service)
-	in := &Intercept{service: service, cfg: cfg, d: d, opts: opts, log: log, conns: map[net.Conn]struct{}{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &Intercept{service: service, cfg: cfg, d: d, opts: opts, log: log, ctx: ctx, cancel: cancel, conns: map[net.Conn]struct{}{}}
 	eps, skipped := Plan(cfg, opts.MaxPorts)
 	for _, s := range skipped {
 		log.Info("not intercepting "+s, "skipped", s)
@@ -246,7 +250,7 @@ func (in *Intercept) serveTCP(ln net.Listener, ep Endpoint) {
 		go func() {
 			defer in.wg.Done()
 			defer in.untrack(c)
-			ForwardStream(in.d, in.service, opts, c, in.opts.Counters, in.log)
+			ForwardStream(in.ctx, in.d, in.service, opts, c, in.opts.Counters, in.log)
 		}()
 	}
 }
@@ -298,7 +302,7 @@ func (in *Intercept) serveUDP(pc net.PacketConn, ep Endpoint) {
 
 func (in *Intercept) runFlow(pc net.PacketConn, src net.Addr, f *udpFlow, opts *sdk.DialOptions) {
 	defer close(f.ended)
-	out, err := in.d.DialWithOptions(context.Background(), in.service, opts)
+	out, err := in.d.DialWithOptions(in.ctx, in.service, opts)
 	if err != nil {
 		in.opts.Counters.Fail()
 		in.log.Warn("cannot dial the service", "from", src.String(), "err", err)
@@ -359,6 +363,7 @@ func (in *Intercept) Close() {
 		return
 	}
 	in.closed = true
+	in.cancel()
 	lns, pcs, conns := in.listeners, in.packets, in.conns
 	in.conns = nil
 	in.mu.Unlock()

@@ -1,0 +1,247 @@
+// Command ostium-tunnel is the Ostium tunneler. `run` intercepts the
+// services its identity may dial (intercept.v1) and hosts those it may bind
+// (host.v1), following service changes as they happen; `proxy` maps
+// services to local TCP ports without any privilege.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/sdk"
+	"github.com/ostium-net/ostium/sdk/identity"
+	"github.com/ostium-net/ostium/tunnel"
+	"github.com/ostium-net/ostium/tunnel/dns"
+	"github.com/ostium-net/ostium/tunnel/tproxy"
+)
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "ostium-tunnel",
+		Short:         "The Ostium tunneler: plain TCP and UDP applications in and out of the network",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       buildinfo.Version,
+	}
+	root.AddCommand(newRun(), newProxy())
+	return root
+}
+
+// common are the settings of both commands.
+type common struct {
+	configPath, identityPath, logLevel, logFormat string
+}
+
+func (c *common) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.configPath, "config", "", "YAML config file (see etc/tunnel.yml); flags win over it")
+	cmd.Flags().StringVar(&c.identityPath, "identity", "", "enrolled identity file (JSON)")
+	cmd.Flags().StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&c.logFormat, "log-format", "text", "text or json")
+}
+
+// resolve merges the file into the flags not given and loads the identity.
+func (c *common) resolve(cmd *cobra.Command) (*fileConfig, *slog.Logger, *identity.Identity, error) {
+	fc, err := loadFileConfig(c.configPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	set := cmd.Flags().Changed
+	if !set("identity") && fc.Identity != "" {
+		c.identityPath = fc.Identity
+	}
+	if !set("log-level") && fc.Log.Level != "" {
+		c.logLevel = fc.Log.Level
+	}
+	if !set("log-format") && fc.Log.Format != "" {
+		c.logFormat = fc.Log.Format
+	}
+	log, err := newLogger(os.Stderr, c.logLevel, c.logFormat)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if c.identityPath == "" {
+		return nil, nil, nil, fmt.Errorf("--identity is required")
+	}
+	id, err := identity.Load(c.identityPath)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("load identity: %w", err)
+	}
+	return fc, log, id, nil
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+}
+
+func newRun() *cobra.Command {
+	var c common
+	var poll time.Duration
+	var maxPorts int
+	var useTProxy, noIntercept, noHost bool
+	var tproxyListen, dnsListen, dnsPool string
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Intercept dialable services and host bindable ones, following service changes",
+		Long: `Hosts every service the identity may bind that has a host.v1 config, connecting each
+connection to its target. Intercepts every service it may dial that has an intercept.v1
+config: without --tproxy it listens on the config's IP addresses (TCP and UDP); with
+--tproxy (root, Linux, nft) it also intercepts hostnames, wildcards and CIDRs through
+nftables TPROXY rules and a DNS server that answers the intercepted names.
+Services that appear, change or disappear are picked up at the next poll.`,
+		Example: `  ostium-tunnel run --identity /etc/ostium/tunnel.json
+  sudo ostium-tunnel run --identity id.json --tproxy --dns-listen 127.0.0.1:53`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fc, log, id, err := c.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			set := cmd.Flags().Changed
+			if !set("poll") && fc.Poll > 0 {
+				poll = fc.Poll
+			}
+			if !set("max-ports") && fc.MaxPorts > 0 {
+				maxPorts = fc.MaxPorts
+			}
+			if !set("tproxy") && fc.TProxy.Enabled {
+				useTProxy = true
+			}
+			if !set("tproxy-listen") && fc.TProxy.Listen != "" {
+				tproxyListen = fc.TProxy.Listen
+			}
+			if !set("dns-listen") && fc.TProxy.DNSListen != "" {
+				dnsListen = fc.TProxy.DNSListen
+			}
+			if !set("dns-pool") && fc.TProxy.DNSPool != "" {
+				dnsPool = fc.TProxy.DNSPool
+			}
+			if !set("no-intercept") && fc.Intercept != nil {
+				noIntercept = !*fc.Intercept
+			}
+			if !set("no-host") && fc.Host != nil {
+				noHost = !*fc.Host
+			}
+			sc, err := sdk.New(id, sdk.Options{Logger: log.With("component", "sdk"), ConfigTypes: tunnel.ConfigTypes})
+			if err != nil {
+				return err
+			}
+			defer sc.Close()
+			ctx, stop := signalContext()
+			defer stop()
+			if err := sc.Authenticate(ctx); err != nil {
+				return err
+			}
+			opts := tunnel.Options{Poll: poll, MaxPorts: maxPorts, Identity: id.Chain[0].Subject.CommonName,
+				DisableIntercept: noIntercept, DisableHost: noHost, Logger: log}
+			if useTProxy && !noIntercept {
+				listen, err := netip.ParseAddrPort(tproxyListen)
+				if err != nil {
+					return fmt.Errorf("--tproxy-listen: %w", err)
+				}
+				pool, err := netip.ParsePrefix(dnsPool)
+				if err != nil {
+					return fmt.Errorf("--dns-pool: %w", err)
+				}
+				settings := tproxy.DefaultSettings
+				settings.ListenAddr = listen
+				m, err := tproxy.Start(tproxy.Options{Settings: settings, DNSListen: dnsListen, Pool: pool,
+					Dialer: sc, Logger: log.With("component", "tproxy")})
+				if err != nil {
+					return err
+				}
+				defer m.Close()
+				opts.Transparent = m
+			}
+			log.Info("tunneler starting", "identity", c.identityPath, "poll", poll.String(), "tproxy", useTProxy,
+				"intercept", !noIntercept, "host", !noHost)
+			err = tunnel.New(sc, opts).Run(ctx)
+			log.Info("tunneler stopped")
+			return err
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().DurationVar(&poll, "poll", tunnel.DefaultPoll, "how often to read the service list")
+	cmd.Flags().IntVar(&maxPorts, "max-ports", 256, "most listeners per service and protocol")
+	cmd.Flags().BoolVar(&useTProxy, "tproxy", false, "also intercept hostnames, wildcards and CIDRs (root, Linux, nft)")
+	cmd.Flags().StringVar(&tproxyListen, "tproxy-listen", tproxy.DefaultSettings.ListenAddr.String(), "address of the transparent listener")
+	cmd.Flags().StringVar(&dnsListen, "dns-listen", "127.0.0.1:53", "where the DNS server answers intercepted names (with --tproxy)")
+	cmd.Flags().StringVar(&dnsPool, "dns-pool", dns.DefaultPool.String(), "addresses handed out for intercepted names")
+	cmd.Flags().BoolVar(&noIntercept, "no-intercept", false, "host only")
+	cmd.Flags().BoolVar(&noHost, "no-host", false, "intercept only")
+	return cmd
+}
+
+func newProxy() *cobra.Command {
+	var c common
+	cmd := &cobra.Command{
+		Use:   "proxy service:host:port...",
+		Short: "Listen on local TCP addresses and carry each connection to a service",
+		Long: `Each mapping service:host:port (or service:port, on 127.0.0.1) opens a TCP listener;
+every connection to it is carried to the service. No privilege is needed.`,
+		Example: `  ostium-tunnel proxy --identity id.json web:127.0.0.1:8080 db:5432`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fc, log, id, err := c.resolve(cmd)
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				args = fc.Proxy
+			}
+			var mappings []tunnel.Mapping
+			for _, a := range args {
+				m, err := tunnel.ParseMapping(a)
+				if err != nil {
+					return err
+				}
+				mappings = append(mappings, m)
+			}
+			if len(mappings) == 0 {
+				return fmt.Errorf("give at least one service:host:port mapping")
+			}
+			sc, err := sdk.New(id, sdk.Options{Logger: log.With("component", "sdk")})
+			if err != nil {
+				return err
+			}
+			defer sc.Close()
+			ctx, stop := signalContext()
+			defer stop()
+			if err := sc.Authenticate(ctx); err != nil {
+				return err
+			}
+			p, err := tunnel.StartProxy(sc, mappings, log)
+			if err != nil {
+				return err
+			}
+			tick := time.NewTicker(time.Minute)
+			defer tick.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return p.Close()
+				case <-tick.C:
+					s := p.Stats()
+					log.Info("status", "active", s.Active, "total", s.Opened, "failed", s.Failed,
+						"bytesSent", s.BytesSent, "bytesReceived", s.BytesReceived)
+				}
+			}
+		},
+	}
+	c.flags(cmd)
+	return cmd
+}

@@ -1,0 +1,136 @@
+// Package tproxy intercepts what plain listeners cannot: hostnames (through
+// the dns package's address pool), CIDRs and wildcards. It installs nftables
+// TPROXY rules (by running nft) that steer matching TCP traffic to one
+// transparent listener, finds the service from each connection's original
+// destination, and carries the connection into it. It needs root (or
+// CAP_NET_ADMIN) and works on Linux only.
+package tproxy
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+
+	"github.com/ostium-net/ostium/tunnel/config"
+)
+
+// Rule steers one protocol's traffic to a prefix and ports.
+type Rule struct {
+	Protocol string // tcp or udp
+	Prefix   netip.Prefix
+	Ports    []config.PortRange
+}
+
+// Settings name the kernel objects the rules use.
+type Settings struct {
+	Table      string // nftables table (family ip)
+	Mark       uint32 // packet mark for policy routing
+	RouteTable int    // routing table id for marked packets
+	ListenAddr netip.AddrPort
+}
+
+// DefaultSettings are the objects used unless configured otherwise.
+var DefaultSettings = Settings{Table: "ostium", Mark: 0x1, RouteTable: 100,
+	ListenAddr: netip.MustParseAddrPort("127.0.0.1:15001")}
+
+func portSet(ranges []config.PortRange) string {
+	rs := append([]config.PortRange(nil), ranges...)
+	sort.Slice(rs, func(i, j int) bool { return rs[i].Low < rs[j].Low })
+	var parts []string
+	for _, r := range rs {
+		if r.Low == r.High {
+			parts = append(parts, fmt.Sprint(r.Low))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", r.Low, r.High))
+		}
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return "{ " + strings.Join(parts, ", ") + " }"
+}
+
+// Ruleset is the nft script that replaces the tunneler's table in one
+// transaction: packets arriving for a rule's prefix and ports go to the
+// transparent listener, and packets this host sends to them are marked so
+// that policy routing loops them through lo into prerouting. IPv6 prefixes
+// are left out (the table is family ip).
+func Ruleset(s Settings, rules []Rule) string {
+	var match []string
+	for _, r := range rules {
+		if !r.Prefix.Addr().Is4() || len(r.Ports) == 0 || (r.Protocol != "tcp" && r.Protocol != "udp") {
+			continue
+		}
+		match = append(match, fmt.Sprintf("ip daddr %s %s dport %s", r.Prefix.Masked(), r.Protocol, portSet(r.Ports)))
+	}
+	sort.Strings(match)
+	var b strings.Builder
+	fmt.Fprintf(&b, "add table ip %s\n", s.Table)
+	fmt.Fprintf(&b, "delete table ip %s\n", s.Table)
+	fmt.Fprintf(&b, "table ip %s {\n", s.Table)
+	b.WriteString("\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n")
+	fmt.Fprintf(&b, "\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x%x accept\n", s.Mark)
+	for _, m := range match {
+		fmt.Fprintf(&b, "\t\t%s tproxy to %s meta mark set 0x%x accept\n", m, s.ListenAddr, s.Mark)
+	}
+	b.WriteString("\t}\n")
+	b.WriteString("\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n")
+	for _, m := range match {
+		fmt.Fprintf(&b, "\t\t%s meta mark set 0x%x\n", m, s.Mark)
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// DeleteTable is the nft script that removes the tunneler's table.
+func DeleteTable(s Settings) string {
+	return fmt.Sprintf("add table ip %s\ndelete table ip %s\n", s.Table, s.Table)
+}
+
+// RoutingCommands are the ip commands that deliver marked packets locally
+// (add) and undo it (del).
+func RoutingCommands(s Settings, verb string) [][]string {
+	return [][]string{
+		{"ip", "rule", verb, "fwmark", fmt.Sprintf("0x%x", s.Mark), "lookup", fmt.Sprint(s.RouteTable)},
+		{"ip", "route", verb, "local", "0.0.0.0/0", "dev", "lo", "table", fmt.Sprint(s.RouteTable)},
+	}
+}
+
+// RulesFor lists the rules of one intercept config: its CIDRs and IPs as
+// they are, and its hostnames and wildcards as the DNS pool (where their
+// addresses come from). Loopback addresses are left to plain listeners.
+// UDP is not steered: the transparent listener is TCP only.
+func RulesFor(cfg *config.Intercept, pool netip.Prefix) []Rule {
+	var out []Rule
+	seen := map[netip.Prefix]bool{}
+	for _, proto := range cfg.Protocols {
+		if proto != "tcp" {
+			continue
+		}
+		for _, a := range cfg.Addresses {
+			var p netip.Prefix
+			switch config.KindOf(a) {
+			case config.KindIP:
+				ip := netip.MustParseAddr(a).Unmap()
+				if ip.IsLoopback() {
+					continue // plain listeners serve loopback addresses
+				}
+				p = netip.PrefixFrom(ip, ip.BitLen())
+			case config.KindCIDR:
+				p = netip.MustParsePrefix(a).Masked()
+			default:
+				if config.NormalizeName(a) == "localhost" {
+					continue
+				}
+				p = pool
+			}
+			if seen[p] {
+				continue
+			}
+			seen[p] = true
+			out = append(out, Rule{Protocol: proto, Prefix: p, Ports: cfg.PortRanges})
+		}
+	}
+	return out
+}

@@ -1,0 +1,105 @@
+package tproxy
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/ostium-net/ostium/tunnel/config"
+	"github.com/ostium-net/ostium/tunnel/dns"
+)
+
+// The rule text is checked here; applying it needs root and nft, which
+// tests never run (Start and Close are exercised only by a real run).
+func TestRulesetText(t *testing.T) {
+	rules := []Rule{
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("100.64.0.0/10"), Ports: []config.PortRange{{Low: 443, High: 443}, {Low: 80, High: 80}}},
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 8000, High: 8100}}},
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("fd00::/8"), Ports: []config.PortRange{{Low: 1, High: 2}}}, // family ip: left out
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.9.9.9/32")},                                            // no port: left out
+	}
+	want := `add table ip ostium
+delete table ip ostium
+table ip ostium {
+	chain prerouting {
+		type filter hook prerouting priority mangle; policy accept;
+		meta l4proto tcp socket transparent 1 meta mark set 0x1 accept
+		ip daddr 10.1.0.0/16 tcp dport 8000-8100 tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
+		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
+	}
+	chain output {
+		type route hook output priority mangle; policy accept;
+		ip daddr 10.1.0.0/16 tcp dport 8000-8100 meta mark set 0x1
+		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } meta mark set 0x1
+	}
+}
+`
+	if got := Ruleset(DefaultSettings, rules); got != want {
+		t.Fatalf("ruleset:\n%s\nwant:\n%s", got, want)
+	}
+	empty := Ruleset(DefaultSettings, nil)
+	if want := "add table ip ostium\ndelete table ip ostium\ntable ip ostium {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x1 accept\n\t}\n\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n\t}\n}\n"; empty != want {
+		t.Fatalf("empty ruleset:\n%s", empty)
+	}
+	if got := DeleteTable(DefaultSettings); got != "add table ip ostium\ndelete table ip ostium\n" {
+		t.Fatalf("delete script %q", got)
+	}
+	wantCmds := [][]string{
+		{"ip", "rule", "add", "fwmark", "0x1", "lookup", "100"},
+		{"ip", "route", "add", "local", "0.0.0.0/0", "dev", "lo", "table", "100"},
+	}
+	if got := RoutingCommands(DefaultSettings, "add"); !reflect.DeepEqual(got, wantCmds) {
+		t.Fatalf("routing commands %v", got)
+	}
+}
+
+func TestRulesFor(t *testing.T) {
+	cfg := &config.Intercept{Protocols: []string{"tcp", "udp"},
+		Addresses:  []string{"db.corp", "*.web", "10.0.0.0/8", "192.168.1.7", "127.0.0.1", "localhost"},
+		PortRanges: []config.PortRange{{Low: 5432, High: 5432}}}
+	got := RulesFor(cfg, dns.DefaultPool)
+	ports := []config.PortRange{{Low: 5432, High: 5432}}
+	want := []Rule{
+		{Protocol: "tcp", Prefix: dns.DefaultPool, Ports: ports},
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.0.0.0/8"), Ports: ports},
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("192.168.1.7/32"), Ports: ports},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("rules %+v\nwant %+v", got, want)
+	}
+}
+
+func TestMatch(t *testing.T) {
+	services := map[string]*config.Intercept{
+		"wide":     {Protocols: []string{"tcp"}, Addresses: []string{"10.0.0.0/8"}, PortRanges: []config.PortRange{{Low: 1, High: 65535}}},
+		"narrow":   {Protocols: []string{"tcp"}, Addresses: []string{"10.1.0.0/16"}, PortRanges: []config.PortRange{{Low: 80, High: 80}}},
+		"exact":    {Protocols: []string{"tcp"}, Addresses: []string{"10.1.2.3"}, PortRanges: []config.PortRange{{Low: 80, High: 80}}},
+		"wildcard": {Protocols: []string{"tcp"}, Addresses: []string{"*.corp"}, PortRanges: []config.PortRange{{Low: 443, High: 443}}},
+		"named":    {Protocols: []string{"tcp"}, Addresses: []string{"db.corp"}, PortRanges: []config.PortRange{{Low: 443, High: 443}}},
+		"udponly":  {Protocols: []string{"udp"}, Addresses: []string{"172.16.0.1"}, PortRanges: []config.PortRange{{Low: 53, High: 53}}},
+	}
+	for _, tc := range []struct {
+		dst, hostname, want string
+	}{
+		{"10.1.2.3:80", "", "exact"},
+		{"10.1.2.4:80", "", "narrow"},
+		{"10.1.2.4:81", "", "wide"},
+		{"10.200.0.1:22", "", "wide"},
+		{"100.64.0.1:443", "db.corp", "named"},
+		{"100.64.0.2:443", "api.corp", "wildcard"},
+		{"100.64.0.2:80", "api.corp", ""},
+		{"172.16.0.1:53", "", ""},
+		{"192.0.2.1:80", "", ""},
+	} {
+		got, ok := Match(services, netip.MustParseAddrPort(tc.dst), tc.hostname)
+		if tc.want == "" {
+			if ok {
+				t.Errorf("Match(%s, %q) = %s, want none", tc.dst, tc.hostname, got)
+			}
+			continue
+		}
+		if !ok || got != tc.want {
+			t.Errorf("Match(%s, %q) = %s, %v; want %s", tc.dst, tc.hostname, got, ok, tc.want)
+		}
+	}
+}
