@@ -392,3 +392,13 @@ func checkAuthPolicy(tx *store.Tx, identity *store.Identity, method, signerID st
 	}
 	return fmt.Errorf("auth policy %s does not allow method %s", policyID, method)
 }
+
+// secondaryExtJWTSigner is the signer whose JWT the identity's auth policy
+// requires as a second factor, or "".
+func secondaryExtJWTSigner(tx *store.Tx, identity *store.Identity) string {
+	policy, err := store.Get[*store.AuthPolicy](tx, store.AuthPolicies, orDefault(identity.AuthPolicyID, DefaultAuthPolicyID))
+	if err != nil {
+		return ""
+	}
+	return policy.Secondary.RequireExtJWTSigner
+}

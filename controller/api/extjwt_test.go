@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -399,4 +400,36 @@ func TestAuthPolicyEnforcement(t *testing.T) {
 		t.Fatalf("patch policy: %d %v", status, env)
 	}
 	wantExtJWTIdentity(t, c, viaCert(jwksOnlyID), jwksOnlyID)
+
+	// A policy that requires the JWKS signer's JWT as a second factor: the
+	// password alone is refused; with the identity's JWT in the same request
+	// it is accepted; a JWT naming someone else is refused.
+	second := fullAuthPolicy("second-factor")
+	second["secondary"] = map[string]any{"requireTotp": false, "requireExtJwtSigner": jwksSigner}
+	secondID := admin.create("/auth-policies", second)
+	twoFactorID := identity("two-factor-user", secondID)
+	if s := password("two-factor-user"); s != 401 {
+		t.Errorf("password without the second-factor JWT: %d", s)
+	}
+	withJWT := func(jwt string) int {
+		body := []byte(`{"username":"two-factor-user","password":"two-factor-user-password"}`)
+		req, _ := http.NewRequest("POST", c.base+"/edge/client/v1/authenticate?method=password", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+jwt)
+		resp, err := c.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := withJWT(viaJWKS(twoFactorID)); s != 200 {
+		t.Errorf("password with the second-factor JWT: %d", s)
+	}
+	if s := withJWT(viaJWKS(defaultID)); s != 401 {
+		t.Errorf("second-factor JWT of another identity: %d", s)
+	}
+	if s := withJWT(viaCert(twoFactorID)); s != 401 {
+		t.Errorf("second-factor JWT of the wrong signer: %d", s)
+	}
 }

@@ -158,10 +158,12 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		}
 	}
 	mfaRequired := false
+	secondSigner := ""
 	err := s.State.View(func(tx *store.Tx) error {
 		if err := checkAuthPolicy(tx, identity, method, signerID); err != nil {
 			return err
 		}
+		secondSigner = secondaryExtJWTSigner(tx, identity)
 		m, enrolled := mfaOf(tx, identity.ID)
 		mfaRequired = (enrolled && m.IsVerified) || mfaRequiredByPolicy(tx, identity)
 		return nil
@@ -169,6 +171,15 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	if err != nil {
 		s.Log.Debug("authentication refused by auth policy", "identity", identity.ID, "error", err)
 		return refuse(identity.ID, "refused by auth policy")
+	}
+	// A policy may require a JWT of one signer as a second factor: it comes
+	// with the authentication request (Authorization: Bearer) and must name
+	// the same identity.
+	if secondSigner != "" && signerID != secondSigner {
+		second, sg, err := s.identityFromExtJWT(r)
+		if err != nil || sg.ID != secondSigner || second.ID != identity.ID {
+			return refuse(identity.ID, "the second-factor JWT is missing or not valid")
+		}
 	}
 	now := time.Now().UTC()
 	if identityDisabled(identity, now) {
