@@ -212,3 +212,30 @@ func TestClientChangesOwnPassword(t *testing.T) {
 		t.Fatal("dave sees carol's authenticator")
 	}
 }
+
+func TestClientControllersAndAdminServiceWrites(t *testing.T) {
+	t.Parallel()
+	c := newTestController(t)
+	admin := c.adminClient(t)
+	alice, _ := clientFor(t, c, admin, "erin")
+	status, env := alice.do("GET", "/controllers", nil)
+	if status != 200 || len(items(env)) != 1 || items(env)[0]["ctrlAddress"] == "" {
+		t.Fatalf("controllers: %d %v", status, env)
+	}
+	// An administrator may change services through the client API too.
+	svc := admin.create("/services", map[string]any{"name": "client-edited", "encryptionRequired": false})
+	adminClient := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: admin.token}
+	if status, env := adminClient.do("PATCH", "/services/"+svc, map[string]any{"maxIdleTimeMillis": 0, "roleAttributes": []string{"x"}}); status != 200 {
+		t.Fatalf("admin patch via client API: %d %v", status, env)
+	}
+	if status, env := adminClient.do("PUT", "/services/"+svc, map[string]any{"name": "client-edited-2"}); status != 200 {
+		t.Fatalf("admin put via client API: %d %v", status, env)
+	}
+	_, env = admin.do("GET", "/services/"+svc, nil)
+	if data(env)["name"] != "client-edited-2" {
+		t.Fatalf("after put: %v", data(env))
+	}
+	if status, _ := adminClient.do("DELETE", "/services/"+svc, nil); status != 200 {
+		t.Fatalf("admin delete via client API: %d", status)
+	}
+}
