@@ -28,7 +28,7 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/ostium-controller
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/ostium-controller ./controller/cmd/ostium ./router/cmd/ostium-router ./tunnel/cmd/ostium-tunnel
 
 test:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
@@ -58,7 +58,7 @@ lint: $(STATICCHECK)
 	$(STATICCHECK) $$($(GO) list ./... | grep -v -e /sdk/restapi -e /internal/restserver)
 
 quickstart: build
-	./bin/ostium-controller quickstart --home $(QUICKSTART_HOME)
+	./bin/ostium quickstart --home $(QUICKSTART_HOME)
 
 clean:
 	rm -rf bin .tools

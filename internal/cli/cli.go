@@ -40,10 +40,10 @@ type Env struct {
 
 // QuickstartFlags are the flags of `ostium quickstart`.
 type QuickstartFlags struct {
-	Home, Password      string
-	APIAddr, EdgeAddr   string
-	RouterCtl, Cluster  string
-	Verbose             bool
+	Home, Password     string
+	APIAddr, EdgeAddr  string
+	RouterCtl, Cluster string
+	Verbose            bool
 }
 
 // exitError carries an exit code with its error.
@@ -109,9 +109,6 @@ func describe(err error) string {
 	var ae *APIError
 	if errors.As(err, &ae) && ae.Status == 401 {
 		return ae.Error() + " (not logged in or the session expired: run `ostium login`)"
-	}
-	if errors.Is(err, errNotLoggedIn) {
-		return err.Error()
 	}
 	return err.Error()
 }

@@ -216,12 +216,15 @@ func decodeError(status int, raw []byte) error {
 		return e
 	}
 	e.Code = strings.ToUpper(strings.ReplaceAll(http.StatusText(status), " ", "_"))
-	e.Message = strings.TrimSpace(string(raw))
+	if e.Code == "" {
+		e.Code = fmt.Sprintf("HTTP_%d", status)
+	}
+	e.Message = strings.Join(strings.Fields(string(raw)), " ")
 	if len(e.Message) > 200 {
 		e.Message = e.Message[:200] + "..."
 	}
 	if e.Message == "" {
-		e.Message = http.StatusText(status)
+		e.Message = fmt.Sprintf("the controller answered %d", status)
 	}
 	return e
 }

@@ -15,26 +15,27 @@ type entity struct {
 	singular string
 	columns  []string // table columns (JSON field names)
 	named    bool     // has a name field usable for @name resolution
+	readOnly bool     // created by clients, not by create/update
 }
 
 var entities = []entity{
-	{"identities", "identity", []string{"id", "name", "type", "isAdmin", "roleAttributes"}, true},
-	{"services", "service", []string{"id", "name", "encryptionRequired", "roleAttributes"}, true},
-	{"configs", "config", []string{"id", "name", "configTypeId"}, true},
-	{"config-types", "config-type", []string{"id", "name"}, true},
-	{"service-policies", "service-policy", []string{"id", "name", "type", "semantic", "identityRoles", "serviceRoles"}, true},
-	{"edge-router-policies", "edge-router-policy", []string{"id", "name", "semantic", "identityRoles", "edgeRouterRoles"}, true},
-	{"service-edge-router-policies", "service-edge-router-policy", []string{"id", "name", "semantic", "serviceRoles", "edgeRouterRoles"}, true},
-	{"edge-routers", "edge-router", []string{"id", "name", "isOnline", "isVerified", "roleAttributes"}, true},
-	{"terminators", "terminator", []string{"id", "serviceId", "routerId", "binding", "address"}, false},
-	{"posture-checks", "posture-check", []string{"id", "name", "typeId", "roleAttributes"}, true},
-	{"auth-policies", "auth-policy", []string{"id", "name"}, true},
-	{"external-jwt-signers", "external-jwt-signer", []string{"id", "name", "issuer", "enabled"}, true},
-	{"cas", "ca", []string{"id", "name", "isVerified", "isAutoCaEnrollmentEnabled"}, true},
-	{"authenticators", "authenticator", []string{"id", "method", "identityId"}, false},
-	{"enrollments", "enrollment", []string{"id", "method", "identityId", "expiresAt"}, false},
-	{"api-sessions", "api-session", []string{"id", "identityId", "authMethod", "lastActivityAt"}, false},
-	{"sessions", "session", []string{"id", "type", "serviceId", "apiSessionId"}, false},
+	{"identities", "identity", []string{"id", "name", "type", "isAdmin", "roleAttributes"}, true, false},
+	{"services", "service", []string{"id", "name", "encryptionRequired", "roleAttributes"}, true, false},
+	{"configs", "config", []string{"id", "name", "configTypeId"}, true, false},
+	{"config-types", "config-type", []string{"id", "name"}, true, false},
+	{"service-policies", "service-policy", []string{"id", "name", "type", "semantic", "identityRoles", "serviceRoles"}, true, false},
+	{"edge-router-policies", "edge-router-policy", []string{"id", "name", "semantic", "identityRoles", "edgeRouterRoles"}, true, false},
+	{"service-edge-router-policies", "service-edge-router-policy", []string{"id", "name", "semantic", "serviceRoles", "edgeRouterRoles"}, true, false},
+	{"edge-routers", "edge-router", []string{"id", "name", "isOnline", "isVerified", "roleAttributes"}, true, false},
+	{"terminators", "terminator", []string{"id", "serviceId", "routerId", "binding", "address"}, false, false},
+	{"posture-checks", "posture-check", []string{"id", "name", "typeId", "roleAttributes"}, true, false},
+	{"auth-policies", "auth-policy", []string{"id", "name"}, true, false},
+	{"external-jwt-signers", "external-jwt-signer", []string{"id", "name", "issuer", "enabled"}, true, false},
+	{"cas", "ca", []string{"id", "name", "isVerified", "isAutoCaEnrollmentEnabled"}, true, false},
+	{"authenticators", "authenticator", []string{"id", "method", "identityId"}, false, false},
+	{"enrollments", "enrollment", []string{"id", "method", "identityId", "expiresAt"}, false, false},
+	{"api-sessions", "api-session", []string{"id", "identityId", "authMethod", "lastActivityAt"}, false, true},
+	{"sessions", "session", []string{"id", "type", "serviceId", "apiSessionId"}, false, true},
 }
 
 // entityNames lists the plural names, for help and completion.
@@ -56,6 +57,14 @@ func lookupEntity(name string) (entity, error) {
 		}
 	}
 	return entity{}, usageErr("unknown entity %q; one of: %s", name, strings.Join(entityNames(), ", "))
+}
+
+// article is "a" or "an" for a kebab-case noun.
+func article(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "an " + strings.ReplaceAll(noun, "-", " ")
+	}
+	return "a " + strings.ReplaceAll(noun, "-", " ")
 }
 
 // quote makes a filter string literal.

@@ -78,7 +78,14 @@ func cell(v any) string {
 			parts = append(parts, cell(e))
 		}
 		return strings.Join(parts, ",")
-	case map[string]any, bool, json.Number:
+	case map[string]any:
+		// References like {"entity":"identity-types","id":"Device","name":"Device"}.
+		if n, ok := x["name"].(string); ok {
+			return n
+		}
+		b, _ := json.Marshal(x)
+		return string(b)
+	case bool, json.Number:
 		b, _ := json.Marshal(x)
 		return string(b)
 	}

@@ -1,16 +1,15 @@
 // Command ostium-controller runs an Ostium controller: `init` prepares the
-// PKI, database and default admin; `run` serves the edge APIs.
+// PKI, database and default admin; `run` serves the edge APIs. A whole local
+// network in one process is `ostium quickstart`.
 package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -35,7 +34,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Version:       buildinfo.Version,
 	}
-	root.AddCommand(newInit(), newRun(), newQuickstart())
+	root.AddCommand(newInit(), newRun())
 	return root
 }
 
@@ -106,77 +105,5 @@ func newRun() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "controller configuration file (YAML)")
 	cmd.Flags().StringVar(&join, "cluster-join", "", "cluster address of an existing controller to join")
-	return cmd
-}
-
-func newQuickstart() *cobra.Command {
-	var home, password string
-	cmd := &cobra.Command{
-		Use:   "quickstart",
-		Short: "Initialise (once) and run a single-node controller in one directory",
-		Long: `quickstart keeps everything in --home: the configuration, the PKI and the
-database. The first run creates them and prints the admin password; later runs
-reuse them. Ctrl-C stops it.`,
-		Example: `  ostium-controller quickstart --home ~/.ostium-quickstart
-  ostium-controller quickstart --home ./qs --password 'my admin password'`,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if home == "" {
-				return errors.New("--home is required")
-			}
-			home, err := filepath.Abs(home)
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(home, 0o700); err != nil {
-				return fmt.Errorf("create %s: %w", home, err)
-			}
-			cfgPath := filepath.Join(home, "controller.yml")
-			if _, err := os.Stat(cfgPath); errors.Is(err, os.ErrNotExist) {
-				if err := os.WriteFile(cfgPath, []byte("dataDir: data\n"), 0o600); err != nil {
-					return fmt.Errorf("write %s: %w", cfgPath, err)
-				}
-			}
-			cfg, err := controller.LoadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			log := newLogger(cfg)
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			fresh := false
-			if _, err := os.Stat(filepath.Join(cfg.DataDir, "ctrl.db")); errors.Is(err, os.ErrNotExist) {
-				fresh = true
-				if password == "" {
-					password = rand.Text()
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "[1/2] initialising PKI and database in %s\n", home)
-				if err := controller.Init(ctx, cfg, controller.InitOptions{AdminPassword: password}, log); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintf(cmd.OutOrStdout(), "[1/2] reusing the network in %s\n", home)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "[2/2] starting the controller on https://%s\n", cfg.API.Listen)
-			c, err := controller.Start(ctx, cfg, log)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "\nReady. Management API: https://%s/edge/management/v1\n", c.Addr())
-			if fresh {
-				fmt.Fprintf(cmd.OutOrStdout(), "Admin login: username %q, password %q (shown once; keep it)\n", controller.DefaultAdminUsername, password)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "CA bundle: %s\nPress Ctrl-C to stop.\n", filepath.Join(cfg.PKIDir(), "root-ca.cert"))
-			select {
-			case <-ctx.Done():
-			case err := <-c.Err():
-				return err
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), "stopping")
-			return nil
-		},
-	}
-	cmd.Flags().StringVar(&home, "home", "", "directory holding the quickstart network")
-	cmd.Flags().StringVar(&password, "password", "", "admin password for a new network (generated and printed when empty)")
 	return cmd
 }

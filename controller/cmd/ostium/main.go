@@ -1,0 +1,49 @@
+// Command ostium is the administration command line of an Ostium network:
+// log in to a controller, manage its entities, enroll identities, dial
+// services, and run a whole local network with `ostium quickstart`.
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ostium-net/ostium/internal/cli"
+	"github.com/ostium-net/ostium/internal/quickstart"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Run(ctx, os.Args[1:], cli.Env{Quickstart: runQuickstart})
+	stop()
+	os.Exit(code)
+}
+
+// runQuickstart runs the local network until the command's context ends
+// (Ctrl-C).
+func runQuickstart(ctx context.Context, cmd *cobra.Command, f cli.QuickstartFlags) error {
+	log := slog.New(slog.DiscardHandler)
+	if f.Verbose {
+		log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return quickstart.Run(ctx, quickstart.Options{
+		Home: f.Home, Password: f.Password,
+		APIAddr: f.APIAddr, EdgeAddr: f.EdgeAddr, RouterCtlAddr: f.RouterCtl, ClusterAddr: f.Cluster,
+		Progress: cmd.OutOrStdout(), Log: log, Command: commandName(),
+	})
+}
+
+// commandName is how this program was invoked, for the printed instructions:
+// "ostium" when found on PATH, the path as typed otherwise (./bin/ostium).
+func commandName() string {
+	name := os.Args[0]
+	if filepath.Base(name) == name {
+		return "ostium"
+	}
+	return name
+}

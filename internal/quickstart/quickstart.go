@@ -1,0 +1,299 @@
+// Package quickstart runs a whole local Ostium network from one directory: it
+// initialises the controller's PKI and database once, starts the controller
+// (single-node raft) and one edge router in this process, and keeps a demo in
+// place: an "echo" service hosted in-process and a client identity whose
+// enrollment JWT is written next to the rest. A second run resumes from the
+// same directory.
+package quickstart
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ostium-net/ostium/controller"
+)
+
+// Default addresses, all on the loopback interface.
+const (
+	DefaultAPIAddr       = "127.0.0.1:1280"
+	DefaultEdgeAddr      = "127.0.0.1:3022"
+	DefaultRouterCtlAddr = "127.0.0.1:6262"
+	DefaultClusterAddr   = "127.0.0.1:6363"
+)
+
+// Names of the demo's entities and files.
+const (
+	AdminUsername   = controller.DefaultAdminUsername
+	RouterName      = "quickstart-router"
+	EchoService     = "echo"
+	HostIdentity    = "echo-host"
+	ClientIdentity  = "echo-client"
+	passwordFile    = "admin.password"
+	hostFile        = HostIdentity + ".json"
+	clientJWTFile   = ClientIdentity + ".jwt"
+	clientIDFile    = ClientIdentity + ".json"
+	routerDir       = "router"
+	controllerDBDir = "data"
+)
+
+// Options configure Run. Empty addresses take the defaults; a port of 0
+// picks a free one.
+type Options struct {
+	// Home holds everything; created when missing. Required.
+	Home string
+	// Password is the admin's password for a new network; generated when
+	// empty. On a resumed network it overrides the stored one.
+	Password string
+
+	APIAddr, EdgeAddr, RouterCtlAddr, ClusterAddr string
+
+	// Progress receives the human-readable steps; nil discards them.
+	Progress io.Writer
+	// Log receives the controller's and router's logs; nil discards them.
+	Log *slog.Logger
+	// Ready, when set, is called once everything runs.
+	Ready func(Info)
+	// Command is how the printed instructions invoke the CLI (default "ostium").
+	Command string
+}
+
+// Info describes a running quickstart network.
+type Info struct {
+	Home string
+	// APIURL is the controller's base URL, e.g. https://127.0.0.1:1280.
+	APIURL string
+	// EdgeAddr is the router's edge listener.
+	EdgeAddr string
+	// Fresh is true when this run created the network.
+	Fresh         bool
+	AdminUsername string
+	AdminPassword string
+	// PasswordFile holds the admin password.
+	PasswordFile string
+	// ClientJWT is the demo client's enrollment JWT file; ClientIdentityFile
+	// is where the printed commands write its identity.
+	ClientJWT, ClientIdentityFile string
+	// CAFile is the controller's CA bundle.
+	CAFile string
+}
+
+func (o *Options) defaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.APIAddr, DefaultAPIAddr)
+	def(&o.EdgeAddr, DefaultEdgeAddr)
+	def(&o.RouterCtlAddr, DefaultRouterCtlAddr)
+	def(&o.ClusterAddr, DefaultClusterAddr)
+	def(&o.Command, "ostium")
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+}
+
+const steps = 6
+
+func (o *Options) step(n int, format string, args ...any) {
+	fmt.Fprintf(o.Progress, "[%d/%d] %s\n", n, steps, fmt.Sprintf(format, args...))
+}
+
+// Run brings the network up, keeps it running until ctx ends, then stops
+// everything and returns.
+func Run(ctx context.Context, opts Options) error {
+	opts.defaults()
+	if opts.Home == "" {
+		return errors.New("quickstart: the home directory is required")
+	}
+	home, err := filepath.Abs(opts.Home)
+	if err != nil {
+		return fmt.Errorf("quickstart: %w", err)
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return fmt.Errorf("quickstart: create %s: %w", home, err)
+	}
+	cfg := controller.DefaultConfig()
+	cfg.DataDir = filepath.Join(home, controllerDBDir)
+	cfg.API.Listen = opts.APIAddr
+	cfg.Routers.Listen = opts.RouterCtlAddr
+	cfg.Cluster.Listen = opts.ClusterAddr
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("quickstart: %w", err)
+	}
+
+	info := Info{Home: home, AdminUsername: AdminUsername, PasswordFile: filepath.Join(home, passwordFile),
+		ClientJWT: filepath.Join(home, clientJWTFile), ClientIdentityFile: filepath.Join(home, clientIDFile),
+		CAFile: filepath.Join(cfg.PKIDir(), "root-ca.cert")}
+
+	// 1. PKI, database and admin, once.
+	info.Fresh, err = isFresh(cfg)
+	if err != nil {
+		return err
+	}
+	password := opts.Password
+	if info.Fresh {
+		if password == "" {
+			password = rand.Text()
+		}
+		opts.step(1, "initialising the PKI and the database in %s", home)
+		if err := controller.Init(ctx, cfg, controller.InitOptions{AdminUsername: AdminUsername, AdminPassword: password}, opts.Log); err != nil {
+			return fmt.Errorf("quickstart: initialise: %w", err)
+		}
+		if err := os.WriteFile(info.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+			return fmt.Errorf("quickstart: store the admin password: %w", err)
+		}
+	} else {
+		opts.step(1, "reusing the network in %s", home)
+		if password == "" {
+			b, err := os.ReadFile(info.PasswordFile)
+			if err != nil {
+				return fmt.Errorf("quickstart: the admin password is not in %s; give it with --password: %w", info.PasswordFile, err)
+			}
+			password = strings.TrimSpace(string(b))
+		}
+	}
+	info.AdminPassword = password
+
+	// 2. Controller.
+	opts.step(2, "starting the controller on %s", cfg.API.Listen)
+	ctl, err := controller.Start(ctx, cfg, opts.Log.With("component", "controller"))
+	if err != nil {
+		return fmt.Errorf("quickstart: start the controller: %w", err)
+	}
+	defer ctl.Close()
+	info.APIURL = "https://" + ctl.Addr()
+	admin, err := login(ctx, info.APIURL, ctl, password)
+	if err != nil {
+		return err
+	}
+	defer admin.close()
+
+	// 3. Router.
+	opts.step(3, "starting the edge router on %s", opts.EdgeAddr)
+	rid, err := ensureRouter(ctx, admin, filepath.Join(home, routerDir))
+	if err != nil {
+		return err
+	}
+	edgeLn, err := net.Listen("tcp", opts.EdgeAddr)
+	if err != nil {
+		return fmt.Errorf("quickstart: edge listener: %w", err)
+	}
+	info.EdgeAddr = edgeLn.Addr().String()
+	rt, err := startRouter(ctx, rid, ctl.RouterAddr(), edgeLn, opts.Log.With("component", "router"))
+	if err != nil {
+		_ = edgeLn.Close()
+		return err
+	}
+	defer rt.stop()
+	if err := waitOnline(ctx, ctl, rid.ID); err != nil {
+		return err
+	}
+
+	// 4. Demo service and policies.
+	opts.step(4, "creating the %q service and its policies", EchoService)
+	echo, err := startEchoServer()
+	if err != nil {
+		return err
+	}
+	defer echo.close()
+	serviceID, err := ensureDemo(ctx, admin, echo.port())
+	if err != nil {
+		return err
+	}
+
+	// 5. Host the service.
+	opts.step(5, "hosting %q with an in-process tunneler", EchoService)
+	hostID, err := loadOrEnrollHost(ctx, admin, filepath.Join(home, hostFile), info.APIURL)
+	if err != nil {
+		return err
+	}
+	host, err := startEchoHost(ctx, admin, hostID, echo, serviceID, opts.Log.With("component", "tunneler"))
+	if err != nil {
+		return err
+	}
+	defer host.stop()
+
+	// 6. Client identity.
+	opts.step(6, "preparing the demo client %q", ClientIdentity)
+	if err := ensureClient(ctx, admin, info.ClientJWT, info.ClientIdentityFile); err != nil {
+		return err
+	}
+
+	printReady(opts.Progress, opts.Command, info)
+	if opts.Ready != nil {
+		opts.Ready(info)
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-ctl.Err():
+		if err != nil {
+			return fmt.Errorf("quickstart: the controller stopped: %w", err)
+		}
+	}
+	fmt.Fprintln(opts.Progress, "stopping")
+	return nil
+}
+
+// isFresh reports whether the controller was never initialised in cfg.
+func isFresh(cfg controller.Config) (bool, error) {
+	_, err := os.Stat(filepath.Join(cfg.DataDir, "ctrl.db"))
+	switch {
+	case err == nil:
+		return false, nil
+	case errors.Is(err, os.ErrNotExist):
+		return true, nil
+	}
+	return false, fmt.Errorf("quickstart: %w", err)
+}
+
+func waitOnline(ctx context.Context, ctl *controller.Controller, routerID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for !ctl.Routers().Online(routerID) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("quickstart: the router did not connect to the controller: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+func printReady(w io.Writer, ostium string, info Info) {
+	fmt.Fprintf(w, "\nReady.\n  Management API: %s/edge/management/v1\n  Edge router:    tls://%s\n  CA bundle:      %s\n", info.APIURL, info.EdgeAddr, info.CAFile)
+	if info.Fresh {
+		fmt.Fprintf(w, "  Admin:          username %q, password %q (also in %s)\n", info.AdminUsername, info.AdminPassword, info.PasswordFile)
+	} else {
+		fmt.Fprintf(w, "  Admin:          username %q, password in %s\n", info.AdminUsername, info.PasswordFile)
+	}
+	enrollLine := fmt.Sprintf("%s enroll %s -o %s", ostium, info.ClientJWT, info.ClientIdentityFile)
+	if _, err := os.Stat(info.ClientIdentityFile); err == nil {
+		enrollLine = "# " + ClientIdentity + " is already enrolled in " + info.ClientIdentityFile
+	}
+	fmt.Fprintf(w, `
+Dial the demo %q service (it echoes what it receives):
+  %s
+  echo hello | %s dial %s --identity %s
+  %s dial %s --identity %s      # type lines, Ctrl-D to end
+
+Administer the network:
+  %s login %s -u %s -p '%s'
+Press Ctrl-C to stop.
+`, EchoService, enrollLine, ostium, EchoService, info.ClientIdentityFile, ostium, EchoService, info.ClientIdentityFile,
+		ostium, info.APIURL, info.AdminUsername, strings.ReplaceAll(info.AdminPassword, "'", `'\''`))
+}

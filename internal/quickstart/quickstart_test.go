@@ -1,0 +1,213 @@
+package quickstart_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/internal/quickstart"
+	"github.com/ostium-net/ostium/sdk"
+	"github.com/ostium-net/ostium/sdk/enroll"
+	"github.com/ostium-net/ostium/sdk/identity"
+)
+
+// syncBuffer is a progress writer safe to read while Run writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// running is one quickstart run in the background.
+type running struct {
+	info     quickstart.Info
+	progress *syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
+}
+
+// start runs the quickstart in home on free ports and waits until it is ready.
+func start(t *testing.T, home, password string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{progress: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan quickstart.Info, 1)
+	go func() {
+		r.done <- quickstart.Run(ctx, quickstart.Options{Home: home, Password: password,
+			APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0",
+			Progress: r.progress, Ready: func(i quickstart.Info) { ready <- i }})
+	}()
+	select {
+	case r.info = <-ready:
+	case err := <-r.done:
+		cancel()
+		t.Fatalf("quickstart stopped before it was ready: %v\n%s", err, r.progress.String())
+	case <-time.After(3 * time.Minute):
+		cancel()
+		t.Fatalf("quickstart not ready in time:\n%s", r.progress.String())
+	}
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop cancels the run (Ctrl-C) and waits for a clean return.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil {
+			t.Fatalf("quickstart returned %v", err)
+		}
+		if ok {
+			close(r.done)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("quickstart did not stop")
+	}
+}
+
+// echo dials the demo service with the identity and checks the echo.
+func echo(t *testing.T, id *identity.Identity, msg string) {
+	t.Helper()
+	c, err := sdk.New(id, sdk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := c.Dial(ctx, quickstart.EchoService)
+	if err != nil {
+		t.Fatalf("dial %s: %v", quickstart.EchoService, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, got); err != nil {
+		t.Fatalf("read the echo: %v", err)
+	}
+	if string(got) != msg {
+		t.Fatalf("echoed %q, want %q", got, msg)
+	}
+}
+
+// adminLogin logs in to the management API with the quickstart's CA.
+func adminLogin(t *testing.T, info quickstart.Info, password string) int {
+	t.Helper()
+	caPEM, err := os.ReadFile(info.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		t.Fatalf("no certificate in %s", info.CAFile)
+	}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	defer tr.CloseIdleConnections()
+	body, _ := json.Marshal(map[string]string{"username": info.AdminUsername, "password": password})
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Post(info.APIURL+"/edge/management/v1/authenticate?method=password", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestQuickstartDemoAndResume(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "qs")
+
+	first := start(t, home, "")
+	info := first.info
+	if !info.Fresh || info.AdminUsername != "admin" || len(info.AdminPassword) < 16 {
+		t.Fatalf("first run info %+v", info)
+	}
+	out := first.progress.String()
+	for _, want := range []string{"[1/6] initialising", "[6/6]", "Ready.", info.AdminPassword, "ostium enroll " + info.ClientJWT, "ostium dial echo"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("progress lacks %q:\n%s", want, out)
+		}
+	}
+	if code := adminLogin(t, info, info.AdminPassword); code != 200 {
+		t.Fatalf("admin login: %d", code)
+	}
+
+	// The demo, as a new user runs it: enroll the JWT, dial echo.
+	jwt, err := os.ReadFile(info.ClientJWT)
+	if err != nil {
+		t.Fatalf("client JWT: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := enroll.Enroll(ctx, strings.TrimSpace(string(jwt)), enroll.Options{})
+	if err != nil {
+		t.Fatalf("enroll the demo client: %v", err)
+	}
+	if err := res.Identity.Save(info.ClientIdentityFile); err != nil {
+		t.Fatal(err)
+	}
+	echo(t, res.Identity, "hello through the overlay")
+	first.stop(t)
+	if !strings.Contains(first.progress.String(), "stopping") {
+		t.Fatalf("no clean stop:\n%s", first.progress.String())
+	}
+
+	// Second start: same state, same admin, the enrolled client still works.
+	second := start(t, home, "")
+	if second.info.Fresh {
+		t.Fatal("second run initialised again")
+	}
+	if out := second.progress.String(); !strings.Contains(out, "reusing the network") || strings.Contains(out, info.AdminPassword+"\"") {
+		t.Fatalf("second run progress:\n%s", out)
+	}
+	if second.info.AdminPassword != info.AdminPassword {
+		t.Fatalf("admin password changed: %q", second.info.AdminPassword)
+	}
+	if code := adminLogin(t, second.info, info.AdminPassword); code != 200 {
+		t.Fatalf("admin login after restart: %d", code)
+	}
+	if code := adminLogin(t, second.info, "wrong password"); code != 401 {
+		t.Fatalf("wrong password after restart: %d", code)
+	}
+	id, err := identity.Load(info.ClientIdentityFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The controller moved to a new port (port 0): point the identity at it.
+	id.ControllerURL = second.info.APIURL
+	id.Controllers = []string{second.info.APIURL}
+	echo(t, id, "hello again")
+	if !strings.Contains(second.progress.String(), "already enrolled") {
+		t.Fatalf("second run still offers the used JWT:\n%s", second.progress.String())
+	}
+}
+
+func TestQuickstartNeedsAHome(t *testing.T) {
+	if err := quickstart.Run(context.Background(), quickstart.Options{}); err == nil || !strings.Contains(err.Error(), "home") {
+		t.Fatalf("Run without a home: %v", err)
+	}
+}
