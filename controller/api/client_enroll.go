@@ -391,7 +391,7 @@ func (s *Server) enrollOTT(r *http.Request, token string, csrData []byte, conten
 	if err != nil {
 		return fail(csrError(err))
 	}
-	issued, err := s.CA.SignClientCSR(csr, pki.ClientProfile{CommonName: e.IdentityID})
+	issued, err := s.signClient(requestContext(r), csr, pki.ClientProfile{CommonName: e.IdentityID})
 	if errors.Is(err, pki.ErrInvalidCSR) {
 		return fail(csrError(err))
 	}
@@ -579,11 +579,11 @@ func (s *Server) enrollRouter(r *http.Request, token, certCSR, serverCSR string)
 	if err != nil {
 		return fail(csrError(err))
 	}
-	client, err := s.CA.SignClientCSR(clientReq, pki.ClientProfile{CommonName: e.EdgeRouterID, Lifetime: s.CA.Lifetimes().Router})
+	client, err := s.signClient(requestContext(r), clientReq, pki.ClientProfile{CommonName: e.EdgeRouterID, Lifetime: s.CA.Lifetimes().Router})
 	if err != nil {
 		return fail(signError(err))
 	}
-	server, err := s.CA.SignServerCSR(serverReq, pki.ServerProfile{CommonName: e.EdgeRouterID})
+	server, err := s.signServer(requestContext(r), serverReq, pki.ServerProfile{CommonName: e.EdgeRouterID})
 	if err != nil {
 		return fail(signError(err))
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -118,7 +119,7 @@ func (s *Server) signCSR(csrPEM, field, commonName string, lifetime time.Duratio
 	if err != nil {
 		return nil, csrError(err)
 	}
-	issued, err := s.CA.SignClientCSR(csr, pki.ClientProfile{CommonName: commonName, Lifetime: lifetime})
+	issued, err := s.signClient(context.Background(), csr, pki.ClientProfile{CommonName: commonName, Lifetime: lifetime})
 	if err != nil {
 		return nil, signError(err)
 	}
@@ -214,11 +215,11 @@ func (s *Server) extendRouter(r *http.Request, certCSR, serverCSR string) middle
 		return fail(csrError(err))
 	}
 	lifetimes := s.CA.Lifetimes()
-	client, err := s.CA.SignClientCSR(clientReq, pki.ClientProfile{CommonName: routerID, Lifetime: lifetimes.Router})
+	client, err := s.signClient(requestContext(r), clientReq, pki.ClientProfile{CommonName: routerID, Lifetime: lifetimes.Router})
 	if err != nil {
 		return fail(signError(err))
 	}
-	server, err := s.CA.SignServerCSR(serverReq, pki.ServerProfile{CommonName: routerID})
+	server, err := s.signServer(requestContext(r), serverReq, pki.ServerProfile{CommonName: routerID})
 	if err != nil {
 		return fail(signError(err))
 	}

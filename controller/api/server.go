@@ -112,6 +112,7 @@ func New(d Deps) (http.Handler, error) {
 	if s.mfa, err = newMFAKeys(d.CA); err != nil {
 		return nil, err
 	}
+	s.registerSigning()
 	mgmt, err := s.managementHandler()
 	if err != nil {
 		return nil, err

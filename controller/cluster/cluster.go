@@ -19,6 +19,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -64,6 +65,119 @@ type Node struct {
 	mux   *mux
 	logs  *raftboltdb.BoltStore
 	done  chan struct{}
+
+	callsMu sync.RWMutex
+	calls   map[string]LeaderFunc
+}
+
+// LeaderFunc is work that must run on the leader (for example signing a
+// certificate with the network's CA), called by name with an opaque payload.
+type LeaderFunc func(ctx context.Context, payload []byte) ([]byte, error)
+
+// HandleOnLeader registers a function that CallLeader runs on the leader.
+func (n *Node) HandleOnLeader(name string, f LeaderFunc) {
+	n.callsMu.Lock()
+	defer n.callsMu.Unlock()
+	if n.calls == nil {
+		n.calls = map[string]LeaderFunc{}
+	}
+	n.calls[name] = f
+}
+
+func (n *Node) leaderFunc(name string) (LeaderFunc, bool) {
+	n.callsMu.RLock()
+	defer n.callsMu.RUnlock()
+	f, ok := n.calls[name]
+	return f, ok
+}
+
+type callRequest struct {
+	Name    string `json:"name"`
+	Payload []byte `json:"payload"`
+}
+
+type callResponse struct {
+	Payload []byte     `json:"payload,omitempty"`
+	Err     *wireError `json:"err,omitempty"`
+}
+
+// CallLeader runs a registered function on the leader: here when this node
+// leads, otherwise over the cluster port. Domain errors survive the trip.
+func (n *Node) CallLeader(ctx context.Context, name string, payload []byte) ([]byte, error) {
+	deadline := time.Now().Add(n.cfg.ApplyTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	for attempt := 0; ; attempt++ {
+		var out []byte
+		var err error
+		if n.IsLeader() {
+			f, ok := n.leaderFunc(name)
+			if !ok {
+				return nil, fmt.Errorf("no leader function %q", name)
+			}
+			return f(ctx, payload)
+		}
+		addr, _ := n.Leader()
+		if addr == "" {
+			err = ErrNoLeader
+		} else {
+			out, err = n.callRemote(addr, name, payload, deadline)
+			if err == nil {
+				return out, nil
+			}
+		}
+		if !retryable(err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(25*(attempt+1)) * time.Millisecond):
+		}
+	}
+}
+
+func (n *Node) callRemote(addr, name string, payload []byte, deadline time.Time) ([]byte, error) {
+	c, err := n.mux.dial(addr, connCall, 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errForwardTransport, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(deadline.Add(time.Second))
+	if err := writeFrame(c, mustJSON(callRequest{Name: name, Payload: payload})); err != nil {
+		return nil, fmt.Errorf("%w: send: %v", errForwardTransport, err)
+	}
+	raw, err := readFrame(c)
+	if err != nil {
+		return nil, fmt.Errorf("%w: receive: %v", errForwardTransport, err)
+	}
+	var resp callResponse
+	if err := json.Unmarshal(raw, &resp); err != nil {
+		return nil, fmt.Errorf("%w: decode: %v", errForwardTransport, err)
+	}
+	if resp.Err != nil {
+		return nil, fromWire(resp.Err)
+	}
+	return resp.Payload, nil
+}
+
+func (n *Node) serveCall(payload []byte) callResponse {
+	var req callRequest
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return callResponse{Err: &wireError{Class: "invalid", Msg: "malformed call"}}
+	}
+	if !n.IsLeader() {
+		return callResponse{Err: &wireError{Class: "not-leader", Msg: "this node is not the leader"}}
+	}
+	f, ok := n.leaderFunc(req.Name)
+	if !ok {
+		return callResponse{Err: &wireError{Class: "invalid", Msg: fmt.Sprintf("no leader function %q", req.Name)}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+	defer cancel()
+	out, err := f(ctx, req.Payload)
+	return callResponse{Payload: out, Err: toWire(err)}
 }
 
 // Start opens the raft state in cfg.DataDir and starts the node.
@@ -496,6 +610,10 @@ func (n *Node) handle(kind byte, c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(n.cfg.ApplyTimeout + 5*time.Second))
 	payload, err := readFrame(c)
 	if err != nil {
+		return
+	}
+	if kind == connCall {
+		_ = writeFrame(c, mustJSON(n.serveCall(payload)))
 		return
 	}
 	var resp wireResponse

@@ -305,6 +305,29 @@ func TestSnapshotAndRestoreThroughRaft(t *testing.T) {
 		}
 		return true
 	})
+
+	// Work that must run on the leader runs there, whichever node asks.
+	for _, n := range []*node{n1, n2} {
+		id := n.id
+		n.raft.HandleOnLeader("whoami", func(_ context.Context, in []byte) ([]byte, error) {
+			if string(in) == "conflict" {
+				return nil, store.ErrConflict
+			}
+			return []byte(id), nil
+		})
+	}
+	for _, n := range []*node{n1, n2} {
+		out, err := n.raft.CallLeader(ctx, "whoami", nil)
+		if err != nil || string(out) != "n1" {
+			t.Fatalf("call from %s ran on %q: %v", n.id, out, err)
+		}
+	}
+	if _, err := n2.raft.CallLeader(ctx, "whoami", []byte("conflict")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("domain error lost on the way back: %v", err)
+	}
+	if _, err := n2.raft.CallLeader(ctx, "nothing", nil); err == nil {
+		t.Fatal("an unregistered leader function ran")
+	}
 }
 
 func TestForeignCertificateRefused(t *testing.T) {

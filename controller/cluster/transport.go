@@ -18,6 +18,7 @@ const (
 	connRaft    byte = 'R' // raft's own RPCs
 	connForward byte = 'F' // a follower forwarding a command to the leader
 	connJoin    byte = 'J' // a new node asking to be added as a voter
+	connCall    byte = 'C' // a follower calling a function that runs on the leader
 )
 
 // mux accepts TLS connections on the cluster port and routes them by their
@@ -89,7 +90,7 @@ func (m *mux) route(raw net.Conn) {
 		case <-m.closed:
 			_ = c.Close()
 		}
-	case connForward, connJoin:
+	case connForward, connJoin, connCall:
 		m.handle(kind[0], c)
 	default:
 		_ = c.Close()

@@ -154,3 +154,27 @@ func commonName(override string, csr *x509.CertificateRequest) (string, error) {
 	}
 	return "", errors.New("no common name: the profile and the request both leave it empty")
 }
+
+// CheckCSR verifies a request's self-signature and key type, as signing
+// does, so a controller can refuse a bad request before asking the leader to
+// sign it. Failures wrap ErrInvalidCSR.
+func CheckCSR(csr *x509.CertificateRequest) error { return checkCSR(csr) }
+
+// Wrap describes a certificate this authority issued (for example on the
+// raft leader) as an Issued, with its chain.
+func (a *Authority) Wrap(der []byte) (*Issued, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse issued certificate: %w", err)
+	}
+	if err := cert.CheckSignatureFrom(a.signingCert); err != nil {
+		return nil, fmt.Errorf("issued certificate is not from this signing CA: %w", err)
+	}
+	return &Issued{
+		Cert:        cert,
+		DER:         cert.Raw,
+		PEM:         EncodeCertificatesPEM(cert),
+		ChainPEM:    EncodeCertificatesPEM(slices.Concat([]*x509.Certificate{cert, a.signingCert}, a.signingChain)...),
+		Fingerprint: Fingerprint(cert.Raw),
+	}, nil
+}
