@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +93,38 @@ func mustMarshal(t *testing.T, id *identity.Identity) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestRouterRenewalKeepsConnections(t *testing.T) {
+	e := newEchoNetwork(t, "router-renew", true)
+	c := echoPair(t, e, "router-renew")
+	if err := echoOnce(c, "before"); err != nil {
+		t.Fatal(err)
+	}
+	old := e.router.RenewCertificates()
+	if err := echoOnce(c, "after the router renewed"); err != nil {
+		t.Fatalf("live connection broke when the router renewed: %v", err)
+	}
+	// New connections handshake with the router's new server certificate.
+	fresh := e.n.Context(e.clientIdentity)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	c2, err := fresh.Dial(ctx, "router-renew")
+	if err != nil {
+		t.Fatalf("dial after router renewal: %v", err)
+	}
+	if err := echoOnce(c2, "new"); err != nil {
+		t.Fatal(err)
+	}
+	_ = c2.Close()
+	// The replaced router certificate is refused at once.
+	hc := e.router.ClientWith(old)
+	resp, err := hc.Post(e.n.URL()+"/edge/client/v1/enroll/extend/router", "application/json", strings.NewReader(`{"certCsr":"x","serverCertCsr":"y"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("old router certificate: %d, want 401", resp.StatusCode)
+	}
 }

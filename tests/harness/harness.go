@@ -23,6 +23,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/enroll"
 	"github.com/ostium-net/ostium/sdk/identity"
+	"github.com/ostium-net/ostium/sdk/renew"
 )
 
 // AdminPassword is the default admin's password in every test network.
@@ -246,8 +248,8 @@ type Router struct {
 	n        *Network
 	ID, Name string
 	Addr     string // edge listener host:port
-	cert     tls.Certificate
-	server   tls.Certificate
+	cert     atomic.Pointer[tls.Certificate]
+	server   atomic.Pointer[tls.Certificate]
 	pool     *x509.CertPool
 
 	mu       sync.Mutex
@@ -299,9 +301,10 @@ func (n *Network) Router(name string) *Router {
 	if err := json.Unmarshal(raw, &env); err != nil {
 		n.T.Fatal(err)
 	}
-	r := &Router{n: n, ID: id, Name: name, pool: pool,
-		cert:   tlsCert(n.T, env.Data.Cert, clientKey),
-		server: tlsCert(n.T, env.Data.ServerCert, serverKey)}
+	r := &Router{n: n, ID: id, Name: name, pool: pool}
+	clientCert, serverCert := tlsCert(n.T, env.Data.Cert, clientKey), tlsCert(n.T, env.Data.ServerCert, serverKey)
+	r.cert.Store(&clientCert)
+	r.server.Store(&serverCert)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		n.T.Fatal(err)
@@ -337,7 +340,9 @@ func (r *Router) start(ln net.Listener) {
 	var listener *edge.Listener
 	cc, err := ctrlclient.New(ctrlclient.Config{
 		Address:   n.Config.Routers.Listen,
-		TLS:       &tls.Config{RootCAs: r.pool, Certificates: []tls.Certificate{r.cert}},
+		TLS: &tls.Config{RootCAs: r.pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return r.cert.Load(), nil
+		}},
 		Listeners: map[string]string{"tls": "tls://" + r.Addr},
 		Logger:    n.Log.With("router", r.Name, "component", "ctrl"),
 		OnAPISessionsRemoved: func(ids []string) {
@@ -355,7 +360,9 @@ func (r *Router) start(ln net.Listener) {
 	if err != nil {
 		n.T.Fatal(err)
 	}
-	listener, err = edge.New(edge.Config{RouterID: r.ID, TLS: &tls.Config{Certificates: []tls.Certificate{r.server}},
+	listener, err = edge.New(edge.Config{RouterID: r.ID, TLS: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return r.server.Load(), nil
+	}},
 		ClientCAs: r.pool, Tokens: cc, Terminators: cc, Logger: n.Log.With("router", r.Name)})
 	if err != nil {
 		n.T.Fatal(err)
@@ -370,6 +377,44 @@ func (r *Router) start(ln net.Listener) {
 	r.mu.Lock()
 	r.listener, r.ln, r.cancel, r.done = listener, ln, cancel, done
 	r.mu.Unlock()
+}
+
+// RenewCertificates renews the router's client and server certificates
+// through /enroll/extend/router, as a running router does on its own, and
+// swaps them in: new handshakes use them, live connections keep theirs.
+// It returns the client certificate that was replaced.
+func (r *Router) RenewCertificates() tls.Certificate {
+	r.n.T.Helper()
+	old := *r.cert.Load()
+	key, err := renew.GenerateKey(renew.ECDSAP256)
+	if err != nil {
+		r.n.T.Fatal(err)
+	}
+	hc := r.ClientWith(old)
+	defer hc.CloseIdleConnections()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	certs, err := renew.ExtendRouter(ctx, hc, r.n.URL()+"/edge/client/v1", key, nil, []net.IP{net.ParseIP("127.0.0.1")})
+	if err != nil {
+		r.n.T.Fatalf("renew router %s: %v", r.Name, err)
+	}
+	chain := func(cs []*x509.Certificate) tls.Certificate {
+		c := tls.Certificate{PrivateKey: key}
+		for _, x := range cs {
+			c.Certificate = append(c.Certificate, x.Raw)
+		}
+		return c
+	}
+	client, server := chain(certs.Client), chain(certs.Server)
+	r.cert.Store(&client)
+	r.server.Store(&server)
+	return old
+}
+
+// ClientWith is an HTTPS client to the controller presenting cert.
+func (r *Router) ClientWith(cert tls.Certificate) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+		TLSClientConfig: &tls.Config{RootCAs: r.pool, Certificates: []tls.Certificate{cert}}}}
 }
 
 // WaitOnline waits until the controller sees the router connected.
