@@ -120,7 +120,7 @@ func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
 			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
 		}
 		now := time.Now().UTC()
-		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+		resp := s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
 			i := r.(*store.Identity)
 			i.Disabled, i.DisabledAt, i.DisabledUntil = true, &now, nil
 			if minutes > 0 {
@@ -129,6 +129,12 @@ func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
 			}
 			return nil
 		})
+		// A disabled identity's API sessions end now (and with them its
+		// sessions, which routers are told to close).
+		if err := s.endAPISessions(p.HTTPRequest, p.ID); err != nil {
+			return fail(err)
+		}
+		return resp
 	})
 	a.IdentityEnableIdentityHandler = identity.EnableIdentityHandlerFunc(func(p identity.EnableIdentityParams, _ any) middleware.Responder {
 		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
@@ -409,4 +415,22 @@ func sdkInfoModel(m map[string]any) *models.SdkInfo {
 	get := func(k string) string { v, _ := m[k].(string); return v }
 	out.AppID, out.AppVersion, out.Branch, out.Revision, out.Type, out.Version = get("appId"), get("appVersion"), get("branch"), get("revision"), get("type"), get("version")
 	return out
+}
+
+// endAPISessions deletes every API session of an identity; one that ended
+// on its own meanwhile is not an error.
+func (s *Server) endAPISessions(r *http.Request, identityID string) error {
+	var ids []string
+	_ = s.State.View(func(tx *store.Tx) error {
+		ids = tx.Referencing(store.APISessions, "identityId", identityID)
+		return nil
+	})
+	for _, id := range ids {
+		err := s.State.Apply(requestContext(r), &command.DeleteEntity{Kind: store.APISessions.Name, ID: id})
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		s.activity.Delete(id)
+	}
+	return nil
 }

@@ -119,3 +119,18 @@ func TestConnectionsFlowThroughControllerRestart(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+func TestDisabledIdentityLosesLiveConnection(t *testing.T) {
+	e := newEchoNetwork(t, "disable", false)
+	c := echoPair(t, e, "disable")
+	if err := echoOnce(c, "before"); err != nil {
+		t.Fatal(err)
+	}
+	e.n.Mgmt("POST", "/identities/"+e.clientIdentity.Chain[0].Subject.CommonName+"/disable", map[string]any{"durationMinutes": 5}, nil)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	if err == nil || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Fatalf("a disabled identity's connection was not cut: %v", err)
+	}
+}
