@@ -54,6 +54,9 @@ type Options struct {
 	// OnRenewed is called with the identity after its certificate was
 	// renewed, so the application can save it.
 	OnRenewed func(*identity.Identity)
+	// Posture answers services' posture queries before sessions are
+	// requested (HostPosture reports this machine); nil sends none.
+	Posture PostureProvider
 }
 
 // Service is a service the identity may use.
@@ -64,6 +67,8 @@ type Service struct {
 	Permissions        []string
 	// Configs holds each config's data, keyed by config-type name.
 	Configs map[string]map[string]any
+	// PostureQueries are the checks the service's policies ask for.
+	PostureQueries []PostureQuery
 }
 
 // CanDial reports the Dial permission.
@@ -266,6 +271,7 @@ func serviceOf(d *models.ServiceDetail) *Service {
 	for k, v := range d.Config {
 		s.Configs[k] = v
 	}
+	s.PostureQueries = postureQueriesOf(d)
 	return s
 }
 
@@ -298,8 +304,24 @@ func (c *Context) session(ctx context.Context, svc *Service, typ string, fresh b
 	if s != nil && !fresh {
 		return s, nil
 	}
+	if err := c.answerPosture(ctx, svc); err != nil {
+		c.log.Debug("posture responses", "service", svc.Name, "err", err)
+	}
 	var created models.SessionDetail
-	if err := c.call(ctx, http.MethodPost, "/sessions", map[string]string{"serviceId": svc.ID, "type": typ}, &created); err != nil {
+	err := c.call(ctx, http.MethodPost, "/sessions", map[string]string{"serviceId": svc.ID, "type": typ}, &created)
+	if isInvalidPosture(err) && c.opts.Posture != nil {
+		// The queries may have changed since the service list: refresh, answer, retry once.
+		if _, lerr := c.Services(ctx); lerr == nil {
+			c.mu.Lock()
+			if fresh := c.services[svc.Name]; fresh != nil {
+				svc = fresh
+			}
+			c.mu.Unlock()
+			_ = c.answerPosture(ctx, svc)
+			err = c.call(ctx, http.MethodPost, "/sessions", map[string]string{"serviceId": svc.ID, "type": typ}, &created)
+		}
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create %s session for %s: %w", typ, svc.Name, err)
 	}
 	c.mu.Lock()

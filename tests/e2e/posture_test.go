@@ -9,8 +9,11 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/ostium-net/ostium/sdk"
 )
 
 // TestPostureFailingCutsLiveConnection dials a service whose Dial policy
@@ -114,5 +117,49 @@ func (e *postureNetwork) report(t *testing.T, mac string) {
 	raw, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("posture response: %d %s", resp.StatusCode, raw)
+	}
+}
+
+type fakePosture struct{ mac string }
+
+func (f fakePosture) OperatingSystem() (string, string, string) { return "Linux", "6.1.0", "" }
+func (f fakePosture) MACAddresses() []string                    { return []string{f.mac} }
+func (f fakePosture) Domain() string                            { return "" }
+func (f fakePosture) Process(string) (bool, string, []string)   { return false, "", nil }
+
+// TestSDKAnswersPostureQueries: a Context with a posture provider answers the
+// service's queries on its own before asking for a session.
+func TestSDKAnswersPostureQueries(t *testing.T) {
+	e := newPostureNetwork(t)
+	ln, err := e.host.Listen("guarded")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	good, err := sdk.New(e.clientIdentity, sdk.Options{Posture: fakePosture{mac: "00:11:22:33:44:55"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	c, err := good.Dial(ctx, "guarded")
+	if err != nil {
+		t.Fatalf("dial with a passing posture provider: %v", err)
+	}
+	_ = c.Close()
+	bad, _ := sdk.New(e.clientIdentity, sdk.Options{Posture: fakePosture{mac: "aa:bb:cc:dd:ee:ff"}})
+	defer bad.Close()
+	if _, err := bad.Dial(ctx, "guarded"); err == nil || !strings.Contains(err.Error(), "INVALID_POSTURE") {
+		t.Fatalf("dial with a failing posture provider: %v", err)
 	}
 }
