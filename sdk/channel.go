@@ -18,6 +18,7 @@ import (
 // edge connections and listeners.
 type routerChannel struct {
 	addr      string // host:port
+	token     string // the API-session token it said Hello with
 	routerID  string
 	log       *slog.Logger
 	wc        *wire.Conn
@@ -52,7 +53,7 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, certCN, a
 	if err != nil {
 		return nil, fmt.Errorf("connect to router %s: %w", addr, err)
 	}
-	ch := &routerChannel{addr: addr, log: log, closed: make(chan struct{}),
+	ch := &routerChannel{addr: addr, token: apiSessionToken, log: log, closed: make(chan struct{}),
 		conns: map[uint32]*conn{}, listeners: map[uint32]*listenerOnChannel{}}
 	ch.wc = wire.NewConn(raw, ch.handle, wire.ConnConfig{})
 	go func() {
@@ -108,6 +109,13 @@ func (ch *routerChannel) shutdown() {
 }
 
 func (ch *routerChannel) close() { _ = ch.wc.Close() }
+
+// idle reports a channel that carries no connection and no listener.
+func (ch *routerChannel) idle() bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return len(ch.conns) == 0 && len(ch.listeners) == 0
+}
 
 func (ch *routerChannel) addConn(c *conn) {
 	ch.mu.Lock()

@@ -91,6 +91,7 @@ type Context struct {
 	sessions   map[string]*models.SessionDetail
 	channels   map[string]*routerChannel // by router address
 	listeners  map[*Listener]struct{}
+	retired    []*routerChannel // channels of earlier API sessions, closed with the Context
 	closed     bool
 
 	cert     atomic.Pointer[tls.Certificate] // presented to controllers and routers
@@ -339,18 +340,29 @@ func (c *Context) channel(ctx context.Context, addr string) (*routerChannel, err
 	if closed {
 		return nil, errClosed
 	}
-	if ch != nil && !ch.isClosed() {
+	token := c.rest.currentToken()
+	if ch != nil && !ch.isClosed() && ch.token == token {
 		return ch, nil
 	}
-	ch, err := dialChannel(ctx, addr, c.clientTLS(), c.id.Chain[0].Subject.CommonName, c.rest.currentToken(), c.log)
+	// A channel opened under an earlier API session keeps serving the
+	// connections and listeners it has; new ones go over a channel of the
+	// current API session (routers accept sessions of the channel's own).
+	ch, err := dialChannel(ctx, addr, c.clientTLS(), c.id.Chain[0].Subject.CommonName, token, c.log)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
-	if old := c.channels[addr]; old != nil && !old.isClosed() {
+	if cur := c.channels[addr]; cur != nil && !cur.isClosed() && cur.token == token {
 		c.mu.Unlock()
 		ch.close()
-		return old, nil
+		return cur, nil
+	}
+	if old := c.channels[addr]; old != nil {
+		if old.idle() {
+			go old.close()
+		} else {
+			c.retired = append(c.retired, old)
+		}
 	}
 	c.channels[addr] = ch
 	c.mu.Unlock()
@@ -519,7 +531,12 @@ func (c *Context) Close() error {
 	}
 	channels := c.channels
 	c.channels = map[string]*routerChannel{}
+	retired := c.retired
+	c.retired = nil
 	c.mu.Unlock()
+	for _, ch := range retired {
+		ch.close()
+	}
 	for _, l := range listeners {
 		_ = l.Close()
 	}

@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"context"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/identity"
 	"github.com/ostium-net/ostium/tests/harness"
@@ -127,4 +129,54 @@ func TestRouterRenewalKeepsConnections(t *testing.T) {
 	if resp.StatusCode != 401 {
 		t.Fatalf("old router certificate: %d, want 401", resp.StatusCode)
 	}
+}
+
+func TestDialerSurvivesAPISessionExpiry(t *testing.T) {
+	n := harness.StartWith(t, func(c *controller.Config) {
+		c.API.SessionIdleTimeout = controller.Duration(time.Second)
+	})
+	n.OpenPolicies()
+	n.Service("idle", false)
+	n.Router("router-1")
+	host := n.Context(n.Identity("host", "idle-bind"))
+	client := n.Context(n.Identity("client", "idle-dial"))
+	ln, err := host.Listen("idle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	dial := func() {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, "idle")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := echoOnce(c, "ping"); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+	}
+	dial()
+	before := client.APISessionToken()
+	time.Sleep(2500 * time.Millisecond) // the API session expires while idle
+	n.Login() // the admin's session expired too
+	n.Service("idle2", false)
+	if _, err := client.Services(context.Background()); err != nil {
+		t.Fatalf("services after expiry: %v", err)
+	}
+	if client.APISessionToken() == before {
+		t.Fatal("the expired API session was not replaced")
+	}
+	dial()
 }

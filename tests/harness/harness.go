@@ -61,6 +61,13 @@ func Logger() *slog.Logger {
 // Start brings up a controller and logs in as its admin.
 func Start(t testing.TB) *Network {
 	t.Helper()
+	return StartWith(t, nil)
+}
+
+// StartWith is Start with a chance to change the controller's configuration
+// first (for example a short API-session idle timeout).
+func StartWith(t testing.TB, configure func(*controller.Config)) *Network {
+	t.Helper()
 	cfg := controller.DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	// Fixed ports (free now), so a restarted controller comes back where
@@ -68,6 +75,9 @@ func Start(t testing.TB) *Network {
 	cfg.API.Listen = freeAddr(t)
 	cfg.Cluster.Listen = freeAddr(t)
 	cfg.Routers.Listen = freeAddr(t)
+	if configure != nil {
+		configure(&cfg)
+	}
 	log := Logger()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -82,12 +92,19 @@ func Start(t testing.TB) *Network {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ctl.CAPool(), MinVersion: tls.VersionTLS12}}
 	n := &Network{T: t, Ctl: ctl, Config: cfg, Log: log, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	t.Cleanup(tr.CloseIdleConnections)
+	n.Login()
+	return n
+}
+
+// Login (again) as the default admin.
+func (n *Network) Login() {
+	n.T.Helper()
+	n.token = ""
 	var out struct {
 		Token string `json:"token"`
 	}
 	n.Mgmt("POST", "/authenticate?method=password", map[string]string{"username": "admin", "password": AdminPassword}, &out)
 	n.token = out.Token
-	return n
 }
 
 func freeAddr(t testing.TB) string {
