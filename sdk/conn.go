@@ -337,6 +337,10 @@ func (c *conn) Write(b []byte) (int, error) {
 	for written < len(b) {
 		n := min(len(b)-written, maxChunk)
 		chunk := b[written : written+n]
+		if c.sender == nil && c.sendDirect(chunk) {
+			written += n
+			continue
+		}
 		err := c.enqueue(func() *wire.Message {
 			if c.sender != nil {
 				return c.dataMessage(c.sender.Seal(chunk), 0)
@@ -349,6 +353,30 @@ func (c *conn) Write(b []byte) (int, error) {
 		written += n
 	}
 	return written, nil
+}
+
+// sendDirect writes a plain chunk straight to the channel, without a copy or
+// a hop through the send loop, when nothing is queued ahead of it and no
+// write deadline is set (a deadline needs the queue, which can give up
+// without tearing a frame). It reports whether it did. Callers hold wmu.
+func (c *conn) sendDirect(chunk []byte) bool {
+	if len(c.slots) != 0 {
+		return false
+	}
+	if deadline, _ := c.currentWriteDeadline(); !deadline.IsZero() {
+		return false
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return false // the queue path reports it
+	}
+	if err := c.ch.wc.Send(context.Background(), c.dataMessage(chunk, 0)); err != nil {
+		c.remoteClosed()
+		return false
+	}
+	return true
 }
 
 // CloseWrite half-closes the connection: the peer reads EOF after the data
