@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ostium-net/ostium/sdk"
 )
 
 // The benchmarks here measure Ostium's data plane (sdk → router → sdk) next
@@ -122,7 +124,7 @@ func tlsRelayPath(b *testing.B, handle func(net.Conn)) benchPath {
 
 func ostiumPath(b *testing.B, service string, encrypted bool, handle func(net.Conn)) (benchPath, *echoNetwork) {
 	e := newEchoNetworkB(b, service, encrypted)
-	ln, err := e.host.Listen(service)
+	ln, err := e.host.ListenWithOptions(service, &sdk.ListenOptions{MaxConnections: 2048})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func TestDialerSurvivesAPISessionExpiry(t *testing.T) {
 	dial()
 	before := client.APISessionToken()
 	time.Sleep(2500 * time.Millisecond) // the API session expires while idle
-	n.Login() // the admin's session expired too
+	n.Login()                           // the admin's session expired too
 	n.Service("idle2", false)
 	if _, err := client.Services(context.Background()); err != nil {
 		t.Fatalf("services after expiry: %v", err)

@@ -356,7 +356,7 @@ func (r *Router) start(ln net.Listener) {
 	n := r.n
 	var listener *edge.Listener
 	cc, err := ctrlclient.New(ctrlclient.Config{
-		Address:   n.Config.Routers.Listen,
+		Address: n.Config.Routers.Listen,
 		TLS: &tls.Config{RootCAs: r.pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			return r.cert.Load(), nil
 		}},
