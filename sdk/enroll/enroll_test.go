@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -163,4 +164,18 @@ func FuzzParseCACerts(f *testing.F) {
 			t.Fatal("empty bundle accepted")
 		}
 	})
+}
+
+func TestEnrollOTTWithRSAKey(t *testing.T) {
+	f := newFakeController(t)
+	res, err := Enroll(context.Background(), f.jwt(t, "ott", time.Now().Add(time.Hour), f.srvKey), Options{KeyAlgorithm: "rsa-2048"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := res.Identity.Key.(*rsa.PrivateKey); !ok {
+		t.Fatalf("key is %T, want RSA", res.Identity.Key)
+	}
+	if _, err := Enroll(context.Background(), f.jwt(t, "ott", time.Now().Add(time.Hour), f.srvKey), Options{KeyAlgorithm: "dsa"}); err == nil {
+		t.Fatal("unknown key algorithm accepted")
+	}
 }
