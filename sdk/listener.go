@@ -23,8 +23,9 @@ type ListenOptions struct {
 	// MaxConnections bounds connections waiting in Accept (default 64); more
 	// dials are refused until Accept catches up.
 	MaxConnections int
-	// Routers is how many routers to bind on at once (default 1; more for
-	// availability).
+	// Routers is how many routers to bind on at once (default 3, or fewer
+	// when fewer are available). More bindings survive a router going away
+	// without a gap; new routers are picked up as they appear.
 	Routers int
 }
 
@@ -74,7 +75,7 @@ func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Li
 		opts.MaxConnections = 64
 	}
 	if opts.Routers <= 0 {
-		opts.Routers = 1
+		opts.Routers = 3
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -90,7 +91,7 @@ func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Li
 			return nil, err
 		}
 	}
-	if err := l.bindMore(ctx); err != nil {
+	if err := l.bindMore(ctx, false); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
@@ -105,11 +106,12 @@ func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Li
 	return l, nil
 }
 
-// bindMore binds on routers until opts.Routers bindings exist.
-func (l *Listener) bindMore(ctx context.Context) error {
+// bindMore binds on routers until opts.Routers bindings exist. fresh asks
+// the controller for the session's current routers first.
+func (l *Listener) bindMore(ctx context.Context, fresh bool) error {
 	var lastErr error
 	for attempt := 0; attempt < 2; attempt++ {
-		sess, err := l.c.session(ctx, l.svc, "Bind", attempt > 0)
+		sess, err := l.c.session(ctx, l.svc, "Bind", fresh || attempt > 0)
 		if err != nil {
 			return err
 		}
@@ -198,7 +200,7 @@ func (l *Listener) maintain() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := l.bindMore(ctx)
+		err := l.bindMore(ctx, true)
 		cancel()
 		if err == nil {
 			backoff = 200 * time.Millisecond

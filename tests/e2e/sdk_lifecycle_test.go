@@ -180,3 +180,50 @@ func TestDialerSurvivesAPISessionExpiry(t *testing.T) {
 	}
 	dial()
 }
+
+// TestListenerBindsOnNewRouters: a router that appears gets the listener's
+// terminator within seconds, so the service survives the first router going
+// away for good.
+func TestListenerBindsOnNewRouters(t *testing.T) {
+	e := newEchoNetwork(t, "moving", false)
+	ln, err := e.host.Listen("moving")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	second := e.n.Router("router-2")
+	// Wait until the listener holds a terminator on the new router.
+	deadline := time.Now().Add(20 * time.Second)
+	for second.Listener().Stats().Terminators == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the listener never bound on the new router")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	e.router.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		c, err := e.client.Dial(ctx, "moving")
+		if err == nil {
+			err = echoOnce(c, "via the new router")
+			_ = c.Close()
+		}
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("service unreachable after the first router went away: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
