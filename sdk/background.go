@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/ostium-net/ostium/sdk/identity"
@@ -58,9 +59,7 @@ func (c *Context) startBackground() {
 	c.bgOnce.Do(func() {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.bgCancel = cancel
-		if c.opts.OnServiceEvent != nil {
-			go c.watchServices(ctx)
-		}
+		go c.watchServices(ctx)
 		if !c.opts.DisableRenewal {
 			c.renewer = renew.New(renew.Config{
 				Certificate: *c.cert.Load(),
@@ -106,8 +105,9 @@ func (c *Context) renewIdentity(ctx context.Context, key crypto.Signer) ([]*x509
 	return nil, errors.New("sdk: the identity has no certificate authenticator to renew")
 }
 
-// watchServices polls service-updates and reports added, changed and
-// removed services.
+// watchServices polls service-updates and, when the identity's services
+// changed, refreshes them (and forgets cached sessions of services that are
+// gone), reporting added, changed and removed services to OnServiceEvent.
 func (c *Context) watchServices(ctx context.Context) {
 	interval := c.opts.ServicePollInterval
 	if interval <= 0 {
@@ -140,6 +140,10 @@ func (c *Context) watchServices(ctx context.Context) {
 			continue
 		}
 		last = upd.LastChangeAt
+		c.forgetSessionsNotIn(list)
+		if c.opts.OnServiceEvent == nil {
+			continue
+		}
 		now := map[string]*Service{}
 		for _, s := range list {
 			now[s.ID] = s
@@ -157,6 +161,21 @@ func (c *Context) watchServices(ctx context.Context) {
 			}
 		}
 		known = now
+	}
+}
+
+// forgetSessionsNotIn drops cached sessions of services no longer listed.
+func (c *Context) forgetSessionsNotIn(list []*Service) {
+	keep := map[string]bool{}
+	for _, s := range list {
+		keep[s.ID] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for key := range c.sessions {
+		if _, id, ok := strings.Cut(key, "/"); ok && !keep[id] {
+			delete(c.sessions, key)
+		}
 	}
 }
 
