@@ -169,6 +169,21 @@ func (n *Network) Mgmt(method, path string, body, out any) {
 	}
 }
 
+// MgmtRawWithType sends a raw body with a content type to the management API.
+func (n *Network) MgmtRawWithType(method, path, contentType string, body []byte) (int, []byte) {
+	n.T.Helper()
+	req, _ := http.NewRequest(method, n.URL()+"/edge/management/v1"+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	req.Header.Set("zt-session", n.token)
+	resp, err := n.http.Do(req)
+	if err != nil {
+		n.T.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw
+}
+
 // MgmtRaw calls the management API and returns the status and body.
 func (n *Network) MgmtRaw(method, path string, body any) (int, []byte) {
 	n.T.Helper()
