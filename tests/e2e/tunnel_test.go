@@ -349,7 +349,7 @@ func TestTunnelHostForwardsDialerPort(t *testing.T) {
 	n.OpenPolicies()
 	n.Router("router-1")
 	if !sdkExposesAppData(t, n) {
-		t.Skip("connections accepted through the sdk do not expose the dialer's AppData, so host.v1 forwardPort cannot be resolved end to end")
+		t.Fatal("connections accepted through the sdk must expose the dialer's AppData: host.v1 forwardPort depends on it")
 	}
 	// The server listens on 127.0.0.3:P; the intercept on 127.0.0.2:P and on
 	// 127.0.0.2:Q. The host forwards the port the client asked for, within
