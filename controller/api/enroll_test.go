@@ -352,7 +352,7 @@ func TestEnrollOTT(t *testing.T) {
 	// The issued certificate authenticates.
 	mtls := c.clientAPI(t, tlsCert(t, chainPEM, key))
 	status, env = mtls.do("POST", "/authenticate?method=cert", map[string]any{})
-	if status != 200 || data(env)["identityId"] != ident {
+	if status != 200 || data(env)["identityId"] != ident || data(env)["isCertExtendable"] != true {
 		t.Fatalf("cert authentication: %d %v", status, env)
 	}
 

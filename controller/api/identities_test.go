@@ -53,6 +53,9 @@ func TestManagementAuthentication(t *testing.T) {
 	if _, has := data(env)["token"]; has && data(env)["token"] != nil {
 		t.Fatal("GET /current-api-session must not repeat the token")
 	}
+	if data(env)["isCertExtendable"] != false {
+		t.Fatal("a password session reports a certificate to extend")
+	}
 	if status, env = admin.do("GET", "/current-identity", nil); status != 200 || data(env)["isAdmin"] != true {
 		t.Fatalf("current identity: %d %v", status, env)
 	}

@@ -196,6 +196,9 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	sess := &store.APISession{Meta: store.Meta{ID: state.NewID()}, IdentityID: identity.ID, TokenHash: auth.TokenHash(token),
 		AuthenticatorID: authenticatorID, AuthMethod: method, IPAddress: clientIP(r), ConfigTypes: strs(creds.ConfigTypes),
 		IsMFARequired: mfaRequired, IsMFAComplete: !mfaRequired}
+	if method == "cert" && r.TLS != nil && s.CA.VerifyClientCert(r.TLS.PeerCertificates) == nil {
+		sess.CertExtendable = true
+	}
 	if r.TLS != nil {
 		for _, c := range r.TLS.PeerCertificates[:min(1, len(r.TLS.PeerCertificates))] {
 			sess.CertFingerprints = append(sess.CertFingerprints, certFingerprint(c))
@@ -245,17 +248,18 @@ func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Ide
 	expires := last.Add(s.SessionIdleTimeout)
 	d := &models.CurrentAPISessionDetail{
 		APISessionDetail: models.APISessionDetail{
-			BaseEntity:      baseOf(store.APISessions, &sess.Meta),
-			AuthQueries:     models.AuthQueryList{},
-			AuthenticatorID: ptr(sess.AuthenticatorID),
-			ConfigTypes:     strs(sess.ConfigTypes),
-			Identity:        refOf(store.Identities, identity.ID, identity.Name),
-			IdentityID:      ptr(identity.ID),
-			IPAddress:       ptr(sess.IPAddress),
-			IsMfaComplete:   ptr(sess.IsMFAComplete),
-			IsMfaRequired:   ptr(sess.IsMFARequired),
-			LastActivityAt:  *dt(last),
-			Token:           ptr(token),
+			BaseEntity:       baseOf(store.APISessions, &sess.Meta),
+			AuthQueries:      models.AuthQueryList{},
+			AuthenticatorID:  ptr(sess.AuthenticatorID),
+			ConfigTypes:      strs(sess.ConfigTypes),
+			Identity:         refOf(store.Identities, identity.ID, identity.Name),
+			IdentityID:       ptr(identity.ID),
+			IPAddress:        ptr(sess.IPAddress),
+			IsMfaComplete:    ptr(sess.IsMFAComplete),
+			IsMfaRequired:    ptr(sess.IsMFARequired),
+			IsCertExtendable: sess.CertExtendable,
+			LastActivityAt:   *dt(last),
+			Token:            ptr(token),
 		},
 		ExpiresAt:         dt(expires),
 		ExpirationSeconds: ptr(int64(time.Until(expires).Seconds())),

@@ -306,14 +306,17 @@ type ExternalJWTSigner struct {
 // APISession is an authenticated client session. Only the token's hash is kept.
 type APISession struct {
 	Meta
-	IdentityID       string   `json:"identityId"`
-	TokenHash        string   `json:"tokenHash"`
-	AuthenticatorID  string   `json:"authenticatorId,omitempty"`
-	AuthMethod       string   `json:"authMethod,omitempty"`
-	IPAddress        string   `json:"ipAddress,omitempty"`
-	ConfigTypes      []string `json:"configTypes,omitempty"`
-	IsMFARequired    bool     `json:"isMfaRequired"`
-	IsMFAComplete    bool     `json:"isMfaComplete"`
+	IdentityID      string   `json:"identityId"`
+	TokenHash       string   `json:"tokenHash"`
+	AuthenticatorID string   `json:"authenticatorId,omitempty"`
+	AuthMethod      string   `json:"authMethod,omitempty"`
+	IPAddress       string   `json:"ipAddress,omitempty"`
+	ConfigTypes     []string `json:"configTypes,omitempty"`
+	IsMFARequired   bool     `json:"isMfaRequired"`
+	IsMFAComplete   bool     `json:"isMfaComplete"`
+	// CertExtendable is set for sessions opened with a certificate this
+	// network issued: its holder may renew it (extend).
+	CertExtendable   bool     `json:"certExtendable,omitempty"`
 	CertFingerprints []string `json:"certFingerprints,omitempty"`
 	// MFACompletedAt is when the session last passed a TOTP (or recovery
 	// code) challenge; nil when it never did. MFA posture checks read it.
