@@ -254,18 +254,21 @@ func (c *conn) Read(b []byte) (int, error) {
 		deadline := c.readDeadline
 		c.mu.Unlock()
 		var timer <-chan time.Time
+		var t *time.Timer
 		if !deadline.IsZero() {
 			d := time.Until(deadline)
 			if d <= 0 {
 				return 0, timeoutError{}
 			}
-			t := time.NewTimer(d)
+			t = time.NewTimer(d)
 			timer = t.C
-			defer t.Stop()
 		}
 		select {
 		case <-c.wake:
 		case <-timer:
+		}
+		if t != nil {
+			t.Stop()
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/policy"
@@ -227,4 +228,14 @@ func TestUnknownRouterCertificateRefused(t *testing.T) {
 		t.Fatal("foreign certificate accepted")
 	}
 	_ = x509.ErrUnsupportedAlgorithm
+}
+
+// Routers look tokens up by the hash the controller stores: the two hashes
+// (one per side of the control channel) must stay the same function.
+func TestTokenHashesAgree(t *testing.T) {
+	for _, tok := range []string{"", "a", "0b5d7e2c-8a61-4f4e-9d2e-2f1c3b4a5d6e"} {
+		if ctrlproto.TokenHash(tok) != auth.TokenHash(tok) {
+			t.Fatalf("token hashes differ for %q", tok)
+		}
+	}
 }
