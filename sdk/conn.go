@@ -51,7 +51,7 @@ type conn struct {
 
 	// read side, guarded by mu; wake is signalled on every change.
 	mu           sync.Mutex
-	queue        [][]byte
+	queue        []readChunk
 	queued       int
 	eof          bool // the peer half-closed or closed
 	closed       bool // Close was called
@@ -168,29 +168,33 @@ func (c *conn) deliver(m *wire.Message) {
 			return
 		}
 	}
-	payload := m.Body
-	if c.receiver != nil && len(payload) > 0 {
-		plain, err := c.receiver.Open(payload)
+	chunk := readChunk{data: m.Body, msg: m}
+	fin := m.Flags()&wire.FlagFIN != 0
+	if c.receiver != nil && len(chunk.data) > 0 {
+		plain, err := c.receiver.Open(chunk.data)
+		m.Release()
 		if err != nil {
 			c.ch.log.Warn("dropping connection: end-to-end decryption failed", "conn", c.id, "err", err)
 			c.abort()
 			return
 		}
-		payload = plain
+		chunk = readChunk{data: plain}
 	}
-	fin := m.Flags()&wire.FlagFIN != 0
 	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
+			chunk.release()
 			return
 		}
-		if c.queued < maxReadBuffered || len(payload) == 0 {
-			if len(payload) > 0 {
-				// The message is ours: its body is kept without a copy (a
-				// pooled body is simply never returned to its pool).
-				c.queue = append(c.queue, payload)
-				c.queued += len(payload)
+		if c.queued < maxReadBuffered || len(chunk.data) == 0 {
+			if len(chunk.data) > 0 {
+				// The body is kept without a copy; Read returns it to its
+				// pool once it is consumed.
+				c.queue = append(c.queue, chunk)
+				c.queued += len(chunk.data)
+			} else {
+				chunk.release()
 			}
 			if fin {
 				c.eof = true
@@ -203,8 +207,22 @@ func (c *conn) deliver(m *wire.Message) {
 		select {
 		case <-c.space:
 		case <-c.ch.closed:
+			chunk.release()
 			return
 		}
+	}
+}
+
+// readChunk is payload waiting for Read: data, and the message whose pooled
+// body holds it (nil when data is a buffer of its own).
+type readChunk struct {
+	data []byte
+	msg  *wire.Message
+}
+
+func (r readChunk) release() {
+	if r.msg != nil {
+		r.msg.Release()
 	}
 }
 
@@ -235,12 +253,19 @@ func (c *conn) Read(b []byte) (int, error) {
 				c.mu.Unlock()
 				return 0, nil
 			}
-			n := copy(b, c.queue[0])
-			if n == len(c.queue[0]) {
-				c.queue[0] = nil
+			// Fill b from as many queued chunks as fit: fewer, larger reads.
+			n := 0
+			for n < len(b) && len(c.queue) > 0 {
+				head := &c.queue[0]
+				k := copy(b[n:], head.data)
+				n += k
+				if k < len(head.data) {
+					head.data = head.data[k:]
+					break
+				}
+				head.release()
+				*head = readChunk{}
 				c.queue = c.queue[1:]
-			} else {
-				c.queue[0] = c.queue[0][n:]
 			}
 			c.queued -= n
 			c.mu.Unlock()
@@ -401,6 +426,9 @@ func (c *conn) Close() error {
 		first = true
 		c.mu.Lock()
 		c.closed = true
+		for _, chunk := range c.queue {
+			chunk.release()
+		}
 		c.queue, c.queued = nil, 0
 		c.mu.Unlock()
 		signal(c.wake)

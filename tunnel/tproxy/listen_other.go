@@ -5,8 +5,15 @@ package tproxy
 import (
 	"errors"
 	"net"
+	"net/netip"
 )
 
-func listenTransparent(string) (net.Listener, error) {
-	return nil, errors.New("transparent proxying needs Linux")
-}
+var errNotLinux = errors.New("transparent proxying needs Linux")
+
+func listenTransparent(string) (net.Listener, error) { return nil, errNotLinux }
+
+func listenTransparentUDP(string) (*net.UDPConn, error) { return nil, errNotLinux }
+
+func listenReply(netip.AddrPort) (*net.UDPConn, error) { return nil, errNotLinux }
+
+func parseOrigDst([]byte) (netip.AddrPort, error) { return netip.AddrPort{}, errNotLinux }

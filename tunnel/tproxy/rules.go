@@ -1,9 +1,10 @@
 // Package tproxy intercepts what plain listeners cannot: hostnames (through
-// the dns package's address pool), CIDRs and wildcards. It installs nftables
-// TPROXY rules (by running nft) that steer matching TCP traffic to one
-// transparent listener, finds the service from each connection's original
-// destination, and carries the connection into it. It needs root (or
-// CAP_NET_ADMIN) and works on Linux only.
+// the dns package's address pool), CIDRs and wildcards, for TCP and UDP. It
+// installs nftables TPROXY rules (by running nft) that steer matching
+// traffic to one transparent TCP listener and one transparent UDP socket on
+// the same address, finds the service from each connection's or datagram's
+// original destination, and carries the connection or UDP flow into it. It
+// needs root (or CAP_NET_ADMIN) and works on Linux only.
 package tproxy
 
 import (
@@ -56,6 +57,12 @@ func portSet(ranges []config.PortRange) string {
 // transparent listener, and packets this host sends to them are marked so
 // that policy routing loops them through lo into prerouting. IPv6 prefixes
 // are left out (the table is family ip).
+//
+// TCP packets of connections the listener already accepted are marked and
+// let through by a socket lookup. UDP gets no such rule: the sockets that
+// send a flow's replies are bound (transparently) to the flow's original
+// destination, and the lookup would hand them the client's next datagrams
+// instead of the transparent UDP socket.
 func Ruleset(s Settings, rules []Rule) string {
 	var match []string
 	for _, r := range rules {
@@ -99,13 +106,17 @@ func RoutingCommands(s Settings, verb string) [][]string {
 
 // RulesFor lists the rules of one intercept config: its CIDRs and IPs as
 // they are, and its hostnames and wildcards as the DNS pool (where their
-// addresses come from). Loopback addresses are left to plain listeners.
-// UDP is not steered: the transparent listener is TCP only.
+// addresses come from), for each of its protocols (tcp, udp). Loopback
+// addresses are left to plain listeners.
 func RulesFor(cfg *config.Intercept, pool netip.Prefix) []Rule {
 	var out []Rule
-	seen := map[netip.Prefix]bool{}
+	type key struct {
+		proto  string
+		prefix netip.Prefix
+	}
+	seen := map[key]bool{}
 	for _, proto := range cfg.Protocols {
-		if proto != "tcp" {
+		if proto != "tcp" && proto != "udp" {
 			continue
 		}
 		for _, a := range cfg.Addresses {
@@ -125,10 +136,10 @@ func RulesFor(cfg *config.Intercept, pool netip.Prefix) []Rule {
 				}
 				p = pool
 			}
-			if seen[p] {
+			if seen[key{proto, p}] {
 				continue
 			}
-			seen[p] = true
+			seen[key{proto, p}] = true
 			out = append(out, Rule{Protocol: proto, Prefix: p, Ports: cfg.PortRanges})
 		}
 	}

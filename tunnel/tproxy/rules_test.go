@@ -9,12 +9,13 @@ import (
 	"github.com/ostium-net/ostium/tunnel/dns"
 )
 
-// The rule text is checked here; applying it needs root and nft, which
-// tests never run (Start and Close are exercised only by a real run).
+// The rule text is checked here; TestManagerInNetworkNamespace applies it.
 func TestRulesetText(t *testing.T) {
 	rules := []Rule{
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("100.64.0.0/10"), Ports: []config.PortRange{{Low: 443, High: 443}, {Low: 80, High: 80}}},
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 8000, High: 8100}}},
+		{Protocol: "udp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 53, High: 53}}},
+		{Protocol: "sctp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 53, High: 53}}}, // unknown: left out
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("fd00::/8"), Ports: []config.PortRange{{Low: 1, High: 2}}}, // family ip: left out
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.9.9.9/32")},                                            // no port: left out
 	}
@@ -25,11 +26,13 @@ table ip ostium {
 		type filter hook prerouting priority mangle; policy accept;
 		meta l4proto tcp socket transparent 1 meta mark set 0x1 accept
 		ip daddr 10.1.0.0/16 tcp dport 8000-8100 tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
+		ip daddr 10.1.0.0/16 udp dport 53 tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
 		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
 	}
 	chain output {
 		type route hook output priority mangle; policy accept;
 		ip daddr 10.1.0.0/16 tcp dport 8000-8100 meta mark set 0x1
+		ip daddr 10.1.0.0/16 udp dport 53 meta mark set 0x1
 		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } meta mark set 0x1
 	}
 }
@@ -63,6 +66,9 @@ func TestRulesFor(t *testing.T) {
 		{Protocol: "tcp", Prefix: dns.DefaultPool, Ports: ports},
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.0.0.0/8"), Ports: ports},
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("192.168.1.7/32"), Ports: ports},
+		{Protocol: "udp", Prefix: dns.DefaultPool, Ports: ports},
+		{Protocol: "udp", Prefix: netip.MustParsePrefix("10.0.0.0/8"), Ports: ports},
+		{Protocol: "udp", Prefix: netip.MustParsePrefix("192.168.1.7/32"), Ports: ports},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("rules %+v\nwant %+v", got, want)
@@ -77,29 +83,37 @@ func TestMatch(t *testing.T) {
 		"wildcard": {Protocols: []string{"tcp"}, Addresses: []string{"*.corp"}, PortRanges: []config.PortRange{{Low: 443, High: 443}}},
 		"named":    {Protocols: []string{"tcp"}, Addresses: []string{"db.corp"}, PortRanges: []config.PortRange{{Low: 443, High: 443}}},
 		"udponly":  {Protocols: []string{"udp"}, Addresses: []string{"172.16.0.1"}, PortRanges: []config.PortRange{{Low: 53, High: 53}}},
+		"both":     {Protocols: []string{"udp", "tcp"}, Addresses: []string{"172.16.9.0/24"}, PortRanges: []config.PortRange{{Low: 53, High: 53}}},
 	}
 	for _, tc := range []struct {
-		dst, hostname, want string
+		proto, dst, hostname, want string
 	}{
-		{"10.1.2.3:80", "", "exact"},
-		{"10.1.2.4:80", "", "narrow"},
-		{"10.1.2.4:81", "", "wide"},
-		{"10.200.0.1:22", "", "wide"},
-		{"100.64.0.1:443", "db.corp", "named"},
-		{"100.64.0.2:443", "api.corp", "wildcard"},
-		{"100.64.0.2:80", "api.corp", ""},
-		{"172.16.0.1:53", "", ""},
-		{"192.0.2.1:80", "", ""},
+		{"tcp", "10.1.2.3:80", "", "exact"},
+		{"tcp", "10.1.2.4:80", "", "narrow"},
+		{"tcp", "10.1.2.4:81", "", "wide"},
+		{"tcp", "10.200.0.1:22", "", "wide"},
+		{"tcp", "100.64.0.1:443", "db.corp", "named"},
+		{"tcp", "100.64.0.2:443", "api.corp", "wildcard"},
+		{"tcp", "100.64.0.2:80", "api.corp", ""},
+		{"tcp", "172.16.0.1:53", "", ""},
+		{"tcp", "192.0.2.1:80", "", ""},
+		{"tcp", "[::ffff:10.1.2.3]:80", "", "exact"},
+		{"udp", "172.16.0.1:53", "", "udponly"},
+		{"udp", "172.16.9.200:53", "", "both"},
+		{"tcp", "172.16.9.200:53", "", "both"},
+		{"udp", "10.1.2.3:80", "", ""},
+		{"udp", "100.64.0.1:443", "db.corp", ""},
+		{"sctp", "10.1.2.3:80", "", ""},
 	} {
-		got, ok := Match(services, netip.MustParseAddrPort(tc.dst), tc.hostname)
+		got, ok := Match(services, tc.proto, netip.MustParseAddrPort(tc.dst), tc.hostname)
 		if tc.want == "" {
 			if ok {
-				t.Errorf("Match(%s, %q) = %s, want none", tc.dst, tc.hostname, got)
+				t.Errorf("Match(%s, %s, %q) = %s, want none", tc.proto, tc.dst, tc.hostname, got)
 			}
 			continue
 		}
 		if !ok || got != tc.want {
-			t.Errorf("Match(%s, %q) = %s, %v; want %s", tc.dst, tc.hostname, got, ok, tc.want)
+			t.Errorf("Match(%s, %s, %q) = %s, %v; want %s", tc.proto, tc.dst, tc.hostname, got, ok, tc.want)
 		}
 	}
 }

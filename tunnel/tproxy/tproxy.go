@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/ostium-net/ostium/tunnel/config"
 	"github.com/ostium-net/ostium/tunnel/dns"
@@ -48,27 +49,39 @@ type Options struct {
 	Logger   *slog.Logger
 	// Run runs nft and ip (default: os/exec).
 	Run Runner
+	// MaxUDPFlows caps the UDP flows carried at once (default
+	// DefaultMaxUDPFlows); datagrams that would start another are dropped.
+	MaxUDPFlows int
+	// UDPIdleTimeout ends a UDP flow with no datagram either way for this
+	// long (default intercept.UDPIdleTimeout).
+	UDPIdleTimeout time.Duration
 }
 
-// Manager owns the rules, the DNS server and the transparent listener.
+// DefaultMaxUDPFlows is the default cap on UDP flows.
+const DefaultMaxUDPFlows = 1024
+
+// Manager owns the rules, the DNS server and the transparent TCP listener
+// and UDP socket.
 type Manager struct {
 	opts  Options
 	log   *slog.Logger
 	table *dns.Table
 	dns   *dns.Server
 	ln    net.Listener
-	// ctx ends on Close, stopping dials in progress.
+	udp   *net.UDPConn
+	// ctx ends on Close, stopping dials in progress and UDP flows.
 	ctx    context.Context
 	cancel context.CancelFunc
 
 	mu       sync.Mutex
 	services map[string]*config.Intercept
 	conns    map[net.Conn]struct{}
+	flows    map[flowKey]*udpFlow
 	closed   bool
 	wg       sync.WaitGroup
 }
 
-// Start opens the transparent listener and the DNS server and installs
+// Start opens the transparent listeners and the DNS server and installs
 // policy routing and an empty rule table.
 func Start(opts Options) (*Manager, error) {
 	if opts.Settings.Table == "" {
@@ -86,6 +99,12 @@ func Start(opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxUDPFlows <= 0 {
+		opts.MaxUDPFlows = DefaultMaxUDPFlows
+	}
+	if opts.UDPIdleTimeout <= 0 {
+		opts.UDPIdleTimeout = intercept.UDPIdleTimeout
+	}
 	if opts.Dialer == nil {
 		return nil, errors.New("tproxy: a dialer is required")
 	}
@@ -95,16 +114,21 @@ func Start(opts Options) (*Manager, error) {
 	}
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger, table: table, ctx: mctx, cancel: cancel,
-		services: map[string]*config.Intercept{}, conns: map[net.Conn]struct{}{}}
+		services: map[string]*config.Intercept{}, conns: map[net.Conn]struct{}{}, flows: map[flowKey]*udpFlow{}}
 	ln, err := listenTransparent(opts.Settings.ListenAddr.String())
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("tproxy listener: %w", err)
 	}
 	m.ln = ln
+	m.udp, err = listenTransparentUDP(opts.Settings.ListenAddr.String())
+	if err != nil {
+		m.shutdown()
+		return nil, fmt.Errorf("tproxy udp socket: %w", err)
+	}
 	pc, err := net.ListenPacket("udp", opts.DNSListen)
 	if err != nil {
-		_ = ln.Close()
+		m.shutdown()
 		return nil, fmt.Errorf("dns listener: %w", err)
 	}
 	m.dns = dns.Serve(pc, table, m.log.With("component", "dns"))
@@ -126,8 +150,9 @@ func Start(opts Options) (*Manager, error) {
 		return nil, err
 	}
 	m.log.Info("transparent interception ready", "listener", ln.Addr().String(), "dns", m.dns.Addr().String(), "pool", opts.Pool.String())
-	m.wg.Add(1)
+	m.wg.Add(2)
 	go m.serve()
+	go m.serveUDP()
 	return m, nil
 }
 
@@ -161,10 +186,8 @@ func (m *Manager) Set(service string, cfg *config.Intercept) error {
 	if err := m.apply(); err != nil {
 		return err
 	}
-	m.log.Info("intercepting "+service+" transparently", "service", service, "addresses", cfg.Addresses, "names", names)
-	if slicesHas(cfg.Protocols, "udp") {
-		m.log.Info("UDP is intercepted on plain listeners only, not transparently", "service", service)
-	}
+	m.log.Info("intercepting "+service+" transparently", "service", service, "protocols", cfg.Protocols,
+		"addresses", cfg.Addresses, "names", names)
 	return nil
 }
 
@@ -189,10 +212,11 @@ func (m *Manager) Remove(service string) {
 	m.log.Info("stopped intercepting "+service+" transparently", "service", service)
 }
 
-// Match picks the service for a connection to dst (whose name, when dst is
-// a pool address, is hostname): the most specific address that matches,
-// among the configs whose TCP ports include the port.
-func Match(services map[string]*config.Intercept, dst netip.AddrPort, hostname string) (string, bool) {
+// Match picks the service for a connection or UDP flow of protocol (tcp or
+// udp) to dst (whose name, when dst is a pool address, is hostname): the
+// most specific address that matches, among the configs that intercept the
+// protocol on dst's port.
+func Match(services map[string]*config.Intercept, protocol string, dst netip.AddrPort, hostname string) (string, bool) {
 	best, bestScore := "", -1
 	names := make([]string, 0, len(services))
 	for n := range services {
@@ -202,7 +226,7 @@ func Match(services map[string]*config.Intercept, dst netip.AddrPort, hostname s
 	ip := dst.Addr().Unmap()
 	for _, name := range names {
 		cfg := services[name]
-		if !slicesHas(cfg.Protocols, "tcp") || !config.PortAllowed(cfg.PortRanges, dst.Port()) {
+		if !slicesHas(cfg.Protocols, protocol) || !config.PortAllowed(cfg.PortRanges, dst.Port()) {
 			continue
 		}
 		for _, a := range cfg.Addresses {
@@ -243,21 +267,15 @@ func (m *Manager) serve() {
 			}
 			return
 		}
-		m.mu.Lock()
-		if m.closed {
-			m.mu.Unlock()
+		if !m.track(c) {
 			_ = c.Close()
 			return
 		}
-		m.conns[c] = struct{}{}
-		m.mu.Unlock()
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			defer m.untrack(c)
 			m.handle(c)
-			m.mu.Lock()
-			delete(m.conns, c)
-			m.mu.Unlock()
 		}()
 	}
 }
@@ -266,7 +284,7 @@ func (m *Manager) handle(c net.Conn) {
 	dst := c.LocalAddr().(*net.TCPAddr).AddrPort()
 	hostname, _ := m.table.NameOf(dst.Addr())
 	m.mu.Lock()
-	service, ok := Match(m.services, dst, hostname)
+	service, ok := Match(m.services, "tcp", dst, hostname)
 	cfg := m.services[service]
 	m.mu.Unlock()
 	if !ok {
@@ -286,6 +304,9 @@ func (m *Manager) shutdown() {
 	}
 	if m.ln != nil {
 		_ = m.ln.Close()
+	}
+	if m.udp != nil {
+		_ = m.udp.Close()
 	}
 }
 
