@@ -111,13 +111,15 @@ func (c *conn) sendLoop() {
 	defer close(c.sendDone)
 	for m := range c.sendq {
 		err := c.ch.wc.Send(context.Background(), m)
+		m.Release()
 		select {
 		case <-c.slots:
 		default: // the final StateClosed takes no slot
 		}
 		if err != nil {
 			c.remoteClosed()
-			for range c.sendq {
+			for m := range c.sendq {
+				m.Release()
 				select {
 				case <-c.slots:
 				default:
@@ -171,14 +173,14 @@ func (c *conn) deliver(m *wire.Message) {
 	chunk := readChunk{data: m.Body, msg: m}
 	fin := m.Flags()&wire.FlagFIN != 0
 	if c.receiver != nil && len(chunk.data) > 0 {
-		plain, err := c.receiver.Open(chunk.data)
-		m.Release()
+		plain, err := c.receiver.Open(chunk.data) // in place: plain lives in m's body
 		if err != nil {
+			m.Release()
 			c.ch.log.Warn("dropping connection: end-to-end decryption failed", "conn", c.id, "err", err)
 			c.abort()
 			return
 		}
-		chunk = readChunk{data: plain}
+		chunk.data = plain
 	}
 	for {
 		c.mu.Lock()
@@ -370,10 +372,13 @@ func (c *conn) Write(b []byte) (int, error) {
 			continue
 		}
 		err := c.enqueue(func() *wire.Message {
+			m := c.dataMessage(nil, 0)
 			if c.sender != nil {
-				return c.dataMessage(c.sender.Seal(chunk), 0)
+				m.Body = c.sender.SealTo(m.AllocBody(len(chunk) + crypto.ABytes)[:0], chunk)
+			} else {
+				copy(m.AllocBody(len(chunk)), chunk)
 			}
-			return c.dataMessage(append([]byte(nil), chunk...), 0)
+			return m
 		})
 		if err != nil {
 			return written, err

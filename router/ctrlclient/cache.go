@@ -24,6 +24,8 @@ type cache struct {
 	index uint64
 	// synced is true once a Sync was applied.
 	synced bool
+	// changed is closed, and replaced, whenever a Sync or a batch of events is applied.
+	changed chan struct{}
 }
 
 func newCache() *cache {
@@ -33,7 +35,21 @@ func newCache() *cache {
 		sessions:       map[string]ctrlproto.Session{},
 		sessionHash:    map[string]string{},
 		services:       map[string]ctrlproto.Service{},
+		changed:        make(chan struct{}),
 	}
+}
+
+// updates returns a channel closed at the next Sync or batch of events applied.
+func (c *cache) updates() <-chan struct{} {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.changed
+}
+
+// announceLocked wakes whoever waits for a change; the caller holds the write lock.
+func (c *cache) announceLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
 }
 
 // removals lists the ids a change removed.
@@ -120,6 +136,7 @@ func (c *cache) applySync(s *ctrlproto.Sync) removals {
 	c.services = services
 	c.index = s.Index
 	c.synced = true
+	c.announceLocked()
 	c.mu.Unlock()
 	return gone
 }
@@ -161,6 +178,7 @@ func (c *cache) applyEvents(ev *ctrlproto.Events) (removals, bool) {
 	if ev.Index != 0 {
 		c.index = ev.Index
 	}
+	c.announceLocked()
 	return gone, true
 }
 

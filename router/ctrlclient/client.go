@@ -163,6 +163,10 @@ func (c *Client) APISession(token string) (edge.APISession, bool) { return c.cac
 // for the controller.
 func (c *Client) Session(token string) (edge.Session, bool) { return c.cache.session(token) }
 
+// TokensChanged returns a channel closed when the next state the controller pushes is applied
+// (edge.TokenUpdates): the edge listener waits on it for tokens it does not know yet.
+func (c *Client) TokensChanged() <-chan struct{} { return c.cache.updates() }
+
 // Connected reports whether a connection to the controller is up (its Hello answered).
 func (c *Client) Connected() bool {
 	c.mu.Lock()

@@ -504,3 +504,31 @@ func TestUpdateWhileDisconnectedIsSentAfterTheHello(t *testing.T) {
 		return false
 	})
 }
+
+func TestTokensChangedIsClosedByEachPush(t *testing.T) {
+	h := startHarness(t, nil)
+	sess := h.server.next(t)
+	before := h.client.TokensChanged()
+	sess.push(t, ctrlproto.TypeSync, ctrlproto.Sync{Index: 1})
+	select {
+	case <-before:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Sync did not announce a change")
+	}
+	waiting := h.client.TokensChanged()
+	select {
+	case <-waiting:
+		t.Fatal("the channel handed out after the Sync is closed already")
+	default:
+	}
+	s := session("s1", "a1", "svc1", "tok-s1")
+	sess.push(t, ctrlproto.TypeEvents, ctrlproto.Events{Index: 2, Events: []ctrlproto.Event{{Kind: ctrlproto.EventUpsert, Session: &s}}})
+	select {
+	case <-waiting:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a batch of events did not announce a change")
+	}
+	if _, ok := h.client.Session("tok-s1"); !ok {
+		t.Fatal("the announced session does not resolve")
+	}
+}

@@ -94,7 +94,11 @@ func (ch *channel) handle(m *wire.Message) {
 			m.Release()
 		}
 	case wire.ContentTypeBind:
-		ch.handleBind(m)
+		// A token the router does not know yet is waited for off the read loop, so the
+		// channel's other connections keep flowing meanwhile.
+		if knownNow(ch.l.cfg.Tokens.Session, string(m.Body)) || !ch.l.goTracked(func() { ch.handleBind(m) }) {
+			ch.handleBind(m)
+		}
 	case wire.ContentTypeUnbind:
 		ch.handleUnbind(m)
 	case wire.ContentTypeUpdateBind:
@@ -102,7 +106,9 @@ func (ch *channel) handle(m *wire.Message) {
 	case wire.ContentTypeHealthEvent:
 		ch.handleHealthEvent(m)
 	case wire.ContentTypeUpdateToken:
-		ch.handleUpdateToken(m)
+		if knownNow(ch.l.cfg.Tokens.APISession, string(m.Body)) || !ch.l.goTracked(func() { ch.handleUpdateToken(m) }) {
+			ch.handleUpdateToken(m)
+		}
 	case wire.ContentTypeDialSuccess, wire.ContentTypeDialFailed:
 		// A late answer to a Dial that timed out; the router already gave the circuit up and
 		// told the host so.
@@ -134,7 +140,7 @@ func (ch *channel) handleHello(m *wire.Message) {
 		fail("hello carries no API-session token")
 		return
 	}
-	api, ok := ch.l.cfg.Tokens.APISession(token)
+	api, ok := awaitToken(ch.l, ch.l.cfg.Tokens.APISession, token, ch.conn.Done())
 	if !ok {
 		fail("invalid API session")
 		return
@@ -165,7 +171,7 @@ func hasFingerprint(fps []string, fp string) bool {
 func (ch *channel) handleUpdateToken(m *wire.Message) {
 	defer m.Release()
 	token := string(m.Body)
-	api, ok := ch.l.cfg.Tokens.APISession(token)
+	api, ok := awaitToken(ch.l, ch.l.cfg.Tokens.APISession, token, ch.conn.Done())
 	var reply *wire.Message
 	switch {
 	case !ok:

@@ -99,6 +99,15 @@ type TerminatorRegistry interface {
 	Unregister(ctx context.Context, id string) error
 }
 
+// TokenUpdates is optionally implemented by Tokens whose state the controller keeps current
+// by pushes. A client can present a token it was just given before the push that announces it
+// reached this router; the router then waits (up to Config.TokenWait) for the pushes to
+// catch up before it refuses the token.
+type TokenUpdates interface {
+	// TokensChanged returns a channel that is closed at the next change of the tokens.
+	TokensChanged() <-chan struct{}
+}
+
 // TerminatorUpdater is optionally implemented by a TerminatorRegistry that also records cost
 // and precedence changes (UpdateBind, health events).
 type TerminatorUpdater interface {
@@ -111,6 +120,7 @@ const (
 	DefaultHelloTimeout     = 10 * time.Second
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultRegistryTimeout  = 30 * time.Second
+	DefaultTokenWait        = 3 * time.Second
 )
 
 // Config configures a Listener.
@@ -140,6 +150,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// RegistryTimeout bounds calls to Terminators (default 30 s).
 	RegistryTimeout time.Duration
+	// TokenWait is how long an unknown token waits for the controller's pushes when Tokens
+	// implements TokenUpdates (default 3 s; negative: never wait).
+	TokenWait time.Duration
 	// Limits bound the frames read from clients.
 	Limits wire.Limits
 	// Splice configures circuits; its IdleTimeout and OnClose are set per circuit.
@@ -178,6 +191,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RegistryTimeout <= 0 {
 		c.RegistryTimeout = DefaultRegistryTimeout
+	}
+	if c.TokenWait == 0 {
+		c.TokenWait = DefaultTokenWait
 	}
 	if c.Splice.Logger == nil {
 		c.Splice.Logger = c.Logger

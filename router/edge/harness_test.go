@@ -104,10 +104,26 @@ type memTokens struct {
 	mu       sync.Mutex
 	api      map[string]APISession
 	sessions map[string]Session
+	changed  chan struct{} // closed and replaced on every put
 }
 
 func newMemTokens() *memTokens {
-	return &memTokens{api: map[string]APISession{}, sessions: map[string]Session{}}
+	return &memTokens{api: map[string]APISession{}, sessions: map[string]Session{}, changed: make(chan struct{})}
+}
+
+// pushedTokens is memTokens announcing its changes (TokenUpdates), as the controller's pushes
+// do for the real router.
+type pushedTokens struct{ *memTokens }
+
+func (p pushedTokens) TokensChanged() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.changed
+}
+
+func (m *memTokens) announceLocked() {
+	close(m.changed)
+	m.changed = make(chan struct{})
 }
 
 func (m *memTokens) APISession(token string) (APISession, bool) {
@@ -127,12 +143,14 @@ func (m *memTokens) Session(token string) (Session, bool) {
 func (m *memTokens) putAPISession(token string, a APISession) {
 	m.mu.Lock()
 	m.api[token] = a
+	m.announceLocked()
 	m.mu.Unlock()
 }
 
 func (m *memTokens) putSession(token string, s Session) {
 	m.mu.Lock()
 	m.sessions[token] = s
+	m.announceLocked()
 	m.mu.Unlock()
 }
 

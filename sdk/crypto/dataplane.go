@@ -34,6 +34,12 @@ func (s *Sender) Seal(plaintext []byte) []byte {
 	return s.enc.Seal(nil, plaintext, nil, TagMessage)
 }
 
+// SealTo is Seal appending the payload to dst (whose capacity it reuses).
+// dst must not overlap plaintext.
+func (s *Sender) SealTo(dst, plaintext []byte) []byte {
+	return s.enc.Seal(dst, plaintext, nil, TagMessage)
+}
+
 // ErrNoHeader is returned by [Receiver.Open] when the first payload is not a
 // stream header.
 var ErrNoHeader = errors.New("first encrypted payload is not a stream header")
@@ -55,8 +61,8 @@ func NewReceiver(rxKey [SessionKeySize]byte) *Receiver {
 func (r *Receiver) HeaderReceived() bool { return r.dec != nil }
 
 // Open consumes the payload of the next Data message. For the first one,
-// the header, it returns no plaintext. For later ones it returns the
-// decrypted chunk. Chunk tags other than [TagMessage] are accepted, as
+// the header, it returns no plaintext. For later ones it decrypts the chunk
+// in place and returns the plaintext, which aliases payload. Chunk tags other than [TagMessage] are accepted, as
 // OpenZiti SDKs accept them. A payload that fails to open leaves the stream
 // where it was.
 func (r *Receiver) Open(payload []byte) ([]byte, error) {
@@ -72,7 +78,7 @@ func (r *Receiver) Open(payload []byte) ([]byte, error) {
 		clear(r.key[:])
 		return nil, nil
 	}
-	plaintext, _, err := r.dec.Open(nil, payload, nil)
+	plaintext, _, err := r.dec.Open(payload[:0], payload, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open encrypted payload: %w", err)
 	}

@@ -253,6 +253,18 @@ func (m *Message) ResultSuccess() bool {
 	return ok
 }
 
+// AllocBody sets Body to a buffer of length n taken from the decoder's pool (a plain
+// allocation when n is too large to pool) and returns it; the buffer goes back with
+// [Message.Release]. It replaces any body the message had without releasing it.
+func (m *Message) AllocBody(n int) []byte {
+	if bp := getBodyBuffer(n); bp != nil {
+		m.Body, m.pooled = *bp, bp
+		return m.Body
+	}
+	m.Body, m.pooled = make([]byte, n), nil
+	return m.Body
+}
+
 // Release gives a pooled body buffer back to the decoder's pool and clears Body. Call it at
 // most once, when neither the message nor any slice of its Body is used any more; headers stay
 // valid (they never share the body's buffer). Messages that own no pooled buffer are left as

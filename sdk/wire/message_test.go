@@ -205,3 +205,28 @@ func TestMessageString(t *testing.T) {
 		t.Fatalf("ContentTypeName = %q", got)
 	}
 }
+
+func TestAllocBodyPooledAndLarge(t *testing.T) {
+	m := NewMessage(ContentTypeData, nil)
+	body := m.AllocBody(1000)
+	if len(body) != 1000 || len(m.Body) != 1000 || cap(body) != 1024 {
+		t.Fatalf("pooled body: len %d cap %d, Body len %d; want 1000, 1024, 1000", len(body), cap(body), len(m.Body))
+	}
+	if m.pooled == nil {
+		t.Fatal("a 1000-byte body should come from the pool")
+	}
+	m.Release()
+	if m.Body != nil || m.pooled != nil {
+		t.Fatal("Release must clear the pooled body")
+	}
+
+	big := NewMessage(ContentTypeData, nil)
+	body = big.AllocBody(1<<maxPooledShift + 1)
+	if len(body) != 1<<maxPooledShift+1 || big.pooled != nil {
+		t.Fatalf("large body: len %d, pooled %v; want an unpooled buffer of the asked length", len(body), big.pooled != nil)
+	}
+	big.Release() // no-op for an unpooled body
+	if len(big.Body) != 1<<maxPooledShift+1 {
+		t.Fatal("Release must leave an unpooled body alone")
+	}
+}
