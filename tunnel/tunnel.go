@@ -55,6 +55,10 @@ type Options struct {
 	Identity string
 	// Transparent, when set, also intercepts hostnames, CIDRs and wildcards.
 	Transparent Transparent
+	// InterceptCounters count the intercepted connections; give the same
+	// counters to the Transparent interceptor to have its traffic in Stats
+	// too. Nil: the Tunneler keeps its own.
+	InterceptCounters *relay.Counters
 	// DisableIntercept and DisableHost turn one side off.
 	DisableIntercept, DisableHost bool
 	Logger                        *slog.Logger
@@ -88,7 +92,8 @@ type Tunneler struct {
 	opts Options
 	log  *slog.Logger
 
-	interceptCounters, hostCounters relay.Counters
+	interceptCounters *relay.Counters
+	hostCounters      relay.Counters
 
 	mu         sync.Mutex
 	intercepts map[string]*interceptState
@@ -104,7 +109,10 @@ func New(n Network, opts Options) *Tunneler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Tunneler{net: n, opts: opts, log: opts.Logger,
+	if opts.InterceptCounters == nil {
+		opts.InterceptCounters = &relay.Counters{}
+	}
+	return &Tunneler{net: n, opts: opts, log: opts.Logger, interceptCounters: opts.InterceptCounters,
 		intercepts: map[string]*interceptState{}, hosts: map[string]*hostState{}, failures: map[string]string{}}
 }
 
@@ -218,7 +226,7 @@ func (t *Tunneler) syncIntercepts(want map[string]*sdk.Service) {
 		}
 		if eps, _ := intercept.Plan(cfg, t.opts.MaxPorts); len(eps) > 0 {
 			in, err := intercept.Start(t.net, name, cfg, intercept.Options{MaxPorts: t.opts.MaxPorts,
-				Counters: &t.interceptCounters, Logger: t.log})
+				Counters: t.interceptCounters, Logger: t.log})
 			if err != nil {
 				t.failed(key, err, "cannot intercept", "service", name)
 				if !st.transparent {

@@ -314,41 +314,10 @@ func (in *Intercept) runFlow(pc net.PacketConn, src net.Addr, f *udpFlow, opts *
 	}
 	defer in.untrack(out)
 	done := in.opts.Counters.Open()
-	var sent, received int64
-	back := make(chan struct{})
-	go func() {
-		defer close(back)
-		buf := make([]byte, relay.MaxDatagram)
-		for {
-			n, err := relay.ReadDatagram(out, buf)
-			if err != nil {
-				return
-			}
-			if _, err := pc.WriteTo(buf[:n], src); err != nil {
-				return
-			}
-			received += int64(n)
-		}
-	}()
-	idle := time.NewTimer(UDPIdleTimeout)
-	defer idle.Stop()
-loop:
-	for {
-		select {
-		case d := <-f.in:
-			if relay.WriteDatagram(out, d) != nil {
-				break loop
-			}
-			sent += int64(len(d))
-			idle.Reset(UDPIdleTimeout)
-		case <-back:
-			break loop
-		case <-idle.C:
-			break loop
-		}
-	}
-	_ = out.Close()
-	<-back
+	sent, received := relay.CarryDatagrams(out, f.in, func(d []byte) error {
+		_, err := pc.WriteTo(d, src)
+		return err
+	}, UDPIdleTimeout, in.ctx.Done())
 	done(sent, received)
 }
 

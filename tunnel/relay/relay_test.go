@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -132,4 +133,70 @@ func FuzzReadDatagram(f *testing.F) {
 			t.Fatalf("re-framed %x is not a prefix of %x", out.Bytes(), stream)
 		}
 	})
+}
+
+func TestCarryDatagramsBothWaysThenIdle(t *testing.T) {
+	overlay, far := tcpPair(t)
+	defer far.Close()
+	in := make(chan []byte, 4)
+	var mu sync.Mutex
+	var replies []string
+	type result struct{ sent, received int64 }
+	ended := make(chan result, 1)
+	go func() {
+		s, r := CarryDatagrams(overlay, in, func(d []byte) error {
+			mu.Lock()
+			replies = append(replies, string(d))
+			mu.Unlock()
+			return nil
+		}, 300*time.Millisecond, nil)
+		ended <- result{s, r}
+	}()
+	in <- []byte("ping")
+	buf := make([]byte, MaxDatagram)
+	n, err := ReadDatagram(far, buf)
+	if err != nil || string(buf[:n]) != "ping" {
+		t.Fatalf("far side read %q, %v; want ping", buf[:n], err)
+	}
+	// Replies alone keep the flow alive past the idle limit.
+	for i := 0; i < 4; i++ {
+		if err := WriteDatagram(far, []byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	var res result
+	select {
+	case res = <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("an idle flow did not end")
+	}
+	if res.sent != 4 || res.received != 16 {
+		t.Fatalf("carried %d bytes out and %d back, want 4 and 16", res.sent, res.received)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(replies) != 4 {
+		t.Fatalf("replies %q, want four pongs: replies must keep the flow open", replies)
+	}
+	if _, err := ReadDatagram(far, buf); err == nil {
+		t.Fatal("the overlay connection is still open after the flow ended")
+	}
+}
+
+func TestCarryDatagramsStops(t *testing.T) {
+	overlay, far := tcpPair(t)
+	defer far.Close()
+	stop := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		CarryDatagrams(overlay, make(chan []byte), func([]byte) error { return nil }, time.Hour, stop)
+		close(ended)
+	}()
+	close(stop)
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("stop did not end the flow")
+	}
 }

@@ -55,8 +55,10 @@ func portSet(ranges []config.PortRange) string {
 // Ruleset is the nft script that replaces the tunneler's table in one
 // transaction: packets arriving for a rule's prefix and ports go to the
 // transparent listener, and packets this host sends to them are marked so
-// that policy routing loops them through lo into prerouting. IPv6 prefixes
-// are left out (the table is family ip).
+// that policy routing loops them through lo into prerouting. Addresses of
+// this host are not steered: they belong to its own sockets, among them the
+// plain listeners the intercept package opens on configured IP addresses.
+// IPv6 prefixes are left out (the table is family ip).
 //
 // TCP packets of connections the listener already accepted are marked and
 // let through by a socket lookup. UDP gets no such rule: the sockets that
@@ -69,7 +71,7 @@ func Ruleset(s Settings, rules []Rule) string {
 		if !r.Prefix.Addr().Is4() || len(r.Ports) == 0 || (r.Protocol != "tcp" && r.Protocol != "udp") {
 			continue
 		}
-		match = append(match, fmt.Sprintf("ip daddr %s %s dport %s", r.Prefix.Masked(), r.Protocol, portSet(r.Ports)))
+		match = append(match, fmt.Sprintf("ip daddr %s %s dport %s fib daddr type != local", r.Prefix.Masked(), r.Protocol, portSet(r.Ports)))
 	}
 	sort.Strings(match)
 	var b strings.Builder

@@ -16,8 +16,8 @@ func TestRulesetText(t *testing.T) {
 		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 8000, High: 8100}}},
 		{Protocol: "udp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 53, High: 53}}},
 		{Protocol: "sctp", Prefix: netip.MustParsePrefix("10.1.2.3/16"), Ports: []config.PortRange{{Low: 53, High: 53}}}, // unknown: left out
-		{Protocol: "tcp", Prefix: netip.MustParsePrefix("fd00::/8"), Ports: []config.PortRange{{Low: 1, High: 2}}}, // family ip: left out
-		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.9.9.9/32")},                                            // no port: left out
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("fd00::/8"), Ports: []config.PortRange{{Low: 1, High: 2}}},       // family ip: left out
+		{Protocol: "tcp", Prefix: netip.MustParsePrefix("10.9.9.9/32")},                                                  // no port: left out
 	}
 	want := `add table ip ostium
 delete table ip ostium
@@ -25,15 +25,15 @@ table ip ostium {
 	chain prerouting {
 		type filter hook prerouting priority mangle; policy accept;
 		meta l4proto tcp socket transparent 1 meta mark set 0x1 accept
-		ip daddr 10.1.0.0/16 tcp dport 8000-8100 tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
-		ip daddr 10.1.0.0/16 udp dport 53 tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
-		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
+		ip daddr 10.1.0.0/16 tcp dport 8000-8100 fib daddr type != local tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
+		ip daddr 10.1.0.0/16 udp dport 53 fib daddr type != local tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
+		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } fib daddr type != local tproxy to 127.0.0.1:15001 meta mark set 0x1 accept
 	}
 	chain output {
 		type route hook output priority mangle; policy accept;
-		ip daddr 10.1.0.0/16 tcp dport 8000-8100 meta mark set 0x1
-		ip daddr 10.1.0.0/16 udp dport 53 meta mark set 0x1
-		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } meta mark set 0x1
+		ip daddr 10.1.0.0/16 tcp dport 8000-8100 fib daddr type != local meta mark set 0x1
+		ip daddr 10.1.0.0/16 udp dport 53 fib daddr type != local meta mark set 0x1
+		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } fib daddr type != local meta mark set 0x1
 	}
 }
 `

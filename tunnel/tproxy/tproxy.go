@@ -138,6 +138,9 @@ func Start(opts Options) (*Manager, error) {
 	}
 	for _, argv := range RoutingCommands(opts.Settings, "add") {
 		if err := opts.Run(ctx, "", argv...); err != nil {
+			for _, argv := range RoutingCommands(opts.Settings, "del") {
+				_ = opts.Run(ctx, "", argv...)
+			}
 			m.shutdown()
 			return nil, fmt.Errorf("tproxy routing: %w", err)
 		}
@@ -289,7 +292,7 @@ func (m *Manager) handle(c net.Conn) {
 	m.mu.Unlock()
 	if !ok {
 		m.opts.Counters.Fail()
-		m.log.Warn("no service intercepts this destination", "dst", dst.String(), "hostname", hostname)
+		m.log.Warn("no service intercepts this destination", "protocol", "tcp", "dst", dst.String(), "hostname", hostname)
 		_ = c.Close()
 		return
 	}

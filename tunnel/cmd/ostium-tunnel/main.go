@@ -21,6 +21,7 @@ import (
 	"github.com/ostium-net/ostium/sdk/identity"
 	"github.com/ostium-net/ostium/tunnel"
 	"github.com/ostium-net/ostium/tunnel/dns"
+	"github.com/ostium-net/ostium/tunnel/relay"
 	"github.com/ostium-net/ostium/tunnel/tproxy"
 )
 
@@ -160,8 +161,9 @@ Services that appear, change or disappear are picked up at the next poll.`,
 				}
 				settings := tproxy.DefaultSettings
 				settings.ListenAddr = listen
+				opts.InterceptCounters = &relay.Counters{}
 				m, err := tproxy.Start(tproxy.Options{Settings: settings, DNSListen: dnsListen, Pool: pool,
-					Dialer: sc, Logger: log.With("component", "tproxy")})
+					Dialer: sc, Counters: opts.InterceptCounters, Logger: log.With("component", "tproxy")})
 				if err != nil {
 					return err
 				}
