@@ -112,6 +112,9 @@ type Circuit struct {
 	mu     sync.Mutex
 	state  circuitState
 	reason string
+	// hostClosed holds the reason of a StateClosed the host sent before Start (it accepted
+	// the dial and closed at once); Start then closes the circuit right after starting it.
+	hostClosed *string
 
 	lastActive atomic.Int64 // UnixNano of the last Data forwarded
 	idleTimer  *time.Timer  // guarded by mu
@@ -147,11 +150,13 @@ func (c *Circuit) Endpoint(s Side) Endpoint { return c.ends[s] }
 
 // Start starts writing to both endpoints; dialerPreface (the StateConnected reply, when not
 // nil) is written to the dialer before anything else. It returns false when the circuit was
-// closed already: nothing is then written, and no StateClosed was sent for it.
+// closed already: nothing is then written, and no StateClosed was sent for it. A StateClosed
+// the host sent before Start does not count as closed: the dialer gets the preface, the data
+// the host sent, then the StateClosed.
 func (c *Circuit) Start(dialerPreface *wire.Message) bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.state != stateCreated {
+		c.mu.Unlock()
 		return false
 	}
 	c.state = stateStarted
@@ -164,6 +169,12 @@ func (c *Circuit) Start(dialerPreface *wire.Message) bool {
 	if c.cfg.IdleTimeout > 0 {
 		c.lastActive.Store(time.Now().UnixNano())
 		c.idleTimer = time.AfterFunc(c.cfg.IdleTimeout, c.checkIdle)
+	}
+	hostClosed := c.hostClosed
+	c.mu.Unlock()
+	if hostClosed != nil {
+		// The dialer sees the connection open, gets what the host sent, then the close.
+		c.shutdown(Host, *hostClosed)
 	}
 	return true
 }
@@ -229,6 +240,15 @@ func (c *Circuit) closeWith(reason string) { c.shutdown(-1, reason) }
 func (c *Circuit) shutdown(by Side, reason string) {
 	c.mu.Lock()
 	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	if c.state == stateCreated && by == Host {
+		// A host that accepted the dial may close before the router has started the circuit.
+		// That is a connection that ended, not a dial that failed: keep it for Start.
+		if c.hostClosed == nil {
+			c.hostClosed = &reason
+		}
 		c.mu.Unlock()
 		return
 	}

@@ -244,3 +244,41 @@ func TestCircuitWriteFailureClosesOtherSide(t *testing.T) {
 		t.Fatalf("reason %q", m.Body)
 	}
 }
+
+func TestCircuitHostClosingBeforeStartStillConnectsTheDialer(t *testing.T) {
+	tc := newTestCircuit(t, Config{})
+	// The host accepted the dial, wrote a greeting and closed before the router started the
+	// circuit.
+	tc.host.send(wire.NewData(9, 1, 0, []byte("hi and bye")))
+	tc.host.send(wire.NewStateClosed(9, 0, "host closed"))
+	deadline := time.Now().Add(testWait)
+	for tc.c.Stats().Queued[Dialer].Messages == 0 || !tc.hostClosedRecorded() {
+		if time.Now().After(deadline) {
+			t.Fatal("the host's data and close never reached the circuit")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if !tc.c.Start(wire.NewStateConnected(7)) {
+		t.Fatalf("Start refused after the host's early close: %q", tc.c.Reason())
+	}
+	tc.dialer.expect(wire.ContentTypeStateConnected)
+	if m := tc.dialer.expect(wire.ContentTypeData); string(m.Body) != "hi and bye" {
+		t.Fatalf("dialer got %q", m.Body)
+	}
+	if m := tc.dialer.expect(wire.ContentTypeStateClosed); string(m.Body) != "host closed" {
+		t.Fatalf("dialer's StateClosed says %q", m.Body)
+	}
+	<-tc.c.Done()
+	tc.c.Wait()
+	select {
+	case m := <-tc.host.inbox:
+		t.Fatalf("the host, which closed, got %s", m)
+	default:
+	}
+}
+
+func (tc *testCircuit) hostClosedRecorded() bool {
+	tc.c.mu.Lock()
+	defer tc.c.mu.Unlock()
+	return tc.c.hostClosed != nil
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -294,5 +295,45 @@ func TestDialerSurvivesAPISessionDeletion(t *testing.T) {
 			t.Fatalf("dialer did not recover from API-session deletion: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestHostClosingRightAfterAcceptIsAConnectionNotAFailedDial covers a server that greets and
+// hangs up at once: the dialer must get a connection that reads the greeting and then EOF,
+// whichever way the host's close and the router's start of the circuit race.
+func TestHostClosingRightAfterAcceptIsAConnectionNotAFailedDial(t *testing.T) {
+	for _, encrypted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("encrypted=%v", encrypted), func(t *testing.T) {
+			e := newEchoNetwork(t, "greeter", encrypted)
+			ln, err := e.host.Listen("greeter")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					_, _ = c.Write([]byte("hello, goodbye"))
+					_ = c.Close()
+				}
+			}()
+			for i := 0; i < 20; i++ {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				c, err := e.client.Dial(ctx, "greeter")
+				cancel()
+				if err != nil {
+					t.Fatalf("dial %d: %v", i, err)
+				}
+				_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+				got, err := io.ReadAll(c)
+				_ = c.Close()
+				if err != nil || string(got) != "hello, goodbye" {
+					t.Fatalf("dial %d read %q, %v; want the greeting then EOF", i, got, err)
+				}
+			}
+		})
 	}
 }
