@@ -23,6 +23,33 @@ import (
 // repeated failed password or MFA attempts for one identity from one source
 // address lock that pair out (command.RecordAuthFailure). A locked pair's
 // attempts are refused before any credential is checked.
+//
+// Two lockouts guard passwords, and they combine:
+//   - The controller's LockoutPolicy locks one identity out from one source
+//     address after Threshold wrong passwords or MFA codes from there, for a
+//     lock that doubles each time. Other addresses are not affected, and a
+//     complete authentication from that address resets its count.
+//   - The identity's auth policy (primary.updb.maxAttempts, 0 = unlimited)
+//     counts wrong passwords from every address together
+//     (command.CountPasswordFailure): the maxAttempts-th in a row disables
+//     the identity (disabledAt, disabledUntil) for lockoutDurationMinutes,
+//     or until an administrator enables it again when that is 0. A
+//     successful password login resets the count. Wrong MFA codes do not
+//     count there, and the default admin is never disabled this way.
+// One wrong password counts toward both, in one raft entry. An attempt that
+// either of them refuses (a lock that holds for the address, or the
+// identity disabled) is refused before the password is checked and counts
+// toward neither, so a single address spends at most Threshold attempts of the
+// policy's maxAttempts per lock, and nobody can guess while the identity is
+// disabled. When one failure trips both, the answer reports the disabled
+// identity, the wider of the two.
+//
+// Both answer 401 INVALID_AUTH, with a Retry-After header when the end is
+// known, and not 429: the Edge API's contract for a refused authentication
+// is 401 INVALID_AUTH, which is what OpenZiti's clients decode and report,
+// and a lock or a disabled identity is a refusal of these credentials, not
+// a throttled request. The specs' 429 (RATE_LIMITED) stays the generic
+// answer for request throttling.
 
 // LockoutPolicy says when repeated authentication failures lock an identity
 // out from a source address.
@@ -100,8 +127,9 @@ func (s *Server) refuseLocked(r *http.Request, identityID, eventType string, d t
 }
 
 // recordFailure records a failed attempt and, when counted, counts it
-// toward a lock. It returns the pair's lock state, or nil.
-func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason string, counted bool) *store.AuthLock {
+// toward a lock. The commands in also are applied in the same raft entry.
+// It returns the pair's lock state, or nil.
+func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason string, counted bool, also ...command.Command) *store.AuthLock {
 	p := s.Lockout
 	c := &command.RecordAuthFailure{EventID: state.NewID(), EventType: eventType, IdentityID: identityID, Source: clientIP(r),
 		Reason: reason, Counted: counted && identityID != ""}
@@ -109,10 +137,19 @@ func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason st
 		c.LockID, c.LockEventID = state.NewID(), state.NewID()
 		c.Threshold, c.BaseLock, c.MaxLock = int64(p.Threshold), p.BaseLock, p.MaxLock
 	}
+	var entry command.Command = c
+	if len(also) > 0 {
+		b, err := command.NewBatch(time.Now().UTC(), append([]command.Command{c}, also...)...)
+		if err != nil {
+			s.Log.Warn("record authentication failure", "identity", identityID, "event", eventType, "err", err)
+			return nil
+		}
+		entry = b
+	}
 	// The failure is recorded even when the client has gone away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(requestContext(r)), 10*time.Second)
 	defer cancel()
-	if err := s.State.Apply(ctx, c); err != nil {
+	if err := s.State.Apply(ctx, entry); err != nil {
 		s.Log.Warn("record authentication failure", "identity", identityID, "event", eventType, "err", err)
 		return nil
 	}
@@ -139,6 +176,84 @@ func (s *Server) failCounted(r *http.Request, identityID, eventType, reason stri
 		}
 	}
 	return fail(authErr)
+}
+
+// failPassword records a wrong password for identity and counts it toward
+// both lockouts: the lock of the identity from the caller's address and,
+// when the identity's auth policy limits attempts, the disabling of the
+// identity. It answers with the disabled identity when this failure
+// disabled it, else like failCounted.
+func (s *Server) failPassword(r *http.Request, identity *store.Identity, eventType string) middleware.Responder {
+	var also []command.Command
+	if maxAttempts, lockout := s.passwordAttempts(identity); maxAttempts > 0 {
+		also = append(also, &command.CountPasswordFailure{IdentityID: identity.ID, Source: clientIP(r), CounterID: state.NewID(),
+			EventID: state.NewID(), MaxAttempts: maxAttempts, LockoutDuration: lockout})
+	}
+	lock := s.recordFailure(r, identity.ID, eventType, "wrong password", true, also...)
+	if len(also) > 0 {
+		if rec, err := s.State.Get(store.Identities, identity.ID); err == nil {
+			if now := time.Now(); rec.(*store.Identity).IsDisabled(now) {
+				return fail(disabledError(rec.(*store.Identity), now))
+			}
+		}
+	}
+	if lock != nil {
+		if d := time.Until(lock.LockedUntil); d > 0 {
+			return fail(lockedError(d))
+		}
+	}
+	return fail(errInvalidAuth)
+}
+
+// passwordAttempts is how many wrong passwords in a row the identity's auth
+// policy allows (0: no limit) and how long it disables the identity then (0:
+// until an administrator enables it).
+func (s *Server) passwordAttempts(identity *store.Identity) (int64, time.Duration) {
+	var maxAttempts, minutes int64
+	_ = s.State.View(func(tx *store.Tx) error {
+		p, err := store.Get[*store.AuthPolicy](tx, store.AuthPolicies, orDefault(identity.AuthPolicyID, DefaultAuthPolicyID))
+		if err != nil {
+			return err
+		}
+		maxAttempts, minutes = p.Primary.MaxAttempts, p.Primary.LockoutDurationMinutes
+		return nil
+	})
+	return max(maxAttempts, 0), time.Duration(max(minutes, 0)) * time.Minute
+}
+
+// disabledError is the answer to an attempt of a disabled identity; like a
+// lock's, with Retry-After when the end is known.
+func disabledError(identity *store.Identity, now time.Time) *APIError {
+	if identity.DisabledUntil == nil {
+		return &APIError{Status: http.StatusUnauthorized, Code: CodeInvalidAuth,
+			Message: "the identity is disabled until an administrator enables it"}
+	}
+	secs := max(int(math.Ceil(identity.DisabledUntil.Sub(now).Seconds())), 1)
+	return &APIError{Status: http.StatusUnauthorized, Code: CodeInvalidAuth, RetryAfter: secs,
+		Message: fmt.Sprintf("the identity is disabled for %d more seconds", secs)}
+}
+
+// refuseDisabled records an attempt refused because the identity is disabled
+// and answers it.
+func (s *Server) refuseDisabled(r *http.Request, identity *store.Identity, eventType string) middleware.Responder {
+	s.recordFailure(r, identity.ID, eventType, "identity disabled", false)
+	return fail(disabledError(identity, time.Now()))
+}
+
+// resetPasswordFailures forgets the wrong passwords counted against the
+// identity's auth policy, after a login with the right one.
+func (s *Server) resetPasswordFailures(r *http.Request, identityID string) {
+	var counterID string
+	_ = s.State.View(func(tx *store.Tx) error {
+		counterID, _ = tx.Lookup(store.PasswordFailures, "identity", identityID)
+		return nil
+	})
+	if counterID == "" {
+		return
+	}
+	if err := s.State.Delete(requestContext(r), store.PasswordFailures, counterID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.Log.Warn("reset password failures", "identity", identityID, "err", err)
+	}
 }
 
 // successEventCommand is the command that records a successful attempt.

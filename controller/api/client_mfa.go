@@ -21,8 +21,10 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/hotp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/ostium-net/ostium/controller/command"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
@@ -221,36 +223,68 @@ func (s *Server) totpKey(m *store.MFA, accountName string) (*otp.Key, error) {
 		Period: totpOpts.Period, Digits: totpOpts.Digits, Algorithm: totpOpts.Algorithm})
 }
 
-// validTOTP reports whether code is a current TOTP code of m.
-func (s *Server) validTOTP(m *store.MFA, code string) bool {
+// totpSteps are the time steps around now, within the accepted skew, whose
+// TOTP code of m is code: none for a wrong code, one for a good one (two
+// only when the codes of two steps collide).
+func (s *Server) totpSteps(m *store.MFA, code string, now time.Time) []int64 {
 	code = strings.TrimSpace(code)
 	if len(code) != totpOpts.Digits.Length() {
-		return false
+		return nil
 	}
 	raw, err := s.mfa.open(sealTOTPSecret, m.IdentityID, m.SecretSealed)
 	if err != nil {
 		s.Log.Warn("open TOTP secret", "identity", m.IdentityID, "err", err)
-		return false
+		return nil
 	}
 	secret := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
-	valid, err := totp.ValidateCustom(code, secret, time.Now(), totpOpts)
-	return err == nil && valid
+	opts := hotp.ValidateOpts{Digits: totpOpts.Digits, Algorithm: totpOpts.Algorithm}
+	current := now.Unix() / int64(totpOpts.Period)
+	var steps []int64
+	for step := current - int64(totpOpts.Skew); step <= current+int64(totpOpts.Skew); step++ {
+		if ok, err := hotp.ValidateCustom(code, uint64(step), secret, opts); err == nil && ok {
+			steps = append(steps, step)
+		}
+	}
+	return steps
 }
 
 var errRecoveryCodeUnknown = errors.New("not an unused recovery code")
 
+// mfaVerdict is what checkMFACode made of a code.
+type mfaVerdict int
+
+const (
+	mfaCodeWrong mfaVerdict = iota
+	mfaCodeAccepted
+	// mfaCodeReplayed: a TOTP code of a step already taken (or earlier).
+	mfaCodeReplayed
+)
+
 // checkMFACode accepts a current TOTP code of m or, when allowRecovery is
-// set, one of its unused recovery codes, which it uses up.
-func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowRecovery bool) (bool, error) {
-	if s.validTOTP(m, code) {
-		return true, nil
+// set, one of its unused recovery codes. Either is used up: a recovery code
+// is removed, and the time step of a TOTP code becomes the last one
+// accepted, so that neither that code nor any of an earlier step is accepted
+// again (RFC 6238, section 5.2). Both happen through raft and are checked
+// where they are applied, so that a code is taken once across the cluster.
+func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowRecovery bool) (mfaVerdict, error) {
+	if steps := s.totpSteps(m, code, time.Now()); len(steps) > 0 {
+		err := s.State.Apply(requestContext(r), &command.AcceptTOTP{MFAID: m.ID, Steps: steps})
+		switch {
+		case err == nil:
+			return mfaCodeAccepted, nil
+		case errors.Is(err, store.ErrConflict): // command.ErrTOTPReplayed, also when forwarded
+			return mfaCodeReplayed, nil
+		case errors.Is(err, store.ErrNotFound): // the enrollment was removed meanwhile
+			return mfaCodeWrong, nil
+		}
+		return mfaCodeWrong, err
 	}
 	if !allowRecovery || len(normalizeRecoveryCode(code)) != recoveryCodeLength {
-		return false, nil
+		return mfaCodeWrong, nil
 	}
 	hash := s.mfa.codeHash(code)
 	if !containsHash(m.RecoveryCodeHashes, hash) {
-		return false, nil
+		return mfaCodeWrong, nil
 	}
 	// Remove the code guarded by the record's modify index: of two
 	// concurrent uses of one code, only one succeeds.
@@ -269,12 +303,12 @@ func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowR
 		return s.mfa.sealRecovery(cur, codes)
 	})
 	if errors.Is(err, errRecoveryCodeUnknown) {
-		return false, nil
+		return mfaCodeWrong, nil
 	}
 	if err != nil {
-		return false, err
+		return mfaCodeWrong, err
 	}
-	return true, nil
+	return mfaCodeAccepted, nil
 }
 
 func containsHash(hashes []string, hash string) bool {
@@ -293,13 +327,15 @@ var (
 	errMFAVerified    = newErr(http.StatusBadRequest, CodeCouldNotValidate, "the MFA enrollment is already verified")
 	errMFAExists      = newErr(http.StatusConflict, CodeConflict, "an MFA enrollment already exists; delete it before enrolling again")
 	errInvalidMFACode = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the MFA code is not valid")
+	errUsedMFACode    = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the MFA code was already used: wait for the next one")
 	errMFACodeMissing = newErr(http.StatusBadRequest, CodeCouldNotValidate, "an MFA code is required (the mfa-validation-code header or a body with code)")
 )
 
-// mfaGate checks code against the caller's verified enrollment, with the
-// lockout: a locked caller is refused unchecked, and a wrong code counts.
-// It returns nil when the code is good; allowRecovery accepts (and uses up)
-// recovery codes too.
+// mfaGate checks code against the caller's enrollment, with the lockout: a
+// locked caller is refused unchecked, and a wrong or replayed code counts.
+// It returns nil when the code is good, and then the code is used up: a TOTP
+// code is taken once, wherever it is presented. allowRecovery accepts (and
+// uses up) recovery codes too.
 func (s *Server) mfaGate(r *http.Request, caller *Principal, m *store.MFA, code string, allowRecovery bool) middleware.Responder {
 	if d := s.lockedFor(caller.Identity.ID, clientIP(r)); d > 0 {
 		return s.refuseLocked(r, caller.Identity.ID, store.AuthEventMFAFailure, d)
@@ -307,14 +343,17 @@ func (s *Server) mfaGate(r *http.Request, caller *Principal, m *store.MFA, code 
 	if strings.TrimSpace(code) == "" {
 		return fail(errMFACodeMissing)
 	}
-	good, err := s.checkMFACode(r, m, code, allowRecovery)
+	verdict, err := s.checkMFACode(r, m, code, allowRecovery)
 	if err != nil {
 		return fail(err)
 	}
-	if !good {
-		return s.failCounted(r, caller.Identity.ID, store.AuthEventMFAFailure, "wrong MFA code", errInvalidMFACode)
+	switch verdict {
+	case mfaCodeAccepted:
+		return nil
+	case mfaCodeReplayed:
+		return s.failCounted(r, caller.Identity.ID, store.AuthEventMFAFailure, "TOTP code already used", errUsedMFACode)
 	}
-	return nil
+	return s.failCounted(r, caller.Identity.ID, store.AuthEventMFAFailure, "wrong MFA code", errInvalidMFACode)
 }
 
 func codeOf(c *models.MfaCode) string {

@@ -30,7 +30,9 @@ func totpSecret(t *testing.T, provisioningURL string) string {
 	return key.Secret()
 }
 
-// totpNow is the current TOTP code of secret, as an authenticator app shows it.
+// totpNow is the current TOTP code of secret, as an authenticator app shows
+// it. The controller takes every code once: use it only where the code is
+// not checked, and totpCodes.next where it is accepted.
 func totpNow(t *testing.T, secret string) string {
 	t.Helper()
 	code, err := totp.GenerateCode(secret, time.Now())
@@ -38,6 +40,70 @@ func totpNow(t *testing.T, secret string) string {
 		t.Fatal(err)
 	}
 	return code
+}
+
+// totpPeriod is the TOTP time step, in seconds.
+const totpPeriod = 30
+
+// totpCodes gives out the codes of one TOTP secret, each of a later time
+// step than the one before, since the controller takes every step once.
+// It uses the steps the controller accepts around now (one before, the
+// current one, one after) and waits for the next step when they are spent.
+type totpCodes struct {
+	secret string
+	last   int64 // the time step of the last code given out
+}
+
+// at is the code of one time step.
+func (g *totpCodes) at(t *testing.T, step int64) string {
+	t.Helper()
+	code, err := totp.GenerateCode(g.secret, time.Unix(step*totpPeriod, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
+}
+
+// next is a code of a later step than any given out before, still valid
+// when it reaches the controller.
+func (g *totpCodes) next(t *testing.T) string {
+	t.Helper()
+	for {
+		now := time.Now()
+		step := now.Unix() / totpPeriod
+		earliest := step
+		// The previous step's code is good until the current step ends:
+		// use it only well before then.
+		if time.Unix((step+1)*totpPeriod, 0).Sub(now) > 10*time.Second {
+			earliest = step - 1
+		}
+		if s := max(g.last+1, earliest); s <= step+1 {
+			g.last = s
+			return g.at(t, s)
+		}
+		time.Sleep(time.Unix((step+1)*totpPeriod, 0).Sub(now))
+	}
+}
+
+// lastCode is the code given out last.
+func (g *totpCodes) lastCode(t *testing.T) string {
+	t.Helper()
+	return g.at(t, g.last)
+}
+
+// settledStep is the current time step, once at least 10 seconds of it
+// remain: codes of it and of the step before are still valid when they
+// reach the controller.
+func settledStep() int64 {
+	for {
+		now := time.Now()
+		step := now.Unix() / totpPeriod
+		left := time.Unix((step+1)*totpPeriod, 0).Sub(now)
+		if left > 10*time.Second {
+			return step
+		}
+		time.Sleep(left)
+	}
 }
 
 // wrongTOTP is a six-digit code that is not valid for secret now, nor in the
@@ -75,20 +141,28 @@ func clientLogin(t *testing.T, c *testCtl, username, password string) (int, stri
 	return status, hdr.Get("Retry-After"), env, cl
 }
 
-// enrollTOTP enrolls and verifies MFA for cl, returning the secret and the
-// recovery codes shown during enrollment.
-func enrollTOTP(t *testing.T, cl *apiClient) (string, []string) {
+// startTOTP starts an MFA enrollment for cl without verifying it, returning
+// the code source of its secret and the recovery codes shown.
+func startTOTP(t *testing.T, cl *apiClient) (*totpCodes, []string) {
 	t.Helper()
 	if status, env := cl.do("POST", "/current-identity/mfa", nil); status != 201 {
 		t.Fatalf("enroll: %d %v", status, env)
 	}
 	_, env := cl.do("GET", "/current-identity/mfa", nil)
 	secret := totpSecret(t, data(env)["provisioningUrl"].(string))
-	codes := stringList(data(env)["recoveryCodes"])
-	if status, env := cl.do("POST", "/current-identity/mfa/verify", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	return &totpCodes{secret: secret}, stringList(data(env)["recoveryCodes"])
+}
+
+// enrollTOTP enrolls and verifies MFA for cl, returning the code source of
+// its secret (the verifying code was its first) and the recovery codes
+// shown during enrollment.
+func enrollTOTP(t *testing.T, cl *apiClient) (*totpCodes, []string) {
+	t.Helper()
+	codes, recovery := startTOTP(t, cl)
+	if status, env := cl.do("POST", "/current-identity/mfa/verify", map[string]any{"code": codes.next(t)}); status != 200 {
 		t.Fatalf("verify: %d %v", status, env)
 	}
-	return secret, codes
+	return codes, recovery
 }
 
 func stringList(v any) []string {
@@ -162,6 +236,7 @@ func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
 		t.Fatalf("provisioning URL: %q", url)
 	}
 	secret := totpSecret(t, url)
+	tc := &totpCodes{secret: secret}
 	codes := stringList(d["recoveryCodes"])
 	if len(codes) != 20 || len(slices.Compact(slices.Sorted(slices.Values(codes)))) != 20 {
 		t.Fatalf("recovery codes: %v", codes)
@@ -189,7 +264,7 @@ func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
 	if status, env := alice.do("POST", "/current-identity/mfa/verify", map[string]any{"code": wrongTOTP(t, secret)}); status != 401 {
 		t.Fatalf("verify with a wrong code: %d %v", status, env)
 	}
-	if status, env := alice.do("POST", "/current-identity/mfa/verify", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, env := alice.do("POST", "/current-identity/mfa/verify", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("verify: %d %v", status, env)
 	}
 	if status, _ := alice.do("POST", "/current-identity/mfa/verify", map[string]any{"code": totpNow(t, secret)}); status != 400 {
@@ -237,7 +312,7 @@ func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
 	if status, _ := pending.do("GET", "/services", nil); status != 401 {
 		t.Fatalf("a wrong code opened the session: %d", status)
 	}
-	if status, env := pending.do("POST", "/authenticate/mfa", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, env := pending.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("MFA: %d %v", status, env)
 	}
 	if status, _ := pending.do("GET", "/services", nil); status != 200 {
@@ -261,19 +336,23 @@ func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
 		t.Fatal("a used recovery code opened the session")
 	}
 
-	// Viewing recovery codes needs a code in the mfa-validation-code header.
+	// Viewing recovery codes needs a code in the mfa-validation-code
+	// header; a recovery code given there is used up too.
 	if status, _ := alice.do("GET", "/current-identity/mfa/recovery-codes", nil); status != 400 {
 		t.Fatalf("recovery codes without a code: %d", status)
 	}
-	left := recoveryCodes(t, alice, totpNow(t, secret))
-	if len(left) != 19 || slices.Contains(left, codes[0]) || !slices.Contains(left, codes[1]) {
+	left := recoveryCodes(t, alice, codes[1])
+	if len(left) != 18 || slices.Contains(left, codes[0]) || slices.Contains(left, codes[1]) || !slices.Contains(left, codes[2]) {
 		t.Fatalf("unused recovery codes: %v", left)
 	}
+	if status, _ := recoveryCodesStatus(t, alice, codes[1]); status != 401 {
+		t.Fatalf("recovery codes shown for a used recovery code: %d", status)
+	}
 	// Regenerating replaces every code.
-	if status, env := alice.do("POST", "/current-identity/mfa/recovery-codes", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, env := alice.do("POST", "/current-identity/mfa/recovery-codes", map[string]any{"code": codes[2]}); status != 200 {
 		t.Fatalf("regenerate: %d %v", status, env)
 	}
-	fresh := recoveryCodes(t, alice, totpNow(t, secret))
+	fresh := recoveryCodes(t, alice, tc.next(t))
 	if len(fresh) != 20 {
 		t.Fatalf("fresh codes: %v", fresh)
 	}
@@ -282,21 +361,22 @@ func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
 			t.Fatalf("old code %s survived regeneration", old)
 		}
 	}
-	if status, _ := third.do("POST", "/authenticate/mfa", map[string]any{"code": codes[1]}); status != 401 {
+	if status, _ := third.do("POST", "/authenticate/mfa", map[string]any{"code": codes[3]}); status != 401 {
 		t.Fatalf("a replaced recovery code accepted: %d", status)
 	}
 	if status, _ := third.do("POST", "/authenticate/mfa", map[string]any{"code": fresh[5]}); status != 200 {
 		t.Fatalf("a fresh recovery code refused: %d", status)
 	}
 
-	// Disabling needs a code, given in the mfa-validation-code header.
+	// Disabling needs a code, given in the mfa-validation-code header (a
+	// recovery code here; TestTOTPCodesAreSingleUse disables with TOTP).
 	if status, _ := alice.do("DELETE", "/current-identity/mfa", nil); status != 400 {
 		t.Fatalf("disable without a code: %d", status)
 	}
 	if status := deleteMFA(t, alice, wrongTOTP(t, secret)); status != 401 {
 		t.Fatalf("disable with a wrong code: %d", status)
 	}
-	if status := deleteMFA(t, alice, totpNow(t, secret)); status != 200 {
+	if status := deleteMFA(t, alice, fresh[6]); status != 200 {
 		t.Fatalf("disable: %d", status)
 	}
 	if status, _ := alice.do("GET", "/current-identity/mfa", nil); status != 404 {
@@ -311,7 +391,19 @@ func TestMFAEnrollVerifyAuthenticate(t *testing.T) {
 	}
 }
 
+// recoveryCodes shows the unused recovery codes, with code in the
+// mfa-validation-code header.
 func recoveryCodes(t *testing.T, cl *apiClient, code string) []string {
+	t.Helper()
+	status, env := recoveryCodesStatus(t, cl, code)
+	if status != 200 {
+		t.Fatalf("recovery codes: %d %v", status, env)
+	}
+	return stringList(data(env)["recoveryCodes"])
+}
+
+// recoveryCodesStatus asks for the recovery codes and returns the answer.
+func recoveryCodesStatus(t *testing.T, cl *apiClient, code string) (int, map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest("GET", cl.ctl.base+"/edge/client/v1/current-identity/mfa/recovery-codes", nil)
 	if err != nil {
@@ -326,10 +418,7 @@ func recoveryCodes(t *testing.T, cl *apiClient, code string) []string {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		t.Fatalf("recovery codes: %d %s", resp.StatusCode, body)
-	}
-	return stringList(data(decodeEnvelope(t, body))["recoveryCodes"])
+	return resp.StatusCode, decodeEnvelope(t, body)
 }
 
 func deleteMFA(t *testing.T, cl *apiClient, code string) int {
@@ -410,7 +499,7 @@ func TestMFARequiredByAuthPolicy(t *testing.T) {
 	if status, env := carol.do("POST", "/authenticate/mfa", map[string]any{"code": "123456"}); status != 400 {
 		t.Fatalf("MFA step without an enrollment: %d %v", status, env)
 	}
-	secret, _ := enrollTOTP(t, carol)
+	tc, _ := enrollTOTP(t, carol)
 	if status, _ := carol.do("GET", "/services", nil); status != 200 {
 		t.Fatalf("services after enrolling: %d", status)
 	}
@@ -420,7 +509,7 @@ func TestMFARequiredByAuthPolicy(t *testing.T) {
 	if status, _ := again.do("POST", "/current-identity/mfa", nil); status != 401 {
 		t.Fatalf("enrollment endpoints open to a pending session of an enrolled identity: %d", status)
 	}
-	if status, _ := again.do("POST", "/authenticate/mfa", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, _ := again.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("MFA: %d", status)
 	}
 	if status, _ := again.do("GET", "/services", nil); status != 200 {
@@ -434,7 +523,7 @@ func TestMFAManagementSession(t *testing.T) {
 	admin := c.adminClient(t)
 	// The admin enrolls through the client API.
 	cl := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: admin.token}
-	secret, _ := enrollTOTP(t, cl)
+	tc, _ := enrollTOTP(t, cl)
 
 	m := c.managementClient(t)
 	status, env := m.do("POST", "/authenticate?method=password", map[string]any{"username": "admin", "password": testAdminPassword})
@@ -450,7 +539,7 @@ func TestMFAManagementSession(t *testing.T) {
 		t.Fatalf("current session before MFA: %d", status)
 	}
 	step := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: m.token}
-	if status, env := step.do("POST", "/authenticate/mfa", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, env := step.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("MFA: %d %v", status, env)
 	}
 	if status, _ := m.do("GET", "/identities", nil); status != 200 {
@@ -463,7 +552,8 @@ func TestMFAWrongCodesLockOut(t *testing.T) {
 	c := newTestController(t, withLockout(3, time.Minute, time.Hour))
 	admin := c.adminClient(t)
 	dave, daveID := clientFor(t, c, admin, "dave")
-	secret, _ := enrollTOTP(t, dave)
+	tc, _ := enrollTOTP(t, dave)
+	secret := tc.secret
 
 	_, _, env, pending := clientLogin(t, c, "dave-user", "dave-password")
 	expectPending(t, env)
@@ -490,7 +580,7 @@ func TestMFAWrongCodesLockOut(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("login from another address: %d %v", status, env)
 	}
-	if status, _ := elsewhere.do("POST", "/authenticate/mfa", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, _ := elsewhere.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("MFA from another address: %d", status)
 	}
 
@@ -501,7 +591,7 @@ func TestMFAWrongCodesLockOut(t *testing.T) {
 	if status, _ := admin.do("DELETE", "/identities/"+daveID+"/auth-locks", nil); status != 200 {
 		t.Fatalf("clear: %d", status)
 	}
-	if status, env := pending.do("POST", "/authenticate/mfa", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, env := pending.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("MFA after the lock was cleared: %d %v", status, env)
 	}
 }
@@ -516,4 +606,114 @@ func (c *testCtl) fromSource(t testing.TB, ip string) *testCtl {
 	cp := *c
 	cp.client = &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	return &cp
+}
+
+// TestTOTPCodesAreSingleUse: a TOTP code is accepted once, wherever it is
+// presented (verification, the MFA step of a login, showing or regenerating
+// recovery codes, disabling MFA), and so is no code of an earlier step.
+func TestTOTPCodesAreSingleUse(t *testing.T) {
+	t.Parallel()
+	c := newTestController(t)
+	admin := c.adminClient(t)
+
+	// mfaStep completes the MFA step of a fresh login of name with code.
+	mfaStep := func(name, code string) (int, map[string]any, *apiClient) {
+		t.Helper()
+		status, _, env, pending := clientLogin(t, c, name+"-user", name+"-password")
+		if status != 200 {
+			t.Fatalf("%s login: %d %v", name, status, env)
+		}
+		expectPending(t, env)
+		status, env = pending.do("POST", "/authenticate/mfa", map[string]any{"code": code})
+		return status, env, pending
+	}
+	refused := func(what string, status int, env map[string]any) {
+		t.Helper()
+		if status != 401 || errorCode(env) != "INVALID_AUTH" {
+			t.Fatalf("%s: %d %v, want 401 INVALID_AUTH", what, status, env)
+		}
+	}
+
+	// The MFA step: the code that verified the enrollment cannot complete a
+	// login, and a code that completed one cannot complete another.
+	alice, aliceID := clientFor(t, c, admin, "alice")
+	tc, _ := enrollTOTP(t, alice)
+	status, env, pending := mfaStep("alice", tc.lastCode(t))
+	refused("MFA step with the verifying code", status, env)
+	if status, _ := pending.do("GET", "/services", nil); status != 401 {
+		t.Fatalf("a replayed code completed the login: %d", status)
+	}
+	code := tc.next(t)
+	if status, env, cl := mfaStep("alice", code); status != 200 {
+		t.Fatalf("MFA step with a new code: %d %v", status, env)
+	} else if status, _ := cl.do("GET", "/services", nil); status != 200 {
+		t.Fatalf("services after MFA: %d", status)
+	}
+	status, env, pending = mfaStep("alice", code)
+	refused("MFA step with a code used by another login", status, env)
+	if status, _ := pending.do("GET", "/services", nil); status != 401 {
+		t.Fatalf("a replayed code completed the login: %d", status)
+	}
+	_, env = admin.do("GET", "/auth-events?filter="+urlQuery(`identityId="`+aliceID+`" and eventType="mfa-failure" and reason="TOTP code already used"`), nil)
+	if n := len(items(env)); n != 2 {
+		t.Fatalf("replays recorded: %d %v", n, env)
+	}
+
+	// A code of an earlier step than the last one accepted is refused, even
+	// while it is still current.
+	bob, _ := clientFor(t, c, admin, "bob")
+	bobCodes, _ := startTOTP(t, bob)
+	step := settledStep()
+	if status, env := bob.do("POST", "/current-identity/mfa/verify", map[string]any{"code": bobCodes.at(t, step+1)}); status != 200 {
+		t.Fatalf("verify with the next step's code: %d %v", status, env)
+	}
+	status, env, _ = mfaStep("bob", bobCodes.at(t, step))
+	refused("MFA step with a code of an earlier step", status, env)
+	status, env, _ = mfaStep("bob", bobCodes.at(t, step+1))
+	refused("MFA step with the verifying code", status, env)
+
+	// Showing the recovery codes takes the code; it then opens nothing else.
+	carol, _ := clientFor(t, c, admin, "carol")
+	carolCodes, _ := enrollTOTP(t, carol)
+	code = carolCodes.next(t)
+	if got := recoveryCodes(t, carol, code); len(got) != 20 {
+		t.Fatalf("recovery codes: %v", got)
+	}
+	status, env = recoveryCodesStatus(t, carol, code)
+	refused("recovery codes shown twice for one code", status, env)
+	status, env = carol.do("POST", "/current-identity/mfa/recovery-codes", map[string]any{"code": code})
+	refused("regeneration with the code that showed the recovery codes", status, env)
+
+	// Regenerating the recovery codes takes the code.
+	dave, _ := clientFor(t, c, admin, "dave")
+	daveCodes, daveRecovery := enrollTOTP(t, dave)
+	code = daveCodes.next(t)
+	if status, env := dave.do("POST", "/current-identity/mfa/recovery-codes", map[string]any{"code": code}); status != 200 {
+		t.Fatalf("regenerate: %d %v", status, env)
+	}
+	status, env = dave.do("POST", "/current-identity/mfa/recovery-codes", map[string]any{"code": code})
+	refused("regenerating twice with one code", status, env)
+	if status := deleteMFA(t, dave, code); status != 401 {
+		t.Fatalf("disable with the code that regenerated: %d", status)
+	}
+	if status, env := dave.do("GET", "/current-identity/mfa", nil); status != 200 || data(env)["isVerified"] != true {
+		t.Fatalf("enrollment after a refused disable: %d %v", status, env)
+	}
+	// Recovery codes stay single-use: the regenerated ones replaced the old ones.
+	if status, env, _ := mfaStep("dave", daveRecovery[0]); status != 401 {
+		t.Fatalf("a replaced recovery code: %d %v", status, env)
+	}
+
+	// Disabling MFA takes the code too: the verifying code cannot disable it.
+	erin, _ := clientFor(t, c, admin, "erin")
+	erinCodes, _ := enrollTOTP(t, erin)
+	if status := deleteMFA(t, erin, erinCodes.lastCode(t)); status != 401 {
+		t.Fatalf("disable with the verifying code: %d", status)
+	}
+	if status := deleteMFA(t, erin, erinCodes.next(t)); status != 200 {
+		t.Fatalf("disable with a new code: %d", status)
+	}
+	if status, _ := erin.do("GET", "/current-identity/mfa", nil); status != 404 {
+		t.Fatalf("MFA after disabling: %d", status)
+	}
 }

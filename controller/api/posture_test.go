@@ -290,7 +290,7 @@ func TestPostureMFA(t *testing.T) {
 	if status, env := dial(alice, w.svc); status != 409 || errorCode(env) != "INVALID_POSTURE" {
 		t.Fatalf("session before MFA: %d %v", status, env)
 	}
-	secret, _ := enrollTOTP(t, alice)
+	tc, _ := enrollTOTP(t, alice)
 	status, env := dial(alice, w.svc)
 	if status != 201 {
 		t.Fatalf("session after MFA: %d %v", status, env)
@@ -321,7 +321,7 @@ func TestPostureMFA(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("login: %d", status)
 	}
-	if status, env := again.do("POST", "/authenticate/mfa", map[string]any{"code": totpNow(t, secret)}); status != 200 {
+	if status, env := again.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
 		t.Fatalf("mfa: %d %v", status, env)
 	}
 	status, env = dial(again, w.svc)

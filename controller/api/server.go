@@ -209,12 +209,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 	return &p, nil
 }
 
-func identityDisabled(i *store.Identity, now time.Time) bool {
-	if !i.Disabled {
-		return false
-	}
-	return i.DisabledUntil == nil || now.Before(*i.DisabledUntil)
-}
+func identityDisabled(i *store.Identity, now time.Time) bool { return i.IsDisabled(now) }
 
 func (s *Server) lastActivity(sess *store.APISession) time.Time {
 	last := sess.UpdatedAt

@@ -83,7 +83,9 @@ var dummyHash = sync.OnceValue(func() string {
 // management API). Every attempt is recorded as an auth event; wrong
 // passwords count toward a lock of the identity from the caller's address,
 // and while a lock holds, attempts are refused before any credential is
-// checked. An identity with MFA enrolled, or required by its auth policy,
+// checked. Wrong passwords also count toward the maxAttempts of the
+// identity's auth policy, which disables the identity (see auth_audit.go for
+// how the two combine); a disabled identity's password is not checked. An identity with MFA enrolled, or required by its auth policy,
 // gets a session that must complete POST /authenticate/mfa (or enroll)
 // before anything else.
 func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool) middleware.Responder {
@@ -126,8 +128,13 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
 			return s.refuseLocked(r, identity.ID, failed, d)
 		}
+		// The password of a disabled identity is not even checked: while
+		// its auth policy keeps it disabled, guessing cannot go on.
+		if identity.IsDisabled(time.Now()) {
+			return s.refuseDisabled(r, identity, failed)
+		}
 		if err := auth.VerifyPassword(password, authn.PasswordHash); err != nil {
-			return s.failCounted(r, identity.ID, failed, "wrong password", errInvalidAuth)
+			return s.failPassword(r, identity, failed)
 		}
 	case "cert":
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -183,7 +190,7 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	}
 	now := time.Now().UTC()
 	if identityDisabled(identity, now) {
-		return refuse(identity.ID, "identity disabled")
+		return s.refuseDisabled(r, identity, failed)
 	}
 	if adminOnly && !identity.IsAdmin {
 		return refuse(identity.ID, "not an administrator")
@@ -231,6 +238,11 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		// Only a complete authentication forgets earlier failures: a known
 		// password must not reset the count of wrong MFA codes.
 		s.resetFailures(r, identity.ID)
+	}
+	if method == "password" {
+		// The right password ends a run of wrong ones: the auth policy's
+		// count starts again.
+		s.resetPasswordFailures(r, identity.ID)
 	}
 	if !adminOnly {
 		s.recordClientInfo(r, identity.ID, creds.EnvInfo, creds.SdkInfo)

@@ -29,6 +29,11 @@ const (
 	TypeConsumeEnrollment Type = 5
 	// TypeRecordAuthFailure counts a failed authentication (authlock.go).
 	TypeRecordAuthFailure Type = 6
+	// TypeAcceptTOTP takes a TOTP code as used (totp.go).
+	TypeAcceptTOTP Type = 7
+	// TypeCountPasswordFailure counts a wrong password against the
+	// identity's auth policy (passwordfailure.go).
+	TypeCountPasswordFailure Type = 8
 )
 
 // Command is one state change.
@@ -86,12 +91,14 @@ func Decode(data []byte) (Command, time.Time, error) {
 
 // registry is the dispatch table: one constructor per type.
 var registry = map[Type]func() Command{
-	TypeCreateEntity:      func() Command { return &CreateEntity{} },
-	TypeUpdateEntity:      func() Command { return &UpdateEntity{} },
-	TypeDeleteEntity:      func() Command { return &DeleteEntity{} },
-	TypeBatch:             func() Command { return &Batch{} },
-	TypeConsumeEnrollment: func() Command { return &ConsumeEnrollment{} },
-	TypeRecordAuthFailure: func() Command { return &RecordAuthFailure{} },
+	TypeCreateEntity:         func() Command { return &CreateEntity{} },
+	TypeUpdateEntity:         func() Command { return &UpdateEntity{} },
+	TypeDeleteEntity:         func() Command { return &DeleteEntity{} },
+	TypeBatch:                func() Command { return &Batch{} },
+	TypeConsumeEnrollment:    func() Command { return &ConsumeEnrollment{} },
+	TypeRecordAuthFailure:    func() Command { return &RecordAuthFailure{} },
+	TypeAcceptTOTP:           func() Command { return &AcceptTOTP{} },
+	TypeCountPasswordFailure: func() Command { return &CountPasswordFailure{} },
 }
 
 func kind(name string) (*store.Kind, error) {

@@ -39,6 +39,12 @@ type Identity struct {
 	SDKInfo                   map[string]any    `json:"sdkInfo,omitempty"`
 }
 
+// IsDisabled reports whether the identity is disabled at t: disabled with no
+// end, or with an end after t.
+func (i *Identity) IsDisabled(t time.Time) bool {
+	return i.Disabled && (i.DisabledUntil == nil || t.Before(*i.DisabledUntil))
+}
+
 // Identity types accepted by the management API.
 const (
 	IdentityTypeDefault = "Default"
@@ -410,6 +416,10 @@ type MFA struct {
 	RecoveryCodeHashes []string `json:"recoveryCodeHashes,omitempty"`
 	// RecoveryCodesSealed is the sealed JSON list of the unused recovery codes.
 	RecoveryCodesSealed string `json:"recoveryCodesSealed,omitempty"`
+	// LastTOTPStep is the RFC 6238 time step (Unix time / period) of the
+	// last TOTP code accepted; a code of this step or an earlier one is
+	// refused, so that every code is taken once. Zero: none taken yet.
+	LastTOTPStep int64 `json:"lastTotpStep,omitempty"`
 }
 
 // Authentication event types, as the management API names them.
@@ -451,3 +461,13 @@ type AuthLock struct {
 
 // Locked reports whether the lock holds at t.
 func (l *AuthLock) Locked(t time.Time) bool { return t.Before(l.LockedUntil) }
+
+// PasswordFailureCount counts the consecutive failed password logins of one
+// identity, from any source, against the maxAttempts of its auth policy. A
+// successful login removes it, and so does the disabling it leads to.
+type PasswordFailureCount struct {
+	Meta
+	IdentityID    string    `json:"identityId"`
+	Failures      int64     `json:"failures"`
+	LastFailureAt time.Time `json:"lastFailureAt"`
+}

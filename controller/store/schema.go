@@ -147,6 +147,9 @@ var (
 			return []string{AuthLockKey(l.IdentityID, l.Source)}
 		}}},
 	}
+	PasswordFailures = &Kind{Name: "password-failures", New: func() Record { return &PasswordFailureCount{} },
+		Unique: []UniqueIndex{{Name: "identity", Values: func(r Record) []string { return one(r.(*PasswordFailureCount).IdentityID) }}},
+	}
 	PostureDatas = &Kind{Name: "posture-data", New: func() Record { return &PostureData{} },
 		Unique: []UniqueIndex{{Name: "apiSession", Values: func(r Record) []string { return one(r.(*PostureData).APISessionID) }}},
 	}
@@ -167,7 +170,7 @@ var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
-	PostureDatas,
+	PostureDatas, PasswordFailures,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one
@@ -225,6 +228,9 @@ func init() {
 	}
 	AuthLocks.Refs = []ForeignKey{
 		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*AuthLock).IdentityID) }},
+	}
+	PasswordFailures.Refs = []ForeignKey{
+		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*PasswordFailureCount).IdentityID) }},
 	}
 	for _, k := range AllKinds {
 		for i := range k.Refs {

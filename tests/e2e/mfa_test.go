@@ -61,14 +61,17 @@ func TestSDKAnswersMFAWithItsCallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	code := func() string {
-		c, err := totp.GenerateCode(key.Secret(), time.Now())
+	// Each code is taken once: the verification uses the current step's code, the sdk's
+	// callback the next step's (the controller accepts one step either side).
+	codeAt := func(at time.Time) string {
+		c, err := totp.GenerateCode(key.Secret(), at)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return c
 	}
-	call("POST", "/current-identity/mfa/verify", map[string]any{"code": code()})
+	verifyCode := codeAt(time.Now())
+	call("POST", "/current-identity/mfa/verify", map[string]any{"code": verifyCode})
 
 	// Without a callback the sdk cannot finish authenticating.
 	bare, _ := sdk.New(id, sdk.Options{DisableRenewal: true})
@@ -76,10 +79,18 @@ func TestSDKAnswersMFAWithItsCallback(t *testing.T) {
 	if err := bare.Authenticate(context.Background()); err == nil {
 		t.Fatal("authenticated an MFA identity without a code")
 	}
+	// A code already used is refused.
+	replay, _ := sdk.New(id, sdk.Options{DisableRenewal: true, MFACode: func(context.Context) (string, error) {
+		return verifyCode, nil
+	}})
+	defer replay.Close()
+	if err := replay.Authenticate(context.Background()); err == nil {
+		t.Fatal("authenticated with an MFA code that was used already")
+	}
 	asked := 0
 	withMFA, _ := sdk.New(id, sdk.Options{DisableRenewal: true, MFACode: func(context.Context) (string, error) {
 		asked++
-		return code(), nil
+		return codeAt(time.Now().Add(30 * time.Second)), nil
 	}})
 	defer withMFA.Close()
 	services, err := withMFA.Services(context.Background())
