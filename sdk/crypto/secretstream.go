@@ -186,7 +186,7 @@ func (e *Encryptor) Seal(dst, msg, ad []byte, tag byte) []byte {
 	out[0] = block[0]
 	clear(block[:])
 
-	stream.XORKeyStream(ciphertext, ciphertext)
+	xorFromBlock2(&e.state.key, &e.state.nonce, ciphertext)
 	finish(mac, len(ad), ciphertext)
 
 	var sum [macSize]byte
@@ -245,7 +245,7 @@ func (d *Decryptor) Open(dst, ciphertext, ad []byte) (msg []byte, tag byte, err 
 
 	ret, out := sliceForAppend(dst, mlen)
 	copy(out, body) // memmove: safe even if dst overlaps ciphertext
-	stream.XORKeyStream(out, out)
+	xorFromBlock2(&d.state.key, &d.state.nonce, out)
 	d.state.advance(&sum, tag)
 	return ret, tag, nil
 }
