@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/api"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
@@ -337,9 +338,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		advertise = ln.Addr().String()
 	}
 	presence := routerctl.NewPresence()
+	idleTimeout := time.Duration(cfg.API.SessionIdleTimeout)
+	if idleTimeout <= 0 {
+		idleTimeout = api.DefaultSessionIdleTimeout
+	}
+	apiSessionUse := activity.New()
 	handler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
-		Advertise: advertise, SessionIdleTimeout: time.Duration(cfg.API.SessionIdleTimeout),
+		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
 		Routers: presence, JWKSClient: so.jwksClient, Lockout: so.lockout,
 	})
 	if err != nil {
@@ -365,7 +371,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		_ = ln.Close()
 		return fail(fmt.Errorf("listen for routers on %s: %w", cfg.Routers.Listen, err))
 	}
-	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers")}
+	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
+		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout)}
 	go func() {
 		if err := ctrl.Serve(routerLn); err != nil {
 			log.Error("router control channel stopped", "err", err)

@@ -57,52 +57,77 @@ func copyDir(t *testing.T, from, to string) {
 // with --cluster-join semantics and uses its API: management writes reach
 // the leader, and an enrollment sent to the follower is signed by the leader
 // and recorded for both.
-func TestControllersJoinForwardWritesAndSignOnLeader(t *testing.T) {
-	n := harness.Start(t)
-	cfg2 := controller.DefaultConfig()
-	cfg2.DataDir = t.TempDir()
-	cfg2.API.Listen, cfg2.Cluster.Listen, cfg2.Routers.Listen = freeAddr(t), freeAddr(t), freeAddr(t)
-	cfg2.Cluster.Join = n.Ctl.ClusterAddr()
+// follower is a controller that joined the harness's single-node cluster.
+type follower struct {
+	ctl  *controller.Controller
+	base string
+	hc   *http.Client
+	t    *testing.T
+}
+
+func startFollower(t *testing.T, n *harness.Network, tweak func(*controller.Config)) *follower {
+	t.Helper()
+	cfg := controller.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.API.Listen, cfg.Cluster.Listen, cfg.Routers.Listen = freeAddr(t), freeAddr(t), freeAddr(t)
+	cfg.Cluster.Join = n.Ctl.ClusterAddr()
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	// A joining controller holds a copy of the network's PKI.
-	copyDir(t, n.Config.PKIDir(), cfg2.PKIDir())
+	copyDir(t, n.Config.PKIDir(), cfg.PKIDir())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	follower, err := controller.Start(ctx, cfg2, harness.Logger())
+	ctl, err := controller.Start(ctx, cfg, harness.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer follower.Close()
-	if follower.Node().IsLeader() {
+	t.Cleanup(func() { _ = ctl.Close() })
+	if ctl.Node().IsLeader() {
 		t.Fatal("the joining node became leader")
 	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ctl.CAPool()}}}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &follower{ctl: ctl, base: "https://" + ctl.Addr(), hc: hc, t: t}
+}
 
-	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: follower.CAPool()}}}
-	defer hc.CloseIdleConnections()
-	call := func(method, url, token string, body any) (int, map[string]any) {
-		t.Helper()
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, url, bytes.NewReader(b))
-		req.Header.Set("Content-Type", "application/json")
-		if token != "" {
-			req.Header.Set("zt-session", token)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		env := map[string]any{}
-		_ = json.Unmarshal(raw, &env)
-		return resp.StatusCode, env
+// call makes a JSON call to url with a zt-session token (when not empty).
+func (f *follower) call(method, url, token string, body any) (int, map[string]any) {
+	f.t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("zt-session", token)
 	}
-	base := "https://" + follower.Addr()
-	status, env := call("POST", base+"/edge/management/v1/authenticate?method=password", "", map[string]string{"username": "admin", "password": harness.AdminPassword})
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	env := map[string]any{}
+	_ = json.Unmarshal(raw, &env)
+	return resp.StatusCode, env
+}
+
+// adminLogin logs the admin in through base and returns the token.
+func (f *follower) adminLogin(base string) string {
+	f.t.Helper()
+	status, env := f.call("POST", base+"/edge/management/v1/authenticate?method=password", "", map[string]string{"username": "admin", "password": harness.AdminPassword})
 	if status != 200 {
-		t.Fatalf("admin login on the follower: %d %v", status, env)
+		f.t.Fatalf("admin login on %s: %d %v", base, status, env)
 	}
-	token := env["data"].(map[string]any)["token"].(string)
-	status, env = call("POST", base+"/edge/management/v1/identities", token, map[string]any{"name": "via-follower", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}})
+	return env["data"].(map[string]any)["token"].(string)
+}
+
+func TestControllersJoinForwardWritesAndSignOnLeader(t *testing.T) {
+	n := harness.Start(t)
+	f := startFollower(t, n, nil)
+	call, hc := f.call, f.hc
+	base := f.base
+	token := f.adminLogin(base)
+	status, env := call("POST", base+"/edge/management/v1/identities", token, map[string]any{"name": "via-follower", "type": "Device", "isAdmin": false, "enrollment": map[string]any{"ott": true}})
 	if status != 201 {
 		t.Fatalf("create through the follower: %d %v", status, env)
 	}
@@ -159,4 +184,47 @@ func TestControllersJoinForwardWritesAndSignOnLeader(t *testing.T) {
 	if ident.Authenticators.Cert == nil {
 		t.Fatal("the leader does not know the enrolled certificate")
 	}
+}
+
+// TestAPISessionUsedOnAFollowerStaysAlive: the leader expires idle API
+// sessions, and use seen only by a follower counts.
+func TestAPISessionUsedOnAFollowerStaysAlive(t *testing.T) {
+	const idle = time.Second
+	n := harness.StartWith(t, func(c *controller.Config) { c.API.SessionIdleTimeout = controller.Duration(idle) })
+	f := startFollower(t, n, func(c *controller.Config) { c.API.SessionIdleTimeout = controller.Duration(idle) })
+	token := f.adminLogin(f.base)
+	_, env := f.call("GET", f.base+"/edge/management/v1/current-api-session", token, nil)
+	sessionID, _ := data(env)["id"].(string)
+	if sessionID == "" {
+		t.Fatalf("no API session id in %v", env)
+	}
+	current := func(base string) int {
+		status, _ := f.call("GET", base+"/edge/management/v1/current-api-session", token, nil)
+		return status
+	}
+	// Used on the follower only, every 200 ms, for four idle timeouts.
+	for end := time.Now().Add(4 * idle); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		if status := current(f.base); status != 200 {
+			t.Fatalf("the follower refused an API session in use: %d", status)
+		}
+	}
+	// The leader kept it: the uses reached it through the store.
+	leaderBase := "https://" + n.Ctl.Addr()
+	if status := current(leaderBase); status != 200 {
+		t.Fatalf("the leader refused an API session used on the follower: %d", status)
+	}
+	// Left alone, it is deleted from the cluster's state.
+	time.Sleep(3 * idle)
+	admin := f.adminLogin(leaderBase)
+	if status, env := f.call("GET", leaderBase+"/edge/management/v1/api-sessions/"+sessionID, admin, nil); status != 404 {
+		t.Fatalf("the idle API session is still there: %d %v", status, env)
+	}
+	if status := current(f.base); status != 401 {
+		t.Fatalf("the follower still accepts the expired API session: %d", status)
+	}
+}
+
+func data(env map[string]any) map[string]any {
+	d, _ := env["data"].(map[string]any)
+	return d
 }

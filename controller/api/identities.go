@@ -430,7 +430,7 @@ func (s *Server) endAPISessions(r *http.Request, identityID string) error {
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		s.activity.Delete(id)
+		s.Activity.Forget(id)
 	}
 	return nil
 }

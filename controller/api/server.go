@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi"
@@ -27,6 +27,10 @@ import (
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
 )
+
+// DefaultSessionIdleTimeout ends API sessions unused for this long unless
+// configured otherwise.
+const DefaultSessionIdleTimeout = 30 * time.Minute
 
 // Deps are what the handlers need.
 type Deps struct {
@@ -38,6 +42,9 @@ type Deps struct {
 	Advertise string
 	// SessionIdleTimeout ends API sessions unused for this long.
 	SessionIdleTimeout time.Duration
+	// Activity records the use of API sessions on this node (REST calls
+	// here, router heartbeats there); nil makes one for the API alone.
+	Activity *activity.Tracker
 	// Routers reports which edge routers are connected; nil means none.
 	Routers RouterDirectory
 	// JWKSClient fetches the key sets of external JWT signers; nil means a
@@ -51,11 +58,10 @@ type Deps struct {
 // Server carries the handlers' shared state.
 type Server struct {
 	Deps
-	activity sync.Map // api-session id → time.Time of last use on this node
-	tokens   *auth.Deriver
-	mgmt     *mgmtops.EdgeManagementAPI // for client operations an admin may also use
-	jwks     jwksCache                  // key sets of external JWT signers
-	mfa      *mfaKeys                   // seal TOTP secrets, hash recovery codes
+	tokens *auth.Deriver
+	mgmt   *mgmtops.EdgeManagementAPI // for client operations an admin may also use
+	jwks   jwksCache                  // key sets of external JWT signers
+	mfa    *mfaKeys                   // seal TOTP secrets, hash recovery codes
 }
 
 // Principal is the caller of an authenticated operation.
@@ -97,8 +103,11 @@ func New(d Deps) (http.Handler, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	if d.SessionIdleTimeout == 0 {
-		d.SessionIdleTimeout = 30 * time.Minute
+	if d.SessionIdleTimeout <= 0 {
+		d.SessionIdleTimeout = DefaultSessionIdleTimeout
+	}
+	if d.Activity == nil {
+		d.Activity = activity.New()
 	}
 	d.Lockout = d.Lockout.withDefaults()
 	s := &Server{Deps: d}
@@ -122,6 +131,7 @@ func New(d Deps) (http.Handler, error) {
 		return nil, err
 	}
 	go s.sweepPosture()
+	go s.keepAPISessions()
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
 	mux.Handle(clientBase+"/", client)
@@ -175,6 +185,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 		return nil, errUnauthorized
 	}
 	var p Principal
+	var lastUse time.Time
 	err := s.State.View(func(tx *store.Tx) error {
 		id, ok := tx.Lookup(store.APISessions, "token", auth.TokenHash(token))
 		if !ok {
@@ -189,6 +200,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 			return errUnauthorized
 		}
 		p = Principal{Session: sess, Identity: identity}
+		lastUse = s.lastActivity(tx, sess)
 		if sess.IsMFARequired && !sess.IsMFAComplete {
 			m, found := mfaOf(tx, identity.ID)
 			p.MFAEnrolled = found && m.IsVerified
@@ -199,24 +211,30 @@ func (s *Server) authenticateToken(token string) (any, error) {
 		return nil, errUnauthorized
 	}
 	now := time.Now()
-	if now.Sub(s.lastActivity(p.Session)) > s.SessionIdleTimeout {
+	if now.Sub(lastUse) > s.SessionIdleTimeout {
 		return nil, errUnauthorized
 	}
 	if identityDisabled(p.Identity, now) {
 		return nil, errUnauthorized
 	}
-	s.activity.Store(p.Session.ID, now)
+	s.Activity.Touch(p.Session.ID, now)
 	return &p, nil
 }
 
 func identityDisabled(i *store.Identity, now time.Time) bool { return i.IsDisabled(now) }
 
-func (s *Server) lastActivity(sess *store.APISession) time.Time {
+// lastActivity is the latest use of an API session known here: its last
+// update, the uses the cluster recorded (when tx is given) and the uses seen
+// by this node.
+func (s *Server) lastActivity(tx *store.Tx, sess *store.APISession) time.Time {
 	last := sess.UpdatedAt
-	if v, ok := s.activity.Load(sess.ID); ok {
-		if t := v.(time.Time); t.After(last) {
-			last = t
+	if tx != nil {
+		if rec, err := store.Get[*store.APISessionActivity](tx, store.APISessionActivities, sess.ID); err == nil && rec.LastActivityAt.After(last) {
+			last = rec.LastActivityAt
 		}
+	}
+	if t, ok := s.Activity.Last(sess.ID); ok && t.After(last) {
+		last = t
 	}
 	return last
 }

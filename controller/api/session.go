@@ -233,7 +233,7 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	if got, err := s.State.Get(store.APISessions, sess.ID); err == nil {
 		sess = got.(*store.APISession)
 	}
-	s.activity.Store(sess.ID, now)
+	s.Activity.Touch(sess.ID, now)
 	if !mfaRequired {
 		// Only a complete authentication forgets earlier failures: a known
 		// password must not reset the count of wrong MFA codes.
@@ -256,7 +256,7 @@ func certFingerprint(c *x509.Certificate) string { return pki.Fingerprint(c.Raw)
 // currentSessionModel is the API-session detail returned by authenticate and
 // GET /current-api-session. The token appears only when given (at creation).
 func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Identity, token string) *models.CurrentAPISessionDetail {
-	last := s.lastActivity(sess)
+	last := s.lastActivity(nil, sess)
 	expires := last.Add(s.SessionIdleTimeout)
 	d := &models.CurrentAPISessionDetail{
 		APISessionDetail: models.APISessionDetail{
@@ -322,6 +322,6 @@ func (s *Server) logout(r *http.Request, pr any) middleware.Responder {
 	if err := s.State.Delete(requestContext(r), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(err)
 	}
-	s.activity.Delete(caller.Session.ID)
+	s.Activity.Forget(caller.Session.ID)
 	return okEmpty()
 }

@@ -22,7 +22,7 @@ func (s *Server) registerSessionsAdmin(a *operations.EdgeManagementAPI) {
 	a.APISessionDeleteAPISessionHandler = api_session.DeleteAPISessionHandlerFunc(func(p api_session.DeleteAPISessionParams, _ any) middleware.Responder {
 		// The store cascades to the API session's sessions.
 		r := s.deleteOf(p.HTTPRequest, store.APISessions, p.ID)
-		s.activity.Delete(p.ID)
+		s.Activity.Forget(p.ID)
 		return r
 	})
 	a.SessionListSessionsHandler = session.ListSessionsHandlerFunc(func(p session.ListSessionsParams, _ any) middleware.Responder {
@@ -38,7 +38,7 @@ func (s *Server) registerSessionsAdmin(a *operations.EdgeManagementAPI) {
 
 func (s *Server) apiSessionAdminModel(tx *store.Tx, rec store.Record) any {
 	as := rec.(*store.APISession)
-	last := s.lastActivity(as)
+	last := s.lastActivity(tx, as)
 	return &models.APISessionAdminDetail{
 		BaseEntity:      baseOf(store.APISessions, &as.Meta),
 		AuthQueries:     []*models.AuthQueryDetail{},

@@ -34,6 +34,8 @@ const (
 	// TypeCountPasswordFailure counts a wrong password against the
 	// identity's auth policy (passwordfailure.go).
 	TypeCountPasswordFailure Type = 8
+	// TypeTouchAPISessions records the last use of API sessions (activity.go).
+	TypeTouchAPISessions Type = 9
 )
 
 // Command is one state change.
@@ -99,6 +101,7 @@ var registry = map[Type]func() Command{
 	TypeRecordAuthFailure:    func() Command { return &RecordAuthFailure{} },
 	TypeAcceptTOTP:           func() Command { return &AcceptTOTP{} },
 	TypeCountPasswordFailure: func() Command { return &CountPasswordFailure{} },
+	TypeTouchAPISessions:     func() Command { return &TouchAPISessions{} },
 }
 
 func kind(name string) (*store.Kind, error) {

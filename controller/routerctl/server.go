@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
@@ -30,6 +31,11 @@ type Server struct {
 	CA       *pki.Authority
 	Presence *Presence
 	Log      *slog.Logger
+	// Activity receives the API sessions routers report in use; with
+	// APISessionHeartbeat, how often routers are asked to report. Nil or
+	// zero: routers report nothing.
+	Activity            *activity.Tracker
+	APISessionHeartbeat time.Duration
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -291,6 +297,9 @@ func serviceOf(r *store.Service) *ctrlproto.Service {
 // snapshot is the full state a router needs.
 func (s *Server) snapshot(routerID string) (ctrlproto.Sync, error) {
 	out := ctrlproto.Sync{RouterID: routerID, APISessions: []ctrlproto.APISession{}, Sessions: []ctrlproto.Session{}, Services: []ctrlproto.Service{}}
+	if s.Activity != nil && s.APISessionHeartbeat > 0 {
+		out.APISessionHeartbeatMillis = max(s.APISessionHeartbeat.Milliseconds(), 1)
+	}
 	err := s.State.View(func(tx *store.Tx) error {
 		out.Index = tx.AppliedIndex()
 		if err := tx.ForEach(store.APISessions, func(r store.Record) error {
@@ -324,12 +333,38 @@ func (rc *routerConn) handle(m *wire.Message, hello chan *wire.Message) {
 		}
 	case ctrlproto.TypePing:
 		rc.reply(m, nil, nil)
+	case ctrlproto.TypeAPISessionHeartbeat:
+		rc.apiSessionHeartbeat(m)
 	case ctrlproto.TypeTerminatorCreate, ctrlproto.TypeTerminatorUpdate, ctrlproto.TypeTerminatorDelete:
 		go rc.terminatorRequest(m)
 	default:
 		rc.reply(m, nil, fmt.Errorf("unknown control message type %d", m.ContentType))
 	}
 }
+
+// apiSessionHeartbeat counts the API sessions a router holds channels of as
+// used now.
+func (rc *routerConn) apiSessionHeartbeat(m *wire.Message) {
+	defer m.Release()
+	if rc.s.Activity == nil {
+		return
+	}
+	var hb ctrlproto.APISessionHeartbeat
+	if err := ctrlproto.Decode(m.Body, &hb); err != nil {
+		rc.s.Log.Warn("bad API-session heartbeat", "router", rc.id, "err", err)
+		return
+	}
+	now := time.Now()
+	for _, id := range hb.APISessionIDs {
+		if id != "" && len(id) <= maxIDLength {
+			rc.s.Activity.Touch(id, now)
+		}
+	}
+}
+
+// maxIDLength bounds the ids a router reports (the tracker keeps them until
+// the next upkeep drops those that do not exist).
+const maxIDLength = 128
 
 func (rc *routerConn) reply(req *wire.Message, body any, err error) {
 	var m *wire.Message

@@ -9,9 +9,11 @@ import (
 	"crypto/x509"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -79,7 +81,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.addr = ln.Addr().String()
-	f.srv = &Server{State: f.st, CA: ca, Presence: NewPresence()}
+	f.srv = &Server{State: f.st, CA: ca, Presence: NewPresence(), Activity: activity.New(), APISessionHeartbeat: 250 * time.Millisecond}
 	go func() { _ = f.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = f.srv.Close() })
 	return f
@@ -237,5 +239,41 @@ func TestTokenHashesAgree(t *testing.T) {
 		if ctrlproto.TokenHash(tok) != auth.TokenHash(tok) {
 			t.Fatalf("token hashes differ for %q", tok)
 		}
+	}
+}
+
+func TestAPISessionHeartbeatsCountAsUse(t *testing.T) {
+	f := newFixture(t)
+	wc, pushed, reply, err := f.connect(t, f.cert, nil)
+	if err != nil || !reply.ResultSuccess() {
+		t.Fatalf("hello: %v %v", err, reply)
+	}
+	var sync ctrlproto.Sync
+	if err := ctrlproto.Decode(next(t, pushed, ctrlproto.TypeSync).Body, &sync); err != nil {
+		t.Fatal(err)
+	}
+	if sync.APISessionHeartbeatMillis != 250 {
+		t.Fatalf("the Sync asks for heartbeats every %d ms, want 250", sync.APISessionHeartbeatMillis)
+	}
+	before := time.Now()
+	body, _ := ctrlproto.Encode(ctrlproto.APISessionHeartbeat{APISessionIDs: []string{"as1", "", strings.Repeat("x", 200)}})
+	if err := wc.Send(context.Background(), wire.NewMessage(ctrlproto.TypeAPISessionHeartbeat, body)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if at, ok := f.srv.Activity.Last("as1"); ok {
+			if at.Before(before) {
+				t.Fatalf("use recorded at %v, before the heartbeat was sent (%v)", at, before)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a heartbeat did not count as use")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := f.srv.Activity.Len(); n != 1 {
+		t.Fatalf("the tracker holds %d sessions; empty and over-long ids must be ignored", n)
 	}
 }

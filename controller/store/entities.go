@@ -348,6 +348,17 @@ const (
 	PostureEndpointState = "ENDPOINT_STATE"
 )
 
+// APISessionActivity is when an API session was last used anywhere in the
+// cluster, as far as the nodes have reported (each node batches the uses it
+// saw). Its id is the API session's id; it goes when the API session goes.
+// It is kept apart from the API session so that reporting use does not
+// change the API session itself, which routers are sent.
+type APISessionActivity struct {
+	Meta
+	APISessionID   string    `json:"apiSessionId"`
+	LastActivityAt time.Time `json:"lastActivityAt"`
+}
+
 // PostureData is the device state an API session reported through posture
 // responses. Its id is the API session's id; it goes when the API session
 // goes. Each fact carries the time it was reported.

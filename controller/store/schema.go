@@ -153,6 +153,9 @@ var (
 	PostureDatas = &Kind{Name: "posture-data", New: func() Record { return &PostureData{} },
 		Unique: []UniqueIndex{{Name: "apiSession", Values: func(r Record) []string { return one(r.(*PostureData).APISessionID) }}},
 	}
+	APISessionActivities = &Kind{Name: "api-session-activity", New: func() Record { return &APISessionActivity{} },
+		Unique: []UniqueIndex{{Name: "apiSession", Values: func(r Record) []string { return one(r.(*APISessionActivity).APISessionID) }}},
+	}
 	Sessions = &Kind{Name: "sessions", New: func() Record { return &Session{} },
 		Unique: []UniqueIndex{
 			{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }},
@@ -170,7 +173,7 @@ var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
-	PostureDatas, PasswordFailures,
+	PostureDatas, PasswordFailures, APISessionActivities,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one
@@ -222,6 +225,9 @@ func init() {
 	}
 	PostureDatas.Refs = []ForeignKey{
 		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*PostureData).APISessionID) }},
+	}
+	APISessionActivities.Refs = []ForeignKey{
+		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*APISessionActivity).APISessionID) }},
 	}
 	MFAs.Refs = []ForeignKey{
 		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }},

@@ -13,6 +13,9 @@
 //	controller → router   Events       incremental changes, in commit order, after the Sync.
 //	router → controller   TerminatorCreate / TerminatorUpdate / TerminatorDelete (requests; the reply
 //	                                    is a Result with the terminator id or an error message).
+//	router → controller   APISessionHeartbeat {apiSessionIds[]}: the API sessions with a channel open
+//	                                    on the router, sent as often as the Sync asks; the controller counts
+//	                                    them as used, so connected clients do not time out. No reply.
 //	either                Ping         keepalive (the reply is a Result).
 //
 // Bodies are JSON. Every message type below is fixed; new ones are appended.
@@ -28,13 +31,14 @@ import (
 // Content types of the control channel. They are far from the edge types
 // (60783+) and the channel types (0–6).
 const (
-	TypeHello            int32 = 20001
-	TypeSync             int32 = 20002
-	TypeEvents           int32 = 20003
-	TypeTerminatorCreate int32 = 20004
-	TypeTerminatorUpdate int32 = 20005
-	TypeTerminatorDelete int32 = 20006
-	TypePing             int32 = 20007
+	TypeHello               int32 = 20001
+	TypeSync                int32 = 20002
+	TypeEvents              int32 = 20003
+	TypeTerminatorCreate    int32 = 20004
+	TypeTerminatorUpdate    int32 = 20005
+	TypeTerminatorDelete    int32 = 20006
+	TypePing                int32 = 20007
+	TypeAPISessionHeartbeat int32 = 20008
 )
 
 // MaxBody bounds a control message body (a full Sync of a large network).
@@ -86,11 +90,14 @@ type Service struct {
 
 // Sync is the controller's full state for a router.
 type Sync struct {
-	RouterID    string       `json:"routerId"`
-	Index       uint64       `json:"index"`
-	APISessions []APISession `json:"apiSessions"`
-	Sessions    []Session    `json:"sessions"`
-	Services    []Service    `json:"services"`
+	RouterID string `json:"routerId"`
+	Index    uint64 `json:"index"`
+	// APISessionHeartbeatMillis is how often the router sends an
+	// APISessionHeartbeat (0: never).
+	APISessionHeartbeatMillis int64        `json:"apiSessionHeartbeatMillis,omitempty"`
+	APISessions               []APISession `json:"apiSessions"`
+	Sessions                  []Session    `json:"sessions"`
+	Services                  []Service    `json:"services"`
 }
 
 // Event kinds.
@@ -112,6 +119,12 @@ type Event struct {
 type Events struct {
 	Index  uint64  `json:"index"`
 	Events []Event `json:"events"`
+}
+
+// APISessionHeartbeat lists the API sessions that have a channel open on
+// the router.
+type APISessionHeartbeat struct {
+	APISessionIDs []string `json:"apiSessionIds"`
 }
 
 // Terminator is a Bind registered by a router.

@@ -236,6 +236,12 @@ func startRouter(ctx context.Context, rid *routerIdentity, controlAddr string, l
 				r.listener.CloseSessions(ids...)
 			}
 		},
+		ActiveAPISessions: func() []string {
+			if r.listener == nil {
+				return nil
+			}
+			return r.listener.APISessions()
+		},
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 	})
 	if err != nil {

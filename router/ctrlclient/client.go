@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ostium-net/ostium/internal/buildinfo"
@@ -49,6 +50,10 @@ type Config struct {
 	OnAPISessionsRemoved func(ids []string)
 	// OnSessionsRemoved is the same for sessions. Optional.
 	OnSessionsRemoved func(ids []string)
+	// ActiveAPISessions lists the API sessions that have a channel open on the router. They
+	// are reported to the controller as often as its Sync asks, so that connected clients'
+	// API sessions do not time out. Optional.
+	ActiveAPISessions func() []string
 
 	// DialTimeout bounds the TCP and TLS handshake (default 10 s).
 	DialTimeout time.Duration
@@ -113,6 +118,11 @@ type Client struct {
 	terms map[string]*terminatorRecord
 	// running is true while Run runs.
 	running bool
+
+	// heartbeatEvery is how often the controller wants API-session heartbeats (0: never);
+	// heartbeatSet is signalled when a Sync changes it.
+	heartbeatEvery atomic.Int64
+	heartbeatSet   chan struct{}
 }
 
 // terminatorRecord is a terminator the Client registered.
@@ -152,6 +162,8 @@ func New(cfg Config) (*Client, error) {
 		cache:   newCache(),
 		changed: make(chan struct{}),
 		terms:   map[string]*terminatorRecord{},
+
+		heartbeatSet: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -355,16 +367,32 @@ func (c *Client) sendFollowUp(ctx context.Context, conn *wire.Conn, f followUp) 
 	}
 }
 
-// serve pings conn until it fails, a Ping goes unanswered or ctx ends.
+// serve pings conn, and sends API-session heartbeats when the controller asks for them, until
+// conn fails, a Ping goes unanswered or ctx ends.
 func (c *Client) serve(ctx context.Context, conn *wire.Conn) error {
 	ticker := time.NewTicker(c.cfg.PingInterval)
 	defer ticker.Stop()
+	heartbeat := time.NewTicker(time.Hour)
+	heartbeat.Stop()
+	defer heartbeat.Stop()
+	resetHeartbeat := func() {
+		if every := time.Duration(c.heartbeatEvery.Load()); every > 0 && c.cfg.ActiveAPISessions != nil {
+			heartbeat.Reset(every)
+		} else {
+			heartbeat.Stop()
+		}
+	}
+	resetHeartbeat()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-conn.Done():
 			return conn.Err()
+		case <-c.heartbeatSet:
+			resetHeartbeat()
+		case <-heartbeat.C:
+			c.sendHeartbeat(ctx, conn)
 		case <-ticker.C:
 			pingCtx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
 			err := c.request(pingCtx, conn, ctrlproto.TypePing, nil, nil)
@@ -388,6 +416,12 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 			return
 		}
 		gone := c.cache.applySync(&s)
+		if every := time.Duration(s.APISessionHeartbeatMillis) * time.Millisecond; c.heartbeatEvery.Swap(int64(every)) != int64(every) {
+			select {
+			case c.heartbeatSet <- struct{}{}:
+			default:
+			}
+		}
 		apis, sessions, services := c.cache.counts()
 		c.log.Info("state synchronized", "index", s.Index, "apiSessions", apis, "sessions", sessions, "services", services)
 		c.report(gone)
@@ -414,6 +448,24 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 		// A late answer to a request that gave up.
 	default:
 		c.log.Debug("ignoring control message", "message", m.String())
+	}
+}
+
+// sendHeartbeat tells the controller which API sessions have a channel open here. A failed
+// send is not retried: the next heartbeat carries the same news.
+func (c *Client) sendHeartbeat(ctx context.Context, conn *wire.Conn) {
+	ids := c.cfg.ActiveAPISessions()
+	if len(ids) == 0 {
+		return
+	}
+	body, err := ctrlproto.Encode(ctrlproto.APISessionHeartbeat{APISessionIDs: ids})
+	if err != nil {
+		return
+	}
+	sendCtx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
+	defer cancel()
+	if err := conn.Send(sendCtx, wire.NewMessage(ctrlproto.TypeAPISessionHeartbeat, body)); err != nil {
+		c.log.Debug("sending API-session heartbeat failed", "err", err)
 	}
 }
 

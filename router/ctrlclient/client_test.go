@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -530,5 +531,41 @@ func TestTokensChangedIsClosedByEachPush(t *testing.T) {
 	}
 	if _, ok := h.client.Session("tok-s1"); !ok {
 		t.Fatal("the announced session does not resolve")
+	}
+}
+
+func TestAPISessionHeartbeatsFollowTheSync(t *testing.T) {
+	var active atomic.Value
+	active.Store([]string{"a1", "a2"})
+	h := startHarness(t, func(c *Config) {
+		c.ActiveAPISessions = func() []string { return active.Load().([]string) }
+	})
+	sess := h.server.next(t)
+	// No heartbeats until a Sync asks for them.
+	sess.push(t, ctrlproto.TypeSync, ctrlproto.Sync{Index: 1})
+	select {
+	case hb := <-h.server.heartbeats:
+		t.Fatalf("heartbeat %v sent without being asked", hb)
+	case <-time.After(300 * time.Millisecond):
+	}
+	sess.push(t, ctrlproto.TypeSync, ctrlproto.Sync{Index: 2, APISessionHeartbeatMillis: 50})
+	next := func() ctrlproto.APISessionHeartbeat {
+		t.Helper()
+		select {
+		case hb := <-h.server.heartbeats:
+			return hb
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat")
+			return ctrlproto.APISessionHeartbeat{}
+		}
+	}
+	if hb := next(); !slices.Equal(hb.APISessionIDs, []string{"a1", "a2"}) {
+		t.Fatalf("heartbeat lists %v, want [a1 a2]", hb.APISessionIDs)
+	}
+	active.Store([]string{"a3"})
+	for { // each heartbeat reads the list anew
+		if hb := next(); slices.Equal(hb.APISessionIDs, []string{"a3"}) {
+			break
+		}
 	}
 }

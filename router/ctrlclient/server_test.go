@@ -101,6 +101,8 @@ type controlServer struct {
 
 	// sessions receives each connection whose Hello was answered.
 	sessions chan *serverSession
+	// heartbeats receives the API-session heartbeats routers send.
+	heartbeats chan ctrlproto.APISessionHeartbeat
 }
 
 // request is a terminator request the server answered.
@@ -128,7 +130,8 @@ func newControlServer(t *testing.T, p *testPKI) *controlServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &controlServer{t: t, ln: ln, terminators: map[string]ctrlproto.Terminator{}, sessions: make(chan *serverSession, 16)}
+	s := &controlServer{t: t, ln: ln, terminators: map[string]ctrlproto.Terminator{}, sessions: make(chan *serverSession, 16),
+		heartbeats: make(chan ctrlproto.APISessionHeartbeat, 64)}
 	var wg sync.WaitGroup
 	var connsMu sync.Mutex
 	var conns []*wire.Conn
@@ -254,6 +257,16 @@ func (s *controlServer) handle(sess *serverSession, m *wire.Message) {
 	case ctrlproto.TypePing:
 		if !s.ignorePings.Load() {
 			reply(true, nil)
+		}
+	case ctrlproto.TypeAPISessionHeartbeat:
+		var hb ctrlproto.APISessionHeartbeat
+		if err := ctrlproto.Decode(m.Body, &hb); err != nil {
+			s.t.Errorf("bad heartbeat: %v", err)
+			return
+		}
+		select {
+		case s.heartbeats <- hb:
+		default:
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -376,6 +377,27 @@ func (l *Listener) CloseAPISessions(apiSessionIDs ...string) {
 		ch.log.Info("closing channel: API session revoked")
 		_ = ch.conn.Close()
 	}
+}
+
+// APISessions returns the ids of the API sessions that have a channel open (its Hello
+// accepted), each once, sorted.
+func (l *Listener) APISessions() []string {
+	l.mu.Lock()
+	channels := make([]*channel, 0, len(l.channels))
+	for ch := range l.channels {
+		channels = append(channels, ch)
+	}
+	l.mu.Unlock()
+	seen := make(map[string]bool, len(channels))
+	ids := make([]string, 0, len(channels))
+	for _, ch := range channels {
+		if id := ch.apiSessionID(); id != "" && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Stats describes the Listener's current load.

@@ -131,7 +131,11 @@ func TestRouterRenewalKeepsConnections(t *testing.T) {
 	}
 }
 
-func TestDialerSurvivesAPISessionExpiry(t *testing.T) {
+// TestAPISessionsExpireUnlessUsed: with a 1 s idle timeout, an API session
+// whose client holds a router channel open is kept alive by the router's
+// heartbeats, while one used for REST only is deleted once idle; its client
+// logs in again on its own and goes on.
+func TestAPISessionsExpireUnlessUsed(t *testing.T) {
 	n := harness.StartWith(t, func(c *controller.Config) {
 		c.API.SessionIdleTimeout = controller.Duration(time.Second)
 	})
@@ -140,6 +144,7 @@ func TestDialerSurvivesAPISessionExpiry(t *testing.T) {
 	n.Router("router-1")
 	host := n.Context(n.Identity("host", "idle-bind"))
 	client := n.Context(n.Identity("client", "idle-dial"))
+	restOnly := n.Context(n.Identity("rest-only", "idle-dial"))
 	ln, err := host.Listen("idle")
 	if err != nil {
 		t.Fatal(err)
@@ -168,17 +173,49 @@ func TestDialerSurvivesAPISessionExpiry(t *testing.T) {
 		_ = c.Close()
 	}
 	dial()
-	before := client.APISessionToken()
-	time.Sleep(2500 * time.Millisecond) // the API session expires while idle
-	n.Login()                           // the admin's session expired too
+	if _, err := restOnly.Services(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	connected, idle := client.APISessionToken(), restOnly.APISessionToken()
+	apiSessionsOf := func(identityName string) int {
+		var out []struct {
+			Identity struct {
+				Name string `json:"name"`
+			} `json:"identity"`
+		}
+		n.Login() // the admin's own session idles out between calls too
+		n.Mgmt("GET", "/api-sessions?limit=500", nil, &out)
+		count := 0
+		for _, s := range out {
+			if s.Identity.Name == identityName {
+				count++
+			}
+		}
+		return count
+	}
+	if apiSessionsOf("rest-only") != 1 || apiSessionsOf("client") != 1 {
+		t.Fatal("the clients' API sessions are not listed")
+	}
+
+	time.Sleep(3 * time.Second) // three idle timeouts, with no REST call from either client
+	if apiSessionsOf("client") != 1 {
+		t.Fatal("the API session of a client connected to a router expired")
+	}
+	if apiSessionsOf("rest-only") != 0 {
+		t.Fatal("the idle API session was not deleted")
+	}
+	dial() // the connected client goes on with its session
+	if client.APISessionToken() != connected {
+		t.Fatal("the connected client had to log in again")
+	}
+	// The idle client logs in again when it next needs the API.
 	n.Service("idle2", false)
-	if _, err := client.Services(context.Background()); err != nil {
+	if _, err := restOnly.Services(context.Background()); err != nil {
 		t.Fatalf("services after expiry: %v", err)
 	}
-	if client.APISessionToken() == before {
+	if restOnly.APISessionToken() == idle {
 		t.Fatal("the expired API session was not replaced")
 	}
-	dial()
 }
 
 // TestListenerBindsOnNewRouters: a router that appears gets the listener's

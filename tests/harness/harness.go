@@ -387,6 +387,12 @@ func (r *Router) start(ln net.Listener) {
 				listener.CloseSessions(ids...)
 			}
 		},
+		ActiveAPISessions: func() []string {
+			if listener == nil {
+				return nil
+			}
+			return listener.APISessions()
+		},
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
 	})
 	if err != nil {

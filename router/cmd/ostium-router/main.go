@@ -414,6 +414,7 @@ func run(ctx context.Context, cfg router.Config, log *slog.Logger) error {
 		Logger:               log.With("component", "ctrl"),
 		OnAPISessionsRemoved: func(ids []string) { listener.CloseAPISessions(ids...) },
 		OnSessionsRemoved:    func(ids []string) { listener.CloseSessions(ids...) },
+		ActiveAPISessions:    func() []string { return listener.APISessions() },
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,127 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// API sessions end after SessionIdleTimeout without use. Use is seen by the
+// node that serves it: REST calls, and the heartbeats in which routers list
+// the API sessions their clients hold channels open with (so a client that
+// is connected to a router stays logged in, as with OpenZiti). Every node
+// writes the uses it saw to the store once per upkeep interval
+// (command.TouchAPISessions), and the leader deletes the API sessions whose
+// latest use, from any node, is older than the timeout plus one interval;
+// the deletion reaches the routers, which close the channels of those
+// sessions.
+
+// UpkeepInterval is how often a node writes the uses it saw and the leader
+// looks for idle API sessions: a quarter of the idle timeout, between
+// 250 ms and one minute. Routers send their heartbeats as often.
+func UpkeepInterval(idleTimeout time.Duration) time.Duration {
+	return min(max(idleTimeout/4, 250*time.Millisecond), time.Minute)
+}
+
+// expiryBatch is how many idle API sessions one raft entry deletes.
+const expiryBatch = 128
+
+// keepAPISessions runs the upkeep until the store is closed.
+func (s *Server) keepAPISessions() {
+	interval := UpkeepInterval(s.SessionIdleTimeout)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	closedTicks := 0
+	for range ticker.C {
+		err := s.State.View(func(tx *store.Tx) error {
+			s.Activity.Retain(func(id string) bool { return tx.Exists(store.APISessions, id) })
+			return nil
+		})
+		if err != nil {
+			if closedTicks++; closedTicks >= 3 {
+				return
+			}
+			continue
+		}
+		closedTicks = 0
+		s.flushActivity(interval)
+		if s.Node != nil && s.Node.IsLeader() {
+			s.expireIdleAPISessions(time.Now(), interval)
+		}
+	}
+}
+
+// flushActivity writes the uses this node saw since the last flush.
+func (s *Server) flushActivity(timeout time.Duration) {
+	uses := s.Activity.TakeMoved()
+	if len(uses) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, 5*time.Second))
+	defer cancel()
+	if err := s.State.Apply(ctx, &command.TouchAPISessions{Uses: uses}); err != nil {
+		s.Activity.Requeue(uses)
+		s.Log.Debug("recording API-session use failed; retrying", "sessions", len(uses), "err", err)
+	}
+}
+
+// expireIdleAPISessions deletes, with their sessions, the API sessions
+// unused for longer than the idle timeout plus grace (the time uses seen on
+// other nodes may take to be recorded). It returns how many it deleted.
+func (s *Server) expireIdleAPISessions(now time.Time, grace time.Duration) int {
+	var idle []string
+	_ = s.State.View(func(tx *store.Tx) error {
+		return tx.ForEach(store.APISessions, func(r store.Record) error {
+			as := r.(*store.APISession)
+			if now.Sub(s.lastActivity(tx, as)) > s.SessionIdleTimeout+grace {
+				idle = append(idle, as.ID)
+			}
+			return nil
+		})
+	})
+	deleted := 0
+	for len(idle) > 0 {
+		n := min(len(idle), expiryBatch)
+		chunk := idle[:n]
+		idle = idle[n:]
+		cmds := make([]command.Command, 0, len(chunk))
+		for _, id := range chunk {
+			cmds = append(cmds, &command.DeleteEntity{Kind: store.APISessions.Name, ID: id})
+		}
+		if err := s.deleteAll(now, cmds); err != nil {
+			s.Log.Warn("expiring idle API sessions failed", "err", err)
+			continue
+		}
+		for _, id := range chunk {
+			s.Activity.Forget(id)
+		}
+		deleted += len(chunk)
+	}
+	if deleted > 0 {
+		s.Log.Info("expired idle API sessions", "count", deleted, "idleTimeout", s.SessionIdleTimeout.String())
+	}
+	return deleted
+}
+
+// deleteAll applies deletions in one batch; when the batch fails because one
+// of them is gone already (logged out meanwhile), each is applied alone.
+func (s *Server) deleteAll(now time.Time, cmds []command.Command) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	batch, err := command.NewBatch(now, cmds...)
+	if err != nil {
+		return err
+	}
+	if err = s.State.Apply(ctx, batch); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	for _, c := range cmds {
+		if err := s.State.Apply(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
