@@ -27,10 +27,24 @@ func TestRoundTripAndHash(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"index":1,"events":[{"kind":"delete","session":{"id":"x"}}]}`))
 	f.Add([]byte(`{`))
+	f.Add([]byte(`{"apiSessionIds":["a1","a2"]}`))
+	f.Add([]byte(`{"routerId":"r","index":3,"apiSessionHeartbeatMillis":250}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Events
 		_ = Decode(b, &e)
 		var s Sync
 		_ = Decode(b, &s)
+		var hb APISessionHeartbeat
+		if Decode(b, &hb) == nil {
+			// What decodes encodes again and reads back the same.
+			again, err := Encode(hb)
+			if err != nil {
+				t.Fatalf("encode %+v: %v", hb, err)
+			}
+			var back APISessionHeartbeat
+			if err := Decode(again, &back); err != nil || len(back.APISessionIDs) != len(hb.APISessionIDs) {
+				t.Fatalf("round trip of %+v: %+v %v", hb, back, err)
+			}
+		}
 	})
 }
