@@ -233,29 +233,15 @@ func (s *Server) reEnrollEdgeRouter(r *http.Request, id string) error {
 
 func (s *Server) edgeRouterModel(tx *store.Tx, rec store.Record) any {
 	er := rec.(*store.EdgeRouter)
-	protocols := map[string]string{}
-	for k, v := range er.SupportedProtocols {
-		protocols[k] = v
-	}
 	d := &models.EdgeRouterDetail{
-		BaseEntity: baseOf(store.EdgeRouters, &er.Meta),
-		CommonEdgeRouterProperties: models.CommonEdgeRouterProperties{
-			AppData:            models.Tags(er.AppData),
-			Cost:               ptr(int64(er.Cost)),
-			Disabled:           ptr(er.Disabled),
-			Hostname:           ptr(er.Hostname),
-			IsOnline:           ptr(false),
-			Name:               ptr(er.Name),
-			NoTraversal:        ptr(er.NoTraversal),
-			SupportedProtocols: protocols,
-			SyncStatus:         ptr("SYNC_UNKNOWN"),
-		},
-		CertPem:           er.CertPEM,
-		Fingerprint:       er.Fingerprint,
-		IsTunnelerEnabled: ptr(er.IsTunnelerEnabled),
-		IsVerified:        ptr(er.IsVerified),
-		RoleAttributes:    strs(er.RoleAttributes),
-		VersionInfo:       &models.RouterVersionInfo{},
+		BaseEntity:                 baseOf(store.EdgeRouters, &er.Meta),
+		CommonEdgeRouterProperties: s.routerProperties(er),
+		CertPem:                    er.CertPEM,
+		Fingerprint:                er.Fingerprint,
+		IsTunnelerEnabled:          ptr(er.IsTunnelerEnabled),
+		IsVerified:                 ptr(er.IsVerified),
+		RoleAttributes:             strs(er.RoleAttributes),
+		VersionInfo:                &models.RouterVersionInfo{},
 	}
 	for _, eid := range tx.Referencing(store.Enrollments, "edgeRouterId", er.ID) {
 		e, err := store.Get[*store.Enrollment](tx, store.Enrollments, eid)

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -262,5 +265,64 @@ func TestListenerBindsOnNewRouters(t *testing.T) {
 			t.Fatalf("service unreachable after the first router went away: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestRouterOnlineStatusFollowsItsControlChannel: both APIs show a router
+// online while its control channel is up, and offline once it stops.
+func TestRouterOnlineStatusFollowsItsControlChannel(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	r := n.Router("router-1")
+	client := n.Context(n.Identity("client"))
+	if _, err := client.Services(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: n.Ctl.CAPool()}}}
+	defer hc.CloseIdleConnections()
+	status := func() (mgmt, current bool) {
+		t.Helper()
+		var detail struct {
+			IsOnline   bool   `json:"isOnline"`
+			SyncStatus string `json:"syncStatus"`
+		}
+		n.Mgmt("GET", "/edge-routers/"+r.ID, nil, &detail)
+		req, _ := http.NewRequest("GET", n.URL()+"/edge/client/v1/current-identity/edge-routers", nil)
+		req.Header.Set("zt-session", client.APISessionToken())
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env struct {
+			Data []struct {
+				ID       string `json:"id"`
+				IsOnline bool   `json:"isOnline"`
+			} `json:"data"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("current-identity/edge-routers: %d %v", resp.StatusCode, err)
+		}
+		for _, er := range env.Data {
+			if er.ID == r.ID {
+				current = er.IsOnline
+			}
+		}
+		return detail.IsOnline, current
+	}
+	if mgmt, current := status(); !mgmt || !current {
+		t.Fatalf("a connected router shows online=%v in the management API and %v to clients", mgmt, current)
+	}
+	r.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mgmt, current := status()
+		if !mgmt && !current {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a stopped router still shows online (management %v, clients %v)", mgmt, current)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
