@@ -15,35 +15,60 @@ import (
 // concurrent use.
 type Tracker struct {
 	mu   sync.Mutex
-	last map[string]use
+	last map[string]entry
 }
 
-type use struct {
-	at time.Time
-	// moved is set when at changed since the last TakeMoved.
+// Use is when an API session was last used, and when a router last reported
+// a channel of it (zero when none did).
+type Use struct {
+	At       time.Time
+	RouterAt time.Time
+}
+
+type entry struct {
+	Use
+	// moved is set when the use changed since the last TakeMoved.
 	moved bool
 }
 
 // New returns an empty Tracker.
-func New() *Tracker { return &Tracker{last: map[string]use{}} }
+func New() *Tracker { return &Tracker{last: map[string]entry{}} }
 
 // Touch records a use of an API session at at. An earlier time than the one
 // known changes nothing.
 func (t *Tracker) Touch(apiSessionID string, at time.Time) {
+	t.record(apiSessionID, at, false)
+}
+
+// TouchFromRouter records that a router reported a channel of the API
+// session open at at; that is a use too.
+func (t *Tracker) TouchFromRouter(apiSessionID string, at time.Time) {
+	t.record(apiSessionID, at, true)
+}
+
+func (t *Tracker) record(id string, at time.Time, router bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if u, ok := t.last[apiSessionID]; ok && !at.After(u.at) {
-		return
+	e := t.last[id]
+	moved := false
+	if at.After(e.At) {
+		e.At, moved = at, true
 	}
-	t.last[apiSessionID] = use{at: at, moved: true}
+	if router && at.After(e.RouterAt) {
+		e.RouterAt, moved = at, true
+	}
+	if moved {
+		e.moved = true
+		t.last[id] = e
+	}
 }
 
 // Last returns the last use of an API session on this node.
-func (t *Tracker) Last(apiSessionID string) (time.Time, bool) {
+func (t *Tracker) Last(apiSessionID string) (Use, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	u, ok := t.last[apiSessionID]
-	return u.at, ok
+	e, ok := t.last[apiSessionID]
+	return e.Use, ok
 }
 
 // Forget drops an API session (logged out, deleted or expired).
@@ -54,14 +79,15 @@ func (t *Tracker) Forget(apiSessionID string) {
 }
 
 // TakeMoved returns the uses recorded since the last call, by API session.
-func (t *Tracker) TakeMoved() map[string]time.Time {
+func (t *Tracker) TakeMoved() map[string]Use {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[string]time.Time{}
-	for id, u := range t.last {
-		if u.moved {
-			out[id] = u.at
-			t.last[id] = use{at: u.at}
+	out := map[string]Use{}
+	for id, e := range t.last {
+		if e.moved {
+			out[id] = e.Use
+			e.moved = false
+			t.last[id] = e
 		}
 	}
 	return out
@@ -69,12 +95,13 @@ func (t *Tracker) TakeMoved() map[string]time.Time {
 
 // Requeue marks uses that TakeMoved returned as moved again, for a batch
 // that could not be written; uses recorded since are kept.
-func (t *Tracker) Requeue(uses map[string]time.Time) {
+func (t *Tracker) Requeue(uses map[string]Use) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for id, at := range uses {
-		if u, ok := t.last[id]; ok && !u.at.After(at) {
-			t.last[id] = use{at: u.at, moved: true}
+	for id := range uses {
+		if e, ok := t.last[id]; ok {
+			e.moved = true
+			t.last[id] = e
 		}
 	}
 }

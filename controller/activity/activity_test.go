@@ -10,13 +10,13 @@ func TestTrackerKeepsTheLatestUseAndHandsOutMovesOnce(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	tr.Touch("a", t0)
 	tr.Touch("a", t0.Add(-time.Second)) // older: ignored
-	tr.Touch("b", t0.Add(time.Second))
-	if at, ok := tr.Last("a"); !ok || !at.Equal(t0) {
-		t.Fatalf("Last(a) = %v %v, want %v", at, ok, t0)
+	tr.TouchFromRouter("b", t0.Add(time.Second))
+	if u, ok := tr.Last("a"); !ok || !u.At.Equal(t0) || !u.RouterAt.IsZero() {
+		t.Fatalf("Last(a) = %+v %v, want a REST use at %v", u, ok, t0)
 	}
 	moved := tr.TakeMoved()
-	if len(moved) != 2 || !moved["a"].Equal(t0) || !moved["b"].Equal(t0.Add(time.Second)) {
-		t.Fatalf("first TakeMoved = %v", moved)
+	if len(moved) != 2 || !moved["a"].At.Equal(t0) || !moved["b"].At.Equal(t0.Add(time.Second)) || !moved["b"].RouterAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("first TakeMoved = %+v", moved)
 	}
 	if again := tr.TakeMoved(); len(again) != 0 {
 		t.Fatalf("a second TakeMoved without uses returned %v", again)
@@ -25,13 +25,19 @@ func TestTrackerKeepsTheLatestUseAndHandsOutMovesOnce(t *testing.T) {
 	if again := tr.TakeMoved(); len(again) != 0 {
 		t.Fatalf("touching at the known time moved %v", again)
 	}
+	// A REST use later than a router's report moves At only.
+	tr.Touch("b", t0.Add(5*time.Second))
+	if u, _ := tr.Last("b"); !u.At.Equal(t0.Add(5*time.Second)) || !u.RouterAt.Equal(t0.Add(time.Second)) {
+		t.Fatalf("Last(b) = %+v", u)
+	}
+	tr.TakeMoved()
 
 	// A batch that failed is handed out again, with the newest time.
 	tr.Touch("a", t0.Add(2*time.Second))
 	failed := tr.TakeMoved()
 	tr.Touch("a", t0.Add(3*time.Second))
 	tr.Requeue(failed)
-	if retry := tr.TakeMoved(); len(retry) != 1 || !retry["a"].Equal(t0.Add(3*time.Second)) {
+	if retry := tr.TakeMoved(); len(retry) != 1 || !retry["a"].At.Equal(t0.Add(3*time.Second)) {
 		t.Fatalf("after Requeue TakeMoved = %v, want a at the newest time", retry)
 	}
 
@@ -40,7 +46,7 @@ func TestTrackerKeepsTheLatestUseAndHandsOutMovesOnce(t *testing.T) {
 		t.Fatalf("Retain kept b (len %d)", tr.Len())
 	}
 	tr.Forget("a")
-	tr.Requeue(map[string]time.Time{"a": t0}) // forgotten sessions are not brought back
+	tr.Requeue(map[string]Use{"a": {At: t0}}) // forgotten sessions are not brought back
 	if tr.Len() != 0 {
 		t.Fatal("Forget or Requeue left an entry")
 	}

@@ -26,6 +26,21 @@ func UpkeepInterval(idleTimeout time.Duration) time.Duration {
 	return min(max(idleTimeout/4, 250*time.Millisecond), time.Minute)
 }
 
+// hasRouterConnection reports whether a router reported a channel of one of
+// the identity's API sessions within the last three heartbeats.
+func (s *Server) hasRouterConnection(tx *store.Tx, identityID string, now time.Time) bool {
+	recent := now.Add(-3 * UpkeepInterval(s.SessionIdleTimeout))
+	for _, id := range tx.Referencing(store.APISessions, "identityId", identityID) {
+		if u, ok := s.Activity.Last(id); ok && u.RouterAt.After(recent) {
+			return true
+		}
+		if rec, err := store.Get[*store.APISessionActivity](tx, store.APISessionActivities, id); err == nil && rec.LastRouterReportAt.After(recent) {
+			return true
+		}
+	}
+	return false
+}
+
 // expiryBatch is how many idle API sessions one raft entry deletes.
 const expiryBatch = 128
 
@@ -60,9 +75,19 @@ func (s *Server) flushActivity(timeout time.Duration) {
 	if len(uses) == 0 {
 		return
 	}
+	touch := &command.TouchAPISessions{Uses: make(map[string]time.Time, len(uses))}
+	for id, u := range uses {
+		touch.Uses[id] = u.At
+		if !u.RouterAt.IsZero() {
+			if touch.RouterUses == nil {
+				touch.RouterUses = map[string]time.Time{}
+			}
+			touch.RouterUses[id] = u.RouterAt
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, 5*time.Second))
 	defer cancel()
-	if err := s.State.Apply(ctx, &command.TouchAPISessions{Uses: uses}); err != nil {
+	if err := s.State.Apply(ctx, touch); err != nil {
 		s.Activity.Requeue(uses)
 		s.Log.Debug("recording API-session use failed; retrying", "sessions", len(uses), "err", err)
 	}

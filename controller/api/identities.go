@@ -342,7 +342,7 @@ func (s *Server) identityModel(tx *store.Tx, rec store.Record) any {
 		ServiceHostingCosts:       models.TerminatorCostMap{},
 		ServiceHostingPrecedences: models.TerminatorPrecedenceMap{},
 		HasAPISession:             ptr(len(tx.Referencing(store.APISessions, "identityId", i.ID)) > 0),
-		HasEdgeRouterConnection:   ptr(false),
+		HasEdgeRouterConnection:   ptr(s.hasRouterConnection(tx, i.ID, time.Now())),
 		IsMfaEnabled:              ptr(mfaEnabled(tx, i.ID)),
 		Authenticators:            &models.IdentityAuthenticators{},
 		Enrollment:                &models.IdentityEnrollments{},

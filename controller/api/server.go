@@ -233,8 +233,8 @@ func (s *Server) lastActivity(tx *store.Tx, sess *store.APISession) time.Time {
 			last = rec.LastActivityAt
 		}
 	}
-	if t, ok := s.Activity.Last(sess.ID); ok && t.After(last) {
-		last = t
+	if u, ok := s.Activity.Last(sess.ID); ok && u.At.After(last) {
+		last = u.At
 	}
 	return last
 }

@@ -10,12 +10,14 @@ import (
 )
 
 // TouchAPISessions records when API sessions were last used, as one node
-// saw them: each gets the later of the time it has and the one given. API
-// sessions that no longer exist are skipped. The leader expires API
-// sessions from these times (and its own), so use through any node keeps a
-// session alive.
+// saw them, and when a router last reported a channel of them open: each
+// time becomes the later of the one stored and the one given. API sessions
+// that no longer exist are skipped. The leader expires API sessions from
+// these times (and its own), so use through any node keeps a session alive.
 type TouchAPISessions struct {
 	Uses map[string]time.Time `json:"uses"`
+	// RouterUses are the router reports among Uses.
+	RouterUses map[string]time.Time `json:"routerUses,omitempty"`
 }
 
 // Type implements Command.
@@ -30,17 +32,23 @@ func (c *TouchAPISessions) Apply(tx *store.Tx) (any, error) {
 	slices.Sort(ids) // the same order on every node
 	moved := 0
 	for _, id := range ids {
-		at := c.Uses[id]
+		at, routerAt := c.Uses[id], c.RouterUses[id]
 		if id == "" || !tx.Exists(store.APISessions, id) {
 			continue
 		}
 		rec, err := store.Get[*store.APISessionActivity](tx, store.APISessionActivities, id)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			err = tx.Create(store.APISessionActivities, &store.APISessionActivity{Meta: store.Meta{ID: id}, APISessionID: id, LastActivityAt: at})
+			err = tx.Create(store.APISessionActivities, &store.APISessionActivity{Meta: store.Meta{ID: id}, APISessionID: id,
+				LastActivityAt: at, LastRouterReportAt: routerAt})
 		case err != nil:
-		case at.After(rec.LastActivityAt):
-			rec.LastActivityAt = at
+		case at.After(rec.LastActivityAt) || routerAt.After(rec.LastRouterReportAt):
+			if at.After(rec.LastActivityAt) {
+				rec.LastActivityAt = at
+			}
+			if routerAt.After(rec.LastRouterReportAt) {
+				rec.LastRouterReportAt = routerAt
+			}
 			_, err = tx.Update(store.APISessionActivities, rec)
 		default:
 			continue

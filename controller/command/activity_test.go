@@ -44,12 +44,19 @@ func TestTouchAPISessionsKeepsTheLatestUse(t *testing.T) {
 		t.Fatalf("an older use moved the time back to %v", got)
 	}
 	later := used.Add(time.Minute)
-	if err := ts.apply(&command.TouchAPISessions{Uses: map[string]time.Time{"as1": later}}, at); err != nil {
+	if err := ts.apply(&command.TouchAPISessions{Uses: map[string]time.Time{"as1": later}, RouterUses: map[string]time.Time{"as1": later}}, at); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := lastUse(); !got.Equal(later) {
 		t.Fatalf("last use %v, want %v", got, later)
 	}
+	_ = ts.s.View(func(tx *store.Tx) error {
+		rec, err := store.Get[*store.APISessionActivity](tx, store.APISessionActivities, "as1")
+		if err != nil || !rec.LastRouterReportAt.Equal(later) {
+			t.Errorf("router report %v (%v), want %v", rec, err, later)
+		}
+		return nil
+	})
 	// The record goes with its API session.
 	if err := ts.apply(&command.DeleteEntity{Kind: store.APISessions.Name, ID: "as1"}, at); err != nil {
 		t.Fatal(err)

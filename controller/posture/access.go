@@ -102,6 +102,9 @@ func Describe(failing []QueryResult) string {
 // and none of them passes. apiSessionIDs limits the search to those API
 // sessions; nil means all sessions.
 func FailingSessions(tx *store.Tx, apiSessionIDs []string, now time.Time) []string {
+	if !tx.Any(store.PostureChecks) {
+		return nil // without checks every policy passes: nothing to look at
+	}
 	var sessionIDs []string
 	if apiSessionIDs == nil {
 		sessionIDs = tx.IDs(store.Sessions)

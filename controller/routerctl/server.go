@@ -357,7 +357,7 @@ func (rc *routerConn) apiSessionHeartbeat(m *wire.Message) {
 	now := time.Now()
 	for _, id := range hb.APISessionIDs {
 		if id != "" && len(id) <= maxIDLength {
-			rc.s.Activity.Touch(id, now)
+			rc.s.Activity.TouchFromRouter(id, now)
 		}
 	}
 }

@@ -262,9 +262,9 @@ func TestAPISessionHeartbeatsCountAsUse(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if at, ok := f.srv.Activity.Last("as1"); ok {
-			if at.Before(before) {
-				t.Fatalf("use recorded at %v, before the heartbeat was sent (%v)", at, before)
+		if u, ok := f.srv.Activity.Last("as1"); ok {
+			if u.At.Before(before) || !u.RouterAt.Equal(u.At) {
+				t.Fatalf("use recorded as %+v, want a router report after %v", u, before)
 			}
 			break
 		}

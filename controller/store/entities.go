@@ -357,6 +357,9 @@ type APISessionActivity struct {
 	Meta
 	APISessionID   string    `json:"apiSessionId"`
 	LastActivityAt time.Time `json:"lastActivityAt"`
+	// LastRouterReportAt is when a router last reported a channel of the
+	// API session open (zero: never).
+	LastRouterReportAt time.Time `json:"lastRouterReportAt,omitzero"`
 }
 
 // PostureData is the device state an API session reported through posture

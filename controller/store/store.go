@@ -465,6 +465,12 @@ func Get[T Record](tx *Tx, k *Kind, id string) (T, error) {
 	return t, nil
 }
 
+// Any reports whether a kind holds at least one record.
+func (tx *Tx) Any(k *Kind) bool {
+	key, _ := tx.btx.Bucket(dataBucket(k)).Cursor().First()
+	return key != nil
+}
+
 // Count is the number of records of a kind.
 func (tx *Tx) Count(k *Kind) int {
 	return tx.btx.Bucket(dataBucket(k)).Stats().KeyN

@@ -158,6 +158,9 @@ func TestBatchIsolatesFailedEntry(t *testing.T) {
 		if tx.Count(store.Services) != 2 || tx.Exists(store.Services, "s2") {
 			t.Errorf("batch left %d services", tx.Count(store.Services))
 		}
+		if !tx.Any(store.Services) || tx.Any(store.PostureChecks) {
+			t.Errorf("Any: services %v (want true), posture checks %v (want false)", tx.Any(store.Services), tx.Any(store.PostureChecks))
+		}
 		if tx.AppliedIndex() != 3 {
 			t.Errorf("applied index %d", tx.AppliedIndex())
 		}

@@ -207,6 +207,18 @@ func TestAPISessionsExpireUnlessUsed(t *testing.T) {
 	if apiSessionsOf("rest-only") != 0 {
 		t.Fatal("the idle API session was not deleted")
 	}
+	var identities []struct {
+		Name                    string `json:"name"`
+		HasEdgeRouterConnection bool   `json:"hasEdgeRouterConnection"`
+	}
+	n.Mgmt("GET", "/identities?limit=500", nil, &identities)
+	connectedTo := map[string]bool{}
+	for _, i := range identities {
+		connectedTo[i.Name] = i.HasEdgeRouterConnection
+	}
+	if !connectedTo["client"] || !connectedTo["host"] || connectedTo["rest-only"] {
+		t.Fatalf("hasEdgeRouterConnection: %v; want client and host only", connectedTo)
+	}
 	dial() // the connected client goes on with its session
 	if client.APISessionToken() != connected {
 		t.Fatal("the connected client had to log in again")
