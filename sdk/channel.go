@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ostium-net/ostium/sdk/wire"
@@ -40,14 +41,16 @@ func routerAddr(u string) (string, error) {
 }
 
 // dialChannel connects to a router and says Hello with the API session.
-func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, certCN, apiSessionToken string, log *slog.Logger) (*routerChannel, error) {
+// control, when not nil, is the socket hook of Options.Control.
+func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control func(network, address string, c syscall.RawConn) error,
+	certCN, apiSessionToken string, log *slog.Logger) (*routerChannel, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
 	cfg := tlsCfg.Clone()
 	cfg.ServerName = host
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}, Config: cfg}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}, Config: cfg}
 	start := time.Now()
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {

@@ -25,6 +25,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ostium-net/ostium/sdk/crypto"
@@ -57,6 +58,11 @@ type Options struct {
 	// Posture answers services' posture queries before sessions are
 	// requested (HostPosture reports this machine); nil sends none.
 	Posture PostureProvider
+	// Control, when set, is called for every socket the Context opens (to
+	// the controller and to routers) before it connects, as net.Dialer's
+	// Control is. A transparent interceptor marks its own sockets with it so
+	// that its rules never capture them.
+	Control func(network, address string, c syscall.RawConn) error
 }
 
 // Service is a service the identity may use.
@@ -120,7 +126,8 @@ func New(id *identity.Identity, opts Options) (*Context, error) {
 		channels: map[string]*routerChannel{}, listeners: map[*Listener]struct{}{}}
 	cert := id.Certificate()
 	c.cert.Store(&cert)
-	tr := &http.Transport{TLSClientConfig: c.clientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute}
+	tr := &http.Transport{TLSClientConfig: c.clientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
+		DialContext: (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Control}).DialContext}
 	c.rest = &restClient{base: base, http: &http.Client{Transport: tr, Timeout: opts.HTTPTimeout}}
 	return c, nil
 }
@@ -347,7 +354,7 @@ func (c *Context) channel(ctx context.Context, addr string) (*routerChannel, err
 	// A channel opened under an earlier API session keeps serving the
 	// connections and listeners it has; new ones go over a channel of the
 	// current API session (routers accept sessions of the channel's own).
-	ch, err := dialChannel(ctx, addr, c.clientTLS(), c.id.Chain[0].Subject.CommonName, token, c.log)
+	ch, err := dialChannel(ctx, addr, c.clientTLS(), c.opts.Control, c.id.Chain[0].Subject.CommonName, token, c.log)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -336,5 +337,53 @@ func TestRouterOnlineStatusFollowsItsControlChannel(t *testing.T) {
 			t.Fatalf("a stopped router still shows online (management %v, clients %v)", mgmt, current)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSDKSocketControlSeesEveryConnection: Options.Control is called for the
+// sockets to the controller and to the router (the tunneler marks them so
+// that transparent interception never captures its own traffic).
+func TestSDKSocketControlSeesEveryConnection(t *testing.T) {
+	e := newEchoNetwork(t, "controlled", false)
+	ln, err := e.host.Listen("controlled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+		}
+	}()
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	c, err := sdk.New(e.clientIdentity, sdk.Options{Control: func(network, address string, _ syscall.RawConn) error {
+		mu.Lock()
+		seen[address] = true
+		mu.Unlock()
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := c.Dial(ctx, "controlled")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := echoOnce(conn, "marked"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !seen[e.n.Config.API.Listen] || !seen[e.router.Addr] {
+		t.Fatalf("Control saw %v; want the controller %s and the router %s", seen, e.n.Config.API.Listen, e.router.Addr)
 	}
 }

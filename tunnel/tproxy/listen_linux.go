@@ -100,3 +100,27 @@ func parseSockaddrInet4(b []byte) (netip.AddrPort, error) {
 	port := binary.BigEndian.Uint16(b[2:4])
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte(b[4:8])), port), nil
 }
+
+// BypassControl returns the socket hook (for net.Dialer.Control or
+// sdk.Options.Control) that marks a socket with s.BypassMark, so that the
+// rules leave its packets alone. Setting the mark needs CAP_NET_ADMIN, which
+// transparent interception needs anyway. It returns nil when the bypass is
+// off.
+func (s Settings) BypassControl() func(network, address string, c syscall.RawConn) error {
+	if s.BypassMark == 0 {
+		return nil
+	}
+	mark := int(s.BypassMark)
+	return func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_MARK, mark)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("set SO_MARK 0x%x (needs CAP_NET_ADMIN): %w", mark, serr)
+		}
+		return nil
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"syscall"
 )
 
 var errNotLinux = errors.New("transparent proxying needs Linux")
@@ -17,3 +18,6 @@ func listenTransparentUDP(string) (*net.UDPConn, error) { return nil, errNotLinu
 func listenReply(netip.AddrPort) (*net.UDPConn, error) { return nil, errNotLinux }
 
 func parseOrigDst([]byte) (netip.AddrPort, error) { return netip.AddrPort{}, errNotLinux }
+
+// BypassControl is nil off Linux: there are no rules to bypass.
+func (Settings) BypassControl() func(network, address string, c syscall.RawConn) error { return nil }

@@ -445,6 +445,19 @@ func managerInNamespace(t *testing.T) {
 		t.Errorf("this host's address was carried into the service: %+v", got)
 	}
 
+	// The tunneler's own sockets carry the bypass mark and are never
+	// steered: a connection to an intercepted CIDR goes out the uplink
+	// (where nothing answers) instead of into the service.
+	dialsBefore := len(d.dialsOf("cidr-tcp"))
+	bypass := net.Dialer{Timeout: time.Second, Control: DefaultSettings.BypassControl()}
+	if c, err := bypass.Dial("tcp4", cidrTCP.String()); err == nil {
+		_ = c.Close()
+		t.Error("a socket with the bypass mark was intercepted")
+	}
+	if got := len(d.dialsOf("cidr-tcp")); got != dialsBefore {
+		t.Errorf("a socket with the bypass mark reached the service (%d dials, had %d)", got, dialsBefore)
+	}
+
 	// Close removes the table and the policy routing.
 	closed = true
 	if err := m.Close(); err != nil {

@@ -29,11 +29,16 @@ type Settings struct {
 	Mark       uint32 // packet mark for policy routing
 	RouteTable int    // routing table id for marked packets
 	ListenAddr netip.AddrPort
+	// BypassMark marks the tunneler's own sockets (see BypassControl):
+	// their packets are never steered, so its connections to the controller
+	// and to routers go out even when an intercepted CIDR covers them.
+	// 0 turns the bypass off.
+	BypassMark uint32
 }
 
 // DefaultSettings are the objects used unless configured otherwise.
 var DefaultSettings = Settings{Table: "ostium", Mark: 0x1, RouteTable: 100,
-	ListenAddr: netip.MustParseAddrPort("127.0.0.1:15001")}
+	ListenAddr: netip.MustParseAddrPort("127.0.0.1:15001"), BypassMark: 0x2}
 
 func portSet(ranges []config.PortRange) string {
 	rs := append([]config.PortRange(nil), ranges...)
@@ -85,6 +90,9 @@ func Ruleset(s Settings, rules []Rule) string {
 	}
 	b.WriteString("\t}\n")
 	b.WriteString("\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n")
+	if s.BypassMark != 0 && s.BypassMark != s.Mark {
+		fmt.Fprintf(&b, "\t\tmeta mark 0x%x return\n", s.BypassMark)
+	}
 	for _, m := range match {
 		fmt.Fprintf(&b, "\t\t%s meta mark set 0x%x\n", m, s.Mark)
 	}

@@ -31,6 +31,7 @@ table ip ostium {
 	}
 	chain output {
 		type route hook output priority mangle; policy accept;
+		meta mark 0x2 return
 		ip daddr 10.1.0.0/16 tcp dport 8000-8100 fib daddr type != local meta mark set 0x1
 		ip daddr 10.1.0.0/16 udp dport 53 fib daddr type != local meta mark set 0x1
 		ip daddr 100.64.0.0/10 tcp dport { 80, 443 } fib daddr type != local meta mark set 0x1
@@ -41,7 +42,7 @@ table ip ostium {
 		t.Fatalf("ruleset:\n%s\nwant:\n%s", got, want)
 	}
 	empty := Ruleset(DefaultSettings, nil)
-	if want := "add table ip ostium\ndelete table ip ostium\ntable ip ostium {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x1 accept\n\t}\n\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n\t}\n}\n"; empty != want {
+	if want := "add table ip ostium\ndelete table ip ostium\ntable ip ostium {\n\tchain prerouting {\n\t\ttype filter hook prerouting priority mangle; policy accept;\n\t\tmeta l4proto tcp socket transparent 1 meta mark set 0x1 accept\n\t}\n\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n\t\tmeta mark 0x2 return\n\t}\n}\n"; empty != want {
 		t.Fatalf("empty ruleset:\n%s", empty)
 	}
 	if got := DeleteTable(DefaultSettings); got != "add table ip ostium\ndelete table ip ostium\n" {

@@ -138,7 +138,14 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			if !set("no-host") && fc.Host != nil {
 				noHost = !*fc.Host
 			}
-			sc, err := sdk.New(id, sdk.Options{Logger: log.With("component", "sdk"), ConfigTypes: tunnel.ConfigTypes})
+			sdkOpts := sdk.Options{Logger: log.With("component", "sdk"), ConfigTypes: tunnel.ConfigTypes}
+			transparent := useTProxy && !noIntercept
+			if transparent {
+				// The tunneler's own connections to the controller and routers must
+				// never be steered back into the tunneler.
+				sdkOpts.Control = tproxy.DefaultSettings.BypassControl()
+			}
+			sc, err := sdk.New(id, sdkOpts)
 			if err != nil {
 				return err
 			}
@@ -150,7 +157,7 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			}
 			opts := tunnel.Options{Poll: poll, MaxPorts: maxPorts, Identity: id.Chain[0].Subject.CommonName,
 				DisableIntercept: noIntercept, DisableHost: noHost, Logger: log}
-			if useTProxy && !noIntercept {
+			if transparent {
 				listen, err := netip.ParseAddrPort(tproxyListen)
 				if err != nil {
 					return fmt.Errorf("--tproxy-listen: %w", err)
