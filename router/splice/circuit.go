@@ -163,9 +163,14 @@ func (c *Circuit) Start(dialerPreface *wire.Message) bool {
 	if dialerPreface != nil {
 		c.toward[Dialer].SetPreface(dialerPreface)
 	}
-	c.pumps.Add(2)
-	go c.pump(Dialer)
-	go c.pump(Host)
+	// Each queue starts a pump whenever it has something to write and none
+	// runs; an idle circuit holds no goroutine.
+	for s := Dialer; s <= Host; s++ {
+		c.toward[s].Arm(func() {
+			c.pumps.Add(1)
+			go c.pump(s)
+		})
+	}
 	if c.cfg.IdleTimeout > 0 {
 		c.lastActive.Store(time.Now().UnixNano())
 		c.idleTimer = time.AfterFunc(c.cfg.IdleTimeout, c.checkIdle)
@@ -298,21 +303,22 @@ func (c *Circuit) checkIdle() {
 	c.mu.Unlock()
 }
 
-// pump writes the queue of side s to its channel until the queue ends or a write fails.
+// pump writes the queue of side s to its channel until the queue has nothing left for now
+// (the queue starts another pump when more arrives) or a write fails.
 func (c *Circuit) pump(s Side) {
 	defer c.pumps.Done()
 	ep := c.ends[s]
 	q := c.toward[s]
 	for {
-		m, err := q.Pop()
-		if err != nil {
+		m, ok := q.Next()
+		if !ok {
 			return
 		}
 		if m.ContentType == wire.ContentTypeData || m.ContentType == wire.ContentTypeStateClosed {
 			m.Headers.Put(wire.HeaderConnID, c.connIDs[s])
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
-		err = ep.Conn.Send(ctx, m)
+		err := ep.Conn.Send(ctx, m)
 		cancel()
 		m.Release()
 		if err != nil {

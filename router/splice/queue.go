@@ -72,6 +72,12 @@ type Queue struct {
 	spaceWait chan struct{} // closed when room is made; created by a waiting Push
 	dataWait  chan struct{} // closed when something arrives; created by a waiting Pop
 	high      QueueStats
+
+	// With Arm, the queue starts its consumer on demand: spawn is called
+	// whenever something can be taken and no consumer runs (consuming).
+	armed     bool
+	consuming bool
+	spawn     func()
 }
 
 // NewQueue returns an empty queue with the given limits.
@@ -106,7 +112,11 @@ func (q *Queue) Push(m *wire.Message, wait time.Duration) error {
 			q.high.HighMessages = max(q.high.HighMessages, n+1)
 			q.high.HighBytes = max(q.high.HighBytes, q.bytes)
 			q.wakeLocked(&q.dataWait)
+			start := q.claimLocked()
 			q.mu.Unlock()
+			if start {
+				q.spawn()
+			}
 			return nil
 		}
 		if q.spaceWait == nil {
@@ -146,7 +156,78 @@ func (q *Queue) SetPreface(m *wire.Message) {
 	q.mu.Lock()
 	q.preface = m
 	q.wakeLocked(&q.dataWait)
+	start := q.claimLocked()
 	q.mu.Unlock()
+	if start {
+		q.spawn()
+	}
+}
+
+// Arm makes the queue start its own consumer: spawn is called (never with
+// the queue's lock held) whenever something can be taken and no consumer
+// runs, at once when something is queued already. The consumer takes
+// messages with Next until it reports none, then ends; the next arrival
+// spawns another. An idle queue thus holds no goroutine.
+func (q *Queue) Arm(spawn func()) {
+	q.mu.Lock()
+	q.armed, q.spawn = true, spawn
+	start := q.claimLocked()
+	q.mu.Unlock()
+	if start {
+		spawn()
+	}
+}
+
+// claimLocked reports whether the caller must start a consumer (and counts
+// one as running).
+func (q *Queue) claimLocked() bool {
+	if !q.armed || q.consuming {
+		return false
+	}
+	if q.preface == nil && q.head == len(q.items) && (!q.closed || q.final == nil) {
+		return false
+	}
+	q.consuming = true
+	return true
+}
+
+// Next gives the consumer of an armed queue the next message, in Pop's
+// order, without waiting. When there is none it returns false and the
+// consumer must end: it no longer counts as running.
+func (q *Queue) Next() (*wire.Message, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if m := q.takeLocked(); m != nil {
+		return m, true
+	}
+	q.consuming = false
+	return nil, false
+}
+
+// takeLocked removes the next message: the preface, an item, or the final
+// message of a closed queue; nil when there is none now.
+func (q *Queue) takeLocked() *wire.Message {
+	if m := q.preface; m != nil {
+		q.preface = nil
+		return m
+	}
+	if q.head < len(q.items) {
+		m := q.items[q.head]
+		q.items[q.head] = nil
+		q.head++
+		if q.head == len(q.items) {
+			q.items, q.head = q.items[:0], 0
+		}
+		q.bytes -= messageSize(m)
+		q.wakeLocked(&q.spaceWait)
+		return m
+	}
+	if q.closed && q.final != nil {
+		m := q.final
+		q.final = nil
+		return m
+	}
+	return nil
 }
 
 // Pop removes and returns the next message: the preface, then the items in order, then, once
@@ -155,31 +236,13 @@ func (q *Queue) SetPreface(m *wire.Message) {
 func (q *Queue) Pop() (*wire.Message, error) {
 	for {
 		q.mu.Lock()
-		if m := q.preface; m != nil {
-			q.preface = nil
-			q.mu.Unlock()
-			return m, nil
-		}
-		if q.head < len(q.items) {
-			m := q.items[q.head]
-			q.items[q.head] = nil
-			q.head++
-			if q.head == len(q.items) {
-				q.items, q.head = q.items[:0], 0
-			}
-			q.bytes -= messageSize(m)
-			q.wakeLocked(&q.spaceWait)
+		if m := q.takeLocked(); m != nil {
 			q.mu.Unlock()
 			return m, nil
 		}
 		if q.closed {
-			m := q.final
-			q.final = nil
 			q.mu.Unlock()
-			if m == nil {
-				return nil, ErrClosed
-			}
-			return m, nil
+			return nil, ErrClosed
 		}
 		if q.dataWait == nil {
 			q.dataWait = make(chan struct{})
@@ -223,9 +286,13 @@ func (q *Queue) close(final *wire.Message, drop bool) {
 	}
 	q.wakeLocked(&q.dataWait)
 	q.wakeLocked(&q.spaceWait)
+	start := q.claimLocked()
 	q.mu.Unlock()
 	for _, m := range dropped {
 		m.Release()
+	}
+	if start {
+		q.spawn()
 	}
 }
 

@@ -2,7 +2,9 @@ package splice
 
 import (
 	"errors"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,5 +153,93 @@ func TestQueueProducerConsumer(t *testing.T) {
 	wg.Wait()
 	if st := q.Stats(); st.HighMessages > 8 || st.HighBytes > 4096 {
 		t.Fatalf("queue exceeded its bounds: %+v", st)
+	}
+}
+
+func TestArmedQueueStartsConsumersOnDemand(t *testing.T) {
+	q := NewQueue(Limits{})
+	var spawned atomic.Int32
+	var got []string
+	var consumer func()
+	consumer = func() {
+		for {
+			m, ok := q.Next()
+			if !ok {
+				return
+			}
+			got = append(got, string(m.Body))
+		}
+	}
+	if err := q.Push(wire.NewMessage(wire.ContentTypeData, []byte("early")), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if spawned.Load() != 0 {
+		t.Fatal("a queue that is not armed started a consumer")
+	}
+	// Arming with something queued starts one at once; the consumer runs
+	// inline here, so each spawn drains the queue before returning.
+	q.Arm(func() { spawned.Add(1); consumer() })
+	if spawned.Load() != 1 || len(got) != 1 {
+		t.Fatalf("after Arm: %d consumers, got %q", spawned.Load(), got)
+	}
+	// An idle queue holds no consumer; each arrival starts one.
+	for _, s := range []string{"a", "b"} {
+		if err := q.Push(wire.NewMessage(wire.ContentTypeData, []byte(s)), time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q.SetPreface(wire.NewMessage(wire.ContentTypeData, []byte("preface")))
+	q.Close(wire.NewMessage(wire.ContentTypeData, []byte("final")))
+	q.Close(nil) // closing again starts nothing
+	if want := []string{"early", "a", "b", "preface", "final"}; !slices.Equal(got, want) {
+		t.Fatalf("consumed %q, want %q", got, want)
+	}
+	if spawned.Load() != 5 {
+		t.Fatalf("%d consumers started, want one per arrival (5)", spawned.Load())
+	}
+}
+
+func TestArmedQueueNeverRunsTwoConsumers(t *testing.T) {
+	q := NewQueue(Limits{MaxMessages: 8})
+	var running, most atomic.Int32
+	var wg sync.WaitGroup
+	var delivered atomic.Int32
+	q.Arm(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := running.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			for {
+				if _, ok := q.Next(); !ok {
+					break
+				}
+				delivered.Add(1)
+			}
+			running.Add(-1)
+		}()
+	})
+	var producers sync.WaitGroup
+	for p := 0; p < 4; p++ {
+		producers.Add(1)
+		go func() {
+			defer producers.Done()
+			for i := 0; i < 500; i++ {
+				if err := q.Push(wire.NewMessage(wire.ContentTypeData, []byte{byte(i)}), 10*time.Second); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	producers.Wait()
+	q.Close(nil)
+	wg.Wait()
+	if most.Load() > 1 {
+		t.Fatalf("%d consumers ran at once", most.Load())
+	}
+	if delivered.Load() != 2000 {
+		t.Fatalf("delivered %d of 2000 messages", delivered.Load())
 	}
 }
