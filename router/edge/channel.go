@@ -39,6 +39,8 @@ type channel struct {
 	log         *slog.Logger
 	ready       chan struct{} // closed once conn is set
 	helloDone   atomic.Bool
+	// tokenWaits counts the messages waiting for a token the router does not know yet.
+	tokenWaits atomic.Int32
 
 	mu         sync.Mutex
 	closed     bool
@@ -140,7 +142,7 @@ func (ch *channel) handleHello(m *wire.Message) {
 		fail("hello carries no API-session token")
 		return
 	}
-	api, ok := awaitToken(ch.l, ch.l.cfg.Tokens.APISession, token, ch.conn.Done())
+	api, ok := awaitToken(ch, ch.l.cfg.Tokens.APISession, token)
 	if !ok {
 		fail("invalid API session")
 		return
@@ -171,7 +173,7 @@ func hasFingerprint(fps []string, fp string) bool {
 func (ch *channel) handleUpdateToken(m *wire.Message) {
 	defer m.Release()
 	token := string(m.Body)
-	api, ok := awaitToken(ch.l, ch.l.cfg.Tokens.APISession, token, ch.conn.Done())
+	api, ok := awaitToken(ch, ch.l.cfg.Tokens.APISession, token)
 	var reply *wire.Message
 	switch {
 	case !ok:

@@ -81,7 +81,7 @@ func (ch *channel) checkSession(token, wantType string) (APISession, Session, er
 	if !ok || api.ID != current.ID {
 		return APISession{}, Session{}, refuse(wire.ErrorCodeInvalidAPISession, "invalid API session")
 	}
-	sess, ok := awaitToken(l, l.cfg.Tokens.Session, token, ch.conn.Done())
+	sess, ok := awaitToken(ch, l.cfg.Tokens.Session, token)
 	if !ok {
 		return api, Session{}, refuse(wire.ErrorCodeInvalidSession, "invalid session")
 	}

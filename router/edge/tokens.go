@@ -8,18 +8,29 @@ func knownNow[T any](lookup func(string) (T, bool), token string) bool {
 	return ok
 }
 
-// awaitToken looks token up, and when it is unknown and the token source announces its
-// changes, looks again after each change until it is found, the listener's TokenWait passes
-// or done is closed.
-func awaitToken[T any](l *Listener, lookup func(string) (T, bool), token string, done <-chan struct{}) (T, bool) {
+// maxTokenWaits bounds the unknown tokens one channel may have waiting at once; beyond it
+// they are refused at once, so a client sending made-up tokens cannot pile up waiters.
+const maxTokenWaits = 8
+
+// awaitToken looks token up for a message of ch, and when it is unknown and the token source
+// announces its changes, looks again after each change until it is found, the listener's
+// TokenWait passes or the channel closes.
+func awaitToken[T any](ch *channel, lookup func(string) (T, bool), token string) (T, bool) {
 	if v, ok := lookup(token); ok {
 		return v, true
 	}
 	var zero T
+	l := ch.l
 	updates, ok := l.cfg.Tokens.(TokenUpdates)
 	if !ok || l.cfg.TokenWait <= 0 {
 		return zero, false
 	}
+	defer ch.tokenWaits.Add(-1)
+	if ch.tokenWaits.Add(1) > maxTokenWaits {
+		ch.log.Debug("refusing an unknown token without waiting: too many waits on this channel")
+		return zero, false
+	}
+	done := ch.conn.Done()
 	timer := time.NewTimer(l.cfg.TokenWait)
 	defer timer.Stop()
 	for {

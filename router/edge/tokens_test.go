@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -75,5 +76,53 @@ func TestTokensArrivingLateAreWaitedFor(t *testing.T) {
 	}
 	if waited := time.Since(start); waited < 2*time.Second {
 		t.Fatalf("unknown token refused after %s, before the 2 s wait", waited)
+	}
+}
+
+// TestUnknownTokenWaitsAreBoundedPerChannel: a client sending many tokens the router does not
+// know gets maxTokenWaits of them waited for and the rest refused at once.
+func TestUnknownTokenWaitsAreBoundedPerChannel(t *testing.T) {
+	env := startRouter(t, func(c *Config) {
+		c.Tokens = pushedTokens{c.Tokens.(*memTokens)}
+		c.TokenWait = time.Minute // the waits end because the tokens arrive, not by time
+	})
+	dialerID := env.newIdentity("dialer")
+	dialer := connect(t, env, dialerID)
+	const sent = 20
+	answers := make(chan dialResult, sent)
+	tokens := make([]string, sent)
+	for i := range tokens {
+		tokens[i] = fmt.Sprintf("not-yet-%d", i)
+		_, answer := dialer.startConnect(tokens[i], nil)
+		go func() { answers <- <-answer }()
+	}
+	next := func() dialResult {
+		t.Helper()
+		select {
+		case r := <-answers:
+			return r
+		case <-time.After(testWait):
+			t.Fatal("a connect was not answered")
+			return dialResult{}
+		}
+	}
+	code := func(r dialResult) uint32 {
+		c, _ := r.reply.ErrorCode()
+		return c
+	}
+	// The ones beyond the bound are refused without waiting for anything.
+	for i := 0; i < sent-maxTokenWaits; i++ {
+		if r := next(); code(r) != wire.ErrorCodeInvalidSession {
+			t.Fatalf("answer %d: %s code %d, want an immediate InvalidSession", i, r.reply, code(r))
+		}
+	}
+	// The waiting ones see their sessions arrive; the service has no terminator.
+	for i, tok := range tokens {
+		env.tokens.putSession(tok, Session{ID: fmt.Sprintf("s%d", i), APISessionID: dialerID.apiID, ServiceID: "svc", Type: SessionTypeDial})
+	}
+	for i := 0; i < maxTokenWaits; i++ {
+		if r := next(); code(r) != wire.ErrorCodeInvalidTerminator {
+			t.Fatalf("waited answer %d: %s code %d, want InvalidTerminator (the session was found)", i, r.reply, code(r))
+		}
 	}
 }
