@@ -11,11 +11,13 @@ import (
 
 var errNotLinux = errors.New("transparent proxying needs Linux")
 
-func listenTransparent(string) (net.Listener, error) { return nil, errNotLinux }
+func listenTransparent(netip.AddrPort) (net.Listener, error) { return nil, errNotLinux }
 
-func listenTransparentUDP(string) (*net.UDPConn, error) { return nil, errNotLinux }
+func listenTransparentUDP(netip.AddrPort) (*net.UDPConn, error) { return nil, errNotLinux }
 
 func listenReply(netip.AddrPort) (*net.UDPConn, error) { return nil, errNotLinux }
+
+func ipv6Unavailable(error) bool { return false }
 
 func parseOrigDst([]byte) (netip.AddrPort, error) { return netip.AddrPort{}, errNotLinux }
 

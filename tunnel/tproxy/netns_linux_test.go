@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -47,6 +48,9 @@ func TestManagerInNetworkNamespace(t *testing.T) {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("needs %s in PATH: %v", tool, err)
 		}
+	}
+	if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+		t.Skipf("the kernel has no IPv6 (booted with ipv6.disable=1?), which this test exercises alongside IPv4: %v", err)
 	}
 	if out, err := exec.Command("unshare", "-n", "true").CombinedOutput(); err != nil {
 		t.Skipf("cannot create a network namespace with unshare -n: %v: %s", err, out)
@@ -208,9 +212,17 @@ func (d *echoDialer) dialsOf(service string) []dial {
 // instead of hanging it.
 const deadline = 10 * time.Second
 
+// tcpNetwork is tcp4 or tcp6, as dst's address family.
+func tcpNetwork(dst netip.AddrPort) string {
+	if dst.Addr().Is4() {
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
 func tcpExchange(t *testing.T, dst netip.AddrPort, msg string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp4", dst.String(), deadline)
+	c, err := net.DialTimeout(tcpNetwork(dst), dst.String(), deadline)
 	if err != nil {
 		t.Fatalf("connect to %s: %v", dst, err)
 	}
@@ -247,12 +259,34 @@ func udpExchange(t *testing.T, c *net.UDPConn, dst netip.AddrPort, msg string) (
 
 func udpClient(t *testing.T) *net.UDPConn {
 	t.Helper()
-	c, err := net.ListenUDP("udp4", nil)
+	return udpClientOn(t, "udp4")
+}
+
+// udpClientOn opens a client socket of network udp4 or udp6.
+func udpClientOn(t *testing.T, network string) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP(network, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
+}
+
+// oneUDPFlow sends msgs from c to dst and checks that each reply comes back
+// from dst through service, and that they all rode one flow (one dial).
+func oneUDPFlow(t *testing.T, d *echoDialer, c *net.UDPConn, service string, dst netip.AddrPort, msgs ...string) {
+	t.Helper()
+	for _, msg := range msgs {
+		got, from := udpExchange(t, c, dst, msg)
+		if got != service+":"+msg || from != dst {
+			t.Errorf("udp %q to %s: got %q from %s", msg, dst, got, from)
+		}
+	}
+	want := config.Destination{Protocol: "udp", IP: dst.Addr().String(), Port: strconv.Itoa(int(dst.Port()))}
+	if got := d.dialsOf(service); len(got) != 1 || got[0].dst != want {
+		t.Errorf("dials of %s after one flow: %+v", service, got)
+	}
 }
 
 func managerInNamespace(t *testing.T) {
@@ -261,6 +295,8 @@ func managerInNamespace(t *testing.T) {
 	if links := strings.TrimSpace(sh(t, "ip", "-o", "link", "show")); strings.Count(links, "\n") != 0 || !strings.Contains(links, " lo:") {
 		t.Fatalf("not a fresh network namespace:\n%s", links)
 	}
+	// A new namespace has IPv6 unless the host turned it off for new ones.
+	sh(t, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
 	sh(t, "ip", "link", "set", "lo", "up")
 	// An uplink with a default route, as on a real host: a client's first
 	// route lookup for 10.99.0.7 picks it, and only the output chain's mark
@@ -271,22 +307,35 @@ func managerInNamespace(t *testing.T) {
 		sh(t, "ip", "link", "set", "uplink1", "up")
 		sh(t, "ip", "addr", "add", "192.0.2.1/24", "dev", "uplink0")
 		sh(t, "ip", "route", "add", "default", "via", "192.0.2.2", "dev", "uplink0")
+		sh(t, "ip", "-6", "addr", "add", "2001:db8:1::1/64", "dev", "uplink0", "nodad")
+		sh(t, "ip", "-6", "route", "add", "default", "via", "2001:db8:1::2", "dev", "uplink0")
 	} else {
 		t.Logf("no veth (%v: %s); the default route goes through lo instead", err, bytes.TrimSpace(out))
 		sh(t, "ip", "addr", "add", "192.0.2.1/32", "dev", "lo")
 		sh(t, "ip", "route", "add", "default", "dev", "lo", "src", "192.0.2.1")
+		sh(t, "ip", "-6", "addr", "add", "2001:db8:1::1/128", "dev", "lo", "nodad")
+		sh(t, "ip", "-6", "route", "add", "default", "dev", "lo", "src", "2001:db8:1::1")
+	}
+	// A table of family ip, as an earlier version of the tunneler left
+	// it: Start replaces it.
+	leftover := exec.Command("nft", "-f", "-")
+	leftover.Stdin = strings.NewReader("table ip " + DefaultSettings.Table + " {\n\tchain output {\n\t\ttype route hook output priority mangle; policy accept;\n\t}\n}\n")
+	if out, err := leftover.CombinedOutput(); err != nil {
+		t.Fatalf("install an old table: %v: %s", err, out)
 	}
 
 	d := &echoDialer{backends: map[string]string{
-		"cidr-tcp/tcp": echoTCP(t, "cidr-tcp"),
-		"wide/tcp":     echoTCP(t, "wide"),
-		"cidr-udp/udp": echoUDP(t, "cidr-udp"),
-		"named/tcp":    echoTCP(t, "named-tcp"),
-		"named/udp":    echoUDP(t, "named-udp"),
+		"cidr-tcp/tcp":  echoTCP(t, "cidr-tcp"),
+		"wide/tcp":      echoTCP(t, "wide"),
+		"cidr-udp/udp":  echoUDP(t, "cidr-udp"),
+		"named/tcp":     echoTCP(t, "named-tcp"),
+		"named/udp":     echoUDP(t, "named-udp"),
+		"cidr6-tcp/tcp": echoTCP(t, "cidr6-tcp"),
+		"cidr6-udp/udp": echoUDP(t, "cidr6-udp"),
 	}}
 	counters := &relay.Counters{}
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m, err := Start(Options{DNSListen: "127.0.0.1:0", Dialer: d, Counters: counters, Logger: log, MaxUDPFlows: 4})
+	m, err := Start(Options{DNSListen: "127.0.0.1:0", Dialer: d, Counters: counters, Logger: log, MaxUDPFlows: 5})
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -298,24 +347,37 @@ func managerInNamespace(t *testing.T) {
 	}()
 	ports := func(lo, hi uint16) []config.PortRange { return []config.PortRange{{Low: lo, High: hi}} }
 	for name, cfg := range map[string]*config.Intercept{
-		"cidr-tcp": {Protocols: []string{"tcp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(80, 80)},
-		"wide":     {Protocols: []string{"tcp"}, Addresses: []string{"10.0.0.0/8"}, PortRanges: ports(80, 90)},
-		"cidr-udp": {Protocols: []string{"udp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(53, 53)},
-		"named":    {Protocols: []string{"tcp", "udp"}, Addresses: []string{"echo.test"}, PortRanges: ports(7000, 7000)},
-		"local":    {Protocols: []string{"tcp", "udp"}, Addresses: []string{"192.0.2.1"}, PortRanges: ports(9000, 9000)},
+		"cidr-tcp":  {Protocols: []string{"tcp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(80, 80)},
+		"wide":      {Protocols: []string{"tcp"}, Addresses: []string{"10.0.0.0/8"}, PortRanges: ports(80, 90)},
+		"cidr-udp":  {Protocols: []string{"udp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(53, 53)},
+		"named":     {Protocols: []string{"tcp", "udp"}, Addresses: []string{"echo.test"}, PortRanges: ports(7000, 7000)},
+		"local":     {Protocols: []string{"tcp", "udp"}, Addresses: []string{"192.0.2.1"}, PortRanges: ports(9000, 9000)},
+		"cidr6-tcp": {Protocols: []string{"tcp"}, Addresses: []string{"2001:db8:99::/64"}, PortRanges: ports(80, 80)},
+		"cidr6-udp": {Protocols: []string{"udp"}, Addresses: []string{"2001:db8:99::/64"}, PortRanges: ports(53, 53)},
 	} {
 		if err := m.Set(name, cfg); err != nil {
 			t.Fatalf("set %s: %v", name, err)
 		}
 	}
-	table := sh(t, "nft", "list", "table", "ip", DefaultSettings.Table)
+	if tables := sh(t, "nft", "list", "tables"); strings.TrimSpace(tables) != "table inet "+DefaultSettings.Table {
+		t.Errorf("tables after Start:\n%s", tables)
+	}
+	table := sh(t, "nft", "list", "table", "inet", DefaultSettings.Table)
 	for _, want := range []string{
-		"ip daddr 10.99.0.0/24 udp dport 53 fib daddr type != local tproxy to 127.0.0.1:15001",
-		"ip daddr 10.99.0.0/24 tcp dport 80 fib daddr type != local tproxy to 127.0.0.1:15001",
+		"ip daddr 10.99.0.0/24 udp dport 53 fib daddr type != local tproxy ip to 127.0.0.1:15001",
+		"ip daddr 10.99.0.0/24 tcp dport 80 fib daddr type != local tproxy ip to 127.0.0.1:15001",
 		"ip daddr 100.64.0.0/10 udp dport 7000 fib daddr type != local meta mark set",
+		"ip6 daddr 2001:db8:99::/64 tcp dport 80 fib daddr type != local tproxy ip6 to [::1]:15001",
+		"ip6 daddr 2001:db8:99::/64 udp dport 53 fib daddr type != local tproxy ip6 to [::1]:15001",
+		"ip6 daddr 2001:db8:99::/64 tcp dport 80 fib daddr type != local meta mark set",
 	} {
 		if !strings.Contains(table, want) {
 			t.Errorf("the installed table lacks %q:\n%s", want, table)
+		}
+	}
+	for _, rules := range []string{sh(t, "ip", "rule", "show"), sh(t, "ip", "-6", "rule", "show")} {
+		if !strings.Contains(rules, "fwmark 0x1 lookup 100") {
+			t.Errorf("no fwmark rule:\n%s", rules)
 		}
 	}
 
@@ -352,15 +414,7 @@ func managerInNamespace(t *testing.T) {
 	// sent to, and a second datagram rides the same flow.
 	cidrUDP := netip.MustParseAddrPort("10.99.0.7:53")
 	c1 := udpClient(t)
-	for _, msg := range []string{"ping", "again"} {
-		got, from := udpExchange(t, c1, cidrUDP, msg)
-		if got != "cidr-udp:"+msg || from != cidrUDP {
-			t.Errorf("udp %q to %s: got %q from %s", msg, cidrUDP, got, from)
-		}
-	}
-	if got := d.dialsOf("cidr-udp"); len(got) != 1 || got[0].dst != (config.Destination{Protocol: "udp", IP: "10.99.0.7", Port: "53"}) {
-		t.Errorf("dials of cidr-udp after one flow: %+v", got)
-	}
+	oneUDPFlow(t, d, c1, "cidr-udp", cidrUDP, "ping", "again")
 	// A second client to the same destination gets its own flow (and its
 	// own reply socket bound to the same address).
 	c2 := udpClient(t)
@@ -381,11 +435,23 @@ func managerInNamespace(t *testing.T) {
 	if got := d.dialsOf("named"); len(got) != 2 || got[1].dst != (config.Destination{Protocol: "udp", IP: named.Addr().String(), Port: "7000", Hostname: "echo.test"}) {
 		t.Errorf("dials of named: %+v", got)
 	}
-	// Flows are capped (at 4 here): a fourth flow fits, a fifth is refused
+	// IPv6: TCP and UDP to a CIDR address reach its services with the
+	// destination the client used, and UDP replies come from it.
+	cidr6TCP := netip.MustParseAddrPort("[2001:db8:99::7]:80")
+	if got := tcpExchange(t, cidr6TCP, "hello6"); got != "cidr6-tcp:hello6" {
+		t.Errorf("tcp to %s got %q", cidr6TCP, got)
+	}
+	if got := d.dialsOf("cidr6-tcp"); len(got) != 1 || got[0].dst != (config.Destination{Protocol: "tcp", IP: "2001:db8:99::7", Port: "80"}) {
+		t.Errorf("dials of cidr6-tcp: %+v", got)
+	}
+	cidr6UDP := netip.MustParseAddrPort("[2001:db8:99::7]:53")
+	oneUDPFlow(t, d, udpClientOn(t, "udp6"), "cidr6-udp", cidr6UDP, "ping6", "again6")
+
+	// Flows are capped (at 5 here): a fifth flow fits, a sixth is refused
 	// without dialling.
 	c4 := udpClient(t)
-	if got, _ := udpExchange(t, c4, cidrUDP, "fourth"); got != "cidr-udp:fourth" {
-		t.Errorf("fourth flow got %q", got)
+	if got, _ := udpExchange(t, c4, cidrUDP, "fifth"); got != "cidr-udp:fifth" {
+		t.Errorf("fifth flow got %q", got)
 	}
 	failedBefore := counters.Snapshot().Failed
 	c5 := udpClient(t)
@@ -457,23 +523,66 @@ func managerInNamespace(t *testing.T) {
 	if got := len(d.dialsOf("cidr-tcp")); got != dialsBefore {
 		t.Errorf("a socket with the bypass mark reached the service (%d dials, had %d)", got, dialsBefore)
 	}
+	if c, err := bypass.Dial("tcp6", cidr6TCP.String()); err == nil {
+		_ = c.Close()
+		t.Error("an IPv6 socket with the bypass mark was intercepted")
+	}
+	if got := len(d.dialsOf("cidr6-tcp")); got != 1 {
+		t.Errorf("an IPv6 socket with the bypass mark reached the service (%d dials)", got)
+	}
 
 	// Close removes the table and the policy routing.
 	closed = true
 	if err := m.Close(); err != nil {
 		t.Fatalf("close: %v", err)
 	}
+	assertCleanedUp(t)
+	for _, dst := range []netip.AddrPort{cidrTCP, cidr6TCP} {
+		if c, err := net.DialTimeout(tcpNetwork(dst), dst.String(), time.Second); err == nil {
+			_ = c.Close()
+			t.Errorf("a connection to the CIDR address %s still succeeds after Close", dst)
+		}
+	}
+
+	// With IPv6 turned off on the host, Start still intercepts IPv4 and
+	// writes no IPv6 rules.
+	sh(t, "sysctl", "-q", "-w", "net.ipv6.conf.all.disable_ipv6=1")
+	m, err = Start(Options{DNSListen: "127.0.0.1:0", Dialer: d, Counters: counters, Logger: log})
+	if err != nil {
+		t.Fatalf("start without IPv6: %v", err)
+	}
+	for _, name := range []string{"cidr-tcp", "cidr6-tcp"} {
+		if err := m.Set(name, &config.Intercept{Protocols: []string{"tcp"}, Addresses: []string{map[string]string{
+			"cidr-tcp": "10.99.0.0/24", "cidr6-tcp": "2001:db8:99::/64"}[name]}, PortRanges: ports(80, 80)}); err != nil {
+			_ = m.Close()
+			t.Fatalf("set %s without IPv6: %v", name, err)
+		}
+	}
+	if table := sh(t, "nft", "list", "table", "inet", DefaultSettings.Table); strings.Contains(table, "ip6") || !strings.Contains(table, "tproxy ip to 127.0.0.1:15001") {
+		t.Errorf("the table without IPv6:\n%s", table)
+	}
+	if got := tcpExchange(t, cidrTCP, "v4 only"); got != "cidr-tcp:v4 only" {
+		t.Errorf("tcp to %s without IPv6 got %q", cidrTCP, got)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("close without IPv6: %v", err)
+	}
+	assertCleanedUp(t)
+}
+
+// assertCleanedUp checks that no table of either family, no fwmark rule
+// and no route of the routing table are left.
+func assertCleanedUp(t *testing.T) {
+	t.Helper()
 	if tables := sh(t, "nft", "list", "tables"); strings.Contains(tables, DefaultSettings.Table) {
-		t.Errorf("the table is still there after Close:\n%s", tables)
+		t.Errorf("a table is still there after Close:\n%s", tables)
 	}
-	if rules := sh(t, "ip", "rule", "show"); strings.Contains(rules, "fwmark") {
-		t.Errorf("the fwmark rule is still there after Close:\n%s", rules)
-	}
-	if out, err := exec.Command("ip", "route", "show", "table", fmt.Sprint(DefaultSettings.RouteTable)).CombinedOutput(); err == nil && len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("routing table %d is not empty after Close:\n%s", DefaultSettings.RouteTable, out)
-	}
-	if c, err := net.DialTimeout("tcp4", cidrTCP.String(), time.Second); err == nil {
-		_ = c.Close()
-		t.Error("a connection to a CIDR address still succeeds after Close")
+	for _, family := range []string{"-4", "-6"} {
+		if out, err := exec.Command("ip", family, "rule", "show").CombinedOutput(); strings.Contains(string(out), "fwmark") {
+			t.Errorf("the fwmark rule (%s) is still there after Close (%v):\n%s", family, err, out)
+		}
+		if out, err := exec.Command("ip", family, "route", "show", "table", fmt.Sprint(DefaultSettings.RouteTable)).CombinedOutput(); err == nil && len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("routing table %d (%s) is not empty after Close:\n%s", DefaultSettings.RouteTable, family, out)
+		}
 	}
 }

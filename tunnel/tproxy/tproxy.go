@@ -60,8 +60,8 @@ type Options struct {
 // DefaultMaxUDPFlows is the default cap on UDP flows.
 const DefaultMaxUDPFlows = 1024
 
-// Manager owns the rules, the DNS server and the transparent TCP listener
-// and UDP socket.
+// Manager owns the rules, the DNS server and the transparent TCP listeners
+// and UDP sockets (one of each per address family).
 type Manager struct {
 	opts  Options
 	log   *slog.Logger
@@ -69,6 +69,10 @@ type Manager struct {
 	dns   *dns.Server
 	ln    net.Listener
 	udp   *net.UDPConn
+	// ln6 and udp6 serve IPv6; they are nil when IPv6 interception is off
+	// (not configured, or the host has no IPv6).
+	ln6  net.Listener
+	udp6 *net.UDPConn
 	// ctx ends on Close, stopping dials in progress and UDP flows.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -81,8 +85,9 @@ type Manager struct {
 	wg       sync.WaitGroup
 }
 
-// Start opens the transparent listeners and the DNS server and installs
-// policy routing and an empty rule table.
+// Start opens the transparent listeners (IPv4, and IPv6 unless
+// Settings.ListenAddr6 is the zero value or the host has no IPv6) and the
+// DNS server and installs policy routing and an empty rule table.
 func Start(opts Options) (*Manager, error) {
 	if opts.Settings.Table == "" {
 		opts.Settings = DefaultSettings
@@ -108,6 +113,12 @@ func Start(opts Options) (*Manager, error) {
 	if opts.Dialer == nil {
 		return nil, errors.New("tproxy: a dialer is required")
 	}
+	if a := opts.Settings.ListenAddr.Addr(); !a.Is4() {
+		return nil, fmt.Errorf("tproxy: listen address %s is not IPv4", opts.Settings.ListenAddr)
+	}
+	if a := opts.Settings.ListenAddr6; a.IsValid() && (!a.Addr().Is6() || a.Addr().Is4In6()) {
+		return nil, fmt.Errorf("tproxy: IPv6 listen address %s is not IPv6", a)
+	}
 	table, err := dns.NewTable(opts.Pool)
 	if err != nil {
 		return nil, err
@@ -115,16 +126,22 @@ func Start(opts Options) (*Manager, error) {
 	mctx, cancel := context.WithCancel(context.Background())
 	m := &Manager{opts: opts, log: opts.Logger, table: table, ctx: mctx, cancel: cancel,
 		services: map[string]*config.Intercept{}, conns: map[net.Conn]struct{}{}, flows: map[flowKey]*udpFlow{}}
-	ln, err := listenTransparent(opts.Settings.ListenAddr.String())
+	ln, err := listenTransparent(opts.Settings.ListenAddr)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("tproxy listener: %w", err)
 	}
 	m.ln = ln
-	m.udp, err = listenTransparentUDP(opts.Settings.ListenAddr.String())
+	m.udp, err = listenTransparentUDP(opts.Settings.ListenAddr)
 	if err != nil {
 		m.shutdown()
 		return nil, fmt.Errorf("tproxy udp socket: %w", err)
+	}
+	if opts.Settings.ListenAddr6.IsValid() {
+		if err := m.listen6(); err != nil {
+			m.shutdown()
+			return nil, err
+		}
 	}
 	pc, err := net.ListenPacket("udp", opts.DNSListen)
 	if err != nil {
@@ -133,30 +150,98 @@ func Start(opts Options) (*Manager, error) {
 	}
 	m.dns = dns.Serve(pc, table, m.log.With("component", "dns"))
 	ctx := context.Background()
-	for _, argv := range RoutingCommands(opts.Settings, "del") {
-		_ = opts.Run(ctx, "", argv...) // leftovers of an earlier run
+	undoRouting := func() {
+		for _, argv := range RoutingCommands(opts.Settings, "del") {
+			_ = opts.Run(ctx, "", argv...)
+		}
 	}
-	for _, argv := range RoutingCommands(opts.Settings, "add") {
+	undoRouting() // leftovers of an earlier run
+	for _, argv := range RoutingCommands4(opts.Settings, "add") {
 		if err := opts.Run(ctx, "", argv...); err != nil {
-			for _, argv := range RoutingCommands(opts.Settings, "del") {
-				_ = opts.Run(ctx, "", argv...)
-			}
+			undoRouting()
 			m.shutdown()
 			return nil, fmt.Errorf("tproxy routing: %w", err)
 		}
 	}
-	if err := m.apply(); err != nil {
-		for _, argv := range RoutingCommands(opts.Settings, "del") {
-			_ = opts.Run(ctx, "", argv...)
+	if m.ln6 != nil {
+		for _, argv := range RoutingCommands6(opts.Settings, "add") {
+			if err := opts.Run(ctx, "", argv...); err != nil {
+				m.log.Warn("no IPv6 policy routing; IPv6 is not intercepted", "err", err)
+				m.closeIPv6()
+				for _, argv := range RoutingCommands6(opts.Settings, "del") {
+					_ = opts.Run(ctx, "", argv...)
+				}
+				break
+			}
 		}
+	}
+	if err := m.apply(); err != nil {
+		undoRouting()
 		m.shutdown()
 		return nil, err
 	}
-	m.log.Info("transparent interception ready", "listener", ln.Addr().String(), "dns", m.dns.Addr().String(), "pool", opts.Pool.String())
+	listeners := []any{"listener", ln.Addr().String()}
+	if m.ln6 != nil {
+		listeners = append(listeners, "listener6", m.ln6.Addr().String())
+	}
+	m.log.Info("transparent interception ready", append(listeners, "dns", m.dns.Addr().String(), "pool", opts.Pool.String())...)
 	m.wg.Add(2)
-	go m.serve()
-	go m.serveUDP()
+	go m.serve(m.ln)
+	go m.serveUDP(m.udp)
+	if m.ln6 != nil {
+		m.wg.Add(2)
+		go m.serve(m.ln6)
+		go m.serveUDP(m.udp6)
+	}
 	return m, nil
+}
+
+// listen6 opens the IPv6 listener and UDP socket. On a host without IPv6 it
+// logs and leaves them nil, so that IPv4 is intercepted alone; other
+// failures are errors. (Where IPv6 is only disabled, transparent sockets
+// still bind ::1; the IPv6 policy routing then fails, and Start turns IPv6
+// off the same way.)
+func (m *Manager) listen6() error {
+	addr := m.opts.Settings.ListenAddr6
+	ln, err := listenTransparent(addr)
+	if err == nil {
+		m.ln6 = ln
+		m.udp6, err = listenTransparentUDP(addr)
+		if err != nil {
+			m.closeIPv6()
+		}
+	}
+	switch {
+	case err == nil:
+		return nil
+	case ipv6Unavailable(err):
+		m.log.Warn("this host has no IPv6; IPv6 is not intercepted", "listen", addr.String(), "err", err)
+		return nil
+	default:
+		return fmt.Errorf("tproxy IPv6 listener: %w", err)
+	}
+}
+
+// closeIPv6 turns IPv6 interception off before serving starts.
+func (m *Manager) closeIPv6() {
+	if m.ln6 != nil {
+		_ = m.ln6.Close()
+		m.ln6 = nil
+	}
+	if m.udp6 != nil {
+		_ = m.udp6.Close()
+		m.udp6 = nil
+	}
+}
+
+// ruleSettings are the settings the rules are written with: without an
+// IPv6 listener there are no IPv6 rules.
+func (m *Manager) ruleSettings() Settings {
+	s := m.opts.Settings
+	if m.ln6 == nil {
+		s.ListenAddr6 = netip.AddrPort{}
+	}
+	return s
 }
 
 // apply installs the rules of every service.
@@ -167,7 +252,7 @@ func (m *Manager) apply() error {
 		rules = append(rules, RulesFor(cfg, m.opts.Pool)...)
 	}
 	m.mu.Unlock()
-	if err := m.opts.Run(context.Background(), Ruleset(m.opts.Settings, rules), "nft", "-f", "-"); err != nil {
+	if err := m.opts.Run(context.Background(), Ruleset(m.ruleSettings(), rules), "nft", "-f", "-"); err != nil {
 		return fmt.Errorf("tproxy rules: %w", err)
 	}
 	return nil
@@ -260,10 +345,11 @@ func Match(services map[string]*config.Intercept, protocol string, dst netip.Add
 	return best, bestScore >= 0
 }
 
-func (m *Manager) serve() {
+// serve accepts the connections the rules steer to ln.
+func (m *Manager) serve(ln net.Listener) {
 	defer m.wg.Done()
 	for {
-		c, err := m.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				m.log.Warn("accept failed", "err", err)
@@ -310,6 +396,12 @@ func (m *Manager) shutdown() {
 	}
 	if m.udp != nil {
 		_ = m.udp.Close()
+	}
+	if m.ln6 != nil {
+		_ = m.ln6.Close()
+	}
+	if m.udp6 != nil {
+		_ = m.udp6.Close()
 	}
 }
 

@@ -29,18 +29,18 @@ type udpFlow struct {
 const flowQueue = 64
 
 // oobSize holds the control messages of one datagram (the original
-// destination, a sockaddr_in, with room to spare).
+// destination, a sockaddr_in or sockaddr_in6, with room to spare).
 const oobSize = 128
 
-// serveUDP reads the datagrams the TPROXY rules steer to the transparent
-// UDP socket and hands each to the flow of its client and original
-// destination.
-func (m *Manager) serveUDP() {
+// serveUDP reads the datagrams the TPROXY rules steer to a transparent UDP
+// socket (conn, of either address family) and hands each to the flow of its
+// client and original destination.
+func (m *Manager) serveUDP(conn *net.UDPConn) {
 	defer m.wg.Done()
 	buf := make([]byte, relay.MaxDatagram)
 	oob := make([]byte, oobSize)
 	for {
-		n, oobn, _, client, err := m.udp.ReadMsgUDPAddrPort(buf, oob)
+		n, oobn, _, client, err := conn.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if !errors.Is(err, net.ErrClosed) {
 				m.log.Warn("udp read failed", "err", err)

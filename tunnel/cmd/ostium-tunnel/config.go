@@ -26,6 +26,7 @@ type fileConfig struct {
 	TProxy    struct {
 		Enabled   bool   `yaml:"enabled"`
 		Listen    string `yaml:"listen"`
+		Listen6   string `yaml:"listen6"`
 		DNSListen string `yaml:"dnsListen"`
 		DNSPool   string `yaml:"dnsPool"`
 	} `yaml:"tproxy"`
@@ -58,6 +59,11 @@ func parseFileConfig(data []byte) (*fileConfig, error) {
 	if c.TProxy.Listen != "" {
 		if _, err := netip.ParseAddrPort(c.TProxy.Listen); err != nil {
 			return nil, fmt.Errorf("tunnel config: tproxy.listen: %w", err)
+		}
+	}
+	if c.TProxy.Listen6 != "" && c.TProxy.Listen6 != "off" {
+		if ap, err := netip.ParseAddrPort(c.TProxy.Listen6); err != nil || !ap.Addr().Is6() || ap.Addr().Is4In6() {
+			return nil, fmt.Errorf("tunnel config: tproxy.listen6 %q: want an IPv6 [address]:port or off", c.TProxy.Listen6)
 		}
 	}
 	for _, m := range c.Proxy {

@@ -31,6 +31,8 @@ func TestParseFileConfigRejects(t *testing.T) {
 		"maxPorts: -3\n",
 		"tproxy: {dnsPool: 100.64.0.0}\n",
 		"tproxy: {listen: localhost}\n",
+		"tproxy: {listen6: 127.0.0.1:15001}\n",
+		"tproxy: {listen6: soon}\n",
 		"proxy: [nocolon]\n",
 		"log: {level: loud}\n",
 		"log: {format: xml}\n",

@@ -95,7 +95,7 @@ func newRun() *cobra.Command {
 	var poll time.Duration
 	var maxPorts int
 	var useTProxy, noIntercept, noHost bool
-	var tproxyListen, dnsListen, dnsPool string
+	var tproxyListen, tproxyListen6, dnsListen, dnsPool string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Intercept dialable services and host bindable ones, following service changes",
@@ -125,6 +125,9 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			}
 			if !set("tproxy-listen") && fc.TProxy.Listen != "" {
 				tproxyListen = fc.TProxy.Listen
+			}
+			if !set("tproxy-listen6") && fc.TProxy.Listen6 != "" {
+				tproxyListen6 = fc.TProxy.Listen6
 			}
 			if !set("dns-listen") && fc.TProxy.DNSListen != "" {
 				dnsListen = fc.TProxy.DNSListen
@@ -168,6 +171,12 @@ Services that appear, change or disappear are picked up at the next poll.`,
 				}
 				settings := tproxy.DefaultSettings
 				settings.ListenAddr = listen
+				settings.ListenAddr6 = netip.AddrPort{}
+				if tproxyListen6 != "off" {
+					if settings.ListenAddr6, err = netip.ParseAddrPort(tproxyListen6); err != nil {
+						return fmt.Errorf("--tproxy-listen6: %w", err)
+					}
+				}
 				opts.InterceptCounters = &relay.Counters{}
 				m, err := tproxy.Start(tproxy.Options{Settings: settings, DNSListen: dnsListen, Pool: pool,
 					Dialer: sc, Counters: opts.InterceptCounters, Logger: log.With("component", "tproxy")})
@@ -189,6 +198,7 @@ Services that appear, change or disappear are picked up at the next poll.`,
 	cmd.Flags().IntVar(&maxPorts, "max-ports", 256, "most listeners per service and protocol")
 	cmd.Flags().BoolVar(&useTProxy, "tproxy", false, "also intercept hostnames, wildcards and CIDRs (root, Linux, nft)")
 	cmd.Flags().StringVar(&tproxyListen, "tproxy-listen", tproxy.DefaultSettings.ListenAddr.String(), "address of the transparent listener")
+	cmd.Flags().StringVar(&tproxyListen6, "tproxy-listen6", tproxy.DefaultSettings.ListenAddr6.String(), "address of the IPv6 transparent listener, or off")
 	cmd.Flags().StringVar(&dnsListen, "dns-listen", "127.0.0.1:53", "where the DNS server answers intercepted names (with --tproxy)")
 	cmd.Flags().StringVar(&dnsPool, "dns-pool", dns.DefaultPool.String(), "addresses handed out for intercepted names")
 	cmd.Flags().BoolVar(&noIntercept, "no-intercept", false, "host only")
