@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/ostium-net/ostium/controller"
+	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/router/ctrlclient"
 	"github.com/ostium-net/ostium/router/edge"
 	"github.com/ostium-net/ostium/sdk"
@@ -515,3 +516,12 @@ func (r *Router) Listener() *edge.Listener {
 
 var _ = strings.TrimSpace
 var _ = fmt.Sprint
+
+// Main runs a test binary's tests (call it from TestMain) with passwords
+// hashed at a cheap argon2id cost, so that the logins of many networks do not
+// dominate the run. Verification reads the cost from each hash, so the flows
+// are the same; package auth tests the production parameters.
+func Main(m *testing.M) {
+	auth.DefaultArgon2 = auth.Argon2Params{Time: 1, Memory: 1024, Threads: 1, KeyLen: 32}
+	os.Exit(m.Run())
+}
