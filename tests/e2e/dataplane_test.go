@@ -10,23 +10,34 @@ import (
 	"time"
 )
 
-// echoPair starts an echo host on the service and returns a dialed connection.
-func echoPair(t *testing.T, e *echoNetwork, service string) net.Conn {
+// listenEcho binds service on the host side and echoes every connection it
+// accepts until the test ends.
+func (e *echoNetwork) listenEcho(t *testing.T, service string) net.Listener {
 	t.Helper()
 	ln, err := e.host.Listen(service)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+	go serveEcho(ln)
+	return ln
+}
+
+// serveEcho echoes every connection ln accepts until ln closes.
+func serveEcho(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
 		}
-	}()
+		go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
+	}
+}
+
+// echoPair starts an echo host on the service and returns a dialed connection.
+func echoPair(t *testing.T, e *echoNetwork, service string) net.Conn {
+	t.Helper()
+	e.listenEcho(t, service)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	c, err := e.client.Dial(ctx, service)

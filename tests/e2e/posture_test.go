@@ -22,20 +22,7 @@ import (
 // and the router closes the live connection.
 func TestPostureFailingCutsLiveConnection(t *testing.T) {
 	e := newPostureNetwork(t)
-	ln, err := e.host.Listen("guarded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	e.listenEcho(t, "guarded")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -131,20 +118,7 @@ func (f fakePosture) Process(string) (bool, string, []string)   { return false, 
 // service's queries on its own before asking for a session.
 func TestSDKAnswersPostureQueries(t *testing.T) {
 	e := newPostureNetwork(t)
-	ln, err := e.host.Listen("guarded")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	e.listenEcho(t, "guarded")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	good, err := sdk.New(e.clientIdentity, sdk.Options{Posture: fakePosture{mac: "00:11:22:33:44:55"}})

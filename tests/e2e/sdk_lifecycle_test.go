@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -154,15 +153,7 @@ func TestAPISessionsExpireUnlessUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	go serveEcho(ln)
 	dial := func() {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
@@ -239,20 +230,7 @@ func TestAPISessionsExpireUnlessUsed(t *testing.T) {
 // away for good.
 func TestListenerBindsOnNewRouters(t *testing.T) {
 	e := newEchoNetwork(t, "moving", false)
-	ln, err := e.host.Listen("moving")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	e.listenEcho(t, "moving")
 	second := e.n.Router("router-2")
 	// Wait until the listener holds a terminator on the new router.
 	deadline := time.Now().Add(20 * time.Second)
@@ -345,20 +323,7 @@ func TestRouterOnlineStatusFollowsItsControlChannel(t *testing.T) {
 // that transparent interception never captures its own traffic).
 func TestSDKSocketControlSeesEveryConnection(t *testing.T) {
 	e := newEchoNetwork(t, "controlled", false)
-	ln, err := e.host.Listen("controlled")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	e.listenEcho(t, "controlled")
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	c, err := sdk.New(e.clientIdentity, sdk.Options{Control: func(network, address string, _ syscall.RawConn) error {

@@ -186,20 +186,7 @@ func TestConnConformance(t *testing.T) {
 
 func TestListenerSurvivesRouterRestart(t *testing.T) {
 	e := newEchoNetwork(t, "echo", false)
-	ln, err := e.host.Listen("echo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	e.listenEcho(t, "echo")
 	roundTrip := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -241,20 +228,7 @@ func TestListenerSurvivesRouterRestart(t *testing.T) {
 
 func TestDialerSurvivesAPISessionDeletion(t *testing.T) {
 	e := newEchoNetwork(t, "echo2", false)
-	ln, err := e.host.Listen("echo2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); _, _ = io.Copy(c, c) }()
-		}
-	}()
+	e.listenEcho(t, "echo2")
 	dial := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
