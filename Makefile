@@ -28,7 +28,7 @@ all: build
 
 build:
 	@mkdir -p bin
-	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/ostium-controller ./controller/cmd/ostium ./router/cmd/ostium-router ./tunnel/cmd/ostium-tunnel
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./controller/cmd/ostium-controller ./cmd/ostium ./router/cmd/ostium-router ./tunnel/cmd/ostium-tunnel
 
 test:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...

@@ -59,6 +59,10 @@ func TestImportRules(t *testing.T) {
 				t.Errorf("%s depends on %s: controller and router never import each other", p.ImportPath, dep)
 			case within(p.ImportPath, "tunnel") && (within(dep, "controller") || within(dep, "router")) && !isCmd:
 				t.Errorf("%s depends on %s: the tunneler is built on the sdk only", p.ImportPath, dep)
+			case within(p.ImportPath, "internal") && (within(dep, "controller") || within(dep, "router") || within(dep, "tunnel") || within(dep, "cmd")):
+				t.Errorf("%s depends on %s: internal/ holds only what controller and router share, and imports none of them", p.ImportPath, dep)
+			case within(dep, "cmd") && !within(p.ImportPath, "cmd") && !within(p.ImportPath, "tests"):
+				t.Errorf("%s depends on %s: cmd/ is the wiring above every part; nothing below it imports it", p.ImportPath, dep)
 			}
 		}
 		for _, imp := range p.Imports {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ostium-net/ostium/internal/cli"
+	"github.com/ostium-net/ostium/cmd/internal/cli"
 )
 
 // buildOstium builds this command into a temporary directory.

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ostium-net/ostium/internal/quickstart"
+	"github.com/ostium-net/ostium/cmd/internal/quickstart"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/enroll"
 	"github.com/ostium-net/ostium/sdk/identity"

@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ostium-net/ostium/internal/cli"
-	"github.com/ostium-net/ostium/internal/quickstart"
+	"github.com/ostium-net/ostium/cmd/internal/cli"
+	"github.com/ostium-net/ostium/cmd/internal/quickstart"
 )
 
 func main() {

@@ -14,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ostium-net/ostium/controller"
-	"github.com/ostium-net/ostium/internal/cli"
+	"github.com/ostium-net/ostium/cmd/internal/cli"
 	"github.com/ostium-net/ostium/sdk/identity"
 )
 
