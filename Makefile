@@ -22,7 +22,7 @@ LDFLAGS        := -X github.com/ostium-net/ostium/internal/buildinfo.Version=$(V
 TEST_TIMEOUT   ?= 9m
 QUICKSTART_HOME ?= $(CURDIR)/.quickstart
 
-.PHONY: all build test generate lint bench quickstart tools clean
+.PHONY: all build test soak generate lint bench quickstart tools clean
 
 all: build
 
@@ -32,6 +32,11 @@ build:
 
 test:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
+
+# soak runs the long fault and load tests (files tagged `soak`, tests named
+# Soak*): kill, partition and churn runs too long for `make test`.
+soak:
+	$(GO) test -race -tags soak -run 'Soak' -timeout 90m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
