@@ -15,26 +15,23 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
+	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/controller/auth"
-	"github.com/ostium-net/ostium/router/ctrlclient"
+	"github.com/ostium-net/ostium/router"
 	"github.com/ostium-net/ostium/router/edge"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/enroll"
 	"github.com/ostium-net/ostium/sdk/identity"
-	"github.com/ostium-net/ostium/sdk/renew"
 )
 
 // AdminPassword is the default admin's password in every test network.
@@ -276,33 +273,57 @@ func (n *Network) Context(id *identity.Identity) *sdk.Context {
 	return c
 }
 
-// Router is an enrolled edge router running in this process.
+// Router is an enrolled edge router running in this process (router.Start), its identity
+// files in a temporary directory.
 type Router struct {
 	n        *Network
 	ID, Name string
 	Addr     string // edge listener host:port
-	cert     atomic.Pointer[tls.Certificate]
-	server   atomic.Pointer[tls.Certificate]
+	cfg      router.Config
 	pool     *x509.CertPool
 
-	mu       sync.Mutex
-	listener *edge.Listener
-	ln       net.Listener
-	cancel   context.CancelFunc
-	done     chan struct{}
+	mu      sync.Mutex
+	running *router.Router
 }
 
 // Router creates, enrolls and starts an edge router.
 func (n *Network) Router(name string) *Router {
 	n.T.Helper()
-	id := n.Create("/edge-routers", map[string]any{"name": name, "isTunnelerEnabled": false, "roleAttributes": []string{"harness"}})
+	return n.RouterWith(name, nil)
+}
+
+// RouterWith is Router with a chance to change the router's configuration before it starts
+// (its identity files, controller and edge listener are already set).
+func (n *Network) RouterWith(name string, configure func(*router.Config)) *Router {
+	n.T.Helper()
+	r := n.EnrollRouter(name)
+	if configure != nil {
+		configure(&r.cfg)
+	}
+	ln, err := net.Listen("tcp", r.cfg.Edge.Listen)
+	if err != nil {
+		n.T.Fatal(err)
+	}
+	r.Addr = ln.Addr().String()
+	r.cfg.Edge.Listen, r.cfg.Edge.Advertise = r.Addr, r.Addr
+	r.start(ln)
+	n.T.Cleanup(r.Stop)
+	r.WaitOnline()
+	return r
+}
+
+// EnrollRouter creates and enrolls an edge router and writes its identity files and its
+// configuration (Config) without starting it.
+func (n *Network) EnrollRouter(name string) *Router {
+	n.T.Helper()
+	id := n.Create("/edge-routers", map[string]any{"name": name, "isTunnelerEnabled": false, "roleAttributes": []string{"harness", name}})
 	var detail struct {
 		EnrollmentJWT string `json:"enrollmentJwt"`
 	}
 	n.Mgmt("GET", "/edge-routers/"+id, nil, &detail)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	claims, pool, _, err := enroll.Verify(ctx, detail.EnrollmentJWT, enroll.Options{})
+	claims, pool, cas, err := enroll.Verify(ctx, detail.EnrollmentJWT, enroll.Options{})
 	if err != nil {
 		n.T.Fatalf("verify router JWT: %v", err)
 	}
@@ -328,125 +349,81 @@ func (n *Network) Router(name string) *Router {
 		Data struct {
 			Cert       string `json:"cert"`
 			ServerCert string `json:"serverCert"`
-			CA         string `json:"ca"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
 		n.T.Fatal(err)
 	}
-	r := &Router{n: n, ID: id, Name: name, pool: pool}
-	clientCert, serverCert := tlsCert(n.T, env.Data.Cert, clientKey), tlsCert(n.T, env.Data.ServerCert, serverKey)
-	r.cert.Store(&clientCert)
-	r.server.Store(&serverCert)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		n.T.Fatal(err)
+	dir := n.T.TempDir()
+	cfg := router.DefaultConfig()
+	cfg.Identity = router.IdentityConfig{
+		Cert: filepath.Join(dir, "client.cert"), Key: filepath.Join(dir, "client.key"),
+		ServerCert: filepath.Join(dir, "server.cert"), ServerKey: filepath.Join(dir, "server.key"),
+		CA: filepath.Join(dir, "ca.pem"),
 	}
-	r.Addr = ln.Addr().String()
-	r.start(ln)
-	n.T.Cleanup(r.Stop)
-	r.WaitOnline()
-	return r
+	var caPEM []byte
+	for _, c := range cas {
+		caPEM = append(caPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{
+		{cfg.Identity.Cert, []byte(env.Data.Cert)}, {cfg.Identity.Key, keyPEM(n.T, clientKey)},
+		{cfg.Identity.ServerCert, []byte(env.Data.ServerCert)}, {cfg.Identity.ServerKey, keyPEM(n.T, serverKey)},
+		{cfg.Identity.CA, caPEM},
+	} {
+		if err := os.WriteFile(f.path, f.data, 0o600); err != nil {
+			n.T.Fatal(err)
+		}
+	}
+	cfg.Controller.Endpoint = "tls:" + n.Config.Routers.Listen
+	cfg.Controller.APIURL = n.URL()
+	cfg.Edge.Listen = "127.0.0.1:0"
+	cfg.Edge.Advertise = "127.0.0.1:0"
+	return &Router{n: n, ID: id, Name: name, pool: pool, cfg: cfg}
 }
 
-func tlsCert(t testing.TB, chainPEM string, key *ecdsa.PrivateKey) tls.Certificate {
-	t.Helper()
-	var c tls.Certificate
-	rest := []byte(chainPEM)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		c.Certificate = append(c.Certificate, b.Bytes)
+// Config is the router's configuration (identity files included), for running it in another
+// process.
+func (r *Router) Config() router.Config { return r.cfg }
+
+func keyPEM(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(c.Certificate) == 0 {
-		t.Fatalf("no certificate in %q", chainPEM)
-	}
-	c.PrivateKey = key
-	return c
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
 func (r *Router) start(ln net.Listener) {
 	n := r.n
-	var listener *edge.Listener
-	cc, err := ctrlclient.New(ctrlclient.Config{
-		Address: n.Config.Routers.Listen,
-		TLS: &tls.Config{RootCAs: r.pool, GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return r.cert.Load(), nil
-		}},
-		Listeners: map[string]string{"tls": "tls://" + r.Addr},
-		Logger:    n.Log.With("router", r.Name, "component", "ctrl"),
-		OnAPISessionsRemoved: func(ids []string) {
-			if listener != nil {
-				listener.CloseAPISessions(ids...)
-			}
-		},
-		OnSessionsRemoved: func(ids []string) {
-			if listener != nil {
-				listener.CloseSessions(ids...)
-			}
-		},
-		ActiveAPISessions: func() []string {
-			if listener == nil {
-				return nil
-			}
-			return listener.APISessions()
-		},
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
+	rt, err := router.Start(context.Background(), r.cfg, router.Options{
+		Logger: n.Log.With("router", r.Name), EdgeListener: ln,
+		ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: 500 * time.Millisecond,
 	})
 	if err != nil {
-		n.T.Fatal(err)
+		_ = ln.Close()
+		n.T.Fatalf("start router %s: %v", r.Name, err)
 	}
-	listener, err = edge.New(edge.Config{RouterID: r.ID, TLS: &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-		return r.server.Load(), nil
-	}},
-		ClientCAs: r.pool, Tokens: cc, Terminators: cc, Logger: n.Log.With("router", r.Name)})
-	if err != nil {
-		n.T.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = cc.Run(ctx) }()
-	go func() {
-		defer close(done)
-		_ = listener.Serve(ln)
-	}()
 	r.mu.Lock()
-	r.listener, r.ln, r.cancel, r.done = listener, ln, cancel, done
+	r.running = rt
 	r.mu.Unlock()
 }
 
-// RenewCertificates renews the router's client and server certificates
-// through /enroll/extend/router, as a running router does on its own, and
-// swaps them in: new handshakes use them, live connections keep theirs.
-// It returns the client certificate that was replaced.
+// RenewCertificates renews the router's client and server certificates through
+// /enroll/extend/router, as a running router does on its own, and swaps them in: new
+// handshakes use them, live connections keep theirs. It returns the client certificate that
+// was replaced.
 func (r *Router) RenewCertificates() tls.Certificate {
 	r.n.T.Helper()
-	old := *r.cert.Load()
-	key, err := renew.GenerateKey(renew.ECDSAP256)
-	if err != nil {
-		r.n.T.Fatal(err)
-	}
-	hc := r.ClientWith(old)
-	defer hc.CloseIdleConnections()
+	rt := r.Running()
+	old := rt.Certificate()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	certs, err := renew.ExtendRouter(ctx, hc, r.n.URL()+"/edge/client/v1", key, nil, []net.IP{net.ParseIP("127.0.0.1")})
-	if err != nil {
+	if err := rt.RenewNow(ctx); err != nil {
 		r.n.T.Fatalf("renew router %s: %v", r.Name, err)
 	}
-	chain := func(cs []*x509.Certificate) tls.Certificate {
-		c := tls.Certificate{PrivateKey: key}
-		for _, x := range cs {
-			c.Certificate = append(c.Certificate, x.Raw)
-		}
-		return c
-	}
-	client, server := chain(certs.Client), chain(certs.Server)
-	r.cert.Store(&client)
-	r.server.Store(&server)
 	return old
 }
 
@@ -474,18 +451,15 @@ func (n *Network) controller() *controller.Controller {
 	return n.Ctl
 }
 
-// Stop stops the router (its listener and control channel).
+// Stop stops the router (its listeners and control channel).
 func (r *Router) Stop() {
 	r.mu.Lock()
-	l, cancel, done := r.listener, r.cancel, r.done
-	r.listener = nil
+	rt := r.running
+	r.running = nil
 	r.mu.Unlock()
-	if l == nil {
-		return
+	if rt != nil {
+		_ = rt.Close()
 	}
-	cancel()
-	_ = l.Close()
-	<-done
 }
 
 // Restart stops the router and starts it again on the same address.
@@ -507,15 +481,20 @@ func (r *Router) Restart() {
 	r.WaitOnline()
 }
 
-// Listener is the router's edge listener (for stats and revocation tests).
-func (r *Router) Listener() *edge.Listener {
+// Running is the running router (nil once stopped).
+func (r *Router) Running() *router.Router {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.listener
+	return r.running
 }
 
-var _ = strings.TrimSpace
-var _ = fmt.Sprint
+// Listener is the router's edge listener (for stats and revocation tests).
+func (r *Router) Listener() *edge.Listener {
+	if rt := r.Running(); rt != nil {
+		return rt.Edge()
+	}
+	return nil
+}
 
 // Main runs a test binary's tests (call it from TestMain) with passwords
 // hashed at a cheap argon2id cost, so that the logins of many networks do not

@@ -192,12 +192,12 @@ func Run(ctx context.Context, opts Options) error {
 		return fmt.Errorf("quickstart: edge listener: %w", err)
 	}
 	info.EdgeAddr = edgeLn.Addr().String()
-	rt, err := startRouter(ctx, rid, ctl.RouterAddr(), edgeLn, opts.Log.With("component", "router"))
+	rt, err := startRouter(ctx, rid, ctl.RouterAddr(), info.APIURL, edgeLn, opts.Log.With("component", "router"))
 	if err != nil {
 		_ = edgeLn.Close()
 		return err
 	}
-	defer rt.stop()
+	defer rt.Close()
 	if err := waitOnline(ctx, ctl, rid.ID); err != nil {
 		return err
 	}

@@ -20,21 +20,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/ostium-net/ostium/router/ctrlclient"
-	"github.com/ostium-net/ostium/router/edge"
+	"github.com/ostium-net/ostium/router"
 	"github.com/ostium-net/ostium/sdk/enroll"
-	"github.com/ostium-net/ostium/sdk/identity"
 )
 
 // routerIdentity is an enrolled router's certificates, kept in routerDir.
 type routerIdentity struct {
-	ID     string
-	client tls.Certificate
-	server tls.Certificate
-	cas    *x509.CertPool
+	ID  string
+	dir string
 }
 
 // Files of an enrolled router.
@@ -166,112 +161,34 @@ func loadRouter(dir string) (*routerIdentity, error) {
 	if err != nil {
 		return nil, err
 	}
-	read := func(name string) ([]byte, error) {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("quickstart: stored router: %w", err)
-		}
-		return b, nil
+	rid := &routerIdentity{ID: strings.TrimSpace(string(idRaw)), dir: dir}
+	if _, err := router.LoadIdentity(rid.files()); err != nil {
+		return nil, fmt.Errorf("quickstart: stored router in %s: %w", dir, err)
 	}
-	pair := func(certName, keyName string) (tls.Certificate, error) {
-		c, err := read(certName)
-		if err != nil {
-			return tls.Certificate{}, err
-		}
-		k, err := read(keyName)
-		if err != nil {
-			return tls.Certificate{}, err
-		}
-		cert, err := tls.X509KeyPair(c, k)
-		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("quickstart: stored router %s: %w", certName, err)
-		}
-		return cert, nil
-	}
-	client, err := pair(routerClientCert, routerClientKey)
-	if err != nil {
-		return nil, err
-	}
-	server, err := pair(routerServerCert, routerServerKey)
-	if err != nil {
-		return nil, err
-	}
-	caPEM, err := read(routerCABundle)
-	if err != nil {
-		return nil, err
-	}
-	certs, err := identity.ParseCertificates(caPEM)
-	if err != nil {
-		return nil, fmt.Errorf("quickstart: stored router CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	for _, c := range certs {
-		pool.AddCert(c)
-	}
-	return &routerIdentity{ID: strings.TrimSpace(string(idRaw)), client: client, server: server, cas: pool}, nil
+	return rid, nil
 }
 
-// runningRouter is the in-process edge router.
-type runningRouter struct {
-	listener *edge.Listener
-	ln       net.Listener
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+// files names the stored router's identity files.
+func (rid *routerIdentity) files() router.IdentityConfig {
+	return router.IdentityConfig{
+		Cert: filepath.Join(rid.dir, routerClientCert), Key: filepath.Join(rid.dir, routerClientKey),
+		ServerCert: filepath.Join(rid.dir, routerServerCert), ServerKey: filepath.Join(rid.dir, routerServerKey),
+		CA: filepath.Join(rid.dir, routerCABundle),
+	}
 }
 
-func startRouter(ctx context.Context, rid *routerIdentity, controlAddr string, ln net.Listener, log *slog.Logger) (*runningRouter, error) {
-	r := &runningRouter{ln: ln}
-	cc, err := ctrlclient.New(ctrlclient.Config{
-		Address:   controlAddr,
-		TLS:       &tls.Config{RootCAs: rid.cas, Certificates: []tls.Certificate{rid.client}, MinVersion: tls.VersionTLS12},
-		Listeners: map[string]string{"tls": "tls://" + ln.Addr().String()},
-		Logger:    log.With("part", "ctrl"),
-		OnAPISessionsRemoved: func(ids []string) {
-			if r.listener != nil {
-				r.listener.CloseAPISessions(ids...)
-			}
-		},
-		OnSessionsRemoved: func(ids []string) {
-			if r.listener != nil {
-				r.listener.CloseSessions(ids...)
-			}
-		},
-		ActiveAPISessions: func() []string {
-			if r.listener == nil {
-				return nil
-			}
-			return r.listener.APISessions()
-		},
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
-	})
+// startRouter runs the stored router in this process, serving its edge listener on ln.
+func startRouter(ctx context.Context, rid *routerIdentity, controlAddr, apiURL string, ln net.Listener, log *slog.Logger) (*router.Router, error) {
+	cfg := router.DefaultConfig()
+	cfg.Identity = rid.files()
+	cfg.Controller.Endpoint = "tls:" + controlAddr
+	cfg.Controller.APIURL = apiURL
+	cfg.Edge.Listen = ln.Addr().String()
+	cfg.Edge.Advertise = cfg.Edge.Listen
+	r, err := router.Start(ctx, cfg, router.Options{Logger: log, EdgeListener: ln,
+		ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: time.Second})
 	if err != nil {
-		return nil, fmt.Errorf("quickstart: router control channel: %w", err)
+		return nil, fmt.Errorf("quickstart: start the router: %w", err)
 	}
-	r.listener, err = edge.New(edge.Config{RouterID: rid.ID,
-		TLS:       &tls.Config{Certificates: []tls.Certificate{rid.server}, MinVersion: tls.VersionTLS12},
-		ClientCAs: rid.cas, Tokens: cc, Terminators: cc, Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("quickstart: router edge listener: %w", err)
-	}
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r.cancel = cancel
-	r.wg.Add(2)
-	go func() {
-		defer r.wg.Done()
-		_ = cc.Run(runCtx)
-	}()
-	go func() {
-		defer r.wg.Done()
-		if err := r.listener.Serve(ln); err != nil && !errors.Is(err, edge.ErrListenerClosed) {
-			log.Error("edge listener stopped", "err", err)
-		}
-	}()
 	return r, nil
-}
-
-func (r *runningRouter) stop() {
-	r.cancel()
-	_ = r.listener.Close()
-	_ = r.ln.Close()
-	r.wg.Wait()
 }

@@ -17,15 +17,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -33,10 +30,7 @@ import (
 
 	"github.com/ostium-net/ostium/internal/buildinfo"
 	"github.com/ostium-net/ostium/router"
-	"github.com/ostium-net/ostium/router/ctrlclient"
-	"github.com/ostium-net/ostium/router/edge"
 	"github.com/ostium-net/ostium/sdk/enroll"
-	"github.com/ostium-net/ostium/sdk/renew"
 )
 
 func main() {
@@ -342,212 +336,9 @@ func newRun() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return run(ctx, cfg, cfg.Log.NewLogger(os.Stderr))
+			return router.Run(ctx, cfg)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "etc/router.yml", "router configuration file")
 	return cmd
-}
-
-// identity is what the router loads from its enrolled files.
-type identity struct {
-	routerID string
-	client   tls.Certificate
-	server   tls.Certificate
-	cas      *x509.CertPool
-}
-
-func loadIdentity(cfg router.IdentityConfig) (*identity, error) {
-	client, err := tls.LoadX509KeyPair(cfg.Cert, cfg.Key)
-	if err != nil {
-		return nil, fmt.Errorf("load client certificate (is the router enrolled?): %w", err)
-	}
-	if client.Leaf == nil {
-		if client.Leaf, err = x509.ParseCertificate(client.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("parse client certificate: %w", err)
-		}
-	}
-	routerID := client.Leaf.Subject.CommonName
-	if routerID == "" {
-		return nil, fmt.Errorf("client certificate %s has no common name (the router id)", cfg.Cert)
-	}
-	server, err := tls.LoadX509KeyPair(cfg.ServerCert, cfg.ServerKey)
-	if err != nil {
-		return nil, fmt.Errorf("load server certificate: %w", err)
-	}
-	caPEM, err := os.ReadFile(cfg.CA)
-	if err != nil {
-		return nil, fmt.Errorf("read CA bundle: %w", err)
-	}
-	cas, err := parseCertPool(caPEM)
-	if err != nil {
-		return nil, fmt.Errorf("CA bundle %s: %w", cfg.CA, err)
-	}
-	return &identity{routerID: routerID, client: client, server: server, cas: cas}, nil
-}
-
-// run serves until ctx ends, then closes the edge listener and the control channel.
-func run(ctx context.Context, cfg router.Config, log *slog.Logger) error {
-	id, err := loadIdentity(cfg.Identity)
-	if err != nil {
-		return err
-	}
-	controlAddr, err := router.ControlAddress(cfg.Controller.Endpoint)
-	if err != nil {
-		return err
-	}
-	log = log.With("routerId", id.routerID)
-
-	// Certificates renew on their own at 2/3 of their lifetime; new handshakes
-	// present the new ones, established connections keep theirs.
-	var serverCert atomic.Pointer[tls.Certificate]
-	serverCert.Store(&id.server)
-	renewer := newRouterRenewer(cfg, id, &serverCert, log)
-
-	// The hooks reach the listener, which needs the client as its token source: the listener
-	// is set before the client runs.
-	var listener *edge.Listener
-	ctrl, err := ctrlclient.New(ctrlclient.Config{
-		Address:              controlAddr,
-		Listeners:            map[string]string{"tls": "tls://" + cfg.Edge.Advertise},
-		TLS:                  &tls.Config{GetClientCertificate: renewer.GetClientCertificate, RootCAs: id.cas, MinVersion: tls.VersionTLS12},
-		Logger:               log.With("component", "ctrl"),
-		OnAPISessionsRemoved: func(ids []string) { listener.CloseAPISessions(ids...) },
-		OnSessionsRemoved:    func(ids []string) { listener.CloseSessions(ids...) },
-		ActiveAPISessions:    func() []string { return listener.APISessions() },
-	})
-	if err != nil {
-		return err
-	}
-	listener, err = edge.New(edge.Config{
-		RouterID: id.routerID,
-		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-			return serverCert.Load(), nil
-		}},
-		ClientCAs:   id.cas,
-		Tokens:      ctrl,
-		Terminators: ctrl,
-		Logger:      log,
-	})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Edge.Listen)
-	if err != nil {
-		return fmt.Errorf("edge listener: %w", err)
-	}
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 1)
-	wg.Add(3)
-	go func() {
-		defer wg.Done()
-		_ = ctrl.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		_ = renewer.Run(ctx)
-	}()
-	go func() {
-		defer wg.Done()
-		serveErr <- listener.Serve(ln)
-	}()
-	log.Info("router running", "edge", ln.Addr().String(), "advertise", cfg.Edge.Advertise, "controller", controlAddr)
-
-	var result error
-	select {
-	case <-ctx.Done():
-		log.Info("stopping")
-	case err := <-serveErr:
-		if !errors.Is(err, edge.ErrListenerClosed) {
-			result = fmt.Errorf("edge listener: %w", err)
-		}
-	}
-	if err := listener.Close(); err != nil {
-		log.Warn("closing the edge listener", "err", err)
-	}
-	_ = ln.Close()
-	cancel()
-	wg.Wait()
-	return result
-}
-
-// newRouterRenewer renews the router's client and server certificates through
-// /enroll/extend/router (authenticated by the current client certificate),
-// swaps them in, and writes them to the configured files.
-func newRouterRenewer(cfg router.Config, id *identity, server *atomic.Pointer[tls.Certificate], log *slog.Logger) *renew.Renewer {
-	var r *renew.Renewer
-	host := cfg.AdvertisedHost()
-	var dns []string
-	var ips []net.IP
-	if ip := net.ParseIP(host); ip != nil {
-		ips = append(ips, ip)
-	} else if host != "" {
-		dns = append(dns, host)
-	}
-	var pending atomic.Pointer[renew.RouterCerts]
-	r = renew.New(renew.Config{
-		Certificate: id.client,
-		Logger:      log.With("component", "renew"),
-		Renew: func(ctx context.Context, key crypto.Signer) ([]*x509.Certificate, error) {
-			// A new connection per renewal, presenting the current certificate.
-			hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-				TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: id.cas, GetClientCertificate: r.GetClientCertificate}}}
-			certs, err := renew.ExtendRouter(ctx, hc, strings.TrimSuffix(cfg.Controller.APIURL, "/")+"/edge/client/v1", key, dns, ips)
-			if err != nil {
-				return nil, err
-			}
-			pending.Store(certs)
-			return certs.Client, nil
-		},
-		OnRenewed: func(client tls.Certificate) {
-			certs := pending.Load()
-			if certs == nil {
-				return
-			}
-			srv := tls.Certificate{PrivateKey: client.PrivateKey}
-			for _, c := range certs.Server {
-				srv.Certificate = append(srv.Certificate, c.Raw)
-			}
-			server.Store(&srv)
-			if err := saveRenewed(cfg.Identity, client, srv); err != nil {
-				log.Error("renewed certificates could not be saved; the router keeps them in memory", "err", err)
-				return
-			}
-			log.Info("router certificates renewed", "notAfter", certs.Client[0].NotAfter)
-		},
-	})
-	return r
-}
-
-// saveRenewed writes renewed certificates and their key over the files.
-func saveRenewed(cfg router.IdentityConfig, client, server tls.Certificate) error {
-	keyDER, err := x509.MarshalPKCS8PrivateKey(client.PrivateKey)
-	if err != nil {
-		return err
-	}
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
-	chainPEM := func(c tls.Certificate) []byte {
-		var out []byte
-		for _, der := range c.Certificate {
-			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
-		}
-		return out
-	}
-	for _, f := range []struct {
-		path string
-		data []byte
-		mode os.FileMode
-	}{{cfg.Key, keyPEM, 0o600}, {cfg.ServerKey, keyPEM, 0o600}, {cfg.Cert, chainPEM(client), 0o644}, {cfg.ServerCert, chainPEM(server), 0o644}} {
-		tmp := f.path + ".new"
-		if err := os.WriteFile(tmp, f.data, f.mode); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, f.path); err != nil {
-			return err
-		}
-	}
-	return nil
 }

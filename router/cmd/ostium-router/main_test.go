@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -162,14 +161,14 @@ func TestEnrollWritesTheIdentity(t *testing.T) {
 			t.Errorf("%s has mode %v, want %v", path, st.Mode().Perm(), want)
 		}
 	}
-	loaded, err := loadIdentity(cfg.Identity)
+	loaded, err := router.LoadIdentity(cfg.Identity)
 	if err != nil {
 		t.Fatalf("the written identity does not load: %v", err)
 	}
-	if loaded.routerID != "router-42" {
-		t.Errorf("loaded router id = %q", loaded.routerID)
+	if loaded.RouterID != "router-42" {
+		t.Errorf("loaded router id = %q", loaded.RouterID)
 	}
-	if _, err := loaded.client.Leaf.Verify(x509.VerifyOptions{Roots: loaded.cas, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+	if _, err := loaded.Client.Leaf.Verify(x509.VerifyOptions{Roots: loaded.CAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
 		t.Errorf("the client certificate does not chain to the written CA: %v", err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(cfg.Identity.Key))
@@ -247,7 +246,8 @@ func TestRunServesTheEdgeAndStopsOnCancel(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, cfg, slog.New(slog.DiscardHandler)) }()
+	cfg.Log.Level = "error"
+	go func() { done <- router.Run(ctx, cfg) }()
 
 	// An edge client with a certificate of the network completes the TLS handshake.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -1,0 +1,204 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ostium-net/ostium/router/ctrlclient"
+	"github.com/ostium-net/ostium/router/edge"
+	"github.com/ostium-net/ostium/sdk/renew"
+)
+
+// Options are what a process embedding a router may set besides its configuration file.
+// Zero fields take the defaults.
+type Options struct {
+	// Logger receives the router's logs; nil writes them to stderr as cfg.Log says.
+	Logger *slog.Logger
+	// EdgeListener, when set, is used instead of binding cfg.Edge.Listen. The router closes
+	// it when it stops.
+	EdgeListener net.Listener
+	// ControlMinBackoff and ControlMaxBackoff bound the wait between two dials of the
+	// controller (ctrlclient defaults when zero).
+	ControlMinBackoff, ControlMaxBackoff time.Duration
+}
+
+// Router is a running edge router: its edge listener, its control channel to the controller
+// and its certificate renewal. Start one with [Start]; [Run] is Start followed by waiting.
+type Router struct {
+	// ID is the router's id, the common name of its certificate.
+	ID string
+
+	cfg      Config
+	log      *slog.Logger
+	identity *Identity
+	ctrl     *ctrlclient.Client
+	edge     *edge.Listener
+	edgeLn   net.Listener
+	renewer  *renew.Renewer
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
+	mu        sync.Mutex
+	err       error
+}
+
+// Run serves the router described by cfg until ctx ends, then stops it. It returns an error
+// when the router cannot start or a listener fails.
+func Run(ctx context.Context, cfg Config) error {
+	r, err := Start(ctx, cfg, Options{})
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		r.log.Info("stopping")
+	case <-r.done:
+	}
+	return r.Close()
+}
+
+// Start loads the router's enrolled identity, binds its listeners and starts serving. The
+// router runs until ctx ends or Close is called.
+func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	id, err := LoadIdentity(cfg.Identity)
+	if err != nil {
+		return nil, err
+	}
+	controlAddr, err := ControlAddress(cfg.Controller.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = cfg.Log.NewLogger(os.Stderr)
+	}
+	log = log.With("routerId", id.RouterID)
+	r := &Router{ID: id.RouterID, cfg: cfg, log: log, identity: id, done: make(chan struct{})}
+
+	// Certificates renew on their own at 2/3 of their lifetime; new handshakes present the
+	// new ones, established connections keep theirs.
+	var serverCert atomic.Pointer[tls.Certificate]
+	serverCert.Store(&id.Server)
+	r.renewer = newRenewer(cfg, id, &serverCert, log)
+
+	// The hooks reach the listener, which needs the client as its token source: the listener
+	// is set before the client runs.
+	r.ctrl, err = ctrlclient.New(ctrlclient.Config{
+		Address:              controlAddr,
+		Listeners:            map[string]string{"tls": "tls://" + cfg.Edge.Advertise},
+		TLS:                  &tls.Config{GetClientCertificate: r.renewer.GetClientCertificate, RootCAs: id.CAs, MinVersion: tls.VersionTLS12},
+		Logger:               log.With("component", "ctrl"),
+		OnAPISessionsRemoved: func(ids []string) { r.edge.CloseAPISessions(ids...) },
+		OnSessionsRemoved:    func(ids []string) { r.edge.CloseSessions(ids...) },
+		ActiveAPISessions:    func() []string { return r.edge.APISessions() },
+		MinBackoff:           opts.ControlMinBackoff,
+		MaxBackoff:           opts.ControlMaxBackoff,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.edge, err = edge.New(edge.Config{
+		RouterID: id.RouterID,
+		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return serverCert.Load(), nil
+		}},
+		ClientCAs:   id.CAs,
+		Tokens:      r.ctrl,
+		Terminators: r.ctrl,
+		Logger:      log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.edgeLn = opts.EdgeListener
+	if r.edgeLn == nil {
+		if r.edgeLn, err = net.Listen("tcp", cfg.Edge.Listen); err != nil {
+			return nil, fmt.Errorf("edge listener: %w", err)
+		}
+	}
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	r.cancel = cancel
+	r.wg.Add(3)
+	go func() {
+		defer r.wg.Done()
+		_ = r.ctrl.Run(runCtx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		_ = r.renewer.Run(runCtx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		if err := r.edge.Serve(r.edgeLn); err != nil && !errors.Is(err, edge.ErrListenerClosed) {
+			r.fail(fmt.Errorf("edge listener: %w", err))
+		}
+	}()
+	// The router stops with ctx.
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = r.Close()
+		case <-r.done:
+		}
+	}()
+	log.Info("router running", "edge", r.edgeLn.Addr().String(), "advertise", cfg.Edge.Advertise, "controller", controlAddr)
+	return r, nil
+}
+
+// fail records the first error that stops the router and ends it.
+func (r *Router) fail(err error) {
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+	}
+	r.mu.Unlock()
+	r.closeOnce.Do(func() { close(r.done) })
+}
+
+// Done is closed when the router stops (Close, or a listener failing).
+func (r *Router) Done() <-chan struct{} { return r.done }
+
+// Close stops the router: the edge listener, its channels and circuits, the control channel
+// and the renewal. It waits for them and returns the error that stopped the router, if any.
+func (r *Router) Close() error {
+	r.closeOnce.Do(func() { close(r.done) })
+	if err := r.edge.Close(); err != nil {
+		r.log.Warn("closing the edge listener", "err", err)
+	}
+	_ = r.edgeLn.Close()
+	r.cancel()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// EdgeAddr is the address the edge listener is bound to.
+func (r *Router) EdgeAddr() net.Addr { return r.edgeLn.Addr() }
+
+// Edge is the router's edge listener (for its statistics and revocations).
+func (r *Router) Edge() *edge.Listener { return r.edge }
+
+// Control is the router's control channel client.
+func (r *Router) Control() *ctrlclient.Client { return r.ctrl }
+
+// Certificate is the client certificate the router presents now.
+func (r *Router) Certificate() tls.Certificate { return r.renewer.Certificate() }
+
+// RenewNow renews the router's certificates at once (as it does on its own at 2/3 of their
+// lifetime), writes them to the configured files and presents them from the next handshake.
+func (r *Router) RenewNow(ctx context.Context) error { return r.renewer.RenewNow(ctx) }
