@@ -19,6 +19,7 @@ import (
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/console"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/routerctl"
@@ -348,6 +349,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
 		Routers: presence, JWKSClient: so.jwksClient, Lockout: so.lockout,
 	})
+	if err == nil {
+		handler, err = console.Mount(handler)
+	}
 	if err != nil {
 		_ = ln.Close()
 		return fail(err)

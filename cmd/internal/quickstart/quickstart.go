@@ -275,7 +275,7 @@ func waitOnline(ctx context.Context, ctl *controller.Controller, routerID string
 }
 
 func printReady(w io.Writer, ostium string, info Info) {
-	fmt.Fprintf(w, "\nReady.\n  Management API: %s/edge/management/v1\n  Edge router:    tls://%s\n  CA bundle:      %s\n", info.APIURL, info.EdgeAddr, info.CAFile)
+	fmt.Fprintf(w, "\nReady.\n  Web console:    %s/console/\n  Management API: %s/edge/management/v1\n  Edge router:    tls://%s\n  CA bundle:      %s\n", info.APIURL, info.APIURL, info.EdgeAddr, info.CAFile)
 	if info.Fresh {
 		fmt.Fprintf(w, "  Admin:          username %q, password %q (also in %s)\n", info.AdminUsername, info.AdminPassword, info.PasswordFile)
 	} else {

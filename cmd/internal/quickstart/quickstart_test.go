@@ -147,7 +147,7 @@ func TestQuickstartDemoAndResume(t *testing.T) {
 		t.Fatalf("first run info %+v", info)
 	}
 	out := first.progress.String()
-	for _, want := range []string{"[1/6] initialising", "[6/6]", "Ready.", info.AdminPassword, "ostium enroll " + info.ClientJWT, "ostium dial echo"} {
+	for _, want := range []string{"[1/6] initialising", "[6/6]", "Ready.", info.AdminPassword, "ostium enroll " + info.ClientJWT, "ostium dial echo", "/console/"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("progress lacks %q:\n%s", want, out)
 		}
