@@ -34,6 +34,9 @@ type browser struct {
 	ctx  context.Context
 	base string // https://host:port
 
+	cancel    func()
+	closeOnce sync.Once
+
 	mu         sync.Mutex
 	exceptions []string
 }
@@ -82,7 +85,8 @@ func stopChromium() {
 	}
 }
 
-// newBrowser opens a tab on the console at base.
+// newBrowser opens a tab on the console at base; close it with close (or
+// it closes with the test).
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
 	exe := chromium(t)
@@ -92,8 +96,8 @@ func newBrowser(t *testing.T, base string) *browser {
 	}
 	ctx, cancelTab := chromedp.NewContext(shared.ctx, chromedp.WithNewBrowserContext())
 	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTime(); cancelTab() })
-	b := &browser{t: t, ctx: ctx, base: base}
+	b := &browser{t: t, ctx: ctx, base: base, cancel: func() { cancelTime(); cancelTab() }}
+	t.Cleanup(b.close)
 	b.do(chromedp.Navigate("about:blank"))
 	exc := chromedp.Events(ctx, runtime.ExceptionThrown)
 	go func() {
@@ -110,14 +114,20 @@ func newBrowser(t *testing.T, base string) *browser {
 			b.mu.Unlock()
 		}
 	}()
-	t.Cleanup(func() {
+	return b
+}
+
+// close closes the tab and fails the test for every uncaught exception the
+// page threw.
+func (b *browser) close() {
+	b.closeOnce.Do(func() {
+		b.cancel()
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		for _, e := range b.exceptions {
-			t.Errorf("uncaught exception in the console: %s", e)
+			b.t.Errorf("uncaught exception in the console: %s", e)
 		}
 	})
-	return b
 }
 
 func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {

@@ -15,10 +15,9 @@ import (
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
-// TestSignInWithMFA: an administrator with TOTP enrolled signs in with the
+// signInWithMFA: an administrator with TOTP enrolled signs in with the
 // password, is asked for the code, and only then reaches the console.
-func TestSignInWithMFA(t *testing.T) {
-	n := harness.Start(t)
+func signInWithMFA(t *testing.T, n *harness.Network) {
 	id := n.Create("/identities", map[string]any{"name": "ops", "type": "User", "isAdmin": true})
 	n.Create("/authenticators", map[string]any{"method": "updb", "identityId": id, "username": "operator", "password": "ops-password-1"})
 
@@ -61,6 +60,7 @@ func TestSignInWithMFA(t *testing.T) {
 	call("POST", "/current-identity/mfa/verify", map[string]string{"code": code(time.Now())})
 
 	b := newBrowser(t, n.URL())
+	defer b.close()
 	b.open("")
 	b.typeInto(`#signin-password input[name=username]`, "operator")
 	b.typeInto(`#signin-password input[name=password]`, "ops-password-1")

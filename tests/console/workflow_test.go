@@ -24,14 +24,31 @@ func findOne(t *testing.T, n *harness.Network, path, name string) map[string]any
 	return items[0]
 }
 
-// TestAdminCreatesAccessThroughTheForms signs in, creates an identity, a
-// service with both its configs, and a policy through the forms, and sees
-// the service in the identity's "who can reach what" preview.
-func TestAdminCreatesAccessThroughTheForms(t *testing.T) {
+// TestConsoleInABrowser runs the console's browser checks against one
+// network, each in a browser tab (and sign-in) of its own.
+func TestConsoleInABrowser(t *testing.T) {
 	n := harness.Start(t)
 	n.OpenPolicies()
 	n.Router("router-a")
+	for _, phase := range []struct {
+		name string
+		run  func(*testing.T, *harness.Network)
+	}{
+		{"an admin creates access through the forms", adminCreatesAccessThroughTheForms},
+		{"API errors are shown", apiErrorsAreShown},
+		{"sign-in with MFA", signInWithMFA},
+	} {
+		t.Logf("--- %s", phase.name)
+		phase.run(t, n)
+	}
+}
+
+// adminCreatesAccessThroughTheForms signs in, creates an identity, a
+// service with both its configs, and a policy through the forms, and sees
+// the service in the identity's "who can reach what" preview.
+func adminCreatesAccessThroughTheForms(t *testing.T, n *harness.Network) {
 	b := newBrowser(t, n.URL())
+	defer b.close()
 	b.signIn("admin", harness.AdminPassword)
 	b.waitText("#card-routers", "1 / 1")
 
@@ -103,11 +120,11 @@ func TestAdminCreatesAccessThroughTheForms(t *testing.T) {
 	}
 }
 
-// TestAPIErrorsAreShown: what the API refuses, the console says, with the
+// apiErrorsAreShown: what the API refuses, the console says, with the
 // envelope's code and cause.
-func TestAPIErrorsAreShown(t *testing.T) {
-	n := harness.Start(t)
+func apiErrorsAreShown(t *testing.T, n *harness.Network) {
 	b := newBrowser(t, n.URL())
+	defer b.close()
 	b.signIn("admin", harness.AdminPassword)
 
 	b.open("identities/new")

@@ -16,6 +16,7 @@ const FILTER_SYNTAX = /[=<>!]|\b(contains|icontains|startsWith|endsWith|in|betwe
 //   toolbar   extra controls next to the search box
 //   refresh   milliseconds between automatic reloads (0: none)
 //   ctx       the page context; auto-refresh stops when the page is left
+//   filterable false for lists the API pages but does not filter or sort
 //   empty     text when nothing matches
 export function listView(o) {
   const state = { limit: o.limit || 25, offset: 0, text: '', sort: o.sort || '' };
@@ -34,7 +35,7 @@ export function listView(o) {
     searchBox, h('button', { type: 'submit', class: 'small' }, 'Filter'));
   const heads = o.columns.map((c) => {
     const th = h('th', { class: c.class }, c.title);
-    if (c.sort) {
+    if (c.sort && filterable) {
       th.classList.add('sortable');
       th.addEventListener('click', () => {
         const [f, dir] = state.sort.split(/\s+/);
@@ -46,8 +47,9 @@ export function listView(o) {
     return th;
   });
   const table = h('table', { class: 'list' }, h('thead', {}, h('tr', {}, heads)), body);
+  const filterable = o.filterable !== false;
   const el = h('section', { class: 'list-view' },
-    h('div', { class: 'toolbar' }, form, o.toolbar || null),
+    h('div', { class: 'toolbar' }, filterable ? form : null, o.toolbar || null),
     h('div', { class: 'table-wrap' }, table),
     h('div', { class: 'pager' }, info, prev, next, size));
   let loading = false;
@@ -71,7 +73,9 @@ export function listView(o) {
     });
     try {
       const path = typeof o.path === 'function' ? o.path() : o.path;
-      const p = await api.page(path, { limit: state.limit, offset: state.offset, filter: filterText(), sort: state.sort });
+      const p = await api.page(path, filterable
+        ? { limit: state.limit, offset: state.offset, filter: filterText(), sort: state.sort }
+        : { limit: state.limit, offset: state.offset });
       if (p.items.length === 0 && state.offset > 0 && p.total > 0) {
         state.offset = Math.max(0, Math.floor((p.total - 1) / state.limit) * state.limit);
         again = true;

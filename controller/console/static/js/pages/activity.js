@@ -50,37 +50,21 @@ export function sessionsPage(ctx) {
   ], ctx.query.get('tab') || 'api'));
 }
 
-// bytesOf reads a circuit's byte counters, whichever way they are named:
-// [towards the host, towards the dialer].
-export function bytesOf(c) {
-  const pick = (...keys) => keys.map((k) => c[k]).find((v) => v !== undefined && v !== null);
-  const up = pick('bytesUp', 'bytesToHost', 'bytesIn', 'rxBytes', 'bytesSent');
-  const down = pick('bytesDown', 'bytesToDialer', 'bytesOut', 'txBytes', 'bytesReceived');
-  return [up, down];
-}
-
-const ref = (c, ...keys) => keys.map((k) => c[k]).find(Boolean);
-
 export async function circuitsPage(ctx) {
   const routers = new Map((await api.all('/edge-routers', { max: 2000 })).map((r) => [r.id, r]));
   let lv = null;
   lv = listView({
-    path: '/circuits', sort: 'createdAt desc', search: '', ctx, refresh: 2000,
+    path: '/circuits', filterable: false, ctx, refresh: 2000,
     columns: [
-      { title: 'Service', render: (c) => idLink('services', ref(c, 'service') || c.serviceId) },
-      { title: 'Dialer', render: (c) => idLink('identities', ref(c, 'dialer', 'dialerIdentity', 'identity', 'clientIdentity') || c.dialerIdentityId || c.identityId) },
-      { title: 'Host', render: (c) => idLink('identities', ref(c, 'host', 'hostIdentity') || c.hostIdentityId) },
-      { title: 'Path', render: (c) => h('span', { class: 'path' }, (c.path || []).map((hop, i) => {
-        const id = typeof hop === 'string' ? hop : hop.id;
-        const rt = routers.get(id) || (typeof hop === 'object' ? hop : { id, name: id });
-        return [i ? ' → ' : '', idLink('routers', rt)];
-      })) },
-      { title: 'Bytes to host', class: 'num', render: (c) => fmtBytes(bytesOf(c)[0]) },
-      { title: 'Bytes to dialer', class: 'num', render: (c) => fmtBytes(bytesOf(c)[1]) },
-      { title: 'Opened', sort: 'createdAt', render: (c) => timeCell(c.createdAt) },
+      { title: 'Service', render: (c) => idLink('services', c.service) },
+      { title: 'Dialer', render: (c) => idLink('identities', c.identity) },
+      { title: 'Path', render: (c) => h('span', { class: 'path' }, (c.path || []).map((id, i) => [i ? ' → ' : '', idLink('routers', routers.get(id) || id)])) },
+      { title: 'Bytes up', class: 'num', render: (c) => h('span', { title: 'from the dialer towards the host' }, fmtBytes(c.bytesUp)) },
+      { title: 'Bytes down', class: 'num', render: (c) => h('span', { title: 'from the host towards the dialer' }, fmtBytes(c.bytesDown)) },
+      { title: 'Opened', render: (c) => timeCell(c.createdAt) },
       { title: '', render: (c) => endButton(`/circuits/${c.id}`, 'circuit', () => lv.reload()) },
     ],
     empty: 'No circuits are open.',
   });
-  return h('div', {}, h('h1', {}, 'Circuits'), h('p', { class: 'muted' }, 'Refreshed every two seconds.'), lv.el);
+  return h('div', {}, h('h1', {}, 'Circuits'), h('p', { class: 'muted' }, 'Open now, oldest first; refreshed every two seconds.'), lv.el);
 }

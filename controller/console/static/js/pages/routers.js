@@ -8,15 +8,11 @@ import { enrollmentPanel } from '../enrollment.js';
 import { optional } from './dashboard.js';
 import { terminatorColumns } from './services.js';
 
-// latencyOf reads a link's latency in milliseconds, whichever way the
-// controller names it.
-export function latencyOf(l) {
-  if (l.latencyMs !== undefined && l.latencyMs !== null) return Number(l.latencyMs);
-  if (l.latency !== undefined && l.latency !== null) return Number(l.latency);
-  return null;
-}
+// latencyOf is a link's last measured round trip in milliseconds; null
+// before the first.
+const latencyOf = (l) => (l.latency === undefined || l.latency === null ? null : Number(l.latency));
 
-const linkEnds = (l) => [(l.sourceRouter || {}).id || l.sourceRouterId, (l.destRouter || {}).id || l.destRouterId];
+const linkEnds = (l) => [(l.sourceRouter || {}).id, (l.destRouter || {}).id];
 
 // meshPicture draws routers on a circle and the links between them, each
 // labelled with its latency; offline routers and failed links stand out.
