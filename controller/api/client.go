@@ -90,7 +90,7 @@ func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
 		return ok(s.versionModel())
 	})
 	a.InformationalListEnumeratedCapabilitiesHandler = informational.ListEnumeratedCapabilitiesHandlerFunc(func(informational.ListEnumeratedCapabilitiesParams) middleware.Responder {
-		return ok([]string{"OIDC_AUTH", "HA_CONTROLLER"})
+		return ok(s.capabilities())
 	})
 	a.InformationalListProtocolsHandler = informational.ListProtocolsHandlerFunc(func(informational.ListProtocolsParams) middleware.Responder {
 		return ok(models.ListProtocols{"https": {Address: ptr(s.Advertise)}})
@@ -98,7 +98,7 @@ func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
 	a.InformationalListSpecsHandler = informational.ListSpecsHandlerFunc(func(informational.ListSpecsParams) middleware.Responder {
 		out := []any{}
 		for _, sp := range specs.List() {
-			out = append(out, specModel(sp))
+			out = append(out, s.specModel(sp))
 		}
 		return ok(out)
 	})
@@ -107,7 +107,7 @@ func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
 		if !found {
 			return fail(errNotFound)
 		}
-		return ok(specModel(sp))
+		return ok(s.specModel(sp))
 	})
 	a.InformationalDetailSpecBodyHandler = informational.DetailSpecBodyHandlerFunc(func(p informational.DetailSpecBodyParams) middleware.Responder {
 		body, err := specs.Document(p.ID)
@@ -167,10 +167,12 @@ func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
 	})
 }
 
-func specModel(sp specs.Spec) *models.SpecDetail {
+// specModel describes an embedded specification; it came into being, as far
+// as clients can tell, when this API started serving it.
+func (s *Server) specModel(sp specs.Spec) *models.SpecDetail {
 	id := sp.ID
 	href := "./specs/" + id
-	return &models.SpecDetail{BaseEntity: models.BaseEntity{ID: &id, Tags: models.Tags{}, CreatedAt: dt(time.Time{}), UpdatedAt: dt(time.Time{}),
+	return &models.SpecDetail{BaseEntity: models.BaseEntity{ID: &id, Tags: models.Tags{}, CreatedAt: dt(s.started), UpdatedAt: dt(s.started),
 		Links: linksOf(map[string]string{"self": href, "spec": href + "/spec"})}, Name: ptr(sp.Name)}
 }
 

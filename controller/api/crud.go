@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
@@ -139,12 +138,14 @@ func baseOf(k *store.Kind, m *store.Meta) models.BaseEntity {
 	return models.BaseEntity{ID: &id, CreatedAt: dt(m.CreatedAt), UpdatedAt: dt(m.UpdatedAt), Links: modelLinks(k, id), Tags: tags}
 }
 
-// refOf names another entity by id and name.
+// refOf names another entity by id and name. Its entity is the collection
+// the entity lives in (identities, edge-routers, ...), as OpenZiti's clients
+// read it.
 func refOf(k *store.Kind, id, name string) *models.EntityRef {
 	if id == "" {
 		return nil
 	}
-	return &models.EntityRef{ID: id, Name: name, Entity: strings.TrimSuffix(k.Name, "s"), Links: modelLinks(k, id)}
+	return &models.EntityRef{ID: id, Name: name, Entity: k.Name, Links: modelLinks(k, id)}
 }
 
 func nameOf(tx *store.Tx, k *store.Kind, id string) string {

@@ -337,7 +337,7 @@ func (s *Server) identityModel(tx *store.Tx, rec store.Record) any {
 		DisabledAt:                dtOpt(i.DisabledAt),
 		DisabledUntil:             dtOpt(i.DisabledUntil),
 		TypeID:                    ptr(i.Type),
-		Type:                      &models.EntityRef{ID: i.Type, Name: i.Type, Entity: "identity-types"},
+		Type:                      identityTypeRef(i.Type),
 		AppData:                   models.Tags(i.AppData),
 		ServiceHostingCosts:       models.TerminatorCostMap{},
 		ServiceHostingPrecedences: models.TerminatorPrecedenceMap{},

@@ -62,12 +62,16 @@ type Server struct {
 	mgmt   *mgmtops.EdgeManagementAPI // for client operations an admin may also use
 	jwks   jwksCache                  // key sets of external JWT signers
 	mfa    *mfaKeys                   // seal TOTP secrets, hash recovery codes
+	// started is when this API started serving.
+	started time.Time
 }
 
 // Principal is the caller of an authenticated operation.
 type Principal struct {
 	Session  *store.APISession
 	Identity *store.Identity
+	// Token is the credential the request presented for Session.
+	Token string
 	// MFAEnrolled is set when the identity has a verified MFA enrollment.
 	MFAEnrolled bool
 }
@@ -110,7 +114,7 @@ func New(d Deps) (http.Handler, error) {
 		d.Activity = activity.New()
 	}
 	d.Lockout = d.Lockout.withDefaults()
-	s := &Server{Deps: d}
+	s := &Server{Deps: d, started: time.Now().UTC()}
 	secret, err := d.CA.DeriveSecret("bearer tokens")
 	if err != nil {
 		return nil, err
@@ -135,15 +139,10 @@ func New(d Deps) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
 	mux.Handle(clientBase+"/", client)
-	mux.HandleFunc("GET /.well-known/est/cacerts", func(w http.ResponseWriter, r *http.Request) {
-		s.cacerts().WriteResponse(w, nil)
-	})
-	// /version is also answered at the root, where clients look first.
-	mux.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, envelope{Data: s.versionModel(), Meta: newMeta()})
-	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, r, errNotFound) })
-	return withRequestID(withEnvelopedRuntimeErrors(mux)), nil
+	// Everything else is the client API at the root (legacy paths: /version,
+	// /.well-known/est/cacerts, /authenticate, ...; see compat.go).
+	mux.Handle("/", atRoot(client))
+	return withInstanceID(newInstanceID(), withRequestID(withEnvelopedRuntimeErrors(mux))), nil
 }
 
 func (s *Server) managementHandler() (http.Handler, error) {
@@ -199,7 +198,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 		if err != nil {
 			return errUnauthorized
 		}
-		p = Principal{Session: sess, Identity: identity}
+		p = Principal{Session: sess, Identity: identity, Token: token}
 		lastUse = s.lastActivity(tx, sess)
 		if sess.IsMFARequired && !sess.IsMFAComplete {
 			m, found := mfaOf(tx, identity.ID)

@@ -54,17 +54,18 @@ func (s *Server) versionModel() *models.Version {
 	api := func(path string) map[string]models.APIVersion {
 		return map[string]models.APIVersion{"v1": {Path: ptr(path), APIBaseUrls: []string{base + path}}}
 	}
+	apis := models.APIVersionsMap{
+		"edge":            api(clientBase),
+		"edge-client":     api(clientBase),
+		"edge-management": api(managementBase),
+	}
 	return &models.Version{
 		Version:        buildinfo.Version,
 		Revision:       buildinfo.Revision,
 		BuildDate:      buildinfo.BuildDate,
 		RuntimeVersion: buildinfo.Runtime(),
-		Capabilities:   []string{},
-		APIVersions: models.APIVersionsMap{
-			"edge":            api(clientBase),
-			"edge-client":     api(clientBase),
-			"edge-management": api(managementBase),
-		},
+		Capabilities:   s.capabilities(),
+		APIVersions:    apis,
 	}
 }
 
@@ -254,7 +255,7 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 func certFingerprint(c *x509.Certificate) string { return pki.Fingerprint(c.Raw) }
 
 // currentSessionModel is the API-session detail returned by authenticate and
-// GET /current-api-session. The token appears only when given (at creation).
+// GET /current-api-session, with the token when it is given.
 func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Identity, token string) *models.CurrentAPISessionDetail {
 	last := s.lastActivity(nil, sess)
 	expires := last.Add(s.SessionIdleTimeout)
@@ -271,7 +272,9 @@ func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Ide
 			IsMfaRequired:    ptr(sess.IsMFARequired),
 			IsCertExtendable: sess.CertExtendable,
 			LastActivityAt:   *dt(last),
-			Token:            ptr(token),
+			// What this node knows of the last use is all it has cached.
+			CachedLastActivityAt: *dt(last),
+			Token:                ptr(token),
 		},
 		ExpiresAt:         dt(expires),
 		ExpirationSeconds: ptr(int64(time.Until(expires).Seconds())),
@@ -309,10 +312,11 @@ func (s *Server) trustedThirdParty(chain []*x509.Certificate) bool {
 	return trusted
 }
 
-// currentAPISession answers GET /current-api-session (both APIs).
+// currentAPISession answers GET /current-api-session (both APIs), with the
+// token the caller presented: OpenZiti's C SDK reads it from there.
 func (s *Server) currentAPISession(pr any) middleware.Responder {
 	caller := principalOf(pr)
-	return ok(s.currentSessionModel(caller.Session, caller.Identity, ""))
+	return ok(s.currentSessionModel(caller.Session, caller.Identity, caller.Token))
 }
 
 // logout answers DELETE /current-api-session (both APIs): the API session

@@ -462,6 +462,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation identity.DetailIdentity has not yet been implemented")
 		})
 	}
+	if api.IdentityDetailIdentityTypeHandler == nil {
+		api.IdentityDetailIdentityTypeHandler = identity.DetailIdentityTypeHandlerFunc(func(params identity.DetailIdentityTypeParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation identity.DetailIdentityType has not yet been implemented")
+		})
+	}
 	if api.PostureCheckDetailPostureCheckHandler == nil {
 		api.PostureCheckDetailPostureCheckHandler = posture_check.DetailPostureCheckHandlerFunc(func(params posture_check.DetailPostureCheckParams, principal any) middleware.Responder {
 			_ = params
@@ -755,6 +763,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.ListIdentityServices has not yet been implemented")
+		})
+	}
+	if api.IdentityListIdentityTypesHandler == nil {
+		api.IdentityListIdentityTypesHandler = identity.ListIdentityTypesHandlerFunc(func(params identity.ListIdentityTypesParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation identity.ListIdentityTypes has not yet been implemented")
 		})
 	}
 	if api.PostureCheckListPostureChecksHandler == nil {

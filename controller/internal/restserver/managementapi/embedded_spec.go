@@ -4870,6 +4870,80 @@ func init() {
         }
       ]
     },
+    "/identity-types": {
+      "get": {
+        "description": "The fixed types an identity can have (Default, User, Device, Service).",
+        "tags": [
+          "Identity"
+        ],
+        "summary": "List identity types",
+        "operationId": "listIdentityTypes",
+        "responses": {
+          "200": {
+            "description": "Every identity type.",
+            "schema": {
+              "$ref": "#/definitions/listIdentityTypesEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/identity-types/{id}": {
+      "get": {
+        "tags": [
+          "Identity"
+        ],
+        "summary": "Show one identity type",
+        "operationId": "detailIdentityType",
+        "responses": {
+          "200": {
+            "description": "The identity type.",
+            "schema": {
+              "$ref": "#/definitions/detailIdentityTypeEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/posture-checks": {
       "get": {
         "tags": [
@@ -9067,6 +9141,21 @@ func init() {
         }
       }
     },
+    "detailIdentityTypeEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/identityTypeDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "detailPostureCheckEnvelope": {
       "type": "object",
       "required": [
@@ -10293,6 +10382,26 @@ func init() {
         "Service"
       ]
     },
+    "identityTypeDetail": {
+      "description": "One of the fixed identity types. They are built in, so they carry no creation or update time.",
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "_links"
+      ],
+      "properties": {
+        "_links": {
+          "$ref": "#/definitions/links"
+        },
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        }
+      }
+    },
     "identityUpdate": {
       "type": "object",
       "required": [
@@ -10603,6 +10712,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/identityDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listIdentityTypesEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/identityTypeDetail"
           }
         },
         "meta": {
@@ -17520,6 +17647,80 @@ func init() {
         }
       ]
     },
+    "/identity-types": {
+      "get": {
+        "description": "The fixed types an identity can have (Default, User, Device, Service).",
+        "tags": [
+          "Identity"
+        ],
+        "summary": "List identity types",
+        "operationId": "listIdentityTypes",
+        "responses": {
+          "200": {
+            "description": "Every identity type.",
+            "schema": {
+              "$ref": "#/definitions/listIdentityTypesEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/identity-types/{id}": {
+      "get": {
+        "tags": [
+          "Identity"
+        ],
+        "summary": "Show one identity type",
+        "operationId": "detailIdentityType",
+        "responses": {
+          "200": {
+            "description": "The identity type.",
+            "schema": {
+              "$ref": "#/definitions/detailIdentityTypeEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/posture-checks": {
       "get": {
         "tags": [
@@ -21717,6 +21918,21 @@ func init() {
         }
       }
     },
+    "detailIdentityTypeEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/identityTypeDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "detailPostureCheckEnvelope": {
       "type": "object",
       "required": [
@@ -22943,6 +23159,26 @@ func init() {
         "Service"
       ]
     },
+    "identityTypeDetail": {
+      "description": "One of the fixed identity types. They are built in, so they carry no creation or update time.",
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "_links"
+      ],
+      "properties": {
+        "_links": {
+          "$ref": "#/definitions/links"
+        },
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        }
+      }
+    },
     "identityUpdate": {
       "type": "object",
       "required": [
@@ -23253,6 +23489,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/identityDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listIdentityTypesEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/identityTypeDetail"
           }
         },
         "meta": {

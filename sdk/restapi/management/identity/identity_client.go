@@ -74,6 +74,12 @@ type ClientService interface {
 	// DetailIdentityContext show one identity.
 	DetailIdentityContext(ctx context.Context, params *DetailIdentityParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DetailIdentityOK, error)
 
+	// DetailIdentityType show one identity type.
+	DetailIdentityType(params *DetailIdentityTypeParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DetailIdentityTypeOK, error)
+
+	// DetailIdentityTypeContext show one identity type.
+	DetailIdentityTypeContext(ctx context.Context, params *DetailIdentityTypeParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DetailIdentityTypeOK, error)
+
 	// DisableIdentity disable an identity.
 	DisableIdentity(params *DisableIdentityParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DisableIdentityOK, error)
 
@@ -127,6 +133,12 @@ type ClientService interface {
 
 	// ListIdentityServicesContext list the services the identity may dial or bind.
 	ListIdentityServicesContext(ctx context.Context, params *ListIdentityServicesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListIdentityServicesOK, error)
+
+	// ListIdentityTypes list identity types.
+	ListIdentityTypes(params *ListIdentityTypesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListIdentityTypesOK, error)
+
+	// ListIdentityTypesContext list identity types.
+	ListIdentityTypesContext(ctx context.Context, params *ListIdentityTypesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListIdentityTypesOK, error)
 
 	// PatchIdentity change the given fields of an identity.
 	PatchIdentity(params *PatchIdentityParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*PatchIdentityOK, error)
@@ -343,6 +355,69 @@ func (a *Client) DetailIdentityContext(ctx context.Context, params *DetailIdenti
 	//
 	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
 	msg := fmt.Sprintf("unexpected success response for detailIdentity: API contract not enforced by server. Client expected to get an error, but got: %T", result)
+	panic(msg)
+}
+
+// DetailIdentityType shows one identity type.
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.DetailIdentityTypeContext] instead.
+func (a *Client) DetailIdentityType(params *DetailIdentityTypeParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DetailIdentityTypeOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.DetailIdentityTypeContext(ctx, params, authInfo, opts...)
+}
+
+// DetailIdentityTypeContext shows one identity type.
+//
+// Do not use the deprecated [DetailIdentityTypeParams.Context] with this method: it would be ignored.
+func (a *Client) DetailIdentityTypeContext(ctx context.Context, params *DetailIdentityTypeParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*DetailIdentityTypeOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewDetailIdentityTypeParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "detailIdentityType",
+		Method:             "GET",
+		PathPattern:        "/identity-types/{id}",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &DetailIdentityTypeReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*DetailIdentityTypeOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+
+	// no default response is defined.
+	//
+	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
+	msg := fmt.Sprintf("unexpected success response for detailIdentityType: API contract not enforced by server. Client expected to get an error, but got: %T", result)
 	panic(msg)
 }
 
@@ -914,6 +989,73 @@ func (a *Client) ListIdentityServicesContext(ctx context.Context, params *ListId
 	//
 	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
 	msg := fmt.Sprintf("unexpected success response for listIdentityServices: API contract not enforced by server. Client expected to get an error, but got: %T", result)
+	panic(msg)
+}
+
+// ListIdentityTypes lists identity types.
+//
+// The fixed types an identity can have (Default, User, Device, Service)..
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.ListIdentityTypesContext] instead.
+func (a *Client) ListIdentityTypes(params *ListIdentityTypesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListIdentityTypesOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.ListIdentityTypesContext(ctx, params, authInfo, opts...)
+}
+
+// ListIdentityTypesContext lists identity types.
+//
+// The fixed types an identity can have (Default, User, Device, Service)..
+//
+// Do not use the deprecated [ListIdentityTypesParams.Context] with this method: it would be ignored.
+func (a *Client) ListIdentityTypesContext(ctx context.Context, params *ListIdentityTypesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListIdentityTypesOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewListIdentityTypesParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "listIdentityTypes",
+		Method:             "GET",
+		PathPattern:        "/identity-types",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &ListIdentityTypesReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*ListIdentityTypesOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+
+	// no default response is defined.
+	//
+	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
+	msg := fmt.Sprintf("unexpected success response for listIdentityTypes: API contract not enforced by server. Client expected to get an error, but got: %T", result)
 	panic(msg)
 }
 

@@ -396,6 +396,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation identity.DetailIdentity has not yet been implemented")
 		}),
 
+		IdentityDetailIdentityTypeHandler: identity.DetailIdentityTypeHandlerFunc(func(params identity.DetailIdentityTypeParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation identity.DetailIdentityType has not yet been implemented")
+		}),
+
 		PostureCheckDetailPostureCheckHandler: posture_check.DetailPostureCheckHandlerFunc(func(params posture_check.DetailPostureCheckParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -652,6 +659,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.ListIdentityServices has not yet been implemented")
+		}),
+
+		IdentityListIdentityTypesHandler: identity.ListIdentityTypesHandlerFunc(func(params identity.ListIdentityTypesParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation identity.ListIdentityTypes has not yet been implemented")
 		}),
 
 		PostureCheckListPostureChecksHandler: posture_check.ListPostureChecksHandlerFunc(func(params posture_check.ListPostureChecksParams, principal any) middleware.Responder {
@@ -1151,6 +1165,8 @@ type EdgeManagementAPI struct {
 	ExternaljwtSignerDetailExternalJwtSignerHandler external_j_w_t_signer.DetailExternalJwtSignerHandler
 	// IdentityDetailIdentityHandler sets the operation handler for the detail identity operation
 	IdentityDetailIdentityHandler identity.DetailIdentityHandler
+	// IdentityDetailIdentityTypeHandler sets the operation handler for the detail identity type operation
+	IdentityDetailIdentityTypeHandler identity.DetailIdentityTypeHandler
 	// PostureCheckDetailPostureCheckHandler sets the operation handler for the detail posture check operation
 	PostureCheckDetailPostureCheckHandler posture_check.DetailPostureCheckHandler
 	// ServiceDetailServiceHandler sets the operation handler for the detail service operation
@@ -1225,6 +1241,8 @@ type EdgeManagementAPI struct {
 	IdentityListIdentityServicePoliciesHandler identity.ListIdentityServicePoliciesHandler
 	// IdentityListIdentityServicesHandler sets the operation handler for the list identity services operation
 	IdentityListIdentityServicesHandler identity.ListIdentityServicesHandler
+	// IdentityListIdentityTypesHandler sets the operation handler for the list identity types operation
+	IdentityListIdentityTypesHandler identity.ListIdentityTypesHandler
 	// PostureCheckListPostureChecksHandler sets the operation handler for the list posture checks operation
 	PostureCheckListPostureChecksHandler posture_check.ListPostureChecksHandler
 	// ServiceListServiceConfigsHandler sets the operation handler for the list service configs operation
@@ -1552,6 +1570,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.IdentityDetailIdentityHandler == nil {
 		unregistered = append(unregistered, "identity.DetailIdentityHandler")
 	}
+	if o.IdentityDetailIdentityTypeHandler == nil {
+		unregistered = append(unregistered, "identity.DetailIdentityTypeHandler")
+	}
 	if o.PostureCheckDetailPostureCheckHandler == nil {
 		unregistered = append(unregistered, "posture_check.DetailPostureCheckHandler")
 	}
@@ -1662,6 +1683,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.IdentityListIdentityServicesHandler == nil {
 		unregistered = append(unregistered, "identity.ListIdentityServicesHandler")
+	}
+	if o.IdentityListIdentityTypesHandler == nil {
+		unregistered = append(unregistered, "identity.ListIdentityTypesHandler")
 	}
 	if o.PostureCheckListPostureChecksHandler == nil {
 		unregistered = append(unregistered, "posture_check.ListPostureChecksHandler")
@@ -2107,6 +2131,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/identity-types/{id}"] = identity.NewDetailIdentityType(o.context, o.IdentityDetailIdentityTypeHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/posture-checks/{id}"] = posture_check.NewDetailPostureCheck(o.context, o.PostureCheckDetailPostureCheckHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -2252,6 +2280,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/identities/{id}/services"] = identity.NewListIdentityServices(o.context, o.IdentityListIdentityServicesHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/identity-types"] = identity.NewListIdentityTypes(o.context, o.IdentityListIdentityTypesHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
