@@ -36,6 +36,7 @@ type browser struct {
 
 	cancel    func()
 	closeOnce sync.Once
+	loaded    bool // the console's page is loaded in the tab
 
 	mu         sync.Mutex
 	exceptions []string
@@ -98,7 +99,11 @@ func newBrowser(t *testing.T, base string) *browser {
 	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
 	b := &browser{t: t, ctx: ctx, base: base, cancel: func() { cancelTime(); cancelTab() }}
 	t.Cleanup(b.close)
-	b.do(chromedp.Navigate("about:blank"))
+	// The first action opens the tab, which lives as long as the context
+	// of that action: so b.ctx, not one with an action's timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
 	exc := chromedp.Events(ctx, runtime.ExceptionThrown)
 	go func() {
 		for ev, err := range exc {
@@ -130,22 +135,36 @@ func (b *browser) close() {
 	})
 }
 
+// actionTimeout bounds one browser action, so that a step that cannot
+// happen fails with its own message instead of running the test out.
+const actionTimeout = 30 * time.Second
+
 func (b *browser) do(actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
 		b.t.Fatalf("browser: %v\n%s", err, b.notices())
 	}
 }
 
-// open goes to a page of the console (a hash route such as "identities").
+// open goes to a page of the console (a hash route such as "identities"):
+// a load the first time, then a change of the hash, as a click on a link.
 func (b *browser) open(route string) {
 	b.t.Helper()
-	b.do(chromedp.Navigate(b.base + "/console/#/" + route))
+	if !b.loaded {
+		b.do(chromedp.Navigate(b.base + "/console/#/" + route))
+		b.loaded = true
+		return
+	}
+	evalJS[chromedp.Void](b, fmt.Sprintf(`location.hash = %q`, "#/"+route))
 }
 
 func evalJS[T any](b *browser, js string) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](js))
+	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	if err != nil {
 		b.t.Fatalf("evaluate %s: %v", js, err)
 	}
@@ -157,7 +176,9 @@ func (b *browser) waitFor(what, js string) {
 	b.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		v, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](js))
+		ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
+		v, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
 		if err == nil && v {
 			return
 		}
@@ -180,9 +201,11 @@ func (b *browser) typeInto(css, text string) {
 	b.do(chromedp.WaitVisible(chromedp.CSS(css)), chromedp.SendKeys(chromedp.CSS(css), text))
 }
 
+// click clicks the element matching css once it is shown.
 func (b *browser) click(css string) {
 	b.t.Helper()
-	b.do(chromedp.WaitVisible(chromedp.CSS(css)), chromedp.Click(chromedp.CSS(css)))
+	b.waitFor("a visible "+css, fmt.Sprintf(`(e => !!e && e.offsetParent !== null)(document.querySelector(%q))`, css))
+	evalJS[chromedp.Void](b, fmt.Sprintf(`document.querySelector(%q).click()`, css))
 }
 
 // clickText clicks the first element matching css whose text is text.

@@ -19,6 +19,7 @@ const FILTER_SYNTAX = /[=<>!]|\b(contains|icontains|startsWith|endsWith|in|betwe
 //   filterable false for lists the API pages but does not filter or sort
 //   empty     text when nothing matches
 export function listView(o) {
+  const filterable = o.filterable !== false;
   const state = { limit: o.limit || 25, offset: 0, text: '', sort: o.sort || '' };
   const body = h('tbody');
   const info = h('span', { class: 'page-info' });
@@ -47,7 +48,6 @@ export function listView(o) {
     return th;
   });
   const table = h('table', { class: 'list' }, h('thead', {}, h('tr', {}, heads)), body);
-  const filterable = o.filterable !== false;
   const el = h('section', { class: 'list-view' },
     h('div', { class: 'toolbar' }, filterable ? form : null, o.toolbar || null),
     h('div', { class: 'table-wrap' }, table),
