@@ -126,12 +126,15 @@ function renderShell(s) {
 
 async function signOut() {
   const s = api.currentSession();
+  let failed = null;
   if (s && s.kind === 'session') {
-    try { await api.del('/current-api-session'); } catch (err) { console.warn('sign out', err); }
+    try { await api.del('/current-api-session'); } catch (err) { failed = err; }
   }
   api.setSession(null);
   history.replaceState(null, '', '#/');
-  render();
+  await render();
+  // The session may still be valid on the controller: say so.
+  if (failed && failed.status !== 401) showError(failed);
 }
 
 // ---------------------------------------------------------------------------

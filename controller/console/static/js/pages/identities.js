@@ -3,7 +3,7 @@
 // it can reach.
 
 import * as api from '../api.js';
-import { h, badge, tags, timeCell, fmtTime, busy, confirmAction, dialog, notify, yesNo } from '../dom.js';
+import { h, badge, tags, timeCell, fmtTime, busy, confirmAction, dialog, notify, yesNo, showError } from '../dom.js';
 import { listView, detailTable, field, input, select, checkbox, parseList, submitForm, tabs, idLink } from '../widgets.js';
 import { enrollmentPanel } from '../enrollment.js';
 import { identityReach, reachPanel } from '../reach.js';
@@ -50,7 +50,8 @@ export function listPage(ctx) {
 }
 
 export async function createPage(ctx) {
-  const policies = await api.all('/auth-policies').catch(() => []);
+  // Without the list the form still works, with the default policy only.
+  const policies = await api.all('/auth-policies').catch((err) => { showError(err); return []; });
   const updbName = input('updbUsername', { placeholder: 'username', minlength: 4, maxlength: 100 });
   const method = select('enrollment', [['ott', 'One-time token (certificate)'], ['updb', 'Username and password'], ['none', 'None for now']], 'ott',
     { onchange: () => { updbName.closest('label').hidden = method.value !== 'updb'; } });

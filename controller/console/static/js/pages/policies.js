@@ -3,7 +3,7 @@
 // reach what" page: an identity's services, a service's identities.
 
 import * as api from '../api.js';
-import { h, replace, tags, timeCell, fmtTime, busy, confirmAction, notify, badge } from '../dom.js';
+import { h, replace, tags, timeCell, fmtTime, busy, confirmAction, notify, badge, showError } from '../dom.js';
 import { listView, detailTable, field, input, select, parseList, submitForm, tabs } from '../widgets.js';
 import { identityReach, serviceReach, reachPanel } from '../reach.js';
 
@@ -104,7 +104,7 @@ function preview(side, rolesInput, semanticSelect) {
 
 async function suggestions(side) {
   const s = SIDES[side];
-  const items = await api.page(s.path, { limit: 500, sort: 'name asc' }).then((p) => p.items).catch(() => []);
+  const items = await api.page(s.path, { limit: 500, sort: 'name asc' }).then((p) => p.items).catch((err) => { showError(err); return []; });
   const attrs = new Set();
   for (const e of items) for (const a of e.roleAttributes || []) attrs.add(a);
   return h('datalist', { id: `roles-${side}` }, h('option', { value: '#all' }),
@@ -176,7 +176,7 @@ function picker(label, path, onPick) {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       const mine = ++seq;
-      const p = await api.page(path, { limit: 20, filter: box.value ? `name icontains ${api.quote(box.value)}` : '', sort: 'name asc' }).catch(() => ({ items: [] }));
+      const p = await api.page(path, { limit: 20, filter: box.value ? `name icontains ${api.quote(box.value)}` : '', sort: 'name asc' }).catch((err) => { showError(err); return { items: [] }; });
       if (mine === seq) replace(list, p.items.map((e) => h('option', { value: e.name })));
     }, 200);
   });
@@ -196,7 +196,7 @@ export function reachPage(ctx) {
   const showIdentity = (i) => replace(idOut, h('h3', {}, h('a', { href: `#/identities/${i.id}` }, i.name), ' can reach'), reachPanel(() => identityReach(i.id), 'services'));
   const showService = (s) => replace(svcOut, h('h3', {}, h('a', { href: `#/services/${s.id}` }, s.name), ' is reachable by'), reachPanel(() => serviceReach(s.id), 'identities'));
   const pre = ctx.query.get('identity');
-  if (pre) api.data(`/identities/${encodeURIComponent(pre)}`).then(showIdentity).catch(() => {});
+  if (pre) api.data(`/identities/${encodeURIComponent(pre)}`).then(showIdentity).catch(showError);
   return h('div', {},
     h('h1', {}, 'Who can reach what'),
     h('p', { class: 'muted' }, 'Follows the service policies and both sides\' edge router policies, as the controller does when a client asks for a session.'),
