@@ -58,6 +58,7 @@ const (
 	CodeUnsupportedMediaType   = "UNSUPPORTED_MEDIA_TYPE"
 	CodeNotAcceptable          = "NOT_ACCEPTABLE"
 	CodeNoEdgeRoutersAvailable = "NO_EDGE_ROUTERS_AVAILABLE"
+	CodeIdempotencyKeyReused   = "IDEMPOTENCY_KEY_REUSED"
 )
 
 func newErr(status int, code, msg string) *APIError {
@@ -108,8 +109,14 @@ func toAPIError(err error) *APIError {
 		return &APIError{Status: 400, Code: CodeCouldNotValidate, Message: msgOf(fe, err), Cause: cause(), Err: err}
 	case errors.Is(err, store.ErrInvalid):
 		return &APIError{Status: 400, Code: CodeCouldNotValidate, Message: msgOf(fe, err), Cause: cause(), Err: err}
+	case errors.Is(err, cluster.ErrOutcomeUnknown):
+		return &APIError{Status: 503, Code: CodeUnavailable, Err: err, RetryAfter: 1,
+			Message: "the write reached the cluster, but whether it was applied could not be learned in time (the leader changed or lost its quorum); it may have been applied: retry with the same Idempotency-Key to learn the outcome, or read before writing again"}
+	case errors.Is(err, cluster.ErrIdempotencyKeyReused):
+		return &APIError{Status: 422, Code: CodeIdempotencyKeyReused, Err: err,
+			Message: "this Idempotency-Key was already used for a different request; use a new key for a new request"}
 	case errors.Is(err, cluster.ErrNoLeader):
-		return &APIError{Status: 503, Code: CodeUnavailable, Message: "the cluster has no leader right now; retry shortly", Err: err, RetryAfter: 1}
+		return &APIError{Status: 503, Code: CodeUnavailable, Message: "the cluster has no leader reachable from this controller right now, and nothing was changed; retry shortly, here or on another controller", Err: err, RetryAfter: 1}
 	}
 	var oe oaerrors.Error
 	if errors.As(err, &oe) {

@@ -315,10 +315,12 @@ func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middl
 	if err != nil {
 		return fail(err)
 	}
-	if err := s.State.Apply(requestContext(r), batch); err != nil {
+	o, err := s.State.ApplyOutcome(requestContext(r), batch)
+	if err != nil {
 		return fail(err)
 	}
-	return created(i.ID, selfLink(store.Identities, i.ID))
+	id := state.CreatedID(o, i.ID)
+	return created(id, selfLink(store.Identities, id))
 }
 
 func (s *Server) identityModel(tx *store.Tx, rec store.Record) any {

@@ -142,7 +142,7 @@ func New(d Deps) (http.Handler, error) {
 	// Everything else is the client API at the root (legacy paths: /version,
 	// /.well-known/est/cacerts, /authenticate, ...; see compat.go).
 	mux.Handle("/", atRoot(client))
-	return withInstanceID(newInstanceID(), withRequestID(withEnvelopedRuntimeErrors(mux))), nil
+	return withInstanceID(newInstanceID(), withRequestID(withEnvelopedRuntimeErrors(s.withConsistency(mux)))), nil
 }
 
 func (s *Server) managementHandler() (http.Handler, error) {

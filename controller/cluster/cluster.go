@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -50,10 +51,26 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
 	ApplyTimeout     time.Duration
+	// LeaderWait is how long a write or a read waits for a leader when this
+	// node has known none before it answers that the cluster has no leader:
+	// a node cut off from the majority refuses quickly instead of hanging,
+	// and once it has been without a leader that long, at once. Defaults to
+	// two heartbeat timeouts and an election timeout, enough for a restarted
+	// node to find its leader and for an election with one split vote.
+	LeaderWait time.Duration
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
 	Logger            *slog.Logger
 }
+
+// Raft timing defaults. A follower that hears nothing from the leader for a
+// random time between one and two heartbeat timeouts starts an election;
+// these values bring a new leader in about a second on a LAN, and leave room
+// for scheduling pauses of a few hundred milliseconds on a busy machine.
+const (
+	DefaultHeartbeatTimeout = 500 * time.Millisecond
+	DefaultElectionTimeout  = 500 * time.Millisecond
+)
 
 // Node is a running raft node over a store.
 type Node struct {
@@ -68,6 +85,14 @@ type Node struct {
 
 	callsMu sync.RWMutex
 	calls   map[string]LeaderFunc
+
+	// readyTerm is the term in which this node, as leader, committed an
+	// entry of its own (see readIndexLocal).
+	readyTerm atomic.Uint64
+	barrierMu sync.Mutex
+	// leaderlessSince is when this node stopped knowing a leader (unix
+	// nanoseconds), 0 while it knows one.
+	leaderlessSince atomic.Int64
 }
 
 // LeaderFunc is work that must run on the leader (for example signing a
@@ -194,6 +219,15 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	if cfg.ApplyTimeout == 0 {
 		cfg.ApplyTimeout = 10 * time.Second
 	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if cfg.ElectionTimeout <= 0 {
+		cfg.ElectionTimeout = DefaultElectionTimeout
+	}
+	if cfg.LeaderWait <= 0 {
+		cfg.LeaderWait = 2*cfg.HeartbeatTimeout + cfg.ElectionTimeout
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: create data dir: %w", err)
 	}
@@ -228,13 +262,9 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	// The store survives restarts on its own; raft only needs to replay the
 	// entries after the store's applied index, which the FSM skips itself.
 	rc.NoSnapshotRestoreOnStart = true
-	if cfg.HeartbeatTimeout > 0 {
-		rc.HeartbeatTimeout = cfg.HeartbeatTimeout
-		rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
-	}
-	if cfg.ElectionTimeout > 0 {
-		rc.ElectionTimeout = cfg.ElectionTimeout
-	}
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
+	rc.ElectionTimeout = cfg.ElectionTimeout
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
 	}
@@ -245,11 +275,13 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 		n.closeStores()
 		return nil, fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
+	n.leaderlessSince.Store(time.Now().UnixNano())
 	n.raft, err = raft.NewRaft(rc, f, n.logs, n.logs, snaps, transport)
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
+	n.watchLeadership()
 	if cfg.Bootstrap && !has {
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}}
 		if err := n.raft.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -322,94 +354,6 @@ func (n *Node) Members() ([]Member, error) {
 	return out, nil
 }
 
-// Apply replicates a command and returns its raft index once it is applied on
-// this node. On a follower the command is forwarded to the leader. Domain
-// errors (store.ErrNotFound, store.ErrConflict, ...) survive the trip.
-func (n *Node) Apply(ctx context.Context, cmd command.Command) (uint64, error) {
-	data, err := command.Encode(cmd, time.Now().UTC())
-	if err != nil {
-		return 0, err
-	}
-	return n.applyEncoded(ctx, data)
-}
-
-// ErrNoLeader is returned when no leader is known to forward a write to.
-var ErrNoLeader = errors.New("no raft leader available")
-
-func (n *Node) applyEncoded(ctx context.Context, data []byte) (uint64, error) {
-	deadline := time.Now().Add(n.cfg.ApplyTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		var idx uint64
-		var err error
-		if n.IsLeader() {
-			idx, err = n.applyLocal(data, time.Until(deadline))
-		} else {
-			idx, err = n.forward(ctx, data, deadline)
-		}
-		if err == nil {
-			if !n.fsm.waitApplied(idx, mergeDone(ctx, n.done)) {
-				return idx, fmt.Errorf("wait for index %d to apply: %w", idx, context.Cause(ctx))
-			}
-			return idx, nil
-		}
-		if !retryable(err) || time.Now().After(deadline) {
-			if lastErr != nil && errors.Is(err, ErrNoLeader) {
-				return 0, fmt.Errorf("%w (last error: %v)", err, lastErr)
-			}
-			return 0, err
-		}
-		lastErr = err
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-n.done:
-			return 0, errors.New("cluster node closed")
-		case <-time.After(time.Duration(25*(attempt+1)) * time.Millisecond):
-		}
-	}
-}
-
-func mergeDone(ctx context.Context, done chan struct{}) <-chan struct{} {
-	out := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-done:
-		}
-		close(out)
-	}()
-	return out
-}
-
-// retryable errors are about leadership, not about the command.
-func retryable(err error) bool {
-	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) ||
-		errors.Is(err, raft.ErrLeadershipTransferInProgress) || errors.Is(err, ErrNoLeader) ||
-		errors.Is(err, errForwardTransport)
-}
-
-func (n *Node) applyLocal(data []byte, timeout time.Duration) (uint64, error) {
-	if timeout <= 0 {
-		timeout = time.Second
-	}
-	f := n.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		return 0, err
-	}
-	res, ok := f.Response().(store.Result)
-	if !ok {
-		return f.Index(), nil
-	}
-	if res.Err != nil && !errors.Is(res.Err, store.ErrAlreadyApplied) {
-		return 0, res.Err
-	}
-	return f.Index(), nil
-}
-
 // Join asks the cluster at addr to add this node as a voter. Any member may
 // be asked; followers pass the request to the leader.
 func (n *Node) Join(ctx context.Context, addr string) error {
@@ -471,8 +415,10 @@ type wireError struct {
 }
 
 type wireResponse struct {
-	Index uint64     `json:"index"`
-	Err   *wireError `json:"err,omitempty"`
+	Index    uint64     `json:"index"`
+	Err      *wireError `json:"err,omitempty"`
+	Repeated bool       `json:"repeated,omitempty"`
+	Created  []string   `json:"created,omitempty"`
 }
 
 var errForwardTransport = errors.New("forward to leader failed")
@@ -486,6 +432,8 @@ var errorClasses = []struct {
 	{"conflict", store.ErrConflict},
 	{"invalid-reference", store.ErrInvalidReference},
 	{"invalid", store.ErrInvalid},
+	{"unknown", errUnknownAttempt},
+	{"key-reused", ErrIdempotencyKeyReused},
 	{"not-leader", ErrNoLeader},
 }
 
@@ -563,18 +511,6 @@ func readFrame(r io.Reader) ([]byte, error) {
 	return buf, err
 }
 
-func (n *Node) forward(ctx context.Context, data []byte, deadline time.Time) (uint64, error) {
-	addr, _ := n.Leader()
-	if addr == "" {
-		return 0, ErrNoLeader
-	}
-	resp, err := n.callResp(addr, connForward, data, deadline)
-	if err != nil {
-		return 0, err
-	}
-	return resp.Index, nil
-}
-
 func (n *Node) call(addr string, kind byte, payload []byte, deadline time.Time) error {
 	_, err := n.callResp(addr, kind, payload, deadline)
 	return err
@@ -619,12 +555,9 @@ func (n *Node) handle(kind byte, c net.Conn) {
 	var resp wireResponse
 	switch kind {
 	case connForward:
-		if !n.IsLeader() {
-			resp.Err = &wireError{Class: "not-leader", Msg: "this node is not the leader"}
-			break
-		}
-		idx, err := n.applyLocal(payload, n.cfg.ApplyTimeout)
-		resp.Index, resp.Err = idx, toWire(err)
+		resp = n.serveForward(payload)
+	case connReadIndex:
+		resp = n.serveReadIndex()
 	case connJoin:
 		var req joinRequest
 		if err := json.Unmarshal(payload, &req); err != nil || req.ID == "" || req.Address == "" {

@@ -202,8 +202,11 @@ func TestThreeNodeClusterReplicatesAndFailsOver(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var wrongAnswers []string
+	repeated, unknown := 0, 0
 	stopWriting := make(chan struct{})
-	for w, n := range survivors {
+	for w := range 3 * len(survivors) {
+		n := survivors[w%len(survivors)]
 		wg.Add(1)
 		go func(w int, n *node) {
 			defer wg.Done()
@@ -215,14 +218,25 @@ func TestThreeNodeClusterReplicatesAndFailsOver(t *testing.T) {
 				}
 				id := fmt.Sprintf("w%d-%03d", w, i)
 				wctx, wcancel := context.WithTimeout(ctx, 8*time.Second)
-				err := createService(wctx, n.raft, id)
+				c, _ := command.NewCreate(store.Services, &store.Service{Meta: store.Meta{ID: id}, Name: "svc-" + id})
+				o, err := n.raft.ApplyOutcome(wctx, c)
 				wcancel()
-				if err == nil {
-					mu.Lock()
+				mu.Lock()
+				switch {
+				case err == nil:
 					acked = append(acked, id)
-					mu.Unlock()
+					if o.Repeated {
+						repeated++
+					}
+				case errors.Is(err, cluster.ErrOutcomeUnknown):
+					unknown++
+				case !errors.Is(err, cluster.ErrNoLeader):
+					// A create of a fresh id can only fail for want of a
+					// leader: a conflict means a retry was applied twice.
+					wrongAnswers = append(wrongAnswers, fmt.Sprintf("%s via %s: %v", id, n.id, err))
 				}
-				time.Sleep(5 * time.Millisecond)
+				mu.Unlock()
+				time.Sleep(2 * time.Millisecond)
 			}
 		}(w, n)
 	}
@@ -245,6 +259,10 @@ func TestThreeNodeClusterReplicatesAndFailsOver(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	close(stopWriting)
 	wg.Wait()
+	if len(wrongAnswers) > 0 {
+		t.Fatalf("creates answered with a definite failure across the failover: %v", wrongAnswers)
+	}
+	t.Logf("%d creates acknowledged, %d of them answered from a retried request's first outcome, %d of unknown outcome", len(acked), repeated, unknown)
 
 	for _, n := range survivors {
 		eventually(t, "acknowledged writes on "+n.id, 10*time.Second, func() bool {
@@ -350,5 +368,60 @@ func TestForeignCertificateRefused(t *testing.T) {
 	members, _ := n1.raft.Members()
 	if len(members) != 1 {
 		t.Fatalf("membership changed: %v", members)
+	}
+}
+
+func TestIdempotencyKeyAnswersTheFirstOutcome(t *testing.T) {
+	p := newTestPKI(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n1 := startNode(t, p, "n1", t.TempDir(), "", true)
+	defer n1.stop()
+	if err := n1.raft.WaitLeader(ctx); err != nil {
+		t.Fatal(err)
+	}
+	create := func(ctx context.Context, id, name string) (cluster.Outcome, error) {
+		c, err := command.NewCreate(store.Services, &store.Service{Meta: store.Meta{ID: id}, Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n1.raft.ApplyOutcome(ctx, c)
+	}
+	keyed := cluster.WithIdempotencyKey(ctx, "caller-1", "key-1", "POST /services {a}")
+	first, err := create(keyed, "first-id", "a")
+	if err != nil || first.Repeated || len(first.Created) != 1 || first.Created[0] != "first-id" {
+		t.Fatalf("first request: %+v %v", first, err)
+	}
+	// The client repeats its request; the node picks another id for it.
+	again, err := create(cluster.WithIdempotencyKey(ctx, "caller-1", "key-1", "POST /services {a}"), "second-id", "a")
+	if err != nil || !again.Repeated || again.Index != first.Index || len(again.Created) != 1 || again.Created[0] != "first-id" {
+		t.Fatalf("repeated request: %+v %v (first %+v)", again, err, first)
+	}
+	if hasService(n1, "second-id") {
+		t.Fatal("the repeated request was applied")
+	}
+	// The same key for another request is refused; another caller's same
+	// key is its own.
+	if _, err := create(cluster.WithIdempotencyKey(ctx, "caller-1", "key-1", "POST /services {b}"), "third-id", "b"); !errors.Is(err, cluster.ErrIdempotencyKeyReused) {
+		t.Fatalf("key reused for another request: %v", err)
+	}
+	if o, err := create(cluster.WithIdempotencyKey(ctx, "caller-2", "key-1", "POST /services {c}"), "fourth-id", "c"); err != nil || o.Repeated {
+		t.Fatalf("another caller's key: %+v %v", o, err)
+	}
+	// A request that failed is answered with its failure again, not applied
+	// now that it would succeed.
+	conflicting := cluster.WithIdempotencyKey(ctx, "caller-1", "key-2", "POST /services {a}")
+	if _, err := create(conflicting, "fifth-id", "a"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("duplicate name: %v", err)
+	}
+	del := &command.DeleteEntity{Kind: store.Services.Name, ID: "first-id"}
+	if _, err := n1.raft.Apply(ctx, del); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create(cluster.WithIdempotencyKey(ctx, "caller-1", "key-2", "POST /services {a}"), "fifth-id", "a"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("repeat of a failed request: %v", err)
+	}
+	if hasService(n1, "fifth-id") {
+		t.Fatal("the repeat of a failed request was applied")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -47,7 +48,12 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		if l.Type != raft.LogCommand {
 			continue
 		}
-		cmd, at, err := command.Decode(l.Data)
+		req, body, err := decodeEntry(l.Data)
+		var cmd command.Command
+		var at time.Time
+		if err == nil {
+			cmd, at, err = command.Decode(body)
+		}
 		if err != nil {
 			// A command this node cannot read still advances the index, so
 			// the error is reported once and not on every replay.
@@ -56,7 +62,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 			pos = append(pos, i)
 			continue
 		}
-		entries = append(entries, store.Entry{Index: l.Index, Time: at, Apply: cmd.Apply})
+		entries = append(entries, store.Entry{Index: l.Index, Time: at, Apply: cmd.Apply, Request: req.storeRequest()})
 		pos = append(pos, i)
 	}
 	results := f.store.ApplyBatch(entries)
@@ -74,6 +80,12 @@ func (f *fsm) advance(idx uint64) {
 	}
 	f.mu.Unlock()
 	f.cond.Broadcast()
+}
+
+func (f *fsm) appliedIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied
 }
 
 // waitApplied blocks until the index is applied or done is closed.

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -19,6 +20,9 @@ const (
 	connForward byte = 'F' // a follower forwarding a command to the leader
 	connJoin    byte = 'J' // a new node asking to be added as a voter
 	connCall    byte = 'C' // a follower calling a function that runs on the leader
+	// connReadIndex asks the leader for an index that covers every write
+	// acknowledged so far, after confirming it still leads (ReadIndex).
+	connReadIndex byte = 'I'
 )
 
 // mux accepts TLS connections on the cluster port and routes them by their
@@ -27,6 +31,10 @@ type mux struct {
 	ln        net.Listener
 	tlsConfig *tls.Config
 	advertise net.Addr
+	// source is the local address peers are dialed from: the bound IP when
+	// the cluster port is bound to one, so cluster traffic leaves from the
+	// cluster address (and firewalls can tell nodes apart by source).
+	source    *net.TCPAddr
 	raftConns chan net.Conn
 	handle    func(kind byte, c net.Conn)
 	closeOnce sync.Once
@@ -47,6 +55,9 @@ func newMux(bind string, advertise string, tlsConfig *tls.Config, handle func(by
 		return nil, fmt.Errorf("resolve advertise address %q: %w", advertise, err)
 	}
 	m := &mux{ln: ln, tlsConfig: tlsConfig, advertise: adv, raftConns: make(chan net.Conn, 16), handle: handle, closed: make(chan struct{})}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && tcp.IP != nil && !tcp.IP.IsUnspecified() {
+		m.source = &net.TCPAddr{IP: tcp.IP}
+	}
 	go m.serve()
 	return m, nil
 }
@@ -90,7 +101,7 @@ func (m *mux) route(raw net.Conn) {
 		case <-m.closed:
 			_ = c.Close()
 		}
-	case connForward, connJoin, connCall:
+	case connForward, connJoin, connCall, connReadIndex:
 		m.handle(kind[0], c)
 	default:
 		_ = c.Close()
@@ -108,7 +119,11 @@ func (m *mux) close() error {
 
 // dial opens a TLS connection to a peer's cluster port and announces its kind.
 func (m *mux) dial(addr string, kind byte, timeout time.Duration) (net.Conn, error) {
-	d := &net.Dialer{Timeout: timeout}
+	return m.dialContext(context.Background(), addr, kind, timeout)
+}
+
+// dialContext is dial that gives up when ctx ends.
+func (m *mux) dialContext(ctx context.Context, addr string, kind byte, timeout time.Duration) (net.Conn, error) {
 	cfg := m.tlsConfig.Clone()
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
@@ -116,7 +131,11 @@ func (m *mux) dial(addr string, kind byte, timeout time.Duration) (net.Conn, err
 			cfg.ServerName = host
 		}
 	}
-	c, err := tls.DialWithDialer(d, "tcp", addr, cfg)
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: timeout}, Config: cfg}
+	if m.source != nil {
+		d.NetDialer.LocalAddr = m.source
+	}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial cluster peer %s: %w", addr, err)
 	}

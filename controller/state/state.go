@@ -53,6 +53,23 @@ func (s *State) Apply(ctx context.Context, c command.Command) error {
 	return err
 }
 
+// ApplyOutcome proposes a command and returns what it produced. When the
+// request was applied before (a client repeating its Idempotency-Key),
+// Created names the records the first application created: those are the
+// ones to answer with, not the ids this attempt picked.
+func (s *State) ApplyOutcome(ctx context.Context, c command.Command) (cluster.Outcome, error) {
+	return s.Node.ApplyOutcome(ctx, c)
+}
+
+// CreatedID is the id to answer a create with: the one picked for this
+// attempt, or the first application's when the request was repeated.
+func CreatedID(o cluster.Outcome, picked string) string {
+	if o.Repeated && len(o.Created) > 0 {
+		return o.Created[0]
+	}
+	return picked
+}
+
 // Create stores a new record. A record without an id gets one. It returns the id.
 func (s *State) Create(ctx context.Context, k *store.Kind, rec store.Record) (string, error) {
 	if rec.Base().ID == "" {
@@ -62,10 +79,11 @@ func (s *State) Create(ctx context.Context, k *store.Kind, rec store.Record) (st
 	if err != nil {
 		return "", err
 	}
-	if err := s.Apply(ctx, c); err != nil {
+	o, err := s.ApplyOutcome(ctx, c)
+	if err != nil {
 		return "", err
 	}
-	return rec.Base().ID, nil
+	return CreatedID(o, rec.Base().ID), nil
 }
 
 // Update reads the record, lets mutate change it, and writes it back guarded

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -217,6 +216,8 @@ type Entry struct {
 	Index uint64
 	Time  time.Time
 	Apply func(tx *Tx) (any, error)
+	// Request, when set, makes the entry idempotent (see Remembered).
+	Request *Request
 }
 
 // Result is the outcome of one Entry.
@@ -261,17 +262,27 @@ func (s *Store) ApplyBatch(entries []Entry) []Result {
 				results[i].Err = ErrAlreadyApplied
 				continue
 			}
+			if e.Index > applied {
+				applied = e.Index
+			}
+			if rem, ok := lookupRequest(btx, e); ok {
+				results[i].Value = rem
+				if err := rememberRequest(btx, Entry{Time: e.Time}, nil, nil); err != nil {
+					return err
+				}
+				continue
+			}
 			tx := &Tx{btx: btx, s: s, writable: true, index: e.Index, now: e.Time}
 			v, err := e.Apply(tx)
 			if err != nil {
 				failed = true
 				return errRollback
 			}
+			if err := rememberRequest(btx, e, v, nil); err != nil {
+				return err
+			}
 			results[i].Value = v
 			changes = append(changes, tx.changes...)
-			if e.Index > applied {
-				applied = e.Index
-			}
 		}
 		last = applied
 		return btx.Bucket(metaBucket).Put(appliedIndexKey, u64(applied))
@@ -304,21 +315,35 @@ func (s *Store) applyOne(e Entry) Result {
 			res.Err = ErrAlreadyApplied
 			return nil
 		}
+		if rem, ok := lookupRequest(btx, e); ok {
+			res.Value = rem
+			if err := rememberRequest(btx, Entry{Time: e.Time}, nil, nil); err != nil {
+				return err
+			}
+			return btx.Bucket(metaBucket).Put(appliedIndexKey, u64(e.Index))
+		}
 		tx := &Tx{btx: btx, s: s, writable: true, index: e.Index, now: e.Time}
 		v, err := e.Apply(tx)
 		if err != nil {
 			res.Err = err
 			return errRollback
 		}
+		if err := rememberRequest(btx, e, v, nil); err != nil {
+			return err
+		}
 		res.Value = v
 		changes = tx.changes
 		return btx.Bucket(metaBucket).Put(appliedIndexKey, u64(e.Index))
 	})
 	if errors.Is(err, errRollback) {
-		// Record that the entry was seen, so it is not retried on replay.
+		// Record that the entry was seen, so it is not retried on replay,
+		// and remember its request's failure so a repeat gets the same.
 		if uerr := s.db.Update(func(btx *bolt.Tx) error {
 			if e.Index <= readApplied(btx) {
 				return nil
+			}
+			if err := rememberRequest(btx, e, nil, res.Err); err != nil {
+				return err
 			}
 			return btx.Bucket(metaBucket).Put(appliedIndexKey, u64(e.Index))
 		}); uerr != nil {
@@ -339,72 +364,6 @@ func readApplied(btx *bolt.Tx) uint64 {
 		return 0
 	}
 	return binary.BigEndian.Uint64(v)
-}
-
-// Snapshot streams a consistent copy of the database to w without holding
-// it all in memory.
-func (s *Store) Snapshot(w io.Writer) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.db == nil {
-		return errors.New("store is closed")
-	}
-	return s.db.View(func(btx *bolt.Tx) error {
-		_, err := btx.WriteTo(w)
-		return err
-	})
-}
-
-// Restore replaces the database with the snapshot read from r. The new file
-// is written beside the old one, synced, and swapped in; readers wait for the
-// swap and then see the restored state. The process keeps running.
-func (s *Store) Restore(r io.Reader) error {
-	tmp := s.path + ".restore"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("create restore file: %w", err)
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("write restore file: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("sync restore file: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close restore file: %w", err)
-	}
-	// Check the snapshot opens before touching the live database.
-	probe, err := openDB(tmp, true)
-	if err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("snapshot is not a usable database: %w", err)
-	}
-	if err := probe.Close(); err != nil {
-		return fmt.Errorf("close probed snapshot: %w", err)
-	}
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	noSync := false
-	if s.db != nil {
-		noSync = s.db.NoSync
-		if err := s.db.Close(); err != nil {
-			return fmt.Errorf("close database for restore: %w", err)
-		}
-		s.db = nil
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("swap in restored database: %w", err)
-	}
-	db, err := openDB(s.path, noSync)
-	if err != nil {
-		return fmt.Errorf("reopen restored database: %w", err)
-	}
-	s.db = db
-	return nil
 }
 
 // Tx is a store transaction. Writable transactions exist only inside Apply.
