@@ -74,8 +74,15 @@ type ClusterConfig struct {
 	// Advertise is how other nodes reach Listen.
 	Advertise string `yaml:"advertise"`
 	// Join is the cluster address of an existing member; empty bootstraps
-	// a new single-node cluster on first start.
+	// a new single-node cluster on first start. A node that is a member
+	// already (it has raft state) ignores it and rejoins on its own.
 	Join string `yaml:"join"`
+	// HeartbeatTimeout and ElectionTimeout tune failure detection (default
+	// 500ms each: a leader's death is noticed within one to two heartbeat
+	// timeouts and a new one elected about a second later). Raise both on
+	// slow or distant links.
+	HeartbeatTimeout Duration `yaml:"heartbeatTimeout"`
+	ElectionTimeout  Duration `yaml:"electionTimeout"`
 }
 
 // LogConfig selects the log level and format.

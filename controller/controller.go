@@ -188,6 +188,7 @@ func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
 	node, err := cluster.Start(cluster.Config{
 		NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), Bind: cfg.Cluster.Listen,
 		Advertise: cfg.Cluster.Advertise, TLS: tlsCfg, Bootstrap: bootstrap && cfg.Cluster.Join == "",
+		HeartbeatTimeout: time.Duration(cfg.Cluster.HeartbeatTimeout), ElectionTimeout: time.Duration(cfg.Cluster.ElectionTimeout),
 		Logger: log.With("component", "cluster"),
 	}, s)
 	if err != nil {
@@ -317,7 +318,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		c.close()
 		return nil, err
 	}
-	if cfg.Cluster.Join != "" {
+	if cfg.Cluster.Join != "" && !c.node.HadState() {
 		if err := c.node.Join(ctx, cfg.Cluster.Join); err != nil {
 			return fail(err)
 		}

@@ -90,6 +90,10 @@ type Node struct {
 	// entry of its own (see readIndexLocal).
 	readyTerm atomic.Uint64
 	barrierMu sync.Mutex
+	// hadState is set when raft found a log or snapshot at start: the node
+	// was a member before and needs no join.
+	hadState bool
+	peers    peers
 	// leaderlessSince is when this node stopped knowing a leader (unix
 	// nanoseconds), 0 while it knows one.
 	leaderlessSince atomic.Int64
@@ -275,6 +279,7 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 		n.closeStores()
 		return nil, fmt.Errorf("cluster: inspect raft state: %w", err)
 	}
+	n.hadState = has
 	n.leaderlessSince.Store(time.Now().UnixNano())
 	n.raft, err = raft.NewRaft(rc, f, n.logs, n.logs, snaps, transport)
 	if err != nil {
@@ -282,6 +287,8 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
 	}
 	n.watchLeadership()
+	n.registerMembershipCalls()
+	go n.runPings()
 	if cfg.Bootstrap && !has {
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: transport.LocalAddr()}}}
 		if err := n.raft.BootstrapCluster(boot).Error(); err != nil && !errors.Is(err, raft.ErrCantBootstrap) {
@@ -298,6 +305,10 @@ func (n *Node) closeStores() {
 		_ = n.logs.Close()
 	}
 }
+
+// HadState reports whether the node found raft state when it started: it is
+// a member already and rejoins on its own.
+func (n *Node) HadState() bool { return n.hadState }
 
 // Addr is the address other nodes reach this node's cluster port at.
 func (n *Node) Addr() string { return n.mux.advertise.String() }
@@ -328,30 +339,6 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-// Member is one server of the raft configuration.
-type Member struct {
-	ID       string `json:"id"`
-	Address  string `json:"address"`
-	Voter    bool   `json:"voter"`
-	Leader   bool   `json:"leader"`
-	Suffrage string `json:"suffrage"`
-}
-
-// Members lists the raft configuration.
-func (n *Node) Members() ([]Member, error) {
-	f := n.raft.GetConfiguration()
-	if err := f.Error(); err != nil {
-		return nil, fmt.Errorf("read raft configuration: %w", err)
-	}
-	_, leader := n.raft.LeaderWithID()
-	var out []Member
-	for _, s := range f.Configuration().Servers {
-		out = append(out, Member{ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter,
-			Leader: s.ID == leader, Suffrage: s.Suffrage.String()})
-	}
-	return out, nil
 }
 
 // Join asks the cluster at addr to add this node as a voter. Any member may
@@ -550,6 +537,10 @@ func (n *Node) handle(kind byte, c net.Conn) {
 	}
 	if kind == connCall {
 		_ = writeFrame(c, mustJSON(n.serveCall(payload)))
+		return
+	}
+	if kind == connPing {
+		_ = writeFrame(c, mustJSON(n.servePing()))
 		return
 	}
 	var resp wireResponse

@@ -23,6 +23,8 @@ const (
 	// connReadIndex asks the leader for an index that covers every write
 	// acknowledged so far, after confirming it still leads (ReadIndex).
 	connReadIndex byte = 'I'
+	// connPing asks a peer how it is (see members.go).
+	connPing byte = 'P'
 )
 
 // mux accepts TLS connections on the cluster port and routes them by their
@@ -101,7 +103,7 @@ func (m *mux) route(raw net.Conn) {
 		case <-m.closed:
 			_ = c.Close()
 		}
-	case connForward, connJoin, connCall, connReadIndex:
+	case connForward, connJoin, connCall, connReadIndex, connPing:
 		m.handle(kind[0], c)
 	default:
 		_ = c.Close()
