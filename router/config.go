@@ -20,7 +20,19 @@ type Config struct {
 	Identity   IdentityConfig   `yaml:"identity"`
 	Controller ControllerConfig `yaml:"controller"`
 	Edge       EdgeConfig       `yaml:"edge"`
+	Link       LinkConfig       `yaml:"link"`
 	Log        LogConfig        `yaml:"log"`
+}
+
+// LinkConfig configures the router's links to other routers (the mesh). A router without a
+// listen address only dials: it links to every router that listens.
+type LinkConfig struct {
+	// Listen is the address the link listener binds, host:port (optional).
+	Listen string `yaml:"listen"`
+	// Advertise is host:port as other routers dial the listener; it defaults to Listen.
+	Advertise string `yaml:"advertise"`
+	// Cost is a static cost added to every link to this router (paths prefer cheap links).
+	Cost uint16 `yaml:"cost"`
 }
 
 // IdentityConfig names the files of the router's enrolled identity. `enroll` writes them;
@@ -99,6 +111,9 @@ func ParseConfig(data []byte) (Config, error) {
 	if cfg.Edge.Advertise == "" {
 		cfg.Edge.Advertise = cfg.Edge.Listen
 	}
+	if cfg.Link.Advertise == "" {
+		cfg.Link.Advertise = cfg.Link.Listen
+	}
 	return cfg, cfg.Validate()
 }
 
@@ -156,6 +171,9 @@ func (c Config) Validate() error {
 	}
 	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
 		return fmt.Errorf("edge.advertise: %q is not an address clients can reach; set edge.advertise when edge.listen binds every interface", c.Edge.Advertise)
+	}
+	if err := c.Link.validate(); err != nil {
+		return err
 	}
 	if _, err := c.Log.level(); err != nil {
 		return fmt.Errorf("log.level: %w", err)
@@ -255,4 +273,24 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func (l LinkConfig) validate() error {
+	if l.Listen == "" {
+		if l.Advertise != "" {
+			return errors.New("link.advertise: set without link.listen")
+		}
+		return nil
+	}
+	if _, _, err := splitHostPort(l.Listen, true); err != nil {
+		return fmt.Errorf("link.listen: %w", err)
+	}
+	host, _, err := splitHostPort(l.Advertise, false)
+	if err != nil {
+		return fmt.Errorf("link.advertise: %w", err)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("link.advertise: %q is not an address other routers can reach; set link.advertise when link.listen binds every interface", l.Advertise)
+	}
+	return nil
 }

@@ -155,3 +155,31 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestParseConfigLink(t *testing.T) {
+	cfg, err := ParseConfig([]byte(identityYAML + "link:\n  listen: 0.0.0.0:6000\n  advertise: b.example.com:6000\n  cost: 7\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Link.Listen != "0.0.0.0:6000" || cfg.Link.Advertise != "b.example.com:6000" || cfg.Link.Cost != 7 {
+		t.Fatalf("link = %+v", cfg.Link)
+	}
+	cfg, err = ParseConfig([]byte(identityYAML + "link:\n  listen: 10.0.0.2:6000\n"))
+	if err != nil || cfg.Link.Advertise != "10.0.0.2:6000" {
+		t.Fatalf("advertise should default to listen: %+v %v", cfg.Link, err)
+	}
+	if cfg, err = ParseConfig([]byte(identityYAML)); err != nil || cfg.Link.Listen != "" {
+		t.Fatalf("a router without link section only dials: %+v %v", cfg.Link, err)
+	}
+	for _, bad := range []string{
+		"link:\n  listen: 0.0.0.0:6000\n",               // no reachable advertise
+		"link:\n  advertise: b.example.com:6000\n",      // advertise without listen
+		"link:\n  listen: nonsense\n",                   // not host:port
+		"link:\n  listen: 127.0.0.1:6000\n  cost: -1\n", // not a uint16
+		"link:\n  listen: 127.0.0.1:6000\n  costs: 1\n", // typo
+	} {
+		if _, err := ParseConfig([]byte(identityYAML + bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ostium-net/ostium/internal/ctrlproto"
 	"github.com/ostium-net/ostium/router/ctrlclient"
 	"github.com/ostium-net/ostium/router/edge"
+	"github.com/ostium-net/ostium/router/link"
 	"github.com/ostium-net/ostium/sdk/renew"
 )
 
@@ -25,6 +27,12 @@ type Options struct {
 	// EdgeListener, when set, is used instead of binding cfg.Edge.Listen. The router closes
 	// it when it stops.
 	EdgeListener net.Listener
+	// LinkListener, when set, is used instead of binding cfg.Link.Listen (cfg.Link.Advertise
+	// must still say how other routers reach it).
+	LinkListener net.Listener
+	// Link tunes the mesh (probe interval, backoff, window); its identity, listener, state
+	// and hooks are set by Start.
+	Link link.Config
 	// ControlMinBackoff and ControlMaxBackoff bound the wait between two dials of the
 	// controller (ctrlclient defaults when zero).
 	ControlMinBackoff, ControlMaxBackoff time.Duration
@@ -42,6 +50,7 @@ type Router struct {
 	ctrl     *ctrlclient.Client
 	edge     *edge.Listener
 	edgeLn   net.Listener
+	mesh     *link.Manager
 	renewer  *renew.Renewer
 
 	cancel    context.CancelFunc
@@ -94,8 +103,24 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 	serverCert.Store(&id.Server)
 	r.renewer = newRenewer(cfg, id, &serverCert, log)
 
-	// The hooks reach the listener, which needs the client as its token source: the listener
-	// is set before the client runs.
+	linkLn := opts.LinkListener
+	if linkLn == nil && cfg.Link.Listen != "" {
+		if linkLn, err = net.Listen("tcp", cfg.Link.Listen); err != nil {
+			return nil, fmt.Errorf("link listener: %w", err)
+		}
+	}
+	closeOnError := func() {
+		if linkLn != nil {
+			_ = linkLn.Close()
+		}
+	}
+	var linkListener *ctrlproto.LinkListener
+	if linkLn != nil {
+		linkListener = &ctrlproto.LinkListener{Address: cfg.Link.Advertise, Cost: cfg.Link.Cost}
+	}
+
+	// The hooks reach the listener and the mesh, which need the client as their source of
+	// state: both are set before the client runs.
 	r.ctrl, err = ctrlclient.New(ctrlclient.Config{
 		Address:              controlAddr,
 		Listeners:            map[string]string{"tls": "tls://" + cfg.Edge.Advertise},
@@ -106,8 +131,26 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		ActiveAPISessions:    func() []string { return r.edge.APISessions() },
 		MinBackoff:           opts.ControlMinBackoff,
 		MaxBackoff:           opts.ControlMaxBackoff,
+		Link:                 linkListener,
+		OnMeshChanged:        func() { r.mesh.MeshChanged() },
+		Circuits:             r.circuits,
+		CloseCircuit:         func(id, reason string) bool { return r.edge.CloseCircuit(id, reason) },
 	})
 	if err != nil {
+		closeOnError()
+		return nil, err
+	}
+	meshCfg := opts.Link
+	meshCfg.RouterID = id.RouterID
+	meshCfg.Certificate = func() (*tls.Certificate, error) { c := r.renewer.Certificate(); return &c, nil }
+	meshCfg.CAs = id.CAs
+	meshCfg.Listener = linkLn
+	meshCfg.State = r.ctrl
+	meshCfg.Host = meshHost{r}
+	meshCfg.Report = r.ctrl.ReportLinks
+	meshCfg.Logger = log
+	if r.mesh, err = link.New(meshCfg); err != nil {
+		closeOnError()
 		return nil, err
 	}
 	r.edge, err = edge.New(edge.Config{
@@ -115,27 +158,35 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return serverCert.Load(), nil
 		}},
-		ClientCAs:   id.CAs,
-		Tokens:      r.ctrl,
-		Terminators: r.ctrl,
-		Logger:      log,
+		ClientCAs:    id.CAs,
+		Tokens:       r.ctrl,
+		Terminators:  r.ctrl,
+		Logger:       log,
+		Fabric:       r.mesh,
+		FabricWindow: meshCfg.Window,
 	})
 	if err != nil {
+		closeOnError()
 		return nil, err
 	}
 	r.edgeLn = opts.EdgeListener
 	if r.edgeLn == nil {
 		if r.edgeLn, err = net.Listen("tcp", cfg.Edge.Listen); err != nil {
+			closeOnError()
 			return nil, fmt.Errorf("edge listener: %w", err)
 		}
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	r.cancel = cancel
-	r.wg.Add(3)
+	r.wg.Add(4)
 	go func() {
 		defer r.wg.Done()
 		_ = r.ctrl.Run(runCtx)
+	}()
+	go func() {
+		defer r.wg.Done()
+		_ = r.mesh.Run(runCtx)
 	}()
 	go func() {
 		defer r.wg.Done()
@@ -155,6 +206,9 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		case <-r.done:
 		}
 	}()
+	if linkLn != nil {
+		log.Info("link listener", "listen", linkLn.Addr().String(), "advertise", cfg.Link.Advertise, "cost", cfg.Link.Cost)
+	}
 	log.Info("router running", "edge", r.edgeLn.Addr().String(), "advertise", cfg.Edge.Advertise, "controller", controlAddr)
 	return r, nil
 }
@@ -202,3 +256,24 @@ func (r *Router) Certificate() tls.Certificate { return r.renewer.Certificate() 
 // RenewNow renews the router's certificates at once (as it does on its own at 2/3 of their
 // lifetime), writes them to the configured files and presents them from the next handshake.
 func (r *Router) RenewNow(ctx context.Context) error { return r.renewer.RenewNow(ctx) }
+
+// Mesh is the router's link manager.
+func (r *Router) Mesh() *link.Manager { return r.mesh }
+
+// meshHost lets circuits arriving over links reach this router's terminators.
+type meshHost struct{ r *Router }
+
+func (h meshHost) DialTerminator(ctx context.Context, d edge.FabricDial, end edge.FabricEnd) ([]byte, func(), error) {
+	return h.r.edge.DialTerminator(ctx, d, end)
+}
+
+// circuits lists the circuits starting on this router for the controller.
+func (r *Router) circuits() []ctrlproto.Circuit {
+	list := r.edge.Circuits()
+	out := make([]ctrlproto.Circuit, 0, len(list))
+	for _, c := range list {
+		out = append(out, ctrlproto.Circuit{ID: c.ID, ServiceID: c.ServiceID, IdentityID: c.IdentityID, Path: c.Path,
+			CreatedAt: c.CreatedAt, BytesUp: c.BytesUp, BytesDown: c.BytesDown})
+	}
+	return out
+}

@@ -42,6 +42,17 @@ type Server struct {
 	routers map[string]*routerConn
 	closed  bool
 	wg      sync.WaitGroup
+
+	meshOnce sync.Once
+	mesh     *meshLinks
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// stopped is closed when the Server closes.
+func (s *Server) stopped() <-chan struct{} {
+	s.stopOnce.Do(func() { s.stop = make(chan struct{}) })
+	return s.stop
 }
 
 // eventQueueDepth bounds the changes waiting to be sent to one router; a
@@ -67,6 +78,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: s.CA.CAPool()}
+	s.meshInit()
 	s.mu.Lock()
 	s.ln = ln
 	if s.routers == nil {
@@ -98,7 +110,11 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Close stops accepting and drops every router.
 func (s *Server) Close() error {
+	s.stopped()
 	s.mu.Lock()
+	if !s.closed {
+		close(s.stop)
+	}
 	s.closed = true
 	ln := s.ln
 	routers := make([]*routerConn, 0, len(s.routers))
@@ -175,7 +191,7 @@ func (s *Server) serveConn(c *tls.Conn) {
 		rc.reply(h, nil, err)
 		return
 	}
-	if err := s.recordListeners(router, req.Listeners); err != nil {
+	if err := s.recordListeners(router, req.Listeners, req.Link); err != nil {
 		rc.reply(h, nil, err)
 		return
 	}
@@ -211,14 +227,19 @@ func (s *Server) serveConn(c *tls.Conn) {
 	s.routers[router.ID] = rc
 	s.mu.Unlock()
 	s.Presence.Connected(router.ID)
+	s.topologyChanged() // the new router gets the links too
 	s.Log.Info("router connected", "router", router.Name, "id", router.ID, "remote", c.RemoteAddr())
 	defer func() {
 		s.mu.Lock()
-		if s.routers[router.ID] == rc {
+		last := s.routers[router.ID] == rc
+		if last {
 			delete(s.routers, router.ID)
 			s.Presence.Disconnected(router.ID)
 		}
 		s.mu.Unlock()
+		if last {
+			s.dropLinkReport(router.ID)
+		}
 		close(rc.done)
 		s.Log.Info("router disconnected", "router", router.Name)
 	}()
@@ -277,6 +298,10 @@ func eventOf(c store.Change) (ctrlproto.Event, bool) {
 		return ctrlproto.Event{Kind: kind, Session: sessionOf(r)}, true
 	case *store.Service:
 		return ctrlproto.Event{Kind: kind, Service: serviceOf(r)}, true
+	case *store.EdgeRouter:
+		return ctrlproto.Event{Kind: kind, Router: meshRouterOf(r)}, true
+	case *store.Terminator:
+		return ctrlproto.Event{Kind: kind, Terminator: meshTerminatorOf(r)}, true
 	}
 	return ctrlproto.Event{}, false
 }
@@ -314,8 +339,20 @@ func (s *Server) snapshot(routerID string) (ctrlproto.Sync, error) {
 		}); err != nil {
 			return err
 		}
-		return tx.ForEach(store.Services, func(r store.Record) error {
+		if err := tx.ForEach(store.Services, func(r store.Record) error {
 			out.Services = append(out.Services, *serviceOf(r.(*store.Service)))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.ForEach(store.EdgeRouters, func(r store.Record) error {
+			out.Routers = append(out.Routers, *meshRouterOf(r.(*store.EdgeRouter)))
+			return nil
+		}); err != nil {
+			return err
+		}
+		return tx.ForEach(store.Terminators, func(r store.Record) error {
+			out.Terminators = append(out.Terminators, *meshTerminatorOf(r.(*store.Terminator)))
 			return nil
 		})
 	})
@@ -335,6 +372,8 @@ func (rc *routerConn) handle(m *wire.Message, hello chan *wire.Message) {
 		rc.reply(m, nil, nil)
 	case ctrlproto.TypeAPISessionHeartbeat:
 		rc.apiSessionHeartbeat(m)
+	case ctrlproto.TypeLinkReport:
+		rc.linkReport(m)
 	case ctrlproto.TypeTerminatorCreate, ctrlproto.TypeTerminatorUpdate, ctrlproto.TypeTerminatorDelete:
 		go rc.terminatorRequest(m)
 	default:
@@ -505,10 +544,22 @@ func (s *Server) reconcileTerminators(routerID string, held []ctrlproto.Terminat
 	return ids, nil
 }
 
-// recordListeners keeps the router's advertised edge addresses on its record.
-func (s *Server) recordListeners(router *store.EdgeRouter, listeners map[string]string) error {
-	if len(listeners) == 0 || maps.Equal(listeners, router.SupportedProtocols) {
+// recordListeners keeps the router's advertised edge addresses and its link listener on its
+// record.
+func (s *Server) recordListeners(router *store.EdgeRouter, listeners map[string]string, link *ctrlproto.LinkListener) error {
+	linkAddr, linkCost := "", uint16(0)
+	if link != nil {
+		if err := checkLinkAddress(link.Address); err != nil {
+			return err
+		}
+		linkAddr, linkCost = link.Address, link.Cost
+	}
+	sameLink := linkAddr == router.LinkAddress && linkCost == router.LinkCost
+	if (len(listeners) == 0 || maps.Equal(listeners, router.SupportedProtocols)) && sameLink {
 		return nil
+	}
+	if len(listeners) == 0 {
+		listeners = router.SupportedProtocols
 	}
 	hostname := router.Hostname
 	if u, err := url.Parse(listeners["tls"]); err == nil && u.Hostname() != "" {
@@ -520,6 +571,19 @@ func (s *Server) recordListeners(router *store.EdgeRouter, listeners map[string]
 		er := r.(*store.EdgeRouter)
 		er.SupportedProtocols = maps.Clone(listeners)
 		er.Hostname = hostname
+		er.LinkAddress, er.LinkCost = linkAddr, linkCost
 		return nil
 	})
+}
+
+// checkLinkAddress refuses a link listener address other routers could not dial.
+func checkLinkAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || host == "" || port == "" || port == "0" || len(addr) > 256 {
+		return fmt.Errorf("link listener %q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return fmt.Errorf("link listener %q is not an address other routers can reach", addr)
+	}
+	return nil
 }

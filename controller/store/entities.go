@@ -205,6 +205,10 @@ type EdgeRouter struct {
 	ServerFingerprint  string            `json:"serverFingerprint,omitempty"`
 	Hostname           string            `json:"hostname,omitempty"`
 	SupportedProtocols map[string]string `json:"supportedProtocols,omitempty"`
+	// LinkAddress is where the router accepts links from other routers (empty: it only
+	// dials), and LinkCost the static cost it adds to them; the router tells both.
+	LinkAddress string `json:"linkAddress,omitempty"`
+	LinkCost    uint16 `json:"linkCost,omitempty"`
 }
 
 // Terminator is where a service's circuits end: a Bind on a router.

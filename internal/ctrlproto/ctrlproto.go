@@ -59,6 +59,8 @@ type Hello struct {
 	// sessions and /current-identity/edge-routers.
 	Listeners   map[string]string `json:"listeners,omitempty"`
 	Terminators []Terminator      `json:"terminators,omitempty"`
+	// Link is the router's link listener (see mesh.go), nil when it only dials.
+	Link *LinkListener `json:"link,omitempty"`
 }
 
 // APISession is what a router needs of an API session.
@@ -98,6 +100,9 @@ type Sync struct {
 	APISessions               []APISession `json:"apiSessions"`
 	Sessions                  []Session    `json:"sessions"`
 	Services                  []Service    `json:"services"`
+	// Routers and Terminators describe the mesh (see mesh.go).
+	Routers     []Router     `json:"routers,omitempty"`
+	Terminators []Terminator `json:"terminators,omitempty"`
 }
 
 // Event kinds.
@@ -113,6 +118,8 @@ type Event struct {
 	APISession *APISession `json:"apiSession,omitempty"`
 	Session    *Session    `json:"session,omitempty"`
 	Service    *Service    `json:"service,omitempty"`
+	Router     *Router     `json:"router,omitempty"`
+	Terminator *Terminator `json:"terminator,omitempty"`
 }
 
 // Events is a batch of changes committed together, in order.
@@ -132,8 +139,10 @@ type Terminator struct {
 	// ID is the controller's id (empty in a create).
 	ID string `json:"id,omitempty"`
 	// LocalID is the router's own id for the terminator.
-	LocalID      string `json:"localId"`
-	ServiceID    string `json:"serviceId"`
+	LocalID   string `json:"localId"`
+	ServiceID string `json:"serviceId"`
+	// RouterID is the router holding the terminator (set in Sync and Events).
+	RouterID     string `json:"routerId,omitempty"`
 	SessionID    string `json:"sessionId,omitempty"`
 	APISessionID string `json:"apiSessionId,omitempty"`
 	HostID       string `json:"hostId,omitempty"`

@@ -29,11 +29,19 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{`))
 	f.Add([]byte(`{"apiSessionIds":["a1","a2"]}`))
 	f.Add([]byte(`{"routerId":"r","index":3,"apiSessionHeartbeatMillis":250}`))
+	f.Add([]byte(`{"links":[{"id":"l1","source":"a","dest":"b","state":"connected","latencyMicros":120}]}`))
+	f.Add([]byte(`{"routers":[{"id":"a","link":{"address":"h:1","cost":3}}],"terminators":[{"localId":"t","serviceId":"s","routerId":"a"}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Events
 		_ = Decode(b, &e)
 		var s Sync
 		_ = Decode(b, &s)
+		var lr LinkReport
+		_ = Decode(b, &lr)
+		var topo Topology
+		_ = Decode(b, &topo)
+		var cs Circuits
+		_ = Decode(b, &cs)
 		var hb APISessionHeartbeat
 		if Decode(b, &hb) == nil {
 			// What decodes encodes again and reads back the same.

@@ -50,6 +50,17 @@ type Config struct {
 	OnAPISessionsRemoved func(ids []string)
 	// OnSessionsRemoved is the same for sessions. Optional.
 	OnSessionsRemoved func(ids []string)
+	// Link is the router's link listener, told to the controller in the Hello (nil: the
+	// router only dials links).
+	Link *ctrlproto.LinkListener
+	// OnMeshChanged is called when the routers, terminators or links the controller pushes
+	// change (on the read goroutine: it must return quickly). Optional.
+	OnMeshChanged func()
+	// Circuits lists the circuits that start on the router, for the controller. Optional.
+	Circuits func() []ctrlproto.Circuit
+	// CloseCircuit closes a circuit on the controller's request; it reports whether the
+	// router held it. Optional.
+	CloseCircuit func(id, reason string) bool
 	// ActiveAPISessions lists the API sessions that have a channel open on the router. They
 	// are reported to the controller as often as its Sync asks, so that connected clients'
 	// API sessions do not time out. Optional.
@@ -108,6 +119,7 @@ type Client struct {
 	cfg   Config
 	log   *slog.Logger
 	cache *cache
+	mesh  *meshState
 
 	mu sync.Mutex
 	// conn is the connection whose Hello succeeded, nil while there is none.
@@ -118,6 +130,9 @@ type Client struct {
 	terms map[string]*terminatorRecord
 	// running is true while Run runs.
 	running bool
+	// linkReport is the last link report, sent again after every Hello.
+	linkReport *ctrlproto.LinkReport
+	reportMu   sync.Mutex
 
 	// heartbeatEvery is how often the controller wants API-session heartbeats (0: never);
 	// heartbeatSet is signalled when a Sync changes it.
@@ -160,6 +175,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		cache:   newCache(),
+		mesh:    newMeshState(),
 		changed: make(chan struct{}),
 		terms:   map[string]*terminatorRecord{},
 
@@ -270,7 +286,7 @@ func (c *Client) connect(ctx context.Context) (*wire.Conn, error) {
 	for _, rec := range snapshot {
 		specs = append(specs, rec.spec)
 	}
-	body, err := ctrlproto.Encode(ctrlproto.Hello{Version: c.cfg.Version, Listeners: c.cfg.Listeners, Terminators: specs})
+	body, err := ctrlproto.Encode(ctrlproto.Hello{Version: c.cfg.Version, Listeners: c.cfg.Listeners, Terminators: specs, Link: c.cfg.Link})
 	if err != nil {
 		_ = conn.Close()
 		return nil, err
@@ -293,6 +309,7 @@ func (c *Client) connect(ctx context.Context) (*wire.Conn, error) {
 	for _, f := range c.connected(conn, snapshot, created) {
 		go c.sendFollowUp(ctx, conn, f)
 	}
+	go c.sendLinkReport(conn)
 	return conn, nil
 }
 
@@ -416,6 +433,8 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 			return
 		}
 		gone := c.cache.applySync(&s)
+		c.mesh.applySync(&s)
+		c.meshChanged()
 		if every := time.Duration(s.APISessionHeartbeatMillis) * time.Millisecond; c.heartbeatEvery.Swap(int64(every)) != int64(every) {
 			select {
 			case c.heartbeatSet <- struct{}{}:
@@ -437,6 +456,9 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 			c.log.Debug("skipping events already in the state", "index", ev.Index)
 			return
 		}
+		if c.mesh.applyEvents(&ev) {
+			c.meshChanged()
+		}
 		c.report(gone)
 	case ctrlproto.TypePing:
 		reply := wire.NewResult(true, "")
@@ -447,7 +469,9 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 	case wire.ContentTypeResult:
 		// A late answer to a request that gave up.
 	default:
-		c.log.Debug("ignoring control message", "message", m.String())
+		if !c.handleMesh(conn, m) {
+			c.log.Debug("ignoring control message", "message", m.String())
+		}
 	}
 }
 

@@ -121,6 +121,7 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultRegistryTimeout  = 30 * time.Second
 	DefaultTokenWait        = 3 * time.Second
+	DefaultFabricWindow     = 256 << 10
 )
 
 // Config configures a Listener.
@@ -157,6 +158,12 @@ type Config struct {
 	Limits wire.Limits
 	// Splice configures circuits; its IdleTimeout and OnClose are set per circuit.
 	Splice splice.Config
+	// Fabric reaches terminators on other routers over the router mesh. Nil: dials end on
+	// this router's terminators only.
+	Fabric Fabric
+	// FabricWindow is the flow-control window of circuits across routers (it sizes their
+	// queues; default 256 KiB, which must match the mesh's).
+	FabricWindow int
 }
 
 func (c Config) validate() error {
@@ -194,6 +201,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TokenWait == 0 {
 		c.TokenWait = DefaultTokenWait
+	}
+	if c.FabricWindow <= 0 {
+		c.FabricWindow = DefaultFabricWindow
 	}
 	if c.Splice.Logger == nil {
 		c.Splice.Logger = c.Logger

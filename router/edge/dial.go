@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ostium-net/ostium/router/splice"
 	"github.com/ostium-net/ostium/sdk/wire"
@@ -106,14 +107,23 @@ func (ch *channel) connect(req connectRequest) error {
 	if err := refuseSDKFlowControl(req.msg); err != nil {
 		return err
 	}
-	t, err := l.terminators.pick(sess.ServiceID, sess.ServiceTerminatorStrategy, req.identity)
+	var remote []RemoteTerminator
+	if l.cfg.Fabric != nil {
+		remote = l.cfg.Fabric.Terminators(sess.ServiceID)
+	}
+	picked, err := l.terminators.pick(sess.ServiceID, sess.ServiceTerminatorStrategy, req.identity, remote)
 	if err != nil {
 		return err
 	}
+	if picked.remote != nil {
+		return ch.connectRemote(req, api, sess, picked.remote)
+	}
+	t := picked.local
 	host := t.channel
 
 	circuitID := newID()
-	rec := &circuitRecord{dialer: ch, dialerConnID: req.connID, host: host, sessionID: sess.ID, terminator: t}
+	rec := &circuitRecord{dialer: ch, dialerConnID: req.connID, host: host, sessionID: sess.ID, terminator: t,
+		serviceID: sess.ServiceID, identityID: api.IdentityID, path: []string{l.cfg.RouterID}, created: time.Now()}
 	cfg := l.cfg.Splice
 	cfg.IdleTimeout = sess.ServiceMaxIdleTime
 	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec) }
@@ -221,6 +231,10 @@ func (l *Listener) circuitClosed(rec *circuitRecord) {
 	l.mu.Lock()
 	delete(l.circuits, rec.circuit.ID())
 	l.mu.Unlock()
-	rec.dialer.dropConn(rec.dialerConnID, rec.circuit)
-	rec.host.dropConn(rec.hostConnID, rec.circuit)
+	if rec.dialer != nil {
+		rec.dialer.dropConn(rec.dialerConnID, rec.circuit)
+	}
+	if rec.host != nil {
+		rec.host.dropConn(rec.hostConnID, rec.circuit)
+	}
 }

@@ -17,6 +17,11 @@
 //   - hands Data and StateClosed of established connections to their circuit
 //     ([github.com/ostium-net/ostium/router/splice]).
 //
+// With a [Fabric] (the router mesh, router/link), a Connect may also pick a terminator on
+// another router: remote terminators weigh their own cost plus the cost of the path to them,
+// and the circuit's host side is then the mesh ([FabricEnd]). Circuits arriving over the mesh
+// for this router's terminators are served by [Listener.DialTerminator].
+//
 // Tokens are resolved from memory through [Tokens]; revocations pushed by the controller reach
 // the Listener through [Listener.CloseSessions] and [Listener.CloseAPISessions], which cut the
 // affected circuits and channels at once.

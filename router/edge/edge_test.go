@@ -378,11 +378,11 @@ func TestTerminatorSelectionStrategies(t *testing.T) {
 		tt.add(x)
 	}
 	pick := func(strategy string) *terminator {
-		got, err := tt.pick("s", strategy, "")
+		got, err := tt.pick("s", strategy, "", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return got
+		return got.local
 	}
 	if got := pick(StrategySmartRouting); got != cheap {
 		t.Fatalf("smartrouting picked %s", got.ID)

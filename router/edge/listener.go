@@ -60,6 +60,12 @@ type circuitRecord struct {
 	hostConnID   uint32
 	sessionID    string
 	terminator   *terminator
+	// fabric is the mesh side of a circuit across routers (then dialer or host is nil).
+	fabric     FabricEnd
+	serviceID  string
+	identityID string
+	path       []string
+	created    time.Time
 }
 
 // New returns a Listener for cfg.

@@ -37,11 +37,15 @@ type terminator struct {
 
 // terminatorTable holds the terminators of this router by service.
 type terminatorTable struct {
-	mu        sync.Mutex
-	byService map[string][]*terminator
+	mu             sync.Mutex
+	byService      map[string][]*terminator
+	remoteFailures map[string]remoteFailure
 }
 
-func (tt *terminatorTable) init() { tt.byService = make(map[string][]*terminator) }
+func (tt *terminatorTable) init() {
+	tt.byService = make(map[string][]*terminator)
+	tt.remoteFailures = make(map[string]remoteFailure)
+}
 
 func (tt *terminatorTable) add(t *terminator) {
 	tt.mu.Lock()
@@ -169,44 +173,79 @@ func (t *terminator) penalizedCost(now time.Time) int {
 	return cost
 }
 
+// choice is a terminator a dial may take: one of this router's, or one reached over the mesh.
+type choice struct {
+	local      *terminator
+	remote     *RemoteTerminator
+	identity   string
+	precedence wire.Precedence
+	// cost is the terminator's cost, its recent failures and the cost of the path to it.
+	cost int
+}
+
+// remoteKey names a remote terminator in the failure memory.
+func remoteKey(t *RemoteTerminator) string { return t.RouterID + "/" + t.ID }
+
+// remoteFailure is the failure memory of a terminator on another router.
+type remoteFailure struct {
+	failures int
+	last     time.Time
+}
+
 // pick chooses a terminator of a service with the service's strategy, or the one named
-// identity when that is not empty.
-func (tt *terminatorTable) pick(serviceID, strategy, identity string) (*terminator, error) {
+// identity when that is not empty, among this router's terminators and the remote ones given
+// (whose path cost adds to their cost).
+func (tt *terminatorTable) pick(serviceID, strategy, identity string, remote []RemoteTerminator) (choice, error) {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
+	now := time.Now()
 	all := tt.byService[serviceID]
-	candidates := make([]*terminator, 0, len(all))
+	candidates := make([]choice, 0, len(all)+len(remote))
 	for _, t := range all {
-		if identity == "" || t.Identity == identity {
-			candidates = append(candidates, t)
+		candidates = append(candidates, choice{local: t, identity: t.Identity, precedence: t.effectivePrecedence(), cost: t.penalizedCost(now)})
+	}
+	for i := range remote {
+		r := &remote[i]
+		c := int(r.Cost) + r.PathCost
+		if f, ok := tt.remoteFailures[remoteKey(r)]; ok && now.Sub(f.last) < failureMemory {
+			c += f.failures * failurePenalty
 		}
+		candidates = append(candidates, choice{remote: r, identity: r.Identity, precedence: r.Precedence, cost: c})
+	}
+	if identity != "" {
+		named := candidates[:0]
+		for _, c := range candidates {
+			if c.identity == identity {
+				named = append(named, c)
+			}
+		}
+		candidates = named
 	}
 	if len(candidates) == 0 {
 		if identity != "" {
-			return nil, refuse(wire.ErrorCodeInvalidTerminator, "service has no terminator with identity %q on this router", identity)
+			return choice{}, refuse(wire.ErrorCodeInvalidTerminator, "service has no reachable terminator with identity %q", identity)
 		}
-		return nil, refuse(wire.ErrorCodeInvalidTerminator, "service has no terminators on this router")
+		return choice{}, refuse(wire.ErrorCodeInvalidTerminator, "service has no reachable terminators")
 	}
 
 	best := 3
-	for _, t := range candidates {
-		best = min(best, precedenceClass(t.effectivePrecedence()))
+	for _, c := range candidates {
+		best = min(best, precedenceClass(c.precedence))
 	}
 	top := candidates[:0]
-	for _, t := range candidates {
-		if precedenceClass(t.effectivePrecedence()) == best {
-			top = append(top, t)
+	for _, c := range candidates {
+		if precedenceClass(c.precedence) == best {
+			top = append(top, c)
 		}
 	}
-	now := time.Now()
 	switch strategy {
 	case StrategyRandom:
 		return top[rand.IntN(len(top))], nil
 	case StrategyWeighted:
 		total := 0.0
 		weights := make([]float64, len(top))
-		for i, t := range top {
-			weights[i] = 1 / float64(t.penalizedCost(now)+1)
+		for i, c := range top {
+			weights[i] = 1 / float64(c.cost+1)
 			total += weights[i]
 		}
 		r := rand.Float64() * total
@@ -218,22 +257,56 @@ func (tt *terminatorTable) pick(serviceID, strategy, identity string) (*terminat
 		}
 		return top[len(top)-1], nil
 	default: // smartrouting: lowest cost, ties broken at random to spread the load
-		var chosen *terminator
+		var chosen choice
 		lowest, ties := 0, 0
-		for _, t := range top {
-			c := t.penalizedCost(now)
+		for _, c := range top {
 			switch {
-			case chosen == nil || c < lowest:
-				chosen, lowest, ties = t, c, 1
-			case c == lowest:
+			case ties == 0 || c.cost < lowest:
+				chosen, lowest, ties = c, c.cost, 1
+			case c.cost == lowest:
 				ties++
 				if rand.IntN(ties) == 0 {
-					chosen = t
+					chosen = c
 				}
 			}
 		}
 		return chosen, nil
 	}
+}
+
+// recordRemoteDial remembers the outcome of a dial through a remote terminator.
+func (tt *terminatorTable) recordRemoteDial(t *RemoteTerminator, ok bool) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	key := remoteKey(t)
+	if ok {
+		delete(tt.remoteFailures, key)
+		return
+	}
+	f := tt.remoteFailures[key]
+	f.failures = min(f.failures+1, maxPenalizedFailures)
+	f.last = time.Now()
+	tt.remoteFailures[key] = f
+	// Forget what is old, so the memory stays small.
+	if len(tt.remoteFailures) > 1024 {
+		for k, v := range tt.remoteFailures {
+			if time.Since(v.last) > failureMemory {
+				delete(tt.remoteFailures, k)
+			}
+		}
+	}
+}
+
+// byID finds a terminator of this router by its id.
+func (tt *terminatorTable) byID(serviceID, id string) *terminator {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	for _, t := range tt.byService[serviceID] {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
 }
 
 // handleBind registers the channel as a host of a service: it answers StateConnected at once

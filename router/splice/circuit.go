@@ -39,6 +39,14 @@ type Sender interface {
 	Send(ctx context.Context, m *wire.Message) error
 }
 
+// OwningSender is a Sender that takes ownership of the messages it is given: it releases
+// them itself (once written), so the circuit does not. A Sender that queues messages for a
+// writer of its own (a link to another router) implements it to spare a copy.
+type OwningSender interface {
+	Sender
+	SendOwned(ctx context.Context, m *wire.Message) error
+}
+
 // Endpoint is one end of a circuit: an edge connection on a channel.
 type Endpoint struct {
 	// Conn is the channel the endpoint lives on.
@@ -203,21 +211,41 @@ func (c *Circuit) Forward(from Side, m *wire.Message) {
 		m.Release()
 		return
 	}
+	c.push(from, m, c.cfg.StallTimeout)
+}
+
+// ForwardNow is Forward for a side whose sender honours a flow-control window, so that room
+// is certain: it never waits. A Data message that finds the queue full closes the circuit
+// (the sender overran its window) and is reported.
+func (c *Circuit) ForwardNow(from Side, m *wire.Message) error {
+	if m.ContentType != wire.ContentTypeData {
+		c.Forward(from, m)
+		return nil
+	}
+	return c.push(from, m, 0)
+}
+
+func (c *Circuit) push(from Side, m *wire.Message, wait time.Duration) error {
 	stripChannelHeaders(m)
 	if c.cfg.IdleTimeout > 0 {
 		c.lastActive.Store(time.Now().UnixNano())
 	}
 	size := uint64(len(m.Body))
-	err := c.toward[from.Peer()].Push(m, c.cfg.StallTimeout)
+	err := c.toward[from.Peer()].Push(m, wait)
 	switch {
 	case err == nil:
 		c.forwarded[from].Add(size)
+	case errors.Is(err, ErrStalled) && wait == 0:
+		m.Release()
+		c.closeWith(fmt.Sprintf("%s sent beyond its window: %v", from, err))
+		return err
 	case errors.Is(err, ErrStalled):
 		m.Release()
 		c.closeWith(fmt.Sprintf("%s stopped reading: %v", from.Peer(), err))
 	default:
 		m.Release()
 	}
+	return nil
 }
 
 // stripChannelHeaders removes the channel-layer headers (ids below the reflected range:
@@ -318,9 +346,14 @@ func (c *Circuit) pump(s Side) {
 			m.Headers.Put(wire.HeaderConnID, c.connIDs[s])
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.cfg.WriteTimeout)
-		err := ep.Conn.Send(ctx, m)
+		var err error
+		if owner, ok := ep.Conn.(OwningSender); ok {
+			err = owner.SendOwned(ctx, m)
+		} else {
+			err = ep.Conn.Send(ctx, m)
+			m.Release()
+		}
 		cancel()
-		m.Release()
 		if err != nil {
 			c.log.Debug("writing to circuit endpoint failed", "side", s, "err", err)
 			// Nothing more can reach side s; the other side gets what it is owed.

@@ -279,6 +279,8 @@ type Router struct {
 	n        *Network
 	ID, Name string
 	Addr     string // edge listener host:port
+	// LinkAddr is the link listener's host:port, empty when the router only dials links.
+	LinkAddr string
 	cfg      router.Config
 	pool     *x509.CertPool
 
@@ -306,7 +308,15 @@ func (n *Network) RouterWith(name string, configure func(*router.Config)) *Route
 	}
 	r.Addr = ln.Addr().String()
 	r.cfg.Edge.Listen, r.cfg.Edge.Advertise = r.Addr, r.Addr
-	r.start(ln)
+	var lln net.Listener
+	if r.cfg.Link.Listen != "" {
+		if lln, err = net.Listen("tcp", r.cfg.Link.Listen); err != nil {
+			n.T.Fatal(err)
+		}
+		r.LinkAddr = lln.Addr().String()
+		r.cfg.Link.Listen, r.cfg.Link.Advertise = r.LinkAddr, r.LinkAddr
+	}
+	r.start(ln, lln)
 	n.T.Cleanup(r.Stop)
 	r.WaitOnline()
 	return r
@@ -396,14 +406,25 @@ func keyPEM(t testing.TB, key *ecdsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
-func (r *Router) start(ln net.Listener) {
+// LinkListen is a RouterWith option: the router accepts links on a free port of 127.0.0.1.
+func LinkListen(cfg *router.Config) { cfg.Link.Listen = "127.0.0.1:0" }
+
+func (r *Router) start(ln, linkLn net.Listener) {
 	n := r.n
-	rt, err := router.Start(context.Background(), r.cfg, router.Options{
+	opts := router.Options{
 		Logger: n.Log.With("router", r.Name), EdgeListener: ln,
 		ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: 500 * time.Millisecond,
-	})
+	}
+	opts.Link.MinBackoff, opts.Link.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+	if linkLn != nil {
+		opts.LinkListener = linkLn
+	}
+	rt, err := router.Start(context.Background(), r.cfg, opts)
 	if err != nil {
 		_ = ln.Close()
+		if linkLn != nil {
+			_ = linkLn.Close()
+		}
 		n.T.Fatalf("start router %s: %v", r.Name, err)
 	}
 	r.mu.Lock()
@@ -477,7 +498,20 @@ func (r *Router) Restart() {
 	if err != nil {
 		r.n.T.Fatalf("listen again on %s: %v", r.Addr, err)
 	}
-	r.start(ln)
+	var lln net.Listener
+	if r.LinkAddr != "" {
+		for i := 0; i < 50; i++ {
+			if lln, err = net.Listen("tcp", r.LinkAddr); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			_ = ln.Close()
+			r.n.T.Fatalf("listen again on %s: %v", r.LinkAddr, err)
+		}
+	}
+	r.start(ln, lln)
 	r.WaitOnline()
 }
 

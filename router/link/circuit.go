@@ -1,0 +1,461 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ostium-net/ostium/router/edge"
+	"github.com/ostium-net/ostium/router/splice"
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// Header keys of create, created, failed and resume frames (data frames carry edge headers,
+// whose keys are 128 and up).
+const (
+	hCircuitID  int32 = 1
+	hPath       int32 = 2
+	hService    int32 = 3
+	hTerminator int32 = 4
+	hCaller     int32 = 5
+	hIdentity   int32 = 6
+	hPublicKey  int32 = 7
+	hAppData    int32 = 8
+	hWindow     int32 = 9
+	hErrorCode  int32 = 10
+	hDelivered  int32 = 11
+)
+
+// Host dials the hosts of this router's terminators for circuits that arrive over links.
+// The edge listener implements it.
+type Host interface {
+	// DialTerminator asks the host of a local terminator to accept a circuit whose other end
+	// is end. On success the circuit starts when start is called, after the dialer's router
+	// was told.
+	DialTerminator(ctx context.Context, d edge.FabricDial, end edge.FabricEnd) (hostPublicKey []byte, start func(), err error)
+}
+
+// cost is what a message costs in flow-control credit: its payload, its edge headers but the
+// conn id (which each end sets for its own channel) and the channel headers (stripped on the
+// way), and a fixed overhead.
+func cost(m *wire.Message) int64 {
+	n := int64(len(m.Body)) + edge.MessageOverhead
+	for _, h := range m.Headers {
+		if h.Key >= wire.ReflectedHeaderMin && h.Key != wire.HeaderConnID {
+			n += 8 + int64(len(h.Value))
+		}
+	}
+	return n
+}
+
+// dataHeaders are the edge headers a data frame carries.
+func dataHeaders(h wire.Headers) wire.Headers {
+	out := make(wire.Headers, 0, len(h))
+	for _, hd := range h {
+		if hd.Key >= wire.ReflectedHeaderMin && hd.Key != wire.HeaderConnID {
+			out = append(out, hd)
+		}
+	}
+	return out
+}
+
+var errCircuitClosed = errors.New("link: circuit closed")
+
+// terminal is a circuit's end on this router: the mesh side of a local splice circuit.
+type terminal struct {
+	m         *Manager
+	circuitID string
+	path      []string
+	serviceID string
+	identity  string
+	created   time.Time
+	// dialing is true at the dialer's router (which opens, and resumes, the path).
+	dialing bool
+
+	mu         sync.Mutex
+	link       *Link
+	num        uint32
+	avail      int64 // send credit
+	creditWait chan struct{}
+	granted    int64 // delivered since the last credit frame
+	circuit    *splice.Circuit
+	side       splice.Side
+	early      []*wire.Message
+	earlyClose string
+	closed     bool
+	peerKey    []byte
+	reply      chan *frame
+}
+
+var _ edge.FabricEnd = (*terminal)(nil)
+
+func (m *Manager) newTerminal(circuitID string, path []string, dialing bool) *terminal {
+	return &terminal{m: m, circuitID: circuitID, path: path, dialing: dialing, created: time.Now(),
+		avail: int64(m.cfg.Window), reply: make(chan *frame, 1)}
+}
+
+// Path is the circuit's routers, dialer's first.
+func (t *terminal) Path() []string { return slices.Clone(t.path) }
+
+// PeerPublicKey is the host's key, from the created frame.
+func (t *terminal) PeerPublicKey() []byte { return t.peerKey }
+
+// Attach binds the end to its circuit and forwards what arrived before.
+func (t *terminal) Attach(c *splice.Circuit, side splice.Side) {
+	t.mu.Lock()
+	t.circuit, t.side = c, side
+	early, closeReason := t.early, t.earlyClose
+	t.early = nil
+	t.mu.Unlock()
+	for _, m := range early {
+		t.deliverData(c, side, m)
+	}
+	if closeReason != "" {
+		c.Forward(side, wire.NewStateClosed(0, 0, closeReason))
+	}
+	if t.dialing || t.circuit != nil {
+		t.m.terminals.Store(t.circuitID, t)
+	}
+}
+
+// Abort gives up an end whose circuit was never set up.
+func (t *terminal) Abort(reason string) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	l, num := t.link, t.num
+	early := t.early
+	t.early = nil
+	t.mu.Unlock()
+	for _, m := range early {
+		m.Release()
+	}
+	if l != nil {
+		l.send(frameClose, 0, num, nil, []byte(reason), nil)
+		l.forget(num, t)
+	}
+	t.m.terminals.CompareAndDelete(t.circuitID, t)
+}
+
+// Send writes a message of the circuit towards the far router (splice.Sender).
+func (t *terminal) Send(ctx context.Context, m *wire.Message) error {
+	err := t.SendOwned(ctx, m)
+	return err
+}
+
+// SendOwned is Send taking ownership of m: a data message is released once written.
+func (t *terminal) SendOwned(ctx context.Context, m *wire.Message) error {
+	switch m.ContentType {
+	case wire.ContentTypeData:
+		return t.sendData(ctx, m)
+	case wire.ContentTypeStateClosed:
+		reason := bytes.Clone(m.Body)
+		m.Release()
+		t.finish(reason)
+		return nil
+	}
+	m.Release()
+	return nil
+}
+
+func (t *terminal) sendData(ctx context.Context, m *wire.Message) error {
+	c := cost(m)
+	for {
+		t.mu.Lock()
+		if t.closed {
+			t.mu.Unlock()
+			m.Release()
+			return errCircuitClosed
+		}
+		if t.avail > 0 && t.link != nil {
+			t.avail -= c
+			l, num := t.link, t.num
+			t.mu.Unlock()
+			if !l.send(frameData, 0, num, dataHeaders(m.Headers), m.Body, m) {
+				return fmt.Errorf("link to %s closed", l.peerID)
+			}
+			return nil
+		}
+		if t.creditWait == nil {
+			t.creditWait = make(chan struct{})
+		}
+		wait := t.creditWait
+		t.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			m.Release()
+			return fmt.Errorf("waiting for flow-control credit: %w", ctx.Err())
+		}
+	}
+}
+
+// finish ends the circuit from this side: the far end gets a close frame.
+func (t *terminal) finish(reason []byte) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	l, num := t.link, t.num
+	t.wakeLocked()
+	t.mu.Unlock()
+	if l != nil {
+		l.send(frameClose, 0, num, nil, reason, nil)
+		l.forget(num, t)
+	}
+	t.m.terminals.CompareAndDelete(t.circuitID, t)
+}
+
+func (t *terminal) wakeLocked() {
+	if t.creditWait != nil {
+		close(t.creditWait)
+		t.creditWait = nil
+	}
+}
+
+// frame handles a frame of the circuit from the far router.
+func (t *terminal) frame(l *Link, f *frame) {
+	switch f.typ {
+	case frameData:
+		t.mu.Lock()
+		c, side := t.circuit, t.side
+		if c == nil && !t.closed {
+			t.early = append(t.early, f.msg)
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
+		if c == nil {
+			f.release()
+			return
+		}
+		t.deliverData(c, side, f.msg)
+	case frameCredit:
+		if len(f.body()) == 4 {
+			n := int64(binary.LittleEndian.Uint32(f.body()))
+			t.mu.Lock()
+			t.avail += n
+			t.wakeLocked()
+			t.mu.Unlock()
+		}
+		f.release()
+	case frameClose:
+		reason := string(f.body())
+		f.release()
+		t.remoteClosed(l, reason)
+	case frameCreated, frameFailed, frameResumed:
+		select {
+		case t.reply <- f:
+		default:
+			f.release()
+		}
+	default:
+		f.release()
+	}
+}
+
+// deliverData hands a data message to the circuit without waiting: the window the far
+// router honours makes room certain, and one that exceeds it closes the circuit.
+func (t *terminal) deliverData(c *splice.Circuit, side splice.Side, m *wire.Message) {
+	m.ContentType = wire.ContentTypeData
+	if err := c.ForwardNow(side, m); err != nil {
+		t.m.log.Warn("closing a circuit whose far router overran its window", "circuit", t.circuitID, "err", err)
+	}
+}
+
+// remoteClosed ends the circuit because the far end closed it.
+func (t *terminal) remoteClosed(l *Link, reason string) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	c, side := t.circuit, t.side
+	if c == nil {
+		t.earlyClose = reason
+	}
+	t.wakeLocked()
+	num := t.num
+	t.mu.Unlock()
+	l.forget(num, t)
+	t.m.terminals.CompareAndDelete(t.circuitID, t)
+	select {
+	case t.reply <- nil:
+	default:
+	}
+	if c != nil {
+		if reason == "" {
+			reason = "closed by the far end"
+		}
+		c.Forward(side, wire.NewStateClosed(0, 0, reason))
+	}
+}
+
+// linkDown ends the circuit when its link is lost. (The dialer's router may resume it over
+// another path; see resume.go.)
+func (t *terminal) linkDown(l *Link, reason string) {
+	t.mu.Lock()
+	if t.link != l || t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.mu.Unlock()
+	t.pathBroken(l, reason)
+}
+
+// Deliver wraps the local endpoint the far router's messages go to: each data message
+// written there returns its credit to the far router.
+func (t *terminal) Deliver(ep splice.Endpoint) splice.Endpoint {
+	return splice.Endpoint{Conn: &creditingSender{inner: ep.Conn, t: t}, ConnID: ep.ConnID}
+}
+
+type creditingSender struct {
+	inner splice.Sender
+	t     *terminal
+}
+
+func (s *creditingSender) Send(ctx context.Context, m *wire.Message) error {
+	data := m.ContentType == wire.ContentTypeData
+	var c int64
+	if data {
+		c = cost(m)
+	}
+	err := s.inner.Send(ctx, m)
+	if err == nil && data {
+		s.t.grant(c)
+	}
+	return err
+}
+
+// grant returns credit to the far router, in batches of a quarter window.
+func (t *terminal) grant(n int64) {
+	t.mu.Lock()
+	t.granted += n
+	if t.granted < int64(t.m.cfg.Window)/4 || t.link == nil {
+		t.mu.Unlock()
+		return
+	}
+	g := t.granted
+	t.granted = 0
+	l, num := t.link, t.num
+	t.mu.Unlock()
+	l.send(frameCredit, 0, num, nil, binary.LittleEndian.AppendUint32(make([]byte, 0, 4), uint32(min(g, 1<<31))), nil)
+}
+
+// hop is a circuit crossing this router: frames from one link go on to the other.
+type hop struct {
+	circuitID string
+	a, b      *Link
+	na, nb    uint32
+	done      atomic.Bool
+}
+
+func (h *hop) other(l *Link) (*Link, uint32) {
+	if l == h.a {
+		return h.b, h.nb
+	}
+	return h.a, h.na
+}
+
+func (h *hop) frame(l *Link, f *frame) {
+	to, num := h.other(l)
+	switch f.typ {
+	case frameData, frameCredit, frameCreated, frameResumed:
+		to.send(f.typ, f.flags, num, f.headers, f.body(), f.msg)
+	case frameClose, frameFailed:
+		to.send(f.typ, f.flags, num, f.headers, f.body(), f.msg)
+		h.remove()
+	default:
+		f.release()
+	}
+}
+
+func (h *hop) linkDown(l *Link, reason string) {
+	to, num := h.other(l)
+	to.send(frameClose, 0, num, nil, []byte(reason), nil)
+	h.remove()
+}
+
+func (h *hop) remove() {
+	if h.done.Swap(true) {
+		return
+	}
+	h.a.forget(h.na, h)
+	h.b.forget(h.nb, h)
+}
+
+// createRequest is a decoded create (or resume) frame.
+type createRequest struct {
+	dial      edge.FabricDial
+	path      []string
+	window    int64
+	delivered uint64
+}
+
+func encodeCreate(d edge.FabricDial, path []string, window int) wire.Headers {
+	var h wire.Headers
+	h.PutString(hCircuitID, d.CircuitID)
+	h.PutString(hPath, strings.Join(path, ","))
+	h.PutString(hService, d.ServiceID)
+	h.PutString(hTerminator, d.TerminatorID)
+	if d.CallerID != "" {
+		h.PutString(hCaller, d.CallerID)
+	}
+	if d.IdentityID != "" {
+		h.PutString(hIdentity, d.IdentityID)
+	}
+	if len(d.PublicKey) > 0 {
+		h.PutBytes(hPublicKey, d.PublicKey)
+	}
+	if len(d.AppData) > 0 {
+		h.PutBytes(hAppData, d.AppData)
+	}
+	h.PutUint32(hWindow, uint32(window))
+	return h
+}
+
+// maxPath bounds the routers of a path.
+const maxPath = 32
+
+func decodeCreate(h wire.Headers) (createRequest, error) {
+	var r createRequest
+	r.dial.CircuitID, _ = h.GetString(hCircuitID)
+	pathText, _ := h.GetString(hPath)
+	r.dial.ServiceID, _ = h.GetString(hService)
+	r.dial.TerminatorID, _ = h.GetString(hTerminator)
+	r.dial.CallerID, _ = h.GetString(hCaller)
+	r.dial.IdentityID, _ = h.GetString(hIdentity)
+	r.dial.PublicKey, _ = h.GetBytes(hPublicKey)
+	r.dial.AppData, _ = h.GetBytes(hAppData)
+	w, ok := h.GetUint32(hWindow)
+	if !ok || w == 0 {
+		return r, errors.New("create carries no window")
+	}
+	r.window = int64(w)
+	if r.dial.CircuitID == "" || pathText == "" {
+		return r, errors.New("create carries no circuit id or path")
+	}
+	r.path = strings.Split(pathText, ",")
+	if len(r.path) < 2 || len(r.path) > maxPath {
+		return r, fmt.Errorf("create carries a path of %d routers", len(r.path))
+	}
+	for i, id := range r.path {
+		if id == "" || slices.Contains(r.path[:i], id) {
+			return r, errors.New("create carries a path with an empty or repeated router")
+		}
+	}
+	return r, nil
+}

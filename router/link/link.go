@@ -1,0 +1,352 @@
+package link
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ostium-net/ostium/sdk/wire"
+)
+
+// outFrame is a frame waiting for the link's writer.
+type outFrame struct {
+	head []byte        // fixed header and header block
+	body []byte        // written after head
+	msg  *wire.Message // released once written (nil: nothing to release)
+}
+
+// Link is one live connection to another router: a TLS stream carrying frames of many
+// circuits, written by one goroutine and read by another.
+type Link struct {
+	m      *Manager
+	id     string
+	peerID string
+	// dialed is true on the side that dialed the link.
+	dialed bool
+	conn   net.Conn
+	log    *slog.Logger
+	since  time.Time
+
+	wmu     sync.Mutex
+	wq      []outFrame
+	wsignal chan struct{}
+
+	closeOnce sync.Once
+	closed    chan struct{}
+	errMu     sync.Mutex
+	err       error
+
+	cmu      sync.Mutex
+	circuits map[uint32]endpoint
+	nextNum  uint32
+
+	latency   atomic.Int64 // last measured round trip, ns (0: none yet)
+	lastProbe atomic.Int64 // UnixNano of the last probe answered
+	bytesIn   atomic.Uint64
+	bytesOut  atomic.Uint64
+}
+
+// endpoint is what a circuit number of a link leads to: a circuit's end on this router
+// (terminal) or the next hop (hop).
+type endpoint interface {
+	// frame handles a frame of the circuit. It runs on the link's read goroutine and must
+	// not block; it owns f.
+	frame(l *Link, f *frame)
+	// linkDown is called once when the link closes.
+	linkDown(l *Link, reason string)
+}
+
+func newLink(m *Manager, id, peerID string, dialed bool, conn net.Conn) *Link {
+	l := &Link{
+		m: m, id: id, peerID: peerID, dialed: dialed, conn: conn, since: time.Now(),
+		wsignal:  make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+		circuits: make(map[uint32]endpoint),
+	}
+	// The dialing side numbers its circuits odd, the accepting side even: both may open
+	// circuits on the same link without colliding.
+	l.nextNum = 2
+	if dialed {
+		l.nextNum = 1
+	}
+	l.log = m.log.With("link", id, "peer", peerID)
+	return l
+}
+
+// ID is the link's id.
+func (l *Link) ID() string { return l.id }
+
+// PeerID is the id of the router at the other end.
+func (l *Link) PeerID() string { return l.peerID }
+
+// Latency is the last measured round trip (0 before the first probe is answered).
+func (l *Link) Latency() time.Duration { return time.Duration(l.latency.Load()) }
+
+// Done is closed when the link closes.
+func (l *Link) Done() <-chan struct{} { return l.closed }
+
+// Err is why the link closed.
+func (l *Link) Err() error {
+	l.errMu.Lock()
+	defer l.errMu.Unlock()
+	return l.err
+}
+
+func (l *Link) isClosed() bool {
+	select {
+	case <-l.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// run starts the link's goroutines and returns when the link is closed and they ended.
+func (l *Link) run(fr *frameReader) {
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); l.writeLoop() }()
+	go func() { defer wg.Done(); l.probeLoop() }()
+	go func() { defer wg.Done(); l.readLoop(fr) }()
+	<-l.closed
+	_ = l.conn.Close()
+	wg.Wait()
+	l.cmu.Lock()
+	eps := l.circuits
+	l.circuits = map[uint32]endpoint{}
+	l.cmu.Unlock()
+	reason := fmt.Sprintf("link to router %s lost", l.peerID)
+	if err := l.Err(); err != nil && !errors.Is(err, errLinkClosed) {
+		reason += ": " + err.Error()
+	}
+	for num, ep := range eps {
+		_ = num
+		ep.linkDown(l, reason)
+	}
+	// Frames never written give their buffers back.
+	l.wmu.Lock()
+	q := l.wq
+	l.wq = nil
+	l.wmu.Unlock()
+	for _, f := range q {
+		f.msg.Release()
+	}
+}
+
+var errLinkClosed = errors.New("link closed")
+
+// close ends the link with err (the first error wins).
+func (l *Link) close(err error) {
+	l.closeOnce.Do(func() {
+		l.errMu.Lock()
+		l.err = err
+		l.errMu.Unlock()
+		close(l.closed)
+		_ = l.conn.Close()
+	})
+}
+
+// Close ends the link; its circuits are told it is gone.
+func (l *Link) Close() { l.close(errLinkClosed) }
+
+// send queues a frame. It never blocks: what a link holds is bounded by the flow control of
+// its circuits. It reports false once the link is closed (msg is then released).
+func (l *Link) send(typ, flags byte, circuit uint32, headers wire.Headers, body []byte, msg *wire.Message) bool {
+	if err := checkFrame(headers, len(body)); err != nil {
+		l.log.Warn("dropping a frame that cannot be encoded", "type", frameTypeName(typ), "err", err)
+		msg.Release()
+		return false
+	}
+	head := appendFrameHead(make([]byte, 0, frameHeaderLen+headersLen(headers)), typ, flags, circuit, headers, len(body))
+	l.wmu.Lock()
+	if l.isClosed() {
+		l.wmu.Unlock()
+		msg.Release()
+		return false
+	}
+	l.wq = append(l.wq, outFrame{head: head, body: body, msg: msg})
+	l.wmu.Unlock()
+	select {
+	case l.wsignal <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// writeTimeout bounds one batch of writes; a peer that reads nothing for that long is gone.
+const writeTimeout = 10 * time.Second
+
+func (l *Link) writeLoop() {
+	bw := bufio.NewWriterSize(l.conn, 64<<10)
+	var batch []outFrame
+	for {
+		select {
+		case <-l.closed:
+			return
+		case <-l.wsignal:
+		}
+		for {
+			l.wmu.Lock()
+			batch, l.wq = l.wq, batch[:0]
+			l.wmu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			var err error
+			for i := range batch {
+				f := &batch[i]
+				if err == nil {
+					if _, err = bw.Write(f.head); err == nil && len(f.body) > 0 {
+						_, err = bw.Write(f.body)
+					}
+					l.bytesOut.Add(uint64(len(f.head) + len(f.body)))
+				}
+				f.msg.Release()
+				*f = outFrame{}
+			}
+			if err == nil {
+				err = bw.Flush()
+			}
+			if err != nil {
+				l.close(fmt.Errorf("write: %w", err))
+				return
+			}
+		}
+	}
+}
+
+func (l *Link) readLoop(fr *frameReader) {
+	for {
+		f, err := fr.read()
+		if err != nil {
+			l.close(fmt.Errorf("read: %w", err))
+			return
+		}
+		l.bytesIn.Add(uint64(frameHeaderLen + len(f.body())))
+		l.handle(f)
+	}
+}
+
+// handle dispatches a frame; it runs on the read goroutine.
+func (l *Link) handle(f *frame) {
+	switch f.typ {
+	case frameProbe:
+		l.send(frameProbeReply, 0, 0, nil, append([]byte(nil), f.body()...), nil)
+		f.release()
+		return
+	case frameProbeReply:
+		if len(f.body()) == 8 {
+			sent := int64(binary.LittleEndian.Uint64(f.body()))
+			if rtt := time.Now().UnixNano() - sent; rtt >= 0 {
+				l.latency.Store(max(rtt, 1))
+				l.lastProbe.Store(time.Now().UnixNano())
+				l.m.linkChanged()
+			}
+		}
+		f.release()
+		return
+	case frameHello:
+		f.release()
+		l.close(errors.New("a second hello"))
+		return
+	case frameCreate:
+		l.m.handleCreate(l, f)
+		return
+	case frameResume:
+		l.m.handleResume(l, f)
+		return
+	}
+	l.cmu.Lock()
+	ep := l.circuits[f.circuit]
+	l.cmu.Unlock()
+	if ep == nil {
+		// A late frame of a circuit that closed here already.
+		f.release()
+		return
+	}
+	ep.frame(l, f)
+}
+
+// probeLoop measures the link's round trip and closes a link whose peer stopped answering.
+func (l *Link) probeLoop() {
+	interval, timeout := l.m.cfg.ProbeInterval, l.m.cfg.ProbeTimeout
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	l.lastProbe.Store(time.Now().UnixNano())
+	probe := func() {
+		body := binary.LittleEndian.AppendUint64(make([]byte, 0, 8), uint64(time.Now().UnixNano()))
+		l.send(frameProbe, 0, 0, nil, body, nil)
+	}
+	probe()
+	for {
+		select {
+		case <-l.closed:
+			return
+		case <-t.C:
+			if since := time.Since(time.Unix(0, l.lastProbe.Load())); since > timeout {
+				l.close(fmt.Errorf("no answer to probes for %s", since.Round(time.Millisecond)))
+				return
+			}
+			probe()
+		}
+	}
+}
+
+// register gives a new circuit number of this side to ep; false once the link is closed.
+func (l *Link) register(ep endpoint) (uint32, bool) {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	if l.isClosed() {
+		return 0, false
+	}
+	for {
+		n := l.nextNum
+		l.nextNum += 2 // wraps around keeping its parity
+		if _, taken := l.circuits[n]; !taken && n != 0 {
+			l.circuits[n] = ep
+			return n, true
+		}
+	}
+}
+
+// attach binds a circuit number the peer chose to ep; false when it is taken or the link is
+// closed.
+func (l *Link) attach(n uint32, ep endpoint) bool {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	if l.isClosed() || n == 0 {
+		return false
+	}
+	if _, taken := l.circuits[n]; taken {
+		return false
+	}
+	// A number of our own parity was not chosen by the peer.
+	if (n%2 == 1) == l.dialed {
+		return false
+	}
+	l.circuits[n] = ep
+	return true
+}
+
+// forget drops circuit number n if it still leads to ep.
+func (l *Link) forget(n uint32, ep endpoint) {
+	l.cmu.Lock()
+	if l.circuits[n] == ep {
+		delete(l.circuits, n)
+	}
+	l.cmu.Unlock()
+}
+
+// circuitCount is the number of circuits on the link.
+func (l *Link) circuitCount() int {
+	l.cmu.Lock()
+	defer l.cmu.Unlock()
+	return len(l.circuits)
+}
