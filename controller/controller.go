@@ -345,10 +345,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		idleTimeout = api.DefaultSessionIdleTimeout
 	}
 	apiSessionUse := activity.New()
+	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
+		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout)}
 	handler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
-		Routers: presence, JWKSClient: so.jwksClient, Lockout: so.lockout,
+		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout,
 	})
 	if err == nil {
 		handler, err = console.Mount(handler)
@@ -376,8 +378,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		_ = ln.Close()
 		return fail(fmt.Errorf("listen for routers on %s: %w", cfg.Routers.Listen, err))
 	}
-	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
-		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout)}
 	go func() {
 		if err := ctrl.Serve(routerLn); err != nil {
 			log.Error("router control channel stopped", "err", err)

@@ -242,6 +242,7 @@ func (s *Server) edgeRouterModel(tx *store.Tx, rec store.Record) any {
 		IsVerified:                 ptr(er.IsVerified),
 		RoleAttributes:             strs(er.RoleAttributes),
 		VersionInfo:                &models.RouterVersionInfo{},
+		Links:                      s.routerLinks(tx, er.ID),
 	}
 	for _, eid := range tx.Referencing(store.Enrollments, "edgeRouterId", er.ID) {
 		e, err := store.Get[*store.Enrollment](tx, store.Enrollments, eid)

@@ -12,4 +12,5 @@ func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
 	s.registerIdentityTypes(a)
 	s.registerServicesAndPolicies(a)
 	s.registerRoutersAndAuth(a)
+	s.registerMesh(a)
 }

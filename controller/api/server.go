@@ -47,6 +47,8 @@ type Deps struct {
 	Activity *activity.Tracker
 	// Routers reports which edge routers are connected; nil means none.
 	Routers RouterDirectory
+	// Mesh reports the links between routers and their circuits; nil means none.
+	Mesh MeshDirectory
 	// JWKSClient fetches the key sets of external JWT signers; nil means a
 	// client trusting the system roots.
 	JWKSClient *http.Client

@@ -63,7 +63,7 @@ func routerCert(t *testing.T, r *harness.Router) tls.Certificate {
 // network only: not an identity's, not one of a foreign CA naming a router, not a deleted
 // router's. Deleting or re-enrolling a router closes its links.
 func TestMeshLinkTrust(t *testing.T) {
-	m := newMeshNetwork(t, "mesh-trust", false)
+	m := newMeshNetwork(t, "mesh-trust")
 	n := m.n
 	spare := n.EnrollRouter("mesh-spare") // enrolled, never started
 	waitLinks(t, m.b, 2)

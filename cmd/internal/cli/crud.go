@@ -46,6 +46,9 @@ func (a *app) listCmd() *cobra.Command {
 			}
 			q := url.Values{}
 			if len(args) == 2 && strings.TrimSpace(args[1]) != "" {
+				if unfilterable[e.plural] {
+					return usageErr("%s take no filter: the routers report them live", e.plural)
+				}
 				q.Set("filter", args[1])
 			}
 			if limit > 0 {

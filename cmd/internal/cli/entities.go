@@ -36,7 +36,13 @@ var entities = []entity{
 	{"enrollments", "enrollment", []string{"id", "method", "identityId", "expiresAt"}, false, false},
 	{"api-sessions", "api-session", []string{"id", "identityId", "authMethod", "lastActivityAt"}, false, true},
 	{"sessions", "session", []string{"id", "type", "serviceId", "apiSessionId"}, false, true},
+	{"links", "link", []string{"id", "sourceRouter", "destRouter", "state", "latency", "cost"}, false, true},
+	{"circuits", "circuit", []string{"id", "service", "identity", "path", "bytesUp", "bytesDown", "createdAt"}, false, true},
 }
+
+// unfilterable lists the collections that are reported live by the routers rather than
+// stored: they page but take no filter.
+var unfilterable = map[string]bool{"links": true, "circuits": true}
 
 // entityNames lists the plural names, for help and completion.
 func entityNames() []string {

@@ -14,6 +14,7 @@ import (
 	"github.com/ostium-net/ostium/sdk/restapi/management/authentication"
 	"github.com/ostium-net/ostium/sdk/restapi/management/authenticator"
 	"github.com/ostium-net/ostium/sdk/restapi/management/certificate_authority"
+	"github.com/ostium-net/ostium/sdk/restapi/management/circuit"
 	"github.com/ostium-net/ostium/sdk/restapi/management/config"
 	"github.com/ostium-net/ostium/sdk/restapi/management/current_api_session"
 	"github.com/ostium-net/ostium/sdk/restapi/management/current_identity"
@@ -23,6 +24,7 @@ import (
 	"github.com/ostium-net/ostium/sdk/restapi/management/external_j_w_t_signer"
 	"github.com/ostium-net/ostium/sdk/restapi/management/identity"
 	"github.com/ostium-net/ostium/sdk/restapi/management/informational"
+	"github.com/ostium-net/ostium/sdk/restapi/management/link"
 	"github.com/ostium-net/ostium/sdk/restapi/management/posture_check"
 	"github.com/ostium-net/ostium/sdk/restapi/management/service"
 	"github.com/ostium-net/ostium/sdk/restapi/management/service_edge_router_policy"
@@ -80,6 +82,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *EdgeMa
 	cli.Authentication = authentication.New(transport, formats)
 	cli.Authenticator = authenticator.New(transport, formats)
 	cli.CertificateAuthority = certificate_authority.New(transport, formats)
+	cli.Circuit = circuit.New(transport, formats)
 	cli.Config = config.New(transport, formats)
 	cli.CurrentAPISession = current_api_session.New(transport, formats)
 	cli.CurrentIdentity = current_identity.New(transport, formats)
@@ -89,6 +92,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *EdgeMa
 	cli.ExternaljwtSigner = external_j_w_t_signer.New(transport, formats)
 	cli.Identity = identity.New(transport, formats)
 	cli.Informational = informational.New(transport, formats)
+	cli.Link = link.New(transport, formats)
 	cli.PostureCheck = posture_check.New(transport, formats)
 	cli.Service = service.New(transport, formats)
 	cli.ServiceEdgeRouterPolicy = service_edge_router_policy.New(transport, formats)
@@ -166,6 +170,8 @@ type EdgeManagement struct {
 
 	CertificateAuthority certificate_authority.ClientService
 
+	Circuit circuit.ClientService
+
 	Config config.ClientService
 
 	CurrentAPISession current_api_session.ClientService
@@ -183,6 +189,8 @@ type EdgeManagement struct {
 	Identity identity.ClientService
 
 	Informational informational.ClientService
+
+	Link link.ClientService
 
 	PostureCheck posture_check.ClientService
 
@@ -208,6 +216,7 @@ func (c *EdgeManagement) SetTransport(transport runtime.ContextualTransport) {
 	c.Authentication.SetTransport(transport)
 	c.Authenticator.SetTransport(transport)
 	c.CertificateAuthority.SetTransport(transport)
+	c.Circuit.SetTransport(transport)
 	c.Config.SetTransport(transport)
 	c.CurrentAPISession.SetTransport(transport)
 	c.CurrentIdentity.SetTransport(transport)
@@ -217,6 +226,7 @@ func (c *EdgeManagement) SetTransport(transport runtime.ContextualTransport) {
 	c.ExternaljwtSigner.SetTransport(transport)
 	c.Identity.SetTransport(transport)
 	c.Informational.SetTransport(transport)
+	c.Link.SetTransport(transport)
 	c.PostureCheck.SetTransport(transport)
 	c.Service.SetTransport(transport)
 	c.ServiceEdgeRouterPolicy.SetTransport(transport)

@@ -5,6 +5,7 @@ package models
 import (
 	"context"
 	stderrors "errors"
+	"strconv"
 
 	"github.com/go-openapi/errors"
 	"github.com/go-openapi/strfmt"
@@ -49,6 +50,9 @@ type EdgeRouterDetail struct {
 	// Required: true
 	IsVerified *bool `json:"isVerified"`
 
+	// The router's links (as source or destination), when it has any.
+	Links []*LinkDetail `json:"links,omitempty"`
+
 	// role attributes
 	// Required: true
 	RoleAttributes Attributes `json:"roleAttributes"`
@@ -91,6 +95,8 @@ func (m *EdgeRouterDetail) UnmarshalJSON(raw []byte) error {
 
 		IsVerified *bool `json:"isVerified"`
 
+		Links []*LinkDetail `json:"links,omitempty"`
+
 		RoleAttributes Attributes `json:"roleAttributes"`
 
 		VersionInfo *RouterVersionInfo `json:"versionInfo,omitempty"`
@@ -114,6 +120,8 @@ func (m *EdgeRouterDetail) UnmarshalJSON(raw []byte) error {
 	m.IsTunnelerEnabled = dataAO2.IsTunnelerEnabled
 
 	m.IsVerified = dataAO2.IsVerified
+
+	m.Links = dataAO2.Links
 
 	m.RoleAttributes = dataAO2.RoleAttributes
 
@@ -154,6 +162,8 @@ func (m EdgeRouterDetail) MarshalJSON() ([]byte, error) {
 
 		IsVerified *bool `json:"isVerified"`
 
+		Links []*LinkDetail `json:"links,omitempty"`
+
 		RoleAttributes Attributes `json:"roleAttributes"`
 
 		VersionInfo *RouterVersionInfo `json:"versionInfo,omitempty"`
@@ -174,6 +184,8 @@ func (m EdgeRouterDetail) MarshalJSON() ([]byte, error) {
 	dataAO2.IsTunnelerEnabled = m.IsTunnelerEnabled
 
 	dataAO2.IsVerified = m.IsVerified
+
+	dataAO2.Links = m.Links
 
 	dataAO2.RoleAttributes = m.RoleAttributes
 
@@ -213,6 +225,10 @@ func (m *EdgeRouterDetail) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateIsVerified(formats); err != nil {
+		res = append(res, err)
+	}
+
+	if err := m.validateLinks(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -269,6 +285,37 @@ func (m *EdgeRouterDetail) validateIsVerified(formats strfmt.Registry) error {
 
 	if err := validate.Required("isVerified", "body", m.IsVerified); err != nil {
 		return err
+	}
+
+	return nil
+}
+
+func (m *EdgeRouterDetail) validateLinks(formats strfmt.Registry) error {
+
+	if typeutils.IsZero(m.Links) { // not required
+		return nil
+	}
+
+	for i := 0; i < len(m.Links); i++ {
+		if typeutils.IsZero(m.Links[i]) { // not required
+			continue
+		}
+
+		if m.Links[i] != nil {
+			if err := m.Links[i].Validate(formats); err != nil {
+				ve := new(errors.Validation)
+				if stderrors.As(err, &ve) {
+					return ve.ValidateName("links" + "." + strconv.Itoa(i))
+				}
+				ce := new(errors.CompositeError)
+				if stderrors.As(err, &ce) {
+					return ce.ValidateName("links" + "." + strconv.Itoa(i))
+				}
+
+				return err
+			}
+		}
+
 	}
 
 	return nil
@@ -333,6 +380,10 @@ func (m *EdgeRouterDetail) ContextValidate(ctx context.Context, formats strfmt.R
 		res = append(res, err)
 	}
 
+	if err := m.contextValidateLinks(ctx, formats); err != nil {
+		res = append(res, err)
+	}
+
 	if err := m.contextValidateRoleAttributes(ctx, formats); err != nil {
 		res = append(res, err)
 	}
@@ -344,6 +395,35 @@ func (m *EdgeRouterDetail) ContextValidate(ctx context.Context, formats strfmt.R
 	if len(res) > 0 {
 		return errors.CompositeValidationError(res...)
 	}
+	return nil
+}
+
+func (m *EdgeRouterDetail) contextValidateLinks(ctx context.Context, formats strfmt.Registry) error {
+
+	for i := 0; i < len(m.Links); i++ {
+
+		if m.Links[i] != nil {
+
+			if typeutils.IsZero(m.Links[i]) { // not required
+				continue
+			}
+
+			if err := m.Links[i].ContextValidate(ctx, formats); err != nil {
+				ve := new(errors.Validation)
+				if stderrors.As(err, &ve) {
+					return ve.ValidateName("links" + "." + strconv.Itoa(i))
+				}
+				ce := new(errors.CompositeError)
+				if stderrors.As(err, &ce) {
+					return ce.ValidateName("links" + "." + strconv.Itoa(i))
+				}
+
+				return err
+			}
+		}
+
+	}
+
 	return nil
 }
 

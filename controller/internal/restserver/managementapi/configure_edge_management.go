@@ -17,6 +17,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authenticator"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/certificate_authority"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/circuit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
@@ -26,6 +27,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/external_j_w_t_signer"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/informational"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/link"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/posture_check"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service_edge_router_policy"
@@ -252,6 +254,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation certificate_authority.DeleteCa has not yet been implemented")
+		})
+	}
+	if api.CircuitDeleteCircuitHandler == nil {
+		api.CircuitDeleteCircuitHandler = circuit.DeleteCircuitHandlerFunc(func(params circuit.DeleteCircuitParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation circuit.DeleteCircuit has not yet been implemented")
 		})
 	}
 	if api.ConfigDeleteConfigHandler == nil {
@@ -613,6 +623,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation certificate_authority.ListCas has not yet been implemented")
 		})
 	}
+	if api.CircuitListCircuitsHandler == nil {
+		api.CircuitListCircuitsHandler = circuit.ListCircuitsHandlerFunc(func(params circuit.ListCircuitsParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation circuit.ListCircuits has not yet been implemented")
+		})
+	}
 	if api.ConfigListConfigTypeConfigsHandler == nil {
 		api.ConfigListConfigTypeConfigsHandler = config.ListConfigTypeConfigsHandlerFunc(func(params config.ListConfigTypeConfigsParams, principal any) middleware.Responder {
 			_ = params
@@ -771,6 +789,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.ListIdentityTypes has not yet been implemented")
+		})
+	}
+	if api.LinkListLinksHandler == nil {
+		api.LinkListLinksHandler = link.ListLinksHandlerFunc(func(params link.ListLinksParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation link.ListLinks has not yet been implemented")
 		})
 	}
 	if api.PostureCheckListPostureChecksHandler == nil {

@@ -1473,6 +1473,103 @@ func init() {
         }
       ]
     },
+    "/circuits": {
+      "get": {
+        "description": "The circuits open now, as the routers they start on report them (asked when listed), oldest first.",
+        "tags": [
+          "Circuit"
+        ],
+        "summary": "List circuits",
+        "operationId": "listCircuits",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of circuits.",
+            "schema": {
+              "$ref": "#/definitions/listCircuitsEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/circuits/{id}": {
+      "delete": {
+        "description": "Every router holding the circuit closes it; both ends are told.",
+        "tags": [
+          "Circuit"
+        ],
+        "summary": "Close a circuit",
+        "operationId": "deleteCircuit",
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/config-types": {
       "get": {
         "tags": [
@@ -4943,6 +5040,58 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/links": {
+      "get": {
+        "description": "The links the routers attached to this controller report: each once, ` + "`" + `connected` + "`" + ` when up (with its last measured round trip) or ` + "`" + `failed` + "`" + ` while its source fails to dial it.",
+        "tags": [
+          "Link"
+        ],
+        "summary": "List the links between routers",
+        "operationId": "listLinks",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of links.",
+            "schema": {
+              "$ref": "#/definitions/listLinksEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
     },
     "/posture-checks": {
       "get": {
@@ -8550,6 +8699,50 @@ func init() {
         }
       }
     },
+    "circuitDetail": {
+      "description": "A circuit from a dialer to a host, across one or more routers.",
+      "type": "object",
+      "required": [
+        "id",
+        "service",
+        "path",
+        "createdAt",
+        "bytesUp",
+        "bytesDown"
+      ],
+      "properties": {
+        "bytesDown": {
+          "description": "Payload bytes from the host towards the dialer.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "bytesUp": {
+          "description": "Payload bytes from the dialer towards the host.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "createdAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "identity": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "path": {
+          "description": "The ordered router ids, from the dialer's router to the host's.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "service": {
+          "$ref": "#/definitions/entityRef"
+        }
+      }
+    },
     "commonEdgeRouterProperties": {
       "description": "What a client needs to know to connect to an edge router.",
       "type": "object",
@@ -9346,6 +9539,14 @@ func init() {
             "isVerified": {
               "description": "Whether the router has enrolled.",
               "type": "boolean"
+            },
+            "links": {
+              "description": "The router's links (as source or destination), when it has any.",
+              "type": "array",
+              "items": {
+                "$ref": "#/definitions/linkDetail"
+              },
+              "x-omitempty": true
             },
             "roleAttributes": {
               "$ref": "#/definitions/attributes"
@@ -10482,6 +10683,46 @@ func init() {
         }
       }
     },
+    "linkDetail": {
+      "description": "A link between two routers.",
+      "type": "object",
+      "required": [
+        "id",
+        "sourceRouter",
+        "destRouter",
+        "state",
+        "cost"
+      ],
+      "properties": {
+        "cost": {
+          "description": "The static cost of the link (its listener's).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "destRouter": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "id": {
+          "type": "string"
+        },
+        "latency": {
+          "description": "The last measured round trip in milliseconds (absent before the first).",
+          "type": "number",
+          "format": "double",
+          "x-nullable": true
+        },
+        "sourceRouter": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "state": {
+          "type": "string",
+          "enum": [
+            "connected",
+            "failed"
+          ]
+        }
+      }
+    },
     "links": {
       "type": "object",
       "additionalProperties": {
@@ -10586,6 +10827,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/caDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listCircuitsEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/circuitDetail"
           }
         },
         "meta": {
@@ -10730,6 +10989,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/identityTypeDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listLinksEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/linkDetail"
           }
         },
         "meta": {
@@ -14250,6 +14527,103 @@ func init() {
         }
       ]
     },
+    "/circuits": {
+      "get": {
+        "description": "The circuits open now, as the routers they start on report them (asked when listed), oldest first.",
+        "tags": [
+          "Circuit"
+        ],
+        "summary": "List circuits",
+        "operationId": "listCircuits",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of circuits.",
+            "schema": {
+              "$ref": "#/definitions/listCircuitsEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/circuits/{id}": {
+      "delete": {
+        "description": "Every router holding the circuit closes it; both ends are told.",
+        "tags": [
+          "Circuit"
+        ],
+        "summary": "Close a circuit",
+        "operationId": "deleteCircuit",
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/config-types": {
       "get": {
         "tags": [
@@ -17720,6 +18094,58 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/links": {
+      "get": {
+        "description": "The links the routers attached to this controller report: each once, ` + "`" + `connected` + "`" + ` when up (with its last measured round trip) or ` + "`" + `failed` + "`" + ` while its source fails to dial it.",
+        "tags": [
+          "Link"
+        ],
+        "summary": "List the links between routers",
+        "operationId": "listLinks",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of links.",
+            "schema": {
+              "$ref": "#/definitions/listLinksEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
     },
     "/posture-checks": {
       "get": {
@@ -21327,6 +21753,50 @@ func init() {
         }
       }
     },
+    "circuitDetail": {
+      "description": "A circuit from a dialer to a host, across one or more routers.",
+      "type": "object",
+      "required": [
+        "id",
+        "service",
+        "path",
+        "createdAt",
+        "bytesUp",
+        "bytesDown"
+      ],
+      "properties": {
+        "bytesDown": {
+          "description": "Payload bytes from the host towards the dialer.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "bytesUp": {
+          "description": "Payload bytes from the dialer towards the host.",
+          "type": "integer",
+          "format": "int64"
+        },
+        "createdAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "identity": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "path": {
+          "description": "The ordered router ids, from the dialer's router to the host's.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "service": {
+          "$ref": "#/definitions/entityRef"
+        }
+      }
+    },
     "commonEdgeRouterProperties": {
       "description": "What a client needs to know to connect to an edge router.",
       "type": "object",
@@ -22123,6 +22593,14 @@ func init() {
             "isVerified": {
               "description": "Whether the router has enrolled.",
               "type": "boolean"
+            },
+            "links": {
+              "description": "The router's links (as source or destination), when it has any.",
+              "type": "array",
+              "items": {
+                "$ref": "#/definitions/linkDetail"
+              },
+              "x-omitempty": true
             },
             "roleAttributes": {
               "$ref": "#/definitions/attributes"
@@ -23259,6 +23737,46 @@ func init() {
         }
       }
     },
+    "linkDetail": {
+      "description": "A link between two routers.",
+      "type": "object",
+      "required": [
+        "id",
+        "sourceRouter",
+        "destRouter",
+        "state",
+        "cost"
+      ],
+      "properties": {
+        "cost": {
+          "description": "The static cost of the link (its listener's).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "destRouter": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "id": {
+          "type": "string"
+        },
+        "latency": {
+          "description": "The last measured round trip in milliseconds (absent before the first).",
+          "type": "number",
+          "format": "double",
+          "x-nullable": true
+        },
+        "sourceRouter": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "state": {
+          "type": "string",
+          "enum": [
+            "connected",
+            "failed"
+          ]
+        }
+      }
+    },
     "links": {
       "type": "object",
       "additionalProperties": {
@@ -23363,6 +23881,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/caDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listCircuitsEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/circuitDetail"
           }
         },
         "meta": {
@@ -23507,6 +24043,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/identityTypeDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listLinksEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/linkDetail"
           }
         },
         "meta": {

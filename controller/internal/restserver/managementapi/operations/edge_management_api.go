@@ -22,6 +22,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authenticator"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/certificate_authority"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/circuit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
@@ -31,6 +32,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/external_j_w_t_signer"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/informational"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/link"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/posture_check"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service_edge_router_policy"
@@ -212,6 +214,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation certificate_authority.DeleteCa has not yet been implemented")
+		}),
+
+		CircuitDeleteCircuitHandler: circuit.DeleteCircuitHandlerFunc(func(params circuit.DeleteCircuitParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation circuit.DeleteCircuit has not yet been implemented")
 		}),
 
 		ConfigDeleteConfigHandler: config.DeleteConfigHandlerFunc(func(params config.DeleteConfigParams, principal any) middleware.Responder {
@@ -528,6 +537,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation certificate_authority.ListCas has not yet been implemented")
 		}),
 
+		CircuitListCircuitsHandler: circuit.ListCircuitsHandlerFunc(func(params circuit.ListCircuitsParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation circuit.ListCircuits has not yet been implemented")
+		}),
+
 		ConfigListConfigTypeConfigsHandler: config.ListConfigTypeConfigsHandlerFunc(func(params config.ListConfigTypeConfigsParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -666,6 +682,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.ListIdentityTypes has not yet been implemented")
+		}),
+
+		LinkListLinksHandler: link.ListLinksHandlerFunc(func(params link.ListLinksParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation link.ListLinks has not yet been implemented")
 		}),
 
 		PostureCheckListPostureChecksHandler: posture_check.ListPostureChecksHandlerFunc(func(params posture_check.ListPostureChecksParams, principal any) middleware.Responder {
@@ -1113,6 +1136,8 @@ type EdgeManagementAPI struct {
 	AuthenticatorDeleteAuthenticatorHandler authenticator.DeleteAuthenticatorHandler
 	// CertificateAuthorityDeleteCaHandler sets the operation handler for the delete ca operation
 	CertificateAuthorityDeleteCaHandler certificate_authority.DeleteCaHandler
+	// CircuitDeleteCircuitHandler sets the operation handler for the delete circuit operation
+	CircuitDeleteCircuitHandler circuit.DeleteCircuitHandler
 	// ConfigDeleteConfigHandler sets the operation handler for the delete config operation
 	ConfigDeleteConfigHandler config.DeleteConfigHandler
 	// ConfigDeleteConfigTypeHandler sets the operation handler for the delete config type operation
@@ -1203,6 +1228,8 @@ type EdgeManagementAPI struct {
 	AuthenticatorListAuthenticatorsHandler authenticator.ListAuthenticatorsHandler
 	// CertificateAuthorityListCasHandler sets the operation handler for the list cas operation
 	CertificateAuthorityListCasHandler certificate_authority.ListCasHandler
+	// CircuitListCircuitsHandler sets the operation handler for the list circuits operation
+	CircuitListCircuitsHandler circuit.ListCircuitsHandler
 	// ConfigListConfigTypeConfigsHandler sets the operation handler for the list config type configs operation
 	ConfigListConfigTypeConfigsHandler config.ListConfigTypeConfigsHandler
 	// ConfigListConfigTypesHandler sets the operation handler for the list config types operation
@@ -1243,6 +1270,8 @@ type EdgeManagementAPI struct {
 	IdentityListIdentityServicesHandler identity.ListIdentityServicesHandler
 	// IdentityListIdentityTypesHandler sets the operation handler for the list identity types operation
 	IdentityListIdentityTypesHandler identity.ListIdentityTypesHandler
+	// LinkListLinksHandler sets the operation handler for the list links operation
+	LinkListLinksHandler link.ListLinksHandler
 	// PostureCheckListPostureChecksHandler sets the operation handler for the list posture checks operation
 	PostureCheckListPostureChecksHandler posture_check.ListPostureChecksHandler
 	// ServiceListServiceConfigsHandler sets the operation handler for the list service configs operation
@@ -1492,6 +1521,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.CertificateAuthorityDeleteCaHandler == nil {
 		unregistered = append(unregistered, "certificate_authority.DeleteCaHandler")
 	}
+	if o.CircuitDeleteCircuitHandler == nil {
+		unregistered = append(unregistered, "circuit.DeleteCircuitHandler")
+	}
 	if o.ConfigDeleteConfigHandler == nil {
 		unregistered = append(unregistered, "config.DeleteConfigHandler")
 	}
@@ -1627,6 +1659,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.CertificateAuthorityListCasHandler == nil {
 		unregistered = append(unregistered, "certificate_authority.ListCasHandler")
 	}
+	if o.CircuitListCircuitsHandler == nil {
+		unregistered = append(unregistered, "circuit.ListCircuitsHandler")
+	}
 	if o.ConfigListConfigTypeConfigsHandler == nil {
 		unregistered = append(unregistered, "config.ListConfigTypeConfigsHandler")
 	}
@@ -1686,6 +1721,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.IdentityListIdentityTypesHandler == nil {
 		unregistered = append(unregistered, "identity.ListIdentityTypesHandler")
+	}
+	if o.LinkListLinksHandler == nil {
+		unregistered = append(unregistered, "link.ListLinksHandler")
 	}
 	if o.PostureCheckListPostureChecksHandler == nil {
 		unregistered = append(unregistered, "posture_check.ListPostureChecksHandler")
@@ -2027,6 +2065,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
+	o.handlers["DELETE"]["/circuits/{id}"] = circuit.NewDeleteCircuit(o.context, o.CircuitDeleteCircuitHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
 	o.handlers["DELETE"]["/configs/{id}"] = config.NewDeleteConfig(o.context, o.ConfigDeleteConfigHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
@@ -2207,6 +2249,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/circuits"] = circuit.NewListCircuits(o.context, o.CircuitListCircuitsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/config-types/{id}/configs"] = config.NewListConfigTypeConfigs(o.context, o.ConfigListConfigTypeConfigsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -2284,6 +2330,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/identity-types"] = identity.NewListIdentityTypes(o.context, o.IdentityListIdentityTypesHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/links"] = link.NewListLinks(o.context, o.LinkListLinksHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
