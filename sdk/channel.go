@@ -155,7 +155,7 @@ func (ch *routerChannel) handle(m *wire.Message) {
 		}
 	case wire.ContentTypeStateClosed:
 		if c := ch.conn(id); c != nil {
-			c.remoteClosed()
+			c.remoteFailed(closeError(m))
 			return
 		}
 		if l := ch.listener(id); l != nil {

@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -53,8 +55,9 @@ type conn struct {
 	mu           sync.Mutex
 	queue        []readChunk
 	queued       int
-	eof          bool // the peer half-closed or closed
-	closed       bool // Close was called
+	eof          bool  // the peer half-closed or closed
+	failure      error // why the network ended the connection (nil: the peer closed it)
+	closed       bool  // Close was called
 	readDeadline time.Time
 	wake         chan struct{} // capacity 1
 	space        chan struct{} // capacity 1: the queue shrank
@@ -229,11 +232,44 @@ func (r readChunk) release() {
 }
 
 // remoteClosed marks the end of the peer's data (StateClosed or a lost channel).
-func (c *conn) remoteClosed() {
+func (c *conn) remoteClosed() { c.remoteFailed(nil) }
+
+// remoteFailed marks the end of the peer's data; once what arrived is read, Read returns err
+// (io.EOF when nil).
+func (c *conn) remoteFailed(err error) {
 	c.mu.Lock()
 	c.eof = true
+	if c.failure == nil {
+		c.failure = err
+	}
 	c.mu.Unlock()
 	signal(c.wake)
+}
+
+// ConnectionError is what Read returns once the network ended a connection for a failure (a
+// router or a link on its path was lost, for example) rather than the peer closing it: the
+// router's StateClosed then carries an error code.
+type ConnectionError struct {
+	// Code is the edge error code the router sent.
+	Code uint32
+	// Reason is the router's explanation.
+	Reason string
+}
+
+func (e *ConnectionError) Error() string {
+	if e.Reason == "" {
+		return fmt.Sprintf("connection ended by the network (error code %d)", e.Code)
+	}
+	return "connection ended by the network: " + e.Reason
+}
+
+// closeError is the error a StateClosed reports: nil for an orderly close.
+func closeError(m *wire.Message) error {
+	code, ok := m.Headers.GetUint32(wire.HeaderErrorCode)
+	if !ok || code == 0 {
+		return nil
+	}
+	return &ConnectionError{Code: code, Reason: string(bytes.ToValidUTF8(m.Body, []byte("?")))}
 }
 
 type timeoutError struct{}
@@ -275,8 +311,12 @@ func (c *conn) Read(b []byte) (int, error) {
 			return n, nil
 		}
 		if c.eof {
+			err := c.failure
 			c.mu.Unlock()
-			return 0, io.EOF
+			if err == nil {
+				err = io.EOF
+			}
+			return 0, err
 		}
 		deadline := c.readDeadline
 		c.mu.Unlock()

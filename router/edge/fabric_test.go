@@ -39,4 +39,3 @@ func TestPickWeighsPathCost(t *testing.T) {
 		t.Fatal("picked a terminator for an identity nobody has")
 	}
 }
-

@@ -253,8 +253,9 @@ func (t *terminal) frame(l *Link, f *frame) {
 		f.release()
 	case frameClose:
 		reason := string(f.body())
+		code, _ := f.headers.GetUint32(hErrorCode)
 		f.release()
-		t.remoteClosed(l, reason)
+		t.ended(l, code, reason)
 	case frameCreated, frameFailed, frameResumed:
 		select {
 		case t.reply <- f:
@@ -276,7 +277,11 @@ func (t *terminal) deliverData(c *splice.Circuit, side splice.Side, m *wire.Mess
 }
 
 // remoteClosed ends the circuit because the far end closed it.
-func (t *terminal) remoteClosed(l *Link, reason string) {
+func (t *terminal) remoteClosed(l *Link, reason string) { t.ended(l, 0, reason) }
+
+// ended ends the circuit from the mesh side; a non-zero code tells the local client that the
+// network failed it (the SDK then reports an error rather than the end of the stream).
+func (t *terminal) ended(l *Link, code uint32, reason string) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -300,7 +305,7 @@ func (t *terminal) remoteClosed(l *Link, reason string) {
 		if reason == "" {
 			reason = "closed by the far end"
 		}
-		c.Forward(side, wire.NewStateClosed(0, 0, reason))
+		c.Forward(side, wire.NewStateClosed(0, code, reason))
 	}
 }
 
@@ -385,7 +390,9 @@ func (h *hop) frame(l *Link, f *frame) {
 
 func (h *hop) linkDown(l *Link, reason string) {
 	to, num := h.other(l)
-	to.send(frameClose, 0, num, nil, []byte(reason), nil)
+	var hd wire.Headers
+	hd.PutUint32(hErrorCode, wire.ErrorCodeInternal)
+	to.send(frameClose, 0, num, hd, []byte(reason), nil)
 	h.remove()
 }
 

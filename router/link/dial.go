@@ -180,7 +180,7 @@ func (m *Manager) dialHost(term *terminal, req createRequest) {
 // pathBroken handles the loss of the link a circuit ran over: the circuit closes, its
 // endpoint told why.
 func (t *terminal) pathBroken(l *Link, reason string) {
-	t.remoteClosed(l, reason)
+	t.ended(l, wire.ErrorCodeInternal, reason)
 }
 
 // handleResume refuses to resume circuits: this router does not move circuits to new paths.

@@ -201,11 +201,12 @@ func (c *Circuit) Forward(from Side, m *wire.Message) {
 	case wire.ContentTypeData:
 	case wire.ContentTypeStateClosed:
 		reason := string(m.Body)
+		code, _ := m.Headers.GetUint32(wire.HeaderErrorCode)
 		m.Release()
 		if reason == "" {
 			reason = "closed by " + from.String()
 		}
-		c.shutdown(from, reason)
+		c.shutdownCode(from, code, reason)
 		return
 	default:
 		m.Release()
@@ -270,7 +271,11 @@ func (c *Circuit) closeWith(reason string) { c.shutdown(-1, reason) }
 // shutdown closes the circuit. by is the side that ended it (it is told nothing and what was
 // queued for it is dropped, while the other side still gets its queue), or -1 when the router
 // ends it (both queues are dropped and both sides are told).
-func (c *Circuit) shutdown(by Side, reason string) {
+func (c *Circuit) shutdown(by Side, reason string) { c.shutdownCode(by, 0, reason) }
+
+// shutdownCode is shutdown telling the side that did not end the circuit an error code with
+// the reason (0: an orderly close), so that a failure is not mistaken for the peer closing.
+func (c *Circuit) shutdownCode(by Side, code uint32, reason string) {
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
@@ -298,7 +303,7 @@ func (c *Circuit) shutdown(by Side, reason string) {
 		case !started || s == by:
 			c.toward[s].Abort(nil)
 		case by >= 0:
-			c.toward[s].Close(wire.NewStateClosed(c.ends[s].ConnID, 0, reason))
+			c.toward[s].Close(wire.NewStateClosed(c.ends[s].ConnID, code, reason))
 		default:
 			c.toward[s].Abort(wire.NewStateClosed(c.ends[s].ConnID, 0, reason))
 		}

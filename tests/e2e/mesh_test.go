@@ -232,3 +232,44 @@ func echoBulk(c net.Conn, size int) ([32]byte, int64, error) {
 	}
 	return sum, n, err
 }
+
+// TestMeshKeepsWorkingWithoutController: with the controller stopped, a circuit across three
+// routers keeps flowing, and a new dial over the path the routers know still works (the
+// client reuses its session; the routers check it, find the terminator and the path from
+// what they hold).
+func TestMeshKeepsWorkingWithoutController(t *testing.T) {
+	m := newMeshNetwork(t, "mesh-alone")
+	ln, err := m.host.Listen("mesh-alone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go serveEcho(ln)
+	m.waitPath(t, m.a, m.c)
+	dial := func() net.Conn {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		conn, err := m.client.Dial(ctx, "mesh-alone")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return conn
+	}
+	conn := dial()
+	if err := echoOnce(conn, "with the controller"); err != nil {
+		t.Fatal(err)
+	}
+	m.n.StopController()
+	if err := echoOnce(conn, "the controller is gone, the circuit flows"); err != nil {
+		t.Fatal(err)
+	}
+	again := dial()
+	if err := echoOnce(again, "a new circuit without the controller"); err != nil {
+		t.Fatal(err)
+	}
+	if c := m.a.Running().Edge().Circuits(); len(c) != 2 || len(c[0].Path) != 3 || len(c[1].Path) != 3 {
+		t.Fatalf("router A's circuits without the controller: %+v", c)
+	}
+}
