@@ -44,6 +44,8 @@ type QuickstartFlags struct {
 	APIAddr, EdgeAddr  string
 	RouterCtl, Cluster string
 	Verbose            bool
+	// Routers is how many linked routers run.
+	Routers int
 }
 
 // exitError carries an exit code with its error.
@@ -188,6 +190,9 @@ printed) and writes the demo client's enrollment JWT; later runs resume from
 			if f.Home == "" {
 				return usageErr("--home is required")
 			}
+			if f.Routers < 1 || f.Routers > 16 {
+				return usageErr("--routers must be from 1 to 16")
+			}
 			return a.env.Quickstart(cmd.Context(), cmd, f)
 		},
 	}
@@ -198,5 +203,6 @@ printed) and writes the demo client's enrollment JWT; later runs resume from
 	cmd.Flags().StringVar(&f.RouterCtl, "router-control", "127.0.0.1:6262", "address routers' control channels connect to")
 	cmd.Flags().StringVar(&f.Cluster, "cluster", "127.0.0.1:6363", "raft cluster address")
 	cmd.Flags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what the controller and router do")
+	cmd.Flags().IntVar(&f.Routers, "routers", 1, "how many linked edge routers to run (1 to 16)")
 	return cmd
 }

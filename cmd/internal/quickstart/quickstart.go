@@ -32,16 +32,18 @@ const (
 
 // Names of the demo's entities and files.
 const (
-	AdminUsername   = controller.DefaultAdminUsername
-	RouterName      = "quickstart-router"
-	EchoService     = "echo"
-	HostIdentity    = "echo-host"
-	ClientIdentity  = "echo-client"
-	passwordFile    = "admin.password"
-	hostFile        = HostIdentity + ".json"
-	clientJWTFile   = ClientIdentity + ".jwt"
-	clientIDFile    = ClientIdentity + ".json"
-	routerDir       = "router"
+	AdminUsername  = controller.DefaultAdminUsername
+	RouterName     = "quickstart-router"
+	EchoService    = "echo"
+	HostIdentity   = "echo-host"
+	ClientIdentity = "echo-client"
+	passwordFile   = "admin.password"
+	hostFile       = HostIdentity + ".json"
+	clientJWTFile  = ClientIdentity + ".jwt"
+	clientIDFile   = ClientIdentity + ".json"
+	routerDir      = "router"
+	// MaxRouters bounds --routers.
+	MaxRouters      = 16
 	controllerDBDir = "data"
 )
 
@@ -55,6 +57,9 @@ type Options struct {
 	Password string
 
 	APIAddr, EdgeAddr, RouterCtlAddr, ClusterAddr string
+	// Routers is how many linked edge routers run (default 1, at most MaxRouters). The first
+	// serves EdgeAddr; the others listen on free ports.
+	Routers int
 
 	// Progress receives the human-readable steps; nil discards them.
 	Progress io.Writer
@@ -71,8 +76,10 @@ type Info struct {
 	Home string
 	// APIURL is the controller's base URL, e.g. https://127.0.0.1:1280.
 	APIURL string
-	// EdgeAddr is the router's edge listener.
+	// EdgeAddr is the (first) router's edge listener.
 	EdgeAddr string
+	// RouterIDs are the ids of the routers running.
+	RouterIDs []string
 	// Fresh is true when this run created the network.
 	Fresh         bool
 	AdminUsername string
@@ -97,6 +104,9 @@ func (o *Options) defaults() {
 	def(&o.RouterCtlAddr, DefaultRouterCtlAddr)
 	def(&o.ClusterAddr, DefaultClusterAddr)
 	def(&o.Command, "ostium")
+	if o.Routers <= 0 {
+		o.Routers = 1
+	}
 	if o.Progress == nil {
 		o.Progress = io.Discard
 	}
@@ -181,25 +191,51 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer admin.close()
 
-	// 3. Router.
-	opts.step(3, "starting the edge router on %s", opts.EdgeAddr)
-	rid, err := ensureRouter(ctx, admin, filepath.Join(home, routerDir))
-	if err != nil {
-		return err
+	// 3. Routers.
+	if opts.Routers > MaxRouters {
+		return fmt.Errorf("quickstart: at most %d routers", MaxRouters)
 	}
-	edgeLn, err := net.Listen("tcp", opts.EdgeAddr)
-	if err != nil {
-		return fmt.Errorf("quickstart: edge listener: %w", err)
+	if opts.Routers == 1 {
+		opts.step(3, "starting the edge router on %s", opts.EdgeAddr)
+	} else {
+		opts.step(3, "starting %d linked edge routers, the first on %s", opts.Routers, opts.EdgeAddr)
 	}
-	info.EdgeAddr = edgeLn.Addr().String()
-	rt, err := startRouter(ctx, rid, ctl.RouterAddr(), info.APIURL, edgeLn, opts.Log.With("component", "router"))
-	if err != nil {
-		_ = edgeLn.Close()
-		return err
-	}
-	defer rt.Close()
-	if err := waitOnline(ctx, ctl, rid.ID); err != nil {
-		return err
+	for i := 0; i < opts.Routers; i++ {
+		name, dir, edgeAddr := RouterName, routerDir, opts.EdgeAddr
+		if i > 0 {
+			name, dir, edgeAddr = fmt.Sprintf("%s-%d", RouterName, i+1), fmt.Sprintf("%s-%d", routerDir, i+1), "127.0.0.1:0"
+		}
+		rid, err := ensureRouter(ctx, admin, filepath.Join(home, dir), name)
+		if err != nil {
+			return err
+		}
+		edgeLn, err := net.Listen("tcp", edgeAddr)
+		if err != nil {
+			return fmt.Errorf("quickstart: edge listener: %w", err)
+		}
+		var linkLn net.Listener
+		if opts.Routers > 1 {
+			if linkLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				_ = edgeLn.Close()
+				return fmt.Errorf("quickstart: link listener: %w", err)
+			}
+		}
+		if i == 0 {
+			info.EdgeAddr = edgeLn.Addr().String()
+		}
+		info.RouterIDs = append(info.RouterIDs, rid.ID)
+		rt, err := startRouter(ctx, rid, ctl.RouterAddr(), info.APIURL, edgeLn, linkLn, opts.Log.With("component", "router", "router", name))
+		if err != nil {
+			_ = edgeLn.Close()
+			if linkLn != nil {
+				_ = linkLn.Close()
+			}
+			return err
+		}
+		defer rt.Close()
+		if err := waitOnline(ctx, ctl, rid.ID); err != nil {
+			return err
+		}
 	}
 
 	// 4. Demo service and policies.

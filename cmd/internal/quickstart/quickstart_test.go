@@ -50,13 +50,19 @@ type running struct {
 // start runs the quickstart in home on free ports and waits until it is ready.
 func start(t *testing.T, home, password string) *running {
 	t.Helper()
+	return startN(t, home, password, 1)
+}
+
+// startN is start with n linked routers.
+func startN(t *testing.T, home, password string, n int) *running {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{progress: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan quickstart.Info, 1)
 	go func() {
 		r.done <- quickstart.Run(ctx, quickstart.Options{Home: home, Password: password,
 			APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0",
-			Progress: r.progress, Ready: func(i quickstart.Info) { ready <- i }})
+			Routers: n, Progress: r.progress, Ready: func(i quickstart.Info) { ready <- i }})
 	}()
 	select {
 	case r.info = <-ready:
@@ -209,5 +215,74 @@ func TestQuickstartDemoAndResume(t *testing.T) {
 func TestQuickstartNeedsAHome(t *testing.T) {
 	if err := quickstart.Run(context.Background(), quickstart.Options{}); err == nil || !strings.Contains(err.Error(), "home") {
 		t.Fatalf("Run without a home: %v", err)
+	}
+}
+
+// TestQuickstartLinkedRouters: with three routers the quickstart links each to the others,
+// the management API lists the links, and the demo dial works.
+func TestQuickstartLinkedRouters(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "qs")
+	run := startN(t, home, "", 3)
+	info := run.info
+	if len(info.RouterIDs) != 3 || !strings.Contains(run.progress.String(), "3 linked edge routers") {
+		t.Fatalf("routers %v, progress:\n%s", info.RouterIDs, run.progress.String())
+	}
+	jwt, err := os.ReadFile(info.ClientJWT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := enroll.Enroll(ctx, strings.TrimSpace(string(jwt)), enroll.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, res.Identity, "hello with three routers")
+
+	caPEM, _ := os.ReadFile(info.CAFile)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}, Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	body, _ := json.Marshal(map[string]string{"username": info.AdminUsername, "password": info.AdminPassword})
+	resp, err := hc.Post(info.APIURL+"/edge/management/v1/authenticate?method=password", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var auth struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&auth)
+	resp.Body.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", info.APIURL+"/edge/management/v1/links", nil)
+		req.Header.Set("zt-session", auth.Data.Token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var links struct {
+			Data []struct {
+				State string `json:"state"`
+			} `json:"data"`
+		}
+		_ = json.NewDecoder(resp.Body).Decode(&links)
+		resp.Body.Close()
+		up := 0
+		for _, l := range links.Data {
+			if l.State == "connected" {
+				up++
+			}
+		}
+		if up == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("links: %+v", links.Data)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

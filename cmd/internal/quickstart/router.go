@@ -45,13 +45,13 @@ const (
 
 // ensureRouter loads the router enrolled by an earlier run or creates and
 // enrolls one (erott) and stores its files in dir.
-func ensureRouter(ctx context.Context, admin *adminClient, dir string) (*routerIdentity, error) {
+func ensureRouter(ctx context.Context, admin *adminClient, dir, name string) (*routerIdentity, error) {
 	if rid, err := loadRouter(dir); err == nil {
 		return rid, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	id, err := admin.recreate(ctx, "edge-routers", RouterName, map[string]any{"isTunnelerEnabled": false, "roleAttributes": []string{"quickstart"}})
+	id, err := admin.recreate(ctx, "edge-routers", name, map[string]any{"isTunnelerEnabled": false, "roleAttributes": []string{"quickstart"}})
 	if err != nil {
 		return nil, err
 	}
@@ -73,11 +73,11 @@ func ensureRouter(ctx context.Context, admin *adminClient, dir string) (*routerI
 	if err != nil {
 		return nil, err
 	}
-	clientCSR, err := csr(clientKey, RouterName, nil)
+	clientCSR, err := csr(clientKey, name, nil)
 	if err != nil {
 		return nil, err
 	}
-	serverCSR, err := csr(serverKey, RouterName, []net.IP{net.IPv4(127, 0, 0, 1)})
+	serverCSR, err := csr(serverKey, name, []net.IP{net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, err
 	}
@@ -177,16 +177,22 @@ func (rid *routerIdentity) files() router.IdentityConfig {
 	}
 }
 
-// startRouter runs the stored router in this process, serving its edge listener on ln.
-func startRouter(ctx context.Context, rid *routerIdentity, controlAddr, apiURL string, ln net.Listener, log *slog.Logger) (*router.Router, error) {
+// startRouter runs the stored router in this process, serving its edge listener on ln and,
+// when linkLn is not nil, accepting links from the other routers on linkLn.
+func startRouter(ctx context.Context, rid *routerIdentity, controlAddr, apiURL string, ln, linkLn net.Listener, log *slog.Logger) (*router.Router, error) {
 	cfg := router.DefaultConfig()
 	cfg.Identity = rid.files()
 	cfg.Controller.Endpoint = "tls:" + controlAddr
 	cfg.Controller.APIURL = apiURL
 	cfg.Edge.Listen = ln.Addr().String()
 	cfg.Edge.Advertise = cfg.Edge.Listen
-	r, err := router.Start(ctx, cfg, router.Options{Logger: log, EdgeListener: ln,
-		ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: time.Second})
+	opts := router.Options{Logger: log, EdgeListener: ln, ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: time.Second}
+	if linkLn != nil {
+		cfg.Link.Listen = linkLn.Addr().String()
+		cfg.Link.Advertise = cfg.Link.Listen
+		opts.LinkListener = linkLn
+	}
+	r, err := router.Start(ctx, cfg, opts)
 	if err != nil {
 		return nil, fmt.Errorf("quickstart: start the router: %w", err)
 	}
