@@ -121,7 +121,7 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultRegistryTimeout  = 30 * time.Second
 	DefaultTokenWait        = 3 * time.Second
-	DefaultFabricWindow     = 256 << 10
+	DefaultFabricWindow     = 1 << 20
 )
 
 // Config configures a Listener.
@@ -162,7 +162,7 @@ type Config struct {
 	// this router's terminators only.
 	Fabric Fabric
 	// FabricWindow is the flow-control window of circuits across routers (it sizes their
-	// queues; default 256 KiB, which must match the mesh's).
+	// queues; default 1 MiB, which must match the mesh's).
 	FabricWindow int
 }
 

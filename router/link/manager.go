@@ -34,7 +34,7 @@ const (
 	DefaultDialTimeout   = 5 * time.Second
 	DefaultMinBackoff    = 100 * time.Millisecond
 	DefaultMaxBackoff    = 2 * time.Second
-	DefaultWindow        = 256 << 10
+	DefaultWindow        = 1 << 20
 	DefaultCreateTimeout = 10 * time.Second
 	DefaultResumeWait    = 3 * time.Second
 )
@@ -70,7 +70,7 @@ type Config struct {
 	// 100 ms and 2 s), doubling after each failure, with jitter.
 	MinBackoff, MaxBackoff time.Duration
 	// Window is the flow-control window of each direction of a circuit, in bytes (default
-	// 256 KiB).
+	// 1 MiB).
 	Window int
 	// CreateTimeout bounds the opening of a circuit (default 10 s).
 	CreateTimeout time.Duration

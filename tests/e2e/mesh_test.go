@@ -26,7 +26,7 @@ type meshNetwork struct {
 
 // newMeshNetwork makes the network with a plain service and an end-to-end encrypted one,
 // service+"-sealed".
-func newMeshNetwork(t *testing.T, service string) *meshNetwork {
+func newMeshNetwork(t testing.TB, service string) *meshNetwork {
 	t.Helper()
 	n := harness.Start(t)
 	serviceID := n.Service(service, false)
@@ -45,7 +45,7 @@ func newMeshNetwork(t *testing.T, service string) *meshNetwork {
 
 // waitPath waits until router from holds a path to router to and a terminator of the
 // service there.
-func (m *meshNetwork) waitPath(t *testing.T, from, to *harness.Router) []string {
+func (m *meshNetwork) waitPath(t testing.TB, from, to *harness.Router) []string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
