@@ -107,11 +107,7 @@ func (ch *channel) connect(req connectRequest) error {
 	if err := refuseSDKFlowControl(req.msg); err != nil {
 		return err
 	}
-	var remote []RemoteTerminator
-	if l.cfg.Fabric != nil {
-		remote = l.cfg.Fabric.Terminators(sess.ServiceID)
-	}
-	picked, err := l.terminators.pick(sess.ServiceID, sess.ServiceTerminatorStrategy, req.identity, remote)
+	picked, err := ch.pickTerminator(sess, req.identity)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"time"
 
 	"github.com/ostium-net/ostium/router/splice"
 )
@@ -58,6 +59,48 @@ type Fabric interface {
 	Terminators(serviceID string) []RemoteTerminator
 	// Dial opens a circuit to a remote terminator; it returns once the host accepted.
 	Dial(ctx context.Context, t RemoteTerminator, d FabricDial) (FabricEnd, error)
+}
+
+// FabricUpdates is optionally implemented by a Fabric that can tell when what it knows
+// changes (terminators, links, paths): a dial that finds no terminator waits for it (up to
+// Config.TokenWait), as a host's Bind on another router may reach this router a moment after
+// the host was told it is bound.
+type FabricUpdates interface {
+	// FabricChanged returns a channel closed at the next change.
+	FabricChanged() <-chan struct{}
+}
+
+// pickTerminator picks a terminator among this router's and the fabric's; when there is none
+// and the fabric announces its changes, it waits for one up to TokenWait.
+func (ch *channel) pickTerminator(sess Session, identity string) (choice, error) {
+	l := ch.l
+	updates, canWait := l.cfg.Fabric.(FabricUpdates)
+	var timer *time.Timer
+	for {
+		var changed <-chan struct{}
+		if canWait {
+			changed = updates.FabricChanged()
+		}
+		var remote []RemoteTerminator
+		if l.cfg.Fabric != nil {
+			remote = l.cfg.Fabric.Terminators(sess.ServiceID)
+		}
+		picked, err := l.terminators.pick(sess.ServiceID, sess.ServiceTerminatorStrategy, identity, remote)
+		if err == nil || !canWait || l.cfg.TokenWait <= 0 {
+			return picked, err
+		}
+		if timer == nil {
+			timer = time.NewTimer(l.cfg.TokenWait)
+			defer timer.Stop()
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return picked, err
+		case <-ch.conn.Done():
+			return picked, err
+		}
+	}
 }
 
 // FabricError is a refused fabric dial, with the edge error code the dialer is told.

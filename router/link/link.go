@@ -245,9 +245,12 @@ func (l *Link) handle(f *frame) {
 		if len(f.body()) == 8 {
 			sent := int64(binary.LittleEndian.Uint64(f.body()))
 			if rtt := time.Now().UnixNano() - sent; rtt >= 0 {
-				l.latency.Store(max(rtt, 1))
+				rtt = max(rtt, 1)
+				old := l.latency.Swap(rtt)
 				l.lastProbe.Store(time.Now().UnixNano())
-				l.m.linkChanged()
+				if latencyMoved(old, rtt) {
+					l.m.linkChanged()
+				}
 			}
 		}
 		f.release()
@@ -349,4 +352,17 @@ func (l *Link) circuitCount() int {
 	l.cmu.Lock()
 	defer l.cmu.Unlock()
 	return len(l.circuits)
+}
+
+// latencyMoved reports a change of round trip worth telling the controller and recomputing
+// paths for: the first measure, or a move by a fifth and at least half a millisecond.
+func latencyMoved(old, now int64) bool {
+	if old == 0 {
+		return true
+	}
+	d := now - old
+	if d < 0 {
+		d = -d
+	}
+	return d > int64(500*time.Microsecond) && d*5 > old
 }

@@ -120,6 +120,8 @@ type Manager struct {
 	hops    map[*hop]struct{}
 
 	terminals   sync.Map // circuit id → *terminal (the circuits that end on this router)
+	changedMu   sync.Mutex
+	changed     chan struct{} // closed and replaced at every change of the mesh
 	reportDirty chan struct{}
 	wake        chan struct{}
 	stop        chan struct{}
@@ -153,6 +155,7 @@ func New(cfg Config) (*Manager, error) {
 		failed:      map[string]failedState{},
 		hops:        map[*hop]struct{}{},
 		reportDirty: make(chan struct{}, 1),
+		changed:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 	}, nil
@@ -201,6 +204,7 @@ func (m *Manager) shutdown() {
 // deleted, disabled or re-enrolled, and forgets computed paths.
 func (m *Manager) MeshChanged() {
 	m.routes.invalidate()
+	m.announce()
 	select {
 	case m.wake <- struct{}{}:
 	default:
@@ -210,10 +214,26 @@ func (m *Manager) MeshChanged() {
 // linkChanged marks the links as changed, for the report and the paths.
 func (m *Manager) linkChanged() {
 	m.routes.invalidate()
+	m.announce()
 	select {
 	case m.reportDirty <- struct{}{}:
 	default:
 	}
+}
+
+// FabricChanged returns a channel closed at the next change of the routers, terminators,
+// topology or links (edge.FabricUpdates).
+func (m *Manager) FabricChanged() <-chan struct{} {
+	m.changedMu.Lock()
+	defer m.changedMu.Unlock()
+	return m.changed
+}
+
+func (m *Manager) announce() {
+	m.changedMu.Lock()
+	close(m.changed)
+	m.changed = make(chan struct{})
+	m.changedMu.Unlock()
 }
 
 // reconcile brings dialers and links in line with the routers the controller pushed.
