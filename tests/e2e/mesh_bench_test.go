@@ -130,12 +130,13 @@ func BenchmarkMeshRoundTrip64B(b *testing.B) {
 // resident memory grew per circuit.
 func BenchmarkMeshCircuitMemory(b *testing.B) {
 	const circuits = 1000
+	bin := buildRouter(b)
 	n := harness.Start(b)
 	n.Service("bench-mesh-many", false)
 	n.Create("/service-edge-router-policies", map[string]any{"name": "all-services", "semantic": "AnyOf", "serviceRoles": []string{"#all"}, "edgeRouterRoles": []string{"#all"}})
-	a := startRouterProc(b, n, "bm-a", false)
-	mid := startRouterProc(b, n, "bm-b", true)
-	c := startRouterProc(b, n, "bm-c", false)
+	a := startRouterProc(b, n, bin, "bm-a", false)
+	mid := startRouterProc(b, n, bin, "bm-b", true)
+	c := startRouterProc(b, n, bin, "bm-c", false)
 	n.Create("/edge-router-policies", map[string]any{"name": "client-on-a", "semantic": "AnyOf", "identityRoles": []string{"#bm-client"}, "edgeRouterRoles": []string{"@" + a.r.ID}})
 	n.Create("/edge-router-policies", map[string]any{"name": "host-on-c", "semantic": "AnyOf", "identityRoles": []string{"#bm-host"}, "edgeRouterRoles": []string{"@" + c.r.ID}})
 	host := n.Context(n.Identity("bm-host", "bench-mesh-many-bind", "bm-host"))

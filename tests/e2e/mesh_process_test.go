@@ -17,19 +17,16 @@ import (
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
-// buildRouterOnce builds ostium-router once per test binary.
-var buildRouterOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "ostium-router-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "ostium-router")
+// buildRouter builds ostium-router into the test's temporary directory.
+func buildRouter(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ostium-router")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/ostium-net/ostium/router/cmd/ostium-router").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("building ostium-router: %v\n%s", err, out)
+		t.Fatalf("building ostium-router: %v\n%s", err, out)
 	}
-	return bin, nil
-})
+	return bin
+}
 
 // routerProc is an enrolled router run as its own ostium-router process.
 type routerProc struct {
@@ -44,12 +41,8 @@ type routerProc struct {
 
 // startRouterProc enrolls a router and runs it as a process; with link set it listens for
 // links on a fixed free port (kept across restarts).
-func startRouterProc(t testing.TB, n *harness.Network, name string, link bool) *routerProc {
+func startRouterProc(t testing.TB, n *harness.Network, bin, name string, link bool) *routerProc {
 	t.Helper()
-	bin, err := buildRouterOnce()
-	if err != nil {
-		t.Fatal(err)
-	}
 	r := n.EnrollRouter(name)
 	cfg := r.Config()
 	edge := freeAddrT(t)
@@ -173,13 +166,14 @@ func TestMeshRoutersAsProcessesSurviveAKilledMiddleRouter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs four router processes; skipped in -short mode")
 	}
+	bin := buildRouter(t)
 	n := harness.Start(t)
 	n.Service("proc-echo", false)
 	n.Create("/service-edge-router-policies", map[string]any{"name": "all-services", "semantic": "AnyOf", "serviceRoles": []string{"#all"}, "edgeRouterRoles": []string{"#all"}})
-	a := startRouterProc(t, n, "proc-a", false)
-	b := startRouterProc(t, n, "proc-b", true)
-	c := startRouterProc(t, n, "proc-c", false)
-	d := startRouterProc(t, n, "proc-d", true)
+	a := startRouterProc(t, n, bin, "proc-a", false)
+	b := startRouterProc(t, n, bin, "proc-b", true)
+	c := startRouterProc(t, n, bin, "proc-c", false)
+	d := startRouterProc(t, n, bin, "proc-d", true)
 	n.Create("/edge-router-policies", map[string]any{"name": "client-on-a", "semantic": "AnyOf", "identityRoles": []string{"#proc-client"}, "edgeRouterRoles": []string{"@" + a.r.ID}})
 	n.Create("/edge-router-policies", map[string]any{"name": "host-on-c", "semantic": "AnyOf", "identityRoles": []string{"#proc-host"}, "edgeRouterRoles": []string{"@" + c.r.ID}})
 	host := n.Context(n.Identity("proc-host", "proc-echo-bind", "proc-host"))
