@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ostium-net/ostium/controller/access"
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/api"
 	"github.com/ostium-net/ostium/controller/auth"
@@ -171,7 +172,10 @@ func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load PKI (run `ostium-controller init` first?): %w", err)
 	}
-	s, err := store.Open(filepath.Join(cfg.DataDir, "ctrl.db"), store.Options{Hooks: []store.ChangeHook{policy.Hook}})
+	s, err := store.Open(filepath.Join(cfg.DataDir, "ctrl.db"), store.Options{
+		Hooks:  []store.ChangeHook{policy.Hook},
+		Settle: []store.SettleHook{access.Settle},
+	})
 	if err != nil {
 		return nil, err
 	}

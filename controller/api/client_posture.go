@@ -10,6 +10,8 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/ostium-net/ostium/controller/access"
+	"github.com/ostium-net/ostium/controller/domain"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	postureops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/posture"
 	"github.com/ostium-net/ostium/controller/policy"
@@ -20,8 +22,9 @@ import (
 
 // Posture responses are kept per API session in one store.PostureData
 // record, written through raft so that every controller evaluates the same
-// facts. After each write, the caller's sessions that no longer pass their
-// service policies' checks are deleted; routers are told and close them.
+// facts. The write itself deletes the caller's sessions that no longer pass
+// their service policies' checks (access.Settle); routers are told and close
+// them.
 
 // CodeInvalidPosture refuses a session whose posture passes no policy.
 const CodeInvalidPosture = "INVALID_POSTURE"
@@ -70,7 +73,6 @@ func (s *Server) postureResponses(r *http.Request, caller *Principal, status int
 	if err := s.savePosture(ctx, caller.Session.ID, apply); err != nil {
 		return fail(err)
 	}
-	s.revokeFailingSessions(ctx, []string{caller.Session.ID})
 	out := &models.PostureResponse{Services: []*models.PostureResponseService{}}
 	_ = s.State.View(func(tx *store.Tx) error {
 		out.Services = timedServices(tx, caller, time.Now())
@@ -171,25 +173,22 @@ func (s *Server) savePosture(ctx context.Context, apiSessionID string, apply fun
 	return fmt.Errorf("store posture data of %q: %w", apiSessionID, store.ErrConflict)
 }
 
-// revokeFailingSessions deletes the sessions of the given API sessions (all
-// sessions when nil) whose posture no longer passes. The deletion reaches
-// the routers, which close the sessions' circuits.
-func (s *Server) revokeFailingSessions(ctx context.Context, apiSessionIDs []string) {
-	var failing []string
-	err := s.State.View(func(tx *store.Tx) error {
-		failing = posture.FailingSessions(tx, apiSessionIDs, time.Now())
+// revokeDeniedSessions deletes, in one entry, the sessions that posture no
+// longer lets stand with time alone (MFA timeouts); everything else that
+// takes a grant away revokes in its own entry (see package access).
+func (s *Server) revokeDeniedSessions(ctx context.Context) {
+	var denied []string
+	if err := s.State.View(func(tx *store.Tx) error {
+		denied = access.DeniedSessions(tx, time.Now())
 		return nil
-	})
-	if err != nil {
+	}); err != nil || len(denied) == 0 {
 		return
 	}
-	for _, sid := range failing {
-		if err := s.State.Delete(ctx, store.Sessions, sid); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.Log.Warn("could not remove a session that fails posture", "session", sid, "error", err)
-			continue
-		}
-		s.Log.Info("removed a session that fails posture", "session", sid)
+	if err := s.State.Apply(ctx, &domain.RevokeSessions{IDs: denied, IfDenied: true}); err != nil {
+		s.Log.Warn("could not remove sessions that fail posture", "sessions", len(denied), "error", err)
+		return
 	}
+	s.Log.Info("removed sessions that fail posture", "sessions", len(denied))
 }
 
 // sweepPosture removes, while this node leads the cluster, sessions that
@@ -211,7 +210,7 @@ func (s *Server) sweepPosture() {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), postureSweepInterval*5)
-		s.revokeFailingSessions(ctx, nil)
+		s.revokeDeniedSessions(ctx)
 		cancel()
 	}
 }

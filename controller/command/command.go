@@ -36,6 +36,8 @@ const (
 	TypeCountPasswordFailure Type = 8
 	// TypeTouchAPISessions records the last use of API sessions (activity.go).
 	TypeTouchAPISessions Type = 9
+	// TypeRevokeSessions deletes sessions in one entry (controller/domain).
+	TypeRevokeSessions Type = 10
 )
 
 // Command is one state change.
@@ -102,6 +104,19 @@ var registry = map[Type]func() Command{
 	TypeAcceptTOTP:           func() Command { return &AcceptTOTP{} },
 	TypeCountPasswordFailure: func() Command { return &CountPasswordFailure{} },
 	TypeTouchAPISessions:     func() Command { return &TouchAPISessions{} },
+}
+
+// Register adds a command type defined outside this package (the user
+// actions of controller/domain) to the dispatch table. Its type byte must be
+// declared above; registering one twice panics, as that is a build mistake.
+func Register(t Type, newCmd func() Command) {
+	if _, dup := registry[t]; dup {
+		panic(fmt.Sprintf("command type %d registered twice", t))
+	}
+	if c := newCmd(); c.Type() != t {
+		panic(fmt.Sprintf("command type %d registered with a constructor of type %d", t, c.Type()))
+	}
+	registry[t] = newCmd
 }
 
 func kind(name string) (*store.Kind, error) {

@@ -206,8 +206,14 @@ func onEntity(tx *store.Tx, c store.Change, sides []side) error {
 	return markIdentities(tx, affected)
 }
 
+// NoteGrantsChanged is the store note topic (store.Tx.Note) under which the
+// hook names every identity whose service grants may have changed in the
+// entry being applied; revocation settles them before the entry commits.
+const NoteGrantsChanged = "grants-changed"
+
 func markIdentities(tx *store.Tx, ids map[string]bool) error {
 	for id := range ids {
+		tx.Note(NoteGrantsChanged, id)
 		if err := tx.SetMarker(ServicesMarker(id), tx.Now()); err != nil {
 			return err
 		}

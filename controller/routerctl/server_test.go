@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ostium-net/ostium/controller/access"
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
@@ -44,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := store.Open(filepath.Join(dir, "ctrl.db"), store.Options{Hooks: []store.ChangeHook{policy.Hook}})
+	s, err := store.Open(filepath.Join(dir, "ctrl.db"), store.Options{Hooks: []store.ChangeHook{policy.Hook}, Settle: []store.SettleHook{access.Settle}})
 	if err != nil {
 		t.Fatal(err)
 	}

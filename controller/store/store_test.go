@@ -205,3 +205,55 @@ func TestSnapshotRestoreSwapsInPlace(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSettleRunsOncePerEntryAndCanRollBack: a settle hook sees what the
+// entry noted, once, after the whole entry; its writes commit with the
+// entry and its error rolls the entry back.
+func TestSettleRunsOncePerEntryAndCanRollBack(t *testing.T) {
+	var seen [][]string
+	refuse := false
+	settle := func(tx *store.Tx) error {
+		noted := tx.Noted("names")
+		seen = append(seen, noted)
+		if refuse {
+			return errors.New("refused by settle")
+		}
+		for _, n := range noted {
+			if err := tx.Create(store.Services, &store.Service{Meta: store.Meta{ID: "svc-" + n}, Name: "svc-" + n}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{Settle: []store.SettleHook{settle}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := apply(t, s, 1, func(tx *store.Tx) error {
+		for _, n := range []string{"b", "a", "b"} {
+			tx.Note("names", n)
+		}
+		return tx.Create(store.Identities, &store.Identity{Meta: store.Meta{ID: "i1"}, Name: "i1", Type: "User"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || len(seen[0]) != 2 || seen[0][0] != "a" || seen[0][1] != "b" {
+		t.Fatalf("settle saw %v, want one call with [a b]", seen)
+	}
+	refuse = true
+	if err := apply(t, s, 2, func(tx *store.Tx) error {
+		return tx.Create(store.Identities, &store.Identity{Meta: store.Meta{ID: "i2"}, Name: "i2", Type: "User"})
+	}); err == nil {
+		t.Fatal("an entry whose settle failed was applied")
+	}
+	_ = s.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Services, "svc-a") || !tx.Exists(store.Services, "svc-b") {
+			t.Error("settle's writes did not commit with the entry")
+		}
+		if tx.Exists(store.Identities, "i2") {
+			t.Error("the refused entry left its record")
+		}
+		return nil
+	})
+}
