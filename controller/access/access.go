@@ -35,6 +35,10 @@ func (e *PostureError) Error() string {
 	return "the posture of the API session passes no service policy's checks: " + posture.Describe(posture.Failing(e.Results))
 }
 
+// Unwrap makes a PostureError a store.ErrRefused, the class that survives
+// forwarding to the leader.
+func (e *PostureError) Unwrap() error { return store.ErrRefused }
+
 // Check reports whether the API session may use the service with typ (Dial
 // or Bind) at now: nil, ErrNotGranted or a *PostureError.
 func Check(tx *store.Tx, as *store.APISession, serviceID, typ string, now time.Time) error {

@@ -2,15 +2,15 @@ package api
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/ostium-net/ostium/controller/access"
 	"github.com/ostium-net/ostium/controller/auth"
-	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/service"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/session"
@@ -264,62 +264,40 @@ func (s *Server) onlineRouters(tx *store.Tx, identityID, serviceID string) []str
 var errNoEdgeRouters = newErr(http.StatusBadRequest, CodeNoEdgeRoutersAvailable, "no edge routers are available to reach this service")
 
 // createSession gives the caller's API session a Dial or Bind session for a
-// service. It is idempotent per (API session, service, type): asking again
-// returns the same session and token.
+// service: one domain.CreateSession entry, which decides grant, posture and
+// uniqueness inside the write. Before proposing, it answers what the write
+// cannot: whether any router could carry the session now. It is idempotent
+// per (API session, service, type): asking again returns the same session.
 func (s *Server) createSession(r *http.Request, caller *Principal, body *models.SessionCreate) middleware.Responder {
 	typ := string(body.Type)
 	if typ == "" {
 		typ = store.PolicyDial
 	}
 	serviceID := str(body.ServiceID)
-	var existing string
+	key := domain.SessionKey(caller.Session.ID, serviceID, typ)
 	err := s.State.View(func(tx *store.Tx) error {
-		if !tx.Exists(store.Services, serviceID) || len(policy.GrantingPolicies(tx, caller.Identity.ID, serviceID, typ)) == 0 {
-			// Not granted looks exactly like not there.
-			return errNotFound
+		if err := access.Check(tx, currentAPISession(tx, caller), serviceID, typ, time.Now()); err != nil {
+			return err
 		}
-		// One granting policy of the requested type whose checks all pass suffices.
-		if results := posture.EvaluatePolicies(tx, currentAPISession(tx, caller), serviceID, typ, time.Now()); !posture.Allowed(results) {
-			return invalidPosture(results)
-		}
-		if id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", sessionKey(caller.Session.ID, serviceID, typ)); found {
-			existing = id
-			return nil
-		}
-		if len(s.onlineRouters(tx, caller.Identity.ID, serviceID)) == 0 {
+		if _, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key); !found && len(s.onlineRouters(tx, caller.Identity.ID, serviceID)) == 0 {
 			return errNoEdgeRouters
 		}
 		return nil
 	})
-	if err != nil {
-		return fail(err)
+	if err == nil {
+		id := state.NewID()
+		err = s.State.Apply(requestContext(r), &domain.CreateSession{ID: id, TokenHash: auth.TokenHash(s.tokens.Token(tokenKindSession, id)),
+			APISessionID: caller.Session.ID, ServiceID: serviceID, Permission: typ, Tags: tagsIn(body.Tags)})
 	}
-	id := existing
-	if id == "" {
-		id = state.NewID()
-		rec := &store.Session{Meta: store.Meta{ID: id, Tags: tagsIn(body.Tags)}, APISessionID: caller.Session.ID, IdentityID: caller.Identity.ID,
-			ServiceID: serviceID, Type: typ, TokenHash: auth.TokenHash(s.tokens.Token(tokenKindSession, id))}
-		c, cerr := command.NewCreate(store.Sessions, rec)
-		if cerr != nil {
-			return fail(cerr)
-		}
-		if err := s.State.Apply(requestContext(r), c); err != nil {
-			if !errors.Is(err, store.ErrConflict) {
-				return fail(err)
-			}
-			// A concurrent request created it first: answer with that one.
-			var found bool
-			_ = s.State.View(func(tx *store.Tx) error {
-				id, found = tx.Lookup(store.Sessions, "apiSessionServiceType", sessionKey(caller.Session.ID, serviceID, typ))
-				return nil
-			})
-			if !found {
-				return fail(err)
-			}
-		}
+	if err != nil {
+		return fail(s.sessionRefusal(caller, serviceID, typ, err))
 	}
 	var out any
 	err = s.State.View(func(tx *store.Tx) error {
+		id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key)
+		if !found {
+			return errNotFound // revoked as soon as it was made
+		}
 		rec, err := tx.Get(store.Sessions, id)
 		if err != nil {
 			return err
@@ -333,7 +311,21 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 	return respond{status: http.StatusCreated, body: envelope{Data: out, Meta: newMeta()}}
 }
 
-// sessionKey is the unique key of a session's (API session, service, type).
-func sessionKey(apiSessionID, serviceID, typ string) string {
-	return fmt.Sprintf("%s|%s|%s", apiSessionID, serviceID, typ)
+// sessionRefusal is the answer to a refused session: a posture refusal
+// (which loses its detail when the leader decided it) is described from the
+// checks as they stand here.
+func (s *Server) sessionRefusal(caller *Principal, serviceID, typ string, err error) error {
+	var pe *access.PostureError
+	if errors.As(err, &pe) {
+		return invalidPosture(pe.Results)
+	}
+	if errors.Is(err, store.ErrRefused) {
+		var results []posture.PolicyResult
+		_ = s.State.View(func(tx *store.Tx) error {
+			results = posture.EvaluatePolicies(tx, currentAPISession(tx, caller), serviceID, typ, time.Now())
+			return nil
+		})
+		return invalidPosture(results)
+	}
+	return err
 }

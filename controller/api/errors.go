@@ -115,6 +115,8 @@ func toAPIError(err error) *APIError {
 	case errors.Is(err, cluster.ErrIdempotencyKeyReused):
 		return &APIError{Status: 422, Code: CodeIdempotencyKeyReused, Err: err,
 			Message: "this Idempotency-Key was already used for a different request; use a new key for a new request"}
+	case errors.Is(err, store.ErrUnauthorized):
+		return errUnauthorized
 	case errors.Is(err, cluster.ErrNoLeader):
 		return &APIError{Status: 503, Code: CodeUnavailable, Message: "the cluster has no leader reachable from this controller right now, and nothing was changed; retry shortly, here or on another controller", Err: err, RetryAfter: 1}
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/policy"
@@ -116,25 +118,27 @@ func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
 		if minutes < 0 {
 			return fail(validationError("durationMinutes", "must not be negative", minutes))
 		}
+		if minutes > int64(math.MaxInt64/time.Minute) {
+			return fail(validationError("durationMinutes", "is too large", minutes))
+		}
 		if caller := principalOf(pr); caller != nil && caller.Identity.ID == p.ID {
 			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
 		}
-		now := time.Now().UTC()
-		resp := s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
-			i := r.(*store.Identity)
-			i.Disabled, i.DisabledAt, i.DisabledUntil = true, &now, nil
-			if minutes > 0 {
-				until := now.Add(time.Duration(minutes) * time.Minute)
-				i.DisabledUntil = &until
-			}
+		// The identity's API sessions end in the same write (and with them its
+		// sessions, which routers are told to close).
+		var apiSessions []string
+		_ = s.State.View(func(tx *store.Tx) error {
+			apiSessions = tx.Referencing(store.APISessions, "identityId", p.ID)
 			return nil
 		})
-		// A disabled identity's API sessions end now (and with them its
-		// sessions, which routers are told to close).
-		if err := s.endAPISessions(p.HTTPRequest, p.ID); err != nil {
+		err := s.State.Apply(requestContext(p.HTTPRequest), &domain.DisableIdentity{IdentityID: p.ID, For: time.Duration(minutes) * time.Minute})
+		if err != nil {
 			return fail(err)
 		}
-		return resp
+		for _, id := range apiSessions {
+			s.Activity.Forget(id)
+		}
+		return okEmpty()
 	})
 	a.IdentityEnableIdentityHandler = identity.EnableIdentityHandlerFunc(func(p identity.EnableIdentityParams, _ any) middleware.Responder {
 		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
@@ -417,22 +421,4 @@ func sdkInfoModel(m map[string]any) *models.SdkInfo {
 	get := func(k string) string { v, _ := m[k].(string); return v }
 	out.AppID, out.AppVersion, out.Branch, out.Revision, out.Type, out.Version = get("appId"), get("appVersion"), get("branch"), get("revision"), get("type"), get("version")
 	return out
-}
-
-// endAPISessions deletes every API session of an identity; one that ended
-// on its own meanwhile is not an error.
-func (s *Server) endAPISessions(r *http.Request, identityID string) error {
-	var ids []string
-	_ = s.State.View(func(tx *store.Tx) error {
-		ids = tx.Referencing(store.APISessions, "identityId", identityID)
-		return nil
-	})
-	for _, id := range ids {
-		err := s.State.Apply(requestContext(r), &command.DeleteEntity{Kind: store.APISessions.Name, ID: id})
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		s.Activity.Forget(id)
-	}
-	return nil
 }

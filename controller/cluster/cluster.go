@@ -421,6 +421,8 @@ var errorClasses = []struct {
 	{"invalid", store.ErrInvalid},
 	{"unknown", errUnknownAttempt},
 	{"key-reused", ErrIdempotencyKeyReused},
+	{"unauthorized", store.ErrUnauthorized},
+	{"refused", store.ErrRefused},
 	{"not-leader", ErrNoLeader},
 }
 

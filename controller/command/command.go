@@ -38,6 +38,12 @@ const (
 	TypeTouchAPISessions Type = 9
 	// TypeRevokeSessions deletes sessions in one entry (controller/domain).
 	TypeRevokeSessions Type = 10
+	// TypeCreateSession opens a Dial or Bind session (controller/domain).
+	TypeCreateSession Type = 11
+	// TypeDisableIdentity disables an identity and ends its API sessions (controller/domain).
+	TypeDisableIdentity Type = 12
+	// TypeEndAPISessions ends API sessions (controller/domain).
+	TypeEndAPISessions Type = 13
 )
 
 // Command is one state change.

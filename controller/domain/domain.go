@@ -15,4 +15,7 @@ import "github.com/ostium-net/ostium/controller/command"
 
 func init() {
 	command.Register(command.TypeRevokeSessions, func() command.Command { return &RevokeSessions{} })
+	command.Register(command.TypeCreateSession, func() command.Command { return &CreateSession{} })
+	command.Register(command.TypeDisableIdentity, func() command.Command { return &DisableIdentity{} })
+	command.Register(command.TypeEndAPISessions, func() command.Command { return &EndAPISessions{} })
 }

@@ -16,6 +16,12 @@ var (
 	ErrInvalidReference = errors.New("invalid reference")
 	// ErrInvalid means a record failed a rule the store enforces.
 	ErrInvalid = errors.New("invalid")
+	// ErrUnauthorized means the actor of a change may not make it now: its
+	// API session ended, or its identity is disabled.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrRefused means a rule of the domain refuses the change in the
+	// state it would apply to (a posture check fails, for example).
+	ErrRefused = errors.New("refused")
 )
 
 // FieldError explains which field of a record broke which rule.

@@ -1,0 +1,231 @@
+package domain_test
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/access"
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
+	"github.com/ostium-net/ostium/controller/policy"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+// fixture is a controller store in a temp dir with the controller's hooks.
+// Commands go through their log encoding, as raft would carry them, and are
+// applied without raft, PKI or HTTPS.
+type fixture struct {
+	t   testing.TB
+	s   *store.Store
+	idx uint64
+	now time.Time
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{NoSync: true,
+		Hooks: []store.ChangeHook{policy.Hook}, Settle: []store.SettleHook{access.Settle}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return &fixture{t: t, s: s, now: time.Unix(1700000000, 0).UTC()}
+}
+
+// apply encodes c, decodes it and applies it as the next entry.
+func (f *fixture) apply(c command.Command) (any, error) {
+	f.t.Helper()
+	f.idx++
+	f.now = f.now.Add(time.Second)
+	raw, err := command.Encode(c, f.now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	decoded, at, err := command.Decode(raw)
+	if err != nil {
+		f.t.Fatalf("decode %T: %v", c, err)
+	}
+	res := f.s.Apply(store.Entry{Index: f.idx, Time: at, Apply: decoded.Apply})
+	return res.Value, res.Err
+}
+
+func (f *fixture) must(c command.Command) any {
+	f.t.Helper()
+	v, err := f.apply(c)
+	if err != nil {
+		f.t.Fatalf("%T: %v", c, err)
+	}
+	return v
+}
+
+func (f *fixture) create(k *store.Kind, r store.Record) {
+	f.t.Helper()
+	c, err := command.NewCreate(k, r)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.must(c)
+}
+
+func (f *fixture) update(k *store.Kind, id string, mutate func(store.Record)) {
+	f.t.Helper()
+	var rec store.Record
+	_ = f.s.View(func(tx *store.Tx) error {
+		var err error
+		rec, err = tx.Get(k, id)
+		return err
+	})
+	if rec == nil {
+		f.t.Fatalf("%s %s not found", k.Name, id)
+	}
+	mutate(rec)
+	c, err := command.NewUpdate(k, rec)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.must(c)
+}
+
+func (f *fixture) exists(k *store.Kind, id string) bool {
+	found := false
+	_ = f.s.View(func(tx *store.Tx) error { found = tx.Exists(k, id); return nil })
+	return found
+}
+
+// network: alice may dial svc (policy dial, #dial); she holds API session as-alice.
+func network(t testing.TB) *fixture {
+	f := newFixture(t)
+	f.create(store.Identities, &store.Identity{Meta: store.Meta{ID: "alice"}, Name: "alice", Type: "User", RoleAttributes: []string{"dial"}})
+	f.create(store.Services, &store.Service{Meta: store.Meta{ID: "svc"}, Name: "svc"})
+	f.create(store.ServicePolicies, &store.ServicePolicy{Meta: store.Meta{ID: "dial"}, Name: "dial", Type: store.PolicyDial,
+		Semantic: store.SemanticAnyOf, IdentityRoles: []string{"#dial"}, ServiceRoles: []string{"@svc"}})
+	f.create(store.APISessions, &store.APISession{Meta: store.Meta{ID: "as-alice"}, IdentityID: "alice", TokenHash: "t", IsMFAComplete: true})
+	return f
+}
+
+func dial(id string) *domain.CreateSession {
+	return &domain.CreateSession{ID: id, TokenHash: "h-" + id, APISessionID: "as-alice", ServiceID: "svc", Permission: store.PolicyDial}
+}
+
+func TestCreateSessionIsIdempotentPerAPISessionServiceAndType(t *testing.T) {
+	f := network(t)
+	first := f.must(dial("s1")).(*store.Session)
+	again := f.must(dial("s2")).(*store.Session)
+	if first.ID != "s1" || again.ID != "s1" || f.exists(store.Sessions, "s2") {
+		t.Fatalf("asking twice gave %s then %s", first.ID, again.ID)
+	}
+	if first.IdentityID != "alice" || first.Type != store.PolicyDial {
+		t.Fatalf("session: %+v", first)
+	}
+}
+
+// TestCreateSessionRechecksInsideTheWrite: each refusal is decided by the
+// state the entry applies to, whatever the proposer saw.
+func TestCreateSessionRechecksInsideTheWrite(t *testing.T) {
+	f := network(t)
+	bind := dial("b1")
+	bind.Permission = store.PolicyBind
+	if _, err := f.apply(bind); !errors.Is(err, access.ErrNotGranted) {
+		t.Fatalf("bind without a Bind policy: %v", err)
+	}
+	bad := dial("x1")
+	bad.Permission = "Admin"
+	if _, err := f.apply(bad); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("type Admin: %v", err)
+	}
+	// The grant goes away between the proposer's look and the write.
+	f.update(store.Identities, "alice", func(r store.Record) { r.(*store.Identity).RoleAttributes = nil })
+	if _, err := f.apply(dial("s1")); !errors.Is(err, access.ErrNotGranted) || !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("dial after the grant went: %v", err)
+	}
+	f.update(store.Identities, "alice", func(r store.Record) { r.(*store.Identity).RoleAttributes = []string{"dial"} })
+
+	// A posture check the API session fails.
+	f.create(store.PostureChecks, &store.PostureCheck{Meta: store.Meta{ID: "mac"}, Name: "mac", TypeID: store.PostureMAC, MACAddresses: []string{"00:11:22:33:44:55"}})
+	f.update(store.ServicePolicies, "dial", func(r store.Record) { r.(*store.ServicePolicy).PostureCheckRoles = []string{"@mac"} })
+	var pe *access.PostureError
+	if _, err := f.apply(dial("s1")); !errors.As(err, &pe) {
+		t.Fatalf("dial with failing posture: %v", err)
+	}
+	f.create(store.PostureDatas, &store.PostureData{Meta: store.Meta{ID: "as-alice"}, APISessionID: "as-alice",
+		MAC: &store.PostureMACData{Addresses: []string{"00:11:22:33:44:55"}}})
+	f.must(dial("s1"))
+
+	// MFA pending, a disabled identity, an ended API session.
+	f.update(store.APISessions, "as-alice", func(r store.Record) { r.(*store.APISession).IsMFARequired, r.(*store.APISession).IsMFAComplete = true, false })
+	if _, err := f.apply(dial("s2")); !errors.Is(err, domain.ErrMFAPending) {
+		t.Fatalf("MFA pending: %v", err)
+	}
+	f.update(store.APISessions, "as-alice", func(r store.Record) { r.(*store.APISession).IsMFAComplete = true })
+	until := f.now.Add(time.Hour)
+	f.update(store.Identities, "alice", func(r store.Record) {
+		r.(*store.Identity).Disabled, r.(*store.Identity).DisabledUntil = true, &until
+	})
+	if _, err := f.apply(dial("s2")); !errors.Is(err, domain.ErrIdentityDisabled) || !errors.Is(err, store.ErrUnauthorized) {
+		t.Fatalf("disabled identity: %v", err)
+	}
+	f.update(store.Identities, "alice", func(r store.Record) { r.(*store.Identity).Disabled, r.(*store.Identity).DisabledUntil = false, nil })
+	f.must(&command.DeleteEntity{Kind: store.APISessions.Name, ID: "as-alice"})
+	if _, err := f.apply(dial("s2")); !errors.Is(err, domain.ErrSessionEnded) {
+		t.Fatalf("ended API session: %v", err)
+	}
+	if f.exists(store.Sessions, "s1") {
+		t.Fatal("the API session's sessions outlived it")
+	}
+}
+
+func TestRevokeSessionsIsOneEntry(t *testing.T) {
+	f := network(t)
+	f.must(dial("s1"))
+	other := dial("s2")
+	other.APISessionID = "as-alice-2"
+	f.create(store.APISessions, &store.APISession{Meta: store.Meta{ID: "as-alice-2"}, IdentityID: "alice", TokenHash: "t2"})
+	f.must(other)
+	before := f.idx
+	got := f.must(&domain.RevokeSessions{IDs: []string{"s1", "gone", "s2"}}).([]string)
+	if len(got) != 2 || got[0] != "s1" || got[1] != "s2" || f.idx != before+1 {
+		t.Fatalf("revoked %v in %d entries", got, f.idx-before)
+	}
+	// IfDenied keeps what still passes.
+	f.must(dial("s3"))
+	if got := f.must(&domain.RevokeSessions{IDs: []string{"s3"}, IfDenied: true}).([]string); len(got) != 0 || !f.exists(store.Sessions, "s3") {
+		t.Fatalf("IfDenied revoked a session that passes: %v", got)
+	}
+}
+
+func TestDisableIdentityEndsItsAPISessionsInTheSameEntry(t *testing.T) {
+	f := network(t)
+	f.must(dial("s1"))
+	before := f.idx
+	ended := f.must(&domain.DisableIdentity{IdentityID: "alice", For: time.Hour}).([]string)
+	if len(ended) != 1 || ended[0] != "as-alice" || f.idx != before+1 {
+		t.Fatalf("ended %v in %d entries", ended, f.idx-before)
+	}
+	if f.exists(store.APISessions, "as-alice") || f.exists(store.Sessions, "s1") {
+		t.Fatal("the disabled identity's sessions remain")
+	}
+	_ = f.s.View(func(tx *store.Tx) error {
+		i, _ := store.Get[*store.Identity](tx, store.Identities, "alice")
+		if !i.IsDisabled(f.now) || i.DisabledUntil == nil || !i.DisabledUntil.Equal(f.now.Add(time.Hour)) {
+			t.Errorf("identity after disable: %+v", i)
+		}
+		return nil
+	})
+	if _, err := f.apply(&domain.DisableIdentity{IdentityID: "nobody"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("disable a missing identity: %v", err)
+	}
+	if _, err := f.apply(&domain.DisableIdentity{IdentityID: "alice", For: -time.Second}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("negative duration: %v", err)
+	}
+}
+
+func TestEndAPISessionsSkipsTheGone(t *testing.T) {
+	f := network(t)
+	f.must(dial("s1"))
+	ended := f.must(&domain.EndAPISessions{IDs: []string{"gone", "as-alice"}}).([]string)
+	if len(ended) != 1 || f.exists(store.Sessions, "s1") {
+		t.Fatalf("ended %v; session left: %v", ended, f.exists(store.Sessions, "s1"))
+	}
+}
