@@ -240,22 +240,6 @@ func (s *Server) refuseDisabled(r *http.Request, identity *store.Identity, event
 	return fail(disabledError(identity, time.Now()))
 }
 
-// resetPasswordFailures forgets the wrong passwords counted against the
-// identity's auth policy, after a login with the right one.
-func (s *Server) resetPasswordFailures(r *http.Request, identityID string) {
-	var counterID string
-	_ = s.State.View(func(tx *store.Tx) error {
-		counterID, _ = tx.Lookup(store.PasswordFailures, "identity", identityID)
-		return nil
-	})
-	if counterID == "" {
-		return
-	}
-	if err := s.State.Delete(requestContext(r), store.PasswordFailures, counterID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.Log.Warn("reset password failures", "identity", identityID, "err", err)
-	}
-}
-
 // successEventCommand is the command that records a successful attempt.
 func successEventCommand(r *http.Request, identityID, eventType, reason string) (command.Command, error) {
 	return command.NewCreate(store.AuthEvents, &store.AuthEvent{Meta: store.Meta{ID: state.NewID()}, IdentityID: identityID,

@@ -286,11 +286,9 @@ func (s *Server) currentIdentityEdgeRouterModel(tx *store.Tx, rec store.Record) 
 	return &models.CurrentIdentityEdgeRouterDetail{BaseEntity: baseOf(store.EdgeRouters, &r.Meta), CommonEdgeRouterProperties: s.routerProperties(r)}
 }
 
-// recordClientInfo stores what an authenticating client said about itself.
-func (s *Server) recordClientInfo(r *http.Request, identityID string, env *models.EnvInfo, sdk *models.SdkInfo) {
-	if env == nil && sdk == nil {
-		return
-	}
+// clientInfoMaps turns the environment and SDK info a client reports when
+// it authenticates into the maps kept on its identity; nil when absent.
+func clientInfoMaps(env *models.EnvInfo, sdk *models.SdkInfo) (envMap, sdkMap map[string]any) {
 	toMap := func(v any) map[string]any {
 		b, err := json.Marshal(v)
 		if err != nil {
@@ -302,33 +300,13 @@ func (s *Server) recordClientInfo(r *http.Request, identityID string, env *model
 		}
 		return m
 	}
-	envMap, sdkMap := toMap(env), toMap(sdk)
-	changed := false
-	_ = s.State.View(func(tx *store.Tx) error {
-		i, err := store.Get[*store.Identity](tx, store.Identities, identityID)
-		if err != nil {
-			return err
-		}
-		changed = !jsonEqual(i.EnvInfo, envMap) || !jsonEqual(i.SDKInfo, sdkMap)
-		return nil
-	})
-	if !changed {
-		return
+	if env != nil {
+		envMap = toMap(env)
 	}
-	err := s.State.Update(requestContext(r), store.Identities, identityID, func(rec store.Record) error {
-		i := rec.(*store.Identity)
-		i.EnvInfo, i.SDKInfo = envMap, sdkMap
-		return nil
-	})
-	if err != nil {
-		s.Log.Warn("record client info", "identity", identityID, "err", err)
+	if sdk != nil {
+		sdkMap = toMap(sdk)
 	}
-}
-
-func jsonEqual(a, b map[string]any) bool {
-	x, _ := json.Marshal(a)
-	y, _ := json.Marshal(b)
-	return string(x) == string(y)
+	return envMap, sdkMap
 }
 
 func uriPtr(s string) *strfmt.URI {

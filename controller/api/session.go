@@ -10,7 +10,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/auth"
-	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
@@ -212,42 +212,39 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 			sess.CertFingerprints = append(sess.CertFingerprints, certFingerprint(c))
 		}
 	}
-	createSession, err := command.NewCreate(store.APISessions, sess)
-	if err != nil {
-		return fail(err)
-	}
 	reason := ""
 	if mfaRequired {
 		reason = "MFA pending"
 	}
-	recordEvent, err := successEventCommand(r, identity.ID, successEvent[method], reason)
-	if err != nil {
-		return fail(err)
+	login := &domain.Authenticate{APISession: sess, EventID: state.NewID(), EventType: successEvent[method], Reason: reason,
+		Source: clientIP(r), AdminOnly: adminOnly,
+		// Only a complete authentication forgets earlier failures: a known
+		// password must not reset the count of wrong MFA codes.
+		Complete: !mfaRequired,
+		// The right password ends a run of wrong ones: the auth policy's
+		// count starts again.
+		ResetPasswordFailures: method == "password"}
+	if !adminOnly {
+		login.EnvInfo, login.SDKInfo = clientInfoMaps(creds.EnvInfo, creds.SdkInfo)
 	}
-	batch, err := command.NewBatch(now, createSession, recordEvent)
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.State.Apply(requestContext(r), batch); err != nil {
-		return fail(err)
+	if err := s.State.Apply(requestContext(r), login); err != nil {
+		if !errors.Is(err, store.ErrUnauthorized) {
+			return fail(err)
+		}
+		// Refused by the state the login applied to: a lock placed or the
+		// identity disabled since the credential was checked.
+		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
+			return s.refuseLocked(r, identity.ID, failed, d)
+		}
+		if rec, err := s.State.Get(store.Identities, identity.ID); err == nil && rec.(*store.Identity).IsDisabled(time.Now()) {
+			return s.refuseDisabled(r, rec.(*store.Identity), failed)
+		}
+		return refuse(identity.ID, "refused when the session was opened")
 	}
 	if got, err := s.State.Get(store.APISessions, sess.ID); err == nil {
 		sess = got.(*store.APISession)
 	}
 	s.Activity.Touch(sess.ID, now)
-	if !mfaRequired {
-		// Only a complete authentication forgets earlier failures: a known
-		// password must not reset the count of wrong MFA codes.
-		s.resetFailures(r, identity.ID)
-	}
-	if method == "password" {
-		// The right password ends a run of wrong ones: the auth policy's
-		// count starts again.
-		s.resetPasswordFailures(r, identity.ID)
-	}
-	if !adminOnly {
-		s.recordClientInfo(r, identity.ID, creds.EnvInfo, creds.SdkInfo)
-	}
 	body := envelope{Data: s.currentSessionModel(sess, identity, token), Meta: newMeta()}
 	return respond{status: 200, body: body, header: map[string]string{"zt-session": token}}
 }

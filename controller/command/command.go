@@ -44,6 +44,8 @@ const (
 	TypeDisableIdentity Type = 12
 	// TypeEndAPISessions ends API sessions (controller/domain).
 	TypeEndAPISessions Type = 13
+	// TypeAuthenticate opens an API session with what a login records (controller/domain).
+	TypeAuthenticate Type = 14
 )
 
 // Command is one state change.

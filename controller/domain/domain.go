@@ -18,4 +18,5 @@ func init() {
 	command.Register(command.TypeCreateSession, func() command.Command { return &CreateSession{} })
 	command.Register(command.TypeDisableIdentity, func() command.Command { return &DisableIdentity{} })
 	command.Register(command.TypeEndAPISessions, func() command.Command { return &EndAPISessions{} })
+	command.Register(command.TypeAuthenticate, func() command.Command { return &Authenticate{} })
 }

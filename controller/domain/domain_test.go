@@ -154,7 +154,9 @@ func TestCreateSessionRechecksInsideTheWrite(t *testing.T) {
 	f.must(dial("s1"))
 
 	// MFA pending, a disabled identity, an ended API session.
-	f.update(store.APISessions, "as-alice", func(r store.Record) { r.(*store.APISession).IsMFARequired, r.(*store.APISession).IsMFAComplete = true, false })
+	f.update(store.APISessions, "as-alice", func(r store.Record) {
+		r.(*store.APISession).IsMFARequired, r.(*store.APISession).IsMFAComplete = true, false
+	})
 	if _, err := f.apply(dial("s2")); !errors.Is(err, domain.ErrMFAPending) {
 		t.Fatalf("MFA pending: %v", err)
 	}
@@ -227,5 +229,70 @@ func TestEndAPISessionsSkipsTheGone(t *testing.T) {
 	ended := f.must(&domain.EndAPISessions{IDs: []string{"gone", "as-alice"}}).([]string)
 	if len(ended) != 1 || f.exists(store.Sessions, "s1") {
 		t.Fatalf("ended %v; session left: %v", ended, f.exists(store.Sessions, "s1"))
+	}
+}
+
+func login(id string) *domain.Authenticate {
+	return &domain.Authenticate{APISession: &store.APISession{Meta: store.Meta{ID: id}, IdentityID: "alice", TokenHash: "t-" + id, IsMFAComplete: true},
+		EventID: "ev-" + id, EventType: store.AuthEventPasswordSuccess, Source: "10.0.0.1", Complete: true, ResetPasswordFailures: true}
+}
+
+// TestAuthenticateRecordsALoginInOneEntry: the API session, the success
+// event, the end of the failure counts and the client info are one write.
+func TestAuthenticateRecordsALoginInOneEntry(t *testing.T) {
+	f := network(t)
+	past := f.now.Add(-time.Hour)
+	f.create(store.AuthLocks, &store.AuthLock{Meta: store.Meta{ID: "lock"}, IdentityID: "alice", Source: "10.0.0.1", Failures: 3, LockedUntil: past})
+	f.create(store.PasswordFailures, &store.PasswordFailureCount{Meta: store.Meta{ID: "pwf"}, IdentityID: "alice", Failures: 2})
+	c := login("as-2")
+	c.EnvInfo = map[string]any{"os": "linux"}
+	before := f.idx
+	as := f.must(c).(*store.APISession)
+	if as.ID != "as-2" || f.idx != before+1 {
+		t.Fatalf("login gave %+v in %d entries", as, f.idx-before)
+	}
+	if !f.exists(store.AuthEvents, "ev-as-2") || f.exists(store.AuthLocks, "lock") || f.exists(store.PasswordFailures, "pwf") {
+		t.Fatal("the login did not record its event or reset the failure counts")
+	}
+	_ = f.s.View(func(tx *store.Tx) error {
+		i, _ := store.Get[*store.Identity](tx, store.Identities, "alice")
+		if i.EnvInfo["os"] != "linux" {
+			t.Errorf("client info not recorded: %v", i.EnvInfo)
+		}
+		return nil
+	})
+	// A login pending MFA keeps the failure count.
+	f.create(store.AuthLocks, &store.AuthLock{Meta: store.Meta{ID: "lock2"}, IdentityID: "alice", Source: "10.0.0.1", Failures: 1})
+	pending := login("as-3")
+	pending.Complete = false
+	f.must(pending)
+	if !f.exists(store.AuthLocks, "lock2") {
+		t.Fatal("a login pending MFA reset the failure count")
+	}
+}
+
+func TestAuthenticateRechecksLockDisableAndAdmin(t *testing.T) {
+	f := network(t)
+	f.create(store.AuthLocks, &store.AuthLock{Meta: store.Meta{ID: "lock"}, IdentityID: "alice", Source: "10.0.0.1", Failures: 5,
+		LockedUntil: f.now.Add(time.Hour)})
+	if _, err := f.apply(login("as-2")); !errors.Is(err, domain.ErrLocked) || !errors.Is(err, store.ErrUnauthorized) {
+		t.Fatalf("login while locked: %v", err)
+	}
+	other := login("as-3")
+	other.Source = "10.0.0.2"
+	f.must(other) // the lock holds for one address only
+	admin := login("as-4")
+	admin.Source, admin.AdminOnly = "10.0.0.2", true
+	if _, err := f.apply(admin); !errors.Is(err, store.ErrUnauthorized) {
+		t.Fatalf("management login of a non-admin: %v", err)
+	}
+	f.must(&domain.DisableIdentity{IdentityID: "alice"})
+	disabled := login("as-5")
+	disabled.Source = "10.0.0.2"
+	if _, err := f.apply(disabled); !errors.Is(err, domain.ErrIdentityDisabled) {
+		t.Fatalf("login of a disabled identity: %v", err)
+	}
+	if f.exists(store.APISessions, "as-2") || f.exists(store.APISessions, "as-4") || f.exists(store.APISessions, "as-5") {
+		t.Fatal("a refused login left an API session")
 	}
 }
