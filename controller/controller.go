@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ostium-net/ostium/controller/access"
@@ -284,6 +285,11 @@ type Controller struct {
 	ln        net.Listener
 	errc      chan error
 	closed    chan struct{}
+
+	// stopJobs ends the work Start runs in the background (presence
+	// sharing, the API's upkeep and sweeps); jobs waits for it to return.
+	stopJobs context.CancelFunc
+	jobs     sync.WaitGroup
 }
 
 // StartOption changes how Start builds a controller, for what a YAML
@@ -351,13 +357,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	apiSessionUse := activity.New()
 	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
 		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout)}
-	handler, err := api.New(api.Deps{
+	apiHandler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
 		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout,
 	})
+	var handler http.Handler
 	if err == nil {
-		handler, err = console.Mount(handler)
+		handler, err = console.Mount(apiHandler)
 	}
 	if err != nil {
 		_ = ln.Close()
@@ -388,9 +395,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		}
 	}()
 	ctl := &Controller{r: c, presence: presence, routerCtl: ctrl, routerLn: routerLn, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
+	jobs, stopJobs := context.WithCancel(context.Background())
+	ctl.stopJobs = stopJobs
+	ctl.goJob(func() {
+		presence.Share(jobs, c.state, c.node.ID(), routerctl.DefaultLease, log.With("component", "presence"))
+	})
+	ctl.goJob(func() { apiHandler.RunJobs(jobs) })
 	go func() { ctl.errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "routers", routerLn.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
 	return ctl, nil
+}
+
+func (c *Controller) goJob(run func()) {
+	c.jobs.Add(1)
+	go func() {
+		defer c.jobs.Done()
+		run()
+	}()
 }
 
 // Routers is the registry of edge routers connected to this controller.
@@ -426,6 +447,8 @@ func (c *Controller) Close() error {
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
 	_ = c.routerCtl.Close()
+	c.stopJobs()
+	c.jobs.Wait()
 	c.r.close()
 	c.r.log.Info("controller stopped")
 	return err

@@ -2,10 +2,10 @@ package api
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	"github.com/ostium-net/ostium/controller/store"
 )
 
@@ -44,33 +44,32 @@ func (s *Server) hasRouterConnection(tx *store.Tx, identityID string, now time.T
 // expiryBatch is how many idle API sessions one raft entry deletes.
 const expiryBatch = 128
 
-// keepAPISessions runs the upkeep until the store is closed.
-func (s *Server) keepAPISessions() {
+// keepAPISessions runs the upkeep until ctx ends, then writes the uses seen
+// since the last flush if it still can.
+func (s *Server) keepAPISessions(ctx context.Context) {
 	interval := UpkeepInterval(s.SessionIdleTimeout)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
-	closedTicks := 0
-	for range ticker.C {
-		err := s.State.View(func(tx *store.Tx) error {
+	for {
+		select {
+		case <-ctx.Done():
+			s.flushActivity(context.WithoutCancel(ctx), time.Second)
+			return
+		case <-ticker.C:
+		}
+		_ = s.State.View(func(tx *store.Tx) error {
 			s.Activity.Retain(func(id string) bool { return tx.Exists(store.APISessions, id) })
 			return nil
 		})
-		if err != nil {
-			if closedTicks++; closedTicks >= 3 {
-				return
-			}
-			continue
-		}
-		closedTicks = 0
-		s.flushActivity(interval)
+		s.flushActivity(ctx, interval)
 		if s.Node != nil && s.Node.IsLeader() {
-			s.expireIdleAPISessions(time.Now(), interval)
+			s.expireIdleAPISessions(ctx, time.Now(), interval)
 		}
 	}
 }
 
 // flushActivity writes the uses this node saw since the last flush.
-func (s *Server) flushActivity(timeout time.Duration) {
+func (s *Server) flushActivity(ctx context.Context, timeout time.Duration) {
 	uses := s.Activity.TakeMoved()
 	if len(uses) == 0 {
 		return
@@ -85,7 +84,7 @@ func (s *Server) flushActivity(timeout time.Duration) {
 			touch.RouterUses[id] = u.RouterAt
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, 5*time.Second))
+	ctx, cancel := context.WithTimeout(ctx, max(timeout, 5*time.Second))
 	defer cancel()
 	if err := s.State.Apply(ctx, touch); err != nil {
 		s.Activity.Requeue(uses)
@@ -95,8 +94,9 @@ func (s *Server) flushActivity(timeout time.Duration) {
 
 // expireIdleAPISessions deletes, with their sessions, the API sessions
 // unused for longer than the idle timeout plus grace (the time uses seen on
-// other nodes may take to be recorded). It returns how many it deleted.
-func (s *Server) expireIdleAPISessions(now time.Time, grace time.Duration) int {
+// other nodes may take to be recorded), expiryBatch per entry. It returns
+// how many it deleted.
+func (s *Server) expireIdleAPISessions(ctx context.Context, now time.Time, grace time.Duration) int {
 	var idle []string
 	_ = s.State.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.APISessions, func(r store.Record) error {
@@ -108,15 +108,14 @@ func (s *Server) expireIdleAPISessions(now time.Time, grace time.Duration) int {
 		})
 	})
 	deleted := 0
-	for len(idle) > 0 {
+	for len(idle) > 0 && ctx.Err() == nil {
 		n := min(len(idle), expiryBatch)
 		chunk := idle[:n]
 		idle = idle[n:]
-		cmds := make([]command.Command, 0, len(chunk))
-		for _, id := range chunk {
-			cmds = append(cmds, &command.DeleteEntity{Kind: store.APISessions.Name, ID: id})
-		}
-		if err := s.deleteAll(now, cmds); err != nil {
+		apply, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.State.Apply(apply, &domain.EndAPISessions{IDs: chunk})
+		cancel()
+		if err != nil {
 			s.Log.Warn("expiring idle API sessions failed", "err", err)
 			continue
 		}
@@ -129,24 +128,4 @@ func (s *Server) expireIdleAPISessions(now time.Time, grace time.Duration) int {
 		s.Log.Info("expired idle API sessions", "count", deleted, "idleTimeout", s.SessionIdleTimeout.String())
 	}
 	return deleted
-}
-
-// deleteAll applies deletions in one batch; when the batch fails because one
-// of them is gone already (logged out meanwhile), each is applied alone.
-func (s *Server) deleteAll(now time.Time, cmds []command.Command) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	batch, err := command.NewBatch(now, cmds...)
-	if err != nil {
-		return err
-	}
-	if err = s.State.Apply(ctx, batch); err == nil || !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
-	for _, c := range cmds {
-		if err := s.State.Apply(ctx, c); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-	}
-	return nil
 }

@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/go-openapi/strfmt"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/controllers"
@@ -39,7 +37,7 @@ type noRouters struct{}
 func (noRouters) Online(string) bool { return false }
 
 func (s *Server) clientHandler() (http.Handler, error) {
-	doc, err := loads.Analyzed(clientapi.FlatSwaggerJSON, "")
+	doc, err := clientSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load client spec: %w", err)
 	}

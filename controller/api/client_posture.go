@@ -30,7 +30,7 @@ import (
 const CodeInvalidPosture = "INVALID_POSTURE"
 
 // postureSweepInterval is how often the raft leader looks for sessions that
-// stopped passing with time alone (MFA timeouts) or through check edits.
+// stopped passing with time alone (MFA timeouts).
 const postureSweepInterval = 2 * time.Second
 
 func (s *Server) registerClientPosture(a *clientops.EdgeClientAPI) {
@@ -192,25 +192,22 @@ func (s *Server) revokeDeniedSessions(ctx context.Context) {
 }
 
 // sweepPosture removes, while this node leads the cluster, sessions that
-// stopped passing posture without new posture data: MFA timeouts, checks
-// or policies changed. It ends once the store is closed.
-func (s *Server) sweepPosture() {
+// stopped passing posture with time alone (MFA timeouts), until ctx ends.
+// Every other change that fails a session revokes it in its own write.
+func (s *Server) sweepPosture(ctx context.Context) {
 	ticker := time.NewTicker(postureSweepInterval)
 	defer ticker.Stop()
-	closedTicks := 0
-	for range ticker.C {
-		if err := s.State.View(func(*store.Tx) error { return nil }); err != nil {
-			if closedTicks++; closedTicks >= 3 {
-				return
-			}
-			continue
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
 		}
-		closedTicks = 0
 		if s.Node == nil || !s.Node.IsLeader() {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), postureSweepInterval*5)
-		s.revokeDeniedSessions(ctx)
+		sweep, cancel := context.WithTimeout(ctx, postureSweepInterval*5)
+		s.revokeDeniedSessions(sweep)
 		cancel()
 	}
 }

@@ -13,15 +13,14 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/go-openapi/loads"
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi"
 	mgmtops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
@@ -104,8 +103,29 @@ const (
 	clientBase     = "/edge/client/v1"
 )
 
-// New builds the HTTP handler serving both APIs.
-func New(d Deps) (http.Handler, error) {
+// API is the HTTP handler serving both APIs, with the periodic work behind
+// them.
+type API struct {
+	http.Handler
+	s *Server
+}
+
+// RunJobs runs the API's periodic work until ctx ends: every node records
+// the API-session use it saw; while this node leads the cluster, it also
+// sweeps sessions whose posture lapsed with time and expires idle API
+// sessions. The controller runs it under a context it owns and cancels on
+// Close.
+func (a *API) RunJobs(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.s.sweepPosture(ctx) }()
+	go func() { defer wg.Done(); a.s.keepAPISessions(ctx) }()
+	wg.Wait()
+}
+
+// New builds the HTTP handler serving both APIs; its jobs run once RunJobs
+// is called.
+func New(d Deps) (*API, error) {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
@@ -136,19 +156,17 @@ func New(d Deps) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	go s.sweepPosture()
-	go s.keepAPISessions()
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
 	mux.Handle(clientBase+"/", client)
 	// Everything else is the client API at the root (legacy paths: /version,
 	// /.well-known/est/cacerts, /authenticate, ...; see compat.go).
 	mux.Handle("/", atRoot(client))
-	return withInstanceID(newInstanceID(), withRequestID(withEnvelopedRuntimeErrors(s.withConsistency(mux)))), nil
+	return &API{Handler: withInstanceID(newInstanceID(), withRequestID(withEnvelopedRuntimeErrors(s.withConsistency(mux)))), s: s}, nil
 }
 
 func (s *Server) managementHandler() (http.Handler, error) {
-	doc, err := loads.Embedded(managementapi.SwaggerJSON, managementapi.FlatSwaggerJSON)
+	doc, err := managementSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load management spec: %w", err)
 	}

@@ -46,6 +46,8 @@ const (
 	TypeEndAPISessions Type = 13
 	// TypeAuthenticate opens an API session with what a login records (controller/domain).
 	TypeAuthenticate Type = 14
+	// TypeRenewRouterLeases records which routers a node holds (controller/domain).
+	TypeRenewRouterLeases Type = 15
 )
 
 // Command is one state change.

@@ -19,4 +19,5 @@ func init() {
 	command.Register(command.TypeDisableIdentity, func() command.Command { return &DisableIdentity{} })
 	command.Register(command.TypeEndAPISessions, func() command.Command { return &EndAPISessions{} })
 	command.Register(command.TypeAuthenticate, func() command.Command { return &Authenticate{} })
+	command.Register(command.TypeRenewRouterLeases, func() command.Command { return &RenewRouterLeases{} })
 }

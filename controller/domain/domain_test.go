@@ -296,3 +296,46 @@ func TestAuthenticateRechecksLockDisableAndAdmin(t *testing.T) {
 		t.Fatal("a refused login left an API session")
 	}
 }
+
+func TestRouterLeases(t *testing.T) {
+	f := newFixture(t)
+	f.create(store.EdgeRouters, &store.EdgeRouter{Meta: store.Meta{ID: "r1"}, Name: "r1"})
+	presence := func() *store.RouterPresence {
+		var p *store.RouterPresence
+		_ = f.s.View(func(tx *store.Tx) error {
+			p, _ = store.Get[*store.RouterPresence](tx, store.RouterPresences, "r1")
+			return nil
+		})
+		return p
+	}
+	f.must(&domain.RenewRouterLeases{NodeID: "n1", RouterIDs: []string{"r1", "deleted-router"}, Lease: 30 * time.Second})
+	first := presence()
+	if first == nil || first.NodeID != "n1" || !first.LeaseUntil.Equal(f.now.Add(30*time.Second)) || !first.Since.Equal(f.now) {
+		t.Fatalf("presence after the first renewal: %+v", first)
+	}
+	if f.exists(store.RouterPresences, "deleted-router") {
+		t.Fatal("a lease for a router that does not exist")
+	}
+	f.must(&domain.RenewRouterLeases{NodeID: "n1", RouterIDs: []string{"r1"}, Lease: 30 * time.Second})
+	if p := presence(); !p.Since.Equal(first.Since) || !p.LeaseUntil.Equal(f.now.Add(30*time.Second)) {
+		t.Fatalf("a renewal moved the start or did not extend the lease: %+v", p)
+	}
+	// The router moves to n2; n1's later report without it releases nothing of n2's.
+	f.must(&domain.RenewRouterLeases{NodeID: "n2", RouterIDs: []string{"r1"}, Lease: 30 * time.Second})
+	f.must(&domain.RenewRouterLeases{NodeID: "n1", RouterIDs: []string{}, Lease: 30 * time.Second})
+	if p := presence(); p == nil || p.NodeID != "n2" {
+		t.Fatalf("presence after the move: %+v", p)
+	}
+	f.must(&domain.RenewRouterLeases{NodeID: "n2", RouterIDs: nil, Lease: 30 * time.Second})
+	if presence() != nil {
+		t.Fatal("n2 released the router but its lease remains")
+	}
+	f.must(&domain.RenewRouterLeases{NodeID: "n1", RouterIDs: []string{"r1"}, Lease: 30 * time.Second})
+	f.must(&command.DeleteEntity{Kind: store.EdgeRouters.Name, ID: "r1"})
+	if presence() != nil {
+		t.Fatal("a deleted router's lease remains")
+	}
+	if _, err := f.apply(&domain.RenewRouterLeases{NodeID: "", Lease: time.Second}); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("renewal without a node: %v", err)
+	}
+}

@@ -1,8 +1,10 @@
 package routerctl
 
 import (
+	"context"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestPresence(t *testing.T) {
@@ -32,4 +34,43 @@ func TestPresence(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestPresenceIsSharedThroughTheStore: two registries sharing one replicated
+// state stand for two controller nodes; a router attached to one is online
+// for the other, and offline again once it leaves or its node stops.
+func TestPresenceIsSharedThroughTheStore(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	here, there := NewPresence(), NewPresence()
+	stopHere := make(chan struct{})
+	hereCtx, stopSharing := context.WithCancel(ctx)
+	go func() { defer close(stopHere); here.Share(hereCtx, f.st, "node-here", time.Minute, nil) }()
+	go there.Share(ctx, f.st, "node-there", time.Minute, nil)
+
+	waitOnline := func(p *Presence, want bool, what string) {
+		t.Helper()
+		for end := time.Now().Add(10 * time.Second); p.Online(f.routerID) != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(end) {
+				t.Fatalf("%s: online %v, want %v", what, !want, want)
+			}
+		}
+	}
+	here.Connected(f.routerID)
+	waitOnline(there, true, "a router attached to the other node")
+	if _, local := there.Since(f.routerID); local {
+		t.Fatal("the other node counts the router as its own")
+	}
+	here.Disconnected(f.routerID)
+	waitOnline(there, false, "a router that left the other node")
+
+	here.Connected(f.routerID)
+	waitOnline(there, true, "a router back on the other node")
+	stopSharing()
+	<-stopHere
+	waitOnline(there, false, "a router of a node that stopped")
+	if !here.Online(f.routerID) {
+		t.Fatal("the stopped node forgot its own router")
+	}
 }

@@ -411,6 +411,16 @@ type PostureProcessData struct {
 	ReportedAt         time.Time `json:"reportedAt"`
 }
 
+// RouterPresence says that an edge router holds a control channel to a
+// controller node. The node renews it before LeaseUntil; a node that stops
+// (or loses the cluster) lets it lapse. Its id is the router's.
+type RouterPresence struct {
+	Meta
+	NodeID     string    `json:"nodeId"`
+	Since      time.Time `json:"since"`
+	LeaseUntil time.Time `json:"leaseUntil"`
+}
+
 // Session lets an API session dial or bind one service.
 type Session struct {
 	Meta

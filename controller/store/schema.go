@@ -156,7 +156,8 @@ var (
 	APISessionActivities = &Kind{Name: "api-session-activity", New: func() Record { return &APISessionActivity{} },
 		Unique: []UniqueIndex{{Name: "apiSession", Values: func(r Record) []string { return one(r.(*APISessionActivity).APISessionID) }}},
 	}
-	Sessions = &Kind{Name: "sessions", New: func() Record { return &Session{} },
+	RouterPresences = &Kind{Name: "router-presence", New: func() Record { return &RouterPresence{} }}
+	Sessions        = &Kind{Name: "sessions", New: func() Record { return &Session{} },
 		Unique: []UniqueIndex{
 			{Name: "token", Values: func(r Record) []string { return one(r.(*Session).TokenHash) }},
 			// One session per (API session, service, type): creation is idempotent.
@@ -173,7 +174,7 @@ var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
-	PostureDatas, PasswordFailures, APISessionActivities,
+	PostureDatas, PasswordFailures, APISessionActivities, RouterPresences,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one
@@ -228,6 +229,9 @@ func init() {
 	}
 	APISessionActivities.Refs = []ForeignKey{
 		{Field: "apiSessionId", Target: APISessions, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*APISessionActivity).APISessionID) }},
+	}
+	RouterPresences.Refs = []ForeignKey{
+		{Field: "id", Target: EdgeRouters, OnDelete: Cascade, Values: func(r Record) []string { return one(r.Base().ID) }},
 	}
 	MFAs.Refs = []ForeignKey{
 		{Field: "identityId", Target: Identities, OnDelete: Cascade, Values: func(r Record) []string { return one(r.(*MFA).IdentityID) }},
