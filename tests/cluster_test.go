@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/ostium-net/ostium/controller"
+	"github.com/ostium-net/ostium/router"
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
@@ -227,4 +228,65 @@ func TestAPISessionUsedOnAFollowerStaysAlive(t *testing.T) {
 func data(env map[string]any) map[string]any {
 	d, _ := env["data"].(map[string]any)
 	return d
+}
+
+// TestSessionsThroughAnyNodeListTheSameRouters: in a three-node cluster, a
+// router attached to a follower is online for every node, so a session
+// created through the leader, that follower or the other one lists it.
+func TestSessionsThroughAnyNodeListTheSameRouters(t *testing.T) {
+	n := harness.Start(t)
+	attached := startFollower(t, n, nil)
+	other := startFollower(t, n, nil)
+	n.OpenPolicies()
+	n.Service("spread", false)
+	r := n.RouterWith("on-a-follower", func(c *router.Config) { c.Controller.Endpoint = "tls:" + attached.ctl.RouterAddr() })
+	if _, local := attached.ctl.Routers().Since(r.ID); !local {
+		t.Fatal("the router is not attached to the follower")
+	}
+	if _, local := n.Ctl.Routers().Since(r.ID); local {
+		t.Fatal("the router is attached to the leader")
+	}
+	id := n.Identity("client", "spread-dial")
+	cert := tls.Certificate{PrivateKey: id.Key}
+	for _, c := range id.Chain {
+		cert.Certificate = append(cert.Certificate, c.Raw)
+	}
+	var serviceID string
+	for _, node := range []struct {
+		name string
+		base string
+	}{{"leader", "https://" + n.Ctl.Addr()}, {"the router's follower", attached.base}, {"the other follower", other.base}} {
+		hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: n.Ctl.CAPool(), Certificates: []tls.Certificate{cert}}}}
+		f := &follower{base: node.base, hc: hc, t: t}
+		status, env := f.call("POST", node.base+"/edge/client/v1/authenticate?method=cert", "", map[string]any{})
+		if status != 200 {
+			t.Fatalf("authenticate through the %s: %d %v", node.name, status, env)
+		}
+		token := data(env)["token"].(string)
+		if serviceID == "" {
+			_, env := f.call("GET", node.base+`/edge/client/v1/services?filter=name="spread"`, token, nil)
+			list, _ := env["data"].([]any)
+			if len(list) != 1 {
+				t.Fatalf("services: %v", env)
+			}
+			serviceID = list[0].(map[string]any)["id"].(string)
+		}
+		// The lease reaches every node within moments of the router's connection.
+		var routers []any
+		for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			status, env = f.call("POST", node.base+"/edge/client/v1/sessions", token, map[string]any{"serviceId": serviceID, "type": "Dial"})
+			if status == 201 {
+				routers, _ = data(env)["edgeRouters"].([]any)
+				break
+			}
+			if time.Now().After(end) {
+				t.Fatalf("session through the %s: %d %v", node.name, status, env)
+			}
+		}
+		if len(routers) != 1 || routers[0].(map[string]any)["name"] != r.Name {
+			t.Fatalf("session through the %s lists routers %v, want %s", node.name, routers, r.Name)
+		}
+		hc.CloseIdleConnections()
+	}
 }
