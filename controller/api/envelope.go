@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 
 	"github.com/go-openapi/runtime"
@@ -101,12 +102,48 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-// withRequestID tags every request with a random id, echoed in errors.
-func withRequestID(next http.Handler) http.Handler {
+// requestWriter carries, for responders that never see the request, the
+// request's id and what to log an unexpected failure with.
+type requestWriter struct {
+	http.ResponseWriter
+	id     string
+	log    *slog.Logger
+	method string
+	path   string
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *requestWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (w *requestWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// requestOf finds the request's writer under w.
+func requestOf(w http.ResponseWriter) *requestWriter {
+	for w != nil {
+		if rw, ok := w.(*requestWriter); ok {
+			return rw
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
+	return nil
+}
+
+// withRequestID tags every request with a random id, echoed in the error
+// envelope (its requestId) and in the log of unexpected failures.
+func withRequestID(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		id := hex.EncodeToString(b[:])
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		rw := &requestWriter{ResponseWriter: w, id: id, log: log, method: r.Method, path: r.URL.Path}
+		next.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
 	})
 }

@@ -192,14 +192,22 @@ func firstLeaf(err error) error {
 	return err
 }
 
-// writeError writes the error envelope.
+// writeError writes the error envelope, with the request's id; an
+// unexpected failure (a 500) is logged with it.
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
+	id := requestID(r)
+	if rw := requestOf(w); rw != nil {
+		id = rw.id
+		if ae.Status == http.StatusInternalServerError && rw.log != nil {
+			rw.log.Error("request failed unexpectedly", "requestId", id, "method", rw.method, "path", rw.path, "err", err)
+		}
+	}
 	body := map[string]any{
 		"error": map[string]any{
 			"code":      ae.Code,
 			"message":   ae.Message,
-			"requestId": requestID(r),
+			"requestId": id,
 			"args":      map[string]any{"urlVars": map[string]string{}},
 		},
 		"meta": newMeta(),

@@ -138,6 +138,9 @@ func (a *apiClient) do(method, path string, body any) (int, map[string]any) {
 		if !ok || e["code"] == nil || e["message"] == nil {
 			a.t.Fatalf("%s %s: %d answer is not an error envelope: %s", method, path, status, out)
 		}
+		if id, _ := e["requestId"].(string); id == "" {
+			a.t.Fatalf("%s %s: %d error envelope carries no request id: %s", method, path, status, out)
+		}
 	}
 	return status, env
 }

@@ -162,7 +162,7 @@ func New(d Deps) (*API, error) {
 	// Everything else is the client API at the root (legacy paths: /version,
 	// /.well-known/est/cacerts, /authenticate, ...; see compat.go).
 	mux.Handle("/", atRoot(client))
-	return &API{Handler: withInstanceID(newInstanceID(), withRequestID(withEnvelopedRuntimeErrors(s.withConsistency(mux)))), s: s}, nil
+	return &API{Handler: withInstanceID(newInstanceID(), withRequestID(s.Log, withEnvelopedRuntimeErrors(s.withConsistency(mux)))), s: s}, nil
 }
 
 func (s *Server) managementHandler() (http.Handler, error) {
@@ -294,6 +294,9 @@ func (e *envelopeWriter) Write(p []byte) (int, error) {
 	}
 	return e.ResponseWriter.Write(p)
 }
+
+// Unwrap lets the error envelope find the request's writer beneath.
+func (e *envelopeWriter) Unwrap() http.ResponseWriter { return e.ResponseWriter }
 
 func (e *envelopeWriter) Flush() {
 	if f, ok := e.ResponseWriter.(http.Flusher); ok && !e.swallow {
