@@ -240,46 +240,6 @@ func (s *Server) refuseDisabled(r *http.Request, identity *store.Identity, event
 	return fail(disabledError(identity, time.Now()))
 }
 
-// successEventCommand is the command that records a successful attempt.
-func successEventCommand(r *http.Request, identityID, eventType, reason string) (command.Command, error) {
-	return command.NewCreate(store.AuthEvents, &store.AuthEvent{Meta: store.Meta{ID: state.NewID()}, IdentityID: identityID,
-		EventType: eventType, SourceAddress: clientIP(r), Reason: reason})
-}
-
-// recordSuccess records a successful attempt.
-func (s *Server) recordSuccess(r *http.Request, identityID, eventType, reason string) {
-	c, err := successEventCommand(r, identityID, eventType, reason)
-	if err == nil {
-		err = s.State.Apply(requestContext(r), c)
-	}
-	if err != nil {
-		s.Log.Warn("record authentication success", "identity", identityID, "event", eventType, "err", err)
-	}
-}
-
-// resetFailures forgets the failures of identityID from the request's source
-// once it has fully authenticated. A lock that holds is left alone.
-func (s *Server) resetFailures(r *http.Request, identityID string) {
-	source := clientIP(r)
-	var lockID string
-	_ = s.State.View(func(tx *store.Tx) error {
-		id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, source))
-		if !ok {
-			return nil
-		}
-		if l, err := store.Get[*store.AuthLock](tx, store.AuthLocks, id); err == nil && !l.Locked(time.Now()) {
-			lockID = id
-		}
-		return nil
-	})
-	if lockID == "" {
-		return
-	}
-	if err := s.State.Delete(requestContext(r), store.AuthLocks, lockID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.Log.Warn("reset authentication failures", "identity", identityID, "err", err)
-	}
-}
-
 func (s *Server) registerAuthAudit(a *operations.EdgeManagementAPI) {
 	a.AuthAuditListAuthEventsHandler = auth_audit.ListAuthEventsHandlerFunc(func(p auth_audit.ListAuthEventsParams, _ any) middleware.Responder {
 		return s.auditList(store.AuthEvents, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "createdAt desc", nil, authEventModel)

@@ -25,10 +25,12 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
 	"github.com/ostium-net/ostium/controller/pki"
+	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
@@ -522,20 +524,11 @@ func (s *Server) verifyMFA(r *http.Request, caller *Principal, code string) midd
 	if refused := s.mfaGate(r, caller, m, code, false); refused != nil {
 		return refused
 	}
-	err := s.State.Update(requestContext(r), store.MFAs, m.ID, func(rec store.Record) error {
-		rec.(*store.MFA).IsVerified = true
-		return nil
-	})
-	if err != nil {
-		return fail(err)
-	}
 	// Verifying the enrollment is a passed TOTP challenge: it completes a
 	// waiting session and counts for MFA posture checks.
-	if err := s.completeMFA(r, caller.Session.ID); err != nil {
+	if err := s.completeMFA(r, caller, "enrollment verified", true); err != nil {
 		return fail(err)
 	}
-	s.recordSuccess(r, caller.Identity.ID, store.AuthEventMFASuccess, "enrollment verified")
-	s.resetFailures(r, caller.Identity.ID)
 	return okEmpty()
 }
 
@@ -552,22 +545,15 @@ func (s *Server) authenticateMFA(r *http.Request, caller *Principal, code string
 	if refused := s.mfaGate(r, caller, m, code, true); refused != nil {
 		return refused
 	}
-	if err := s.completeMFA(r, caller.Session.ID); err != nil {
+	if err := s.completeMFA(r, caller, "", false); err != nil {
 		return fail(err)
 	}
-	s.recordSuccess(r, caller.Identity.ID, store.AuthEventMFASuccess, "")
-	s.resetFailures(r, caller.Identity.ID)
 	return okEmpty()
 }
 
-// completeMFA marks an API session's MFA step done and records when, for
-// MFA posture checks.
-func (s *Server) completeMFA(r *http.Request, sessionID string) error {
-	now := time.Now().UTC()
-	return s.State.Update(requestContext(r), store.APISessions, sessionID, func(rec store.Record) error {
-		as := rec.(*store.APISession)
-		as.IsMFAComplete = true
-		as.MFACompletedAt = &now
-		return nil
-	})
+// completeMFA records the caller's passed MFA challenge in one entry (see
+// domain.CompleteMFA).
+func (s *Server) completeMFA(r *http.Request, caller *Principal, reason string, verifyEnrollment bool) error {
+	return s.State.Apply(requestContext(r), &domain.CompleteMFA{APISessionID: caller.Session.ID, EventID: state.NewID(),
+		Source: clientIP(r), Reason: reason, VerifyEnrollment: verifyEnrollment})
 }

@@ -48,6 +48,8 @@ const (
 	TypeAuthenticate Type = 14
 	// TypeRenewRouterLeases records which routers a node holds (controller/domain).
 	TypeRenewRouterLeases Type = 15
+	// TypeCompleteMFA records a passed MFA challenge (controller/domain).
+	TypeCompleteMFA Type = 16
 )
 
 // Command is one state change.

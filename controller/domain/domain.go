@@ -20,4 +20,5 @@ func init() {
 	command.Register(command.TypeEndAPISessions, func() command.Command { return &EndAPISessions{} })
 	command.Register(command.TypeAuthenticate, func() command.Command { return &Authenticate{} })
 	command.Register(command.TypeRenewRouterLeases, func() command.Command { return &RenewRouterLeases{} })
+	command.Register(command.TypeCompleteMFA, func() command.Command { return &CompleteMFA{} })
 }

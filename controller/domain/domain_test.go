@@ -339,3 +339,28 @@ func TestRouterLeases(t *testing.T) {
 		t.Fatalf("renewal without a node: %v", err)
 	}
 }
+
+func TestCompleteMFAIsOneEntry(t *testing.T) {
+	f := network(t)
+	f.update(store.APISessions, "as-alice", func(r store.Record) {
+		r.(*store.APISession).IsMFARequired, r.(*store.APISession).IsMFAComplete = true, false
+	})
+	f.create(store.MFAs, &store.MFA{Meta: store.Meta{ID: "mfa"}, IdentityID: "alice"})
+	f.create(store.AuthLocks, &store.AuthLock{Meta: store.Meta{ID: "lock"}, IdentityID: "alice", Source: "10.0.0.1", Failures: 2})
+	before := f.idx
+	as := f.must(&domain.CompleteMFA{APISessionID: "as-alice", EventID: "ev", Source: "10.0.0.1", VerifyEnrollment: true}).(*store.APISession)
+	if !as.IsMFAComplete || as.MFACompletedAt == nil || !as.MFACompletedAt.Equal(f.now) || f.idx != before+1 {
+		t.Fatalf("API session after MFA: %+v in %d entries", as, f.idx-before)
+	}
+	_ = f.s.View(func(tx *store.Tx) error {
+		m, _ := store.Get[*store.MFA](tx, store.MFAs, "mfa")
+		if !m.IsVerified || !tx.Exists(store.AuthEvents, "ev") || tx.Exists(store.AuthLocks, "lock") {
+			t.Errorf("verified %v, event %v, lock left %v", m.IsVerified, tx.Exists(store.AuthEvents, "ev"), tx.Exists(store.AuthLocks, "lock"))
+		}
+		return nil
+	})
+	f.must(&command.DeleteEntity{Kind: store.APISessions.Name, ID: "as-alice"})
+	if _, err := f.apply(&domain.CompleteMFA{APISessionID: "as-alice", EventID: "ev2"}); !errors.Is(err, domain.ErrSessionEnded) {
+		t.Fatalf("MFA for an ended API session: %v", err)
+	}
+}
