@@ -69,7 +69,7 @@ type PKIConfig struct {
 type ClusterConfig struct {
 	// NodeID names this node; generated and kept in DataDir when empty.
 	NodeID string `yaml:"nodeId"`
-	// Listen is the cluster port (default 127.0.0.1:6262).
+	// Listen is the cluster port (default 127.0.0.1:6363).
 	Listen string `yaml:"listen"`
 	// Advertise is how other nodes reach Listen.
 	Advertise string `yaml:"advertise"`
