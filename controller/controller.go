@@ -57,8 +57,14 @@ func Init(ctx context.Context, cfg Config, opts InitOptions, log *slog.Logger) e
 		for _, ip := range cfg.PKI.IPAddresses {
 			io.IPAddresses = append(io.IPAddresses, net.ParseIP(ip))
 		}
-		addSAN(&io, cfg.AdvertiseAddr())
-		addSAN(&io, cfg.API.Listen)
+		for _, hp := range []string{cfg.AdvertiseAddr(), cfg.API.Listen, cfg.Routers.Advertise, cfg.Routers.Listen,
+			cfg.Cluster.Advertise, cfg.Cluster.Listen} {
+			addSAN(&io, hp)
+		}
+		// Clients on the controller's own machine reach it by any of these.
+		addSAN(&io, "localhost:0")
+		addSAN(&io, "127.0.0.1:0")
+		addSAN(&io, "[::1]:0")
 		if _, err := pki.Init(cfg.PKIDir(), io); err != nil {
 			return fmt.Errorf("create PKI: %w", err)
 		}

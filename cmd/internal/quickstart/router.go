@@ -73,11 +73,11 @@ func ensureRouter(ctx context.Context, admin *adminClient, dir, name string) (*r
 	if err != nil {
 		return nil, err
 	}
-	clientCSR, err := csr(clientKey, name, nil)
+	clientCSR, err := csr(clientKey, name, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	serverCSR, err := csr(serverKey, name, []net.IP{net.IPv4(127, 0, 0, 1)})
+	serverCSR, err := csr(serverKey, name, []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback})
 	if err != nil {
 		return nil, err
 	}
@@ -139,8 +139,8 @@ func ensureRouter(ctx context.Context, admin *adminClient, dir, name string) (*r
 	return loadRouter(dir)
 }
 
-func csr(key *ecdsa.PrivateKey, cn string, ips []net.IP) (string, error) {
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, IPAddresses: ips}, key)
+func csr(key *ecdsa.PrivateKey, cn string, dns []string, ips []net.IP) (string, error) {
+	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: cn}, DNSNames: dns, IPAddresses: ips}, key)
 	if err != nil {
 		return "", fmt.Errorf("quickstart: certificate request: %w", err)
 	}
