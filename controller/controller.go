@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -172,6 +173,22 @@ func nodeID(cfg Config) (string, error) {
 		return "", fmt.Errorf("write node id: %w", err)
 	}
 	return id, nil
+}
+
+// certPEM is the leaf of a TLS certificate in PEM.
+func certPEM(c tls.Certificate) string {
+	if len(c.Certificate) == 0 {
+		return ""
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}))
+}
+
+// nodeCreatedAt is when this node was first set up: when its id was written.
+func nodeCreatedAt(cfg Config) time.Time {
+	if fi, err := os.Stat(filepath.Join(cfg.DataDir, "node-id")); err == nil {
+		return fi.ModTime().UTC()
+	}
+	return time.Time{}
 }
 
 func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
@@ -355,6 +372,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		// With port 0 in listen, clients must be told the port actually bound.
 		advertise = ln.Addr().String()
 	}
+	c.node.SetInfo(cluster.PeerInfo{APIAddress: advertise, CertPEM: certPEM(srvCert), CreatedAt: nodeCreatedAt(cfg)})
 	presence := routerctl.NewPresence()
 	idleTimeout := time.Duration(cfg.API.SessionIdleTimeout)
 	if idleTimeout <= 0 {

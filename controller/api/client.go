@@ -121,24 +121,9 @@ func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
 		return s.cacerts()
 	})
 	a.ControllersListControllersHandler = controllers.ListControllersHandlerFunc(func(p controllers.ListControllersParams, _ any) middleware.Responder {
-		members, err := s.Node.Members()
+		out, err := s.controllerModels()
 		if err != nil {
 			return fail(err)
-		}
-		out := []any{}
-		for _, m := range members {
-			id := m.ID
-			out = append(out, &models.ControllerDetail{
-				BaseEntity:  models.BaseEntity{ID: &id, Links: models.Links{}, Tags: models.Tags{}, CreatedAt: dt(time.Time{}), UpdatedAt: dt(time.Time{})},
-				Name:        ptr(m.ID),
-				CtrlAddress: ptr(m.Address),
-				IsOnline:    ptr(true),
-				CertPem:     ptr(""),
-				Fingerprint: ptr(""),
-				APIAddresses: models.APIAddressesMap{
-					"edge-client": {{URL: "https://" + s.Advertise + clientBase, Version: "v1"}},
-				},
-			})
 		}
 		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
 	})

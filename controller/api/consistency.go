@@ -77,11 +77,13 @@ func (s *Server) withConsistency(next http.Handler) http.Handler {
 }
 
 // answeredWithoutState reports paths whose answers do not come from the
-// replicated state (the version, the CA bundle): they are answered even by a
-// controller cut off from its cluster.
+// replicated state (the version, the CA bundle, the cluster's members as this
+// controller sees them): they are answered even by a controller cut off from
+// its cluster, so clients and operators can find the others.
 func answeredWithoutState(path string) bool {
 	return strings.HasSuffix(path, "/version") || strings.Contains(path, "/.well-known/") ||
-		strings.HasPrefix(path, "/console")
+		strings.HasPrefix(path, "/console") || strings.HasSuffix(path, "/controllers") ||
+		strings.HasSuffix(path, "/cluster/members")
 }
 
 func printableASCII(s string) bool {

@@ -59,6 +59,9 @@ const (
 	CodeNotAcceptable          = "NOT_ACCEPTABLE"
 	CodeNoEdgeRoutersAvailable = "NO_EDGE_ROUTERS_AVAILABLE"
 	CodeIdempotencyKeyReused   = "IDEMPOTENCY_KEY_REUSED"
+	// CodeOutcomeUnknown is a 503 for a write that may have been applied;
+	// SERVICE_UNAVAILABLE says nothing was.
+	CodeOutcomeUnknown = "OUTCOME_UNKNOWN"
 )
 
 func newErr(status int, code, msg string) *APIError {
@@ -110,7 +113,7 @@ func toAPIError(err error) *APIError {
 	case errors.Is(err, store.ErrInvalid):
 		return &APIError{Status: 400, Code: CodeCouldNotValidate, Message: msgOf(fe, err), Cause: cause(), Err: err}
 	case errors.Is(err, cluster.ErrOutcomeUnknown):
-		return &APIError{Status: 503, Code: CodeUnavailable, Err: err, RetryAfter: 1,
+		return &APIError{Status: 503, Code: CodeOutcomeUnknown, Err: err, RetryAfter: 1,
 			Message: "the write reached the cluster, but whether it was applied could not be learned in time (the leader changed or lost its quorum); it may have been applied: retry with the same Idempotency-Key to learn the outcome, or read before writing again"}
 	case errors.Is(err, cluster.ErrIdempotencyKeyReused):
 		return &APIError{Status: 422, Code: CodeIdempotencyKeyReused, Err: err,

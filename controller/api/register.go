@@ -13,4 +13,5 @@ func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
 	s.registerServicesAndPolicies(a)
 	s.registerRoutersAndAuth(a)
 	s.registerMesh(a)
+	s.registerCluster(a)
 }

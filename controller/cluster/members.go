@@ -219,6 +219,19 @@ func (n *Node) registerMembershipCalls() {
 		}
 		var f raft.Future
 		if c.ID == "" {
+			members, err := n.Members()
+			if err != nil {
+				return nil, err
+			}
+			others := 0
+			for _, m := range members {
+				if m.Voter && !m.Self {
+					others++
+				}
+			}
+			if others == 0 {
+				return nil, &store.FieldError{Field: "id", Reason: "the cluster has no other voter to hand the leadership to", Err: store.ErrInvalid}
+			}
 			f = n.raft.LeadershipTransfer()
 		} else {
 			m, err := n.member(c.ID)

@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
@@ -88,8 +90,21 @@ func (s *State) Create(ctx context.Context, k *store.Kind, rec store.Record) (st
 
 // Update reads the record, lets mutate change it, and writes it back guarded
 // by its modify index; a concurrent change makes it read and mutate again.
+//
+// A follower's copy may lag the leader's: after a refused attempt the next
+// one first waits for a read barrier, so it reads what the leader committed
+// rather than the same stale copy again.
 func (s *State) Update(ctx context.Context, k *store.Kind, id string, mutate func(store.Record) error) error {
-	for attempt := 0; attempt < 5; attempt++ {
+	for attempt := 0; attempt < 20; attempt++ {
+		if attempt > 0 {
+			if err := s.Node.ReadBarrier(ctx); err != nil {
+				return err
+			}
+			if attempt > 2 {
+				// Many writers on one record: spread the retries.
+				time.Sleep(time.Duration(mrand.IntN(5*attempt)+1) * time.Millisecond)
+			}
+		}
 		rec, err := s.Get(k, id)
 		if err != nil {
 			return err

@@ -15,6 +15,7 @@ import (
 	"github.com/ostium-net/ostium/sdk/restapi/management/authenticator"
 	"github.com/ostium-net/ostium/sdk/restapi/management/certificate_authority"
 	"github.com/ostium-net/ostium/sdk/restapi/management/circuit"
+	"github.com/ostium-net/ostium/sdk/restapi/management/cluster"
 	"github.com/ostium-net/ostium/sdk/restapi/management/config"
 	"github.com/ostium-net/ostium/sdk/restapi/management/current_api_session"
 	"github.com/ostium-net/ostium/sdk/restapi/management/current_identity"
@@ -83,6 +84,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *EdgeMa
 	cli.Authenticator = authenticator.New(transport, formats)
 	cli.CertificateAuthority = certificate_authority.New(transport, formats)
 	cli.Circuit = circuit.New(transport, formats)
+	cli.Cluster = cluster.New(transport, formats)
 	cli.Config = config.New(transport, formats)
 	cli.CurrentAPISession = current_api_session.New(transport, formats)
 	cli.CurrentIdentity = current_identity.New(transport, formats)
@@ -172,6 +174,8 @@ type EdgeManagement struct {
 
 	Circuit circuit.ClientService
 
+	Cluster cluster.ClientService
+
 	Config config.ClientService
 
 	CurrentAPISession current_api_session.ClientService
@@ -217,6 +221,7 @@ func (c *EdgeManagement) SetTransport(transport runtime.ContextualTransport) {
 	c.Authenticator.SetTransport(transport)
 	c.CertificateAuthority.SetTransport(transport)
 	c.Circuit.SetTransport(transport)
+	c.Cluster.SetTransport(transport)
 	c.Config.SetTransport(transport)
 	c.CurrentAPISession.SetTransport(transport)
 	c.CurrentIdentity.SetTransport(transport)

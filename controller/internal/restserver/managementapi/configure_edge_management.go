@@ -18,6 +18,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authenticator"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/certificate_authority"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/circuit"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/cluster"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
@@ -89,6 +90,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 	// Example:
 	// api.APIAuthorizer = security.Authorized()
 
+	if api.ClusterAddClusterMemberHandler == nil {
+		api.ClusterAddClusterMemberHandler = cluster.AddClusterMemberHandlerFunc(func(params cluster.AddClusterMemberParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.AddClusterMember has not yet been implemented")
+		})
+	}
 	if api.AuthenticationAuthenticateHandler == nil {
 		api.AuthenticationAuthenticateHandler = authentication.AuthenticateHandlerFunc(func(params authentication.AuthenticateParams) middleware.Responder {
 			_ = params
@@ -631,6 +640,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation circuit.ListCircuits has not yet been implemented")
 		})
 	}
+	if api.ClusterListClusterMembersHandler == nil {
+		api.ClusterListClusterMembersHandler = cluster.ListClusterMembersHandlerFunc(func(params cluster.ListClusterMembersParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.ListClusterMembers has not yet been implemented")
+		})
+	}
 	if api.ConfigListConfigTypeConfigsHandler == nil {
 		api.ConfigListConfigTypeConfigsHandler = config.ListConfigTypeConfigsHandlerFunc(func(params config.ListConfigTypeConfigsParams, principal any) middleware.Responder {
 			_ = params
@@ -1055,12 +1072,28 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation enrollment.RefreshEnrollment has not yet been implemented")
 		})
 	}
+	if api.ClusterRemoveClusterMemberHandler == nil {
+		api.ClusterRemoveClusterMemberHandler = cluster.RemoveClusterMemberHandlerFunc(func(params cluster.RemoveClusterMemberParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.RemoveClusterMember has not yet been implemented")
+		})
+	}
 	if api.IdentityRemoveIdentityMfaHandler == nil {
 		api.IdentityRemoveIdentityMfaHandler = identity.RemoveIdentityMfaHandlerFunc(func(params identity.RemoveIdentityMfaParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.RemoveIdentityMfa has not yet been implemented")
+		})
+	}
+	if api.ClusterTransferClusterLeadershipHandler == nil {
+		api.ClusterTransferClusterLeadershipHandler = cluster.TransferClusterLeadershipHandlerFunc(func(params cluster.TransferClusterLeadershipParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.TransferClusterLeadership has not yet been implemented")
 		})
 	}
 	if api.AuthPolicyUpdateAuthPolicyHandler == nil {

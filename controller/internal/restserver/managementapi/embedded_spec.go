@@ -1570,6 +1570,176 @@ func init() {
         }
       ]
     },
+    "/cluster/members": {
+      "get": {
+        "description": "Every member of the raft configuration, as the answering controller sees it: which one leads, which vote, which this controller reached lately and how far each has applied the log. Answered from this controller's own view, even without a leader.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "List the controllers of the cluster",
+        "operationId": "listClusterMembers",
+        "responses": {
+          "200": {
+            "description": "The members.",
+            "schema": {
+              "$ref": "#/definitions/listClusterMembersEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "Adds a running controller, reachable at its cluster address, as a voter (or a non-voter, which replicates the log without voting).",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Add a controller to the cluster",
+        "operationId": "addClusterMember",
+        "parameters": [
+          {
+            "name": "member",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/clusterMemberCreate"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/cluster/members/{id}": {
+      "delete": {
+        "description": "Removes the member from the raft configuration. Removing the leader makes it step down after the change is committed. A cluster keeps working only while a majority of its remaining voters is up.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Remove a controller from the cluster",
+        "operationId": "removeClusterMember",
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/cluster/transfer-leadership": {
+      "post": {
+        "description": "The leader stops taking writes, brings the target (or, without one, the most up-to-date voter) level with its log and lets it win an election at once: a planned failover before maintenance of the leader, with writes paused for milliseconds rather than an election.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Hand the leadership to another controller",
+        "operationId": "transferClusterLeadership",
+        "parameters": [
+          {
+            "name": "transfer",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/clusterLeadershipTransfer"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/config-types": {
       "get": {
         "tags": [
@@ -8743,6 +8913,96 @@ func init() {
         }
       }
     },
+    "clusterLeadershipTransfer": {
+      "type": "object",
+      "properties": {
+        "id": {
+          "description": "The member to hand the leadership to; empty picks the most up-to-date voter.",
+          "type": "string",
+          "maxLength": 128
+        }
+      }
+    },
+    "clusterMemberCreate": {
+      "type": "object",
+      "required": [
+        "id",
+        "address"
+      ],
+      "properties": {
+        "address": {
+          "description": "Its cluster address, host:port.",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 3
+        },
+        "id": {
+          "description": "The new controller's node id.",
+          "type": "string",
+          "maxLength": 128,
+          "minLength": 1,
+          "pattern": "^[A-Za-z0-9._-]+$"
+        },
+        "voter": {
+          "description": "Add it as a voter (the default) or as a non-voter.",
+          "type": "boolean",
+          "default": true
+        }
+      }
+    },
+    "clusterMemberDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "address",
+        "leader",
+        "voter",
+        "connected",
+        "appliedIndex",
+        "self"
+      ],
+      "properties": {
+        "address": {
+          "description": "Its cluster address (raft and forwarding).",
+          "type": "string"
+        },
+        "apiAddress": {
+          "description": "Its API address (host:port), as clients reach it; empty until it has registered.",
+          "type": "string"
+        },
+        "appliedIndex": {
+          "description": "The last raft log index it had applied when last reached (0 if unknown).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "connected": {
+          "description": "Whether the answering controller reached it within the last few seconds.",
+          "type": "boolean"
+        },
+        "id": {
+          "description": "The controller's node id.",
+          "type": "string"
+        },
+        "lastContact": {
+          "description": "When the answering controller last reached it; absent if never.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "leader": {
+          "description": "Whether it leads the cluster now.",
+          "type": "boolean"
+        },
+        "self": {
+          "description": "Whether it is the controller that answered.",
+          "type": "boolean"
+        },
+        "voter": {
+          "description": "Whether it votes in elections and counts towards the quorum.",
+          "type": "boolean"
+        }
+      }
+    },
     "commonEdgeRouterProperties": {
       "description": "What a client needs to know to connect to an edge router.",
       "type": "object",
@@ -10852,6 +11112,24 @@ func init() {
         }
       }
     },
+    "listClusterMembersEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/clusterMemberDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "listConfigTypesEnvelope": {
       "type": "object",
       "required": [
@@ -12951,6 +13229,12 @@ func init() {
       "schema": {
         "$ref": "#/definitions/apiErrorEnvelope"
       }
+    },
+    "unavailable": {
+      "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+      "schema": {
+        "$ref": "#/definitions/apiErrorEnvelope"
+      }
     }
   },
   "securityDefinitions": {
@@ -13065,6 +13349,10 @@ func init() {
     {
       "description": "Authentication events and the locks that repeated failures place.",
       "name": "Auth Audit"
+    },
+    {
+      "description": "The controllers of a high-availability cluster and their raft membership.",
+      "name": "Cluster"
     }
   ]
 }`))
@@ -14624,6 +14912,176 @@ func init() {
         }
       ]
     },
+    "/cluster/members": {
+      "get": {
+        "description": "Every member of the raft configuration, as the answering controller sees it: which one leads, which vote, which this controller reached lately and how far each has applied the log. Answered from this controller's own view, even without a leader.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "List the controllers of the cluster",
+        "operationId": "listClusterMembers",
+        "responses": {
+          "200": {
+            "description": "The members.",
+            "schema": {
+              "$ref": "#/definitions/listClusterMembersEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "Adds a running controller, reachable at its cluster address, as a voter (or a non-voter, which replicates the log without voting).",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Add a controller to the cluster",
+        "operationId": "addClusterMember",
+        "parameters": [
+          {
+            "name": "member",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/clusterMemberCreate"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/cluster/members/{id}": {
+      "delete": {
+        "description": "Removes the member from the raft configuration. Removing the leader makes it step down after the change is committed. A cluster keeps working only while a majority of its remaining voters is up.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Remove a controller from the cluster",
+        "operationId": "removeClusterMember",
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
+    "/cluster/transfer-leadership": {
+      "post": {
+        "description": "The leader stops taking writes, brings the target (or, without one, the most up-to-date voter) level with its log and lets it win an election at once: a planned failover before maintenance of the leader, with writes paused for milliseconds rather than an election.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Hand the leadership to another controller",
+        "operationId": "transferClusterLeadership",
+        "parameters": [
+          {
+            "name": "transfer",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/clusterLeadershipTransfer"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/config-types": {
       "get": {
         "tags": [
@@ -21797,6 +22255,96 @@ func init() {
         }
       }
     },
+    "clusterLeadershipTransfer": {
+      "type": "object",
+      "properties": {
+        "id": {
+          "description": "The member to hand the leadership to; empty picks the most up-to-date voter.",
+          "type": "string",
+          "maxLength": 128
+        }
+      }
+    },
+    "clusterMemberCreate": {
+      "type": "object",
+      "required": [
+        "id",
+        "address"
+      ],
+      "properties": {
+        "address": {
+          "description": "Its cluster address, host:port.",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 3
+        },
+        "id": {
+          "description": "The new controller's node id.",
+          "type": "string",
+          "maxLength": 128,
+          "minLength": 1,
+          "pattern": "^[A-Za-z0-9._-]+$"
+        },
+        "voter": {
+          "description": "Add it as a voter (the default) or as a non-voter.",
+          "type": "boolean",
+          "default": true
+        }
+      }
+    },
+    "clusterMemberDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "address",
+        "leader",
+        "voter",
+        "connected",
+        "appliedIndex",
+        "self"
+      ],
+      "properties": {
+        "address": {
+          "description": "Its cluster address (raft and forwarding).",
+          "type": "string"
+        },
+        "apiAddress": {
+          "description": "Its API address (host:port), as clients reach it; empty until it has registered.",
+          "type": "string"
+        },
+        "appliedIndex": {
+          "description": "The last raft log index it had applied when last reached (0 if unknown).",
+          "type": "integer",
+          "format": "int64"
+        },
+        "connected": {
+          "description": "Whether the answering controller reached it within the last few seconds.",
+          "type": "boolean"
+        },
+        "id": {
+          "description": "The controller's node id.",
+          "type": "string"
+        },
+        "lastContact": {
+          "description": "When the answering controller last reached it; absent if never.",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "leader": {
+          "description": "Whether it leads the cluster now.",
+          "type": "boolean"
+        },
+        "self": {
+          "description": "Whether it is the controller that answered.",
+          "type": "boolean"
+        },
+        "voter": {
+          "description": "Whether it votes in elections and counts towards the quorum.",
+          "type": "boolean"
+        }
+      }
+    },
     "commonEdgeRouterProperties": {
       "description": "What a client needs to know to connect to an edge router.",
       "type": "object",
@@ -23906,6 +24454,24 @@ func init() {
         }
       }
     },
+    "listClusterMembersEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/clusterMemberDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "listConfigTypesEnvelope": {
       "type": "object",
       "required": [
@@ -26005,6 +26571,12 @@ func init() {
       "schema": {
         "$ref": "#/definitions/apiErrorEnvelope"
       }
+    },
+    "unavailable": {
+      "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+      "schema": {
+        "$ref": "#/definitions/apiErrorEnvelope"
+      }
     }
   },
   "securityDefinitions": {
@@ -26119,6 +26691,10 @@ func init() {
     {
       "description": "Authentication events and the locks that repeated failures place.",
       "name": "Auth Audit"
+    },
+    {
+      "description": "The controllers of a high-availability cluster and their raft membership.",
+      "name": "Cluster"
     }
   ]
 }`))

@@ -23,6 +23,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authenticator"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/certificate_authority"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/circuit"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/cluster"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
@@ -69,6 +70,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return errors.NotImplemented("applicationJwt producer has not yet been implemented")
 		}),
 		JSONProducer: runtime.JSONProducer(),
+
+		ClusterAddClusterMemberHandler: cluster.AddClusterMemberHandlerFunc(func(params cluster.AddClusterMemberParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.AddClusterMember has not yet been implemented")
+		}),
 
 		AuthenticationAuthenticateHandler: authentication.AuthenticateHandlerFunc(func(params authentication.AuthenticateParams) middleware.Responder {
 			_ = params
@@ -544,6 +552,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation circuit.ListCircuits has not yet been implemented")
 		}),
 
+		ClusterListClusterMembersHandler: cluster.ListClusterMembersHandlerFunc(func(params cluster.ListClusterMembersParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.ListClusterMembers has not yet been implemented")
+		}),
+
 		ConfigListConfigTypeConfigsHandler: config.ListConfigTypeConfigsHandlerFunc(func(params config.ListConfigTypeConfigsParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -915,11 +930,25 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation enrollment.RefreshEnrollment has not yet been implemented")
 		}),
 
+		ClusterRemoveClusterMemberHandler: cluster.RemoveClusterMemberHandlerFunc(func(params cluster.RemoveClusterMemberParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.RemoveClusterMember has not yet been implemented")
+		}),
+
 		IdentityRemoveIdentityMfaHandler: identity.RemoveIdentityMfaHandlerFunc(func(params identity.RemoveIdentityMfaParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.RemoveIdentityMfa has not yet been implemented")
+		}),
+
+		ClusterTransferClusterLeadershipHandler: cluster.TransferClusterLeadershipHandlerFunc(func(params cluster.TransferClusterLeadershipParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.TransferClusterLeadership has not yet been implemented")
 		}),
 
 		AuthPolicyUpdateAuthPolicyHandler: auth_policy.UpdateAuthPolicyHandlerFunc(func(params auth_policy.UpdateAuthPolicyParams, principal any) middleware.Responder {
@@ -1094,6 +1123,8 @@ type EdgeManagementAPI struct {
 	// APIAuthorizer provides access control (ACL/RBAC/ABAC) by providing access to the request and authenticated principal
 	APIAuthorizer runtime.Authorizer
 
+	// ClusterAddClusterMemberHandler sets the operation handler for the add cluster member operation
+	ClusterAddClusterMemberHandler cluster.AddClusterMemberHandler
 	// AuthenticationAuthenticateHandler sets the operation handler for the authenticate operation
 	AuthenticationAuthenticateHandler authentication.AuthenticateHandler
 	// AuthPolicyCreateAuthPolicyHandler sets the operation handler for the create auth policy operation
@@ -1230,6 +1261,8 @@ type EdgeManagementAPI struct {
 	CertificateAuthorityListCasHandler certificate_authority.ListCasHandler
 	// CircuitListCircuitsHandler sets the operation handler for the list circuits operation
 	CircuitListCircuitsHandler circuit.ListCircuitsHandler
+	// ClusterListClusterMembersHandler sets the operation handler for the list cluster members operation
+	ClusterListClusterMembersHandler cluster.ListClusterMembersHandler
 	// ConfigListConfigTypeConfigsHandler sets the operation handler for the list config type configs operation
 	ConfigListConfigTypeConfigsHandler config.ListConfigTypeConfigsHandler
 	// ConfigListConfigTypesHandler sets the operation handler for the list config types operation
@@ -1336,8 +1369,12 @@ type EdgeManagementAPI struct {
 	EdgeRouterReEnrollEdgeRouterHandler edge_router.ReEnrollEdgeRouterHandler
 	// EnrollmentRefreshEnrollmentHandler sets the operation handler for the refresh enrollment operation
 	EnrollmentRefreshEnrollmentHandler enrollment.RefreshEnrollmentHandler
+	// ClusterRemoveClusterMemberHandler sets the operation handler for the remove cluster member operation
+	ClusterRemoveClusterMemberHandler cluster.RemoveClusterMemberHandler
 	// IdentityRemoveIdentityMfaHandler sets the operation handler for the remove identity mfa operation
 	IdentityRemoveIdentityMfaHandler identity.RemoveIdentityMfaHandler
+	// ClusterTransferClusterLeadershipHandler sets the operation handler for the transfer cluster leadership operation
+	ClusterTransferClusterLeadershipHandler cluster.TransferClusterLeadershipHandler
 	// AuthPolicyUpdateAuthPolicyHandler sets the operation handler for the update auth policy operation
 	AuthPolicyUpdateAuthPolicyHandler auth_policy.UpdateAuthPolicyHandler
 	// AuthenticatorUpdateAuthenticatorHandler sets the operation handler for the update authenticator operation
@@ -1458,6 +1495,9 @@ func (o *EdgeManagementAPI) Validate() error {
 		unregistered = append(unregistered, "ZtSessionAuth")
 	}
 
+	if o.ClusterAddClusterMemberHandler == nil {
+		unregistered = append(unregistered, "cluster.AddClusterMemberHandler")
+	}
 	if o.AuthenticationAuthenticateHandler == nil {
 		unregistered = append(unregistered, "authentication.AuthenticateHandler")
 	}
@@ -1662,6 +1702,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.CircuitListCircuitsHandler == nil {
 		unregistered = append(unregistered, "circuit.ListCircuitsHandler")
 	}
+	if o.ClusterListClusterMembersHandler == nil {
+		unregistered = append(unregistered, "cluster.ListClusterMembersHandler")
+	}
 	if o.ConfigListConfigTypeConfigsHandler == nil {
 		unregistered = append(unregistered, "config.ListConfigTypeConfigsHandler")
 	}
@@ -1821,8 +1864,14 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.EnrollmentRefreshEnrollmentHandler == nil {
 		unregistered = append(unregistered, "enrollment.RefreshEnrollmentHandler")
 	}
+	if o.ClusterRemoveClusterMemberHandler == nil {
+		unregistered = append(unregistered, "cluster.RemoveClusterMemberHandler")
+	}
 	if o.IdentityRemoveIdentityMfaHandler == nil {
 		unregistered = append(unregistered, "identity.RemoveIdentityMfaHandler")
+	}
+	if o.ClusterTransferClusterLeadershipHandler == nil {
+		unregistered = append(unregistered, "cluster.TransferClusterLeadershipHandler")
 	}
 	if o.AuthPolicyUpdateAuthPolicyHandler == nil {
 		unregistered = append(unregistered, "auth_policy.UpdateAuthPolicyHandler")
@@ -1978,6 +2027,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers = make(map[string]map[string]http.Handler)
 	}
 
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/cluster/members"] = cluster.NewAddClusterMember(o.context, o.ClusterAddClusterMemberHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
@@ -2253,6 +2306,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/cluster/members"] = cluster.NewListClusterMembers(o.context, o.ClusterListClusterMembersHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/config-types/{id}/configs"] = config.NewListConfigTypeConfigs(o.context, o.ConfigListConfigTypeConfigsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -2465,7 +2522,15 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
+	o.handlers["DELETE"]["/cluster/members/{id}"] = cluster.NewRemoveClusterMember(o.context, o.ClusterRemoveClusterMemberHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
 	o.handlers["DELETE"]["/identities/{id}/mfa"] = identity.NewRemoveIdentityMfa(o.context, o.IdentityRemoveIdentityMfaHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/cluster/transfer-leadership"] = cluster.NewTransferClusterLeadership(o.context, o.ClusterTransferClusterLeadershipHandler)
 	if o.handlers["PUT"] == nil {
 		o.handlers["PUT"] = make(map[string]http.Handler)
 	}
