@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,22 @@ type APIConfig struct {
 	Advertise string `yaml:"advertise"`
 	// SessionIdleTimeout ends API sessions unused for this long (default 30m).
 	SessionIdleTimeout Duration `yaml:"sessionIdleTimeout"`
+	// OIDC is the OpenID Connect sign-in of OpenZiti's newer SDKs.
+	OIDC OIDCConfig `yaml:"oidc"`
+}
+
+// OIDCConfig configures OpenID Connect sign-in (the edge-oidc API under
+// /oidc, advertised as the OIDC_AUTH capability).
+type OIDCConfig struct {
+	// Disabled turns it off; clients then sign in with POST /authenticate.
+	Disabled bool `yaml:"disabled"`
+	// AccessTokenLifetime (default 30m, at most 24h) and
+	// RefreshTokenLifetime (default 24h) bound the tokens it issues.
+	AccessTokenLifetime  Duration `yaml:"accessTokenLifetime"`
+	RefreshTokenLifetime Duration `yaml:"refreshTokenLifetime"`
+	// RedirectURIs are allowed besides native clients' loopback callbacks
+	// (http://localhost, 127.0.0.1 or [::1], any port, /auth/callback).
+	RedirectURIs []string `yaml:"redirectURIs"`
 }
 
 // PKIConfig locates the certificate authority. Leave the file fields empty to
@@ -204,6 +221,17 @@ func (c *Config) Validate() error {
 	}
 	if c.API.SessionIdleTimeout != 0 && time.Duration(c.API.SessionIdleTimeout) < time.Minute {
 		errs = append(errs, errors.New("api.sessionIdleTimeout must be at least 1m"))
+	}
+	if at := time.Duration(c.API.OIDC.AccessTokenLifetime); at != 0 && (at < time.Minute || at > 24*time.Hour) {
+		errs = append(errs, errors.New("api.oidc.accessTokenLifetime must be between 1m and 24h"))
+	}
+	if rt := time.Duration(c.API.OIDC.RefreshTokenLifetime); rt != 0 && rt < time.Duration(c.API.OIDC.AccessTokenLifetime)+time.Minute {
+		errs = append(errs, errors.New("api.oidc.refreshTokenLifetime must be at least a minute longer than accessTokenLifetime"))
+	}
+	for _, u := range c.API.OIDC.RedirectURIs {
+		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" || parsed.Fragment != "" {
+			errs = append(errs, fmt.Errorf("api.oidc.redirectURIs: %q is not an absolute http(s) URI without fragment", u))
+		}
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

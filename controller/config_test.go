@@ -23,14 +23,17 @@ func TestDefaultConfigIsValid(t *testing.T) {
 
 func TestConfigErrorsAreClear(t *testing.T) {
 	cases := map[string]string{
-		"api:\n  listne: x\n":                    "field listne not found",
-		"api:\n  listen: nope\n":                 "api.listen",
-		"api:\n  sessionIdleTimeout: 5s\n":       "at least 1m",
-		"api:\n  sessionIdleTimeout: forever\n":  "duration",
-		"pki:\n  keyAlgorithm: dsa\n":            "pki.keyAlgorithm",
-		"pki:\n  ipAddresses: [\"localhost\"]\n": "not an IP",
-		"log:\n  level: loud\n":                  "log.level",
-		"[":                                      "parse config",
+		"api:\n  listne: x\n":                                                        "field listne not found",
+		"api:\n  listen: nope\n":                                                     "api.listen",
+		"api:\n  sessionIdleTimeout: 5s\n":                                           "at least 1m",
+		"api:\n  sessionIdleTimeout: forever\n":                                      "duration",
+		"pki:\n  keyAlgorithm: dsa\n":                                                "pki.keyAlgorithm",
+		"pki:\n  ipAddresses: [\"localhost\"]\n":                                     "not an IP",
+		"log:\n  level: loud\n":                                                      "log.level",
+		"api:\n  oidc:\n    accessTokenLifetime: 30s\n":                              "between 1m and 24h",
+		"api:\n  oidc:\n    accessTokenLifetime: 1h\n    refreshTokenLifetime: 1h\n": "a minute longer",
+		"api:\n  oidc:\n    redirectURIs: [\"ftp://x/cb\"]\n":                        "redirectURIs",
+		"[": "parse config",
 	}
 	for in, want := range cases {
 		_, err := ParseConfig([]byte(in))

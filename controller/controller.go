@@ -23,6 +23,7 @@ import (
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/console"
+	"github.com/ostium-net/ostium/controller/oidc"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/routerctl"
@@ -197,7 +198,7 @@ func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
 		return nil, fmt.Errorf("load PKI (run `ostium-controller init` first?): %w", err)
 	}
 	s, err := store.Open(filepath.Join(cfg.DataDir, "ctrl.db"), store.Options{
-		Hooks:  []store.ChangeHook{policy.Hook},
+		Hooks:  []store.ChangeHook{policy.Hook, oidc.RevocationHook},
 		Settle: []store.SettleHook{access.Settle},
 	})
 	if err != nil {
@@ -379,12 +380,19 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		idleTimeout = api.DefaultSessionIdleTimeout
 	}
 	apiSessionUse := activity.New()
+	tokenKeys, err := oidc.DeriveKeys(c.ca.DeriveSecret)
+	if err != nil {
+		_ = ln.Close()
+		return fail(err)
+	}
+	oidcOpts := api.OIDCOptions{Disabled: cfg.API.OIDC.Disabled, Keys: tokenKeys, RedirectURIs: cfg.API.OIDC.RedirectURIs,
+		AccessTokenLifetime: time.Duration(cfg.API.OIDC.AccessTokenLifetime), RefreshTokenLifetime: time.Duration(cfg.API.OIDC.RefreshTokenLifetime)}
 	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
-		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout)}
+		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout), TokenKeys: tokenKeys.KeySet()}
 	apiHandler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
-		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout,
+		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout, OIDC: oidcOpts,
 	})
 	var handler http.Handler
 	if err == nil {

@@ -46,6 +46,7 @@ func (s *Server) clientHandler() (http.Handler, error) {
 	a.ServeError = func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
 	a.ZtSessionAuth = s.authenticateToken
 	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
+	a.BearerAuthenticator = s.bearerAuthenticator
 	a.APIAuthorizer = anyIdentity{}
 	a.ApplicationPkcs7MimeProducer = runtime.TextProducer()
 	s.registerClient(a)

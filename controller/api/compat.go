@@ -64,5 +64,9 @@ func atRoot(client http.Handler) http.Handler {
 // HA_CONTROLLER makes them track a cluster's controllers), so only what is
 // really served may appear.
 func (s *Server) capabilities() []string {
-	return []string{}
+	out := []string{}
+	if s.oidc != nil {
+		out = append(out, "OIDC_AUTH")
+	}
+	return out
 }

@@ -362,3 +362,28 @@ func TestNoZeroTimesInAnswers(t *testing.T) {
 		walk(path, env["data"])
 	}
 }
+
+// TestCapabilitiesListWhatIsServed: OIDC_AUTH is listed, with the edge-oidc
+// API, exactly when OIDC sign-in is served; HA_CONTROLLER is not listed.
+func TestCapabilitiesListWhatIsServed(t *testing.T) {
+	t.Parallel()
+	for _, disabled := range []bool{false, true} {
+		c := newConfiguredController(t, func(cfg *controller.Config) { cfg.API.OIDC.Disabled = disabled })
+		cl := &apiClient{t: t, ctl: c, prefix: ""}
+		_, env := cl.do("GET", "/enumerated-capabilities", nil)
+		enumerated := stringList(env["data"])
+		_, env = cl.do("GET", "/version", nil)
+		v := data(env)
+		_, hasOIDC := v["apiVersions"].(map[string]any)["edge-oidc"]
+		status, _, _ := cl.raw("GET", "/oidc/.well-known/openid-configuration", "", nil)
+		want := []string{"OIDC_AUTH"}
+		if disabled {
+			want = []string{}
+		}
+		if fmt.Sprint(enumerated) != fmt.Sprint(want) || fmt.Sprint(stringList(v["capabilities"])) != fmt.Sprint(want) ||
+			hasOIDC == disabled || (status == 200) == disabled {
+			t.Errorf("OIDC disabled=%v: enumerated %v, /version %v, edge-oidc listed %v, discovery %d",
+				disabled, enumerated, v["capabilities"], hasOIDC, status)
+		}
+	}
+}

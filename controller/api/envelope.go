@@ -74,11 +74,13 @@ func list(data any, p pagination) middleware.Responder {
 }
 
 // fail answers with the error envelope.
-func fail(err error) middleware.Responder {
-	return middleware.ResponderFunc(func(w http.ResponseWriter, _ runtime.Producer) {
-		writeError(w, nil, err)
-	})
-}
+func fail(err error) middleware.Responder { return failure{err: err} }
+
+// failure is the answer of a failed operation; code that calls a handler
+// for its work (OIDC sign-in) reads the error back from it.
+type failure struct{ err error }
+
+func (f failure) WriteResponse(w http.ResponseWriter, _ runtime.Producer) { writeError(w, nil, f.err) }
 
 type link struct {
 	Href string `json:"href"`

@@ -29,12 +29,22 @@ const testAdminPassword = "admin-password-1"
 // newTestController starts a controller; opts are passed to controller.Start.
 func newTestController(t testing.TB, opts ...controller.StartOption) *testCtl {
 	t.Helper()
+	return newConfiguredController(t, nil, opts...)
+}
+
+// newConfiguredController is newTestController with a chance to change the
+// configuration first.
+func newConfiguredController(t testing.TB, configure func(*controller.Config), opts ...controller.StartOption) *testCtl {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := controller.DefaultConfig()
 	cfg.DataDir = dir
 	cfg.API.Listen = "127.0.0.1:0"
 	cfg.Cluster.Listen = "127.0.0.1:0"
 	cfg.Routers.Listen = "127.0.0.1:0"
+	if configure != nil {
+		configure(&cfg)
+	}
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -22,6 +22,7 @@ import (
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	mgmtops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+	"github.com/ostium-net/ostium/controller/oidc"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -54,6 +55,8 @@ type Deps struct {
 	// Lockout says when repeated authentication failures lock an identity
 	// out from a source address; zero fields take DefaultLockoutPolicy's.
 	Lockout LockoutPolicy
+	// OIDC configures OpenID Connect sign-in (on unless disabled).
+	OIDC OIDCOptions
 }
 
 // Server carries the handlers' shared state.
@@ -65,6 +68,7 @@ type Server struct {
 	mfa    *mfaKeys                   // seal TOTP secrets, hash recovery codes
 	// started is when this API started serving.
 	started time.Time
+	oidc    *oidc.Provider // nil when OIDC is disabled
 }
 
 // Principal is the caller of an authenticated operation.
@@ -112,14 +116,15 @@ type API struct {
 
 // RunJobs runs the API's periodic work until ctx ends: every node records
 // the API-session use it saw; while this node leads the cluster, it also
-// sweeps sessions whose posture lapsed with time and expires idle API
-// sessions. The controller runs it under a context it owns and cancels on
-// Close.
+// sweeps sessions whose posture lapsed with time, expires idle API
+// sessions and forgets token revocations past their end. The controller
+// runs it under a context it owns and cancels on Close.
 func (a *API) RunJobs(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); a.s.sweepPosture(ctx) }()
 	go func() { defer wg.Done(); a.s.keepAPISessions(ctx) }()
+	go func() { defer wg.Done(); a.s.keepRevocations(ctx) }()
 	wg.Wait()
 }
 
@@ -147,6 +152,9 @@ func New(d Deps) (*API, error) {
 	if s.mfa, err = newMFAKeys(d.CA); err != nil {
 		return nil, err
 	}
+	if s.oidc, err = s.newOIDC(); err != nil {
+		return nil, err
+	}
 	s.registerSigning()
 	mgmt, err := s.managementHandler()
 	if err != nil {
@@ -159,6 +167,10 @@ func New(d Deps) (*API, error) {
 	mux := http.NewServeMux()
 	mux.Handle(managementBase+"/", mgmt)
 	mux.Handle(clientBase+"/", client)
+	if s.oidc != nil {
+		mux.Handle(oidc.PathPrefix+"/", s.oidc)
+		mux.Handle("/.well-known/openid-configuration", s.oidc)
+	}
 	// Everything else is the client API at the root (legacy paths: /version,
 	// /.well-known/est/cacerts, /authenticate, ...; see compat.go).
 	mux.Handle("/", atRoot(client))
@@ -175,6 +187,7 @@ func (s *Server) managementHandler() (http.Handler, error) {
 	a.ServeError = func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
 	a.ZtSessionAuth = s.authenticateToken
 	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
+	a.BearerAuthenticator = s.bearerAuthenticator
 	a.APIAuthorizer = adminOnly{}
 	s.registerManagement(a)
 	s.mgmt = a

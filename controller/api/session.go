@@ -16,6 +16,7 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/informational"
+	"github.com/ostium-net/ostium/controller/oidc"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -59,6 +60,9 @@ func (s *Server) versionModel() *models.Version {
 		"edge-client":     api(clientBase),
 		"edge-management": api(managementBase),
 	}
+	if s.oidc != nil {
+		apis["edge-oidc"] = api(oidc.PathPrefix)
+	}
 	return &models.Version{
 		Version:        buildinfo.Version,
 		Revision:       buildinfo.Revision,
@@ -89,7 +93,8 @@ var dummyHash = sync.OnceValue(func() string {
 // how the two combine); a disabled identity's password is not checked. An identity with MFA enrolled, or required by its auth policy,
 // gets a session that must complete POST /authenticate/mfa (or enroll)
 // before anything else.
-func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool) middleware.Responder {
+// Each of shape is given the new API session before it is stored.
+func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool, shape ...func(*store.APISession)) middleware.Responder {
 	var authn *store.Authenticator
 	var identity *store.Identity
 	var signerID string // the external JWT signer of method ext-jwt
@@ -204,6 +209,9 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	sess := &store.APISession{Meta: store.Meta{ID: state.NewID()}, IdentityID: identity.ID, TokenHash: auth.TokenHash(token),
 		AuthenticatorID: authenticatorID, AuthMethod: method, IPAddress: clientIP(r), ConfigTypes: strs(creds.ConfigTypes),
 		IsMFARequired: mfaRequired, IsMFAComplete: !mfaRequired}
+	for _, f := range shape {
+		f(sess)
+	}
 	if method == "cert" && r.TLS != nil && s.CA.VerifyClientCert(r.TLS.PeerCertificates) == nil {
 		sess.CertExtendable = true
 	}

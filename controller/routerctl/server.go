@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,10 @@ type Server struct {
 	// zero: routers report nothing.
 	Activity            *activity.Tracker
 	APISessionHeartbeat time.Duration
+	// TokenKeys is the JWKS of the keys that sign OIDC access tokens, sent
+	// to routers so that they verify those tokens on their own. Empty:
+	// routers accept no signed tokens.
+	TokenKeys []byte
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -302,6 +307,8 @@ func eventOf(c store.Change) (ctrlproto.Event, bool) {
 		return ctrlproto.Event{Kind: kind, Router: meshRouterOf(r)}, true
 	case *store.Terminator:
 		return ctrlproto.Event{Kind: kind, Terminator: meshTerminatorOf(r)}, true
+	case *store.Revocation:
+		return ctrlproto.Event{Kind: kind, Revocation: revocationOf(r)}, true
 	}
 	return ctrlproto.Event{}, false
 }
@@ -312,6 +319,10 @@ func apiSessionOf(r *store.APISession) *ctrlproto.APISession {
 
 func sessionOf(r *store.Session) *ctrlproto.Session {
 	return &ctrlproto.Session{ID: r.ID, APISessionID: r.APISessionID, IdentityID: r.IdentityID, ServiceID: r.ServiceID, Type: r.Type, TokenHash: r.TokenHash}
+}
+
+func revocationOf(r *store.Revocation) *ctrlproto.Revocation {
+	return &ctrlproto.Revocation{APISessionID: r.ID, ExpiresAt: r.ExpiresAt}
 }
 
 func serviceOf(r *store.Service) *ctrlproto.Service {
@@ -325,10 +336,19 @@ func (s *Server) snapshot(routerID string) (ctrlproto.Sync, error) {
 	if s.Activity != nil && s.APISessionHeartbeat > 0 {
 		out.APISessionHeartbeatMillis = max(s.APISessionHeartbeat.Milliseconds(), 1)
 	}
+	if len(s.TokenKeys) > 0 {
+		out.TokenKeys = append(json.RawMessage(nil), s.TokenKeys...)
+	}
 	err := s.State.View(func(tx *store.Tx) error {
 		out.Index = tx.AppliedIndex()
 		if err := tx.ForEach(store.APISessions, func(r store.Record) error {
 			out.APISessions = append(out.APISessions, *apiSessionOf(r.(*store.APISession)))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.ForEach(store.Revocations, func(r store.Record) error {
+			out.Revocations = append(out.Revocations, *revocationOf(r.(*store.Revocation)))
 			return nil
 		}); err != nil {
 			return err

@@ -34,6 +34,9 @@ type fixture struct {
 	cert     tls.Certificate
 }
 
+// testTokenKeys stands for the JWKS of the OIDC token keys.
+const testTokenKeys = `{"keys":[{"kty":"EC","crv":"P-256","kid":"k","alg":"ES256","x":"x","y":"y"}]}`
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
@@ -82,7 +85,8 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.addr = ln.Addr().String()
-	f.srv = &Server{State: f.st, CA: ca, Presence: NewPresence(), Activity: activity.New(), APISessionHeartbeat: 250 * time.Millisecond}
+	f.srv = &Server{State: f.st, CA: ca, Presence: NewPresence(), Activity: activity.New(), APISessionHeartbeat: 250 * time.Millisecond,
+		TokenKeys: []byte(testTokenKeys)}
 	go func() { _ = f.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = f.srv.Close() })
 	return f
@@ -276,5 +280,39 @@ func TestAPISessionHeartbeatsCountAsUse(t *testing.T) {
 	}
 	if n := f.srv.Activity.Len(); n != 1 {
 		t.Fatalf("the tracker holds %d sessions; empty and over-long ids must be ignored", n)
+	}
+}
+
+// TestTokenKeysAndRevocationsReachRouters: the Sync carries the keys of
+// signed access tokens and the revocations held; a revocation written later
+// is pushed as an event.
+func TestTokenKeysAndRevocationsReachRouters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if _, err := f.st.Create(ctx, store.Revocations, &store.Revocation{Meta: store.Meta{ID: "as-old"}, ExpiresAt: until}); err != nil {
+		t.Fatal(err)
+	}
+	_, pushed, reply, err := f.connect(t, f.cert, nil)
+	if err != nil || !reply.ResultSuccess() {
+		t.Fatalf("hello: %v %v", err, reply)
+	}
+	var sync ctrlproto.Sync
+	if err := ctrlproto.Decode(next(t, pushed, ctrlproto.TypeSync).Body, &sync); err != nil {
+		t.Fatal(err)
+	}
+	if string(sync.TokenKeys) != testTokenKeys || len(sync.Revocations) != 1 || sync.Revocations[0].APISessionID != "as-old" ||
+		!sync.Revocations[0].ExpiresAt.Equal(until) {
+		t.Fatalf("sync: keys %s revocations %+v", sync.TokenKeys, sync.Revocations)
+	}
+	if _, err := f.st.Create(ctx, store.Revocations, &store.Revocation{Meta: store.Meta{ID: "as-new"}, ExpiresAt: until}); err != nil {
+		t.Fatal(err)
+	}
+	var ev ctrlproto.Events
+	if err := ctrlproto.Decode(next(t, pushed, ctrlproto.TypeEvents).Body, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Events) != 1 || ev.Events[0].Revocation == nil || ev.Events[0].Revocation.APISessionID != "as-new" || ev.Events[0].Kind != ctrlproto.EventUpsert {
+		t.Fatalf("events: %+v", ev)
 	}
 }

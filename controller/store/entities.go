@@ -331,6 +331,22 @@ type APISession struct {
 	// MFACompletedAt is when the session last passed a TOTP (or recovery
 	// code) challenge; nil when it never did. MFA posture checks read it.
 	MFACompletedAt *time.Time `json:"mfaCompletedAt,omitempty"`
+	// OIDC marks a session signed in through OpenID Connect: its clients
+	// hold signed access tokens naming it instead of a token whose hash is
+	// kept (TokenHash is then a hash of nothing anyone holds).
+	OIDC bool `json:"oidc,omitempty"`
+	// AccessTokenLifetime bounds the access tokens issued for an OIDC
+	// session; a revocation of the session lasts that long past its end.
+	AccessTokenLifetime time.Duration `json:"accessTokenLifetime,omitempty"`
+}
+
+// Revocation records that the signed tokens of an API session, which
+// routers verify on their own, are no longer good: it is written when an
+// OIDC API session ends, for as long as one of its access tokens may still
+// be unexpired, and is pushed to routers. Its id is the API session's.
+type Revocation struct {
+	Meta
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // APISessionCert is a short-lived client certificate issued to an API

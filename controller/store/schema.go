@@ -167,6 +167,8 @@ var (
 			}},
 		},
 	}
+	// Revocations are keyed by the id of the API session they revoke.
+	Revocations = &Kind{Name: "revocations", New: func() Record { return &Revocation{} }}
 )
 
 // AllKinds lists every kind; the store creates their buckets on open.
@@ -174,7 +176,7 @@ var AllKinds = []*Kind{
 	Identities, AuthPolicies, Authenticators, CAs, EdgeRouters, Enrollments, ConfigTypes, Configs,
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
-	PostureDatas, PasswordFailures, APISessionActivities, RouterPresences,
+	PostureDatas, PasswordFailures, APISessionActivities, RouterPresences, Revocations,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one

@@ -9,7 +9,9 @@
 //	router → controller   Hello        {routerId?, version, terminators[]}: the terminators the router
 //	                                    holds now (a reconnect re-registers them); reply Result.
 //	controller → router   Sync         full state: API sessions, sessions, services (token hashes only;
-//	                                    the router never learns a token before a client presents it).
+//	                                    the router never learns a token before a client presents it),
+//	                                    the public keys of signed (OIDC) access tokens, and the revoked
+//	                                    API sessions whose signed tokens are not yet expired.
 //	controller → router   Events       incremental changes, in commit order, after the Sync.
 //	router → controller   TerminatorCreate / TerminatorUpdate / TerminatorDelete (requests; the reply
 //	                                    is a Result with the terminator id or an error message).
@@ -26,6 +28,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Content types of the control channel. They are far from the edge types
@@ -103,6 +106,19 @@ type Sync struct {
 	// Routers and Terminators describe the mesh (see mesh.go).
 	Routers     []Router     `json:"routers,omitempty"`
 	Terminators []Terminator `json:"terminators,omitempty"`
+	// TokenKeys is the JWKS of the keys that sign OIDC access tokens
+	// (internal/apitoken): the router verifies those tokens by their
+	// signature, without the controller.
+	TokenKeys json.RawMessage `json:"tokenKeys,omitempty"`
+	// Revocations are the API sessions whose signed tokens must be refused.
+	Revocations []Revocation `json:"revocations,omitempty"`
+}
+
+// Revocation is an ended API session whose signed access tokens may not
+// have expired yet; the router refuses them until ExpiresAt.
+type Revocation struct {
+	APISessionID string    `json:"apiSessionId"`
+	ExpiresAt    time.Time `json:"expiresAt"`
 }
 
 // Event kinds.
@@ -120,6 +136,7 @@ type Event struct {
 	Service    *Service    `json:"service,omitempty"`
 	Router     *Router     `json:"router,omitempty"`
 	Terminator *Terminator `json:"terminator,omitempty"`
+	Revocation *Revocation `json:"revocation,omitempty"`
 }
 
 // Events is a batch of changes committed together, in order.

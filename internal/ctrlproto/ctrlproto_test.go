@@ -31,6 +31,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"routerId":"r","index":3,"apiSessionHeartbeatMillis":250}`))
 	f.Add([]byte(`{"links":[{"id":"l1","source":"a","dest":"b","state":"connected","latencyMicros":120}]}`))
 	f.Add([]byte(`{"routers":[{"id":"a","link":{"address":"h:1","cost":3}}],"terminators":[{"localId":"t","serviceId":"s","routerId":"a"}]}`))
+	f.Add([]byte(`{"index":2,"tokenKeys":{"keys":[]},"revocations":[{"apiSessionId":"a","expiresAt":"2030-01-01T00:00:00Z"}]}`))
+	f.Add([]byte(`{"index":4,"events":[{"kind":"upsert","revocation":{"apiSessionId":"a","expiresAt":"bad"}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Events
 		_ = Decode(b, &e)

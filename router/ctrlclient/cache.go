@@ -1,9 +1,13 @@
 package ctrlclient
 
 import (
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/ostium-net/ostium/internal/apitoken"
 	"github.com/ostium-net/ostium/internal/ctrlproto"
 	"github.com/ostium-net/ostium/router/edge"
 )
@@ -20,6 +24,15 @@ type cache struct {
 	sessions       map[string]ctrlproto.Session
 	sessionHash    map[string]string
 	services       map[string]ctrlproto.Service
+	// tokenKeys verify signed (OIDC) access tokens; revocations are the API sessions whose
+	// signed tokens are refused until the time given, pruned once the map doubles.
+	tokenKeys   jwk.Set
+	revocations map[string]time.Time
+	prunedAt    int
+	// verified remembers the claims of signed tokens whose signature checked out with the
+	// current keys, so that a client's reconnects and token updates cost a map lookup.
+	verifiedMu sync.Mutex
+	verified   map[string]*apitoken.Claims
 	// index is the controller index of the last Sync or Events batch applied.
 	index uint64
 	// synced is true once a Sync was applied.
@@ -35,6 +48,7 @@ func newCache() *cache {
 		sessions:       map[string]ctrlproto.Session{},
 		sessionHash:    map[string]string{},
 		services:       map[string]ctrlproto.Service{},
+		revocations:    map[string]time.Time{},
 		changed:        make(chan struct{}),
 	}
 }
@@ -59,6 +73,9 @@ type removals struct {
 }
 
 func (c *cache) apiSession(token string) (edge.APISession, bool) {
+	if apitoken.LooksLikeJWT(token) {
+		return c.signedAPISession(token, time.Now())
+	}
 	hash := ctrlproto.TokenHash(token)
 	c.mu.RLock()
 	s, ok := c.apiSessions[hash]
@@ -71,6 +88,69 @@ func (c *cache) apiSession(token string) (edge.APISession, bool) {
 		IdentityID:       s.IdentityID,
 		CertFingerprints: append([]string(nil), s.CertFingerprints...),
 	}, true
+}
+
+// signedAPISession accepts an access token of an OIDC sign-in by its signature alone, so that
+// clients keep connecting while the controller is away; an API session the controller revoked
+// is refused. The certificates the client may present are those the token names and those the
+// pushed state adds (API-session certificates made later).
+func (c *cache) signedAPISession(token string, now time.Time) (edge.APISession, bool) {
+	claims, ok := c.verifiedClaims(token, now)
+	if !ok {
+		return edge.APISession{}, false
+	}
+	c.mu.RLock()
+	until, revoked := c.revocations[claims.APISessionID]
+	held, known := c.apiSessions[c.apiSessionHash[claims.APISessionID]]
+	c.mu.RUnlock()
+	if revoked && now.Before(until) {
+		return edge.APISession{}, false
+	}
+	fps := append([]string(nil), claims.CertFingerprints...)
+	if known && held.ID == claims.APISessionID && held.IdentityID == claims.Subject {
+		for _, fp := range held.CertFingerprints {
+			if !slices.Contains(fps, fp) {
+				fps = append(fps, fp)
+			}
+		}
+	}
+	return edge.APISession{ID: claims.APISessionID, IdentityID: claims.Subject, CertFingerprints: fps, ExpiresAt: claims.Expiry()}, true
+}
+
+// maxVerified bounds the remembered signed tokens; the memory is dropped whole when full.
+const maxVerified = 4096
+
+// verifiedClaims checks a signed access token with the current keys, remembering what
+// verified until the token expires.
+func (c *cache) verifiedClaims(token string, now time.Time) (*apitoken.Claims, bool) {
+	c.verifiedMu.Lock()
+	claims, seen := c.verified[token]
+	c.verifiedMu.Unlock()
+	if seen {
+		return claims, claims.Check(apitoken.TypeAccess, apitoken.Audience, now) == nil
+	}
+	c.mu.RLock()
+	keys := c.tokenKeys
+	c.mu.RUnlock()
+	if keys == nil {
+		return nil, false
+	}
+	claims, err := apitoken.Verify(keys, token, apitoken.TypeAccess, apitoken.Audience, now)
+	if err != nil {
+		return nil, false
+	}
+	c.verifiedMu.Lock()
+	if c.verified == nil || len(c.verified) >= maxVerified {
+		c.verified = make(map[string]*apitoken.Claims, 64)
+	}
+	// Only tokens of the keys still current are remembered.
+	c.mu.RLock()
+	if c.tokenKeys == keys {
+		c.verified[token] = claims
+	}
+	c.mu.RUnlock()
+	c.verifiedMu.Unlock()
+	return claims, true
 }
 
 func (c *cache) session(token string) (edge.Session, bool) {
@@ -118,6 +198,20 @@ func (c *cache) applySync(s *ctrlproto.Sync) removals {
 	for _, svc := range s.Services {
 		services[svc.ID] = svc
 	}
+	var keys jwk.Set
+	if len(s.TokenKeys) > 0 {
+		var err error
+		if keys, err = apitoken.ParseKeySet(s.TokenKeys); err != nil {
+			keys = nil // signed tokens are refused until a Sync brings usable keys
+		}
+	}
+	now := time.Now()
+	revocations := make(map[string]time.Time, len(s.Revocations))
+	for _, r := range s.Revocations {
+		if now.Before(r.ExpiresAt) {
+			revocations[r.APISessionID] = r.ExpiresAt
+		}
+	}
 
 	c.mu.Lock()
 	var gone removals
@@ -131,9 +225,20 @@ func (c *cache) applySync(s *ctrlproto.Sync) removals {
 			gone.sessions = append(gone.sessions, id)
 		}
 	}
+	// Channels of revoked sessions close too: the router may have accepted their tokens
+	// while it could not hear of the revocation.
+	for id := range revocations {
+		if _, held := c.revocations[id]; !held {
+			gone.apiSessions = append(gone.apiSessions, id)
+		}
+	}
 	c.apiSessions, c.apiSessionHash = apiSessions, apiSessionHash
 	c.sessions, c.sessionHash = sessions, sessionHash
 	c.services = services
+	c.tokenKeys, c.revocations, c.prunedAt = keys, revocations, len(revocations)
+	c.verifiedMu.Lock()
+	c.verified = nil // verified with keys that may have changed
+	c.verifiedMu.Unlock()
 	c.index = s.Index
 	c.synced = true
 	c.announceLocked()
@@ -173,13 +278,36 @@ func (c *cache) applyEvents(ev *ctrlproto.Events) (removals, bool) {
 			if e.Kind == ctrlproto.EventUpsert {
 				c.services[e.Service.ID] = *e.Service
 			}
+		case e.Revocation != nil:
+			if e.Kind == ctrlproto.EventUpsert {
+				c.revocations[e.Revocation.APISessionID] = e.Revocation.ExpiresAt
+				gone.apiSessions = append(gone.apiSessions, e.Revocation.APISessionID)
+			} else {
+				delete(c.revocations, e.Revocation.APISessionID)
+			}
 		}
 	}
+	c.pruneRevocationsLocked(time.Now())
 	if ev.Index != 0 {
 		c.index = ev.Index
 	}
 	c.announceLocked()
 	return gone, true
+}
+
+// pruneRevocationsLocked forgets expired revocations once their number doubled since the last
+// pruning, so that the work stays proportional to what was added; the caller holds the write
+// lock.
+func (c *cache) pruneRevocationsLocked(now time.Time) {
+	if len(c.revocations) < 2*c.prunedAt+64 {
+		return
+	}
+	for id, until := range c.revocations {
+		if !now.Before(until) {
+			delete(c.revocations, id)
+		}
+	}
+	c.prunedAt = len(c.revocations)
 }
 
 // deleteAPISession removes an API session by id; the caller holds the write lock.

@@ -169,15 +169,19 @@ func hasFingerprint(fps []string, fp string) bool {
 }
 
 // handleUpdateToken replaces the API session of the channel, for clients whose API session
-// was refreshed. The new token must name an API session of the same certificate.
+// was refreshed (OIDC clients send each new access token). The new token must name an API
+// session of the same identity and certificate.
 func (ch *channel) handleUpdateToken(m *wire.Message) {
 	defer m.Release()
 	token := string(m.Body)
 	api, ok := awaitToken(ch, ch.l.cfg.Tokens.APISession, token)
 	var reply *wire.Message
+	current, _ := ch.session()
 	switch {
 	case !ok:
 		reply = wire.NewMessage(wire.ContentTypeUpdateTokenFailure, []byte("invalid API session"))
+	case api.IdentityID != current.IdentityID:
+		reply = wire.NewMessage(wire.ContentTypeUpdateTokenFailure, []byte("the token is for another identity"))
 	case !hasFingerprint(api.CertFingerprints, ch.fingerprint):
 		reply = wire.NewMessage(wire.ContentTypeUpdateTokenFailure, []byte("client certificate does not belong to the API session"))
 	default:

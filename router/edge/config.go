@@ -24,6 +24,10 @@ type APISession struct {
 	// CertFingerprints are the SHA-1 fingerprints (hex) of the certificates the client may
 	// present: its enrolled certificate and any API-session certificate.
 	CertFingerprints []string
+	// ExpiresAt is when the token that named the session stops being valid, for signed
+	// (OIDC) access tokens; zero for the controller's opaque tokens. Clients renew it with
+	// UpdateToken.
+	ExpiresAt time.Time
 }
 
 // Session types.

@@ -738,8 +738,14 @@ func TestUpdateToken(t *testing.T) {
 	env := startRouter(t, nil)
 	id := env.newIdentity("alice")
 	c := connect(t, env, id)
-	env.tokens.putAPISession("fresh", APISession{ID: "api-alice-2", CertFingerprints: []string{certFingerprint(id.cert.Leaf)}})
-	reply, err := c.request(wire.NewMessage(wire.ContentTypeUpdateToken, []byte("fresh")))
+	env.tokens.putAPISession("fresh", APISession{ID: "api-alice-2", IdentityID: "identity-alice", CertFingerprints: []string{certFingerprint(id.cert.Leaf)}})
+	// A token of another identity, even over the same certificate, is refused.
+	env.tokens.putAPISession("mallory's", APISession{ID: "api-mallory", IdentityID: "identity-mallory", CertFingerprints: []string{certFingerprint(id.cert.Leaf)}})
+	reply, err := c.request(wire.NewMessage(wire.ContentTypeUpdateToken, []byte("mallory's")))
+	if err != nil || reply.ContentType != wire.ContentTypeUpdateTokenFailure {
+		t.Fatalf("update token to another identity: %v %v", reply, err)
+	}
+	reply, err = c.request(wire.NewMessage(wire.ContentTypeUpdateToken, []byte("fresh")))
 	if err != nil || reply.ContentType != wire.ContentTypeUpdateTokenSuccess {
 		t.Fatalf("update token: %v %v", reply, err)
 	}
