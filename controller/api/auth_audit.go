@@ -202,7 +202,7 @@ func (s *Server) failPassword(r *http.Request, identity *store.Identity, eventTy
 			return fail(lockedError(d))
 		}
 	}
-	return fail(errInvalidAuth)
+	return fail(errWrongPassword)
 }
 
 // passwordAttempts is how many wrong passwords in a row the identity's auth

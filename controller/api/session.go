@@ -26,6 +26,11 @@ import (
 
 var errInvalidAuth = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the authentication request failed")
 
+// errWrongPassword answers every failed password authentication alike: an
+// unknown user name, a wrong password and a missing one, whatever their
+// length, so that the answer tells nothing of which it was.
+var errWrongPassword = newErr(http.StatusUnauthorized, CodeInvalidAuth, "wrong username or password")
+
 func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
 	a.AuthenticationAuthenticateHandler = authentication.AuthenticateHandlerFunc(func(p authentication.AuthenticateParams) middleware.Responder {
 		var creds models.Authenticate
@@ -117,9 +122,13 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		})
 	}
 	failed := failureEvent[method]
+	refused := errInvalidAuth
+	if method == "password" {
+		refused = errWrongPassword
+	}
 	refuse := func(identityID, reason string) middleware.Responder {
 		s.recordFailure(r, identityID, failed, reason, false)
-		return fail(errInvalidAuth)
+		return fail(refused)
 	}
 	switch method {
 	case "password":

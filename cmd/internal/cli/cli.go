@@ -109,8 +109,10 @@ func Run(ctx context.Context, args []string, env Env) int {
 // describe turns an error into the one line shown to the user.
 func describe(err error) string {
 	var ae *APIError
-	if errors.As(err, &ae) && ae.Status == 401 {
-		return ae.Error() + " (not logged in or the session expired: run `ostium login`)"
+	// A refused session asks for a login; refused credentials (INVALID_AUTH,
+	// the answer to a login itself) say so on their own.
+	if errors.As(err, &ae) && ae.Status == 401 && ae.Code != "INVALID_AUTH" {
+		return err.Error() + " (not logged in or the session expired: run `ostium login`)"
 	}
 	return err.Error()
 }

@@ -142,9 +142,15 @@ func TestLoginStoresTheSessionPrivately(t *testing.T) {
 	}
 	tm.ok("list", "identities")
 
-	// A wrong password is an authorization failure.
+	// A wrong password is an authorization failure that says so, whatever
+	// its length, and does not send the user to the login they just tried.
 	other := newTerm(t)
-	other.fails(cli.ExitUnauthorized, "INVALID_AUTH", "login", url, "-u", "admin", "-p", "wrong", "--yes")
+	for _, pw := range []string{"no", "wrong", "a wrong password"} {
+		r := other.fails(cli.ExitUnauthorized, "wrong username or password", "login", url, "-u", "admin", "-p", pw, "--yes")
+		if strings.Contains(r.stderr, "run `ostium login`") || strings.Contains(r.stderr, "COULD_NOT_VALIDATE") {
+			t.Fatalf("wrong password %q: %s", pw, r.stderr)
+		}
+	}
 
 	// A session the controller no longer knows asks for a new login.
 	s.Token = "not-a-token"

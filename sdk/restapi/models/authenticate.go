@@ -10,6 +10,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/jsonutils"
 	"github.com/go-openapi/swag/typeutils"
+	"github.com/go-openapi/validate"
 )
 
 // Authenticate The body of POST /authenticate. Which fields are needed depends on the method: `password` needs username and password, `cert` and `ext-jwt` need none (the credential travels in the TLS handshake or the Authorization header).
@@ -23,14 +24,15 @@ type Authenticate struct {
 	// env info
 	EnvInfo *EnvInfo `json:"envInfo,omitempty"`
 
-	// password
-	Password Password `json:"password,omitempty"`
+	// The password (method password). Not validated for length here: a wrong password of any length is answered "wrong username or password", never with a validation error.
+	// Format: password
+	Password strfmt.Password `json:"password,omitempty"`
 
 	// sdk info
 	SdkInfo *SdkInfo `json:"sdkInfo,omitempty"`
 
-	// username
-	Username Username `json:"username,omitempty"`
+	// The user name (method password). Not validated for length here: a wrong user name or password is answered alike, whatever its length.
+	Username string `json:"username,omitempty"`
 }
 
 // Validate validates this authenticate
@@ -50,10 +52,6 @@ func (m *Authenticate) Validate(formats strfmt.Registry) error {
 	}
 
 	if err := m.validateSdkInfo(formats); err != nil {
-		res = append(res, err)
-	}
-
-	if err := m.validateUsername(formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -112,16 +110,7 @@ func (m *Authenticate) validatePassword(formats strfmt.Registry) error {
 		return nil
 	}
 
-	if err := m.Password.Validate(formats); err != nil {
-		ve := new(errors.Validation)
-		if stderrors.As(err, &ve) {
-			return ve.ValidateName("password")
-		}
-		ce := new(errors.CompositeError)
-		if stderrors.As(err, &ce) {
-			return ce.ValidateName("password")
-		}
-
+	if err := validate.FormatOf("password", "body", "password", m.Password.String(), formats); err != nil {
 		return err
 	}
 
@@ -151,27 +140,6 @@ func (m *Authenticate) validateSdkInfo(formats strfmt.Registry) error {
 	return nil
 }
 
-func (m *Authenticate) validateUsername(formats strfmt.Registry) error {
-	if typeutils.IsZero(m.Username) { // not required
-		return nil
-	}
-
-	if err := m.Username.Validate(formats); err != nil {
-		ve := new(errors.Validation)
-		if stderrors.As(err, &ve) {
-			return ve.ValidateName("username")
-		}
-		ce := new(errors.CompositeError)
-		if stderrors.As(err, &ce) {
-			return ce.ValidateName("username")
-		}
-
-		return err
-	}
-
-	return nil
-}
-
 // ContextValidate validate this authenticate based on the context it is used
 func (m *Authenticate) ContextValidate(ctx context.Context, formats strfmt.Registry) error {
 	var res []error
@@ -184,15 +152,7 @@ func (m *Authenticate) ContextValidate(ctx context.Context, formats strfmt.Regis
 		res = append(res, err)
 	}
 
-	if err := m.contextValidatePassword(ctx, formats); err != nil {
-		res = append(res, err)
-	}
-
 	if err := m.contextValidateSdkInfo(ctx, formats); err != nil {
-		res = append(res, err)
-	}
-
-	if err := m.contextValidateUsername(ctx, formats); err != nil {
 		res = append(res, err)
 	}
 
@@ -245,28 +205,6 @@ func (m *Authenticate) contextValidateEnvInfo(ctx context.Context, formats strfm
 	return nil
 }
 
-func (m *Authenticate) contextValidatePassword(ctx context.Context, formats strfmt.Registry) error {
-
-	if typeutils.IsZero(m.Password) { // not required
-		return nil
-	}
-
-	if err := m.Password.ContextValidate(ctx, formats); err != nil {
-		ve := new(errors.Validation)
-		if stderrors.As(err, &ve) {
-			return ve.ValidateName("password")
-		}
-		ce := new(errors.CompositeError)
-		if stderrors.As(err, &ce) {
-			return ce.ValidateName("password")
-		}
-
-		return err
-	}
-
-	return nil
-}
-
 func (m *Authenticate) contextValidateSdkInfo(ctx context.Context, formats strfmt.Registry) error {
 
 	if m.SdkInfo != nil {
@@ -287,28 +225,6 @@ func (m *Authenticate) contextValidateSdkInfo(ctx context.Context, formats strfm
 
 			return err
 		}
-	}
-
-	return nil
-}
-
-func (m *Authenticate) contextValidateUsername(ctx context.Context, formats strfmt.Registry) error {
-
-	if typeutils.IsZero(m.Username) { // not required
-		return nil
-	}
-
-	if err := m.Username.ContextValidate(ctx, formats); err != nil {
-		ve := new(errors.Validation)
-		if stderrors.As(err, &ve) {
-			return ve.ValidateName("username")
-		}
-		ce := new(errors.CompositeError)
-		if stderrors.As(err, &ce) {
-			return ce.ValidateName("username")
-		}
-
-		return err
 	}
 
 	return nil

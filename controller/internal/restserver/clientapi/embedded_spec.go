@@ -3465,13 +3465,16 @@ func init() {
           "$ref": "#/definitions/envInfo"
         },
         "password": {
-          "$ref": "#/definitions/password"
+          "description": "The password (method password). Not validated for length here: a wrong password of any length is answered \"wrong username or password\", never with a validation error.",
+          "type": "string",
+          "format": "password"
         },
         "sdkInfo": {
           "$ref": "#/definitions/sdkInfo"
         },
         "username": {
-          "$ref": "#/definitions/username"
+          "description": "The user name (method password). Not validated for length here: a wrong user name or password is answered alike, whatever its length.",
+          "type": "string"
         }
       }
     },
@@ -9397,13 +9400,16 @@ func init() {
           "$ref": "#/definitions/envInfo"
         },
         "password": {
-          "$ref": "#/definitions/password"
+          "description": "The password (method password). Not validated for length here: a wrong password of any length is answered \"wrong username or password\", never with a validation error.",
+          "type": "string",
+          "format": "password"
         },
         "sdkInfo": {
           "$ref": "#/definitions/sdkInfo"
         },
         "username": {
-          "$ref": "#/definitions/username"
+          "description": "The user name (method password). Not validated for length here: a wrong user name or password is answered alike, whatever its length.",
+          "type": "string"
         }
       }
     },
