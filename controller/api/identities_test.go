@@ -23,7 +23,9 @@ func TestManagementAuthentication(t *testing.T) {
 		{"unknown user", "/authenticate?method=password", map[string]any{"username": "nobody", "password": "whatever1"}, 401, "INVALID_AUTH"},
 		{"no body", "/authenticate?method=password", nil, 401, "INVALID_AUTH"},
 		{"bad method", "/authenticate?method=telepathy", map[string]any{"username": "admin", "password": "x"}, 400, "COULD_NOT_VALIDATE"},
-		{"short username", "/authenticate?method=password", map[string]any{"username": "ad", "password": testAdminPassword}, 400, "COULD_NOT_VALIDATE"},
+		{"short username", "/authenticate?method=password", map[string]any{"username": "ad", "password": testAdminPassword}, 401, "INVALID_AUTH"},
+		{"short password", "/authenticate?method=password", map[string]any{"username": "admin", "password": "ad"}, 401, "INVALID_AUTH"},
+		{"username of the wrong type", "/authenticate?method=password", map[string]any{"username": 4, "password": testAdminPassword}, 400, "COULD_NOT_VALIDATE"},
 		{"malformed JSON", "/authenticate?method=password", `{"username": `, 400, "COULD_NOT_VALIDATE"},
 		{"cert without certificate", "/authenticate?method=cert", map[string]any{}, 401, "INVALID_AUTH"},
 	} {
