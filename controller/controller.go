@@ -72,7 +72,9 @@ func Init(ctx context.Context, cfg Config, opts InitOptions, log *slog.Logger) e
 		}
 		log.Info("PKI ready", "dir", cfg.PKIDir())
 	}
-	c, err := open(cfg, log, true)
+	// Init serves no port: the cluster port may be taken (by a running
+	// controller of another network, say) while a new one is prepared.
+	c, err := open(cfg, log, true, true)
 	if err != nil {
 		return err
 	}
@@ -192,7 +194,10 @@ func nodeCreatedAt(cfg Config) time.Time {
 	return time.Time{}
 }
 
-func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
+// open opens the PKI, the store and the raft node. bootstrap makes a node
+// with no raft state the single voter of a new cluster; offline keeps it off
+// the cluster port (see cluster.Config.Offline).
+func open(cfg Config, log *slog.Logger, bootstrap, offline bool) (*running, error) {
 	ca, err := pki.Load(cfg.PKIConfigFiles())
 	if err != nil {
 		return nil, fmt.Errorf("load PKI (run `ostium-controller init` first?): %w", err)
@@ -216,7 +221,7 @@ func open(cfg Config, log *slog.Logger, bootstrap bool) (*running, error) {
 	}
 	node, err := cluster.Start(cluster.Config{
 		NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), Bind: cfg.Cluster.Listen,
-		Advertise: cfg.Cluster.Advertise, TLS: tlsCfg, Bootstrap: bootstrap && cfg.Cluster.Join == "",
+		Advertise: cfg.Cluster.Advertise, TLS: tlsCfg, Bootstrap: bootstrap && cfg.Cluster.Join == "", Offline: offline,
 		HeartbeatTimeout: time.Duration(cfg.Cluster.HeartbeatTimeout), ElectionTimeout: time.Duration(cfg.Cluster.ElectionTimeout),
 		Logger: log.With("component", "cluster"),
 	}, s)
@@ -344,7 +349,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	for _, o := range opts {
 		o(&so)
 	}
-	c, err := open(cfg, log, true)
+	c, err := open(cfg, log, true, false)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -69,5 +70,34 @@ func TestServerCertificateNames(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, "ctrl.db")); err != nil {
 		t.Errorf("init made no database: %v", err)
+	}
+}
+
+// TestInitNeedsNoClusterPort: init prepares a network while its cluster
+// port is taken, and the controller it made starts on that port once free,
+// as the single voter it was bootstrapped as.
+func TestInitNeedsNoClusterPort(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Cluster.Listen = busy.Addr().String()
+	initController(t, cfg)
+	if err := busy.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ctl, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("start after init: %v", err)
+	}
+	defer ctl.Close()
+	if got := ctl.r.node.Addr(); got != cfg.Cluster.Listen {
+		t.Errorf("cluster address %s, want %s", got, cfg.Cluster.Listen)
+	}
+	if !ctl.r.node.IsLeader() {
+		t.Error("the initialised node does not lead its cluster")
 	}
 }

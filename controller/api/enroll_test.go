@@ -47,6 +47,7 @@ func newAdvertisedController(t *testing.T) *testCtl {
 	cfg.DataDir = t.TempDir()
 	cfg.API.Listen, cfg.API.Advertise = addr, addr
 	cfg.Cluster.Listen = "127.0.0.1:0"
+	cfg.Routers.Listen = "127.0.0.1:0" // never the default port another test or a quickstart may hold
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -47,6 +47,11 @@ type Config struct {
 	// Bootstrap makes a new node the single voter of a new cluster when it
 	// has no raft state yet. Nodes that join an existing cluster leave it off.
 	Bootstrap bool
+	// Offline serves no cluster port: the node, a single voter, applies
+	// entries on its own and names Advertise (or Bind) as its address
+	// without listening on it. A first initialisation runs so, and works
+	// while the cluster port is still taken.
+	Offline bool
 	// Timing; zero values take defaults suited to a LAN.
 	HeartbeatTimeout time.Duration
 	ElectionTimeout  time.Duration
@@ -242,7 +247,7 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	}
 	n.fsm = f
 
-	n.mux, err = newMux(cfg.Bind, cfg.Advertise, cfg.TLS, n.handle)
+	n.mux, err = newMux(cfg.Bind, cfg.Advertise, cfg.Offline, cfg.TLS, n.handle)
 	if err != nil {
 		return nil, err
 	}

@@ -43,8 +43,14 @@ type mux struct {
 	closed    chan struct{}
 }
 
-func newMux(bind string, advertise string, tlsConfig *tls.Config, handle func(byte, net.Conn)) (*mux, error) {
-	ln, err := net.Listen("tcp", bind)
+func newMux(bind string, advertise string, offline bool, tlsConfig *tls.Config, handle func(byte, net.Conn)) (*mux, error) {
+	var ln net.Listener
+	var err error
+	if offline {
+		ln, err = newIdleListener(bind)
+	} else {
+		ln, err = net.Listen("tcp", bind)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("listen for cluster traffic on %s: %w", bind, err)
 	}
@@ -168,3 +174,32 @@ func (s streamLayer) Addr() net.Addr { return s.m.advertise }
 func (s streamLayer) Dial(addr raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	return s.m.dial(string(addr), connRaft, timeout)
 }
+
+// idleListener stands in for the cluster port of a node that serves none
+// (Config.Offline): it reports the configured address and accepts nothing
+// until closed.
+type idleListener struct {
+	addr      *net.TCPAddr
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func newIdleListener(bind string) (*idleListener, error) {
+	addr, err := net.ResolveTCPAddr("tcp", bind)
+	if err != nil {
+		return nil, err
+	}
+	return &idleListener{addr: addr, closed: make(chan struct{})}, nil
+}
+
+func (l *idleListener) Accept() (net.Conn, error) {
+	<-l.closed
+	return nil, net.ErrClosed
+}
+
+func (l *idleListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *idleListener) Addr() net.Addr { return l.addr }
