@@ -22,6 +22,8 @@ var (
 	// ErrRefused means a rule of the domain refuses the change in the
 	// state it would apply to (a posture check fails, for example).
 	ErrRefused = errors.New("refused")
+	// ErrInUse means the database file is held by another process.
+	ErrInUse = errors.New("the database is in use")
 )
 
 // FieldError explains which field of a record broke which rule.

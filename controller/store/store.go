@@ -93,6 +93,9 @@ func Open(path string, opts Options) (*Store, error) {
 
 func openDB(path string, noSync bool) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, FreelistType: bolt.FreelistMapType})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open %s: %w: another process holds it (is a controller already running on this data directory?)", path, ErrInUse)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open bbolt %s: %w", path, err)
 	}

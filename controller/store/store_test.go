@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -256,4 +257,15 @@ func TestSettleRunsOncePerEntryAndCanRollBack(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestOpenInUseSaysSo: a database another holder has open is refused with
+// ErrInUse and a message naming the likely cause, not bbolt's bare timeout.
+func TestOpenInUseSaysSo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctrl.db")
+	open(t, path)
+	_, err := store.Open(path, store.Options{})
+	if !errors.Is(err, store.ErrInUse) || !strings.Contains(err.Error(), "another process holds it") {
+		t.Fatalf("second open: %v", err)
+	}
 }

@@ -38,6 +38,7 @@ const (
 	HostIdentity   = "echo-host"
 	ClientIdentity = "echo-client"
 	passwordFile   = "admin.password"
+	lockFile       = "quickstart.lock"
 	hostFile       = HostIdentity + ".json"
 	clientJWTFile  = ClientIdentity + ".jwt"
 	clientIDFile   = ClientIdentity + ".json"
@@ -122,11 +123,15 @@ func (o *Options) step(n int, format string, args ...any) {
 }
 
 // Run brings the network up, keeps it running until ctx ends, then stops
-// everything and returns.
+// everything and returns. A stop asked for by ctx (Ctrl-C), at any step, is
+// not an error: it prints "stopped" once everything is down.
 func Run(ctx context.Context, opts Options) error {
 	opts.defaults()
 	if opts.Home == "" {
 		return errors.New("quickstart: the home directory is required")
+	}
+	if opts.Routers > MaxRouters {
+		return fmt.Errorf("quickstart: at most %d routers", MaxRouters)
 	}
 	home, err := filepath.Abs(opts.Home)
 	if err != nil {
@@ -135,6 +140,22 @@ func Run(ctx context.Context, opts Options) error {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return fmt.Errorf("quickstart: create %s: %w", home, err)
 	}
+	unlock, err := lockHome(home)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	err = run(ctx, home, &opts)
+	if ctx.Err() != nil {
+		fmt.Fprintln(opts.Progress, "stopped")
+		return nil
+	}
+	return err
+}
+
+// run is Run with the home locked; everything it starts is stopped when it
+// returns.
+func run(ctx context.Context, home string, opts *Options) error {
 	cfg := controller.DefaultConfig()
 	cfg.DataDir = filepath.Join(home, controllerDBDir)
 	cfg.API.Listen = opts.APIAddr
@@ -143,37 +164,18 @@ func Run(ctx context.Context, opts Options) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("quickstart: %w", err)
 	}
+	if err := opts.checkPorts(); err != nil {
+		return err
+	}
 
 	info := Info{Home: home, AdminUsername: AdminUsername, PasswordFile: filepath.Join(home, passwordFile),
 		ClientJWT: filepath.Join(home, clientJWTFile), ClientIdentityFile: filepath.Join(home, clientIDFile),
 		CAFile: filepath.Join(cfg.PKIDir(), "root-ca.cert")}
 
 	// 1. PKI, database and admin, once.
-	info.Fresh, err = isFresh(cfg)
+	password, err := prepare(ctx, cfg, opts, &info)
 	if err != nil {
 		return err
-	}
-	password := opts.Password
-	if info.Fresh {
-		if password == "" {
-			password = rand.Text()
-		}
-		opts.step(1, "initialising the PKI and the database in %s", home)
-		if err := controller.Init(ctx, cfg, controller.InitOptions{AdminUsername: AdminUsername, AdminPassword: password}, opts.Log); err != nil {
-			return fmt.Errorf("quickstart: initialise: %w", err)
-		}
-		if err := os.WriteFile(info.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
-			return fmt.Errorf("quickstart: store the admin password: %w", err)
-		}
-	} else {
-		opts.step(1, "reusing the network in %s", home)
-		if password == "" {
-			b, err := os.ReadFile(info.PasswordFile)
-			if err != nil {
-				return fmt.Errorf("quickstart: the admin password is not in %s; give it with --password: %w", info.PasswordFile, err)
-			}
-			password = strings.TrimSpace(string(b))
-		}
 	}
 	info.AdminPassword = password
 
@@ -181,20 +183,20 @@ func Run(ctx context.Context, opts Options) error {
 	opts.step(2, "starting the controller on %s", cfg.API.Listen)
 	ctl, err := controller.Start(ctx, cfg, opts.Log.With("component", "controller"))
 	if err != nil {
-		return fmt.Errorf("quickstart: start the controller: %w", err)
+		return fmt.Errorf("quickstart: start the controller: %w", opts.explainListenError(err))
 	}
 	defer ctl.Close()
 	info.APIURL = "https://" + ctl.Addr()
 	admin, err := login(ctx, info.APIURL, ctl, password)
 	if err != nil {
+		if !info.Fresh && opts.Password == "" {
+			return fmt.Errorf("%w (the password in %s is not the admin's: give it with --password)", err, info.PasswordFile)
+		}
 		return err
 	}
 	defer admin.close()
 
 	// 3. Routers.
-	if opts.Routers > MaxRouters {
-		return fmt.Errorf("quickstart: at most %d routers", MaxRouters)
-	}
 	if opts.Routers == 1 {
 		opts.step(3, "starting the edge router on %s", opts.EdgeAddr)
 	} else {
@@ -211,7 +213,7 @@ func Run(ctx context.Context, opts Options) error {
 		}
 		edgeLn, err := net.Listen("tcp", edgeAddr)
 		if err != nil {
-			return fmt.Errorf("quickstart: edge listener: %w", err)
+			return fmt.Errorf("quickstart: edge listener: %w", opts.explainListenError(err))
 		}
 		var linkLn net.Listener
 		if opts.Routers > 1 {
@@ -281,6 +283,81 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	fmt.Fprintln(opts.Progress, "stopping")
 	return nil
+}
+
+// prepare initialises the network in cfg.DataDir, or completes what an
+// earlier run left unfinished (Init keeps whatever exists), and returns the
+// admin password. The password is stored before anything else is made, so
+// it is never lost; and when a first initialisation fails (a full disk,
+// Ctrl-C), what it made is removed, so the next run starts afresh instead of
+// finding a network nobody can log in to.
+func prepare(ctx context.Context, cfg controller.Config, opts *Options, info *Info) (string, error) {
+	fresh, err := isFresh(cfg)
+	if err != nil {
+		return "", err
+	}
+	info.Fresh = fresh
+	stored, err := os.ReadFile(info.PasswordFile)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("quickstart: read the admin password: %w", err)
+	}
+	password := opts.Password
+	if password == "" {
+		password = strings.TrimSpace(string(stored))
+	}
+	if password == "" {
+		if !fresh {
+			return "", fmt.Errorf("quickstart: the network in %s has no stored admin password (%s): give it with --password, or remove %s to start afresh",
+				info.Home, info.PasswordFile, info.Home)
+		}
+		password = rand.Text()
+	}
+	wrote := false
+	if stored == nil {
+		if err := writeFileAtomic(info.PasswordFile, []byte(password+"\n"), 0o600); err != nil {
+			return "", fmt.Errorf("quickstart: store the admin password: %w", err)
+		}
+		wrote = true
+	}
+	if fresh {
+		opts.step(1, "initialising the PKI and the database in %s", info.Home)
+	} else {
+		opts.step(1, "reusing the network in %s", info.Home)
+	}
+	if err := controller.Init(ctx, cfg, controller.InitOptions{AdminUsername: AdminUsername, AdminPassword: password}, opts.Log); err != nil {
+		if fresh {
+			_ = os.RemoveAll(cfg.DataDir)
+			if wrote {
+				_ = os.Remove(info.PasswordFile)
+			}
+		}
+		return "", fmt.Errorf("quickstart: initialise: %w", err)
+	}
+	return password, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file, so
+// that path holds either nothing or all of data.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
 }
 
 // isFresh reports whether the controller was never initialised in cfg.

@@ -6,7 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -183,9 +185,17 @@ func TestQuickstartDemoAndResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	echo(t, res.Identity, "hello through the overlay")
+
+	// A second quickstart on the same home says at once that one runs.
+	err = quickstart.Run(context.Background(), quickstart.Options{Home: home,
+		APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "another quickstart is running in "+info.Home) {
+		t.Fatalf("second quickstart on the same home: %v", err)
+	}
+
 	first.stop(t)
-	if !strings.Contains(first.progress.String(), "stopping") {
-		t.Fatalf("no clean stop:\n%s", first.progress.String())
+	if out := first.progress.String(); !strings.HasSuffix(out, "stopping\nstopped\n") {
+		t.Fatalf("no clean stop:\n%s", out)
 	}
 
 	// Second start: same state, same admin, the enrolled client still works.
@@ -290,5 +300,99 @@ func TestQuickstartLinkedRouters(t *testing.T) {
 			t.Fatalf("links: %+v", links.Data)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestQuickstartBusyPortNamesItsFlag: a port in use stops the quickstart
+// before it makes anything, with the address, what it is for and the flag
+// that moves it.
+func TestQuickstartBusyPortNamesItsFlag(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	home := filepath.Join(t.TempDir(), "qs")
+	for _, tc := range []struct {
+		flag string
+		opts quickstart.Options
+	}{
+		{"--api", quickstart.Options{APIAddr: busy.Addr().String()}},
+		{"--edge", quickstart.Options{EdgeAddr: busy.Addr().String()}},
+		{"--router-control", quickstart.Options{RouterCtlAddr: busy.Addr().String()}},
+		{"--cluster", quickstart.Options{ClusterAddr: busy.Addr().String()}},
+	} {
+		o := tc.opts
+		o.Home = home
+		for _, a := range []*string{&o.APIAddr, &o.EdgeAddr, &o.RouterCtlAddr, &o.ClusterAddr} {
+			if *a == "" {
+				*a = "127.0.0.1:0"
+			}
+		}
+		err := quickstart.Run(context.Background(), o)
+		var pe *quickstart.PortInUseError
+		if !errors.As(err, &pe) || pe.Flag != tc.flag || pe.Addr != busy.Addr().String() ||
+			!strings.Contains(err.Error(), busy.Addr().String()+" is in use") || !strings.Contains(err.Error(), tc.flag) {
+			t.Fatalf("%s busy: %v", tc.flag, err)
+		}
+	}
+	entries, err := os.ReadDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() != "quickstart.lock" {
+			t.Errorf("a quickstart stopped by a busy port left %s behind", e.Name())
+		}
+	}
+}
+
+// TestQuickstartFailedInitRollsBack: a first run whose initialisation
+// fails leaves no half-made network behind (which a second run could never
+// log in to), and the next run starts afresh.
+func TestQuickstartFailedInitRollsBack(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "qs")
+	opts := quickstart.Options{Home: home, Password: "abc", // too short: init refuses it
+		APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0"}
+	err := quickstart.Run(context.Background(), opts)
+	if err == nil || !strings.Contains(err.Error(), "password") {
+		t.Fatalf("init with a bad password: %v", err)
+	}
+	for _, left := range []string{"data", "admin.password"} {
+		if _, err := os.Stat(filepath.Join(home, left)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a failed first run left %s: %v", left, err)
+		}
+	}
+}
+
+// TestQuickstartStoppedWhileStarting: Ctrl-C during the start is a stop,
+// not an error, and says so.
+func TestQuickstartStoppedWhileStarting(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "qs")
+	ctx, cancel := context.WithCancel(context.Background())
+	progress := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- quickstart.Run(ctx, quickstart.Options{Home: home, Progress: progress,
+			APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0"})
+	}()
+	for !strings.Contains(progress.String(), "[2/6]") {
+		select {
+		case err := <-done:
+			t.Fatalf("quickstart ended before it started the controller: %v\n%s", err, progress.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil || !strings.HasSuffix(progress.String(), "stopped\n") {
+			t.Fatalf("stopped while starting: %v\n%s", err, progress.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("quickstart did not stop")
+	}
+	if _, err := os.Stat(filepath.Join(home, "admin.password")); err != nil {
+		t.Fatalf("the admin password of the initialised network is gone: %v", err)
 	}
 }
