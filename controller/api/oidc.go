@@ -12,6 +12,7 @@ import (
 	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/go-openapi/runtime/security"
+	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/oidc"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -154,7 +155,7 @@ type oidcBackend struct{ s *Server }
 // SignIn runs POST /authenticate's sign-in and marks the API session it
 // opens as an OIDC one.
 func (b oidcBackend) SignIn(r *http.Request, method string, c oidc.Credentials, lifetime time.Duration) (*oidc.Grant, error) {
-	creds := &models.Authenticate{Username: models.Username(c.Username), Password: models.Password(c.Password),
+	creds := &models.Authenticate{Username: c.Username, Password: strfmt.Password(c.Password),
 		ConfigTypes: c.ConfigTypes, EnvInfo: infoModel[models.EnvInfo](c.EnvInfo), SdkInfo: infoModel[models.SdkInfo](c.SDKInfo)}
 	var opened *store.APISession
 	resp := b.s.authenticate(r, method, creds, false, func(as *store.APISession) {
