@@ -128,6 +128,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		Logger:               log.With("component", "ctrl"),
 		OnAPISessionsRemoved: func(ids []string) { r.edge.CloseAPISessions(ids...) },
 		OnSessionsRemoved:    func(ids []string) { r.edge.CloseSessions(ids...) },
+		OnCAsRemoved:         func() { go r.edge.RecheckClientCertificates() },
 		ActiveAPISessions:    func() []string { return r.edge.APISessions() },
 		MinBackoff:           opts.ControlMinBackoff,
 		MaxBackoff:           opts.ControlMaxBackoff,
@@ -158,12 +159,13 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		TLS: &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return serverCert.Load(), nil
 		}},
-		ClientCAs:    id.CAs,
-		Tokens:       r.ctrl,
-		Terminators:  r.ctrl,
-		Logger:       log,
-		Fabric:       r.mesh,
-		FabricWindow: meshCfg.Window,
+		ClientCAs:     id.CAs,
+		ThirdPartyCAs: r.ctrl.ThirdPartyCAs,
+		Tokens:        r.ctrl,
+		Terminators:   r.ctrl,
+		Logger:        log,
+		Fabric:        r.mesh,
+		FabricWindow:  meshCfg.Window,
 	})
 	if err != nil {
 		closeOnError()

@@ -309,8 +309,27 @@ func eventOf(c store.Change) (ctrlproto.Event, bool) {
 		return ctrlproto.Event{Kind: kind, Terminator: meshTerminatorOf(r)}, true
 	case *store.Revocation:
 		return ctrlproto.Event{Kind: kind, Revocation: revocationOf(r)}, true
+	case *store.CA:
+		// For the router, a CA exists while it is trusted: one that stops being verified or
+		// enabled for authentication is deleted, one that becomes so is created.
+		was := c.Old != nil && trustedCA(c.Old.(*store.CA))
+		is := c.New != nil && trustedCA(c.New.(*store.CA))
+		switch {
+		case is:
+			return ctrlproto.Event{Kind: ctrlproto.EventUpsert, CA: caOf(c.New.(*store.CA))}, true
+		case was:
+			return ctrlproto.Event{Kind: ctrlproto.EventDelete, CA: caOf(c.Old.(*store.CA))}, true
+		}
 	}
 	return ctrlproto.Event{}, false
+}
+
+// trustedCA reports a third-party CA whose client certificates authenticate: verified and
+// enabled for authentication, as the controller's certificate sign-in demands.
+func trustedCA(r *store.CA) bool { return r.IsVerified && r.IsAuthEnabled }
+
+func caOf(r *store.CA) *ctrlproto.CA {
+	return &ctrlproto.CA{ID: r.ID, Name: r.Name, CertPEM: r.CertPEM}
 }
 
 func apiSessionOf(r *store.APISession) *ctrlproto.APISession {
@@ -349,6 +368,14 @@ func (s *Server) snapshot(routerID string) (ctrlproto.Sync, error) {
 		}
 		if err := tx.ForEach(store.Revocations, func(r store.Record) error {
 			out.Revocations = append(out.Revocations, *revocationOf(r.(*store.Revocation)))
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := tx.ForEach(store.CAs, func(r store.Record) error {
+			if ca := r.(*store.CA); trustedCA(ca) {
+				out.CAs = append(out.CAs, *caOf(ca))
+			}
 			return nil
 		}); err != nil {
 			return err

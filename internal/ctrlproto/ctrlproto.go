@@ -10,8 +10,9 @@
 //	                                    holds now (a reconnect re-registers them); reply Result.
 //	controller → router   Sync         full state: API sessions, sessions, services (token hashes only;
 //	                                    the router never learns a token before a client presents it),
-//	                                    the public keys of signed (OIDC) access tokens, and the revoked
-//	                                    API sessions whose signed tokens are not yet expired.
+//	                                    the public keys of signed (OIDC) access tokens, the revoked
+//	                                    API sessions whose signed tokens are not yet expired, and the
+//	                                    third-party CAs whose client certificates the router accepts.
 //	controller → router   Events       incremental changes, in commit order, after the Sync.
 //	router → controller   TerminatorCreate / TerminatorUpdate / TerminatorDelete (requests; the reply
 //	                                    is a Result with the terminator id or an error message).
@@ -112,6 +113,19 @@ type Sync struct {
 	TokenKeys json.RawMessage `json:"tokenKeys,omitempty"`
 	// Revocations are the API sessions whose signed tokens must be refused.
 	Revocations []Revocation `json:"revocations,omitempty"`
+	// CAs are the third-party CAs the network trusts for client certificates.
+	CAs []CA `json:"cas,omitempty"`
+}
+
+// CA is a third-party certificate authority registered with the controller, verified and
+// enabled for authentication: the router accepts client certificates that chain to it besides
+// those of the network's own CA. A CA that is deleted, or no longer verified or enabled, comes
+// as a delete event.
+type CA struct {
+	ID   string `json:"id"`
+	Name string `json:"name,omitempty"`
+	// CertPEM is the CA's certificate; the first certificate in it is the one trusted.
+	CertPEM string `json:"certPem,omitempty"`
 }
 
 // Revocation is an ended API session whose signed access tokens may not
@@ -137,6 +151,7 @@ type Event struct {
 	Router     *Router     `json:"router,omitempty"`
 	Terminator *Terminator `json:"terminator,omitempty"`
 	Revocation *Revocation `json:"revocation,omitempty"`
+	CA         *CA         `json:"ca,omitempty"`
 }
 
 // Events is a batch of changes committed together, in order.

@@ -33,6 +33,8 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"routers":[{"id":"a","link":{"address":"h:1","cost":3}}],"terminators":[{"localId":"t","serviceId":"s","routerId":"a"}]}`))
 	f.Add([]byte(`{"index":2,"tokenKeys":{"keys":[]},"revocations":[{"apiSessionId":"a","expiresAt":"2030-01-01T00:00:00Z"}]}`))
 	f.Add([]byte(`{"index":4,"events":[{"kind":"upsert","revocation":{"apiSessionId":"a","expiresAt":"bad"}}]}`))
+	f.Add([]byte(`{"index":5,"cas":[{"id":"c","name":"partner","certPem":"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"}]}`))
+	f.Add([]byte(`{"index":6,"events":[{"kind":"delete","ca":{"id":"c"}}]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e Events
 		_ = Decode(b, &e)

@@ -1,6 +1,8 @@
 package ctrlclient
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"slices"
 	"sync"
 	"time"
@@ -33,6 +35,10 @@ type cache struct {
 	// current keys, so that a client's reconnects and token updates cost a map lookup.
 	verifiedMu sync.Mutex
 	verified   map[string]*apitoken.Claims
+	// cas are the trusted third-party CAs by id, and caPool holds them all (nil when there
+	// are none); the pool is rebuilt, never changed, so a reader may keep it.
+	cas    map[string]*x509.Certificate
+	caPool *x509.CertPool
 	// index is the controller index of the last Sync or Events batch applied.
 	index uint64
 	// synced is true once a Sync was applied.
@@ -49,6 +55,7 @@ func newCache() *cache {
 		sessionHash:    map[string]string{},
 		services:       map[string]ctrlproto.Service{},
 		revocations:    map[string]time.Time{},
+		cas:            map[string]*x509.Certificate{},
 		changed:        make(chan struct{}),
 	}
 }
@@ -70,6 +77,48 @@ func (c *cache) announceLocked() {
 type removals struct {
 	apiSessions []string
 	sessions    []string
+	// cas is true when a third-party CA stopped being trusted.
+	cas bool
+}
+
+// thirdPartyCAs returns the pool of the trusted third-party CAs, nil when there are none.
+func (c *cache) thirdPartyCAs() *x509.CertPool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.caPool
+}
+
+// parseCA reads the certificate the controller trusts in a CA: the first in its PEM. A CA
+// whose PEM holds none is left out (the controller would not trust it either).
+func parseCA(ca ctrlproto.CA) (*x509.Certificate, bool) {
+	rest := []byte(ca.CertPEM)
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return nil, false
+		}
+		if block.Type != "CERTIFICATE" {
+			continue
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, false
+		}
+		return cert, true
+	}
+}
+
+// poolOf builds the pool of the CAs, nil when there are none.
+func poolOf(cas map[string]*x509.Certificate) *x509.CertPool {
+	if len(cas) == 0 {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	for _, cert := range cas {
+		pool.AddCert(cert)
+	}
+	return pool
 }
 
 func (c *cache) apiSession(token string) (edge.APISession, bool) {
@@ -205,6 +254,13 @@ func (c *cache) applySync(s *ctrlproto.Sync) removals {
 			keys = nil // signed tokens are refused until a Sync brings usable keys
 		}
 	}
+	cas := make(map[string]*x509.Certificate, len(s.CAs))
+	for _, ca := range s.CAs {
+		if cert, ok := parseCA(ca); ok {
+			cas[ca.ID] = cert
+		}
+	}
+	caPool := poolOf(cas)
 	now := time.Now()
 	revocations := make(map[string]time.Time, len(s.Revocations))
 	for _, r := range s.Revocations {
@@ -232,6 +288,12 @@ func (c *cache) applySync(s *ctrlproto.Sync) removals {
 			gone.apiSessions = append(gone.apiSessions, id)
 		}
 	}
+	for id, old := range c.cas {
+		if cert, kept := cas[id]; !kept || !cert.Equal(old) {
+			gone.cas = true
+		}
+	}
+	c.cas, c.caPool = cas, caPool
 	c.apiSessions, c.apiSessionHash = apiSessions, apiSessionHash
 	c.sessions, c.sessionHash = sessions, sessionHash
 	c.services = services
@@ -255,8 +317,28 @@ func (c *cache) applyEvents(ev *ctrlproto.Events) (removals, bool) {
 		return removals{}, false
 	}
 	var gone removals
+	casChanged := false
 	for _, e := range ev.Events {
 		switch {
+		case e.CA != nil:
+			old, held := c.cas[e.CA.ID]
+			var cert *x509.Certificate
+			usable := false
+			if e.Kind == ctrlproto.EventUpsert {
+				cert, usable = parseCA(*e.CA)
+			}
+			switch {
+			case usable && held && cert.Equal(old):
+				// unchanged
+			case usable:
+				c.cas[e.CA.ID] = cert
+				casChanged = true
+				gone.cas = gone.cas || held // another certificate replaces the one trusted
+			case held:
+				delete(c.cas, e.CA.ID)
+				casChanged = true
+				gone.cas = true
+			}
 		case e.APISession != nil:
 			if c.deleteAPISession(e.APISession.ID) && e.Kind == ctrlproto.EventDelete {
 				gone.apiSessions = append(gone.apiSessions, e.APISession.ID)
@@ -286,6 +368,9 @@ func (c *cache) applyEvents(ev *ctrlproto.Events) (removals, bool) {
 				delete(c.revocations, e.Revocation.APISessionID)
 			}
 		}
+	}
+	if casChanged {
+		c.caPool = poolOf(c.cas)
 	}
 	c.pruneRevocationsLocked(time.Now())
 	if ev.Index != 0 {

@@ -3,6 +3,7 @@ package ctrlclient
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,10 @@ type Config struct {
 	OnAPISessionsRemoved func(ids []string)
 	// OnSessionsRemoved is the same for sessions. Optional.
 	OnSessionsRemoved func(ids []string)
+	// OnCAsRemoved is called when a third-party CA stops being trusted (deleted, no longer
+	// verified or enabled for authentication), after the change is applied, on the same
+	// goroutine as the other hooks. Optional.
+	OnCAsRemoved func()
 	// Link is the router's link listener, told to the controller in the Hello (nil: the
 	// router only dials links).
 	Link *ctrlproto.LinkListener
@@ -190,6 +195,10 @@ func (c *Client) APISession(token string) (edge.APISession, bool) { return c.cac
 // Session returns a dial or bind session, with the properties of its service. It never waits
 // for the controller.
 func (c *Client) Session(token string) (edge.Session, bool) { return c.cache.session(token) }
+
+// ThirdPartyCAs returns the pool of the third-party CAs the controller trusts for client
+// certificates, nil when there are none. The pool is never changed once returned.
+func (c *Client) ThirdPartyCAs() *x509.CertPool { return c.cache.thirdPartyCAs() }
 
 // TokensChanged returns a channel closed when the next state the controller pushes is applied
 // (edge.TokenUpdates): the edge listener waits on it for tokens it does not know yet.
@@ -499,6 +508,9 @@ func (c *Client) report(gone removals) {
 	}
 	if len(gone.sessions) > 0 && c.cfg.OnSessionsRemoved != nil {
 		c.cfg.OnSessionsRemoved(gone.sessions)
+	}
+	if gone.cas && c.cfg.OnCAsRemoved != nil {
+		c.cfg.OnCAsRemoved()
 	}
 }
 

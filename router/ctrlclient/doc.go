@@ -8,8 +8,11 @@
 //     ([Client.APISession], [Client.Session]; it implements edge.Tokens). The copy survives a
 //     lost connection unchanged, so clients keep working while the controller is away; the Sync
 //     after a reconnect replaces it, and whatever it no longer holds is reported as removed.
-//   - It reports removals through the OnAPISessionsRemoved and OnSessionsRemoved hooks, which
-//     the router wires to the edge listener so that revoked sessions are cut at once.
+//   - It keeps the third-party CAs the controller trusts for client certificates
+//     ([Client.ThirdPartyCAs]), which the edge listener accepts besides the network's CA.
+//   - It reports removals through the OnAPISessionsRemoved, OnSessionsRemoved and OnCAsRemoved
+//     hooks, which the router wires to the edge listener so that revoked sessions, and clients
+//     of a CA no longer trusted, are cut at once.
 //   - It records terminators with the controller ([Client.Register], [Client.Unregister],
 //     [Client.Update]; it implements edge.TerminatorRegistry and edge.TerminatorUpdater). It
 //     remembers every terminator it registered and re-registers them all in the Hello of each

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"slices"
 	"sync"
@@ -34,6 +35,7 @@ type channel struct {
 	l           *Listener
 	id          string
 	conn        *wire.Conn
+	chain       []*x509.Certificate // the client's certificate chain, leaf first
 	fingerprint string
 	remote      string
 	log         *slog.Logger

@@ -140,6 +140,10 @@ type Config struct {
 	TLS *tls.Config
 	// ClientCAs verify client certificates. Required.
 	ClientCAs *x509.CertPool
+	// ThirdPartyCAs returns the pool of third-party CAs whose certificates clients may
+	// present besides those of ClientCAs (the verified CAs the controller pushes), or nil
+	// when there are none. It is called at each handshake. Optional.
+	ThirdPartyCAs func() *x509.CertPool
 	// Tokens resolves API-session and session tokens. Required.
 	Tokens Tokens
 	// Terminators records terminators with the controller. Required.

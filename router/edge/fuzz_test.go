@@ -114,7 +114,7 @@ func newFuzzListener(tb testing.TB) (*Listener, *x509.Certificate) {
 // fuzzChannelOnce runs one input against l.
 func fuzzChannelOnce(t *testing.T, l *Listener, leaf *x509.Certificate, data []byte) {
 	client, server := net.Pipe()
-	if !l.goTracked(func() { l.serveChannel(server, leaf, "pipe") }) {
+	if !l.goTracked(func() { l.serveChannel(server, []*x509.Certificate{leaf}, "pipe") }) {
 		t.Fatal("listener closed")
 	}
 	// The client reads (and drops) whatever the router sends, so the router never waits.

@@ -88,44 +88,67 @@ func New(cfg Config) (*Listener, error) {
 }
 
 // serverTLSConfig copies the configured TLS settings and demands a client certificate that
-// chains to the client CA pool. The verification is done here rather than by
-// RequireAndVerifyClientCert so that client certificates need no particular extended key
-// usage, as enrollment does not always set one.
+// chains to the client CA pool, or to one of the third-party CAs the controller trusts. The
+// verification is done here rather than by RequireAndVerifyClientCert so that client
+// certificates of the network need no particular extended key usage, as enrollment does not
+// always set one, and so that the third-party CAs can change while the listener runs.
 func (l *Listener) serverTLSConfig() *tls.Config {
 	tc := l.cfg.TLS.Clone()
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12
 	}
 	tc.ClientAuth = tls.RequireAnyClientCert
-	tc.ClientCAs = l.cfg.ClientCAs
-	pool := l.cfg.ClientCAs
+	// No list of acceptable CAs goes to the client: a client picking its certificate by that
+	// list would not offer one of a third-party CA.
+	tc.ClientCAs = nil
 	tc.VerifyPeerCertificate = func(rawCerts [][]byte, _ [][]*x509.Certificate) error {
 		if len(rawCerts) == 0 {
 			return errors.New("edge: no client certificate")
 		}
-		leaf, err := x509.ParseCertificate(rawCerts[0])
-		if err != nil {
-			return fmt.Errorf("edge: parsing client certificate: %w", err)
-		}
-		intermediates := x509.NewCertPool()
-		for _, raw := range rawCerts[1:] {
+		chain := make([]*x509.Certificate, 0, len(rawCerts))
+		for _, raw := range rawCerts {
 			c, err := x509.ParseCertificate(raw)
 			if err != nil {
-				return fmt.Errorf("edge: parsing client chain: %w", err)
+				return fmt.Errorf("edge: parsing client certificate: %w", err)
 			}
-			intermediates.AddCert(c)
+			chain = append(chain, c)
 		}
-		_, err = leaf.Verify(x509.VerifyOptions{
-			Roots:         pool,
-			Intermediates: intermediates,
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
-		})
-		if err != nil {
-			return fmt.Errorf("edge: verifying client certificate: %w", err)
-		}
-		return nil
+		return l.verifyClientChain(chain)
 	}
 	return tc
+}
+
+// verifyClientChain checks a client's certificate chain, leaf first: it must chain to the
+// network's CA (any extended key usage), or to a third-party CA trusted now (then it must
+// allow client authentication, as the controller demands of it).
+func (l *Listener) verifyClientChain(chain []*x509.Certificate) error {
+	if len(chain) == 0 || chain[0] == nil {
+		return errors.New("edge: no client certificate")
+	}
+	intermediates := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		intermediates.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{
+		Roots:         l.cfg.ClientCAs,
+		Intermediates: intermediates,
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageAny},
+	})
+	if err == nil {
+		return nil
+	}
+	if l.cfg.ThirdPartyCAs != nil {
+		if pool := l.cfg.ThirdPartyCAs(); pool != nil {
+			if _, terr := chain[0].Verify(x509.VerifyOptions{
+				Roots:         pool,
+				Intermediates: intermediates,
+				KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+			}); terr == nil {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("edge: verifying client certificate: %w", err)
 }
 
 // Serve accepts TCP connections on ln and serves them until the Listener is closed (it then
@@ -216,7 +239,7 @@ func (l *Listener) serveTLS(raw net.Conn) {
 		_ = conn.Close()
 		return
 	}
-	l.serveChannel(conn, peers[0], raw.RemoteAddr().String())
+	l.serveChannel(conn, peers, raw.RemoteAddr().String())
 }
 
 // certFingerprint is the SHA-1 fingerprint of a certificate in lower-case hex.
@@ -231,11 +254,12 @@ func normalizeFingerprint(fp string) string {
 }
 
 // serveChannel runs the edge protocol over an authenticated stream until it closes.
-func (l *Listener) serveChannel(rwc io.ReadWriteCloser, leaf *x509.Certificate, remote string) {
+func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificate, remote string) {
 	ch := &channel{
 		l:           l,
 		id:          fmt.Sprintf("ch%d", l.channelSeq.Add(1)),
-		fingerprint: certFingerprint(leaf),
+		chain:       chain,
+		fingerprint: certFingerprint(chain[0]),
 		remote:      remote,
 		conns:       make(map[uint32]connRef),
 		binds:       make(map[uint32]*terminator),
@@ -382,6 +406,24 @@ func (l *Listener) CloseAPISessions(apiSessionIDs ...string) {
 	for _, ch := range victims {
 		ch.log.Info("closing channel: API session revoked")
 		_ = ch.conn.Close()
+	}
+}
+
+// RecheckClientCertificates closes the channels whose client certificate no longer verifies:
+// the router calls it when the controller stops trusting a third-party CA, so that the
+// clients holding its certificates lose the data plane at once, not at their next connection.
+func (l *Listener) RecheckClientCertificates() {
+	l.mu.Lock()
+	channels := make([]*channel, 0, len(l.channels))
+	for ch := range l.channels {
+		channels = append(channels, ch)
+	}
+	l.mu.Unlock()
+	for _, ch := range channels {
+		if err := l.verifyClientChain(ch.chain); err != nil {
+			ch.log.Info("closing channel: its client certificate is no longer trusted", "err", err)
+			_ = ch.conn.Close()
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -92,13 +93,26 @@ func TestSDKEnrollsWithOttca(t *testing.T) {
 	if status, raw := n.MgmtRawWithType("POST", "/cas/"+caID+"/verify", "text/plain", proof); status != 200 {
 		t.Fatalf("verify CA: %d %s", status, raw)
 	}
+	n.OpenPolicies()
+	n.Service("partner-echo", true)
+	r := n.Router("router-1")
 	jwt := enrollmentJWT(t, n, "partner-device", map[string]any{"ottca": caID}, "ottca")
 	cert, _ := issue("device-7")
 	res, err := enroll.Enroll(context.Background(), jwt, enroll.Options{Certificate: &cert})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The enrolled third-party certificate authenticates with the sdk.
+	var found []struct {
+		ID string `json:"id"`
+	}
+	n.Mgmt("GET", "/identities?filter="+url.QueryEscape(`name="partner-device"`), nil, &found)
+	if len(found) != 1 {
+		t.Fatalf("identity partner-device: %+v", found)
+	}
+	n.Mgmt("PATCH", "/identities/"+found[0].ID, map[string]any{"roleAttributes": []string{"partner-echo-dial"}}, nil)
+
+	// The enrolled third-party certificate authenticates with the sdk, and dials a service
+	// through the router: the router trusts the verified CA the controller pushed.
 	c, err := sdk.New(res.Identity, sdk.Options{DisableRenewal: true})
 	if err != nil {
 		t.Fatal(err)
@@ -106,5 +120,35 @@ func TestSDKEnrollsWithOttca(t *testing.T) {
 	defer c.Close()
 	if err := c.Authenticate(context.Background()); err != nil {
 		t.Fatalf("authenticate with the ottca identity: %v", err)
+	}
+	host := n.Context(n.Identity("partner-host", "partner-echo-bind"))
+	ln, err := host.Listen("partner-echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go serveEcho(ln)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	conn, err := c.Dial(ctx, "partner-echo")
+	if err != nil {
+		t.Fatalf("dial through %s with the ottca identity: %v", r.Name, err)
+	}
+	defer conn.Close()
+	if err := echoOnce(conn, "hello from a partner device"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Deleting the CA ends the trust at once: the live connection is cut and the router
+	// refuses the certificate from then on.
+	if status, raw := n.MgmtRaw("DELETE", "/cas/"+caID, nil); status != 200 {
+		t.Fatalf("delete CA: %d %s", status, raw)
+	}
+	waitUntil(t, "the partner's connection to be cut", 10*time.Second, func() bool { return echoOnce(conn, "still there?") != nil })
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	if again, err := c.Dial(ctx2, "partner-echo"); err == nil {
+		again.Close()
+		t.Fatal("a client of a deleted CA dialed again")
 	}
 }
