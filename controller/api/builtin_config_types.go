@@ -220,3 +220,42 @@ func BuiltinConfigTypes() []*store.ConfigType {
 	}
 	return out
 }
+
+// builtinConfigProblem names, in plain words, what a config of a built-in type
+// lacks, before the schema check, whose answer to a missing field of host.v1
+// is the alternative it also failed (forwardPort, allowedPortRanges) rather
+// than the field the author most likely forgot. Nil when nothing required is
+// missing, or for other types; the schema check still runs afterwards.
+func builtinConfigProblem(typeID string, data map[string]any) error {
+	missing := func(field string) bool {
+		v, ok := data[field]
+		return !ok || v == nil
+	}
+	switch typeID {
+	case ConfigTypeHostV1:
+		for _, f := range []struct{ field, forward, allowed, what string }{
+			{"protocol", "forwardProtocol", "allowedProtocols", `the protocol to connect with ("tcp" or "udp")`},
+			{"address", "forwardAddress", "allowedAddresses", "the host name or IP address of the application"},
+			{"port", "forwardPort", "allowedPortRanges", "the port the application listens on"},
+		} {
+			forward, _ := data[f.forward].(bool)
+			switch {
+			case forward && missing(f.allowed):
+				return validationError("data."+f.allowed, f.allowed+" is missing: "+f.forward+" needs the list of values a dialer may ask for", nil)
+			case !forward && missing(f.field):
+				return validationError("data."+f.field, f.field+" is missing: give "+f.what+" (or set "+f.forward+" with "+f.allowed+")", nil)
+			}
+		}
+	case ConfigTypeInterceptV1:
+		for _, f := range []struct{ field, what string }{
+			{"protocols", `the protocols to intercept, e.g. ["tcp"]`},
+			{"addresses", `the addresses clients use, e.g. ["app.ostium"]`},
+			{"portRanges", `the ports to intercept, e.g. [{"low":443,"high":443}]`},
+		} {
+			if missing(f.field) {
+				return validationError("data."+f.field, f.field+" is missing: give "+f.what, nil)
+			}
+		}
+	}
+	return nil
+}

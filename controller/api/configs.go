@@ -232,6 +232,9 @@ func (s *Server) validateConfigData(typeID string, data map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("read config type %q: %w", typeID, err)
 	}
+	if err := builtinConfigProblem(typeID, data); err != nil {
+		return err
+	}
 	return validateAgainstSchema(rec.(*store.ConfigType).Schema, data)
 }
 

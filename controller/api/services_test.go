@@ -57,6 +57,7 @@ func TestServicesConfigsAndTerminators(t *testing.T) {
 		{"ServiceBadInput", testServiceBadInput},
 		{"ConfigTypesAndConfigs", testConfigTypesAndConfigs},
 		{"BuiltinConfigTypeSchemas", testBuiltinConfigTypeSchemas},
+		{"BuiltinConfigMissingFields", testBuiltinConfigMissingFields},
 		{"TerminatorCRUD", testTerminatorCRUD},
 		{"TerminatorBadInput", testTerminatorBadInput},
 	} {
@@ -322,5 +323,40 @@ func testBuiltinConfigTypeSchemas(t *testing.T, admin *apiClient) {
 		if tc.ok && status != 201 || !tc.ok && (!isBadRequest(status) || errorCode(env) != "COULD_NOT_VALIDATE") {
 			t.Errorf("%s: got %d %v", tc.name, status, env)
 		}
+	}
+}
+
+// testBuiltinConfigMissingFields checks that a host.v1 or intercept.v1 config
+// missing a field is answered with that field's name, not with the forwarding
+// alternative the schema also tried.
+func testBuiltinConfigMissingFields(t *testing.T, admin *apiClient) {
+	cases := []struct {
+		name, typeID string
+		data         map[string]any
+		field, words string
+	}{
+		{"host without port", api.ConfigTypeHostV1, map[string]any{"protocol": "tcp", "address": "localhost"}, "data.port", "port is missing"},
+		{"host without address", api.ConfigTypeHostV1, map[string]any{"protocol": "tcp", "port": 80}, "data.address", "address is missing"},
+		{"host without protocol", api.ConfigTypeHostV1, map[string]any{"address": "localhost", "port": 80}, "data.protocol", "protocol is missing"},
+		{"host forwarding ports without ranges", api.ConfigTypeHostV1, map[string]any{"protocol": "tcp", "address": "a", "forwardPort": true},
+			"data.allowedPortRanges", "allowedPortRanges is missing"},
+		{"intercept without ports", api.ConfigTypeInterceptV1, map[string]any{"protocols": []string{"tcp"}, "addresses": []string{"app.ostium"}},
+			"data.portRanges", "portRanges is missing"},
+	}
+	for i, tc := range cases {
+		env := expectStatus(t, admin, "POST", "/configs", map[string]any{"name": fmt.Sprintf("missing-%d", i), "configTypeId": tc.typeID, "data": tc.data},
+			400, "COULD_NOT_VALIDATE")
+		cause, _ := env["error"].(map[string]any)["cause"].(map[string]any)
+		reason, _ := cause["reason"].(string)
+		if cause["field"] != tc.field || !strings.HasPrefix(reason, tc.words) {
+			t.Errorf("%s: cause %v, want field %s and %q", tc.name, cause, tc.field, tc.words)
+		}
+	}
+	// A patch that removes the port is answered the same way.
+	id := admin.create("/configs", map[string]any{"name": "patched-host", "configTypeId": api.ConfigTypeHostV1,
+		"data": map[string]any{"protocol": "tcp", "address": "localhost", "port": 80}})
+	env := expectStatus(t, admin, "PATCH", "/configs/"+id, map[string]any{"data": map[string]any{"protocol": "tcp", "address": "localhost"}}, 400, "COULD_NOT_VALIDATE")
+	if cause, _ := env["error"].(map[string]any)["cause"].(map[string]any); cause["field"] != "data.port" {
+		t.Errorf("patch without port: %v", env)
 	}
 }

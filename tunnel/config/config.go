@@ -152,7 +152,7 @@ func ParseIntercept(data map[string]any) (*Intercept, error) {
 		return nil, fmt.Errorf("intercept.v1: %w", err)
 	}
 	if len(j.Protocols) == 0 || len(j.Addresses) == 0 || len(j.PortRanges) == 0 {
-		return nil, errors.New("intercept.v1: protocols, addresses and portRanges are required")
+		return nil, errors.New("intercept.v1: protocols, addresses and portRanges are each required; one is missing or empty")
 	}
 	if err := checkProtocols(j.Protocols); err != nil {
 		return nil, fmt.Errorf("intercept.v1: %w", err)
@@ -186,12 +186,12 @@ func ParseHost(data map[string]any) (*Host, error) {
 	switch {
 	case j.ForwardProtocol:
 		if len(j.AllowedProtocols) == 0 {
-			return nil, errors.New("host.v1: forwardProtocol needs allowedProtocols")
+			return nil, errors.New("host.v1: allowedProtocols is missing: forwardProtocol needs it")
 		}
 	case j.Protocol != nil:
 		h.Protocol = *j.Protocol
 	default:
-		return nil, errors.New("host.v1: protocol or forwardProtocol is required")
+		return nil, errors.New("host.v1: protocol is missing (or set forwardProtocol with allowedProtocols)")
 	}
 	protocols := slices.Clone(j.AllowedProtocols)
 	if h.Protocol != "" {
@@ -203,7 +203,7 @@ func ParseHost(data map[string]any) (*Host, error) {
 	switch {
 	case j.ForwardAddress:
 		if len(j.AllowedAddresses) == 0 {
-			return nil, errors.New("host.v1: forwardAddress needs allowedAddresses")
+			return nil, errors.New("host.v1: allowedAddresses is missing: forwardAddress needs it")
 		}
 		if err := checkAddresses(j.AllowedAddresses); err != nil {
 			return nil, fmt.Errorf("host.v1: %w", err)
@@ -214,12 +214,12 @@ func ParseHost(data map[string]any) (*Host, error) {
 			return nil, fmt.Errorf("host.v1: %w", err)
 		}
 	default:
-		return nil, errors.New("host.v1: address or forwardAddress is required")
+		return nil, errors.New("host.v1: address is missing (or set forwardAddress with allowedAddresses)")
 	}
 	switch {
 	case j.ForwardPort:
 		if len(j.AllowedPortRanges) == 0 {
-			return nil, errors.New("host.v1: forwardPort needs allowedPortRanges")
+			return nil, errors.New("host.v1: allowedPortRanges is missing: forwardPort needs it")
 		}
 		if err := checkRanges(j.AllowedPortRanges); err != nil {
 			return nil, fmt.Errorf("host.v1: %w", err)
@@ -230,7 +230,7 @@ func ParseHost(data map[string]any) (*Host, error) {
 		}
 		h.Port = uint16(*j.Port)
 	default:
-		return nil, errors.New("host.v1: port or forwardPort is required")
+		return nil, errors.New("host.v1: port is missing (or set forwardPort with allowedPortRanges)")
 	}
 	if lo := j.ListenOptions; lo != nil {
 		if lo.Cost < 0 || lo.Cost > math.MaxUint16 {

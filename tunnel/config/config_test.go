@@ -147,6 +147,10 @@ func TestParseHostAndResolve(t *testing.T) {
 			t.Errorf("ParseHost(%s) accepted", bad)
 		}
 	}
+	// A missing field is named as such.
+	if _, err := ParseHost(mapOf(t, `{"protocol":"tcp","address":"a"}`)); err == nil || !strings.Contains(err.Error(), "port is missing") {
+		t.Errorf("host.v1 without port: %v", err)
+	}
 }
 
 func TestDestinationRoundTrip(t *testing.T) {

@@ -123,9 +123,15 @@ type APIError struct {
 	Code    string
 	Message string
 	Cause   string
+	// Field is the request field the cause is about, when it names one.
+	Field string
 }
 
 func (e *APIError) Error() string {
+	if e.Field != "" && e.Cause != "" {
+		// A field's own reason says more than the envelope's generic message.
+		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Cause)
+	}
 	msg := fmt.Sprintf("%s: %s", e.Code, e.Message)
 	if e.Cause != "" && e.Cause != e.Message {
 		msg += " (" + e.Cause + ")"
@@ -211,6 +217,7 @@ func decodeError(status int, raw []byte) error {
 				e.Cause = m
 			} else if m, ok := c["reason"].(string); ok {
 				e.Cause = m
+				e.Field, _ = c["field"].(string)
 			}
 		}
 		return e
