@@ -378,7 +378,6 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		// With port 0 in listen, clients must be told the port actually bound.
 		advertise = ln.Addr().String()
 	}
-	c.node.SetInfo(cluster.PeerInfo{APIAddress: advertise, CertPEM: certPEM(srvCert), CreatedAt: nodeCreatedAt(cfg)})
 	presence := routerctl.NewPresence()
 	idleTimeout := time.Duration(cfg.API.SessionIdleTimeout)
 	if idleTimeout <= 0 {
@@ -426,6 +425,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		_ = ln.Close()
 		return fail(fmt.Errorf("listen for routers on %s: %w", cfg.Routers.Listen, err))
 	}
+	routerAdvertise := cfg.Routers.Advertise
+	if routerAdvertise == "" {
+		routerAdvertise = routerLn.Addr().String()
+	}
+	c.node.SetInfo(cluster.PeerInfo{APIAddress: advertise, RouterAddress: routerAdvertise, CertPEM: certPEM(srvCert), CreatedAt: nodeCreatedAt(cfg)})
+	ctrl.Controllers = func() []string { return controllerEndpoints(c.node, routerAdvertise) }
 	go func() {
 		if err := ctrl.Serve(routerLn); err != nil {
 			log.Error("router control channel stopped", "err", err)
@@ -453,6 +458,22 @@ func (c *Controller) goJob(run func()) {
 
 // Routers is the registry of edge routers connected to this controller.
 func (c *Controller) Routers() *routerctl.Presence { return c.presence }
+
+// controllerEndpoints lists the router control endpoints of every member of
+// the cluster that told its address, this node's own included.
+func controllerEndpoints(node *cluster.Node, self string) []string {
+	out := []string{"tls:" + self}
+	members, err := node.Members()
+	if err != nil {
+		return out
+	}
+	for _, m := range members {
+		if !m.Self && m.Info.RouterAddress != "" {
+			out = append(out, "tls:"+m.Info.RouterAddress)
+		}
+	}
+	return out
+}
 
 // RouterAddr is the address routers' control channels connect to.
 func (c *Controller) RouterAddr() string { return c.routerLn.Addr().String() }

@@ -53,6 +53,10 @@ type IdentityConfig struct {
 type ControllerConfig struct {
 	// Endpoint is the control channel address, "tls:host:port" or "host:port".
 	Endpoint string `yaml:"endpoint"`
+	// Endpoints are more controllers of the same cluster, tried in turn when the one in use
+	// cannot be reached. Optional: once connected, the router learns every member's endpoint
+	// from the controller itself.
+	Endpoints []string `yaml:"endpoints"`
 	// APIURL is the controller's edge API, https://host:port.
 	APIURL string `yaml:"apiURL"`
 }
@@ -158,6 +162,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := ControlAddress(c.Controller.Endpoint); err != nil {
 		return fmt.Errorf("controller.endpoint: %w", err)
+	}
+	for i, e := range c.Controller.Endpoints {
+		if _, err := ControlAddress(e); err != nil {
+			return fmt.Errorf("controller.endpoints[%d]: %w", i, err)
+		}
 	}
 	if err := checkAPIURL(c.Controller.APIURL); err != nil {
 		return fmt.Errorf("controller.apiURL: %w", err)

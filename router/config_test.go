@@ -74,6 +74,7 @@ func TestParseConfigErrors(t *testing.T) {
 		"endpoint no port":    {identityYAML + "controller:\n  endpoint: tls:ctrl.example.com\n", "controller.endpoint"},
 		"endpoint bad port":   {identityYAML + "controller:\n  endpoint: 127.0.0.1:99999\n", "port must be"},
 		"endpoint no host":    {identityYAML + "controller:\n  endpoint: tls::6262\n", "has no host"},
+		"endpoints bad":       {identityYAML + "controller:\n  endpoints: [tls:a.example.com:6262, tls:b.example.com]\n", "controller.endpoints[1]"},
 		"api url http":        {identityYAML + "controller:\n  apiURL: http://127.0.0.1:1280\n", "scheme must be https"},
 		"api url with path":   {identityYAML + "controller:\n  apiURL: https://127.0.0.1:1280/edge/client/v1\n", "only https://host:port"},
 		"listen garbage":      {identityYAML + "edge:\n  listen: nowhere\n", "edge.listen"},

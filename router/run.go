@@ -90,6 +90,14 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
+	var moreControllers []string
+	for _, e := range cfg.Controller.Endpoints {
+		addr, err := ControlAddress(e)
+		if err != nil {
+			return nil, err
+		}
+		moreControllers = append(moreControllers, addr)
+	}
 	log := opts.Logger
 	if log == nil {
 		log = cfg.Log.NewLogger(os.Stderr)
@@ -123,6 +131,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 	// state: both are set before the client runs.
 	r.ctrl, err = ctrlclient.New(ctrlclient.Config{
 		Address:              controlAddr,
+		MoreAddresses:        moreControllers,
 		Listeners:            map[string]string{"tls": "tls://" + cfg.Edge.Advertise},
 		TLS:                  &tls.Config{GetClientCertificate: r.renewer.GetClientCertificate, RootCAs: id.CAs, MinVersion: tls.VersionTLS12},
 		Logger:               log.With("component", "ctrl"),

@@ -99,7 +99,7 @@ func (c *Context) renewIdentity(ctx context.Context, key crypto.Signer) ([]*x509
 	}
 	for _, a := range auths {
 		if a.Method == "cert" {
-			return renew.ExtendIdentity(ctx, c.rest.http, c.rest.base, c.rest.currentToken(), a.ID, key)
+			return renew.ExtendIdentity(ctx, c.rest.http, c.rest.base(), c.rest.currentToken(), a.ID, key)
 		}
 	}
 	return nil, errors.New("sdk: the identity has no certificate authenticator to renew")

@@ -128,12 +128,18 @@ func New(id *identity.Identity, opts Options) (*Context, error) {
 	c.cert.Store(&cert)
 	tr := &http.Transport{TLSClientConfig: c.clientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
 		DialContext: (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: opts.Control}).DialContext}
-	c.rest = &restClient{base: base, http: &http.Client{Transport: tr, Timeout: opts.HTTPTimeout}}
+	c.rest = newRESTClient(base, &http.Client{Transport: tr, Timeout: opts.HTTPTimeout})
 	return c, nil
 }
 
 // Identity is the identity this Context uses.
 func (c *Context) Identity() *identity.Identity { return c.id }
+
+// ControllerURLs lists the client API addresses of the controllers the
+// Context may use, the one in use first: the identity's, and every other
+// controller of its cluster learned at sign-in. REST calls move to the next
+// one when the controller in use cannot be reached or cannot serve.
+func (c *Context) ControllerURLs() []string { return c.rest.controllers() }
 
 // APISessionToken is the token of the current API session, empty before
 // the Context has authenticated. Callers may use it to make client API
@@ -183,6 +189,7 @@ func (c *Context) authenticateLocked(ctx context.Context) error {
 	c.apiSession = &sess
 	c.sessions = map[string]*models.SessionDetail{} // sessions belonged to the old API session
 	c.mu.Unlock()
+	c.rest.learnControllers(ctx)
 	c.startBackground()
 	return nil
 }

@@ -69,6 +69,16 @@ func (s *Server) apiAddressOf(m cluster.Member) string {
 	return m.Info.APIAddress
 }
 
+// ctrlAddressOf is where routers reach the member's control channel, as
+// OpenZiti's ctrlAddress: "tls:host:port"; the cluster address when the
+// member has not told it yet.
+func ctrlAddressOf(m cluster.Member) string {
+	if m.Info.RouterAddress != "" {
+		return "tls:" + m.Info.RouterAddress
+	}
+	return m.Address
+}
+
 // controllerModels describes every member for GET /controllers, from which
 // SDKs pick another controller to fail over to.
 func (s *Server) controllerModels() ([]any, error) {
@@ -93,7 +103,7 @@ func (s *Server) controllerModels() ([]any, error) {
 		out = append(out, &models.ControllerDetail{
 			BaseEntity:   models.BaseEntity{ID: &id, Links: models.Links{}, Tags: models.Tags{}, CreatedAt: dt(created), UpdatedAt: dt(created)},
 			Name:         ptr(m.ID),
-			CtrlAddress:  ptr(m.Address),
+			CtrlAddress:  ptr(ctrlAddressOf(m)),
 			IsOnline:     ptr(m.Connected),
 			CertPem:      ptr(certPEM),
 			Fingerprint:  ptr(fingerprint),

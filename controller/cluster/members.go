@@ -29,6 +29,8 @@ const connectedWithin = 3 * PingInterval
 type PeerInfo struct {
 	// APIAddress is host:port where clients reach its API.
 	APIAddress string `json:"apiAddress,omitempty"`
+	// RouterAddress is host:port where routers reach its control channel.
+	RouterAddress string `json:"routerAddress,omitempty"`
 	// CertPEM is its API server certificate.
 	CertPEM string `json:"certPem,omitempty"`
 	// CreatedAt is when the node was first set up.

@@ -41,6 +41,11 @@ type Server struct {
 	// to routers so that they verify those tokens on their own. Empty:
 	// routers accept no signed tokens.
 	TokenKeys []byte
+	// Controllers lists the control-channel endpoints ("tls:host:port") of
+	// every controller of the cluster; routers are told them so that they
+	// reconnect to another one when theirs is gone. Nil: routers are told
+	// nothing.
+	Controllers func() []string
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -84,6 +89,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: s.CA.CAPool()}
 	s.meshInit()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchControllers()
+	}()
 	s.mu.Lock()
 	s.ln = ln
 	if s.routers == nil {
@@ -232,6 +242,7 @@ func (s *Server) serveConn(c *tls.Conn) {
 	s.routers[router.ID] = rc
 	s.mu.Unlock()
 	s.Presence.Connected(router.ID)
+	s.sendControllers(rc.wc, s.controllerEndpoints())
 	s.topologyChanged() // the new router gets the links too
 	s.Log.Info("router connected", "router", router.Name, "id", router.ID, "remote", c.RemoteAddr())
 	defer func() {

@@ -39,6 +39,10 @@ type Config struct {
 	TLS *tls.Config
 	// Version is sent in the Hello; empty takes the binary's build version.
 	Version string
+	// MoreAddresses are more controllers of the same cluster, tried in turn when Address
+	// cannot be reached. Once connected, the client also learns every member's address from
+	// the controller.
+	MoreAddresses []string
 	// Listeners are the edge addresses the router advertises to clients, by protocol:
 	// {"tls": "tls://host:port"}. They are sent in the Hello.
 	Listeners map[string]string
@@ -121,10 +125,11 @@ var ErrRefused = errors.New("controller refused the request")
 
 // Client is the router's control channel client. Create it with New and start it with Run.
 type Client struct {
-	cfg   Config
-	log   *slog.Logger
-	cache *cache
-	mesh  *meshState
+	cfg         Config
+	log         *slog.Logger
+	cache       *cache
+	mesh        *meshState
+	controllers *controllerSet
 
 	mu sync.Mutex
 	// conn is the connection whose Hello succeeded, nil while there is none.
@@ -177,12 +182,14 @@ func New(cfg Config) (*Client, error) {
 	cfg = cfg.withDefaults()
 	cfg.Listeners = maps.Clone(cfg.Listeners)
 	return &Client{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		cache:   newCache(),
-		mesh:    newMeshState(),
-		changed: make(chan struct{}),
-		terms:   map[string]*terminatorRecord{},
+		cfg:   cfg,
+		log:   cfg.Logger,
+		cache: newCache(),
+		mesh:  newMeshState(),
+
+		controllers: newControllerSet(cfg.Address, cfg.MoreAddresses),
+		changed:     make(chan struct{}),
+		terms:       map[string]*terminatorRecord{},
 
 		heartbeatSet: make(chan struct{}, 1),
 	}, nil
@@ -237,24 +244,31 @@ func (c *Client) Run(ctx context.Context) error {
 
 	backoff := c.cfg.MinBackoff
 	for {
-		conn, err := c.connect(ctx)
+		addr := c.controllers.address()
+		conn, err := c.connect(ctx, addr)
 		if err == nil {
 			backoff = c.cfg.MinBackoff
-			c.log.Info("connected to controller", "address", c.cfg.Address)
+			c.log.Info("connected to controller", "address", addr)
 			err = c.serve(ctx, conn)
 			c.disconnected(conn)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c.log.Warn("lost the controller", "address", c.cfg.Address, "err", err)
+			c.log.Warn("lost the controller", "address", addr, "err", err)
 		} else {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c.log.Warn("connecting to controller failed", "address", c.cfg.Address, "err", err, "retryIn", backoff)
+			c.log.Warn("connecting to controller failed", "address", addr, "err", err, "retryIn", backoff)
 		}
-		// Full jitter on the upper half: wait between backoff/2 and backoff.
-		wait := backoff/2 + rand.N(backoff/2+1)
+		// Another controller of the cluster is tried at once; the backoff grows only once
+		// every one has been tried.
+		wait := c.cfg.MinBackoff / 2
+		if c.controllers.next() {
+			// Full jitter on the upper half: wait between backoff/2 and backoff.
+			wait = backoff/2 + rand.N(backoff/2+1)
+			backoff = min(backoff*2, c.cfg.MaxBackoff)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -262,22 +276,21 @@ func (c *Client) Run(ctx context.Context) error {
 			return ctx.Err()
 		case <-t.C:
 		}
-		backoff = min(backoff*2, c.cfg.MaxBackoff)
 	}
 }
 
 // connect dials, says Hello and makes the connection the current one.
-func (c *Client) connect(ctx context.Context) (*wire.Conn, error) {
+func (c *Client) connect(ctx context.Context, addr string) (*wire.Conn, error) {
 	tlsCfg := c.cfg.TLS.Clone()
 	if tlsCfg.MinVersion == 0 {
 		tlsCfg.MinVersion = tls.VersionTLS12
 	}
 	dialer := &tls.Dialer{NetDialer: &net.Dialer{Timeout: c.cfg.DialTimeout, KeepAlive: 30 * time.Second}, Config: tlsCfg}
 	dialCtx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
-	raw, err := dialer.DialContext(dialCtx, "tcp", c.cfg.Address)
+	raw, err := dialer.DialContext(dialCtx, "tcp", addr)
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", c.cfg.Address, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
 	// The handler needs the Conn it serves, which exists only once NewConn returns.
 	var (
@@ -475,6 +488,8 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 		if err := conn.Send(context.Background(), reply); err != nil {
 			c.log.Debug("answering ping failed", "err", err)
 		}
+	case ctrlproto.TypeControllers:
+		c.handleControllers(m.Body)
 	case wire.ContentTypeResult:
 		// A late answer to a request that gave up.
 	default:
