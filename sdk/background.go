@@ -75,8 +75,17 @@ func (c *Context) startBackground() {
 						c.id.Key = k
 					}
 					id := c.id
+					saved := *c.id
 					c.mu.Unlock()
 					c.log.Info("identity certificate renewed", "notAfter", id.Chain[0].NotAfter)
+					if path := c.opts.IdentityFile; path != "" {
+						if err := saved.Save(path); err != nil {
+							c.log.Error("the renewed identity could not be written back; after a restart it cannot sign in",
+								"file", path, "err", err)
+						} else {
+							c.log.Info("renewed identity written back", "file", path)
+						}
+					}
 					if c.opts.OnRenewed != nil {
 						c.opts.OnRenewed(id)
 					}

@@ -55,6 +55,12 @@ type Options struct {
 	// OnRenewed is called with the identity after its certificate was
 	// renewed, so the application can save it.
 	OnRenewed func(*identity.Identity)
+	// IdentityFile, when set, is the file the identity was loaded from: each
+	// renewed identity is written back to it (atomically, keeping the file's
+	// permissions) before OnRenewed, so that after a restart the renewed
+	// certificate signs in; the controller no longer accepts the old one. A
+	// failed write is logged as an error.
+	IdentityFile string
 	// Posture answers services' posture queries before sessions are
 	// requested (HostPosture reports this machine); nil sends none.
 	Posture PostureProvider

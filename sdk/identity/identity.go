@@ -283,11 +283,63 @@ func (id *Identity) Marshal() ([]byte, error) {
 	return json.MarshalIndent(f, "", "  ")
 }
 
-// Save writes the identity to path with mode 0600.
+// Save writes the identity to path with its material inline. The write is atomic: the data
+// goes to a temporary file in the same directory, is flushed to disk and then renamed over
+// path, so that a crash leaves the old file or the new one, never a torn one. A file that
+// exists keeps its permissions (a link is followed and its target replaced); a new one gets
+// mode 0600.
 func (id *Identity) Save(path string) error {
 	data, err := id.Marshal()
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, data, 0o600)
+	return WriteFileAtomic(path, data)
+}
+
+// WriteFileAtomic replaces path with data as Save does.
+func WriteFileAtomic(path string, data []byte) error {
+	mode := os.FileMode(0o600)
+	if target, err := filepath.EvalSymlinks(path); err == nil {
+		path = target
+		if st, err := os.Stat(path); err == nil {
+			mode = st.Mode().Perm()
+		}
+	}
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			_ = tmp.Close()
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	done = true
+	// The rename is durable once the directory is flushed; not every system can.
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
 }

@@ -86,6 +86,39 @@ func TestInlineAndFileMaterialLoadTheSame(t *testing.T) {
 	if !strings.Contains(string(raw), `"key": "pem:-----BEGIN PRIVATE KEY`) {
 		t.Fatalf("saved form: %s", raw[:80])
 	}
+
+	// Saving over a file keeps its permissions, replaces a link's target rather than the
+	// link, and leaves no temporary file behind.
+	if err := os.Chmod(out, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink("saved.json", link); err != nil {
+		t.Fatal(err)
+	}
+	c.ControllerURL = "https://moved:1280"
+	if err := c.Save(link); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(out); st.Mode().Perm() != 0o640 {
+		t.Fatalf("rewritten with mode %v, want 0640", st.Mode().Perm())
+	}
+	if st, _ := os.Lstat(link); st.Mode()&os.ModeSymlink == 0 {
+		t.Fatal("the link was replaced by a file")
+	}
+	if back, err := Load(out); err != nil || back.ControllerURL != "https://moved:1280" {
+		t.Fatalf("rewritten identity: %v %+v", err, back)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Fatalf("temporary file left behind: %s", e.Name())
+		}
+	}
+	// A directory that cannot be written fails cleanly, the old file intact.
+	if err := c.Save(filepath.Join(dir, "missing", "id.json")); err == nil {
+		t.Fatal("saving into a missing directory succeeded")
+	}
 }
 
 func TestBadIdentitiesAreRefusedClearly(t *testing.T) {

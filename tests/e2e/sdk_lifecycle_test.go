@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,6 +90,66 @@ func TestCertificateRenewalKeepsConnections(t *testing.T) {
 	defer stale.Close()
 	if err := stale.Authenticate(context.Background()); err == nil {
 		t.Fatal("the replaced certificate still authenticates")
+	}
+}
+
+// TestRenewedIdentityIsWrittenBackAndSignsInAfterARestart renews with IdentityFile set, then
+// starts again from the file as a restarted tunneler would: the renewed certificate signs in,
+// while the file as it was before the renewal no longer does.
+func TestRenewedIdentityIsWrittenBackAndSignsInAfterARestart(t *testing.T) {
+	n := harness.Start(t)
+	path := filepath.Join(t.TempDir(), "device.json")
+	if err := n.Identity("device").Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := identity.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldFP := id.Fingerprint()
+	c, err := sdk.New(id, sdk.Options{IdentityFile: path, Logger: n.Log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RenewCertificate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+
+	// The restart: a new context from the file alone.
+	reloaded, err := identity.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reloaded.Fingerprint() == oldFP {
+		t.Fatal("the identity file still holds the certificate the renewal replaced")
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o640 {
+		t.Fatalf("the identity file's mode changed to %v", st.Mode().Perm())
+	}
+	restarted, err := sdk.New(reloaded, sdk.Options{DisableRenewal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Close()
+	if err := restarted.Authenticate(context.Background()); err != nil {
+		t.Fatalf("signing in after a restart with the written-back identity: %v", err)
+	}
+	stale, err := identity.Parse(before, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := sdk.New(stale, sdk.Options{DisableRenewal: true})
+	defer old.Close()
+	if err := old.Authenticate(context.Background()); err == nil {
+		t.Fatal("the file as it was before the renewal still signs in: the test proves nothing")
 	}
 }
 

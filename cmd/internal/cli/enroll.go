@@ -86,7 +86,9 @@ to it and its answers to stdout until either side closes.`,
 			if err != nil {
 				return err
 			}
-			c, err := sdk.New(id, sdk.Options{})
+			// A certificate renewed while the connection lasts is written back: the
+			// controller no longer accepts the old one.
+			c, err := sdk.New(id, sdk.Options{IdentityFile: idFile})
 			if err != nil {
 				return err
 			}

@@ -165,13 +165,14 @@ func loadOrEnrollHost(ctx context.Context, admin *adminClient, path, apiURL stri
 }
 
 // startEchoHost runs the tunneler in host mode for the echo service and
-// waits until the service has a terminator.
-func startEchoHost(ctx context.Context, admin *adminClient, id *identity.Identity, server *echoServer, serviceID string, log *slog.Logger) (*echoHost, error) {
+// waits until the service has a terminator. The identity's renewed
+// certificates are written back to idFile, so that the next run signs in.
+func startEchoHost(ctx context.Context, admin *adminClient, id *identity.Identity, idFile string, server *echoServer, serviceID string, log *slog.Logger) (*echoHost, error) {
 	before, err := terminatorsOf(ctx, admin, serviceID)
 	if err != nil {
 		return nil, fmt.Errorf("quickstart: list terminators: %w", err)
 	}
-	c, err := sdk.New(id, sdk.Options{Logger: log, ConfigTypes: tunnel.ConfigTypes})
+	c, err := sdk.New(id, sdk.Options{Logger: log, ConfigTypes: tunnel.ConfigTypes, IdentityFile: idFile})
 	if err != nil {
 		return nil, fmt.Errorf("quickstart: %w", err)
 	}

@@ -258,7 +258,7 @@ func run(ctx context.Context, home string, opts *Options) error {
 	if err != nil {
 		return err
 	}
-	host, err := startEchoHost(ctx, admin, hostID, echo, serviceID, opts.Log.With("component", "tunneler"))
+	host, err := startEchoHost(ctx, admin, hostID, filepath.Join(home, hostFile), echo, serviceID, opts.Log.With("component", "tunneler"))
 	if err != nil {
 		return err
 	}

@@ -141,7 +141,9 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			if !set("no-host") && fc.Host != nil {
 				noHost = !*fc.Host
 			}
-			sdkOpts := sdk.Options{Logger: log.With("component", "sdk"), ConfigTypes: tunnel.ConfigTypes}
+			// Renewed certificates are written back to the identity file, so that a restart
+			// signs in with them.
+			sdkOpts := sdk.Options{Logger: log.With("component", "sdk"), ConfigTypes: tunnel.ConfigTypes, IdentityFile: c.identityPath}
 			transparent := useTProxy && !noIntercept
 			if transparent {
 				// The tunneler's own connections to the controller and routers must
@@ -233,7 +235,7 @@ every connection to it is carried to the service. No privilege is needed.`,
 			if len(mappings) == 0 {
 				return fmt.Errorf("give at least one service:host:port mapping")
 			}
-			sc, err := sdk.New(id, sdk.Options{Logger: log.With("component", "sdk")})
+			sc, err := sdk.New(id, sdk.Options{Logger: log.With("component", "sdk"), IdentityFile: c.identityPath})
 			if err != nil {
 				return err
 			}
