@@ -84,6 +84,9 @@ type conn struct {
 
 	// appData is what the dialer attached to its Dial (hosting side only).
 	appData []byte
+	// pending is the unanswered Dial of a connection accepted with
+	// ManualStart (hosting side only); nil otherwise.
+	pending *pendingAccept
 }
 
 // AppData returns the application data the dialer attached to this
@@ -237,6 +240,13 @@ func (c *conn) remoteClosed() { c.remoteFailed(nil) }
 // remoteFailed marks the end of the peer's data; once what arrived is read, Read returns err
 // (io.EOF when nil).
 func (c *conn) remoteFailed(err error) {
+	if c.pending != nil && c.pending.claim() {
+		why := err
+		if why == nil {
+			why = errors.New("sdk: the dial ended before the host accepted it")
+		}
+		c.pending.finish(why)
+	}
 	c.mu.Lock()
 	c.eof = true
 	if c.failure == nil {
@@ -392,6 +402,11 @@ func (c *conn) enqueue(build func() *wire.Message) error {
 }
 
 func (c *conn) Write(b []byte) (int, error) {
+	if c.pending != nil {
+		if err := c.pending.wait(); err != nil {
+			return 0, err
+		}
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeClosed {
@@ -455,6 +470,11 @@ func (c *conn) sendDirect(chunk []byte) bool {
 // CloseWrite half-closes the connection: the peer reads EOF after the data
 // already written, and may go on writing to this side.
 func (c *conn) CloseWrite() error {
+	if c.pending != nil {
+		if err := c.pending.wait(); err != nil {
+			return err
+		}
+	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.writeClosed {
@@ -466,6 +486,9 @@ func (c *conn) CloseWrite() error {
 
 // Close ends the connection both ways and tells the peer.
 func (c *conn) Close() error {
+	if c.pending != nil {
+		c.refuse(errors.New("the host closed the connection before accepting it"))
+	}
 	first := false
 	c.closeOnce.Do(func() {
 		first = true

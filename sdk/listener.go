@@ -27,6 +27,16 @@ type ListenOptions struct {
 	// when fewer are available). More bindings survive a router going away
 	// without a gap; new routers are picked up as they appear.
 	Routers int
+	// ManualStart makes Accept return connections whose dial is not answered
+	// yet: each is a PendingConn, and the dialer waits until the host calls
+	// CompleteAcceptSuccess, or CompleteAcceptFailed with a reason the
+	// dialer's Dial then returns (a host that cannot reach its own target
+	// refuses instead of accepting and closing). A connection left pending
+	// for AcceptTimeout is refused.
+	ManualStart bool
+	// AcceptTimeout bounds the wait of a pending connection (default
+	// DefaultAcceptTimeout).
+	AcceptTimeout time.Duration
 }
 
 // Listener hosts a service: it binds on routers and accepts the connections
@@ -76,6 +86,9 @@ func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Li
 	}
 	if opts.Routers <= 0 {
 		opts.Routers = 3
+	}
+	if opts.AcceptTimeout <= 0 {
+		opts.AcceptTimeout = DefaultAcceptTimeout
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -283,6 +296,22 @@ func (b *listenerOnChannel) dial(m *wire.Message) {
 	}
 	if len(l.accept) == cap(l.accept) {
 		_ = b.ch.send(wire.NewDialFailed(b.id, "too many connections waiting to be accepted"), m)
+		return
+	}
+	if l.opts.ManualStart {
+		p := newPendingAccept(b, m)
+		cn.pending = p
+		p.expireAfter(l.opts.AcceptTimeout, func() {
+			cn.refuse(errors.New("the host did not accept the connection in time"))
+		})
+		b.ch.addConn(cn)
+		go func() {
+			select {
+			case l.accept <- cn:
+			case <-l.closed:
+				cn.refuse(errors.New("listener closed"))
+			}
+		}()
 		return
 	}
 	b.ch.addConn(cn)

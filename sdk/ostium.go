@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -456,6 +457,9 @@ func (c *Context) DialWithOptions(ctx context.Context, service string, opts *Dia
 			if err == nil {
 				return conn, nil
 			}
+			if de := (*DialError)(nil); errors.As(err, &de) && de.HostRefused() {
+				return nil, err
+			}
 			lastErr = err
 			c.log.Debug("dial through router failed", "router", addr, "service", svc.Name, "err", err)
 		}
@@ -473,7 +477,17 @@ type DialError struct {
 }
 
 func (e *DialError) Error() string {
+	if e.Code == 0 || e.HostRefused() {
+		return e.Message
+	}
 	return fmt.Sprintf("dial refused (code %d): %s", e.Code, e.Message)
+}
+
+// HostRefused reports a dial the hosting application (or tunneler) refused,
+// as opposed to one the router refused: trying again through another router
+// reaches the same host.
+func (e *DialError) HostRefused() bool {
+	return strings.HasPrefix(e.Message, "host refused the dial")
 }
 
 func (c *Context) dialVia(ctx context.Context, addr string, svc *Service, sess *models.SessionDetail, opts *DialOptions) (net.Conn, error) {

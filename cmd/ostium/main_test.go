@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -160,6 +162,7 @@ func TestQuickstartAsANewUser(t *testing.T) {
 	if list := ostium(t, configDir, "", "list", "services"); !strings.Contains(list, "echo") {
 		t.Fatalf("services:\n%s", list)
 	}
+	dialDown(t, configDir, commandArgs(dialLine)[1:])
 	p.interrupt(t)
 
 	// Again from the same home: nothing is initialised twice, the admin works.
@@ -177,4 +180,41 @@ func TestQuickstartAsANewUser(t *testing.T) {
 		t.Fatalf("identities after restart:\n%s", list)
 	}
 	p.interrupt(t)
+}
+
+// dialDown publishes a service whose application is down, hosted by the
+// quickstart's tunneler, and dials it as the demo client: the dial must fail
+// with the host's reason and exit 1, not print nothing and exit 0.
+func dialDown(t *testing.T, configDir string, echoDial []string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := ln.Addr().String()
+	_ = ln.Close()
+	_, port, _ := net.SplitHostPort(target)
+	ostium(t, configDir, "", "create", "config", "down-host", "--config-type", "host.v1",
+		"--config-data", `{"protocol":"tcp","address":"127.0.0.1","port":`+port+`}`)
+	ostium(t, configDir, "", "create", "service", "down", "--configs", "down-host")
+	ostium(t, configDir, "", "create", "service-policy", "down-bind", "Bind", "--identity-roles", "#echo-host", "--service-roles", "@down")
+	ostium(t, configDir, "", "create", "service-policy", "down-dial", "Dial", "--identity-roles", "#echo-client", "--service-roles", "@down")
+	args := slices.Clone(echoDial)
+	args[slices.Index(args, "echo")] = "down"
+	want := "cannot reach the target tcp:" + target + ": connection refused"
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var out, errOut bytes.Buffer
+		code := cli.Run(context.Background(), args, cli.Env{Stdin: strings.NewReader("hello\n"), Stdout: &out, Stderr: &errOut, ConfigDir: configDir})
+		if code == cli.ExitError && strings.Contains(errOut.String(), want) && out.Len() == 0 {
+			return
+		}
+		if code == 0 {
+			t.Fatalf("dial of a service whose application is down exited 0 with %q", out.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dial of a service whose application is down: exit %d, stderr %q; want exit 1 saying %q", code, errOut.String(), want)
+		}
+		time.Sleep(500 * time.Millisecond) // the tunneler binds the new service at its next poll
+	}
 }

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -405,4 +407,55 @@ func plainEchoServerOn(t *testing.T, addr string) *net.TCPAddr {
 		}
 	}()
 	return ln.Addr().(*net.TCPAddr)
+}
+
+// TestTunnelHostWithTargetDownRefusesTheDial covers a hosted application
+// that is down: the hosting tunneler refuses each dial with the reason, which
+// the dialer's error carries, instead of accepting and closing (an empty
+// reply).
+func TestTunnelHostWithTargetDownRefusesTheDial(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	down := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: freePort(t)}
+	tunnelService(n, "down", freePort(t), down)
+	host := runTunneler(t, tunnelContext(t, n, n.Identity("host-tunneler", "down-bind")), n, "host")
+	client := n.Context(n.Identity("down-client", "down-dial"))
+	want := fmt.Sprintf("cannot reach the target tcp:%s: connection refused", down)
+	eventually(t, "a dial of a service whose target is down is refused with the reason", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, "down")
+		if err == nil {
+			_ = c.Close()
+			return errors.New("the dial succeeded")
+		}
+		if !strings.Contains(err.Error(), want) {
+			return fmt.Errorf("dial error %q does not say %q", err, want)
+		}
+		return nil
+	})
+	if s := host.Stats(); s.Host.Failed == 0 {
+		t.Fatalf("the host counted no failed connection: %+v", s.Host)
+	}
+	// Once the application is up, the same service works.
+	plainEchoServerOn(t, down.String())
+	eventually(t, "the service works once its target is up", func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, "down")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write([]byte("up")); err != nil {
+			return err
+		}
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "up" {
+			return fmt.Errorf("read %q, %v", buf, err)
+		}
+		return nil
+	})
 }

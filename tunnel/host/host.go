@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +32,12 @@ type appDataConn interface{ AppData() []byte }
 
 // UDPIdleTimeout ends a UDP flow with no traffic either way for this long.
 const UDPIdleTimeout = 2 * time.Minute
+
+// DefaultConnectTimeout bounds the connection to the target when the config
+// sets no listenOptions.connectTimeoutSeconds. It stays below the routers'
+// wait for a host's answer (10 s), so a dialer learns why a target was not
+// reached rather than that the host did not answer.
+const DefaultConnectTimeout = 5 * time.Second
 
 // Host serves one service.
 type Host struct {
@@ -73,13 +80,18 @@ func Start(b Binder, service string, cfg *config.Host, ownIdentity string, count
 		log.Info("allowedSourceAddresses is not applied: connections to the target come from this host's own address",
 			"allowedSourceAddresses", cfg.AllowedSourceAddresses)
 	}
-	ln, err := b.ListenWithOptions(service, ListenOptionsOf(cfg.ListenOptions, ownIdentity))
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", service, err)
-	}
-	timeout := 10 * time.Second
+	timeout := DefaultConnectTimeout
 	if cfg.ListenOptions.ConnectTimeoutSeconds > 0 {
 		timeout = time.Duration(cfg.ListenOptions.ConnectTimeoutSeconds) * time.Second
+	}
+	// Each dial is answered only once the target answered: a target that is
+	// down refuses the dial, and the dialer hears why.
+	opts := ListenOptionsOf(cfg.ListenOptions, ownIdentity)
+	opts.ManualStart = true
+	opts.AcceptTimeout = max(sdk.DefaultAcceptTimeout, timeout+time.Second)
+	ln, err := b.ListenWithOptions(service, opts)
+	if err != nil {
+		return nil, fmt.Errorf("host %s: %w", service, err)
 	}
 	h := &Host{service: service, cfg: cfg, ln: ln, log: log, counters: counters, timeout: timeout, conns: map[net.Conn]struct{}{}}
 	log.Info("hosting "+service+" → "+cfg.Describe(), "target", cfg.Describe())
@@ -140,13 +152,45 @@ func (h *Host) targetOf(c net.Conn) (config.Target, error) {
 	return h.cfg.Resolve(dst)
 }
 
+// refuse turns a connection down: a pending one refuses its dial with the
+// reason, which the dialer receives; any other is closed.
+func refuse(c net.Conn, reason error) {
+	if pc, ok := c.(sdk.PendingConn); ok {
+		pc.CompleteAcceptFailed(reason)
+		return
+	}
+	_ = c.Close()
+}
+
+// dialFailure is the short reason a target could not be reached
+// ("connection refused", "i/o timeout", a DNS failure), without the
+// address the message names already.
+func dialFailure(err error) string {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return dnsErr.Error()
+	}
+	var sysErr *os.SyscallError
+	if errors.As(err, &sysErr) {
+		return sysErr.Err.Error()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer in time"
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		return opErr.Err.Error()
+	}
+	return err.Error()
+}
+
 func (h *Host) handle(c net.Conn) {
 	caller := c.RemoteAddr().String()
 	target, err := h.targetOf(c)
 	if err != nil {
 		h.counters.Fail()
 		h.log.Warn("refused a connection", "from", caller, "err", err)
-		_ = c.Close()
+		refuse(c, fmt.Errorf("the host refuses the destination: %w", err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
@@ -156,8 +200,17 @@ func (h *Host) handle(c net.Conn) {
 	if err != nil {
 		h.counters.Fail()
 		h.log.Warn("cannot reach the target", "from", caller, "target", target.String(), "err", err)
-		_ = c.Close()
+		refuse(c, fmt.Errorf("cannot reach the target %s: %s", target.String(), dialFailure(err)))
 		return
+	}
+	if pc, ok := c.(sdk.PendingConn); ok {
+		if err := pc.CompleteAcceptSuccess(); err != nil {
+			h.counters.Fail()
+			h.log.Info("the dialer went away before the target answered", "from", caller, "target", target.String(), "err", err)
+			_ = out.Close()
+			_ = c.Close()
+			return
+		}
 	}
 	if !h.track(out) {
 		_ = out.Close()
