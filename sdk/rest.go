@@ -168,6 +168,11 @@ func (c *restClient) callOnce(ctx context.Context, base, method, path string, pa
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// The url.Error repeats the method and the whole URL.
+		var ue *url.Error
+		if errors.As(err, &ue) && ue.Err != nil {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("%s %s: %w", method, path, err), true
 	}
 	defer resp.Body.Close()

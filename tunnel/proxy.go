@@ -169,3 +169,45 @@ func (p *Proxy) Close() error {
 	p.log.Info("proxy stopped", "connections", s.Opened, "failed", s.Failed)
 	return nil
 }
+
+// ServiceLister is the part of an sdk Context that lists the identity's
+// services.
+type ServiceLister interface {
+	Services(ctx context.Context) ([]*sdk.Service, error)
+}
+
+// CheckMappings makes sure that the identity (named identity, for messages)
+// may dial the service of every mapping, so that a proxy started with a
+// misspelt service, or one no policy lets it dial, says so at start rather
+// than at each connection. The error names every mapping at fault.
+func CheckMappings(ctx context.Context, l ServiceLister, identity string, mappings []Mapping) error {
+	services, err := l.Services(ctx)
+	if err != nil {
+		return fmt.Errorf("list the services of %s: %w", identity, err)
+	}
+	byName := map[string]*sdk.Service{}
+	for _, s := range services {
+		byName[s.Name] = s
+	}
+	var problems []string
+	seen := map[string]bool{}
+	for _, m := range mappings {
+		if seen[m.Service] {
+			continue
+		}
+		seen[m.Service] = true
+		advice := fmt.Sprintf("an administrator sees why with `ostium policy-advisor %s %s`", identity, m.Service)
+		switch s := byName[m.Service]; {
+		case s == nil:
+			problems = append(problems, fmt.Sprintf("service %q does not exist or identity %s may not use it: no service policy grants it Dial (%s)",
+				m.Service, identity, advice))
+		case !s.CanDial():
+			problems = append(problems, fmt.Sprintf("identity %s may bind service %q but not dial it: no Dial service policy selects both (%s)",
+				identity, m.Service, advice))
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}

@@ -118,26 +118,50 @@ func New(n Network, opts Options) *Tunneler {
 
 // Run follows the services until ctx ends, then stops every intercept and
 // host.
+//
+// While the service list cannot be read (the controller is down, say), what
+// runs keeps running; the failure is logged once, the reads back off up to
+// MaxPollBackoff, and the recovery is logged once.
 func (t *Tunneler) Run(ctx context.Context) error {
 	defer t.stopAll()
-	tick := time.NewTicker(t.opts.Poll)
-	defer tick.Stop()
 	lastReport := time.Now()
+	wait := t.opts.Poll
+	failing := false
 	for {
-		if err := t.Sync(ctx); err != nil && ctx.Err() == nil {
-			t.log.Warn("cannot read the service list", "err", err)
+		err := t.Sync(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil && !failing:
+			failing = true
+			t.log.Warn("cannot read the service list; what runs keeps running, retrying", "err", err)
+		case err != nil:
+			t.log.Debug("still cannot read the service list", "err", err, "retry", wait.String())
+		case failing:
+			failing = false
+			t.log.Info("reading the service list again")
+		}
+		if err != nil {
+			wait = min(wait*2, max(t.opts.Poll, MaxPollBackoff))
+		} else {
+			wait = t.opts.Poll
 		}
 		if time.Since(lastReport) >= time.Minute {
 			t.logStats()
 			lastReport = time.Now()
 		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return nil
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
 }
+
+// MaxPollBackoff is the longest pause between reads of the service list
+// while they fail.
+const MaxPollBackoff = 30 * time.Second
 
 func (t *Tunneler) logStats() {
 	s := t.Stats()

@@ -13,8 +13,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/cmd/internal/cli"
+	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/sdk/identity"
 )
 
@@ -23,6 +23,14 @@ const adminPassword = "cli-admin-password"
 // startController runs a real controller on 127.0.0.1 for one test and
 // returns its base URL.
 func startController(t *testing.T) string {
+	t.Helper()
+	url, _ := startStoppableController(t)
+	return url
+}
+
+// startStoppableController is startController that also returns a function
+// stopping the controller.
+func startStoppableController(t *testing.T) (string, func()) {
 	t.Helper()
 	cfg := controller.DefaultConfig()
 	cfg.DataDir = t.TempDir()
@@ -40,7 +48,7 @@ func startController(t *testing.T) string {
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() { _ = ctl.Close() })
-	return "https://" + ctl.Addr()
+	return "https://" + ctl.Addr(), func() { _ = ctl.Close() }
 }
 
 // term is one user's terminal: a configuration directory and the streams.
@@ -356,5 +364,23 @@ func TestCompletionAndHelp(t *testing.T) {
 	comp := tm.ok("__complete", "list", "")
 	if !strings.Contains(comp, "service-policies") {
 		t.Fatalf("entity completion:\n%s", comp)
+	}
+}
+
+// TestDialWaitsForTheControllerWithinItsTimeout covers `ostium dial` started
+// while the controller is down: it says so once, retries, and gives up with
+// exit 1 when its timeout ends.
+func TestDialWaitsForTheControllerWithinItsTimeout(t *testing.T) {
+	url, stop := startStoppableController(t)
+	tm := newTerm(t)
+	tm.login(url)
+	dir := t.TempDir()
+	jwtPath, idPath := filepath.Join(dir, "laptop.jwt"), filepath.Join(dir, "laptop.json")
+	tm.ok("create", "identity", "laptop", "-o", jwtPath)
+	tm.ok("enroll", jwtPath, "-o", idPath)
+	stop()
+	r := tm.fails(cli.ExitError, "gave up waiting for the controller", "dial", "echo", "--identity", idPath, "--timeout", "3s")
+	if n := strings.Count(r.stderr, "cannot reach the controller at "+url); n != 1 {
+		t.Fatalf("said %d times that the controller cannot be reached:\n%s", n, r.stderr)
 	}
 }

@@ -70,6 +70,7 @@ enrolls, and writes the identity file (mode 0600) that the sdk and tunnelers loa
 
 func (a *app) dialCmd() *cobra.Command {
 	var idFile string
+	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "dial SERVICE --identity IDENTITY.json",
 		Short: "Connect stdin and stdout to a service",
@@ -93,7 +94,20 @@ to it and its answers to stdout until either side closes.`,
 				return err
 			}
 			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			// A controller that is down (restarting, say) is waited for, said once.
+			waited := false
+			err = c.AuthenticateWait(ctx, func(err error) {
+				waited = true
+				fmt.Fprintf(cmd.ErrOrStderr(), "cannot reach the controller at %s (%v); retrying for up to %s\n", c.ControllerURL(), err, timeout)
+			})
+			if err != nil {
+				return err
+			}
+			if waited {
+				fmt.Fprintln(cmd.ErrOrStderr(), "connected to the controller")
+			}
 			conn, err := c.Dial(ctx, args[0])
 			cancel()
 			if err != nil {
@@ -114,5 +128,6 @@ to it and its answers to stdout until either side closes.`,
 		},
 	}
 	cmd.Flags().StringVarP(&idFile, "identity", "i", "", "identity file (from `ostium enroll`)")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for the controller and the service to answer")
 	return cmd
 }

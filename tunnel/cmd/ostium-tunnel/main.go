@@ -86,6 +86,29 @@ func (c *common) resolve(cmd *cobra.Command) (*fileConfig, *slog.Logger, *identi
 	return fc, log, id, nil
 }
 
+// signIn authenticates. While the controller cannot be reached it says so
+// once and tries again with backoff, and says once when it got through.
+func signIn(ctx context.Context, sc *sdk.Context, log *slog.Logger) error {
+	waited := false
+	err := sc.AuthenticateWait(ctx, func(err error) {
+		waited = true
+		log.Warn("cannot reach the controller; retrying until it answers", "controller", sc.ControllerURL(), "err", err)
+	})
+	if err == nil && waited {
+		log.Info("connected to the controller", "controller", sc.ControllerURL())
+	}
+	return err
+}
+
+// stoppedIsNil is err, or nil when ctx ended (Ctrl-C while starting is a stop,
+// not a failure).
+func stoppedIsNil(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 }
@@ -157,8 +180,8 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			defer sc.Close()
 			ctx, stop := signalContext()
 			defer stop()
-			if err := sc.Authenticate(ctx); err != nil {
-				return err
+			if err := signIn(ctx, sc, log); err != nil {
+				return stoppedIsNil(ctx, err)
 			}
 			opts := tunnel.Options{Poll: poll, MaxPorts: maxPorts, Identity: id.Chain[0].Subject.CommonName,
 				DisableIntercept: noIntercept, DisableHost: noHost, Logger: log}
@@ -242,8 +265,11 @@ every connection to it is carried to the service. No privilege is needed.`,
 			defer sc.Close()
 			ctx, stop := signalContext()
 			defer stop()
-			if err := sc.Authenticate(ctx); err != nil {
-				return err
+			if err := signIn(ctx, sc, log); err != nil {
+				return stoppedIsNil(ctx, err)
+			}
+			if err := tunnel.CheckMappings(ctx, sc, sc.IdentityName(), mappings); err != nil {
+				return stoppedIsNil(ctx, err)
 			}
 			p, err := tunnel.StartProxy(sc, mappings, log)
 			if err != nil {
