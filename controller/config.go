@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/ostium-net/ostium/controller/pki"
+	"github.com/ostium-net/ostium/internal/ops"
 )
 
 // Config is the controller's configuration file (YAML).
@@ -27,6 +28,9 @@ type Config struct {
 	Cluster ClusterConfig `yaml:"cluster"`
 	Routers RoutersConfig `yaml:"routers"`
 	Log     LogConfig     `yaml:"log"`
+	// Ops is the plain HTTP listener of /metrics, /health and, when
+	// enabled, /debug/pprof/ (off while ops.listen is empty).
+	Ops ops.Config `yaml:"ops"`
 }
 
 // RoutersConfig is the control channel edge routers connect to.
@@ -232,6 +236,9 @@ func (c *Config) Validate() error {
 		if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" || parsed.Fragment != "" {
 			errs = append(errs, fmt.Errorf("api.oidc.redirectURIs: %q is not an absolute http(s) URI without fragment", u))
 		}
+	}
+	if err := c.Ops.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/controller/access"
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/api"
@@ -29,6 +31,7 @@ import (
 	"github.com/ostium-net/ostium/controller/routerctl"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/internal/ops"
 )
 
 // DefaultAdminUsername is the username of the admin that init creates.
@@ -74,7 +77,7 @@ func Init(ctx context.Context, cfg Config, opts InitOptions, log *slog.Logger) e
 	}
 	// Init serves no port: the cluster port may be taken (by a running
 	// controller of another network, say) while a new one is prepared.
-	c, err := open(cfg, log, true, true)
+	c, err := open(cfg, log, true, true, nil)
 	if err != nil {
 		return err
 	}
@@ -197,7 +200,7 @@ func nodeCreatedAt(cfg Config) time.Time {
 // open opens the PKI, the store and the raft node. bootstrap makes a node
 // with no raft state the single voter of a new cluster; offline keeps it off
 // the cluster port (see cluster.Config.Offline).
-func open(cfg Config, log *slog.Logger, bootstrap, offline bool) (*running, error) {
+func open(cfg Config, log *slog.Logger, bootstrap, offline bool, metrics prometheus.Registerer) (*running, error) {
 	ca, err := pki.Load(cfg.PKIConfigFiles())
 	if err != nil {
 		return nil, fmt.Errorf("load PKI (run `ostium-controller init` first?): %w", err)
@@ -223,7 +226,7 @@ func open(cfg Config, log *slog.Logger, bootstrap, offline bool) (*running, erro
 		NodeID: id, DataDir: filepath.Join(cfg.DataDir, "raft"), Bind: cfg.Cluster.Listen,
 		Advertise: cfg.Cluster.Advertise, TLS: tlsCfg, Bootstrap: bootstrap && cfg.Cluster.Join == "", Offline: offline,
 		HeartbeatTimeout: time.Duration(cfg.Cluster.HeartbeatTimeout), ElectionTimeout: time.Duration(cfg.Cluster.ElectionTimeout),
-		Logger: log.With("component", "cluster"),
+		Logger: log.With("component", "cluster"), Metrics: metrics,
 	}, s)
 	if err != nil {
 		_ = s.Close()
@@ -312,6 +315,8 @@ type Controller struct {
 	routerLn  net.Listener
 	srv       *http.Server
 	ln        net.Listener
+	ops       *ops.Server // nil without ops.listen
+	metrics   prometheus.Gatherer
 	errc      chan error
 	closed    chan struct{}
 
@@ -328,6 +333,15 @@ type StartOption func(*startOptions)
 type startOptions struct {
 	jwksClient *http.Client
 	lockout    api.LockoutPolicy
+	metrics    prometheus.Registerer
+}
+
+// WithMetrics registers the controller's metrics on reg instead of a
+// registry of its own: a process running several parts (the quickstart)
+// gathers them all in one. The ops listener, when configured, serves reg,
+// which must then also be a prometheus.Gatherer (a *prometheus.Registry).
+func WithMetrics(reg prometheus.Registerer) StartOption {
+	return func(o *startOptions) { o.metrics = reg }
 }
 
 // WithJWKSClient sets the HTTP client that fetches the key sets of external
@@ -349,7 +363,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	for _, o := range opts {
 		o(&so)
 	}
-	c, err := open(cfg, log, true, false)
+	reg := so.metrics
+	if reg == nil {
+		reg = ops.NewRegistry()
+	}
+	gatherer := ops.Gatherer(reg)
+	if cfg.Ops.Enabled() && gatherer == nil {
+		return nil, errors.New("ops.listen: the metrics registry given to the controller cannot be read back to serve it")
+	}
+	c, err := open(cfg, log, true, false, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -397,7 +419,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
 		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
 		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout, OIDC: oidcOpts,
+		Metrics: reg,
 	})
+	if err == nil {
+		err = ops.Register(reg, newStateCollector(c.store, presence))
+	}
 	var handler http.Handler
 	if err == nil {
 		handler, err = console.Mount(apiHandler)
@@ -431,12 +457,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	}
 	c.node.SetInfo(cluster.PeerInfo{APIAddress: advertise, RouterAddress: routerAdvertise, CertPEM: certPEM(srvCert), CreatedAt: nodeCreatedAt(cfg)})
 	ctrl.Controllers = func() []string { return controllerEndpoints(c.node, routerAdvertise) }
+	var opsSrv *ops.Server
+	if cfg.Ops.Enabled() {
+		if opsSrv, err = ops.Start(cfg.Ops, gatherer, apiHandler.HealthHandler(), log.With("component", "ops")); err != nil {
+			_ = ln.Close()
+			_ = routerLn.Close()
+			return fail(err)
+		}
+	}
 	go func() {
 		if err := ctrl.Serve(routerLn); err != nil {
 			log.Error("router control channel stopped", "err", err)
 		}
 	}()
-	ctl := &Controller{r: c, presence: presence, routerCtl: ctrl, routerLn: routerLn, srv: srv, ln: ln, errc: make(chan error, 1), closed: make(chan struct{})}
+	ctl := &Controller{r: c, presence: presence, routerCtl: ctrl, routerLn: routerLn, srv: srv, ln: ln, ops: opsSrv, metrics: gatherer,
+		errc: make(chan error, 1), closed: make(chan struct{})}
 	jobs, stopJobs := context.WithCancel(context.Background())
 	ctl.stopJobs = stopJobs
 	ctl.goJob(func() {
@@ -487,6 +522,18 @@ func (c *Controller) ClusterAddr() string { return c.r.node.Addr() }
 // CAPool holds the CAs that clients of this controller trust.
 func (c *Controller) CAPool() *x509.CertPool { return c.r.ca.CAPool() }
 
+// OpsAddr is the ops listener's address, empty when none is configured.
+func (c *Controller) OpsAddr() string {
+	if c.ops == nil {
+		return ""
+	}
+	return c.ops.Addr()
+}
+
+// Metrics gathers the controller's metrics (nil when the registry given
+// with WithMetrics cannot be read back).
+func (c *Controller) Metrics() prometheus.Gatherer { return c.metrics }
+
 // Node is the controller's raft node.
 func (c *Controller) Node() *cluster.Node { return c.r.node }
 
@@ -504,6 +551,9 @@ func (c *Controller) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := c.srv.Shutdown(ctx)
+	if c.ops != nil {
+		_ = c.ops.Close()
+	}
 	_ = c.routerCtl.Close()
 	c.stopJobs()
 	c.jobs.Wait()

@@ -53,7 +53,7 @@ func (s *Server) clientHandler() (http.Handler, error) {
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("client API: %w", err)
 	}
-	return a.Serve(nil), nil
+	return a.Serve(routeBuilder), nil
 }
 
 // anyIdentity lets every authenticated identity use the client API; what each

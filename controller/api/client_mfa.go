@@ -534,10 +534,11 @@ func (s *Server) verifyMFA(r *http.Request, caller *Principal, code string) midd
 
 // authenticateMFA is the MFA step of an authentication: a TOTP code or an
 // unused recovery code completes the API session.
-func (s *Server) authenticateMFA(r *http.Request, caller *Principal, code string) middleware.Responder {
+func (s *Server) authenticateMFA(r *http.Request, caller *Principal, code string) (resp middleware.Responder) {
 	if !caller.mfaPending() {
 		return okEmpty()
 	}
+	defer func() { s.met.authenticated("mfa", resp) }()
 	m, found := s.loadMFA(caller.Identity.ID)
 	if !found || !m.IsVerified {
 		return fail(newErr(http.StatusBadRequest, CodeCouldNotValidate, "the identity has no verified MFA enrollment: enroll with POST ./current-identity/mfa first"))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/auth"
@@ -26,6 +27,7 @@ import (
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/internal/ops"
 )
 
 // DefaultSessionIdleTimeout ends API sessions unused for this long unless
@@ -57,6 +59,9 @@ type Deps struct {
 	Lockout LockoutPolicy
 	// OIDC configures OpenID Connect sign-in (on unless disabled).
 	OIDC OIDCOptions
+	// Metrics, when set, receives the API's metrics (requests by operation
+	// and status, their latency, authentications).
+	Metrics prometheus.Registerer
 }
 
 // Server carries the handlers' shared state.
@@ -69,6 +74,7 @@ type Server struct {
 	// started is when this API started serving.
 	started time.Time
 	oidc    *oidc.Provider // nil when OIDC is disabled
+	met     *apiMetrics
 }
 
 // Principal is the caller of an authenticated operation.
@@ -141,7 +147,10 @@ func New(d Deps) (*API, error) {
 		d.Activity = activity.New()
 	}
 	d.Lockout = d.Lockout.withDefaults()
-	s := &Server{Deps: d, started: time.Now().UTC()}
+	s := &Server{Deps: d, started: time.Now().UTC(), met: newAPIMetrics()}
+	if err := ops.Register(d.Metrics, s.met.collectors()...); err != nil {
+		return nil, err
+	}
 	secret, err := d.CA.DeriveSecret("bearer tokens")
 	if err != nil {
 		return nil, err
@@ -165,16 +174,23 @@ func New(d Deps) (*API, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(managementBase+"/", mgmt)
-	mux.Handle(clientBase+"/", client)
+	mux.Handle(managementBase+"/", forAPI(apiManagement, "", mgmt))
+	mux.Handle(clientBase+"/", forAPI(apiClient, "", client))
 	if s.oidc != nil {
-		mux.Handle(oidc.PathPrefix+"/", s.oidc)
-		mux.Handle("/.well-known/openid-configuration", s.oidc)
+		mux.Handle(oidc.PathPrefix+"/", forAPI(apiOIDC, apiOIDC, s.oidc))
+		mux.Handle("/.well-known/openid-configuration", forAPI(apiOIDC, apiOIDC, s.oidc))
 	}
 	// Everything else is the client API at the root (legacy paths: /version,
 	// /.well-known/est/cacerts, /authenticate, ...; see compat.go).
-	mux.Handle("/", atRoot(client))
-	return &API{Handler: withInstanceID(newInstanceID(), withRequestID(s.Log, withEnvelopedRuntimeErrors(s.withConsistency(mux)))), s: s}, nil
+	mux.Handle("/", forAPI(apiClient, "", atRoot(client)))
+	a := &API{s: s}
+	// /health answers load balancers without a token, and from this
+	// controller's own state, even when it has no leader.
+	top := http.NewServeMux()
+	top.Handle("/health", forAPI(apiHealth, apiHealth, a.HealthHandler()))
+	top.Handle("/", withEnvelopedRuntimeErrors(s.withConsistency(mux)))
+	a.Handler = s.met.instrument(withInstanceID(newInstanceID(), withRequestID(s.Log, top)))
+	return a, nil
 }
 
 func (s *Server) managementHandler() (http.Handler, error) {
@@ -194,7 +210,7 @@ func (s *Server) managementHandler() (http.Handler, error) {
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("management API: %w", err)
 	}
-	return a.Serve(nil), nil
+	return a.Serve(routeBuilder), nil
 }
 
 // adminOnly lets only administrators use the management API.

@@ -99,7 +99,8 @@ var dummyHash = sync.OnceValue(func() string {
 // gets a session that must complete POST /authenticate/mfa (or enroll)
 // before anything else.
 // Each of shape is given the new API session before it is stored.
-func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool, shape ...func(*store.APISession)) middleware.Responder {
+func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool, shape ...func(*store.APISession)) (resp middleware.Responder) {
+	defer func() { s.met.authenticated(method, resp) }()
 	var authn *store.Authenticator
 	var identity *store.Identity
 	var signerID string // the external JWT signer of method ext-jwt

@@ -37,6 +37,7 @@ func (n *Node) Apply(ctx context.Context, cmd command.Command) (uint64, error) {
 // the write may have been applied and the truth could not be learned before
 // the deadline.
 func (n *Node) ApplyOutcome(ctx context.Context, cmd command.Command) (Outcome, error) {
+	defer n.met.observeApply(time.Now())
 	body, err := command.Encode(cmd, time.Now().UTC())
 	if err != nil {
 		return Outcome{}, err

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/store"
@@ -66,6 +67,8 @@ type Config struct {
 	// SnapshotThreshold is how many log entries trigger a snapshot.
 	SnapshotThreshold uint64
 	Logger            *slog.Logger
+	// Metrics, when set, receives the node's metrics (ostium_raft_...).
+	Metrics prometheus.Registerer
 }
 
 // Raft timing defaults. A follower that hears nothing from the leader for a
@@ -87,6 +90,7 @@ type Node struct {
 	mux   *mux
 	logs  *raftboltdb.BoltStore
 	done  chan struct{}
+	met   *metrics
 
 	callsMu sync.RWMutex
 	calls   map[string]LeaderFunc
@@ -240,11 +244,12 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: create data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, store: s, done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, store: s, done: make(chan struct{}), met: newMetrics()}
 	f, err := newFSM(s)
 	if err != nil {
 		return nil, err
 	}
+	f.batchSize = n.met.batchSize
 	n.fsm = f
 
 	n.mux, err = newMux(cfg.Bind, cfg.Advertise, cfg.Offline, cfg.TLS, n.handle)
@@ -290,6 +295,15 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	if err != nil {
 		n.closeStores()
 		return nil, fmt.Errorf("cluster: start raft: %w", err)
+	}
+	if cfg.Metrics != nil {
+		for _, c := range []prometheus.Collector{n.met.applyDuration, n.met.batchSize, newRaftCollector(n)} {
+			if err := cfg.Metrics.Register(c); err != nil {
+				_ = n.raft.Shutdown().Error()
+				n.closeStores()
+				return nil, fmt.Errorf("cluster: register metrics: %w", err)
+			}
+		}
 	}
 	n.watchLeadership()
 	n.registerMembershipCalls()

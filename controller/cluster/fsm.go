@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/store"
@@ -16,6 +17,8 @@ import (
 // transaction, and tells waiters how far it has applied.
 type fsm struct {
 	store *store.Store
+	// batchSize observes how many entries each transaction applies.
+	batchSize prometheus.Observer
 
 	mu      sync.Mutex
 	applied uint64
@@ -64,6 +67,9 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		entries = append(entries, store.Entry{Index: l.Index, Time: at, Apply: cmd.Apply, Request: req.storeRequest()})
 		pos = append(pos, i)
+	}
+	if f.batchSize != nil && len(entries) > 0 {
+		f.batchSize.Observe(float64(len(entries)))
 	}
 	results := f.store.ApplyBatch(entries)
 	for j, r := range results {

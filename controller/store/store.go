@@ -209,6 +209,21 @@ func (s *Store) View(fn func(tx *Tx) error) error {
 	})
 }
 
+// Size is the size of the database in bytes, as a read transaction sees it.
+func (s *Store) Size() (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return 0, errors.New("store is closed")
+	}
+	var n int64
+	err := s.db.View(func(btx *bolt.Tx) error {
+		n = btx.Size()
+		return nil
+	})
+	return n, err
+}
+
 // AppliedIndex is the raft index of the last command applied.
 func (s *Store) AppliedIndex() (uint64, error) {
 	var idx uint64
