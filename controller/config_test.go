@@ -62,6 +62,8 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("dataDir: x\napi:\n  listen: 127.0.0.1:1\n"))
 	f.Add([]byte("cluster:\n  join: a:1\n"))
 	f.Add([]byte("{"))
+	f.Add([]byte("dataDir: x\nops:\n  listen: 127.0.0.1:9090\n  pprof: true\n"))
+	f.Add([]byte("dataDir: x\nops: {listen: nonsense}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
 		if err == nil && cfg.DataDir == "" {
