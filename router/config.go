@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/ostium-net/ostium/internal/ops"
 )
 
 // Config is the router's configuration file.
@@ -22,6 +24,9 @@ type Config struct {
 	Edge       EdgeConfig       `yaml:"edge"`
 	Link       LinkConfig       `yaml:"link"`
 	Log        LogConfig        `yaml:"log"`
+	// Ops is the plain HTTP listener of /metrics, /health and, when enabled,
+	// /debug/pprof/ (off while ops.listen is empty).
+	Ops ops.Config `yaml:"ops"`
 }
 
 // LinkConfig configures the router's links to other routers (the mesh). A router without a
@@ -182,6 +187,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("edge.advertise: %q is not an address clients can reach; set edge.advertise when edge.listen binds every interface", c.Edge.Advertise)
 	}
 	if err := c.Link.validate(); err != nil {
+		return err
+	}
+	if err := c.Ops.Validate(); err != nil {
 		return err
 	}
 	if _, err := c.Log.level(); err != nil {

@@ -139,6 +139,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("identity: {cert: a, key: b, serverCert: c, serverKey: d, ca: e}\nlog: {level: warn, format: json}\n"))
 	f.Add([]byte("edge:\n  listen: &a 1.2.3.4:5\n  advertise: *a\n"))
 	f.Add([]byte("{{{{"))
+	f.Add([]byte(identityYAML + "ops:\n  listen: 127.0.0.1:9091\n  pprof: true\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
 		if err != nil {
@@ -181,6 +182,22 @@ func TestParseConfigLink(t *testing.T) {
 	} {
 		if _, err := ParseConfig([]byte(identityYAML + bad)); err == nil {
 			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestParseConfigOps(t *testing.T) {
+	cfg, err := ParseConfig([]byte(identityYAML + "ops:\n  listen: 127.0.0.1:9091\n  pprof: true\n"))
+	if err != nil || cfg.Ops.Listen != "127.0.0.1:9091" || !cfg.Ops.Pprof {
+		t.Fatalf("ops = %+v, %v", cfg.Ops, err)
+	}
+	if cfg, err := ParseConfig([]byte(identityYAML)); err != nil || cfg.Ops.Enabled() {
+		t.Fatalf("the ops listener is on by default: %+v %v", cfg.Ops, err)
+	}
+	for _, bad := range []string{"ops:\n  listen: 9091\n", "ops:\n  listen: 127.0.0.1\n", "ops:\n  pprof: true\n", "ops:\n  listen: 127.0.0.1:9091\n  prof: true\n"} {
+		_, err := ParseConfig([]byte(identityYAML + bad))
+		if err == nil || !strings.Contains(err.Error(), "ops") && !strings.Contains(err.Error(), "prof") {
+			t.Errorf("%q: %v, want an error naming the ops field", bad, err)
 		}
 	}
 }

@@ -12,7 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/internal/ctrlproto"
+	"github.com/ostium-net/ostium/internal/ops"
 	"github.com/ostium-net/ostium/router/ctrlclient"
 	"github.com/ostium-net/ostium/router/edge"
 	"github.com/ostium-net/ostium/router/link"
@@ -36,6 +39,11 @@ type Options struct {
 	// ControlMinBackoff and ControlMaxBackoff bound the wait between two dials of the
 	// controller (ctrlclient defaults when zero).
 	ControlMinBackoff, ControlMaxBackoff time.Duration
+	// Metrics receives the router's metrics; nil: a registry of the router's own. A process
+	// running several routers wraps one registry with a constant label per router
+	// (prometheus.WrapRegistererWith). With ops.listen set, the router serves Metrics, which
+	// must then also be a prometheus.Gatherer.
+	Metrics prometheus.Registerer
 }
 
 // Router is a running edge router: its edge listener, its control channel to the controller
@@ -52,6 +60,7 @@ type Router struct {
 	edgeLn   net.Listener
 	mesh     *link.Manager
 	renewer  *renew.Renewer
+	ops      *ops.Server // nil without ops.listen
 
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
@@ -104,6 +113,13 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 	}
 	log = log.With("routerId", id.RouterID)
 	r := &Router{ID: id.RouterID, cfg: cfg, log: log, identity: id, done: make(chan struct{})}
+	reg := opts.Metrics
+	if reg == nil {
+		reg = ops.NewRegistry()
+	}
+	if cfg.Ops.Enabled() && ops.Gatherer(reg) == nil {
+		return nil, errors.New("ops.listen: the metrics registry given to the router cannot be read back to serve it")
+	}
 
 	// Certificates renew on their own at 2/3 of their lifetime; new handshakes present the
 	// new ones, established connections keep theirs.
@@ -159,6 +175,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 	meshCfg.Host = meshHost{r}
 	meshCfg.Report = r.ctrl.ReportLinks
 	meshCfg.Logger = log
+	meshCfg.Metrics = reg
 	if r.mesh, err = link.New(meshCfg); err != nil {
 		closeOnError()
 		return nil, err
@@ -175,6 +192,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		Logger:        log,
 		Fabric:        r.mesh,
 		FabricWindow:  meshCfg.Window,
+		Metrics:       reg,
 	})
 	if err != nil {
 		closeOnError()
@@ -186,6 +204,14 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 			closeOnError()
 			return nil, fmt.Errorf("edge listener: %w", err)
 		}
+	}
+
+	if err := r.startOps(reg); err != nil {
+		closeOnError()
+		if opts.EdgeListener == nil {
+			_ = r.edgeLn.Close()
+		}
+		return nil, err
 	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -245,6 +271,9 @@ func (r *Router) Close() error {
 		r.log.Warn("closing the edge listener", "err", err)
 	}
 	_ = r.edgeLn.Close()
+	if r.ops != nil {
+		_ = r.ops.Close()
+	}
 	r.cancel()
 	r.wg.Wait()
 	r.mu.Lock()

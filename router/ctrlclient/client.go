@@ -148,6 +148,9 @@ type Client struct {
 	// heartbeatSet is signalled when a Sync changes it.
 	heartbeatEvery atomic.Int64
 	heartbeatSet   chan struct{}
+
+	// connects counts the connections whose Hello succeeded.
+	connects atomic.Uint64
 }
 
 // terminatorRecord is a terminator the Client registered.
@@ -217,6 +220,10 @@ func (c *Client) Connected() bool {
 	defer c.mu.Unlock()
 	return c.conn != nil
 }
+
+// Connects counts the connections to a controller that were established (their Hello
+// answered) since the client started: more than one means it reconnected.
+func (c *Client) Connects() uint64 { return c.connects.Load() }
 
 // Synced reports whether the client holds a Sync from the controller (from this or an earlier
 // connection).
@@ -377,6 +384,9 @@ func (c *Client) connected(conn *wire.Conn, sent []terminatorRecord, created ctr
 
 // setConn changes the current connection; the caller holds mu.
 func (c *Client) setConn(conn *wire.Conn) {
+	if conn != nil && conn != c.conn {
+		c.connects.Add(1)
+	}
 	c.conn = conn
 	close(c.changed)
 	c.changed = make(chan struct{})

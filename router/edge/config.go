@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/internal/buildinfo"
 	"github.com/ostium-net/ostium/router/splice"
 	"github.com/ostium-net/ostium/sdk/wire"
@@ -172,6 +174,9 @@ type Config struct {
 	// FabricWindow is the flow-control window of circuits across routers (it sizes their
 	// queues; default 1 MiB, which must match the mesh's).
 	FabricWindow int
+	// Metrics, when set, receives the listener's metrics (ostium_router_circuits...,
+	// dials, terminators, channels).
+	Metrics prometheus.Registerer
 }
 
 func (c Config) validate() error {

@@ -15,6 +15,8 @@ import (
 type connectError struct {
 	code uint32
 	msg  string
+	// reason labels the failure in the metrics; empty: derived from code.
+	reason string
 }
 
 func (e *connectError) Error() string { return e.msg }
@@ -57,7 +59,10 @@ func (ch *channel) handleConnect(m *wire.Message, reserved *reservation) {
 	req.appData, _ = m.Headers.GetBytes(wire.HeaderAppData)
 	req.identity, _ = m.Headers.GetString(wire.HeaderTerminatorIdentity)
 
-	if err := ch.connect(req); err != nil {
+	start := time.Now()
+	err := ch.connect(req)
+	ch.l.met.dialed(start, err)
+	if err != nil {
 		ch.refuseConnect(req, err)
 	}
 }
@@ -145,7 +150,7 @@ func (ch *channel) connect(req connectRequest) error {
 	}
 	if !ch.fillConn(req.connID, req.reservation, connRef{circuit: circuit, side: splice.Dialer}) {
 		circuit.Close("connect cancelled")
-		return refuse(wire.ErrorCodeInternal, "connect cancelled by the dialer")
+		return because(reasonCancelled, refuse(wire.ErrorCodeInternal, "connect cancelled by the dialer"))
 	}
 
 	dial := wire.NewDial([]byte(t.token), t.listenerConnID, hostConnID, callerID(api), circuitID)
@@ -164,7 +169,7 @@ func (ch *channel) connect(req connectRequest) error {
 		l.terminators.recordDial(t, false)
 		circuit.Close("dial failed")
 		host.send(wire.NewStateClosed(hostConnID, 0, "dial timed out"))
-		return refuse(wire.ErrorCodeInternal, "host did not answer the dial: %v", err)
+		return because(reasonHostTimeout, refuse(wire.ErrorCodeInternal, "host did not answer the dial: %v", err))
 	}
 	defer reply.Release()
 	switch reply.ContentType {
@@ -174,18 +179,18 @@ func (ch *channel) connect(req connectRequest) error {
 			circuit.Close("dial answered for another conn id")
 			host.send(wire.NewStateClosed(id, 0, "dial answered for another conn id"))
 			host.send(wire.NewStateClosed(hostConnID, 0, "dial answered for another conn id"))
-			return refuse(wire.ErrorCodeInternal, "host accepted the dial for conn id %d, expected %d", id, hostConnID)
+			return because(reasonHostError, refuse(wire.ErrorCodeInternal, "host accepted the dial for conn id %d, expected %d", id, hostConnID))
 		}
 	case wire.ContentTypeDialFailed:
 		l.terminators.recordDial(t, false)
 		circuit.Close("dial refused by host")
 		reason := string(bytes.ToValidUTF8(reply.Body, []byte("?")))
-		return &connectError{msg: "host refused the dial: " + reason}
+		return &connectError{msg: "host refused the dial: " + reason, reason: reasonHostRefused}
 	default:
 		l.terminators.recordDial(t, false)
 		circuit.Close("unexpected dial answer")
 		host.send(wire.NewStateClosed(hostConnID, 0, "unexpected dial answer"))
-		return refuse(wire.ErrorCodeInternal, "host answered the dial with %s", wire.ContentTypeName(reply.ContentType))
+		return because(reasonHostError, refuse(wire.ErrorCodeInternal, "host answered the dial with %s", wire.ContentTypeName(reply.ContentType)))
 	}
 	l.terminators.recordDial(t, true)
 
@@ -198,7 +203,7 @@ func (ch *channel) connect(req connectRequest) error {
 	if !circuit.Start(connected) {
 		// A StateClosed from either side, or the loss of a channel, got in first.
 		host.send(wire.NewStateClosed(hostConnID, 0, circuit.Reason()))
-		return refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason())
+		return because(reasonCancelled, refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason()))
 	}
 	ch.log.Debug("circuit established", "circuit", circuitID, "connId", req.connID, "terminator", t.ID, "hostConnId", hostConnID)
 	return nil
@@ -224,8 +229,13 @@ func callerID(api APISession) string {
 
 // circuitClosed forgets a closed circuit.
 func (l *Listener) circuitClosed(rec *circuitRecord) {
+	st := rec.circuit.Stats()
 	l.mu.Lock()
-	delete(l.circuits, rec.circuit.ID())
+	if l.circuits[rec.circuit.ID()] == rec {
+		delete(l.circuits, rec.circuit.ID())
+		l.closedBytes[splice.Dialer] += st.Forwarded[splice.Dialer]
+		l.closedBytes[splice.Host] += st.Forwarded[splice.Host]
+	}
 	l.mu.Unlock()
 	if rec.dialer != nil {
 		rec.dialer.dropConn(rec.dialerConnID, rec.circuit)

@@ -26,9 +26,13 @@ func (ch *channel) connectRemote(req connectRequest, api APISession, sess Sessio
 		l.terminators.recordRemoteDial(t, false)
 		var fe *FabricError
 		if errors.As(err, &fe) {
-			return refuse(fe.Code, "dial over router %s failed: %s", t.RouterID, fe.Message)
+			err := refuse(fe.Code, "dial over router %s failed: %s", t.RouterID, fe.Message)
+			if fe.Code == wire.ErrorCodeInternal {
+				err = because(reasonMesh, err)
+			}
+			return err
 		}
-		return refuse(wire.ErrorCodeInternal, "dial over router %s failed: %v", t.RouterID, err)
+		return because(reasonMesh, refuse(wire.ErrorCodeInternal, "dial over router %s failed: %v", t.RouterID, err))
 	}
 	l.terminators.recordRemoteDial(t, true)
 
@@ -48,7 +52,7 @@ func (ch *channel) connectRemote(req connectRequest, api APISession, sess Sessio
 	end.Attach(circuit, splice.Host)
 	if !ch.fillConn(req.connID, req.reservation, connRef{circuit: circuit, side: splice.Dialer}) {
 		circuit.Close("connect cancelled")
-		return refuse(wire.ErrorCodeInternal, "connect cancelled by the dialer")
+		return because(reasonCancelled, refuse(wire.ErrorCodeInternal, "connect cancelled by the dialer"))
 	}
 	connected := wire.NewStateConnected(req.connID)
 	connected.ReplyTo(req.msg)
@@ -57,7 +61,7 @@ func (ch *channel) connectRemote(req connectRequest, api APISession, sess Sessio
 		connected.PutPublicKey(key)
 	}
 	if !circuit.Start(connected) {
-		return refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason())
+		return because(reasonCancelled, refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason()))
 	}
 	ch.log.Debug("circuit established over the mesh", "circuit", circuitID, "connId", req.connID, "path", rec.path)
 	return nil
@@ -133,6 +137,7 @@ func (l *Listener) DialTerminator(ctx context.Context, d FabricDial, end FabricE
 		return fail(wire.ErrorCodeInternal, "host answered the dial with "+wire.ContentTypeName(reply.ContentType))
 	}
 	l.terminators.recordDial(t, true)
+	l.met.circuitsTotal.Inc()
 	start := func() {
 		if !circuit.Start(nil) {
 			host.send(wire.NewStateClosed(hostConnID, 0, circuit.Reason()))

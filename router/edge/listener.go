@@ -49,6 +49,11 @@ type Listener struct {
 	wg         sync.WaitGroup
 	channelSeq atomic.Uint64
 	panics     atomic.Uint64
+
+	met *metrics
+	// closedBytes are the bytes closed circuits forwarded, by the side they came from
+	// (guarded by mu).
+	closedBytes [2]uint64
 }
 
 // circuitRecord is what the Listener keeps of a circuit besides the circuit itself.
@@ -80,6 +85,10 @@ func New(cfg Config) (*Listener, error) {
 		listeners: make(map[net.Listener]struct{}),
 		channels:  make(map[*channel]struct{}),
 		circuits:  make(map[string]*circuitRecord),
+		met:       newMetrics(),
+	}
+	if err := l.registerMetrics(cfg.Metrics); err != nil {
+		return nil, err
 	}
 	l.terminators.init()
 	l.stop, l.stopAll = context.WithCancel(context.Background())

@@ -247,6 +247,7 @@ func (l *Link) handle(f *frame) {
 			if rtt := time.Now().UnixNano() - sent; rtt >= 0 {
 				rtt = max(rtt, 1)
 				old := l.latency.Swap(rtt)
+				l.m.latency.Observe(time.Duration(rtt).Seconds())
 				l.lastProbe.Store(time.Now().UnixNano())
 				if latencyMoved(old, rtt) {
 					l.m.linkChanged()

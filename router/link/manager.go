@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/internal/ctrlproto"
 )
 
@@ -77,6 +79,8 @@ type Config struct {
 	// ResumeWait is how long the host's end of a circuit whose path broke waits for the
 	// dialer's router to resume it over another path (default 3 s).
 	ResumeWait time.Duration
+	// Metrics, when set, receives the mesh's metrics (ostium_router_link...).
+	Metrics prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -127,6 +131,7 @@ type Manager struct {
 	stop        chan struct{}
 	wg          sync.WaitGroup
 	routes      routeCache
+	latency     prometheus.Histogram
 }
 
 type failedState struct {
@@ -147,7 +152,7 @@ func New(cfg Config) (*Manager, error) {
 		return nil, errors.New("link: no mesh state")
 	}
 	cfg = cfg.withDefaults()
-	return &Manager{
+	m := &Manager{
 		cfg:         cfg,
 		log:         cfg.Logger.With("component", "link"),
 		links:       map[string]*Link{},
@@ -158,7 +163,12 @@ func New(cfg Config) (*Manager, error) {
 		changed:     make(chan struct{}),
 		wake:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
-	}, nil
+		latency:     newLatency(),
+	}
+	if err := m.registerMetrics(cfg.Metrics); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Run accepts and dials links until ctx ends, then closes them all.
