@@ -184,6 +184,7 @@ func (c *Context) forgetSessionsNotIn(list []*Service) {
 	for key := range c.sessions {
 		if _, id, ok := strings.Cut(key, "/"); ok && !keep[id] {
 			delete(c.sessions, key)
+			delete(c.sessionAt, key)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -18,18 +19,37 @@ import (
 // routerChannel is one mTLS connection to an edge router, carrying many
 // edge connections and listeners.
 type routerChannel struct {
-	addr      string // host:port
-	token     string // the API-session token it said Hello with
-	routerID  string
-	log       *slog.Logger
-	wc        *wire.Conn
-	closed    chan struct{}
-	latency   atomic.Int64 // nanoseconds, last measured
+	addr     string // host:port
+	token    string // the API-session token it said Hello with
+	routerID string
+	log      *slog.Logger
+	wc       *wire.Conn
+	closed   chan struct{}
+	latency  atomic.Int64 // nanoseconds, last measured
+	// draining is set once the router said it is shutting down: the channel keeps carrying
+	// its connections, but new ones and new bindings go elsewhere.
+	draining  atomic.Bool
 	nextID    atomic.Uint32
 	mu        sync.Mutex
 	conns     map[uint32]*conn
 	listeners map[uint32]*listenerOnChannel
 }
+
+// outOfReachError is a router that could not be reached, or that is shutting down: unlike a
+// router that refused, it is worth trying again soon.
+type outOfReachError struct{ err error }
+
+func (e *outOfReachError) Error() string { return e.err.Error() }
+func (e *outOfReachError) Unwrap() error { return e.err }
+
+// outOfReach reports whether err says a router could not be reached (rather than refused).
+func outOfReach(err error) bool {
+	var u *outOfReachError
+	return errors.As(err, &u)
+}
+
+// errRouterShuttingDown is the refusal of a router that is stopping.
+var errRouterShuttingDown = errors.New("the router is shutting down")
 
 // routerAddr turns "tls://host:port" into host:port.
 func routerAddr(u string) (string, error) {
@@ -54,7 +74,7 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control f
 	start := time.Now()
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect to router %s: %w", addr, err)
+		return nil, &outOfReachError{fmt.Errorf("connect to router %s: %w", addr, err)}
 	}
 	ch := &routerChannel{addr: addr, token: apiSessionToken, log: log, closed: make(chan struct{}),
 		conns: map[uint32]*conn{}, listeners: map[uint32]*listenerOnChannel{}}
@@ -68,7 +88,7 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control f
 	reply, err := ch.wc.Request(hctx, wire.NewHello(certCN, []byte(apiSessionToken)))
 	if err != nil {
 		_ = ch.wc.Close()
-		return nil, fmt.Errorf("hello to router %s: %w", addr, err)
+		return nil, &outOfReachError{fmt.Errorf("hello to router %s: %w", addr, err)}
 	}
 	info, err := wire.ParseHelloResult(reply)
 	if err != nil {
@@ -78,6 +98,21 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control f
 	ch.routerID = info.RouterID
 	ch.latency.Store(int64(time.Since(start)))
 	return ch, nil
+}
+
+// usable reports whether new connections and bindings may use the channel.
+func (ch *routerChannel) usable() bool { return !ch.isClosed() && !ch.draining.Load() }
+
+// refusedFor records a refusal from the router: one saying it shuts down makes the channel
+// draining. It returns the error to report.
+func (ch *routerChannel) refusedFor(code uint32, msg string) error {
+	if code == wire.ErrorCodeRouterShuttingDown {
+		if !ch.draining.Swap(true) {
+			ch.log.Info("router is shutting down; new connections go elsewhere", "router", ch.addr)
+		}
+		return &outOfReachError{fmt.Errorf("router %s: %w", ch.addr, errRouterShuttingDown)}
+	}
+	return &DialError{Code: code, Message: msg}
 }
 
 func (ch *routerChannel) isClosed() bool {
@@ -159,6 +194,9 @@ func (ch *routerChannel) handle(m *wire.Message) {
 			return
 		}
 		if l := ch.listener(id); l != nil {
+			if code, _ := m.ErrorCode(); code == wire.ErrorCodeRouterShuttingDown {
+				_ = ch.refusedFor(code, "")
+			}
 			l.lost()
 		}
 	case wire.ContentTypeDial:

@@ -104,8 +104,14 @@ func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Li
 			return nil, err
 		}
 	}
-	if err := l.bindMore(ctx, false); err != nil {
-		return nil, err
+	if _, err := l.bindMore(ctx, false); l.count() == 0 {
+		// The session held may name routers that are gone: try a new one once.
+		if _, ferr := l.bindMore(ctx, true); l.count() == 0 {
+			if ferr == nil {
+				ferr = err
+			}
+			return nil, ferr
+		}
 	}
 	c.mu.Lock()
 	if c.closed {
@@ -119,38 +125,89 @@ func (c *Context) ListenWithOptions(service string, opts *ListenOptions) (net.Li
 	return l, nil
 }
 
-// bindMore binds on routers until opts.Routers bindings exist. fresh asks
-// the controller for the session's current routers first.
-func (l *Listener) bindMore(ctx context.Context, fresh bool) error {
-	var lastErr error
-	for attempt := 0; attempt < 2; attempt++ {
-		sess, err := l.c.session(ctx, l.svc, "Bind", fresh || attempt > 0)
-		if err != nil {
-			return err
-		}
-		for _, addr := range l.c.routersOf(sess) {
-			if l.count() >= l.opts.Routers {
-				return nil
-			}
-			l.mu.Lock()
-			_, have := l.bindings[addr]
-			l.mu.Unlock()
-			if have {
-				continue
-			}
-			if err := l.bindOn(ctx, addr, sess); err != nil {
-				lastErr = err
-				l.c.log.Debug("bind failed", "router", addr, "service", l.svc.Name, "err", err)
-			}
-		}
-		if l.count() > 0 {
-			return nil
+// The pace of binding again.
+const (
+	// probeMin and probeMax bound the wait between two attempts to reach a router of the
+	// listener's session that it is not bound on while that router stays out of reach: an
+	// attempt is a TCP and TLS dial, cheap enough to make often, so that a router that
+	// returns is bound again within probeMax of accepting connections.
+	probeMin = 250 * time.Millisecond
+	probeMax = 500 * time.Millisecond
+	// refusedMin and refusedMax bound the wait of a listener with no binding whose routers
+	// refused it (rather than being out of reach).
+	refusedMin = time.Second
+	refusedMax = 5 * time.Second
+	// bindRefresh is how often a listener with fewer bindings than it wants asks the
+	// controller for a new bind session, which lists the routers it may use now.
+	bindRefresh = 5 * time.Second
+	// waitLogEvery spaces out the log of a listener that has no binding at all.
+	waitLogEvery = 30 * time.Second
+)
+
+// bindMore binds on the session's routers until opts.Routers bindings exist. fresh asks the
+// controller for a new bind session first; when none can be had (the controller is away), the
+// session held is used, which the routers still judge. unreachable reports a router of the
+// session that could not be reached (or is shutting down): worth trying again soon. err is
+// the last failure, nil when every router of the session is bound.
+func (l *Listener) bindMore(ctx context.Context, fresh bool) (unreachable bool, err error) {
+	sess, err := l.bindSession(ctx, fresh)
+	if err != nil {
+		return false, err
+	}
+	unreachable, refused, lastErr := l.bindOnRouters(ctx, sess)
+	if l.count() == 0 && refused && !fresh {
+		// A router refused the session held: a new one may be accepted.
+		if sess, err = l.c.session(ctx, l.svc, "Bind", true); err == nil {
+			unreachable, _, lastErr = l.bindOnRouters(ctx, sess)
 		}
 	}
-	if lastErr == nil {
+	if lastErr == nil && l.count() == 0 {
 		lastErr = fmt.Errorf("sdk: no edge router to host %s", l.svc.Name)
 	}
-	return lastErr
+	return unreachable, lastErr
+}
+
+// bindSession returns the bind session to bind with: a new one when fresh and the controller
+// answers, else the one held.
+func (l *Listener) bindSession(ctx context.Context, fresh bool) (*models.SessionDetail, error) {
+	sess, err := l.c.session(ctx, l.svc, "Bind", fresh)
+	if err == nil || !fresh {
+		return sess, err
+	}
+	if held := l.c.cachedSession(l.svc, "Bind"); held != nil {
+		l.c.log.Debug("no new bind session; binding with the one held", "service", l.svc.Name, "err", err)
+		return held, nil
+	}
+	return nil, err
+}
+
+// bindOnRouters binds on the routers of sess not bound yet, fastest first, until
+// opts.Routers bindings exist. It reports whether a router was out of reach, whether one
+// refused, and the last failure.
+func (l *Listener) bindOnRouters(ctx context.Context, sess *models.SessionDetail) (unreachable, refused bool, lastErr error) {
+	for _, addr := range l.c.routersOf(l.svc, "Bind", sess) {
+		if l.count() >= l.opts.Routers {
+			break
+		}
+		l.mu.Lock()
+		_, have := l.bindings[addr]
+		l.mu.Unlock()
+		if have {
+			continue
+		}
+		err := l.bindOn(ctx, addr, sess)
+		if err == nil {
+			continue
+		}
+		lastErr = err
+		if outOfReach(err) {
+			unreachable = true
+		} else {
+			refused = true
+		}
+		l.c.log.Debug("bind failed", "router", addr, "service", l.svc.Name, "err", err)
+	}
+	return unreachable, refused, lastErr
 }
 
 func (l *Listener) count() int {
@@ -172,23 +229,36 @@ func (l *Listener) bindOn(ctx context.Context, addr string, sess *models.Session
 	if l.svc.EncryptionRequired {
 		bo.PublicKey = l.pub[:]
 	}
-	reply, err := ch.wc.Request(ctx, wire.NewBind([]byte(b.token), b.id, bo))
-	if err == nil && reply.ContentType != wire.ContentTypeStateConnected {
-		code, _ := reply.ErrorCode()
-		err = &DialError{Code: code, Message: string(reply.Body)}
-	}
-	if err != nil {
+	forget := func() {
 		ch.mu.Lock()
-		delete(ch.listeners, b.id)
+		if ch.listeners[b.id] == b {
+			delete(ch.listeners, b.id)
+		}
 		ch.mu.Unlock()
-		return fmt.Errorf("bind %s on %s: %w", l.svc.Name, addr, err)
+	}
+	reply, err := ch.wc.Request(ctx, wire.NewBind([]byte(b.token), b.id, bo))
+	if err != nil {
+		forget()
+		return &outOfReachError{fmt.Errorf("bind %s on %s: %w", l.svc.Name, addr, err)}
+	}
+	if reply.ContentType != wire.ContentTypeStateConnected {
+		forget()
+		code, _ := reply.ErrorCode()
+		return fmt.Errorf("bind %s on %s: %w", l.svc.Name, addr, ch.refusedFor(code, string(reply.Body)))
 	}
 	// A router that supports it confirms the terminator; give it a moment.
 	select {
 	case <-b.boundCh:
 	case <-time.After(5 * time.Second):
+	case <-b.done:
 	case <-ch.closed:
-		return errors.New("router channel closed while binding")
+	}
+	select {
+	case <-b.done:
+		return &outOfReachError{fmt.Errorf("bind %s on %s: the router ended the binding at once", l.svc.Name, addr)}
+	case <-ch.closed:
+		return &outOfReachError{fmt.Errorf("bind %s on %s: router channel closed while binding", l.svc.Name, addr)}
+	default:
 	}
 	l.mu.Lock()
 	l.bindings[addr] = b
@@ -196,39 +266,68 @@ func (l *Listener) bindOn(ctx context.Context, addr string, sess *models.Session
 	return nil
 }
 
-// maintain re-binds when a binding is lost, with backoff.
+// maintain keeps the listener bound. A lost binding is made again at once; while a router
+// of the session stays out of reach, it is tried every probeMin to probeMax, so that it is
+// bound again as soon as it accepts connections, however long it was away. Every
+// bindRefresh a listener short of bindings asks for a new session, to learn of new routers.
 func (l *Listener) maintain() {
-	backoff := 200 * time.Millisecond
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(bindRefresh)
 	defer tick.Stop()
+	probe, refusedWait := probeMin, refusedMin
+	var retry <-chan time.Time
+	lastFresh := time.Now() // ListenWithOptions just used the session
+	var waitingSince, loggedAt time.Time
 	for {
 		select {
 		case <-l.closed:
 			return
 		case <-l.kick:
 		case <-tick.C:
+		case <-retry:
 		}
+		retry = nil
 		if l.count() >= l.opts.Routers {
-			backoff = 200 * time.Millisecond
+			probe, refusedWait = probeMin, refusedMin
 			continue
+		}
+		fresh := time.Since(lastFresh) >= bindRefresh
+		if fresh {
+			lastFresh = time.Now()
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := l.bindMore(ctx, true)
+		unreachable, err := l.bindMore(ctx, fresh)
 		cancel()
-		if err == nil {
-			backoff = 200 * time.Millisecond
-			continue
-		}
-		l.c.log.Info("listener waiting to bind again", "service", l.svc.Name, "err", err, "retry", backoff)
-		select {
-		case <-l.closed:
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 5*time.Second)
-		select {
-		case l.kick <- struct{}{}:
+		bound := l.count()
+		switch {
+		case bound > 0:
+			if !waitingSince.IsZero() {
+				l.c.log.Info("listener bound again", "service", l.svc.Name, "routers", bound,
+					"after", time.Since(waitingSince).Round(time.Millisecond))
+				waitingSince, loggedAt = time.Time{}, time.Time{}
+			}
+			if err != nil {
+				l.c.log.Debug("listener could not bind on more routers", "service", l.svc.Name, "bound", bound, "err", err)
+			}
 		default:
+			if waitingSince.IsZero() {
+				waitingSince = time.Now()
+			}
+			if time.Since(loggedAt) >= waitLogEvery {
+				l.c.log.Info("listener waiting to bind again", "service", l.svc.Name, "err", err,
+					"since", time.Since(waitingSince).Round(time.Millisecond))
+				loggedAt = time.Now()
+			}
+		}
+		switch {
+		case unreachable:
+			retry = time.After(probe)
+			probe = min(2*probe, probeMax)
+		case bound == 0:
+			probe = probeMin
+			retry = time.After(refusedWait)
+			refusedWait = min(2*refusedWait, refusedMax)
+		default:
+			probe, refusedWait = probeMin, refusedMin
 		}
 	}
 }

@@ -102,7 +102,10 @@ type Context struct {
 	apiSession *models.CurrentAPISessionDetail
 	services   map[string]*Service // by name
 	sessions   map[string]*models.SessionDetail
-	channels   map[string]*routerChannel // by router address
+	sessionAt  map[string]time.Time            // when each cached session was made
+	listed     map[string]map[string]time.Time // by session key: router address → last listed
+	channels   map[string]*routerChannel       // by router address
+	dialFailed map[string]failedDial           // by router address: a dial that failed just now
 	listeners  map[*Listener]struct{}
 	retired    []*routerChannel // channels of earlier API sessions, closed with the Context
 	closed     bool
@@ -129,8 +132,9 @@ func New(id *identity.Identity, opts Options) (*Context, error) {
 		return nil, err
 	}
 	c := &Context{id: id, opts: opts, log: opts.Logger,
-		services: map[string]*Service{}, sessions: map[string]*models.SessionDetail{},
-		channels: map[string]*routerChannel{}, listeners: map[*Listener]struct{}{}}
+		services: map[string]*Service{}, sessions: map[string]*models.SessionDetail{}, sessionAt: map[string]time.Time{},
+		listed:   map[string]map[string]time.Time{},
+		channels: map[string]*routerChannel{}, dialFailed: map[string]failedDial{}, listeners: map[*Listener]struct{}{}}
 	cert := id.Certificate()
 	c.cert.Store(&cert)
 	tr := &http.Transport{TLSClientConfig: c.clientTLS(), MaxIdleConnsPerHost: 4, IdleConnTimeout: time.Minute,
@@ -195,6 +199,7 @@ func (c *Context) authenticateLocked(ctx context.Context) error {
 	c.mu.Lock()
 	c.apiSession = &sess
 	c.sessions = map[string]*models.SessionDetail{} // sessions belonged to the old API session
+	c.sessionAt = map[string]time.Time{}
 	c.mu.Unlock()
 	c.rest.learnControllers(ctx)
 	c.startBackground()
@@ -348,8 +353,36 @@ func (c *Context) session(ctx context.Context, svc *Service, typ string, fresh b
 	}
 	c.mu.Lock()
 	c.sessions[key] = &created
+	c.sessionAt[key] = time.Now()
+	c.rememberRouters(key, &created)
 	c.mu.Unlock()
 	return &created, nil
+}
+
+// cachedSession returns the session of a service held now, nil when none is.
+func (c *Context) cachedSession(svc *Service, typ string) *models.SessionDetail {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sessions[typ+"/"+svc.ID]
+}
+
+// sessionOlderThan reports whether the cached session of a service was made more than age
+// ago (or is not cached).
+func (c *Context) sessionOlderThan(svc *Service, typ string, age time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.sessionAt[typ+"/"+svc.ID]
+	return !ok || time.Since(at) > age
+}
+
+// dialFailedMemory is how long a router that could not be reached is not dialed again: the
+// listeners of a Context probing the same router share one dial.
+const dialFailedMemory = 200 * time.Millisecond
+
+// failedDial is a dial of a router that failed.
+type failedDial struct {
+	at  time.Time
+	err error
 }
 
 // channel returns a connected channel to a router, dialing it when needed.
@@ -363,16 +396,31 @@ func (c *Context) channel(ctx context.Context, addr string) (*routerChannel, err
 	}
 	token := c.rest.currentToken()
 	if ch != nil && !ch.isClosed() && ch.token == token {
+		if ch.draining.Load() {
+			return nil, &outOfReachError{fmt.Errorf("router %s: %w", addr, errRouterShuttingDown)}
+		}
 		return ch, nil
 	}
 	// A channel opened under an earlier API session keeps serving the
 	// connections and listeners it has; new ones go over a channel of the
 	// current API session (routers accept sessions of the channel's own).
+	c.mu.Lock()
+	if f, ok := c.dialFailed[addr]; ok && time.Since(f.at) < dialFailedMemory {
+		c.mu.Unlock()
+		return nil, f.err
+	}
+	c.mu.Unlock()
 	ch, err := dialChannel(ctx, addr, c.clientTLS(), c.opts.Control, c.id.Chain[0].Subject.CommonName, token, c.log)
 	if err != nil {
+		if outOfReach(err) {
+			c.mu.Lock()
+			c.dialFailed[addr] = failedDial{at: time.Now(), err: err}
+			c.mu.Unlock()
+		}
 		return nil, err
 	}
 	c.mu.Lock()
+	delete(c.dialFailed, addr)
 	if cur := c.channels[addr]; cur != nil && !cur.isClosed() && cur.token == token {
 		c.mu.Unlock()
 		ch.close()
@@ -390,8 +438,32 @@ func (c *Context) channel(ctx context.Context, addr string) (*routerChannel, err
 	return ch, nil
 }
 
-// routersOf lists the routers of a session, fastest first by measured latency.
-func (c *Context) routersOf(s *models.SessionDetail) []string {
+// routerMemory is how long a router stays a candidate for a service after a session of the
+// service last listed it. Sessions list only the routers the controller sees online, so a
+// router that restarts is missing from sessions made while it was away: remembered, it is
+// used again as soon as it accepts connections, before the controller lists it again.
+const routerMemory = time.Hour
+
+// rememberRouters notes the routers a new session of key lists; the caller holds mu.
+func (c *Context) rememberRouters(key string, s *models.SessionDetail) {
+	now := time.Now()
+	seen := c.listed[key]
+	if seen == nil {
+		seen = map[string]time.Time{}
+		c.listed[key] = seen
+	}
+	for _, a := range addrsOf(s) {
+		seen[a] = now
+	}
+	for a, at := range seen {
+		if now.Sub(at) > routerMemory {
+			delete(seen, a)
+		}
+	}
+}
+
+// addrsOf lists the tls addresses of a session's routers.
+func addrsOf(s *models.SessionDetail) []string {
 	var addrs []string
 	for _, r := range s.EdgeRouters {
 		if r == nil {
@@ -401,19 +473,33 @@ func (c *Context) routersOf(s *models.SessionDetail) []string {
 		if u == "" {
 			u = r.SupportedProtocols["tls"]
 		}
-		if a, err := routerAddr(u); err == nil {
+		if a, err := routerAddr(u); err == nil && !slices.Contains(addrs, a) {
 			addrs = append(addrs, a)
 		}
 	}
+	return addrs
+}
+
+// routersOf lists the routers to use for a session of svc: the session's own and those an
+// earlier session of the service listed within routerMemory, fastest first by measured
+// latency (routers without a usable channel last).
+func (c *Context) routersOf(svc *Service, typ string, s *models.SessionDetail) []string {
+	addrs := addrsOf(s)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for a, at := range c.listed[typ+"/"+svc.ID] {
+		if now.Sub(at) <= routerMemory && !slices.Contains(addrs, a) {
+			addrs = append(addrs, a)
+		}
+	}
 	lat := func(a string) time.Duration {
-		if ch := c.channels[a]; ch != nil && !ch.isClosed() {
+		if ch := c.channels[a]; ch != nil && ch.usable() {
 			return time.Duration(ch.latency.Load())
 		}
 		return time.Hour
 	}
 	sort.SliceStable(addrs, func(i, j int) bool { return lat(addrs[i]) < lat(addrs[j]) })
-	c.mu.Unlock()
 	return addrs
 }
 
@@ -446,28 +532,64 @@ func (c *Context) DialWithOptions(ctx context.Context, service string, opts *Dia
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for attempt := 0; attempt < 2; attempt++ {
-		sess, err := c.session(ctx, svc, "Dial", attempt > 0)
-		if err != nil {
-			return nil, err
-		}
-		for _, addr := range c.routersOf(sess) {
-			conn, err := c.dialVia(ctx, addr, svc, sess, opts)
-			if err == nil {
-				return conn, nil
-			}
-			if de := (*DialError)(nil); errors.As(err, &de) && de.HostRefused() {
-				return nil, err
-			}
-			lastErr = err
-			c.log.Debug("dial through router failed", "router", addr, "service", svc.Name, "err", err)
-		}
-		if lastErr == nil {
-			lastErr = fmt.Errorf("sdk: no edge router to reach %s", svc.Name)
-		}
+	sess, err := c.session(ctx, svc, "Dial", false)
+	if err != nil {
+		return nil, err
+	}
+	conn, refused, lastErr := c.dialAny(ctx, svc, sess, opts)
+	if conn != nil || hostRefused(lastErr) {
+		return conn, lastErr
+	}
+	// A new session helps when a router refused this one, or when the session's routers are
+	// all out of reach and it is old enough for the network to have changed since; asking
+	// for one at every failed dial while a router restarts would only load the controller.
+	if !refused && !c.sessionOlderThan(svc, "Dial", dialSessionRefresh) {
+		return nil, lastErr
+	}
+	fresh, err := c.session(ctx, svc, "Dial", true)
+	if err != nil {
+		c.log.Debug("new dial session", "service", svc.Name, "err", err)
+		return nil, lastErr
+	}
+	if conn, _, err := c.dialAny(ctx, svc, fresh, opts); conn != nil {
+		return conn, nil
+	} else if err != nil {
+		lastErr = err
 	}
 	return nil, lastErr
+}
+
+// dialSessionRefresh is the age past which a dial session whose routers are all out of reach
+// is replaced by a new one (whose routers may differ).
+const dialSessionRefresh = 10 * time.Second
+
+// dialAny dials through the session's routers, fastest first, until one connects. refused
+// reports a router that refused the session (rather than one out of reach).
+func (c *Context) dialAny(ctx context.Context, svc *Service, sess *models.SessionDetail, opts *DialOptions) (net.Conn, bool, error) {
+	var lastErr error
+	refused := false
+	for _, addr := range c.routersOf(svc, "Dial", sess) {
+		conn, err := c.dialVia(ctx, addr, svc, sess, opts)
+		if err == nil {
+			return conn, false, nil
+		}
+		if hostRefused(err) {
+			// Another router reaches the same host.
+			return nil, false, err
+		}
+		lastErr = err
+		if !outOfReach(err) {
+			refused = true
+		}
+		c.log.Debug("dial through router failed", "router", addr, "service", svc.Name, "err", err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if lastErr == nil {
+		lastErr = fmt.Errorf("sdk: no edge router to reach %s", svc.Name)
+	}
+	return nil, refused, lastErr
 }
 
 // DialError is a refusal from the router, with its error code.
@@ -481,6 +603,12 @@ func (e *DialError) Error() string {
 		return e.Message
 	}
 	return fmt.Sprintf("dial refused (code %d): %s", e.Code, e.Message)
+}
+
+// hostRefused reports a DialError whose refusal came from the host.
+func hostRefused(err error) bool {
+	var de *DialError
+	return errors.As(err, &de) && de.HostRefused()
 }
 
 // HostRefused reports a dial the hosting application (or tunneler) refused,
@@ -518,12 +646,12 @@ func (c *Context) dialVia(ctx context.Context, addr string, svc *Service, sess *
 	reply, err := ch.wc.Request(ctx, msg)
 	if err != nil {
 		ch.removeConn(id)
-		return nil, fmt.Errorf("connect through %s: %w", addr, err)
+		return nil, &outOfReachError{fmt.Errorf("connect through %s: %w", addr, err)}
 	}
 	if reply.ContentType != wire.ContentTypeStateConnected {
 		ch.removeConn(id)
 		code, _ := reply.ErrorCode()
-		return nil, &DialError{Code: code, Message: string(reply.Body)}
+		return nil, ch.refusedFor(code, string(reply.Body))
 	}
 	if svc.EncryptionRequired {
 		hostPub, ok := reply.Headers.GetBytes(wire.HeaderPublicKey)

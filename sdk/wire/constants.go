@@ -211,6 +211,12 @@ const (
 	// ErrorCodeEncryptionDataMissing means the service requires encryption and no public key
 	// was sent.
 	ErrorCodeEncryptionDataMissing uint32 = 11
+	// ErrorCodeRouterShuttingDown is Ostium's own: the router is stopping. It refuses new
+	// Connects and Binds with it, and ends the bindings of its hosts with it (a StateClosed on
+	// the listener's conn id) while their connections finish: clients bind and dial through
+	// another router, and through this one once it is back. Clients that do not know the
+	// code see an ordinary refusal, or a binding to make again.
+	ErrorCodeRouterShuttingDown uint32 = 1000
 )
 
 // Precedence of a terminator, carried as one byte in [HeaderPrecedence].

@@ -94,6 +94,19 @@ func StartWith(t testing.TB, configure func(*controller.Config)) *Network {
 	return n
 }
 
+// Attach is a Network whose controller runs elsewhere, another process for example: cfg
+// names its API and router addresses, pool verifies its server certificate. Everything but
+// StopController and StartController works as with Start; routers' presence is read from the
+// management API.
+func Attach(t testing.TB, cfg controller.Config, pool *x509.CertPool) *Network {
+	t.Helper()
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	t.Cleanup(tr.CloseIdleConnections)
+	n := &Network{T: t, Config: cfg, Log: Logger(), http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	n.Login()
+	return n
+}
+
 // Login (again) as the default admin.
 func (n *Network) Login() {
 	n.T.Helper()
@@ -458,12 +471,24 @@ func (r *Router) ClientWith(cert tls.Certificate) *http.Client {
 func (r *Router) WaitOnline() {
 	r.n.T.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for !r.n.controller().Routers().Online(r.ID) {
+	for !r.Online() {
 		if time.Now().After(deadline) {
 			r.n.T.Fatalf("router %s never came online", r.Name)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// Online reports whether the controller sees the router connected.
+func (r *Router) Online() bool {
+	if ctl := r.n.controller(); ctl != nil {
+		return ctl.Routers().Online(r.ID)
+	}
+	var st struct {
+		IsOnline bool `json:"isOnline"`
+	}
+	r.n.Mgmt("GET", "/edge-routers/"+r.ID, nil, &st)
+	return st.IsOnline
 }
 
 func (n *Network) controller() *controller.Controller {
