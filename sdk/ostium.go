@@ -520,12 +520,16 @@ func (c *Context) Dial(ctx context.Context, service string) (net.Conn, error) {
 
 // DialWithOptions connects to a service with options.
 func (c *Context) DialWithOptions(ctx context.Context, service string, opts *DialOptions) (net.Conn, error) {
-	if opts == nil {
-		opts = &DialOptions{}
+	// The caller's options are read, never written: one set may serve dials
+	// running at once (a tunneler's intercept does so).
+	var o DialOptions
+	if opts != nil {
+		o = *opts
 	}
-	if opts.Timeout == 0 {
-		opts.Timeout = 15 * time.Second
+	if o.Timeout == 0 {
+		o.Timeout = 15 * time.Second
 	}
+	opts = &o
 	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 	defer cancel()
 	svc, err := c.service(ctx, service)
