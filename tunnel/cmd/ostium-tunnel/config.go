@@ -12,6 +12,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ostium-net/ostium/internal/ops"
 	"github.com/ostium-net/ostium/tunnel"
 )
 
@@ -31,7 +32,10 @@ type fileConfig struct {
 		DNSPool   string `yaml:"dnsPool"`
 	} `yaml:"tproxy"`
 	Proxy []string `yaml:"proxy"`
-	Log   struct {
+	// Ops is the plain HTTP listener of /metrics and /health (and, with
+	// pprof, /debug/pprof/); off while listen is empty.
+	Ops ops.Config `yaml:"ops"`
+	Log struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
@@ -70,6 +74,9 @@ func parseFileConfig(data []byte) (*fileConfig, error) {
 		if _, err := tunnel.ParseMapping(m); err != nil {
 			return nil, fmt.Errorf("tunnel config: %w", err)
 		}
+	}
+	if err := c.Ops.Validate(); err != nil {
+		return nil, fmt.Errorf("tunnel config: %w", err)
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return nil, fmt.Errorf("tunnel config: %w", err)

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/internal/ops"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/identity"
 	"github.com/ostium-net/ostium/tunnel"
@@ -47,6 +48,7 @@ func newRoot() *cobra.Command {
 // common are the settings of both commands.
 type common struct {
 	configPath, identityPath, logLevel, logFormat string
+	ops                                           ops.Config
 }
 
 func (c *common) flags(cmd *cobra.Command) {
@@ -54,6 +56,8 @@ func (c *common) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.identityPath, "identity", "", "enrolled identity file (JSON)")
 	cmd.Flags().StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&c.logFormat, "log-format", "text", "text or json")
+	cmd.Flags().StringVar(&c.ops.Listen, "ops", "", "serve /metrics and /health over plain HTTP on this host:port (e.g. 127.0.0.1:9092)")
+	cmd.Flags().BoolVar(&c.ops.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the --ops listener")
 }
 
 // resolve merges the file into the flags not given and loads the identity.
@@ -71,6 +75,15 @@ func (c *common) resolve(cmd *cobra.Command) (*fileConfig, *slog.Logger, *identi
 	}
 	if !set("log-format") && fc.Log.Format != "" {
 		c.logFormat = fc.Log.Format
+	}
+	if !set("ops") && fc.Ops.Listen != "" {
+		c.ops.Listen = fc.Ops.Listen
+	}
+	if !set("pprof") && fc.Ops.Pprof {
+		c.ops.Pprof = true
+	}
+	if err := c.ops.Validate(); err != nil {
+		return nil, nil, nil, err
 	}
 	log, err := newLogger(os.Stderr, c.logLevel, c.logFormat)
 	if err != nil {
@@ -180,6 +193,11 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			defer sc.Close()
 			ctx, stop := signalContext()
 			defer stop()
+			opsL, err := startOps(c.ops, log)
+			if err != nil {
+				return err
+			}
+			defer opsL.close()
 			if err := signIn(ctx, sc, log); err != nil {
 				return stoppedIsNil(ctx, err)
 			}
@@ -213,7 +231,9 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			}
 			log.Info("tunneler starting", "identity", c.identityPath, "poll", poll.String(), "tproxy", useTProxy,
 				"intercept", !noIntercept, "host", !noHost)
-			err = tunnel.New(sc, opts).Run(ctx)
+			t := tunnel.New(sc, opts)
+			opsL.serve(t.Stats)
+			err = t.Run(ctx)
 			log.Info("tunneler stopped")
 			return err
 		},
@@ -265,6 +285,11 @@ every connection to it is carried to the service. No privilege is needed.`,
 			defer sc.Close()
 			ctx, stop := signalContext()
 			defer stop()
+			opsL, err := startOps(c.ops, log)
+			if err != nil {
+				return err
+			}
+			defer opsL.close()
 			if err := signIn(ctx, sc, log); err != nil {
 				return stoppedIsNil(ctx, err)
 			}
@@ -275,6 +300,7 @@ every connection to it is carried to the service. No privilege is needed.`,
 			if err != nil {
 				return err
 			}
+			opsL.serve(func() tunnel.Stats { return tunnel.Stats{Intercept: p.Stats()} })
 			tick := time.NewTicker(time.Minute)
 			defer tick.Stop()
 			for {
