@@ -33,7 +33,7 @@ func runQuickstart(ctx context.Context, cmd *cobra.Command, f cli.QuickstartFlag
 	}
 	return quickstart.Run(ctx, quickstart.Options{
 		Home: f.Home, Password: f.Password,
-		APIAddr: f.APIAddr, EdgeAddr: f.EdgeAddr, RouterCtlAddr: f.RouterCtl, ClusterAddr: f.Cluster, Routers: f.Routers,
+		APIAddr: f.APIAddr, EdgeAddr: f.EdgeAddr, RouterCtlAddr: f.RouterCtl, ClusterAddr: f.Cluster, Routers: f.Routers, OpsAddr: f.Ops,
 		Progress: cmd.OutOrStdout(), Log: log, Command: commandName(),
 	})
 }

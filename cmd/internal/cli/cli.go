@@ -46,6 +46,8 @@ type QuickstartFlags struct {
 	Verbose            bool
 	// Routers is how many linked routers run.
 	Routers int
+	// Ops is the address of the ops listener (metrics, health, pprof); empty: none.
+	Ops string
 }
 
 // exitError carries an exit code with its error.
@@ -206,5 +208,6 @@ printed) and writes the demo client's enrollment JWT; later runs resume from
 	cmd.Flags().StringVar(&f.Cluster, "cluster", "127.0.0.1:6363", "raft cluster address")
 	cmd.Flags().BoolVarP(&f.Verbose, "verbose", "v", false, "log what the controller and router do")
 	cmd.Flags().IntVar(&f.Routers, "routers", 1, "how many linked edge routers to run (1 to 16)")
+	cmd.Flags().StringVar(&f.Ops, "ops", "", "serve /metrics (controller, routers labelled router=NAME, tunneler), /health and /debug/pprof/ over plain HTTP on this address, e.g. 127.0.0.1:9090")
 	return cmd
 }

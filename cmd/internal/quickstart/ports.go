@@ -13,12 +13,16 @@ type portUse struct {
 }
 
 func (o *Options) ports() []portUse {
-	return []portUse{
+	ports := []portUse{
 		{o.APIAddr, "the controller's API", "--api"},
 		{o.EdgeAddr, "the edge router", "--edge"},
 		{o.RouterCtlAddr, "the routers' control channels", "--router-control"},
 		{o.ClusterAddr, "the controller cluster", "--cluster"},
 	}
+	if o.OpsAddr != "" {
+		ports = append(ports, portUse{o.OpsAddr, "metrics and health", "--ops"})
+	}
+	return ports
 }
 
 // PortInUseError is an address the quickstart needs and something else holds.

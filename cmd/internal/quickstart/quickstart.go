@@ -19,7 +19,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/controller"
+	"github.com/ostium-net/ostium/internal/ops"
 )
 
 // Default addresses, all on the loopback interface.
@@ -70,6 +73,11 @@ type Options struct {
 	Ready func(Info)
 	// Command is how the printed instructions invoke the CLI (default "ostium").
 	Command string
+	// OpsAddr, when set, is the address of one plain HTTP ops listener for the
+	// whole process: /metrics covers the controller, every router (their
+	// series labelled router="NAME") and the demo's tunneler; /health is the
+	// controller's; /debug/pprof/ is served too.
+	OpsAddr string
 }
 
 // Info describes a running quickstart network.
@@ -92,6 +100,8 @@ type Info struct {
 	ClientJWT, ClientIdentityFile string
 	// CAFile is the controller's CA bundle.
 	CAFile string
+	// OpsURL is the ops listener's base URL (http://host:port), empty without OpsAddr.
+	OpsURL string
 }
 
 func (o *Options) defaults() {
@@ -161,6 +171,16 @@ func run(ctx context.Context, home string, opts *Options) error {
 	cfg.API.Listen = opts.APIAddr
 	cfg.Routers.Listen = opts.RouterCtlAddr
 	cfg.Cluster.Listen = opts.ClusterAddr
+	// One registry for every part of the process, served by the controller's
+	// ops listener.
+	var reg *prometheus.Registry
+	if opts.OpsAddr != "" {
+		cfg.Ops = ops.Config{Listen: opts.OpsAddr, Pprof: true}
+		if err := cfg.Ops.Validate(); err != nil {
+			return fmt.Errorf("quickstart: --ops: %w", err)
+		}
+		reg = ops.NewRegistry()
+	}
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("quickstart: %w", err)
 	}
@@ -181,12 +201,19 @@ func run(ctx context.Context, home string, opts *Options) error {
 
 	// 2. Controller.
 	opts.step(2, "starting the controller on %s", cfg.API.Listen)
-	ctl, err := controller.Start(ctx, cfg, opts.Log.With("component", "controller"))
+	var startOpts []controller.StartOption
+	if reg != nil {
+		startOpts = append(startOpts, controller.WithMetrics(reg))
+	}
+	ctl, err := controller.Start(ctx, cfg, opts.Log.With("component", "controller"), startOpts...)
 	if err != nil {
 		return fmt.Errorf("quickstart: start the controller: %w", opts.explainListenError(err))
 	}
 	defer ctl.Close()
 	info.APIURL = "https://" + ctl.Addr()
+	if addr := ctl.OpsAddr(); addr != "" {
+		info.OpsURL = "http://" + addr
+	}
 	admin, err := login(ctx, info.APIURL, ctl, password)
 	if err != nil {
 		if !info.Fresh && opts.Password == "" {
@@ -226,7 +253,11 @@ func run(ctx context.Context, home string, opts *Options) error {
 			info.EdgeAddr = edgeLn.Addr().String()
 		}
 		info.RouterIDs = append(info.RouterIDs, rid.ID)
-		rt, err := startRouter(ctx, rid, ctl.RouterAddr(), info.APIURL, edgeLn, linkLn, opts.Log.With("component", "router", "router", name))
+		var routerMetrics prometheus.Registerer
+		if reg != nil {
+			routerMetrics = prometheus.WrapRegistererWith(prometheus.Labels{"router": name}, reg)
+		}
+		rt, err := startRouter(ctx, rid, ctl.RouterAddr(), info.APIURL, edgeLn, linkLn, routerMetrics, opts.Log.With("component", "router", "router", name))
 		if err != nil {
 			_ = edgeLn.Close()
 			if linkLn != nil {
@@ -263,6 +294,11 @@ func run(ctx context.Context, home string, opts *Options) error {
 		return err
 	}
 	defer host.stop()
+	if reg != nil {
+		if err := reg.Register(host.tun.Collector()); err != nil {
+			return fmt.Errorf("quickstart: %w", err)
+		}
+	}
 
 	// 6. Client identity.
 	opts.step(6, "preparing the demo client %q", ClientIdentity)
@@ -389,6 +425,9 @@ func waitOnline(ctx context.Context, ctl *controller.Controller, routerID string
 
 func printReady(w io.Writer, ostium string, info Info) {
 	fmt.Fprintf(w, "\nReady.\n  Web console:    %s/console/\n  Management API: %s/edge/management/v1\n  Edge router:    tls://%s\n  CA bundle:      %s\n", info.APIURL, info.APIURL, info.EdgeAddr, info.CAFile)
+	if info.OpsURL != "" {
+		fmt.Fprintf(w, "  Metrics:        %s/metrics (health %s/health, profiler %s/debug/pprof/)\n", info.OpsURL, info.OpsURL, info.OpsURL)
+	}
 	if info.Fresh {
 		fmt.Fprintf(w, "  Admin:          username %q, password %q (also in %s)\n", info.AdminUsername, info.AdminPassword, info.PasswordFile)
 	} else {

@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ostium-net/ostium/cmd/internal/quickstart"
+	"github.com/ostium-net/ostium/internal/ops/opstest"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/enroll"
 	"github.com/ostium-net/ostium/sdk/identity"
@@ -55,17 +57,19 @@ func start(t *testing.T, home, password string) *running {
 	return startN(t, home, password, 1)
 }
 
-// startN is start with n linked routers.
-func startN(t *testing.T, home, password string, n int) *running {
+// startN is start with n linked routers; configure may change the options.
+func startN(t *testing.T, home, password string, n int, configure ...func(*quickstart.Options)) *running {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{progress: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan quickstart.Info, 1)
-	go func() {
-		r.done <- quickstart.Run(ctx, quickstart.Options{Home: home, Password: password,
-			APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0",
-			Routers: n, Progress: r.progress, Ready: func(i quickstart.Info) { ready <- i }})
-	}()
+	opts := quickstart.Options{Home: home, Password: password,
+		APIAddr: "127.0.0.1:0", EdgeAddr: "127.0.0.1:0", RouterCtlAddr: "127.0.0.1:0", ClusterAddr: "127.0.0.1:0",
+		Routers: n, Progress: r.progress, Ready: func(i quickstart.Info) { ready <- i }}
+	for _, f := range configure {
+		f(&opts)
+	}
+	go func() { r.done <- quickstart.Run(ctx, opts) }()
 	select {
 	case r.info = <-ready:
 	case err := <-r.done:
@@ -236,9 +240,12 @@ func TestQuickstartNeedsAHome(t *testing.T) {
 
 // TestQuickstartLinkedRouters: with three routers the quickstart links each to the others,
 // the management API lists the links, and the demo dial works.
+// TestQuickstartLinkedRouters runs three linked routers, with --ops: one
+// ops listener whose /metrics covers the controller, each router (labelled
+// with its name) and the demo's tunneler.
 func TestQuickstartLinkedRouters(t *testing.T) {
 	home := filepath.Join(t.TempDir(), "qs")
-	run := startN(t, home, "", 3)
+	run := startN(t, home, "", 3, func(o *quickstart.Options) { o.OpsAddr = "127.0.0.1:0" })
 	info := run.info
 	if len(info.RouterIDs) != 3 || !strings.Contains(run.progress.String(), "3 linked edge routers") {
 		t.Fatalf("routers %v, progress:\n%s", info.RouterIDs, run.progress.String())
@@ -300,6 +307,43 @@ func TestQuickstartLinkedRouters(t *testing.T) {
 			t.Fatalf("links: %+v", links.Data)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	checkOps(t, run)
+}
+
+// checkOps reads the quickstart's ops listener after the echo.
+func checkOps(t *testing.T, run *running) {
+	t.Helper()
+	if run.info.OpsURL == "" || !strings.Contains(run.progress.String(), run.info.OpsURL+"/metrics") {
+		t.Fatalf("no ops listener announced: %q\n%s", run.info.OpsURL, run.progress.String())
+	}
+	addr := strings.TrimPrefix(run.info.OpsURL, "http://")
+	m := opstest.Scrape(t, addr)
+	routers := []string{quickstart.RouterName, quickstart.RouterName + "-2", quickstart.RouterName + "-3"}
+	if got := m.LabelValues("ostium_router_control_channel_up", "router"); !slices.Equal(got, routers) {
+		t.Errorf("routers in the metrics: %v, want %v", got, routers)
+	}
+	for _, want := range []struct {
+		name   string
+		labels []string
+		min    float64
+	}{
+		{"ostium_routers_online", nil, 3},
+		{"ostium_router_circuits_total", []string{"router", quickstart.RouterName}, 1},
+		{"ostium_router_links", nil, 3},
+		{"ostium_tunnel_connections_total", []string{"side", "host"}, 1},
+		{"ostium_authentications_total", []string{"result", "success"}, 2},
+		{"ostium_raft_role", []string{"role", "leader"}, 1},
+	} {
+		if got := m.Value(t, want.name, want.labels...); got < want.min {
+			t.Errorf("%s%v = %v, want at least %v", want.name, want.labels, got, want.min)
+		}
+	}
+	if status, rep := opstest.Health(t, addr); status != 200 || rep["status"] != "ok" {
+		t.Errorf("/health: %d %v", status, rep)
+	}
+	if status, _ := opstest.Get(t, addr, "/debug/pprof/"); status != 200 {
+		t.Errorf("/debug/pprof/: %d", status)
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/router"
 	"github.com/ostium-net/ostium/sdk/enroll"
 )
@@ -179,14 +181,14 @@ func (rid *routerIdentity) files() router.IdentityConfig {
 
 // startRouter runs the stored router in this process, serving its edge listener on ln and,
 // when linkLn is not nil, accepting links from the other routers on linkLn.
-func startRouter(ctx context.Context, rid *routerIdentity, controlAddr, apiURL string, ln, linkLn net.Listener, log *slog.Logger) (*router.Router, error) {
+func startRouter(ctx context.Context, rid *routerIdentity, controlAddr, apiURL string, ln, linkLn net.Listener, metrics prometheus.Registerer, log *slog.Logger) (*router.Router, error) {
 	cfg := router.DefaultConfig()
 	cfg.Identity = rid.files()
 	cfg.Controller.Endpoint = "tls:" + controlAddr
 	cfg.Controller.APIURL = apiURL
 	cfg.Edge.Listen = ln.Addr().String()
 	cfg.Edge.Advertise = cfg.Edge.Listen
-	opts := router.Options{Logger: log, EdgeListener: ln, ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: time.Second}
+	opts := router.Options{Logger: log, EdgeListener: ln, ControlMinBackoff: 50 * time.Millisecond, ControlMaxBackoff: time.Second, Metrics: metrics}
 	if linkLn != nil {
 		cfg.Link.Listen = linkLn.Addr().String()
 		cfg.Link.Advertise = cfg.Link.Listen
