@@ -329,7 +329,7 @@ func checkOps(t *testing.T, run *running) {
 		min    float64
 	}{
 		{"ostium_routers_online", nil, 3},
-		{"ostium_router_circuits_total", []string{"router", quickstart.RouterName}, 1},
+		{"ostium_router_circuits_total", nil, 1}, // through whichever router the client picked
 		{"ostium_router_links", nil, 3},
 		{"ostium_tunnel_connections_total", []string{"side", "host"}, 1},
 		{"ostium_authentications_total", []string{"result", "success"}, 2},
