@@ -53,23 +53,14 @@ func Init(ctx context.Context, cfg Config, opts InitOptions, log *slog.Logger) e
 	if len(opts.AdminPassword) < 5 || len(opts.AdminPassword) > 100 {
 		return errors.New("the admin password must be 5 to 100 characters")
 	}
+	if through := preparedJoin(cfg); through != "" {
+		return fmt.Errorf("this controller was prepared with init --join to join the cluster through %s: start it with run instead", through)
+	}
 	if cfg.PKI.SigningCert == "" {
-		alg, err := pki.ParseKeyAlgorithm(cfg.PKI.KeyAlgorithm)
+		io, err := pkiInitOptions(cfg)
 		if err != nil {
 			return err
 		}
-		io := pki.InitOptions{KeyAlgorithm: alg, Name: "Ostium", DNSNames: cfg.PKI.DNSNames}
-		for _, ip := range cfg.PKI.IPAddresses {
-			io.IPAddresses = append(io.IPAddresses, net.ParseIP(ip))
-		}
-		for _, hp := range []string{cfg.AdvertiseAddr(), cfg.API.Listen, cfg.Routers.Advertise, cfg.Routers.Listen,
-			cfg.Cluster.Advertise, cfg.Cluster.Listen} {
-			addSAN(&io, hp)
-		}
-		// Clients on the controller's own machine reach it by any of these.
-		addSAN(&io, "localhost:0")
-		addSAN(&io, "127.0.0.1:0")
-		addSAN(&io, "[::1]:0")
 		if _, err := pki.Init(cfg.PKIDir(), io); err != nil {
 			return fmt.Errorf("create PKI: %w", err)
 		}
@@ -127,6 +118,29 @@ func (c *running) ensureSeeds(ctx context.Context) error {
 	}
 	c.log.Info("built-in records created", "count", len(cmds))
 	return nil
+}
+
+// pkiInitOptions are the options of the PKI this controller makes: its
+// server certificate names every address the configuration gives, and
+// localhost.
+func pkiInitOptions(cfg Config) (pki.InitOptions, error) {
+	alg, err := pki.ParseKeyAlgorithm(cfg.PKI.KeyAlgorithm)
+	if err != nil {
+		return pki.InitOptions{}, err
+	}
+	io := pki.InitOptions{KeyAlgorithm: alg, Name: "Ostium", DNSNames: cfg.PKI.DNSNames}
+	for _, ip := range cfg.PKI.IPAddresses {
+		io.IPAddresses = append(io.IPAddresses, net.ParseIP(ip))
+	}
+	for _, hp := range []string{cfg.AdvertiseAddr(), cfg.API.Listen, cfg.Routers.Advertise, cfg.Routers.Listen,
+		cfg.Cluster.Advertise, cfg.Cluster.Listen} {
+		addSAN(&io, hp)
+	}
+	// Clients on the controller's own machine reach it by any of these.
+	addSAN(&io, "localhost:0")
+	addSAN(&io, "127.0.0.1:0")
+	addSAN(&io, "[::1]:0")
+	return io, nil
 }
 
 func addSAN(o *pki.InitOptions, hostport string) {
@@ -370,6 +384,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	gatherer := ops.Gatherer(reg)
 	if cfg.Ops.Enabled() && gatherer == nil {
 		return nil, errors.New("ops.listen: the metrics registry given to the controller cannot be read back to serve it")
+	}
+	if cfg.Cluster.Join == "" {
+		cfg.Cluster.Join = preparedJoin(cfg)
 	}
 	c, err := open(cfg, log, true, false, reg)
 	if err != nil {

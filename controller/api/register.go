@@ -14,4 +14,5 @@ func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
 	s.registerRoutersAndAuth(a)
 	s.registerMesh(a)
 	s.registerCluster(a)
+	s.registerClusterJoin(a)
 }

@@ -144,8 +144,25 @@ func Init(dir string, opts InitOptions) (*Files, error) {
 		{files.ServerCert, files.ServerKey},
 	}
 	for i, p := range pairs {
-		if present[i], err = pairPresent(p[0], p[1]); err != nil {
+		if present[i], err = pairPresent(p[0], p[1]); err != nil && !(i == 0 && joinedRoot(files)) {
 			return nil, fmt.Errorf("pki init: %w", err)
+		}
+	}
+	if joinedRoot(files) {
+		// A controller that joined a cluster holds the root certificate
+		// without its key; only its own server certificate may be missing.
+		if present[1] && present[2] {
+			return files, nil
+		}
+		if present[1] {
+			interCert, interKey, err := loadPair(files.SigningCert, files.SigningKey)
+			if err != nil {
+				return nil, fmt.Errorf("pki init: intermediate CA: %w", err)
+			}
+			if err := createServer(files, opts, time.Now(), interCert, interKey); err != nil {
+				return nil, fmt.Errorf("pki init: server certificate: %w", err)
+			}
+			return files, nil
 		}
 	}
 	if present[0] && present[1] && present[2] {
@@ -267,6 +284,15 @@ func capTime(t, limit time.Time) time.Time {
 		return limit
 	}
 	return t
+}
+
+// joinedRoot reports a root certificate without its key beside a signing
+// CA with its key: the PKI of a controller that joined a cluster.
+func joinedRoot(files *Files) bool {
+	rootCert, _ := exists(files.RootCert)
+	rootKey, _ := exists(files.RootKey)
+	signing, err := pairPresent(files.SigningCert, files.SigningKey)
+	return rootCert && !rootKey && signing && err == nil
 }
 
 // pairPresent reports whether both files exist, and fails when only one does.

@@ -515,3 +515,13 @@ type PasswordFailureCount struct {
 	Failures      int64     `json:"failures"`
 	LastFailureAt time.Time `json:"lastFailureAt"`
 }
+
+// JoinToken lets one controller join the cluster: whoever presents its
+// secret before ExpiresAt receives the network's signing CA. Only a hash of
+// the secret is kept, and the token is deleted when used.
+type JoinToken struct {
+	Meta
+	SecretHash string    `json:"secretHash"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+	CreatedBy  string    `json:"createdBy,omitempty"`
+}

@@ -169,6 +169,8 @@ var (
 	}
 	// Revocations are keyed by the id of the API session they revoke.
 	Revocations = &Kind{Name: "revocations", New: func() Record { return &Revocation{} }}
+	// JoinTokens are the unused tokens that let a controller join.
+	JoinTokens = &Kind{Name: "join-tokens", New: func() Record { return &JoinToken{} }}
 )
 
 // AllKinds lists every kind; the store creates their buckets on open.
@@ -177,6 +179,7 @@ var AllKinds = []*Kind{
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
 	PostureDatas, PasswordFailures, APISessionActivities, RouterPresences, Revocations,
+	JoinTokens,
 }
 
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -105,6 +107,47 @@ func (a *app) clusterCmd() *cobra.Command {
 			return nil
 		},
 	}
-	root.AddCommand(list, add, remove, transfer)
+	var expires time.Duration
+	joinToken := &cobra.Command{
+		Use:   "join-token",
+		Short: "Make a one-time token that lets a new controller join (ostium-controller init --join TOKEN)",
+		Long: `Make a one-time token that lets a new controller join the cluster.
+
+On the new machine, with its own controller.yml (its own api, routers and
+cluster addresses) and an empty data directory:
+
+  ostium-controller init --config controller.yml --join TOKEN
+  ostium-controller run  --config controller.yml
+
+The token names this controller's API address and pins the network's root CA;
+the new controller receives the signing CA with it and makes its own server
+certificate for its own addresses. The token works once, until it expires.`,
+		Args: rangeArgs(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if expires < time.Minute || expires > 7*24*time.Hour {
+				return usageErr("--expires must be between 1m and 168h, not %s", expires)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			env, err := c.Do(cmd.Context(), "POST", "/cluster/join-tokens", nil, map[string]any{"expiresInSeconds": int64(expires / time.Second)})
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Token     string `json:"token"`
+				ExpiresAt string `json:"expiresAt"`
+			}
+			if err := json.Unmarshal(env.Data, &out); err != nil {
+				return fmt.Errorf("decode the token: %w", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out.Token)
+			fmt.Fprintf(cmd.ErrOrStderr(), "usable once, until %s: ostium-controller init --config controller.yml --join TOKEN\n", out.ExpiresAt)
+			return nil
+		},
+	}
+	joinToken.Flags().DurationVar(&expires, "expires", time.Hour, "how long the token stays usable (1m to 168h)")
+	root.AddCommand(list, add, remove, transfer, joinToken)
 	return root
 }

@@ -22,4 +22,8 @@ func TestClusterCommands(t *testing.T) {
 	tm.fails(4, "NOT_FOUND", "cluster", "transfer-leadership", "no-such-controller")
 	tm.fails(1, "COULD_NOT_VALIDATE", "cluster", "add", "bad id!", "127.0.0.1:1")
 	tm.fails(2, "", "cluster", "add", "only-an-id")
+	if tok := strings.TrimSpace(tm.ok("cluster", "join-token", "--expires", "10m")); !strings.HasPrefix(tok, "ostium-join-v1.") {
+		t.Fatalf("join-token printed %q", tok)
+	}
+	tm.fails(2, "--expires", "cluster", "join-token", "--expires", "10s")
 }

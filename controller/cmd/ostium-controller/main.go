@@ -56,16 +56,22 @@ func newLogger(cfg controller.Config) *slog.Logger {
 }
 
 func newInit() *cobra.Command {
-	var configPath, username, password string
+	var configPath, username, password, joinToken string
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the PKI, the database and the default admin",
 		Example: `  OSTIUM_ADMIN_PASSWORD='s3cret!' ostium-controller init --config etc/controller.yml
-  ostium-controller init --config etc/controller.yml --admin-password 's3cret!'`,
+  ostium-controller init --config etc/controller.yml --admin-password 's3cret!'
+  ostium-controller init --config etc/controller.yml --join ostium-join-v1.eyJ...`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configPath)
 			if err != nil {
 				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if joinToken != "" {
+				return controller.InitJoin(ctx, cfg, joinToken, newLogger(cfg))
 			}
 			if password == "" {
 				password = os.Getenv("OSTIUM_ADMIN_PASSWORD")
@@ -73,14 +79,13 @@ func newInit() *cobra.Command {
 			if password == "" {
 				return errors.New("give the admin password with --admin-password or OSTIUM_ADMIN_PASSWORD")
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
 			return controller.Init(ctx, cfg, controller.InitOptions{AdminUsername: username, AdminPassword: password}, newLogger(cfg))
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "controller configuration file (YAML)")
 	cmd.Flags().StringVar(&username, "admin-username", controller.DefaultAdminUsername, "username of the default admin")
 	cmd.Flags().StringVar(&password, "admin-password", "", "password of the default admin (or OSTIUM_ADMIN_PASSWORD)")
+	cmd.Flags().StringVar(&joinToken, "join", "", "prepare a controller that joins an existing cluster, with a token from `ostium cluster join-token` (no admin password: the state comes from the cluster)")
 	return cmd
 }
 

@@ -129,6 +129,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation certificate_authority.CreateCa has not yet been implemented")
 		})
 	}
+	if api.ClusterCreateClusterJoinTokenHandler == nil {
+		api.ClusterCreateClusterJoinTokenHandler = cluster.CreateClusterJoinTokenHandlerFunc(func(params cluster.CreateClusterJoinTokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.CreateClusterJoinToken has not yet been implemented")
+		})
+	}
 	if api.ConfigCreateConfigHandler == nil {
 		api.ConfigCreateConfigHandler = config.CreateConfigHandlerFunc(func(params config.CreateConfigParams, principal any) middleware.Responder {
 			_ = params
@@ -582,6 +590,13 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = params
 
 			return middleware.NotImplemented("operation informational.GetVersion has not yet been implemented")
+		})
+	}
+	if api.ClusterJoinClusterHandler == nil {
+		api.ClusterJoinClusterHandler = cluster.JoinClusterHandlerFunc(func(params cluster.JoinClusterParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation cluster.JoinCluster has not yet been implemented")
 		})
 	}
 	if api.APISessionListAPISessionsHandler == nil {

@@ -1570,6 +1570,98 @@ func init() {
         }
       ]
     },
+    "/cluster/join": {
+      "post": {
+        "description": "Called by ` + "`" + `ostium-controller init --join` + "`" + `, over TLS verified against the root CA the token pins. Uses the token up. The answer holds the network's root certificates, the signing CA with its key, and the cluster address to join through.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Receive what a joining controller needs, in exchange for a join token",
+        "operationId": "joinCluster",
+        "parameters": [
+          {
+            "name": "join",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/clusterJoin"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The material to join with.",
+            "schema": {
+              "$ref": "#/definitions/clusterJoinMaterialEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "The token is unknown, used or expired (` + "`" + `INVALID_AUTH` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        },
+        "security": []
+      }
+    },
+    "/cluster/join-tokens": {
+      "post": {
+        "description": "The answer carries the token once; only a hash of it is kept. A new controller runs ` + "`" + `ostium-controller init --join TOKEN` + "`" + `: it checks this cluster's root CA against the fingerprint the token carries, receives the network's signing CA and makes its own server certificate for its own addresses. The token works once, until it expires.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Make a token that lets one controller join the cluster",
+        "operationId": "createClusterJoinToken",
+        "parameters": [
+          {
+            "name": "joinToken",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/clusterJoinTokenCreate"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The token.",
+            "schema": {
+              "$ref": "#/definitions/clusterJoinTokenEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/cluster/members": {
       "get": {
         "description": "Every member of the raft configuration, as the answering controller sees it: which one leads, which vote, which this controller reached lately and how far each has applied the log. Answered from this controller's own view, even without a leader.",
@@ -8913,6 +9005,109 @@ func init() {
         },
         "service": {
           "$ref": "#/definitions/entityRef"
+        }
+      }
+    },
+    "clusterJoin": {
+      "type": "object",
+      "required": [
+        "token"
+      ],
+      "properties": {
+        "token": {
+          "type": "string",
+          "maxLength": 2048,
+          "minLength": 1
+        }
+      }
+    },
+    "clusterJoinMaterial": {
+      "type": "object",
+      "required": [
+        "rootCertificates",
+        "signingCertificate",
+        "signingKey",
+        "clusterAddress"
+      ],
+      "properties": {
+        "clusterAddress": {
+          "description": "The cluster address (host:port) of the member that answered, to join through.",
+          "type": "string"
+        },
+        "rootCertificates": {
+          "description": "The network's root CA certificates, PEM.",
+          "type": "string"
+        },
+        "signingCertificate": {
+          "description": "The signing CA certificate and its chain, PEM.",
+          "type": "string"
+        },
+        "signingKey": {
+          "description": "The signing CA's private key, PEM.",
+          "type": "string"
+        }
+      }
+    },
+    "clusterJoinMaterialEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/clusterJoinMaterial"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "clusterJoinTokenCreate": {
+      "type": "object",
+      "properties": {
+        "expiresInSeconds": {
+          "description": "How long the token stays usable (default 3600, one hour).",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 604800,
+          "minimum": 60
+        }
+      }
+    },
+    "clusterJoinTokenDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "token",
+        "expiresAt"
+      ],
+      "properties": {
+        "expiresAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "token": {
+          "description": "The token, shown once.",
+          "type": "string"
+        }
+      }
+    },
+    "clusterJoinTokenEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/clusterJoinTokenDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
         }
       }
     },
@@ -14915,6 +15110,98 @@ func init() {
         }
       ]
     },
+    "/cluster/join": {
+      "post": {
+        "description": "Called by ` + "`" + `ostium-controller init --join` + "`" + `, over TLS verified against the root CA the token pins. Uses the token up. The answer holds the network's root certificates, the signing CA with its key, and the cluster address to join through.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Receive what a joining controller needs, in exchange for a join token",
+        "operationId": "joinCluster",
+        "parameters": [
+          {
+            "name": "join",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/clusterJoin"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The material to join with.",
+            "schema": {
+              "$ref": "#/definitions/clusterJoinMaterialEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "The token is unknown, used or expired (` + "`" + `INVALID_AUTH` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        },
+        "security": []
+      }
+    },
+    "/cluster/join-tokens": {
+      "post": {
+        "description": "The answer carries the token once; only a hash of it is kept. A new controller runs ` + "`" + `ostium-controller init --join TOKEN` + "`" + `: it checks this cluster's root CA against the fingerprint the token carries, receives the network's signing CA and makes its own server certificate for its own addresses. The token works once, until it expires.",
+        "tags": [
+          "Cluster"
+        ],
+        "summary": "Make a token that lets one controller join the cluster",
+        "operationId": "createClusterJoinToken",
+        "parameters": [
+          {
+            "name": "joinToken",
+            "in": "body",
+            "schema": {
+              "$ref": "#/definitions/clusterJoinTokenCreate"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The token.",
+            "schema": {
+              "$ref": "#/definitions/clusterJoinTokenEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/cluster/members": {
       "get": {
         "description": "Every member of the raft configuration, as the answering controller sees it: which one leads, which vote, which this controller reached lately and how far each has applied the log. Answered from this controller's own view, even without a leader.",
@@ -22258,6 +22545,109 @@ func init() {
         },
         "service": {
           "$ref": "#/definitions/entityRef"
+        }
+      }
+    },
+    "clusterJoin": {
+      "type": "object",
+      "required": [
+        "token"
+      ],
+      "properties": {
+        "token": {
+          "type": "string",
+          "maxLength": 2048,
+          "minLength": 1
+        }
+      }
+    },
+    "clusterJoinMaterial": {
+      "type": "object",
+      "required": [
+        "rootCertificates",
+        "signingCertificate",
+        "signingKey",
+        "clusterAddress"
+      ],
+      "properties": {
+        "clusterAddress": {
+          "description": "The cluster address (host:port) of the member that answered, to join through.",
+          "type": "string"
+        },
+        "rootCertificates": {
+          "description": "The network's root CA certificates, PEM.",
+          "type": "string"
+        },
+        "signingCertificate": {
+          "description": "The signing CA certificate and its chain, PEM.",
+          "type": "string"
+        },
+        "signingKey": {
+          "description": "The signing CA's private key, PEM.",
+          "type": "string"
+        }
+      }
+    },
+    "clusterJoinMaterialEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/clusterJoinMaterial"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "clusterJoinTokenCreate": {
+      "type": "object",
+      "properties": {
+        "expiresInSeconds": {
+          "description": "How long the token stays usable (default 3600, one hour).",
+          "type": "integer",
+          "format": "int64",
+          "maximum": 604800,
+          "minimum": 60
+        }
+      }
+    },
+    "clusterJoinTokenDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "token",
+        "expiresAt"
+      ],
+      "properties": {
+        "expiresAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "token": {
+          "description": "The token, shown once.",
+          "type": "string"
+        }
+      }
+    },
+    "clusterJoinTokenEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/clusterJoinTokenDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
         }
       }
     },

@@ -62,6 +62,18 @@ type ClientService interface {
 	// AddClusterMemberContext add a controller to the cluster.
 	AddClusterMemberContext(ctx context.Context, params *AddClusterMemberParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*AddClusterMemberOK, error)
 
+	// CreateClusterJoinToken make a token that lets one controller join the cluster.
+	CreateClusterJoinToken(params *CreateClusterJoinTokenParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateClusterJoinTokenCreated, error)
+
+	// CreateClusterJoinTokenContext make a token that lets one controller join the cluster.
+	CreateClusterJoinTokenContext(ctx context.Context, params *CreateClusterJoinTokenParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateClusterJoinTokenCreated, error)
+
+	// JoinCluster receive what a joining controller needs in exchange for a join token.
+	JoinCluster(params *JoinClusterParams, opts ...ClientOption) (*JoinClusterOK, error)
+
+	// JoinClusterContext receive what a joining controller needs in exchange for a join token.
+	JoinClusterContext(ctx context.Context, params *JoinClusterParams, opts ...ClientOption) (*JoinClusterOK, error)
+
 	// ListClusterMembers list the controllers of the cluster.
 	ListClusterMembers(params *ListClusterMembersParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListClusterMembersOK, error)
 
@@ -147,6 +159,139 @@ func (a *Client) AddClusterMemberContext(ctx context.Context, params *AddCluster
 	//
 	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
 	msg := fmt.Sprintf("unexpected success response for addClusterMember: API contract not enforced by server. Client expected to get an error, but got: %T", result)
+	panic(msg)
+}
+
+// CreateClusterJoinToken makes a token that lets one controller join the cluster.
+//
+// The answer carries the token once; only a hash of it is kept. A new controller runs `ostium-controller init --join TOKEN`: it checks this cluster's root CA against the fingerprint the token carries, receives the network's signing CA and makes its own server certificate for its own addresses. The token works once, until it expires..
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.CreateClusterJoinTokenContext] instead.
+func (a *Client) CreateClusterJoinToken(params *CreateClusterJoinTokenParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateClusterJoinTokenCreated, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.CreateClusterJoinTokenContext(ctx, params, authInfo, opts...)
+}
+
+// CreateClusterJoinTokenContext makes a token that lets one controller join the cluster.
+//
+// The answer carries the token once; only a hash of it is kept. A new controller runs `ostium-controller init --join TOKEN`: it checks this cluster's root CA against the fingerprint the token carries, receives the network's signing CA and makes its own server certificate for its own addresses. The token works once, until it expires..
+//
+// Do not use the deprecated [CreateClusterJoinTokenParams.Context] with this method: it would be ignored.
+func (a *Client) CreateClusterJoinTokenContext(ctx context.Context, params *CreateClusterJoinTokenParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*CreateClusterJoinTokenCreated, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewCreateClusterJoinTokenParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "createClusterJoinToken",
+		Method:             "POST",
+		PathPattern:        "/cluster/join-tokens",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &CreateClusterJoinTokenReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*CreateClusterJoinTokenCreated)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+
+	// no default response is defined.
+	//
+	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
+	msg := fmt.Sprintf("unexpected success response for createClusterJoinToken: API contract not enforced by server. Client expected to get an error, but got: %T", result)
+	panic(msg)
+}
+
+// JoinCluster receives what a joining controller needs in exchange for a join token.
+//
+// Called by `ostium-controller init --join`, over TLS verified against the root CA the token pins. Uses the token up. The answer holds the network's root certificates, the signing CA with its key, and the cluster address to join through..
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.JoinClusterContext] instead.
+func (a *Client) JoinCluster(params *JoinClusterParams, opts ...ClientOption) (*JoinClusterOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.JoinClusterContext(ctx, params, opts...)
+}
+
+// JoinClusterContext receives what a joining controller needs in exchange for a join token.
+//
+// Called by `ostium-controller init --join`, over TLS verified against the root CA the token pins. Uses the token up. The answer holds the network's root certificates, the signing CA with its key, and the cluster address to join through..
+//
+// Do not use the deprecated [JoinClusterParams.Context] with this method: it would be ignored.
+func (a *Client) JoinClusterContext(ctx context.Context, params *JoinClusterParams, opts ...ClientOption) (*JoinClusterOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewJoinClusterParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "joinCluster",
+		Method:             "POST",
+		PathPattern:        "/cluster/join",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &JoinClusterReader{formats: a.formats},
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*JoinClusterOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+
+	// no default response is defined.
+	//
+	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
+	msg := fmt.Sprintf("unexpected success response for joinCluster: API contract not enforced by server. Client expected to get an error, but got: %T", result)
 	panic(msg)
 }
 

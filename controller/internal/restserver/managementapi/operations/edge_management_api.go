@@ -105,6 +105,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation certificate_authority.CreateCa has not yet been implemented")
 		}),
 
+		ClusterCreateClusterJoinTokenHandler: cluster.CreateClusterJoinTokenHandlerFunc(func(params cluster.CreateClusterJoinTokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation cluster.CreateClusterJoinToken has not yet been implemented")
+		}),
+
 		ConfigCreateConfigHandler: config.CreateConfigHandlerFunc(func(params config.CreateConfigParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -501,6 +508,12 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = params
 
 			return middleware.NotImplemented("operation informational.GetVersion has not yet been implemented")
+		}),
+
+		ClusterJoinClusterHandler: cluster.JoinClusterHandlerFunc(func(params cluster.JoinClusterParams) middleware.Responder {
+			_ = params
+
+			return middleware.NotImplemented("operation cluster.JoinCluster has not yet been implemented")
 		}),
 
 		APISessionListAPISessionsHandler: api_session.ListAPISessionsHandlerFunc(func(params api_session.ListAPISessionsParams, principal any) middleware.Responder {
@@ -1133,6 +1146,8 @@ type EdgeManagementAPI struct {
 	AuthenticatorCreateAuthenticatorHandler authenticator.CreateAuthenticatorHandler
 	// CertificateAuthorityCreateCaHandler sets the operation handler for the create ca operation
 	CertificateAuthorityCreateCaHandler certificate_authority.CreateCaHandler
+	// ClusterCreateClusterJoinTokenHandler sets the operation handler for the create cluster join token operation
+	ClusterCreateClusterJoinTokenHandler cluster.CreateClusterJoinTokenHandler
 	// ConfigCreateConfigHandler sets the operation handler for the create config operation
 	ConfigCreateConfigHandler config.CreateConfigHandler
 	// ConfigCreateConfigTypeHandler sets the operation handler for the create config type operation
@@ -1247,6 +1262,8 @@ type EdgeManagementAPI struct {
 	CurrentIdentityGetCurrentIdentityHandler current_identity.GetCurrentIdentityHandler
 	// InformationalGetVersionHandler sets the operation handler for the get version operation
 	InformationalGetVersionHandler informational.GetVersionHandler
+	// ClusterJoinClusterHandler sets the operation handler for the join cluster operation
+	ClusterJoinClusterHandler cluster.JoinClusterHandler
 	// APISessionListAPISessionsHandler sets the operation handler for the list Api sessions operation
 	APISessionListAPISessionsHandler api_session.ListAPISessionsHandler
 	// AuthAuditListAuthEventsHandler sets the operation handler for the list auth events operation
@@ -1510,6 +1527,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.CertificateAuthorityCreateCaHandler == nil {
 		unregistered = append(unregistered, "certificate_authority.CreateCaHandler")
 	}
+	if o.ClusterCreateClusterJoinTokenHandler == nil {
+		unregistered = append(unregistered, "cluster.CreateClusterJoinTokenHandler")
+	}
 	if o.ConfigCreateConfigHandler == nil {
 		unregistered = append(unregistered, "config.CreateConfigHandler")
 	}
@@ -1680,6 +1700,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.InformationalGetVersionHandler == nil {
 		unregistered = append(unregistered, "informational.GetVersionHandler")
+	}
+	if o.ClusterJoinClusterHandler == nil {
+		unregistered = append(unregistered, "cluster.JoinClusterHandler")
 	}
 	if o.APISessionListAPISessionsHandler == nil {
 		unregistered = append(unregistered, "api_session.ListAPISessionsHandler")
@@ -2050,6 +2073,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/cluster/join-tokens"] = cluster.NewCreateClusterJoinToken(o.context, o.ClusterCreateClusterJoinTokenHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/configs"] = config.NewCreateConfig(o.context, o.ConfigCreateConfigHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
@@ -2275,6 +2302,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/version"] = informational.NewGetVersion(o.context, o.InformationalGetVersionHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/cluster/join"] = cluster.NewJoinCluster(o.context, o.ClusterJoinClusterHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
