@@ -354,6 +354,8 @@ type startOptions struct {
 // registry of its own: a process running several parts (the quickstart)
 // gathers them all in one. The ops listener, when configured, serves reg,
 // which must then also be a prometheus.Gatherer (a *prometheus.Registry).
+// A registry holds one controller's metrics: a controller started again in
+// the same process needs a new one, or Start fails on the duplicates.
 func WithMetrics(reg prometheus.Registerer) StartOption {
 	return func(o *startOptions) { o.metrics = reg }
 }

@@ -42,7 +42,8 @@ type Options struct {
 	// Metrics receives the router's metrics; nil: a registry of the router's own. A process
 	// running several routers wraps one registry with a constant label per router
 	// (prometheus.WrapRegistererWith). With ops.listen set, the router serves Metrics, which
-	// must then also be a prometheus.Gatherer.
+	// must then also be a prometheus.Gatherer. A registry (or wrapped registerer) holds
+	// one running router's metrics: a router started again needs a fresh one.
 	Metrics prometheus.Registerer
 }
 
