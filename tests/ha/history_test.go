@@ -127,7 +127,8 @@ type recorder struct {
 	// acked creates not deleted since, by name: id
 	live map[string]string
 	// writes answered OK, for the availability figures
-	okWrites []time.Time
+	// okWrites are the acknowledged writes, when each was sent and answered.
+	okWrites []ackedWrite
 	stats    map[string]int
 }
 
@@ -253,6 +254,7 @@ func (w *workload) read(ctx context.Context, id int, n *haNode, reg int) {
 
 func (w *workload) write(ctx context.Context, id int, n *haNode, reg int) {
 	v := int(w.nextVal.Add(1))
+	sent := time.Now()
 	call := w.rec.now()
 	status, env, err := w.request(n, "PATCH", "/services/"+w.regIDs[reg], map[string]any{"tags": map[string]any{"v": v}})
 	ret := w.rec.now()
@@ -267,7 +269,7 @@ func (w *workload) write(ctx context.Context, id int, n *haNode, reg int) {
 	case status == 200:
 		w.rec.add(id, in, call, opOutput{}, ret)
 		w.rec.mu.Lock()
-		w.rec.okWrites = append(w.rec.okWrites, time.Now())
+		w.rec.okWrites = append(w.rec.okWrites, ackedWrite{sent: sent, answered: time.Now()})
 		w.rec.mu.Unlock()
 		w.rec.count("write ok")
 	default:
@@ -277,6 +279,7 @@ func (w *workload) write(ctx context.Context, id int, n *haNode, reg int) {
 
 func (w *workload) create(ctx context.Context, id int, n *haNode) (string, bool) {
 	name := fmt.Sprintf("svc-%d-%d", id, w.names.Add(1))
+	sent := time.Now()
 	call := w.rec.now()
 	status, env, err := w.request(n, "POST", "/services", map[string]any{"name": name, "encryptionRequired": true})
 	ret := w.rec.now()
@@ -296,7 +299,7 @@ func (w *workload) create(ctx context.Context, id int, n *haNode) (string, bool)
 		sid, _ := data["id"].(string)
 		w.rec.mu.Lock()
 		w.rec.live[name] = sid
-		w.rec.okWrites = append(w.rec.okWrites, time.Now())
+		w.rec.okWrites = append(w.rec.okWrites, ackedWrite{sent: sent, answered: time.Now()})
 		w.rec.mu.Unlock()
 		w.rec.count("create ok")
 		return name, true
@@ -391,14 +394,20 @@ func first(s []string, n int) []string {
 	return s
 }
 
-// gapAfter is how long after t the first write was acknowledged.
+// gapAfter is how long after t the first write sent after t was
+// acknowledged.
 func (r *recorder) gapAfter(t time.Time) (time.Duration, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, at := range r.okWrites {
-		if at.After(t) {
-			return at.Sub(t), nil
+	// Only a write sent after t counts: one sent before and answered after
+	// may have been committed before t.
+	for _, w := range r.okWrites {
+		if w.sent.After(t) {
+			return w.answered.Sub(t), nil
 		}
 	}
-	return 0, errors.New("no write acknowledged since")
+	return 0, errors.New("no write sent since was acknowledged")
 }
+
+// ackedWrite is an acknowledged write: when it was sent and answered.
+type ackedWrite struct{ sent, answered time.Time }
