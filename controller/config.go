@@ -50,6 +50,23 @@ type APIConfig struct {
 	Advertise string `yaml:"advertise"`
 	// SessionIdleTimeout ends API sessions unused for this long (default 30m).
 	SessionIdleTimeout Duration `yaml:"sessionIdleTimeout"`
+	// SessionMaxLifetime ends API sessions this long after they began,
+	// however busy (at least sessionIdleTimeout; left out, 24h, or
+	// sessionIdleTimeout when that is longer).
+	SessionMaxLifetime Duration `yaml:"sessionMaxLifetime"`
+	// ReadHeaderTimeout, ReadTimeout and IdleTimeout bound how long a
+	// connection may take to send a request's headers (default 10s) and the
+	// whole request (default 30s), and how long a kept-alive connection may
+	// wait for its next request (default 2m).
+	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
+	ReadTimeout       Duration `yaml:"readTimeout"`
+	IdleTimeout       Duration `yaml:"idleTimeout"`
+	// MaxRequestBytes bounds a request body (default 1 MiB); a larger one is
+	// answered 413.
+	MaxRequestBytes int64 `yaml:"maxRequestBytes"`
+	// AuthEventRetention is how long authentication events are kept
+	// (default 720h, 30 days; at least 1h).
+	AuthEventRetention Duration `yaml:"authEventRetention"`
 	// OIDC is the OpenID Connect sign-in of OpenZiti's newer SDKs.
 	OIDC OIDCConfig `yaml:"oidc"`
 }
@@ -139,7 +156,9 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 func DefaultConfig() Config {
 	return Config{
 		DataDir: "ostium-data",
-		API:     APIConfig{Listen: "127.0.0.1:1280", SessionIdleTimeout: Duration(30 * time.Minute)},
+		API: APIConfig{Listen: "127.0.0.1:1280", SessionIdleTimeout: Duration(30 * time.Minute),
+			ReadHeaderTimeout: Duration(DefaultReadHeaderTimeout), ReadTimeout: Duration(DefaultReadTimeout), IdleTimeout: Duration(DefaultIdleTimeout),
+			MaxRequestBytes: 1 << 20, AuthEventRetention: Duration(30 * 24 * time.Hour)},
 		PKI: PKIConfig{KeyAlgorithm: string(pki.KeyECDSAP256),
 			IdentityLifetime: Duration(365 * 24 * time.Hour), RouterLifetime: Duration(365 * 24 * time.Hour),
 			APISessionCertLifetime: Duration(12 * time.Hour)},
@@ -226,6 +245,24 @@ func (c *Config) Validate() error {
 	if c.API.SessionIdleTimeout != 0 && time.Duration(c.API.SessionIdleTimeout) < time.Minute {
 		errs = append(errs, errors.New("api.sessionIdleTimeout must be at least 1m"))
 	}
+	if ml := time.Duration(c.API.SessionMaxLifetime); ml != 0 && (ml < max(time.Duration(c.API.SessionIdleTimeout), time.Minute) || ml > 366*24*time.Hour) {
+		errs = append(errs, errors.New("api.sessionMaxLifetime must be at least sessionIdleTimeout and at most 8784h"))
+	}
+	if rh := time.Duration(c.API.ReadHeaderTimeout); rh != 0 && (rh < time.Second || rh > 5*time.Minute) {
+		errs = append(errs, errors.New("api.readHeaderTimeout must be between 1s and 5m"))
+	}
+	if rt := time.Duration(c.API.ReadTimeout); rt != 0 && (rt < time.Second || rt > time.Hour || rt < time.Duration(c.API.ReadHeaderTimeout)) {
+		errs = append(errs, errors.New("api.readTimeout must be between 1s and 1h, and not shorter than readHeaderTimeout"))
+	}
+	if it := time.Duration(c.API.IdleTimeout); it != 0 && (it < time.Second || it > time.Hour) {
+		errs = append(errs, errors.New("api.idleTimeout must be between 1s and 1h"))
+	}
+	if mb := c.API.MaxRequestBytes; mb != 0 && (mb < 64<<10 || mb > 64<<20) {
+		errs = append(errs, errors.New("api.maxRequestBytes must be between 65536 (64 KiB) and 67108864 (64 MiB)"))
+	}
+	if r := time.Duration(c.API.AuthEventRetention); r != 0 && r < time.Hour {
+		errs = append(errs, errors.New("api.authEventRetention must be at least 1h"))
+	}
 	if at := time.Duration(c.API.OIDC.AccessTokenLifetime); at != 0 && (at < time.Minute || at > 24*time.Hour) {
 		errs = append(errs, errors.New("api.oidc.accessTokenLifetime must be between 1m and 24h"))
 	}
@@ -259,6 +296,20 @@ func (c *Config) PKIDir() string {
 		return c.PKI.Dir
 	}
 	return filepath.Join(c.DataDir, "pki")
+}
+
+// DefaultSessionMaxLifetime is the absolute lifetime of API sessions when
+// api.sessionMaxLifetime is left out.
+const DefaultSessionMaxLifetime = 24 * time.Hour
+
+// SessionMaxLifetime is the absolute lifetime of API sessions: the
+// configured one, else DefaultSessionMaxLifetime or the idle timeout when
+// that is longer.
+func (c *Config) SessionMaxLifetime() time.Duration {
+	if ml := time.Duration(c.API.SessionMaxLifetime); ml > 0 {
+		return ml
+	}
+	return max(DefaultSessionMaxLifetime, time.Duration(c.API.SessionIdleTimeout))
 }
 
 // AdvertiseAddr is the API's host:port as clients reach it.

@@ -16,8 +16,27 @@ func TestDefaultConfigIsValid(t *testing.T) {
 	if cfg.API.Listen != "127.0.0.1:1280" || time.Duration(cfg.API.SessionIdleTimeout) != 30*time.Minute {
 		t.Fatalf("defaults: %+v", cfg.API)
 	}
+	a := cfg.API
+	if cfg.SessionMaxLifetime() != 24*time.Hour || time.Duration(a.ReadHeaderTimeout) != 10*time.Second ||
+		time.Duration(a.ReadTimeout) != 30*time.Second || time.Duration(a.IdleTimeout) != 2*time.Minute ||
+		a.MaxRequestBytes != 1<<20 || time.Duration(a.AuthEventRetention) != 30*24*time.Hour {
+		t.Fatalf("defaults of the API's limits: %+v", a)
+	}
 	if cfg.AdvertiseAddr() != "127.0.0.1:1280" {
 		t.Fatalf("advertise defaults to listen, got %q", cfg.AdvertiseAddr())
+	}
+}
+
+func TestSessionMaxLifetimeFollowsALongIdleTimeout(t *testing.T) {
+	cfg, err := ParseConfig([]byte("api:\n  sessionIdleTimeout: 48h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.SessionMaxLifetime() != 48*time.Hour {
+		t.Fatalf("max lifetime %v with an idle timeout of 48h and none set", cfg.SessionMaxLifetime())
+	}
+	if cfg, _ = ParseConfig([]byte("api:\n  sessionMaxLifetime: 2h\n")); cfg.SessionMaxLifetime() != 2*time.Hour {
+		t.Fatalf("configured max lifetime: %v", cfg.SessionMaxLifetime())
 	}
 }
 
@@ -27,6 +46,15 @@ func TestConfigErrorsAreClear(t *testing.T) {
 		"api:\n  listen: nope\n":                                                     "api.listen",
 		"api:\n  sessionIdleTimeout: 5s\n":                                           "at least 1m",
 		"api:\n  sessionIdleTimeout: forever\n":                                      "duration",
+		"api:\n  sessionIdleTimeout: 2h\n  sessionMaxLifetime: 1h\n":                 "sessionMaxLifetime",
+		"api:\n  sessionMaxLifetime: 10000h\n":                                       "sessionMaxLifetime",
+		"api:\n  sessionMaxLifetime: 30s\n":                                          "sessionMaxLifetime",
+		"api:\n  readHeaderTimeout: 10ms\n":                                          "readHeaderTimeout",
+		"api:\n  readHeaderTimeout: 20s\n  readTimeout: 10s\n":                       "not shorter than readHeaderTimeout",
+		"api:\n  idleTimeout: 2h\n":                                                  "idleTimeout",
+		"api:\n  maxRequestBytes: 100\n":                                             "maxRequestBytes",
+		"api:\n  maxRequestBytes: lots\n":                                            "parse config",
+		"api:\n  authEventRetention: 5m\n":                                           "authEventRetention",
 		"pki:\n  keyAlgorithm: dsa\n":                                                "pki.keyAlgorithm",
 		"pki:\n  ipAddresses: [\"localhost\"]\n":                                     "not an IP",
 		"log:\n  level: loud\n":                                                      "log.level",

@@ -348,6 +348,7 @@ type startOptions struct {
 	jwksClient *http.Client
 	lockout    api.LockoutPolicy
 	metrics    prometheus.Registerer
+	authLimits api.AuthLimits
 }
 
 // WithMetrics registers the controller's metrics on reg instead of a
@@ -370,6 +371,14 @@ func WithJWKSClient(c *http.Client) StartOption {
 // identity out from a source address (default: api.DefaultLockoutPolicy).
 func WithLockoutPolicy(p api.LockoutPolicy) StartOption {
 	return func(o *startOptions) { o.lockout = p }
+}
+
+// WithAuthLimits sets how password checks are bounded and how failed
+// sign-ins and authentication events are kept (default: api.AuthLimits'
+// defaults; EventRetention from the configuration). Fields left zero keep
+// those.
+func WithAuthLimits(l api.AuthLimits) StartOption {
+	return func(o *startOptions) { o.authLimits = l }
 }
 
 // Start opens the state, joins or bootstraps the cluster, and serves the APIs
@@ -432,13 +441,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	}
 	oidcOpts := api.OIDCOptions{Disabled: cfg.API.OIDC.Disabled, Keys: tokenKeys, RedirectURIs: cfg.API.OIDC.RedirectURIs,
 		AccessTokenLifetime: time.Duration(cfg.API.OIDC.AccessTokenLifetime), RefreshTokenLifetime: time.Duration(cfg.API.OIDC.RefreshTokenLifetime)}
+	maxLifetime := cfg.SessionMaxLifetime()
 	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
-		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout), TokenKeys: tokenKeys.KeySet()}
+		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout), TokenKeys: tokenKeys.KeySet(),
+		SessionMaxLifetime: maxLifetime}
+	limits := so.authLimits
+	if limits.EventRetention <= 0 {
+		limits.EventRetention = time.Duration(cfg.API.AuthEventRetention)
+	}
 	apiHandler, err := api.New(api.Deps{
 		State: c.state, Node: c.node, CA: c.ca, Log: log.With("component", "api"),
-		Advertise: advertise, SessionIdleTimeout: idleTimeout, Activity: apiSessionUse,
+		Advertise: advertise, SessionIdleTimeout: idleTimeout, SessionMaxLifetime: maxLifetime, Activity: apiSessionUse,
 		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout, OIDC: oidcOpts,
-		Metrics: reg,
+		Metrics:         reg,
+		MaxRequestBytes: cfg.API.MaxRequestBytes, AuthLimits: limits,
 	})
 	if err == nil {
 		err = ops.Register(reg, newStateCollector(c.store, presence))
@@ -453,8 +469,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	}
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: orDefault(time.Duration(cfg.API.ReadHeaderTimeout), DefaultReadHeaderTimeout),
+		ReadTimeout:       orDefault(time.Duration(cfg.API.ReadTimeout), DefaultReadTimeout),
+		IdleTimeout:       orDefault(time.Duration(cfg.API.IdleTimeout), DefaultIdleTimeout),
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 		TLSConfig: &tls.Config{
@@ -500,6 +517,21 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	go func() { ctl.errc <- srv.ServeTLS(ln, "", "") }()
 	log.Info("controller listening", "api", "https://"+ln.Addr().String(), "routers", routerLn.Addr().String(), "cluster", c.node.Addr(), "node", c.node.ID())
 	return ctl, nil
+}
+
+// Defaults of the API listener's timeouts (api.readHeaderTimeout,
+// api.readTimeout, api.idleTimeout).
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 2 * time.Minute
+)
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 func (c *Controller) goJob(run func()) {

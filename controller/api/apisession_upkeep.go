@@ -9,15 +9,34 @@ import (
 	"github.com/ostium-net/ostium/controller/store"
 )
 
-// API sessions end after SessionIdleTimeout without use. Use is seen by the
+// API sessions end after SessionIdleTimeout without use, and
+// SessionMaxLifetime after they began however busy they are. Use is seen by the
 // node that serves it: REST calls, and the heartbeats in which routers list
 // the API sessions their clients hold channels open with (so a client that
 // is connected to a router stays logged in, as with OpenZiti). Every node
 // writes the uses it saw to the store once per upkeep interval
 // (command.TouchAPISessions), and the leader deletes the API sessions whose
-// latest use, from any node, is older than the timeout plus one interval;
-// the deletion reaches the routers, which close the channels of those
-// sessions.
+// latest use, from any node, is older than the timeout plus one interval,
+// and those past their lifetime; the deletion reaches the routers, which
+// close the channels of those sessions (routers also drop them on their own
+// at the end of their lifetime, which they are told, should the controller
+// be out of reach then).
+
+// sessionExpiresAt is when an API session last used at last ends: at the
+// idle timeout, or at the end of its lifetime when that comes first.
+func (s *Server) sessionExpiresAt(as *store.APISession, last time.Time) time.Time {
+	idle := last.Add(s.SessionIdleTimeout)
+	if end := as.CreatedAt.Add(s.SessionMaxLifetime); !as.CreatedAt.IsZero() && end.Before(idle) {
+		return end
+	}
+	return idle
+}
+
+// sessionEnded reports an API session idle for too long or past its
+// lifetime at now.
+func (s *Server) sessionEnded(as *store.APISession, last, now time.Time) bool {
+	return now.After(s.sessionExpiresAt(as, last))
+}
 
 // UpkeepInterval is how often a node writes the uses it saw and the leader
 // looks for idle API sessions: a quarter of the idle timeout, between
@@ -94,14 +113,15 @@ func (s *Server) flushActivity(ctx context.Context, timeout time.Duration) {
 
 // expireIdleAPISessions deletes, with their sessions, the API sessions
 // unused for longer than the idle timeout plus grace (the time uses seen on
-// other nodes may take to be recorded), expiryBatch per entry. It returns
-// how many it deleted.
+// other nodes may take to be recorded) and those past their lifetime,
+// expiryBatch per entry. It returns how many it deleted.
 func (s *Server) expireIdleAPISessions(ctx context.Context, now time.Time, grace time.Duration) int {
 	var idle []string
 	_ = s.State.View(func(tx *store.Tx) error {
 		return tx.ForEach(store.APISessions, func(r store.Record) error {
 			as := r.(*store.APISession)
-			if now.Sub(s.lastActivity(tx, as)) > s.SessionIdleTimeout+grace {
+			overAge := !as.CreatedAt.IsZero() && now.Sub(as.CreatedAt) > s.SessionMaxLifetime
+			if overAge || now.Sub(s.lastActivity(tx, as)) > s.SessionIdleTimeout+grace {
 				idle = append(idle, as.ID)
 			}
 			return nil
@@ -125,7 +145,8 @@ func (s *Server) expireIdleAPISessions(ctx context.Context, now time.Time, grace
 		deleted += len(chunk)
 	}
 	if deleted > 0 {
-		s.Log.Info("expired idle API sessions", "count", deleted, "idleTimeout", s.SessionIdleTimeout.String())
+		s.Log.Info("expired idle and over-age API sessions", "count", deleted, "idleTimeout", s.SessionIdleTimeout.String(),
+			"maxLifetime", s.SessionMaxLifetime.String())
 	}
 	return deleted
 }

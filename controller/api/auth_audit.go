@@ -28,7 +28,13 @@ import (
 //   - The controller's LockoutPolicy locks one identity out from one source
 //     address after Threshold wrong passwords or MFA codes from there, for a
 //     lock that doubles each time. Other addresses are not affected, and a
-//     complete authentication from that address resets its count.
+//     complete authentication from that address resets its count. It also
+//     counts them from every address together: IdentityThreshold of them
+//     lock the identity's passwords and MFA codes out from every address
+//     (source "*" in /auth-locks), so that guesses spread over many
+//     addresses are bounded too. That lock does not refuse certificates or
+//     external JWTs, which cannot be guessed; it lapses like the others, and
+//     a complete authentication while it does not hold resets its count.
 //   - The identity's auth policy (primary.updb.maxAttempts, 0 = unlimited)
 //     counts wrong passwords from every address together
 //     (command.CountPasswordFailure): the maxAttempts-th in a row disables
@@ -62,11 +68,15 @@ type LockoutPolicy struct {
 	// MaxLock caps a lock's length. A counter that saw neither a failure
 	// nor a lock for this long starts afresh.
 	MaxLock time.Duration
+	// IdentityThreshold is the number of failures from any address that
+	// locks the identity's passwords and MFA codes out from every address.
+	IdentityThreshold int
 }
 
-// DefaultLockoutPolicy: 5 failures, then a 1 minute lock that doubles up to 1 hour.
+// DefaultLockoutPolicy: 5 failures from one address, or 20 from any, then a
+// 1 minute lock that doubles up to 1 hour.
 func DefaultLockoutPolicy() LockoutPolicy {
-	return LockoutPolicy{Threshold: 5, BaseLock: time.Minute, MaxLock: time.Hour}
+	return LockoutPolicy{Threshold: 5, BaseLock: time.Minute, MaxLock: time.Hour, IdentityThreshold: 20}
 }
 
 // withDefaults fills the fields left zero from DefaultLockoutPolicy.
@@ -81,6 +91,9 @@ func (p LockoutPolicy) withDefaults() LockoutPolicy {
 	if p.MaxLock <= 0 {
 		p.MaxLock = max(d.MaxLock, p.BaseLock)
 	}
+	if p.IdentityThreshold <= 0 {
+		p.IdentityThreshold = max(d.IdentityThreshold, p.Threshold)
+	}
 	p.MaxLock = max(p.MaxLock, p.BaseLock)
 	return p
 }
@@ -92,17 +105,23 @@ var (
 )
 
 // lockedFor is how long the identity stays locked out from source; zero
-// when it is not.
-func (s *Server) lockedFor(identityID, source string) time.Duration {
+// when it is not. With guess (a password or an MFA code, which can be
+// guessed), the identity's lock from every address counts too.
+func (s *Server) lockedFor(identityID, source string, guess bool) time.Duration {
 	var until time.Time
 	_ = s.State.View(func(tx *store.Tx) error {
-		id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, source))
-		if !ok {
-			return nil
+		sources := []string{source}
+		if guess {
+			sources = append(sources, store.AllSources)
 		}
-		l, err := store.Get[*store.AuthLock](tx, store.AuthLocks, id)
-		if err == nil {
-			until = l.LockedUntil
+		for _, src := range sources {
+			id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, src))
+			if !ok {
+				continue
+			}
+			if l, err := store.Get[*store.AuthLock](tx, store.AuthLocks, id); err == nil && l.LockedUntil.After(until) {
+				until = l.LockedUntil
+			}
 		}
 		return nil
 	})
@@ -117,7 +136,7 @@ func lockedError(d time.Duration) *APIError {
 	secs := int(math.Ceil(d.Seconds()))
 	secs = max(secs, 1)
 	return &APIError{Status: http.StatusUnauthorized, Code: CodeInvalidAuth, RetryAfter: secs,
-		Message: fmt.Sprintf("the identity is locked for %d seconds after repeated failed authentication attempts from this address", secs)}
+		Message: fmt.Sprintf("the identity is locked for %d seconds after repeated failed authentication attempts", secs)}
 }
 
 // refuseLocked records an attempt refused because of a lock and answers it.
@@ -127,22 +146,25 @@ func (s *Server) refuseLocked(r *http.Request, identityID, eventType string, d t
 }
 
 // recordFailure records a failed attempt and, when counted, counts it
-// toward a lock. The commands in also are applied in the same raft entry.
-// It returns the pair's lock state, or nil.
-func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason string, counted bool, also ...command.Command) *store.AuthLock {
+// toward the locks. The commands in also are applied in the same raft entry.
+// It returns how long the identity is locked out now from the caller's
+// address (its lock from every address included), zero when it is not or
+// the failure was not counted.
+func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason string, counted bool, also ...command.Command) time.Duration {
 	p := s.Lockout
 	c := &command.RecordAuthFailure{EventID: state.NewID(), EventType: eventType, IdentityID: identityID, Source: clientIP(r),
 		Reason: reason, Counted: counted && identityID != ""}
 	if c.Counted {
 		c.LockID, c.LockEventID = state.NewID(), state.NewID()
 		c.Threshold, c.BaseLock, c.MaxLock = int64(p.Threshold), p.BaseLock, p.MaxLock
+		c.IdentityThreshold, c.IdentityLockID, c.IdentityLockEventID = int64(p.IdentityThreshold), state.NewID(), state.NewID()
 	}
 	var entry command.Command = c
 	if len(also) > 0 {
 		b, err := command.NewBatch(time.Now().UTC(), append([]command.Command{c}, also...)...)
 		if err != nil {
 			s.Log.Warn("record authentication failure", "identity", identityID, "event", eventType, "err", err)
-			return nil
+			return 0
 		}
 		entry = b
 	}
@@ -151,29 +173,19 @@ func (s *Server) recordFailure(r *http.Request, identityID, eventType, reason st
 	defer cancel()
 	if err := s.State.Apply(ctx, entry); err != nil {
 		s.Log.Warn("record authentication failure", "identity", identityID, "event", eventType, "err", err)
-		return nil
+		return 0
 	}
 	if !c.Counted {
-		return nil
+		return 0
 	}
-	var lock *store.AuthLock
-	_ = s.State.View(func(tx *store.Tx) error {
-		if id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, c.Source)); ok {
-			lock, _ = store.Get[*store.AuthLock](tx, store.AuthLocks, id)
-		}
-		return nil
-	})
-	return lock
+	return s.lockedFor(identityID, c.Source, true)
 }
 
 // failCounted records a counted failure and answers it: with the lock when
 // this failure placed one, else with authErr.
 func (s *Server) failCounted(r *http.Request, identityID, eventType, reason string, authErr error) middleware.Responder {
-	lock := s.recordFailure(r, identityID, eventType, reason, true)
-	if lock != nil {
-		if d := time.Until(lock.LockedUntil); d > 0 {
-			return fail(lockedError(d))
-		}
+	if d := s.recordFailure(r, identityID, eventType, reason, true); d > 0 {
+		return fail(lockedError(d))
 	}
 	return fail(authErr)
 }
@@ -189,7 +201,7 @@ func (s *Server) failPassword(r *http.Request, identity *store.Identity, eventTy
 		also = append(also, &command.CountPasswordFailure{IdentityID: identity.ID, Source: clientIP(r), CounterID: state.NewID(),
 			EventID: state.NewID(), MaxAttempts: maxAttempts, LockoutDuration: lockout})
 	}
-	lock := s.recordFailure(r, identity.ID, eventType, "wrong password", true, also...)
+	locked := s.recordFailure(r, identity.ID, eventType, "wrong password", true, also...)
 	if len(also) > 0 {
 		if rec, err := s.State.Get(store.Identities, identity.ID); err == nil {
 			if now := time.Now(); rec.(*store.Identity).IsDisabled(now) {
@@ -197,10 +209,8 @@ func (s *Server) failPassword(r *http.Request, identity *store.Identity, eventTy
 			}
 		}
 	}
-	if lock != nil {
-		if d := time.Until(lock.LockedUntil); d > 0 {
-			return fail(lockedError(d))
-		}
+	if locked > 0 {
+		return fail(lockedError(locked))
 	}
 	return fail(errWrongPassword)
 }

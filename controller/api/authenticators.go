@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authenticator"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -137,7 +136,7 @@ func (s *Server) createAuthenticator(r *http.Request, b *models.AuthenticatorCre
 		return fail(err)
 	}
 	if a.Method == store.AuthenticatorUpdb {
-		hash, err := auth.HashPassword(string(b.Password), auth.DefaultArgon2)
+		hash, err := s.hashPassword(r, string(b.Password))
 		if err != nil {
 			return fail(err)
 		}
@@ -167,7 +166,7 @@ func (s *Server) updateUpdb(r *http.Request, id string, username, password *stri
 		if rec.(*store.Authenticator).Method != store.AuthenticatorUpdb {
 			return fail(validationError("method", "only updb authenticators have a username and password", rec.(*store.Authenticator).Method))
 		}
-		if hash, err = auth.HashPassword(*password, auth.DefaultArgon2); err != nil {
+		if hash, err = s.hashPassword(r, *password); err != nil {
 			return fail(err)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/auth"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	"github.com/ostium-net/ostium/controller/store"
@@ -82,7 +81,13 @@ func (s *Server) changeOwnPassword(r *http.Request, caller *Principal, id, curre
 	if authn.Method != store.AuthenticatorUpdb {
 		return fail(validationError("method", "only password authenticators can be changed here", authn.Method))
 	}
-	if current == "" || auth.VerifyPassword(current, authn.PasswordHash) != nil {
+	matched := false
+	if current != "" {
+		if matched, err = s.verifyPassword(r, current, authn.PasswordHash); err != nil {
+			return fail(err)
+		}
+	}
+	if !matched {
 		return fail(&APIError{Status: 401, Code: CodeUnauthorized, Message: "the current password is wrong",
 			Cause: &FieldCause{Field: "currentPassword", Reason: "does not match"}})
 	}
@@ -91,7 +96,7 @@ func (s *Server) changeOwnPassword(r *http.Request, caller *Principal, id, curre
 		if len(*password) < 5 || len(*password) > 100 {
 			return fail(validationError("password", "must be 5 to 100 characters", nil))
 		}
-		if hash, err = auth.HashPassword(*password, auth.DefaultArgon2); err != nil {
+		if hash, err = s.hashPassword(r, *password); err != nil {
 			return fail(err)
 		}
 	}

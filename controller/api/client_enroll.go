@@ -549,7 +549,7 @@ func (s *Server) enrollUpdb(r *http.Request, token, username, password string) m
 	if err := checkPassword("password", password); err != nil {
 		return fail(err)
 	}
-	hash, err := auth.HashPassword(password, auth.DefaultArgon2)
+	hash, err := s.hashPassword(r, password)
 	if err != nil {
 		return fail(err)
 	}

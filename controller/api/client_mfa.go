@@ -339,7 +339,7 @@ var (
 // code is taken once, wherever it is presented. allowRecovery accepts (and
 // uses up) recovery codes too.
 func (s *Server) mfaGate(r *http.Request, caller *Principal, m *store.MFA, code string, allowRecovery bool) middleware.Responder {
-	if d := s.lockedFor(caller.Identity.ID, clientIP(r)); d > 0 {
+	if d := s.lockedFor(caller.Identity.ID, clientIP(r), true); d > 0 {
 		return s.refuseLocked(r, caller.Identity.ID, store.AuthEventMFAFailure, d)
 	}
 	if strings.TrimSpace(code) == "" {

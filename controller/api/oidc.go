@@ -124,7 +124,7 @@ func (s *Server) oidcPrincipal(r *http.Request, sessionID string) (*Principal, e
 		return nil, err
 	}
 	now := time.Now()
-	if now.Sub(lastUse) > s.SessionIdleTimeout || identityDisabled(p.Identity, now) {
+	if s.sessionEnded(p.Session, lastUse, now) || identityDisabled(p.Identity, now) {
 		return nil, oidc.ErrSessionEnded
 	}
 	s.Activity.Touch(p.Session.ID, now)

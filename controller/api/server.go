@@ -62,7 +62,19 @@ type Deps struct {
 	// Metrics, when set, receives the API's metrics (requests by operation
 	// and status, their latency, authentications).
 	Metrics prometheus.Registerer
+	// SessionMaxLifetime ends API sessions this long after they began,
+	// however busy (default DefaultSessionMaxLifetime, or the idle timeout
+	// when longer).
+	SessionMaxLifetime time.Duration
+	// MaxRequestBytes bounds request bodies (default DefaultMaxRequestBytes).
+	MaxRequestBytes int64
+	// AuthLimits bound the work of authentication attempts (limits.go).
+	AuthLimits AuthLimits
 }
+
+// DefaultSessionMaxLifetime is the absolute lifetime of API sessions unless
+// configured otherwise.
+const DefaultSessionMaxLifetime = 24 * time.Hour
 
 // Server carries the handlers' shared state.
 type Server struct {
@@ -75,6 +87,10 @@ type Server struct {
 	started time.Time
 	oidc    *oidc.Provider // nil when OIDC is disabled
 	met     *apiMetrics
+	// passwords bounds the password hashes computed at once; anon counts
+	// the failed attempts naming no identity until they are written.
+	passwords *auth.Limiter
+	anon      anonFailures
 }
 
 // Principal is the caller of an authenticated operation.
@@ -121,16 +137,20 @@ type API struct {
 }
 
 // RunJobs runs the API's periodic work until ctx ends: every node records
-// the API-session use it saw; while this node leads the cluster, it also
-// sweeps sessions whose posture lapsed with time, expires idle API
-// sessions and forgets token revocations past their end. The controller
-// runs it under a context it owns and cancels on Close.
+// the API-session use it saw and the failed sign-ins naming no identity;
+// while this node leads the cluster, it also sweeps sessions whose posture
+// lapsed with time, expires idle and over-age API sessions, forgets token
+// revocations past their end and deletes authentication events past their
+// retention. The controller runs it under a context it owns and cancels on
+// Close.
 func (a *API) RunJobs(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(5)
 	go func() { defer wg.Done(); a.s.sweepPosture(ctx) }()
 	go func() { defer wg.Done(); a.s.keepAPISessions(ctx) }()
 	go func() { defer wg.Done(); a.s.keepRevocations(ctx) }()
+	go func() { defer wg.Done(); a.s.keepAnonymousFailures(ctx) }()
+	go func() { defer wg.Done(); a.s.keepAuthEvents(ctx) }()
 	wg.Wait()
 }
 
@@ -146,8 +166,16 @@ func New(d Deps) (*API, error) {
 	if d.Activity == nil {
 		d.Activity = activity.New()
 	}
+	if d.SessionMaxLifetime <= 0 {
+		d.SessionMaxLifetime = max(DefaultSessionMaxLifetime, d.SessionIdleTimeout)
+	}
+	if d.MaxRequestBytes <= 0 {
+		d.MaxRequestBytes = DefaultMaxRequestBytes
+	}
 	d.Lockout = d.Lockout.withDefaults()
-	s := &Server{Deps: d, started: time.Now().UTC(), met: newAPIMetrics()}
+	d.AuthLimits = d.AuthLimits.withDefaults()
+	s := &Server{Deps: d, started: time.Now().UTC(), met: newAPIMetrics(),
+		passwords: auth.NewLimiter(d.AuthLimits.PasswordChecks, d.AuthLimits.PasswordQueueWait)}
 	if err := ops.Register(d.Metrics, s.met.collectors()...); err != nil {
 		return nil, err
 	}
@@ -188,7 +216,7 @@ func New(d Deps) (*API, error) {
 	// controller's own state, even when it has no leader.
 	top := http.NewServeMux()
 	top.Handle("/health", forAPI(apiHealth, apiHealth, a.HealthHandler()))
-	top.Handle("/", withEnvelopedRuntimeErrors(s.withConsistency(mux)))
+	top.Handle("/", withBodyLimit(d.MaxRequestBytes, withEnvelopedRuntimeErrors(s.withConsistency(mux))))
 	a.Handler = s.met.instrument(withInstanceID(newInstanceID(), withRequestID(s.Log, top)))
 	return a, nil
 }
@@ -259,7 +287,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 		return nil, errUnauthorized
 	}
 	now := time.Now()
-	if now.Sub(lastUse) > s.SessionIdleTimeout {
+	if s.sessionEnded(p.Session, lastUse, now) {
 		return nil, errUnauthorized
 	}
 	if identityDisabled(p.Identity, now) {

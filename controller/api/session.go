@@ -90,14 +90,17 @@ var dummyHash = sync.OnceValue(func() string {
 // authenticate checks a password, client certificate or external JWT,
 // enforces the identity's auth policy and its lockout, and opens an API
 // session. adminOnly refuses identities that are not administrators (the
-// management API). Every attempt is recorded as an auth event; wrong
-// passwords count toward a lock of the identity from the caller's address,
+// management API). Every attempt is recorded as an auth event (those naming
+// no identity in batches, see limits.go); wrong passwords count toward a
+// lock of the identity from the caller's address and from every address,
 // and while a lock holds, attempts are refused before any credential is
 // checked. Wrong passwords also count toward the maxAttempts of the
 // identity's auth policy, which disables the identity (see auth_audit.go for
-// how the two combine); a disabled identity's password is not checked. An identity with MFA enrolled, or required by its auth policy,
-// gets a session that must complete POST /authenticate/mfa (or enroll)
-// before anything else.
+// how they combine); a disabled identity's password is not checked. Password
+// hashes are computed a few at a time: a check that finds no turn in time is
+// answered 429. An identity with MFA enrolled, or required by its auth
+// policy, gets a session that must complete POST /authenticate/mfa (or
+// enroll) before anything else.
 // Each of shape is given the new API session before it is stored.
 func (s *Server) authenticate(r *http.Request, method string, creds *models.Authenticate, adminOnly bool, shape ...func(*store.APISession)) (resp middleware.Responder) {
 	defer func() { s.met.authenticated(method, resp) }()
@@ -127,8 +130,14 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	if method == "password" {
 		refused = errWrongPassword
 	}
+	// A refusal naming no identity is counted in memory and written with
+	// others like it (limits.go): guesses must not cost a raft entry each.
 	refuse := func(identityID, reason string) middleware.Responder {
-		s.recordFailure(r, identityID, failed, reason, false)
+		if identityID == "" {
+			s.recordAnonymousFailure(r, failed, reason)
+		} else {
+			s.recordFailure(r, identityID, failed, reason, false)
+		}
 		return fail(refused)
 	}
 	switch method {
@@ -138,10 +147,12 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 			return refuse("", "no username or password")
 		}
 		if err := find("username", username); err != nil || authn.Method != store.AuthenticatorUpdb {
-			_ = auth.VerifyPassword(password, dummyHash())
+			if _, err := s.verifyPassword(r, password, dummyHash()); err != nil {
+				return fail(err)
+			}
 			return refuse("", "unknown username")
 		}
-		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
+		if d := s.lockedFor(identity.ID, clientIP(r), true); d > 0 {
 			return s.refuseLocked(r, identity.ID, failed, d)
 		}
 		// The password of a disabled identity is not even checked: while
@@ -149,7 +160,11 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		if identity.IsDisabled(time.Now()) {
 			return s.refuseDisabled(r, identity, failed)
 		}
-		if err := auth.VerifyPassword(password, authn.PasswordHash); err != nil {
+		matched, err := s.verifyPassword(r, password, authn.PasswordHash)
+		if err != nil {
+			return fail(err)
+		}
+		if !matched {
 			return s.failPassword(r, identity, failed)
 		}
 	case "cert":
@@ -176,7 +191,7 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		return fail(validationError("method", "must be password, cert or ext-jwt", method))
 	}
 	if method != "password" {
-		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
+		if d := s.lockedFor(identity.ID, clientIP(r), false); d > 0 {
 			return s.refuseLocked(r, identity.ID, failed, d)
 		}
 	}
@@ -241,7 +256,10 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		Complete: !mfaRequired,
 		// The right password ends a run of wrong ones: the auth policy's
 		// count starts again.
-		ResetPasswordFailures: method == "password"}
+		ResetPasswordFailures: method == "password",
+		// A password is refused while the identity is locked out from
+		// every address; a certificate or an external JWT is not.
+		CheckIdentityLock: method == "password"}
 	if !adminOnly {
 		login.EnvInfo, login.SDKInfo = clientInfoMaps(creds.EnvInfo, creds.SdkInfo)
 	}
@@ -251,7 +269,7 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 		}
 		// Refused by the state the login applied to: a lock placed or the
 		// identity disabled since the credential was checked.
-		if d := s.lockedFor(identity.ID, clientIP(r)); d > 0 {
+		if d := s.lockedFor(identity.ID, clientIP(r), method == "password"); d > 0 {
 			return s.refuseLocked(r, identity.ID, failed, d)
 		}
 		if rec, err := s.State.Get(store.Identities, identity.ID); err == nil && rec.(*store.Identity).IsDisabled(time.Now()) {
@@ -273,7 +291,7 @@ func certFingerprint(c *x509.Certificate) string { return pki.Fingerprint(c.Raw)
 // GET /current-api-session, with the token when it is given.
 func (s *Server) currentSessionModel(sess *store.APISession, identity *store.Identity, token string) *models.CurrentAPISessionDetail {
 	last := s.lastActivity(nil, sess)
-	expires := last.Add(s.SessionIdleTimeout)
+	expires := s.sessionExpiresAt(sess, last)
 	d := &models.CurrentAPISessionDetail{
 		APISessionDetail: models.APISessionDetail{
 			BaseEntity:       baseOf(store.APISessions, &sess.Meta),

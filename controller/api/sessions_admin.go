@@ -43,7 +43,7 @@ func (s *Server) apiSessionAdminModel(tx *store.Tx, rec store.Record) any {
 		BaseEntity:      baseOf(store.APISessions, &as.Meta),
 		AuthQueries:     []*models.AuthQueryDetail{},
 		AuthenticatorID: as.AuthenticatorID,
-		ExpiresAt:       *dt(last.Add(s.SessionIdleTimeout)),
+		ExpiresAt:       *dt(s.sessionExpiresAt(as, last)),
 		Identity:        refOf(store.Identities, as.IdentityID, nameOf(tx, store.Identities, as.IdentityID)),
 		IdentityID:      ptr(as.IdentityID),
 		IPAddress:       ptr(as.IPAddress),

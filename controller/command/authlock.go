@@ -23,6 +23,12 @@ var failureEventTypes = []string{
 // a failure nor a lock for longer than MaxLock starts afresh. Failures while a lock holds are recorded but
 // not counted: they cannot lengthen it.
 //
+// With IdentityThreshold set, the failure also counts against the identity
+// from every address (a counter whose Source is store.AllSources), with the
+// same rules: IdentityThreshold failures from anywhere lock the identity out
+// from everywhere, so that guessing spread over many addresses is bounded
+// too.
+//
 // The proposer chooses the ids and the thresholds; the time is the
 // command's, so every node computes the same lock.
 type RecordAuthFailure struct {
@@ -40,6 +46,11 @@ type RecordAuthFailure struct {
 	Threshold   int64         `json:"threshold,omitempty"`
 	BaseLock    time.Duration `json:"baseLock,omitempty"`
 	MaxLock     time.Duration `json:"maxLock,omitempty"`
+	// IdentityThreshold, IdentityLockID and IdentityLockEventID are those of
+	// the identity's counter from every address (0: not counted).
+	IdentityThreshold   int64  `json:"identityThreshold,omitempty"`
+	IdentityLockID      string `json:"identityLockId,omitempty"`
+	IdentityLockEventID string `json:"identityLockEventId,omitempty"`
 }
 
 // Type implements Command.
@@ -67,18 +78,36 @@ func (c *RecordAuthFailure) Apply(tx *store.Tx) (any, error) {
 		return nil, fmt.Errorf("record auth failure: lock ids: %w", store.ErrInvalid)
 	}
 	maxLock := max(c.MaxLock, c.BaseLock)
+	lock, counted, err := countFailure(tx, c.IdentityID, c.Source, c.LockID, c.LockEventID, c.Threshold, c.BaseLock, maxLock, now)
+	if err != nil || !counted {
+		return lock, err
+	}
+	if c.IdentityThreshold > 0 && c.Source != store.AllSources {
+		if c.IdentityLockID == "" || c.IdentityLockEventID == "" {
+			return nil, fmt.Errorf("record auth failure: identity lock ids: %w", store.ErrInvalid)
+		}
+		if _, _, err := countFailure(tx, c.IdentityID, store.AllSources, c.IdentityLockID, c.IdentityLockEventID, c.IdentityThreshold, c.BaseLock, maxLock, now); err != nil {
+			return nil, err
+		}
+	}
+	return lock, nil
+}
 
-	lock := &store.AuthLock{Meta: store.Meta{ID: c.LockID}, IdentityID: c.IdentityID, Source: c.Source}
+// countFailure counts one failure of an identity from a source and places a
+// lock when it reaches threshold. A lock that holds already is returned as
+// it is, with counted false.
+func countFailure(tx *store.Tx, identityID, source, lockID, lockEventID string, threshold int64, baseLock, maxLock time.Duration, now time.Time) (*store.AuthLock, bool, error) {
+	lock := &store.AuthLock{Meta: store.Meta{ID: lockID}, IdentityID: identityID, Source: source}
 	exists := false
-	if id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(c.IdentityID, c.Source)); ok {
+	if id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey(identityID, source)); ok {
 		cur, err := store.Get[*store.AuthLock](tx, store.AuthLocks, id)
 		if err != nil {
-			return nil, fmt.Errorf("record auth failure: %w", err)
+			return nil, false, fmt.Errorf("record auth failure: %w", err)
 		}
 		lock, exists = cur, true
 	}
 	if lock.Locked(now) {
-		return lock, nil
+		return lock, false, nil
 	}
 	if quietSince := laterOf(lock.LastFailureAt, lock.LockedUntil); !quietSince.IsZero() && now.Sub(quietSince) > maxLock {
 		lock.Failures, lock.LockCount = 0, 0
@@ -89,14 +118,18 @@ func (c *RecordAuthFailure) Apply(tx *store.Tx) (any, error) {
 	}
 	lock.Failures++
 	lock.LastFailureAt = now
-	if lock.Failures >= c.Threshold {
-		d := LockDuration(c.BaseLock, maxLock, lock.LockCount)
+	if lock.Failures >= threshold {
+		d := LockDuration(baseLock, maxLock, lock.LockCount)
 		lock.LockedUntil = now.Add(d)
 		lock.LockCount++
-		locked := &store.AuthEvent{Meta: store.Meta{ID: c.LockEventID}, IdentityID: c.IdentityID, EventType: store.AuthEventLocked,
-			SourceAddress: c.Source, Reason: fmt.Sprintf("%d failed attempts: locked for %s", lock.Failures, d)}
+		reason := fmt.Sprintf("%d failed attempts: locked for %s", lock.Failures, d)
+		if source == store.AllSources {
+			reason = fmt.Sprintf("%d failed attempts from any address: locked out from every address for %s", lock.Failures, d)
+		}
+		locked := &store.AuthEvent{Meta: store.Meta{ID: lockEventID}, IdentityID: identityID, EventType: store.AuthEventLocked,
+			SourceAddress: source, Reason: reason}
 		if err := tx.Create(store.AuthEvents, locked); err != nil {
-			return nil, fmt.Errorf("record auth lock: %w", err)
+			return nil, false, fmt.Errorf("record auth lock: %w", err)
 		}
 	}
 	var err error
@@ -106,9 +139,9 @@ func (c *RecordAuthFailure) Apply(tx *store.Tx) (any, error) {
 		err = tx.Create(store.AuthLocks, lock)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("record auth failure: %w", err)
+		return nil, false, fmt.Errorf("record auth failure: %w", err)
 	}
-	return lock, nil
+	return lock, true, nil
 }
 
 func laterOf(a, b time.Time) time.Time {

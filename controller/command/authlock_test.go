@@ -136,3 +136,67 @@ func TestLockDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestRecordAuthFailureLocksTheIdentityFromEveryAddress(t *testing.T) {
+	ts := openStore(t)
+	t0 := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	ts.create(store.Identities, &store.Identity{Meta: store.Meta{ID: "ident"}, Name: "ident", Type: store.IdentityTypeUser}, t0)
+	n := 0
+	fail := func(source string, at time.Time) {
+		t.Helper()
+		n++
+		c := &command.RecordAuthFailure{EventID: fmt.Sprintf("ev-%d", n), EventType: store.AuthEventPasswordFailure, IdentityID: "ident",
+			Source: source, Reason: "wrong password", Counted: true, LockID: fmt.Sprintf("lock-%d", n), LockEventID: fmt.Sprintf("locked-%d", n),
+			Threshold: 3, BaseLock: time.Minute, MaxLock: 4 * time.Minute,
+			IdentityThreshold: 4, IdentityLockID: fmt.Sprintf("ilock-%d", n), IdentityLockEventID: fmt.Sprintf("ilocked-%d", n)}
+		if err := ts.apply(c, at); err != nil {
+			t.Fatalf("failure %d: %v", n, err)
+		}
+	}
+	lockOf := func(source string) *store.AuthLock {
+		var l *store.AuthLock
+		_ = ts.s.View(func(tx *store.Tx) error {
+			if id, ok := tx.Lookup(store.AuthLocks, "identitySource", store.AuthLockKey("ident", source)); ok {
+				l, _ = store.Get[*store.AuthLock](tx, store.AuthLocks, id)
+			}
+			return nil
+		})
+		return l
+	}
+	// Two failures from each of two addresses: neither address reaches its
+	// threshold of three, but the identity reaches four from any address.
+	at := t0
+	for _, src := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.1"} {
+		fail(src, at)
+		at = at.Add(time.Second)
+	}
+	if l := lockOf(store.AllSources); l == nil || l.Failures != 3 || l.Locked(at) {
+		t.Fatalf("after three failures from two addresses: %+v", l)
+	}
+	fail("10.0.0.2", at)
+	l := lockOf(store.AllSources)
+	if l == nil || !l.LockedUntil.Equal(at.Add(time.Minute)) {
+		t.Fatalf("after four failures from two addresses: %+v", l)
+	}
+	if p := lockOf("10.0.0.2"); p.Locked(at) {
+		t.Fatalf("an address under its own threshold is locked: %+v", p)
+	}
+	// A failure from an address whose own lock holds counts toward neither.
+	for range 3 {
+		fail("10.0.0.3", at)
+	}
+	before := *lockOf(store.AllSources)
+	fail("10.0.0.3", at.Add(time.Second))
+	if after := lockOf(store.AllSources); after.Failures != before.Failures {
+		t.Fatalf("a failure refused by an address lock counted for the identity: %d, then %d", before.Failures, after.Failures)
+	}
+	// Without an identity threshold (entries written before it existed), only the pair counts.
+	c := &command.RecordAuthFailure{EventID: "old", EventType: store.AuthEventPasswordFailure, IdentityID: "ident", Source: "10.0.0.9",
+		Counted: true, LockID: "old-lock", LockEventID: "old-locked", Threshold: 3, BaseLock: time.Minute, MaxLock: 4 * time.Minute}
+	if err := ts.apply(c, at.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if l := lockOf(store.AllSources); l.Failures != before.Failures {
+		t.Fatalf("an entry without an identity threshold counted for the identity: %+v", l)
+	}
+}

@@ -9,9 +9,10 @@ import (
 	"github.com/ostium-net/ostium/controller/store"
 )
 
-// ErrLocked means the identity is locked out from the source address by
-// repeated failures at the entry's time.
-var ErrLocked = fmt.Errorf("the identity is locked out from this address: %w", store.ErrUnauthorized)
+// ErrLocked means the identity is locked out from the source address (or,
+// for a password, from every address) by repeated failures at the entry's
+// time.
+var ErrLocked = fmt.Errorf("the identity is locked out: %w", store.ErrUnauthorized)
 
 // Authenticate opens an API session after the proposer checked the
 // credential, in one entry with everything a login records: the success
@@ -39,6 +40,10 @@ type Authenticate struct {
 	// ResetPasswordFailures forgets the wrong passwords counted against the
 	// identity's auth policy (the right one was given).
 	ResetPasswordFailures bool `json:"resetPasswordFailures,omitempty"`
+	// CheckIdentityLock refuses the login while the identity's lock from
+	// every address holds (set for passwords, which can be guessed). A
+	// complete login forgets that counter's failures when no lock holds.
+	CheckIdentityLock bool `json:"checkIdentityLock,omitempty"`
 	// EnvInfo and SDKInfo, when set, replace the identity's.
 	EnvInfo map[string]any `json:"envInfo,omitempty"`
 	SDKInfo map[string]any `json:"sdkInfo,omitempty"`
@@ -73,6 +78,13 @@ func (c *Authenticate) Apply(tx *store.Tx) (any, error) {
 	if lock != nil && lock.Locked(now) {
 		return nil, ErrLocked
 	}
+	everywhere, err := lockOf(tx, identity.ID, store.AllSources)
+	if err != nil {
+		return nil, err
+	}
+	if c.CheckIdentityLock && everywhere != nil && everywhere.Locked(now) {
+		return nil, ErrLocked
+	}
 	as := *c.APISession
 	if err := tx.Create(store.APISessions, &as); err != nil {
 		return nil, fmt.Errorf("authenticate: %w", err)
@@ -84,6 +96,11 @@ func (c *Authenticate) Apply(tx *store.Tx) (any, error) {
 	}
 	if c.Complete && lock != nil {
 		if err := tx.Delete(store.AuthLocks, lock.ID); err != nil {
+			return nil, fmt.Errorf("authenticate: reset failures: %w", err)
+		}
+	}
+	if c.Complete && everywhere != nil && !everywhere.Locked(now) {
+		if err := tx.Delete(store.AuthLocks, everywhere.ID); err != nil {
 			return nil, fmt.Errorf("authenticate: reset failures: %w", err)
 		}
 	}

@@ -12,7 +12,7 @@ import (
 // proposer checked the code and took it as used (command.AcceptTOTP): the
 // session's MFA step is complete as of the entry's time (MFA posture checks
 // count from then), the success event is recorded, the identity's failure
-// count from Source ends unless a lock holds, and, for the code that
+// counts from Source and from every address end unless a lock holds, and, for the code that
 // confirms a new enrollment, the enrollment is verified. One entry.
 type CompleteMFA struct {
 	APISessionID string `json:"apiSessionId"`
@@ -71,13 +71,15 @@ func (c *CompleteMFA) Apply(tx *store.Tx) (any, error) {
 	if err := tx.Create(store.AuthEvents, event); err != nil {
 		return nil, fmt.Errorf("complete MFA: record event: %w", err)
 	}
-	lock, err := lockOf(tx, identity.ID, c.Source)
-	if err != nil {
-		return nil, err
-	}
-	if lock != nil && !lock.Locked(now) {
-		if err := tx.Delete(store.AuthLocks, lock.ID); err != nil {
-			return nil, fmt.Errorf("complete MFA: reset failures: %w", err)
+	for _, source := range []string{c.Source, store.AllSources} {
+		lock, err := lockOf(tx, identity.ID, source)
+		if err != nil {
+			return nil, err
+		}
+		if lock != nil && !lock.Locked(now) {
+			if err := tx.Delete(store.AuthLocks, lock.ID); err != nil {
+				return nil, fmt.Errorf("complete MFA: reset failures: %w", err)
+			}
 		}
 	}
 	return as, nil

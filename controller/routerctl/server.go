@@ -37,6 +37,10 @@ type Server struct {
 	// zero: routers report nothing.
 	Activity            *activity.Tracker
 	APISessionHeartbeat time.Duration
+	// SessionMaxLifetime is the absolute lifetime of API sessions: routers
+	// are told when each ends and close its channels then. Zero: routers
+	// keep API sessions until they are deleted.
+	SessionMaxLifetime time.Duration
 	// TokenKeys is the JWKS of the keys that sign OIDC access tokens, sent
 	// to routers so that they verify those tokens on their own. Empty:
 	// routers accept no signed tokens.
@@ -286,7 +290,7 @@ func (s *Server) serveConn(c *tls.Conn) {
 func (rc *routerConn) onCommit(index uint64, changes []store.Change) {
 	var evs []ctrlproto.Event
 	for _, c := range changes {
-		if ev, ok := eventOf(c); ok {
+		if ev, ok := eventOf(c, rc.s.SessionMaxLifetime); ok {
 			evs = append(evs, ev)
 		}
 	}
@@ -301,7 +305,7 @@ func (rc *routerConn) onCommit(index uint64, changes []store.Change) {
 	}
 }
 
-func eventOf(c store.Change) (ctrlproto.Event, bool) {
+func eventOf(c store.Change, maxLifetime time.Duration) (ctrlproto.Event, bool) {
 	kind := ctrlproto.EventUpsert
 	rec := c.New
 	if rec == nil {
@@ -309,7 +313,7 @@ func eventOf(c store.Change) (ctrlproto.Event, bool) {
 	}
 	switch r := rec.(type) {
 	case *store.APISession:
-		return ctrlproto.Event{Kind: kind, APISession: apiSessionOf(r)}, true
+		return ctrlproto.Event{Kind: kind, APISession: apiSessionOf(r, maxLifetime)}, true
 	case *store.Session:
 		return ctrlproto.Event{Kind: kind, Session: sessionOf(r)}, true
 	case *store.Service:
@@ -343,8 +347,14 @@ func caOf(r *store.CA) *ctrlproto.CA {
 	return &ctrlproto.CA{ID: r.ID, Name: r.Name, CertPEM: r.CertPEM}
 }
 
-func apiSessionOf(r *store.APISession) *ctrlproto.APISession {
-	return &ctrlproto.APISession{ID: r.ID, IdentityID: r.IdentityID, TokenHash: r.TokenHash, CertFingerprints: r.CertFingerprints}
+// apiSessionOf is what a router needs of an API session: with maxLifetime,
+// the end of its lifetime, after which the router drops it on its own.
+func apiSessionOf(r *store.APISession, maxLifetime time.Duration) *ctrlproto.APISession {
+	a := &ctrlproto.APISession{ID: r.ID, IdentityID: r.IdentityID, TokenHash: r.TokenHash, CertFingerprints: r.CertFingerprints}
+	if maxLifetime > 0 && !r.CreatedAt.IsZero() {
+		a.ExpiresAt = r.CreatedAt.Add(maxLifetime).UTC()
+	}
+	return a
 }
 
 func sessionOf(r *store.Session) *ctrlproto.Session {
@@ -372,7 +382,7 @@ func (s *Server) snapshot(routerID string) (ctrlproto.Sync, error) {
 	err := s.State.View(func(tx *store.Tx) error {
 		out.Index = tx.AppliedIndex()
 		if err := tx.ForEach(store.APISessions, func(r store.Record) error {
-			out.APISessions = append(out.APISessions, *apiSessionOf(r.(*store.APISession)))
+			out.APISessions = append(out.APISessions, *apiSessionOf(r.(*store.APISession), s.SessionMaxLifetime))
 			return nil
 		}); err != nil {
 			return err

@@ -86,7 +86,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.addr = ln.Addr().String()
 	f.srv = &Server{State: f.st, CA: ca, Presence: NewPresence(), Activity: activity.New(), APISessionHeartbeat: 250 * time.Millisecond,
-		TokenKeys: []byte(testTokenKeys)}
+		TokenKeys: []byte(testTokenKeys), SessionMaxLifetime: 24 * time.Hour}
 	go func() { _ = f.srv.Serve(ln) }()
 	t.Cleanup(func() { _ = f.srv.Close() })
 	return f
@@ -147,6 +147,7 @@ func TestRouterSyncEventsAndTerminators(t *testing.T) {
 		t.Fatal(err)
 	}
 	if sync.RouterID != f.routerID || len(sync.APISessions) != 1 || sync.APISessions[0].TokenHash != ctrlproto.TokenHash("tok1") ||
+		time.Until(sync.APISessions[0].ExpiresAt) < 23*time.Hour || time.Until(sync.APISessions[0].ExpiresAt) > 24*time.Hour ||
 		len(sync.Services) != 1 || !sync.Services[0].EncryptionRequired {
 		t.Fatalf("sync: %+v", sync)
 	}

@@ -182,6 +182,10 @@ var AllKinds = []*Kind{
 	JoinTokens,
 }
 
+// AllSources is the Source of the failure counter of an identity from every
+// address together.
+const AllSources = "*"
+
 // AuthLockKey is the value of the AuthLocks "identitySource" index: one
 // counter per identity and source address.
 func AuthLockKey(identityID, source string) string { return identityID + "|" + source }

@@ -73,6 +73,10 @@ type APISession struct {
 	IdentityID       string   `json:"identityId"`
 	TokenHash        string   `json:"tokenHash"`
 	CertFingerprints []string `json:"certFingerprints,omitempty"`
+	// ExpiresAt is the end of the API session's lifetime, however busy it
+	// is: the router then refuses its token and closes its channels, even
+	// when the controller is out of reach. Zero: no end but its deletion.
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 }
 
 // Session is what a router needs of a dial or bind session.

@@ -129,7 +129,7 @@ func (c *cache) apiSession(token string) (edge.APISession, bool) {
 	c.mu.RLock()
 	s, ok := c.apiSessions[hash]
 	c.mu.RUnlock()
-	if !ok {
+	if !ok || (!s.ExpiresAt.IsZero() && !time.Now().Before(s.ExpiresAt)) {
 		return edge.APISession{}, false
 	}
 	return edge.APISession{
@@ -419,6 +419,23 @@ func (c *cache) deleteSession(id string) bool {
 		delete(c.sessions, hash)
 	}
 	return true
+}
+
+// expireAPISessions drops the API sessions whose lifetime ended by now and
+// returns them as removed.
+func (c *cache) expireAPISessions(now time.Time) removals {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var gone removals
+	for _, a := range c.apiSessions {
+		if !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) && c.deleteAPISession(a.ID) {
+			gone.apiSessions = append(gone.apiSessions, a.ID)
+		}
+	}
+	if len(gone.apiSessions) > 0 {
+		c.announceLocked()
+	}
+	return gone
 }
 
 // counts returns the number of API sessions, sessions and services held.

@@ -28,6 +28,7 @@ const (
 	DefaultPingTimeout  = 10 * time.Second
 	DefaultMinBackoff   = 100 * time.Millisecond
 	DefaultMaxBackoff   = 5 * time.Second
+	DefaultExpirySweep  = 5 * time.Second
 )
 
 // Config configures a Client.
@@ -87,6 +88,9 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the wait between two dials (defaults 100 ms and 5 s);
 	// it doubles after each failure, with jitter.
 	MinBackoff, MaxBackoff time.Duration
+	// ExpirySweep is how often API sessions past the end of their lifetime are dropped and
+	// reported removed, whether or not the controller is reachable (default 5 s).
+	ExpirySweep time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -116,6 +120,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
+	}
+	if c.ExpirySweep <= 0 {
+		c.ExpirySweep = DefaultExpirySweep
 	}
 	return c
 }
@@ -248,6 +255,12 @@ func (c *Client) Run(ctx context.Context) error {
 		c.running = false
 		c.mu.Unlock()
 	}()
+	sweepDone := make(chan struct{})
+	defer func() { <-sweepDone }()
+	go func() {
+		defer close(sweepDone)
+		c.sweepExpired(ctx)
+	}()
 
 	backoff := c.cfg.MinBackoff
 	for {
@@ -282,6 +295,24 @@ func (c *Client) Run(ctx context.Context) error {
 			t.Stop()
 			return ctx.Err()
 		case <-t.C:
+		}
+	}
+}
+
+// sweepExpired drops the API sessions whose lifetime ended, every ExpirySweep, until ctx
+// ends; the router closes their channels as for a deletion.
+func (c *Client) sweepExpired(ctx context.Context) {
+	t := time.NewTicker(c.cfg.ExpirySweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if gone := c.cache.expireAPISessions(now); len(gone.apiSessions) > 0 {
+				c.log.Info("API sessions reached the end of their lifetime", "count", len(gone.apiSessions))
+				c.report(gone)
+			}
 		}
 	}
 }
