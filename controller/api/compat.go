@@ -60,13 +60,22 @@ func atRoot(client http.Handler) http.Handler {
 
 // capabilities lists what this controller serves of OpenZiti's optional
 // capabilities, for /version and /enumerated-capabilities. Clients switch
-// flows on them (OIDC_AUTH makes newer SDKs sign in with OpenID Connect;
-// HA_CONTROLLER makes them track a cluster's controllers), so only what is
-// really served may appear.
+// flows on them, so only what is really served may appear:
+//   - OIDC_AUTH: newer SDKs sign in with OpenID Connect under /oidc (the
+//     edge-oidc API of /version), served unless disabled.
+//   - HA_CONTROLLER: SDKs read GET /controllers (every member of the raft
+//     cluster, with its API addresses, certificate, fingerprint and whether
+//     this controller reaches it) and move to another controller when one
+//     fails. Every controller runs raft, a single node being a cluster of
+//     one, so the list is always real; OpenZiti's clients sign in to HA
+//     controllers only with OIDC, so it is listed only with OIDC_AUTH.
 func (s *Server) capabilities() []string {
 	out := []string{}
 	if s.oidc != nil {
 		out = append(out, "OIDC_AUTH")
+		if s.Node != nil {
+			out = append(out, "HA_CONTROLLER")
+		}
 	}
 	return out
 }

@@ -1,7 +1,12 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
+	"crypto/tls"
+	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -363,8 +368,13 @@ func TestNoZeroTimesInAnswers(t *testing.T) {
 	}
 }
 
-// TestCapabilitiesListWhatIsServed: OIDC_AUTH is listed, with the edge-oidc
-// API, exactly when OIDC sign-in is served; HA_CONTROLLER is not listed.
+// TestCapabilitiesListWhatIsServed: /enumerated-capabilities and /version
+// list the same capabilities, and each one listed is served: OIDC_AUTH with
+// the edge-oidc API and its discovery document, HA_CONTROLLER with
+// /controllers naming this controller online, with the certificate it
+// really presents. With OIDC disabled, neither is listed (OpenZiti's HA
+// clients sign in only with OIDC). A capability this test does not know
+// fails it: nothing may be listed without a check that it is served.
 func TestCapabilitiesListWhatIsServed(t *testing.T) {
 	t.Parallel()
 	for _, disabled := range []bool{false, true} {
@@ -374,16 +384,75 @@ func TestCapabilitiesListWhatIsServed(t *testing.T) {
 		enumerated := stringList(env["data"])
 		_, env = cl.do("GET", "/version", nil)
 		v := data(env)
-		_, hasOIDC := v["apiVersions"].(map[string]any)["edge-oidc"]
-		status, _, _ := cl.raw("GET", "/oidc/.well-known/openid-configuration", "", nil)
-		want := []string{"OIDC_AUTH"}
+		if fmt.Sprint(enumerated) != fmt.Sprint(stringList(v["capabilities"])) {
+			t.Fatalf("/enumerated-capabilities %v and /version %v differ", enumerated, v["capabilities"])
+		}
+		want := []string{"OIDC_AUTH", "HA_CONTROLLER"}
 		if disabled {
 			want = []string{}
 		}
-		if fmt.Sprint(enumerated) != fmt.Sprint(want) || fmt.Sprint(stringList(v["capabilities"])) != fmt.Sprint(want) ||
-			hasOIDC == disabled || (status == 200) == disabled {
-			t.Errorf("OIDC disabled=%v: enumerated %v, /version %v, edge-oidc listed %v, discovery %d",
-				disabled, enumerated, v["capabilities"], hasOIDC, status)
+		if fmt.Sprint(enumerated) != fmt.Sprint(want) {
+			t.Errorf("OIDC disabled=%v: capabilities %v, want %v", disabled, enumerated, want)
+		}
+		oidcAPI, hasOIDC := v["apiVersions"].(map[string]any)["edge-oidc"]
+		status, _, _ := cl.raw("GET", "/oidc/.well-known/openid-configuration", "", nil)
+		if hasOIDC == disabled || (status == 200) == disabled {
+			t.Errorf("OIDC disabled=%v: edge-oidc listed %v, discovery %d", disabled, hasOIDC, status)
+		}
+		for _, capability := range enumerated {
+			switch capability {
+			case "OIDC_AUTH":
+				path, _ := oidcAPI.(map[string]any)["v1"].(map[string]any)["path"].(string)
+				if status, _, out := cl.raw("GET", path+"/.well-known/openid-configuration", "", nil); status != 200 || !strings.Contains(string(out), `"authorization_endpoint"`) {
+					t.Errorf("OIDC_AUTH listed, but the discovery under %q answers %d %s", path, status, out)
+				}
+			case "HA_CONTROLLER":
+				checkControllersServed(t, c)
+			default:
+				t.Errorf("capability %q is listed but this test does not know how to check it is served", capability)
+			}
+		}
+	}
+}
+
+// checkControllersServed checks that /controllers lists this controller
+// online, with API addresses that answer and the certificate (and its
+// fingerprint) that the controller presents there.
+func checkControllersServed(t *testing.T, c *testCtl) {
+	t.Helper()
+	admin := c.adminClient(t)
+	cl := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: admin.token}
+	status, env := cl.do("GET", "/controllers", nil)
+	list := items(env)
+	if status != 200 || len(list) != 1 {
+		t.Fatalf("HA_CONTROLLER listed, but /controllers answers %d %v", status, env)
+	}
+	ctl := list[0]
+	conn, err := tls.Dial("tcp", c.ctl.Addr(), &tls.Config{RootCAs: c.ctl.CAPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	presented := conn.ConnectionState().PeerCertificates[0]
+	_ = conn.Close()
+	blk, _ := pem.Decode([]byte(ctl["certPem"].(string)))
+	sum := sha1.Sum(presented.Raw)
+	if blk == nil || !bytes.Equal(blk.Bytes, presented.Raw) || ctl["fingerprint"] != hex.EncodeToString(sum[:]) || ctl["isOnline"] != true {
+		t.Fatalf("/controllers entry does not match the controller: online %v, fingerprint %v, presented %x", ctl["isOnline"], ctl["fingerprint"], sum)
+	}
+	apis, _ := ctl["apiAddresses"].(map[string]any)
+	for _, name := range []string{"edge-client", "edge-management"} {
+		addrs, _ := apis[name].([]any)
+		if len(addrs) == 0 {
+			t.Fatalf("/controllers lists no %s address: %v", name, ctl)
+		}
+		u, _ := addrs[0].(map[string]any)["url"].(string)
+		resp, err := c.client.Get(u + "/version")
+		if err != nil {
+			t.Fatalf("%s address %s: %v", name, u, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s address %s/version: %d", name, u, resp.StatusCode)
 		}
 	}
 }
