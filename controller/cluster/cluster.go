@@ -64,8 +64,11 @@ type Config struct {
 	// two heartbeat timeouts and an election timeout, enough for a restarted
 	// node to find its leader and for an election with one split vote.
 	LeaderWait time.Duration
-	// SnapshotThreshold is how many log entries trigger a snapshot.
+	// SnapshotThreshold is how many log entries trigger a snapshot, and
+	// TrailingLogs how many are kept after one (raft's defaults when zero):
+	// a follower further behind than that is sent the snapshot.
 	SnapshotThreshold uint64
+	TrailingLogs      uint64
 	Logger            *slog.Logger
 	// Metrics, when set, receives the node's metrics (ostium_raft_...).
 	Metrics prometheus.Registerer
@@ -281,6 +284,9 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	if cfg.SnapshotThreshold > 0 {
 		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
 	}
 	rc.BatchApplyCh = true
 

@@ -74,6 +74,12 @@ type node struct {
 
 func startNode(t testing.TB, p *testPKI, id, dir, bind string, bootstrap bool) *node {
 	t.Helper()
+	return startNodeWith(t, p, id, dir, bind, bootstrap, nil)
+}
+
+// startNodeWith is startNode with a chance to change the node's configuration.
+func startNodeWith(t testing.TB, p *testPKI, id, dir, bind string, bootstrap bool, configure func(*cluster.Config)) *node {
+	t.Helper()
 	s, err := store.Open(filepath.Join(dir, "ctrl.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +87,12 @@ func startNode(t testing.TB, p *testPKI, id, dir, bind string, bootstrap bool) *
 	if bind == "" {
 		bind = "127.0.0.1:0"
 	}
-	n, err := cluster.Start(cluster.Config{NodeID: id, DataDir: dir, Bind: bind, TLS: p.tlsConfig(t, id),
-		Bootstrap: bootstrap, HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond}, s)
+	cfg := cluster.Config{NodeID: id, DataDir: dir, Bind: bind, TLS: p.tlsConfig(t, id),
+		Bootstrap: bootstrap, HeartbeatTimeout: 300 * time.Millisecond, ElectionTimeout: 300 * time.Millisecond}
+	if configure != nil {
+		configure(&cfg)
+	}
+	n, err := cluster.Start(cfg, s)
 	if err != nil {
 		_ = s.Close()
 		t.Fatal(err)
@@ -292,11 +302,26 @@ func TestThreeNodeClusterReplicatesAndFailsOver(t *testing.T) {
 	})
 }
 
+// installedSnapshots lists the raft snapshots a node holds in its data
+// directory.
+func installedSnapshots(t *testing.T, dir string) []string {
+	t.Helper()
+	metas, err := filepath.Glob(filepath.Join(dir, "snapshots", "*", "meta.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return metas
+}
+
+// TestSnapshotAndRestoreThroughRaft: a leader that keeps almost no log after
+// a snapshot must install the snapshot on a follower that joins late; the
+// follower's store is swapped for it, holds every record, and takes the
+// entries written after it from the log.
 func TestSnapshotAndRestoreThroughRaft(t *testing.T) {
 	p := newTestPKI(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	n1 := startNode(t, p, "n1", t.TempDir(), "", true)
+	n1 := startNodeWith(t, p, "n1", t.TempDir(), "", true, func(c *cluster.Config) { c.SnapshotThreshold, c.TrailingLogs = 5, 1 })
 	defer n1.stop()
 	if err := n1.raft.WaitLeader(ctx); err != nil {
 		t.Fatal(err)
@@ -309,9 +334,14 @@ func TestSnapshotAndRestoreThroughRaft(t *testing.T) {
 	if err := n1.raft.Snapshot(); err != nil {
 		t.Fatal(err)
 	}
-	// A node that joins now may be sent the snapshot instead of the log.
-	n2 := startNode(t, p, "n2", t.TempDir(), "", false)
+	// The log before the snapshot is gone: a node that joins now can only be
+	// sent the snapshot.
+	n2dir := t.TempDir()
+	n2 := startNode(t, p, "n2", n2dir, "", false)
 	defer n2.stop()
+	if got := installedSnapshots(t, n2dir); len(got) != 0 {
+		t.Fatalf("a new node holds snapshots already: %v", got)
+	}
 	if err := n2.raft.Join(ctx, n1.bind); err != nil {
 		t.Fatal(err)
 	}
@@ -323,6 +353,14 @@ func TestSnapshotAndRestoreThroughRaft(t *testing.T) {
 		}
 		return true
 	})
+	if got := installedSnapshots(t, n2dir); len(got) == 0 {
+		t.Fatal("the records reached the new node without a snapshot: the test did not exercise snapshot installation")
+	}
+	// Writes after the snapshot reach it through the log.
+	if err := createService(ctx, n1.raft, "after-snapshot"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a write after the snapshot on the new node", 15*time.Second, func() bool { return hasService(n2, "after-snapshot") })
 
 	// Work that must run on the leader runs there, whichever node asks.
 	for _, n := range []*node{n1, n2} {
