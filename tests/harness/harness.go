@@ -15,6 +15,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,25 +68,39 @@ func Start(t testing.TB) *Network {
 // first (for example a short API-session idle timeout).
 func StartWith(t testing.TB, configure func(*controller.Config)) *Network {
 	t.Helper()
-	cfg := controller.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	// Fixed ports (free now), so a restarted controller comes back where
-	// routers and clients expect it.
-	cfg.API.Listen = freeAddr(t)
-	cfg.Cluster.Listen = freeAddr(t)
-	cfg.Routers.Listen = freeAddr(t)
-	if configure != nil {
-		configure(&cfg)
-	}
 	log := Logger()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := controller.Init(ctx, cfg, controller.InitOptions{AdminPassword: AdminPassword}, log); err != nil {
-		t.Fatalf("init controller: %v", err)
-	}
-	ctl, err := controller.Start(ctx, cfg, log)
-	if err != nil {
-		t.Fatalf("start controller: %v", err)
+	var (
+		cfg controller.Config
+		ctl *controller.Controller
+		err error
+	)
+	// A port found free may be taken by another test's process before the
+	// controller binds it; then the network is made again on other ports.
+	for attempt := 1; ; attempt++ {
+		cfg = controller.DefaultConfig()
+		cfg.DataDir = t.TempDir()
+		// Fixed ports (free now), so a restarted controller comes back where
+		// routers and clients expect it.
+		cfg.API.Listen = freeAddr(t)
+		cfg.Cluster.Listen = freeAddr(t)
+		cfg.Routers.Listen = freeAddr(t)
+		if configure != nil {
+			configure(&cfg)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		if err = controller.Init(ctx, cfg, controller.InitOptions{AdminPassword: AdminPassword}, log); err != nil {
+			cancel()
+			t.Fatalf("init controller: %v", err)
+		}
+		ctl, err = controller.Start(ctx, cfg, log)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) || attempt == 5 {
+			t.Fatalf("start controller: %v", err)
+		}
+		t.Logf("start controller: %v; again on other ports", err)
 	}
 	t.Cleanup(func() { _ = ctl.Close() })
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ctl.CAPool(), MinVersion: tls.VersionTLS12}}
