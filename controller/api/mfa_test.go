@@ -523,27 +523,58 @@ func TestMFAManagementSession(t *testing.T) {
 	admin := c.adminClient(t)
 	// The admin enrolls through the client API.
 	cl := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: admin.token}
-	tc, _ := enrollTOTP(t, cl)
+	tc, recovery := enrollTOTP(t, cl)
 
-	m := c.managementClient(t)
-	status, env := m.do("POST", "/authenticate?method=password", map[string]any{"username": "admin", "password": testAdminPassword})
-	if status != 200 {
-		t.Fatalf("admin login: %d %v", status, env)
+	login := func() *apiClient {
+		t.Helper()
+		m := c.managementClient(t)
+		status, env := m.do("POST", "/authenticate?method=password", map[string]any{"username": "admin", "password": testAdminPassword})
+		if status != 200 {
+			t.Fatalf("admin login: %d %v", status, env)
+		}
+		expectPending(t, env)
+		m.token = data(env)["token"].(string)
+		return m
 	}
-	expectPending(t, env)
-	m.token = data(env)["token"].(string)
+	m := login()
 	if status, _ := m.do("GET", "/identities", nil); status != 401 {
 		t.Fatalf("management before MFA: %d", status)
 	}
 	if status, _ := m.do("GET", "/current-api-session", nil); status != 200 {
 		t.Fatalf("current session before MFA: %d", status)
 	}
-	step := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: m.token}
-	if status, env := step.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
-		t.Fatalf("MFA: %d %v", status, env)
+	// The management API's own MFA step: a wrong code, an empty one, then the right one.
+	if status, env := m.do("POST", "/authenticate/mfa", map[string]any{"code": wrongTOTP(t, tc.secret)}); status != 401 || errorCode(env) != "INVALID_AUTH" {
+		t.Fatalf("wrong MFA code on the management API: %d %v", status, env)
+	}
+	if status, _ := m.do("POST", "/authenticate/mfa", map[string]any{"code": ""}); status/100 != 4 {
+		t.Fatalf("empty MFA code on the management API: %d", status)
+	}
+	if status, _ := m.do("GET", "/identities", nil); status != 401 {
+		t.Fatalf("a wrong code opened the management session: %d", status)
+	}
+	if status, env := m.do("POST", "/authenticate/mfa", map[string]any{"code": tc.next(t)}); status != 200 {
+		t.Fatalf("MFA on the management API: %d %v", status, env)
 	}
 	if status, _ := m.do("GET", "/identities", nil); status != 200 {
 		t.Fatalf("management after MFA: %d", status)
+	}
+	// A recovery code completes it too, and the client API's step serves a
+	// management session as well.
+	second := login()
+	if status, env := second.do("POST", "/authenticate/mfa", map[string]any{"code": recovery[0]}); status != 200 {
+		t.Fatalf("recovery code on the management API: %d %v", status, env)
+	}
+	if status, _ := second.do("GET", "/identities", nil); status != 200 {
+		t.Fatalf("management after a recovery code: %d", status)
+	}
+	third := login()
+	step := &apiClient{t: t, ctl: c, prefix: "/edge/client/v1", token: third.token}
+	if status, env := step.do("POST", "/authenticate/mfa", map[string]any{"code": recovery[1]}); status != 200 {
+		t.Fatalf("MFA through the client API: %d %v", status, env)
+	}
+	if status, _ := third.do("GET", "/identities", nil); status != 200 {
+		t.Fatalf("management after MFA through the client API: %d", status)
 	}
 }
 

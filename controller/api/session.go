@@ -39,6 +39,11 @@ func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
 		}
 		return s.authenticate(p.HTTPRequest, p.Method, &creds, true)
 	})
+	// An administrator with MFA enrolled completes the sign-in here, as on
+	// the client API (client_mfa.go); enrollment itself is done there.
+	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(p authentication.AuthenticateMfaParams, pr any) middleware.Responder {
+		return s.authenticateMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaAuth))
+	})
 	a.CurrentAPISessionGetCurrentAPISessionHandler = current_api_session.GetCurrentAPISessionHandlerFunc(func(p current_api_session.GetCurrentAPISessionParams, pr any) middleware.Responder {
 		return s.currentAPISession(pr)
 	})

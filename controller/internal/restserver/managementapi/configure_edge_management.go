@@ -105,6 +105,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation authentication.Authenticate has not yet been implemented")
 		})
 	}
+	if api.AuthenticationAuthenticateMfaHandler == nil {
+		api.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(params authentication.AuthenticateMfaParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation authentication.AuthenticateMfa has not yet been implemented")
+		})
+	}
 	if api.AuthPolicyCreateAuthPolicyHandler == nil {
 		api.AuthPolicyCreateAuthPolicyHandler = auth_policy.CreateAuthPolicyHandlerFunc(func(params auth_policy.CreateAuthPolicyParams, principal any) middleware.Responder {
 			_ = params

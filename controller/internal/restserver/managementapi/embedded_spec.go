@@ -732,6 +732,57 @@ func init() {
         "security": []
       }
     },
+    "/authenticate/mfa": {
+      "post": {
+        "description": "Submits a TOTP code or a recovery code for an API session whose ` + "`" + `authQueries` + "`" + ` ask for MFA; until then the session may do nothing else. The same step as the client API's.",
+        "tags": [
+          "Authentication"
+        ],
+        "summary": "Complete the MFA step of an administrator's sign-in",
+        "operationId": "authenticateMfa",
+        "parameters": [
+          {
+            "name": "mfaAuth",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/mfaCode"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        },
+        "security": [
+          {
+            "ztSession": []
+          }
+        ]
+      }
+    },
     "/authenticators": {
       "get": {
         "tags": [
@@ -11631,6 +11682,18 @@ func init() {
         },
         "pagination": {
           "$ref": "#/definitions/pagination"
+        }
+      }
+    },
+    "mfaCode": {
+      "description": "A TOTP code or a single-use recovery code.",
+      "type": "object",
+      "required": [
+        "code"
+      ],
+      "properties": {
+        "code": {
+          "type": "string"
         }
       }
     },
@@ -14272,6 +14335,57 @@ func init() {
         "security": []
       }
     },
+    "/authenticate/mfa": {
+      "post": {
+        "description": "Submits a TOTP code or a recovery code for an API session whose ` + "`" + `authQueries` + "`" + ` ask for MFA; until then the session may do nothing else. The same step as the client API's.",
+        "tags": [
+          "Authentication"
+        ],
+        "summary": "Complete the MFA step of an administrator's sign-in",
+        "operationId": "authenticateMfa",
+        "parameters": [
+          {
+            "name": "mfaAuth",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/mfaCode"
+            }
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        },
+        "security": [
+          {
+            "ztSession": []
+          }
+        ]
+      }
+    },
     "/authenticators": {
       "get": {
         "tags": [
@@ -25171,6 +25285,18 @@ func init() {
         },
         "pagination": {
           "$ref": "#/definitions/pagination"
+        }
+      }
+    },
+    "mfaCode": {
+      "description": "A TOTP code or a single-use recovery code.",
+      "type": "object",
+      "required": [
+        "code"
+      ],
+      "properties": {
+        "code": {
+          "type": "string"
         }
       }
     },

@@ -62,6 +62,12 @@ type ClientService interface {
 	// AuthenticateContext sign in and create an API session.
 	AuthenticateContext(ctx context.Context, params *AuthenticateParams, opts ...ClientOption) (*AuthenticateOK, error)
 
+	// AuthenticateMfa complete the m f a step of an administrator s sign in.
+	AuthenticateMfa(params *AuthenticateMfaParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*AuthenticateMfaOK, error)
+
+	// AuthenticateMfaContext complete the m f a step of an administrator s sign in.
+	AuthenticateMfaContext(ctx context.Context, params *AuthenticateMfaParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*AuthenticateMfaOK, error)
+
 	SetTransport(transport runtime.ContextualTransport)
 }
 
@@ -128,6 +134,73 @@ func (a *Client) AuthenticateContext(ctx context.Context, params *AuthenticatePa
 	//
 	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
 	msg := fmt.Sprintf("unexpected success response for authenticate: API contract not enforced by server. Client expected to get an error, but got: %T", result)
+	panic(msg)
+}
+
+// AuthenticateMfa completes the m f a step of an administrator s sign in.
+//
+// Submits a TOTP code or a recovery code for an API session whose `authQueries` ask for MFA; until then the session may do nothing else. The same step as the client API's..
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.AuthenticateMfaContext] instead.
+func (a *Client) AuthenticateMfa(params *AuthenticateMfaParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*AuthenticateMfaOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.AuthenticateMfaContext(ctx, params, authInfo, opts...)
+}
+
+// AuthenticateMfaContext completes the m f a step of an administrator s sign in.
+//
+// Submits a TOTP code or a recovery code for an API session whose `authQueries` ask for MFA; until then the session may do nothing else. The same step as the client API's..
+//
+// Do not use the deprecated [AuthenticateMfaParams.Context] with this method: it would be ignored.
+func (a *Client) AuthenticateMfaContext(ctx context.Context, params *AuthenticateMfaParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*AuthenticateMfaOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewAuthenticateMfaParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "authenticateMfa",
+		Method:             "POST",
+		PathPattern:        "/authenticate/mfa",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &AuthenticateMfaReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*AuthenticateMfaOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+
+	// no default response is defined.
+	//
+	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
+	msg := fmt.Sprintf("unexpected success response for authenticateMfa: API contract not enforced by server. Client expected to get an error, but got: %T", result)
 	panic(msg)
 }
 

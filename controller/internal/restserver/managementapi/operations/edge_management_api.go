@@ -84,6 +84,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation authentication.Authenticate has not yet been implemented")
 		}),
 
+		AuthenticationAuthenticateMfaHandler: authentication.AuthenticateMfaHandlerFunc(func(params authentication.AuthenticateMfaParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation authentication.AuthenticateMfa has not yet been implemented")
+		}),
+
 		AuthPolicyCreateAuthPolicyHandler: auth_policy.CreateAuthPolicyHandlerFunc(func(params auth_policy.CreateAuthPolicyParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -1140,6 +1147,8 @@ type EdgeManagementAPI struct {
 	ClusterAddClusterMemberHandler cluster.AddClusterMemberHandler
 	// AuthenticationAuthenticateHandler sets the operation handler for the authenticate operation
 	AuthenticationAuthenticateHandler authentication.AuthenticateHandler
+	// AuthenticationAuthenticateMfaHandler sets the operation handler for the authenticate mfa operation
+	AuthenticationAuthenticateMfaHandler authentication.AuthenticateMfaHandler
 	// AuthPolicyCreateAuthPolicyHandler sets the operation handler for the create auth policy operation
 	AuthPolicyCreateAuthPolicyHandler auth_policy.CreateAuthPolicyHandler
 	// AuthenticatorCreateAuthenticatorHandler sets the operation handler for the create authenticator operation
@@ -1517,6 +1526,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.AuthenticationAuthenticateHandler == nil {
 		unregistered = append(unregistered, "authentication.AuthenticateHandler")
+	}
+	if o.AuthenticationAuthenticateMfaHandler == nil {
+		unregistered = append(unregistered, "authentication.AuthenticateMfaHandler")
 	}
 	if o.AuthPolicyCreateAuthPolicyHandler == nil {
 		unregistered = append(unregistered, "auth_policy.CreateAuthPolicyHandler")
@@ -2058,6 +2070,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
 	o.handlers["POST"]["/authenticate"] = authentication.NewAuthenticate(o.context, o.AuthenticationAuthenticateHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/authenticate/mfa"] = authentication.NewAuthenticateMfa(o.context, o.AuthenticationAuthenticateMfaHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
