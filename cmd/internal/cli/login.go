@@ -22,7 +22,7 @@ import (
 )
 
 func (a *app) loginCmd() *cobra.Command {
-	var username, password, caFile string
+	var username, password, caFile, mfaCode string
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "login URL",
@@ -31,7 +31,9 @@ func (a *app) loginCmd() *cobra.Command {
 the controller URL and its CA in the user's configuration directory
 (session.json, mode 0600). Unless --ca-file is given, the controller's CA is
 fetched from /.well-known/est/cacerts and its SHA-256 fingerprint shown; it is
-trusted after you confirm (or with --yes).`,
+trusted after you confirm (or with --yes). When the administrator has MFA
+enrolled, login asks for the TOTP code (or takes --mfa-code, or
+OSTIUM_MFA_CODE) and completes the sign-in with it.`,
 		Example: `  ostium login https://127.0.0.1:1280 -u admin
   ostium login https://ctrl.example.com:1280 -u admin -p "$PASSWORD" --yes
   ostium login ctrl.example.com:1280 -u admin --ca-file ca.pem`,
@@ -88,10 +90,33 @@ trusted after you confirm (or with --yes).`,
 				return fmt.Errorf("log in to %s: %w", base, err)
 			}
 			var sess struct {
-				Token string `json:"token"`
+				Token       string `json:"token"`
+				AuthQueries []struct {
+					TypeID string `json:"typeId"`
+				} `json:"authQueries"`
 			}
 			if err := json.Unmarshal(env.Data, &sess); err != nil || sess.Token == "" {
 				return fmt.Errorf("log in to %s: the answer has no session token", base)
+			}
+			for _, q := range sess.AuthQueries {
+				if q.TypeID != "MFA" {
+					continue
+				}
+				code := mfaCode
+				if code == "" {
+					code = os.Getenv("OSTIUM_MFA_CODE")
+				}
+				if code == "" {
+					fmt.Fprint(cmd.ErrOrStderr(), "MFA code: ")
+					line, _ := in.ReadString('\n')
+					code = strings.TrimSpace(line)
+				}
+				c.Token = sess.Token
+				if _, err := c.Do(cmd.Context(), "POST", "/authenticate/mfa", nil, map[string]string{"code": code}); err != nil {
+					// The half-open session is of no use to anyone.
+					_, _ = c.Do(cmd.Context(), "DELETE", "/current-api-session", nil, nil)
+					return fmt.Errorf("log in to %s: MFA: %w", base, err)
+				}
 			}
 			path, err := a.saveSession(Session{URL: base, Token: sess.Token, CAPEM: string(caPEM)})
 			if err != nil {
@@ -105,6 +130,7 @@ trusted after you confirm (or with --yes).`,
 	cmd.Flags().StringVarP(&password, "password", "p", "", "password (or OSTIUM_PASSWORD; asked when empty)")
 	cmd.Flags().StringVar(&caFile, "ca-file", "", "trust this CA bundle (PEM) instead of fetching it")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "trust the fetched CA without asking")
+	cmd.Flags().StringVar(&mfaCode, "mfa-code", "", "TOTP code, when MFA is enrolled (or OSTIUM_MFA_CODE; asked when empty)")
 	return cmd
 }
 
