@@ -60,6 +60,7 @@ func (c *Context) startBackground() {
 		ctx, cancel := context.WithCancel(context.Background())
 		c.bgCancel = cancel
 		go c.watchServices(ctx)
+		go c.watchPosture(ctx)
 		if !c.opts.DisableRenewal {
 			c.renewer = renew.New(renew.Config{
 				Certificate: *c.cert.Load(),

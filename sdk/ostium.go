@@ -63,8 +63,12 @@ type Options struct {
 	// failed write is logged as an error.
 	IdentityFile string
 	// Posture answers services' posture queries before sessions are
-	// requested (HostPosture reports this machine); nil sends none.
-	Posture PostureProvider
+	// requested (HostPosture reports this machine); nil sends none. Its
+	// facts are read again every PostureInterval (default
+	// DefaultPostureInterval; negative: never) and those that changed are
+	// sent, so that the controller follows the device's state.
+	Posture         PostureProvider
+	PostureInterval time.Duration
 	// Control, when set, is called for every socket the Context opens (to
 	// the controller and to routers) before it connects, as net.Dialer's
 	// Control is. A transparent interceptor marks its own sockets with it so
@@ -114,6 +118,11 @@ type Context struct {
 	bgOnce   sync.Once
 	bgCancel context.CancelFunc
 	renewer  *renew.Renewer
+
+	// postureSent holds the posture responses the current API session was
+	// sent, by query (and path), encoded.
+	postureMu   sync.Mutex
+	postureSent map[string]string
 }
 
 // New prepares a Context; it authenticates on first use (or Authenticate).
@@ -189,6 +198,7 @@ func (c *Context) authenticateLocked(ctx context.Context) error {
 		return errors.New("authenticate: the controller returned no session token")
 	}
 	c.rest.setToken(token)
+	c.forgetPosture()
 	for _, q := range sess.AuthQueries {
 		if q != nil && q.TypeID == "MFA" {
 			if err := c.completeMFA(ctx); err != nil {

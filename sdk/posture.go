@@ -4,14 +4,18 @@ import (
 	"context"
 	"crypto/sha512"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
@@ -68,39 +72,134 @@ func postureQueriesOf(d *models.ServiceDetail) []PostureQuery {
 	return out
 }
 
-// answerPosture sends the provider's facts for the service's failing queries.
-func (c *Context) answerPosture(ctx context.Context, svc *Service) error {
-	p := c.opts.Posture
-	if p == nil {
-		return nil
-	}
-	var responses []map[string]any
-	seen := map[string]bool{}
-	for _, q := range svc.PostureQueries {
-		if q.IsPassing || seen[q.ID] {
+// DefaultPostureInterval is how often the facts the provider reports are
+// read again and the changed ones sent, unless Options.PostureInterval says
+// otherwise.
+const DefaultPostureInterval = 20 * time.Second
+
+// postureResponses computes the provider's answers to queries, keyed by
+// query id (and process path); with onlyFailing, passing queries are left
+// out.
+func postureResponses(p PostureProvider, queries []PostureQuery, onlyFailing bool) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, q := range queries {
+		if onlyFailing && q.IsPassing {
 			continue
 		}
-		seen[q.ID] = true
 		switch q.Type {
 		case "OS":
-			typ, version, build := p.OperatingSystem()
-			responses = append(responses, map[string]any{"id": q.ID, "typeId": "OS", "type": typ, "version": version, "build": build})
+			if _, done := out[q.ID]; !done {
+				typ, version, build := p.OperatingSystem()
+				out[q.ID] = map[string]any{"id": q.ID, "typeId": "OS", "type": typ, "version": version, "build": build}
+			}
 		case "MAC":
-			responses = append(responses, map[string]any{"id": q.ID, "typeId": "MAC", "macAddresses": nonNil(p.MACAddresses())})
+			if _, done := out[q.ID]; !done {
+				out[q.ID] = map[string]any{"id": q.ID, "typeId": "MAC", "macAddresses": nonNil(p.MACAddresses())}
+			}
 		case "DOMAIN":
-			responses = append(responses, map[string]any{"id": q.ID, "typeId": "DOMAIN", "domain": p.Domain()})
+			if _, done := out[q.ID]; !done {
+				out[q.ID] = map[string]any{"id": q.ID, "typeId": "DOMAIN", "domain": p.Domain()}
+			}
 		case "PROCESS", "PROCESS_MULTI":
 			for _, path := range q.Paths {
+				key := q.ID + "|" + path
+				if _, done := out[key]; done {
+					continue
+				}
 				running, hash, signers := p.Process(path)
-				responses = append(responses, map[string]any{"id": q.ID, "typeId": "PROCESS", "path": path,
-					"isRunning": running, "hash": hash, "signerFingerprints": nonNil(signers)})
+				out[key] = map[string]any{"id": q.ID, "typeId": "PROCESS", "path": path,
+					"isRunning": running, "hash": hash, "signerFingerprints": nonNil(signers)}
 			}
 		}
 	}
-	if len(responses) == 0 {
+	return out
+}
+
+// answerPosture sends the provider's facts for the service's failing queries.
+func (c *Context) answerPosture(ctx context.Context, svc *Service) error {
+	if c.opts.Posture == nil {
 		return nil
 	}
-	return c.call(ctx, http.MethodPost, "/posture-response-bulk", responses, nil)
+	return c.sendPosture(ctx, postureResponses(c.opts.Posture, svc.PostureQueries, true), false)
+}
+
+// sendPosture posts the responses (with onlyChanged, those that differ from
+// what this API session was last told) and remembers them as sent.
+func (c *Context) sendPosture(ctx context.Context, responses map[string]map[string]any, onlyChanged bool) error {
+	encoded := make(map[string]string, len(responses))
+	var body []map[string]any
+	c.postureMu.Lock()
+	for key, r := range responses {
+		raw, _ := json.Marshal(r)
+		encoded[key] = string(raw)
+		if onlyChanged && c.postureSent[key] == string(raw) {
+			continue
+		}
+		body = append(body, r)
+	}
+	c.postureMu.Unlock()
+	if len(body) == 0 {
+		return nil
+	}
+	sort.Slice(body, func(i, j int) bool {
+		return fmt.Sprint(body[i]["id"], body[i]["path"]) < fmt.Sprint(body[j]["id"], body[j]["path"])
+	})
+	if err := c.call(ctx, http.MethodPost, "/posture-response-bulk", body, nil); err != nil {
+		return err
+	}
+	c.postureMu.Lock()
+	if c.postureSent == nil {
+		c.postureSent = map[string]string{}
+	}
+	for key, raw := range encoded {
+		c.postureSent[key] = raw
+	}
+	c.postureMu.Unlock()
+	return nil
+}
+
+// forgetPosture is called for a new API session, which holds no posture
+// data yet.
+func (c *Context) forgetPosture() {
+	c.postureMu.Lock()
+	c.postureSent = nil
+	c.postureMu.Unlock()
+}
+
+// watchPosture reads the provider's facts for every query of the services
+// known, every PostureInterval, and sends those that changed since they
+// were last sent, so that the controller sees a change (a process stopped,
+// another network) without waiting for the next session: it then ends the
+// sessions that no longer pass, and they pass again once the facts do.
+func (c *Context) watchPosture(ctx context.Context) {
+	interval := c.opts.PostureInterval
+	if c.opts.Posture == nil || interval < 0 {
+		return
+	}
+	if interval == 0 {
+		interval = DefaultPostureInterval
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		var queries []PostureQuery
+		c.mu.Lock()
+		for _, svc := range c.services {
+			queries = append(queries, svc.PostureQueries...)
+		}
+		c.mu.Unlock()
+		if len(queries) == 0 {
+			continue
+		}
+		if err := c.sendPosture(ctx, postureResponses(c.opts.Posture, queries, false), true); err != nil {
+			c.log.Debug("posture responses", "err", err)
+		}
+	}
 }
 
 func nonNil(s []string) []string {
@@ -155,8 +254,41 @@ func (HostPosture) MACAddresses() []string {
 	return out
 }
 
-// Domain implements PostureProvider (no domain outside Windows).
-func (HostPosture) Domain() string { return "" }
+// Domain implements PostureProvider: on Windows the domain the user signed
+// in to (USERDNSDOMAIN, else USERDOMAIN unless it is the machine's own
+// name); elsewhere the kernel's domain name on Linux when one is set, else
+// the domain of the host name when it is fully qualified (a machine joined
+// to a directory is usually named so); "" when the machine has none.
+func (HostPosture) Domain() string {
+	if runtime.GOOS == "windows" {
+		if d := os.Getenv("USERDNSDOMAIN"); d != "" {
+			return d
+		}
+		if d := os.Getenv("USERDOMAIN"); d != "" && !strings.EqualFold(d, os.Getenv("COMPUTERNAME")) {
+			return d
+		}
+		return ""
+	}
+	var kernel []byte
+	if runtime.GOOS == "linux" {
+		kernel, _ = os.ReadFile("/proc/sys/kernel/domainname")
+	}
+	host, _ := os.Hostname()
+	return domainOf(string(kernel), host)
+}
+
+// domainOf picks the domain from the kernel's domain name (Linux reports
+// "(none)" when unset) or else from a fully qualified host name.
+func domainOf(kernel, hostname string) string {
+	if d := strings.TrimSpace(kernel); d != "" && d != "(none)" {
+		return d
+	}
+	hostname = strings.TrimSuffix(strings.TrimSpace(hostname), ".")
+	if i := strings.IndexByte(hostname, '.'); i > 0 && i < len(hostname)-1 {
+		return hostname[i+1:]
+	}
+	return ""
+}
 
 // Process implements PostureProvider on Linux by looking for a process whose
 // executable is path.

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -136,4 +137,52 @@ func TestSDKAnswersPostureQueries(t *testing.T) {
 	if _, err := bad.Dial(ctx, "guarded"); err == nil || !strings.Contains(err.Error(), "INVALID_POSTURE") {
 		t.Fatalf("dial with a failing posture provider: %v", err)
 	}
+}
+
+// changingPosture reports a MAC address that the test changes.
+type changingPosture struct{ mac atomic.Value }
+
+func (f *changingPosture) OperatingSystem() (string, string, string) { return "Linux", "6.1.0", "" }
+func (f *changingPosture) MACAddresses() []string                    { return []string{f.mac.Load().(string)} }
+func (f *changingPosture) Domain() string                            { return "" }
+func (f *changingPosture) Process(string) (bool, string, []string)   { return false, "", nil }
+
+// TestSDKReportsPostureChangesOnItsOwn: the sdk reads its provider's facts
+// again and sends what changed, without a new session asking: a device that
+// leaves the allowed network loses its live connection, and dials again once
+// it is back.
+func TestSDKReportsPostureChangesOnItsOwn(t *testing.T) {
+	e := newPostureNetwork(t)
+	e.listenEcho(t, "guarded")
+	p := &changingPosture{}
+	p.mac.Store("00:11:22:33:44:55")
+	c, err := sdk.New(e.clientIdentity, sdk.Options{Posture: p, PostureInterval: 100 * time.Millisecond, ServicePollInterval: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := c.Dial(ctx, "guarded")
+	if err != nil {
+		t.Fatalf("dial with passing posture: %v", err)
+	}
+	defer conn.Close()
+	if err := echoOnce(conn, "allowed network"); err != nil {
+		t.Fatal(err)
+	}
+	p.mac.Store("66:77:88:99:aa:bb")
+	_ = conn.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the live connection outlived a posture change nobody reported by hand: %v", err)
+	}
+	p.mac.Store("00:11:22:33:44:55")
+	waitUntil(t, "a dial once the posture passes again", 20*time.Second, func() bool {
+		again, err := c.Dial(ctx, "guarded")
+		if err != nil {
+			return false
+		}
+		defer again.Close()
+		return echoOnce(again, "back") == nil
+	})
 }
