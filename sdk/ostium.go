@@ -222,13 +222,21 @@ func (c *Context) completeMFA(ctx context.Context) error {
 	}
 	code, err := c.opts.MFACode(ctx)
 	if err != nil {
-		return fmt.Errorf("authenticate: MFA code: %w", err)
+		return fmt.Errorf("authenticate: %w", &mfaCodeError{err})
 	}
 	if _, err := c.rest.call(ctx, http.MethodPost, "/authenticate/mfa", map[string]string{"code": code}, nil); err != nil {
 		return fmt.Errorf("authenticate: MFA: %w", err)
 	}
 	return nil
 }
+
+// mfaCodeError is a failure of the MFACode callback. The code's source
+// failed, not the controller: whatever it wraps (the end of a closed input,
+// say), it is never IsUnreachable, so AuthenticateWait does not retry it.
+type mfaCodeError struct{ err error }
+
+func (e *mfaCodeError) Error() string { return "MFA code: " + e.err.Error() }
+func (e *mfaCodeError) Unwrap() error { return e.err }
 
 func (c *Context) ensureAuthenticated(ctx context.Context) error {
 	c.mu.Lock()

@@ -16,7 +16,8 @@ import (
 // 504), as opposed to one that says the controller refused the identity:
 // the first is worth retrying, the second is not.
 func IsUnreachable(err error) bool {
-	if err == nil {
+	var codeErr *mfaCodeError
+	if err == nil || errors.As(err, &codeErr) {
 		return false
 	}
 	var ae *APIError

@@ -35,7 +35,15 @@ type fileConfig struct {
 	// Ops is the plain HTTP listener of /metrics and /health (and, with
 	// pprof, /debug/pprof/); off while listen is empty.
 	Ops ops.Config `yaml:"ops"`
-	Log struct {
+	// MFA says where a TOTP code comes from when the controller asks for
+	// one; Posture (default true) answers services' posture queries with
+	// this machine's facts.
+	MFA struct {
+		CodeFile    string   `yaml:"codeFile"`
+		CodeCommand []string `yaml:"codeCommand"`
+	} `yaml:"mfa"`
+	Posture *bool `yaml:"posture"`
+	Log     struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
@@ -77,6 +85,12 @@ func parseFileConfig(data []byte) (*fileConfig, error) {
 	}
 	if err := c.Ops.Validate(); err != nil {
 		return nil, fmt.Errorf("tunnel config: %w", err)
+	}
+	if c.MFA.CodeFile != "" && len(c.MFA.CodeCommand) > 0 {
+		return nil, errors.New("tunnel config: mfa: give codeFile or codeCommand, not both")
+	}
+	if len(c.MFA.CodeCommand) > 0 && strings.TrimSpace(c.MFA.CodeCommand[0]) == "" {
+		return nil, errors.New("tunnel config: mfa.codeCommand: the first element is the program to run")
 	}
 	if _, err := parseLevel(c.Log.Level); err != nil {
 		return nil, fmt.Errorf("tunnel config: %w", err)

@@ -25,7 +25,8 @@ func TestExampleConfigParses(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Identity == "" || c.Poll != 5*time.Second || c.MaxPorts != 256 || c.Intercept == nil || !*c.Intercept ||
-		c.TProxy.Enabled || c.TProxy.DNSPool != "100.64.0.0/10" || c.Log.Format != "text" {
+		c.TProxy.Enabled || c.TProxy.DNSPool != "100.64.0.0/10" || c.Log.Format != "text" || c.Posture == nil || !*c.Posture ||
+		c.MFA.CodeFile != "" || len(c.MFA.CodeCommand) != 0 {
 		t.Fatalf("decoded %+v", c)
 	}
 }
@@ -43,6 +44,10 @@ func TestParseFileConfigRejects(t *testing.T) {
 		"proxy: [nocolon]\n",
 		"log: {level: loud}\n",
 		"log: {format: xml}\n",
+		"mfa: {codeFile: /run/code, codeCommand: [totp]}\n",
+		"mfa: {codeCommand: [\"\"]}\n",
+		"mfa: {codeFile: [a]}\n",
+		"posture: maybe\n",
 	} {
 		if _, err := parseFileConfig([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
@@ -58,6 +63,7 @@ func FuzzParseFileConfig(f *testing.F) {
 	f.Add("tproxy:\n  enabled: true\n  dnsPool: 10.0.0.0/8\n")
 	f.Add("log: {level: debug, format: json}\n")
 	f.Add("ops: {listen: 127.0.0.1:9092, pprof: true}\n")
+	f.Add("posture: false\nmfa: {codeCommand: [oathtool, --totp, -b, X]}\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		c, err := parseFileConfig([]byte(s))
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -49,6 +50,8 @@ func newRoot() *cobra.Command {
 type common struct {
 	configPath, identityPath, logLevel, logFormat string
 	ops                                           ops.Config
+	mfaCodeFile, mfaCodeCommand                   string
+	noPosture                                     bool
 }
 
 func (c *common) flags(cmd *cobra.Command) {
@@ -58,6 +61,30 @@ func (c *common) flags(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.logFormat, "log-format", "text", "text or json")
 	cmd.Flags().StringVar(&c.ops.Listen, "ops", "", "serve /metrics and /health over plain HTTP on this host:port (e.g. 127.0.0.1:9092)")
 	cmd.Flags().BoolVar(&c.ops.Pprof, "pprof", false, "also serve Go's profiler under /debug/pprof/ on the --ops listener")
+	cmd.Flags().StringVar(&c.mfaCodeFile, "mfa-code-file", "", "file holding the current TOTP code, read when the controller asks for one")
+	cmd.Flags().StringVar(&c.mfaCodeCommand, "mfa-code-command", "", "command (split on spaces, no shell) printing the current TOTP code")
+	cmd.Flags().BoolVar(&c.noPosture, "no-posture", false, "do not answer services' posture queries")
+}
+
+// sdkOptions are the sdk settings both commands share: renewed certificates
+// written back to the identity file, posture queries answered with this
+// machine's facts (re-sent when they change), and TOTP codes from the
+// configured source, or a prompt on the terminal.
+func (c *common) sdkOptions(cmd *cobra.Command, fc *fileConfig, log *slog.Logger) sdk.Options {
+	set := cmd.Flags().Changed
+	src := &mfaSource{file: fc.MFA.CodeFile, command: fc.MFA.CodeCommand, in: os.Stdin, out: os.Stderr, interactive: isTerminal(os.Stdin)}
+	if set("mfa-code-file") || set("mfa-code-command") {
+		src.file, src.command = c.mfaCodeFile, strings.Fields(c.mfaCodeCommand)
+	}
+	opts := sdk.Options{Logger: log.With("component", "sdk"), IdentityFile: c.identityPath, MFACode: src.code}
+	posture := !c.noPosture
+	if !set("no-posture") && fc.Posture != nil {
+		posture = *fc.Posture
+	}
+	if posture {
+		opts.Posture = sdk.HostPosture{}
+	}
+	return opts
 }
 
 // resolve merges the file into the flags not given and loads the identity.
@@ -91,6 +118,9 @@ func (c *common) resolve(cmd *cobra.Command) (*fileConfig, *slog.Logger, *identi
 	}
 	if c.identityPath == "" {
 		return nil, nil, nil, fmt.Errorf("--identity is required")
+	}
+	if c.mfaCodeFile != "" && c.mfaCodeCommand != "" {
+		return nil, nil, nil, fmt.Errorf("give --mfa-code-file or --mfa-code-command, not both")
 	}
 	id, err := identity.Load(c.identityPath)
 	if err != nil {
@@ -177,9 +207,8 @@ Services that appear, change or disappear are picked up at the next poll.`,
 			if !set("no-host") && fc.Host != nil {
 				noHost = !*fc.Host
 			}
-			// Renewed certificates are written back to the identity file, so that a restart
-			// signs in with them.
-			sdkOpts := sdk.Options{Logger: log.With("component", "sdk"), ConfigTypes: tunnel.ConfigTypes, IdentityFile: c.identityPath}
+			sdkOpts := c.sdkOptions(cmd, fc, log)
+			sdkOpts.ConfigTypes = tunnel.ConfigTypes
 			transparent := useTProxy && !noIntercept
 			if transparent {
 				// The tunneler's own connections to the controller and routers must
@@ -278,7 +307,7 @@ every connection to it is carried to the service. No privilege is needed.`,
 			if len(mappings) == 0 {
 				return fmt.Errorf("give at least one service:host:port mapping")
 			}
-			sc, err := sdk.New(id, sdk.Options{Logger: log.With("component", "sdk"), IdentityFile: c.identityPath})
+			sc, err := sdk.New(id, c.sdkOptions(cmd, fc, log))
 			if err != nil {
 				return err
 			}
