@@ -459,3 +459,75 @@ func TestTunnelHostWithTargetDownRefusesTheDial(t *testing.T) {
 		return nil
 	})
 }
+
+// sourceRecordingEcho is an echo server on 127.0.0.1 that records the address
+// each connection comes from.
+func sourceRecordingEcho(t *testing.T) (*net.TCPAddr, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	from := make(chan string, 64)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			select {
+			case from <- c.RemoteAddr().(*net.TCPAddr).IP.String():
+			default:
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+				_ = c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr), from
+}
+
+// TestTunnelSourceAddressFollowsAllowedSourceAddresses: an intercept.v1
+// sourceIp asks the host to connect from 127.0.0.5; the target sees that
+// address while host.v1 allowedSourceAddresses allows it, and the host
+// refuses the dials once the list no longer does.
+func TestTunnelSourceAddressFollowsAllowedSourceAddresses(t *testing.T) {
+	n := harness.Start(t)
+	n.OpenPolicies()
+	n.Router("router-1")
+	target, from := sourceRecordingEcho(t)
+	port := freePort(t)
+	id := n.Service("sourced", false)
+	icfg := n.Create("/configs", map[string]any{"name": "sourced-intercept", "configTypeId": "intercept.v1",
+		"data": map[string]any{"protocols": []string{"tcp"}, "addresses": []string{"127.0.0.1"},
+			"portRanges": []map[string]int{{"low": port, "high": port}}, "sourceIp": "127.0.0.5"}})
+	hostData := func(allowed string) map[string]any {
+		return map[string]any{"protocol": "tcp", "address": "127.0.0.1", "port": target.Port, "allowedSourceAddresses": []string{allowed}}
+	}
+	hcfg := n.Create("/configs", map[string]any{"name": "sourced-host", "configTypeId": "host.v1", "data": hostData("127.0.0.0/24")})
+	n.Mgmt("PATCH", "/services/"+id, map[string]any{"configs": []string{icfg, hcfg}}, nil)
+	host := runTunneler(t, tunnelContext(t, n, n.Identity("host-tunneler", "sourced-bind")), n, "host")
+	runTunneler(t, tunnelContext(t, n, n.Identity("client-tunneler", "sourced-dial")), n, "client")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	eventually(t, "a connection from the allowed source address", func() error {
+		return plainRoundTrip(addr, 16<<10, 6)
+	})
+	if got := <-from; got != "127.0.0.5" {
+		t.Fatalf("the target saw a connection from %s, want the source address asked for, 127.0.0.5", got)
+	}
+	// The list changes: the host takes the new config and refuses.
+	n.Mgmt("PATCH", "/configs/"+hcfg, map[string]any{"data": hostData("10.0.0.0/8")}, nil)
+	before := host.Stats().Host.Failed
+	eventually(t, "the host to refuse a source address no longer allowed", func() error {
+		if err := plainRoundTrip(addr, 1024, 7); err == nil {
+			return errors.New("still carried")
+		}
+		if host.Stats().Host.Failed == before {
+			return errors.New("the host has not refused yet")
+		}
+		return nil
+	})
+}

@@ -232,6 +232,11 @@ func ParseHost(data map[string]any) (*Host, error) {
 	default:
 		return nil, errors.New("host.v1: port is missing (or set forwardPort with allowedPortRanges)")
 	}
+	for _, a := range j.AllowedSourceAddresses {
+		if _, err := parsePrefix(a); err != nil {
+			return nil, fmt.Errorf("host.v1: allowedSourceAddresses: %w", err)
+		}
+	}
 	if lo := j.ListenOptions; lo != nil {
 		if lo.Cost < 0 || lo.Cost > math.MaxUint16 {
 			return nil, fmt.Errorf("host.v1: cost %d is out of range", lo.Cost)
@@ -242,13 +247,38 @@ func ParseHost(data map[string]any) (*Host, error) {
 	return h, nil
 }
 
-// Destination is what an intercepting tunneler saw as the destination of a
-// connection. It travels to the host as the dial's application data (JSON).
+// Destination is what an intercepting tunneler saw of a connection: where
+// it was going and where it came from. It travels to the host as the dial's
+// application data (JSON).
 type Destination struct {
 	Protocol string `json:"dst_protocol,omitempty"`
 	IP       string `json:"dst_ip,omitempty"`
 	Port     string `json:"dst_port,omitempty"`
 	Hostname string `json:"dst_hostname,omitempty"`
+	// SrcProtocol, SrcIP and SrcPort are the intercepted client's side.
+	SrcProtocol string `json:"src_protocol,omitempty"`
+	SrcIP       string `json:"src_ip,omitempty"`
+	SrcPort     string `json:"src_port,omitempty"`
+	// SourceAddr is the source address (ip or ip:port) the dialer asks the
+	// host to connect to the target from: the intercept.v1 sourceIp with its
+	// variables filled in. The host connects from it only when host.v1
+	// allowedSourceAddresses allows it, and refuses the dial otherwise.
+	SourceAddr string `json:"source_addr,omitempty"`
+}
+
+// WithSource fills the source of an intercepted connection from src, and
+// the source address to connect from when the intercept config asks for
+// one (sourceIp).
+func (d Destination) WithSource(src netip.AddrPort, sourceIP string) Destination {
+	if !src.IsValid() {
+		return d
+	}
+	d.SrcProtocol, d.SrcIP, d.SrcPort = d.Protocol, src.Addr().Unmap().String(), fmt.Sprint(src.Port())
+	if sourceIP != "" {
+		d.SourceAddr = strings.NewReplacer("$src_ip", d.SrcIP, "$src_port", d.SrcPort,
+			"$dst_ip", d.IP, "$dst_port", d.Port).Replace(sourceIP)
+	}
+	return d
 }
 
 // Encode is the destination as dial application data.
@@ -354,6 +384,44 @@ func (h *Host) Resolve(dst *Destination) (Target, error) {
 		t.Port = uint16(port)
 	}
 	return t, nil
+}
+
+// Source checks the source address a dialer asked the host to connect
+// from: none (the host connects from its own address), or one within
+// allowedSourceAddresses, returned with its port (0 when it names none).
+func (h *Host) Source(dst *Destination) (netip.AddrPort, error) {
+	if dst == nil || dst.SourceAddr == "" {
+		return netip.AddrPort{}, nil
+	}
+	var ip netip.Addr
+	var port uint16
+	if ap, err := netip.ParseAddrPort(dst.SourceAddr); err == nil {
+		ip, port = ap.Addr(), ap.Port()
+	} else if a, err := netip.ParseAddr(dst.SourceAddr); err == nil {
+		ip = a
+	} else {
+		return netip.AddrPort{}, fmt.Errorf("source address %q is not an IP address", dst.SourceAddr)
+	}
+	ip = ip.Unmap()
+	for _, allowed := range h.AllowedSourceAddresses {
+		if prefix, err := parsePrefix(allowed); err == nil && prefix.Contains(ip) {
+			return netip.AddrPortFrom(ip, port), nil
+		}
+	}
+	return netip.AddrPort{}, fmt.Errorf("source address %s is not allowed (host.v1 allowedSourceAddresses)", ip)
+}
+
+// parsePrefix reads an IP or a CIDR as a prefix.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is neither an IP address nor a CIDR", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // PortAllowed reports whether port lies in one of the ranges.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -167,6 +168,56 @@ func TestDestinationRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSourceAddresses(t *testing.T) {
+	// The intercepting side fills the client's address and the source address its
+	// config asks for.
+	d := Destination{Protocol: "tcp", IP: "10.0.0.1", Port: "443"}.WithSource(netip.MustParseAddrPort("192.0.2.9:5555"), "$src_ip:$src_port")
+	if d.SrcIP != "192.0.2.9" || d.SrcPort != "5555" || d.SrcProtocol != "tcp" || d.SourceAddr != "192.0.2.9:5555" {
+		t.Fatalf("with source: %+v", d)
+	}
+	if back, err := DecodeDestination(d.Encode()); err != nil || back != d || !strings.Contains(string(d.Encode()), `"source_addr":"192.0.2.9:5555"`) {
+		t.Fatalf("round trip %s: %+v %v", d.Encode(), back, err)
+	}
+	if d := (Destination{Protocol: "tcp"}).WithSource(netip.MustParseAddrPort("192.0.2.9:5555"), ""); d.SourceAddr != "" || d.SrcIP != "192.0.2.9" {
+		t.Fatalf("no sourceIp in the config: %+v", d)
+	}
+
+	h, err := ParseHost(mapOf(t, `{"protocol":"tcp","address":"a","port":1,"allowedSourceAddresses":["192.0.2.0/24","2001:db8::7"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, want := range map[string]string{
+		"":                  "",
+		"192.0.2.9":         "192.0.2.9:0",
+		"192.0.2.9:5555":    "192.0.2.9:5555",
+		"[2001:db8::7]:80":  "[2001:db8::7]:80",
+		"::ffff:192.0.2.10": "192.0.2.10:0",
+		"192.0.3.1":         "refused",
+		"2001:db8::8":       "refused",
+		"host.example":      "refused",
+	} {
+		got, err := h.Source(&Destination{SourceAddr: src})
+		switch {
+		case want == "refused" && err == nil:
+			t.Errorf("source %q allowed as %v", src, got)
+		case want != "refused" && err != nil:
+			t.Errorf("source %q: %v", src, err)
+		case want != "refused" && want != "" && got.String() != want:
+			t.Errorf("source %q: %v, want %s", src, got, want)
+		case want == "" && got.IsValid():
+			t.Errorf("no source asked, got %v", got)
+		}
+	}
+	// Without a list, no source address may be asked for.
+	plain, _ := ParseHost(mapOf(t, `{"protocol":"tcp","address":"a","port":1}`))
+	if _, err := plain.Source(&Destination{SourceAddr: "192.0.2.9"}); err == nil {
+		t.Error("a source address was allowed by no list")
+	}
+	if _, err := ParseHost(mapOf(t, `{"protocol":"tcp","address":"a","port":1,"allowedSourceAddresses":["*.example"]}`)); err == nil {
+		t.Error("a name in allowedSourceAddresses was accepted")
+	}
+}
+
 func FuzzParseIntercept(f *testing.F) {
 	f.Add(`{"protocols":["tcp"],"addresses":["10.0.0.1"],"portRanges":[{"low":1,"high":2}]}`)
 	f.Add(`{"protocols":["udp","tcp"],"addresses":["*.a","10.0.0.0/8"],"portRanges":[{"low":0,"high":65535}],"dialOptions":{"connectTimeoutSeconds":-1}}`)
@@ -196,6 +247,7 @@ func FuzzParseHost(f *testing.F) {
 	f.Add(`{"forwardProtocol":true,"allowedProtocols":["tcp"],"forwardAddress":true,"allowedAddresses":["*.x"],"forwardPort":true,"allowedPortRanges":[{"low":1,"high":9}]}`,
 		`{"dst_protocol":"tcp","dst_hostname":"a.x","dst_port":"5"}`)
 	f.Add(`{"protocol":"udp","address":"h","port":-1}`, `[]`)
+	f.Add(`{"protocol":"tcp","address":"h","port":1,"allowedSourceAddresses":["10.0.0.0/8"]}`, `{"source_addr":"10.1.1.1:80"}`)
 	f.Fuzz(func(t *testing.T, cfg, appData string) {
 		var m map[string]any
 		if json.Unmarshal([]byte(cfg), &m) != nil {
@@ -222,6 +274,9 @@ func FuzzParseHost(f *testing.F) {
 		}
 		if h.ForwardPort && !PortAllowed(h.AllowedPortRanges, tg.Port) {
 			t.Fatalf("resolved port %d outside %v", tg.Port, h.AllowedPortRanges)
+		}
+		if src, err := h.Source(dst); err == nil && src.IsValid() && len(h.AllowedSourceAddresses) == 0 {
+			t.Fatalf("source %v allowed without allowedSourceAddresses", src)
 		}
 	})
 }

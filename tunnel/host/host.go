@@ -2,7 +2,9 @@
 // host.v1 config it binds the service through the sdk and connects each
 // connection dialers make to the configured target (or, when the config
 // forwards them, to the protocol, address and port the dialer asked for,
-// within the allowed lists).
+// within the allowed lists). A dialer that asks for a source address is
+// connected from it when allowedSourceAddresses allows it, and refused
+// otherwise.
 package host
 
 import (
@@ -11,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -76,10 +79,6 @@ func Start(b Binder, service string, cfg *config.Host, ownIdentity string, count
 		counters = &relay.Counters{}
 	}
 	log = log.With("service", service)
-	if len(cfg.AllowedSourceAddresses) > 0 {
-		log.Info("allowedSourceAddresses is not applied: connections to the target come from this host's own address",
-			"allowedSourceAddresses", cfg.AllowedSourceAddresses)
-	}
 	timeout := DefaultConnectTimeout
 	if cfg.ListenOptions.ConnectTimeoutSeconds > 0 {
 		timeout = time.Duration(cfg.ListenOptions.ConnectTimeoutSeconds) * time.Second
@@ -139,17 +138,39 @@ func (h *Host) untrack(c net.Conn) {
 	h.mu.Unlock()
 }
 
-// targetOf picks the target of an accepted connection.
-func (h *Host) targetOf(c net.Conn) (config.Target, error) {
+// targetOf picks the target of an accepted connection, and the source
+// address to connect to it from (none: this host's own).
+func (h *Host) targetOf(c net.Conn) (config.Target, netip.AddrPort, error) {
 	var dst *config.Destination
 	if ad, ok := c.(appDataConn); ok && len(ad.AppData()) > 0 {
 		d, err := config.DecodeDestination(ad.AppData())
 		if err != nil {
-			return config.Target{}, err
+			return config.Target{}, netip.AddrPort{}, err
 		}
 		dst = &d
 	}
-	return h.cfg.Resolve(dst)
+	t, err := h.cfg.Resolve(dst)
+	if err != nil {
+		return t, netip.AddrPort{}, err
+	}
+	src, err := h.cfg.Source(dst)
+	return t, src, err
+}
+
+// dialTarget connects to the target, from src when it is set: an address
+// of this host binds as it is; another one needs a transparent socket
+// (Linux, CAP_NET_ADMIN) and routes that bring the answers back here.
+func (h *Host) dialTarget(ctx context.Context, target config.Target, src netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	if src.IsValid() {
+		if target.Protocol == "udp" {
+			d.LocalAddr = net.UDPAddrFromAddrPort(src)
+		} else {
+			d.LocalAddr = net.TCPAddrFromAddrPort(src)
+		}
+		d.Control = transparentControl
+	}
+	return d.DialContext(ctx, target.Protocol, target.HostPort())
 }
 
 // refuse turns a connection down: a pending one refuses its dial with the
@@ -186,7 +207,7 @@ func dialFailure(err error) string {
 
 func (h *Host) handle(c net.Conn) {
 	caller := c.RemoteAddr().String()
-	target, err := h.targetOf(c)
+	target, src, err := h.targetOf(c)
 	if err != nil {
 		h.counters.Fail()
 		h.log.Warn("refused a connection", "from", caller, "err", err)
@@ -194,13 +215,16 @@ func (h *Host) handle(c net.Conn) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
-	var d net.Dialer
-	out, err := d.DialContext(ctx, target.Protocol, target.HostPort())
+	out, err := h.dialTarget(ctx, target, src)
 	cancel()
 	if err != nil {
 		h.counters.Fail()
-		h.log.Warn("cannot reach the target", "from", caller, "target", target.String(), "err", err)
-		refuse(c, fmt.Errorf("cannot reach the target %s: %s", target.String(), dialFailure(err)))
+		from := ""
+		if src.IsValid() {
+			from = " from " + src.Addr().String()
+		}
+		h.log.Warn("cannot reach the target", "from", caller, "target", target.String(), "source", from, "err", err)
+		refuse(c, fmt.Errorf("cannot reach the target %s%s: %s", target.String(), from, dialFailure(err)))
 		return
 	}
 	if pc, ok := c.(sdk.PendingConn); ok {

@@ -1,11 +1,16 @@
 package host
 
 import (
+	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/ostium-net/ostium/sdk/wire"
 	"github.com/ostium-net/ostium/tunnel/config"
+	"github.com/ostium-net/ostium/tunnel/relay"
 )
 
 func TestListenOptionsOf(t *testing.T) {
@@ -36,7 +41,7 @@ func TestTargetOfForwardedDestination(t *testing.T) {
 	defer a.Close()
 	defer b.Close()
 	ok := config.Destination{Protocol: "tcp", IP: "10.1.2.3", Port: "85"}
-	tg, err := h.targetOf(dialedConn{a, ok.Encode()})
+	tg, _, err := h.targetOf(dialedConn{a, ok.Encode()})
 	if err != nil || tg.String() != "tcp:10.1.2.3:85" {
 		t.Fatalf("target %v, %v", tg, err)
 	}
@@ -46,12 +51,76 @@ func TestTargetOfForwardedDestination(t *testing.T) {
 		[]byte("not json"),
 		nil,
 	} {
-		if tg, err := h.targetOf(dialedConn{a, appData}); err == nil {
+		if tg, _, err := h.targetOf(dialedConn{a, appData}); err == nil {
 			t.Errorf("app data %q resolved to %v", appData, tg)
 		}
 	}
 	// A connection without app data cannot be forwarded.
-	if _, err := h.targetOf(a); err == nil {
+	if _, _, err := h.targetOf(a); err == nil {
 		t.Error("a connection without app data resolved")
+	}
+}
+
+// TestSourceAddressesAreEnforced: a dialer's source address is used only
+// when allowedSourceAddresses allows it; otherwise the dial is refused and
+// the target never sees a connection.
+func TestSourceAddressesAreEnforced(t *testing.T) {
+	target, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	seen := make(chan string, 8)
+	go func() {
+		for {
+			c, err := target.Accept()
+			if err != nil {
+				return
+			}
+			seen <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			_ = c.Close()
+		}
+	}()
+	port := uint16(target.Addr().(*net.TCPAddr).Port)
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		source  string
+		want    string // the source the target sees; "" for a refusal
+	}{
+		{"no source asked", nil, "", "127.0.0.1"},
+		{"allowed by a CIDR", []string{"10.0.0.0/8", "127.0.0.0/8"}, "127.0.0.2", "127.0.0.2"},
+		{"allowed with a port", []string{"127.0.0.3"}, "127.0.0.3:0", "127.0.0.3"},
+		{"not in the list", []string{"127.0.0.2"}, "127.0.0.3", ""},
+		{"no list at all", nil, "127.0.0.2", ""},
+		{"not an address", []string{"127.0.0.0/8"}, "localhost", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &Host{cfg: &config.Host{Protocol: "tcp", Address: "127.0.0.1", Port: port, AllowedSourceAddresses: tc.allowed},
+				log: slog.New(slog.DiscardHandler), counters: &relay.Counters{}, timeout: 5 * time.Second, conns: map[net.Conn]struct{}{}}
+			dst := config.Destination{Protocol: "tcp", IP: "127.0.0.1", Port: fmt.Sprint(port)}.WithSource(netip.MustParseAddrPort("192.0.2.7:4000"), "")
+			dst.SourceAddr = tc.source
+			a, b := net.Pipe()
+			defer b.Close()
+			done := make(chan struct{})
+			go func() { defer close(done); h.handle(dialedConn{a, dst.Encode()}) }()
+			select {
+			case got := <-seen:
+				if got != tc.want {
+					t.Fatalf("the target saw a connection from %s, want %q", got, tc.want)
+				}
+				_ = b.Close()
+			case <-done:
+				if tc.want != "" {
+					t.Fatalf("refused a dial from %q allowed by %v", tc.source, tc.allowed)
+				}
+				if s := h.counters.Snapshot(); s.Failed != 1 {
+					t.Fatalf("a refusal counted %+v", s)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("neither connected nor refused")
+			}
+			<-done
+		})
 	}
 }

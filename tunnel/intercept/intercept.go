@@ -231,9 +231,20 @@ func destinationOf(protocol string, ep netip.AddrPort) config.Destination {
 	return config.Destination{Protocol: protocol, IP: ep.Addr().String(), Port: strconv.Itoa(int(ep.Port()))}
 }
 
+// sourceOf is the client's address of a connection, when it is an IP one.
+func sourceOf(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	return netip.AddrPort{}
+}
+
 func (in *Intercept) serveTCP(ln net.Listener, ep Endpoint) {
 	defer in.wg.Done()
-	opts := DialOptionsOf(in.cfg.DialOptions, destinationOf("tcp", ep.Addr))
+	dst := destinationOf("tcp", ep.Addr)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -246,6 +257,7 @@ func (in *Intercept) serveTCP(ln net.Listener, ep Endpoint) {
 			_ = c.Close()
 			return
 		}
+		opts := DialOptionsOf(in.cfg.DialOptions, dst.WithSource(sourceOf(c.RemoteAddr()), in.cfg.SourceIP))
 		in.wg.Add(1)
 		go func() {
 			defer in.wg.Done()
@@ -264,7 +276,7 @@ type udpFlow struct {
 
 func (in *Intercept) serveUDP(pc net.PacketConn, ep Endpoint) {
 	defer in.wg.Done()
-	opts := DialOptionsOf(in.cfg.DialOptions, destinationOf("udp", ep.Addr))
+	dst := destinationOf("udp", ep.Addr)
 	var mu sync.Mutex
 	flows := map[string]*udpFlow{}
 	buf := make([]byte, relay.MaxDatagram)
@@ -285,7 +297,7 @@ func (in *Intercept) serveUDP(pc net.PacketConn, ep Endpoint) {
 			in.wg.Add(1)
 			go func() {
 				defer in.wg.Done()
-				in.runFlow(pc, src, f, opts)
+				in.runFlow(pc, src, f, DialOptionsOf(in.cfg.DialOptions, dst.WithSource(sourceOf(src), in.cfg.SourceIP)))
 				mu.Lock()
 				delete(flows, src.String())
 				mu.Unlock()

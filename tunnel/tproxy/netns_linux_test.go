@@ -284,9 +284,17 @@ func oneUDPFlow(t *testing.T, d *echoDialer, c *net.UDPConn, service string, dst
 		}
 	}
 	want := config.Destination{Protocol: "udp", IP: dst.Addr().String(), Port: strconv.Itoa(int(dst.Port()))}
-	if got := d.dialsOf(service); len(got) != 1 || got[0].dst != want {
+	client := strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+	if got := d.dialsOf(service); len(got) != 1 || destinationOnly(got[0].dst) != want ||
+		got[0].dst.SrcProtocol != "udp" || got[0].dst.SrcIP == "" || got[0].dst.SrcPort != client || got[0].dst.SourceAddr != "" {
 		t.Errorf("dials of %s after one flow: %+v", service, got)
 	}
+}
+
+// destinationOnly is d without the client's side.
+func destinationOnly(d config.Destination) config.Destination {
+	d.SrcProtocol, d.SrcIP, d.SrcPort, d.SourceAddr = "", "", "", ""
+	return d
 }
 
 func managerInNamespace(t *testing.T) {
@@ -347,7 +355,7 @@ func managerInNamespace(t *testing.T) {
 	}()
 	ports := func(lo, hi uint16) []config.PortRange { return []config.PortRange{{Low: lo, High: hi}} }
 	for name, cfg := range map[string]*config.Intercept{
-		"cidr-tcp":  {Protocols: []string{"tcp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(80, 80)},
+		"cidr-tcp":  {Protocols: []string{"tcp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(80, 80), SourceIP: "$src_ip:$src_port"},
 		"wide":      {Protocols: []string{"tcp"}, Addresses: []string{"10.0.0.0/8"}, PortRanges: ports(80, 90)},
 		"cidr-udp":  {Protocols: []string{"udp"}, Addresses: []string{"10.99.0.0/24"}, PortRanges: ports(53, 53)},
 		"named":     {Protocols: []string{"tcp", "udp"}, Addresses: []string{"echo.test"}, PortRanges: ports(7000, 7000)},
@@ -386,7 +394,10 @@ func managerInNamespace(t *testing.T) {
 	if got := tcpExchange(t, cidrTCP, "hello"); got != "cidr-tcp:hello" {
 		t.Errorf("tcp to %s got %q", cidrTCP, got)
 	}
-	if got := d.dialsOf("cidr-tcp"); len(got) != 1 || got[0].dst != (config.Destination{Protocol: "tcp", IP: "10.99.0.7", Port: "80"}) {
+	// The dial carries the client's address, and the source address its
+	// sourceIp asks the host to connect from.
+	if got := d.dialsOf("cidr-tcp"); len(got) != 1 || destinationOnly(got[0].dst) != (config.Destination{Protocol: "tcp", IP: "10.99.0.7", Port: "80"}) ||
+		got[0].dst.SrcProtocol != "tcp" || got[0].dst.SrcIP != "192.0.2.1" || got[0].dst.SourceAddr != "192.0.2.1:"+got[0].dst.SrcPort {
 		t.Errorf("dials of cidr-tcp: %+v", got)
 	}
 	if got := tcpExchange(t, netip.MustParseAddrPort("10.5.5.5:85"), "wider"); got != "wide:wider" {
@@ -432,7 +443,7 @@ func managerInNamespace(t *testing.T) {
 	if got, from := udpExchange(t, c3, named, "dgram"); got != "named-udp:dgram" || from != named {
 		t.Errorf("udp to echo.test (%s): got %q from %s", named, got, from)
 	}
-	if got := d.dialsOf("named"); len(got) != 2 || got[1].dst != (config.Destination{Protocol: "udp", IP: named.Addr().String(), Port: "7000", Hostname: "echo.test"}) {
+	if got := d.dialsOf("named"); len(got) != 2 || destinationOnly(got[1].dst) != (config.Destination{Protocol: "udp", IP: named.Addr().String(), Port: "7000", Hostname: "echo.test"}) {
 		t.Errorf("dials of named: %+v", got)
 	}
 	// IPv6: TCP and UDP to a CIDR address reach its services with the
@@ -441,7 +452,7 @@ func managerInNamespace(t *testing.T) {
 	if got := tcpExchange(t, cidr6TCP, "hello6"); got != "cidr6-tcp:hello6" {
 		t.Errorf("tcp to %s got %q", cidr6TCP, got)
 	}
-	if got := d.dialsOf("cidr6-tcp"); len(got) != 1 || got[0].dst != (config.Destination{Protocol: "tcp", IP: "2001:db8:99::7", Port: "80"}) {
+	if got := d.dialsOf("cidr6-tcp"); len(got) != 1 || destinationOnly(got[0].dst) != (config.Destination{Protocol: "tcp", IP: "2001:db8:99::7", Port: "80"}) {
 		t.Errorf("dials of cidr6-tcp: %+v", got)
 	}
 	cidr6UDP := netip.MustParseAddrPort("[2001:db8:99::7]:53")

@@ -383,6 +383,9 @@ func (m *Manager) handle(c net.Conn) {
 		return
 	}
 	d := config.Destination{Protocol: "tcp", IP: dst.Addr().Unmap().String(), Port: strconv.Itoa(int(dst.Port())), Hostname: hostname}
+	if ra, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		d = d.WithSource(ra.AddrPort(), cfg.SourceIP)
+	}
 	intercept.ForwardStream(m.ctx, m.opts.Dialer, service, intercept.DialOptionsOf(cfg.DialOptions, d), c, m.opts.Counters, m.log.With("service", service))
 }
 

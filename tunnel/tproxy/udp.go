@@ -83,6 +83,7 @@ func (m *Manager) deliver(key flowKey, d []byte) {
 			return
 		}
 		dest := config.Destination{Protocol: "udp", IP: key.dst.Addr().String(), Port: strconv.Itoa(int(key.dst.Port())), Hostname: hostname}
+		dest = dest.WithSource(key.client, m.services[service].SourceIP)
 		opts := intercept.DialOptionsOf(m.services[service].DialOptions, dest)
 		f = &udpFlow{in: make(chan []byte, flowQueue), ended: make(chan struct{})}
 		m.flows[key] = f
