@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/ostium-net/ostium/controller/events"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/internal/ops"
 )
@@ -30,7 +31,36 @@ type Config struct {
 	Log     LogConfig     `yaml:"log"`
 	// Ops is the plain HTTP listener of /metrics, /health and, when
 	// enabled, /debug/pprof/ (off while ops.listen is empty).
-	Ops ops.Config `yaml:"ops"`
+	Ops    ops.Config   `yaml:"ops"`
+	Events EventsConfig `yaml:"events"`
+	Audit  AuditConfig  `yaml:"audit"`
+}
+
+// EventsConfig says where events go besides the management API's stream
+// (GET /events).
+type EventsConfig struct {
+	// File, when set, writes events to a JSON-lines file.
+	File *EventsFileConfig `yaml:"file"`
+}
+
+// EventsFileConfig is the JSON-lines file sink of events.
+type EventsFileConfig struct {
+	// Path is the file (relative to the configuration file's directory);
+	// rotated files are Path.1 (the newest) to Path.<maxFiles>.
+	Path string `yaml:"path"`
+	// MaxSizeMB is the size in MiB past which the file is rotated (default 100).
+	MaxSizeMB int `yaml:"maxSizeMB"`
+	// MaxFiles is how many rotated files are kept (default 5).
+	MaxFiles int `yaml:"maxFiles"`
+	// Types selects the events written, as the stream's types parameter
+	// does ("circuit,entity"); every event when empty.
+	Types string `yaml:"types"`
+}
+
+// AuditConfig governs the audit trail of management writes.
+type AuditConfig struct {
+	// Retention is how long audit records are kept (default 2160h, 90 days).
+	Retention Duration `yaml:"retention"`
 }
 
 // RoutersConfig is the control channel edge routers connect to.
@@ -210,6 +240,9 @@ func (c *Config) resolve(base string) {
 		}
 	}
 	abs(&c.DataDir)
+	if c.Events.File != nil {
+		abs(&c.Events.File.Path)
+	}
 	for _, p := range []*string{&c.PKI.Dir, &c.PKI.RootCert, &c.PKI.SigningCert, &c.PKI.SigningKey, &c.PKI.ServerCert, &c.PKI.ServerKey} {
 		abs(p)
 	}
@@ -276,6 +309,23 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Ops.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if f := c.Events.File; f != nil {
+		if f.Path == "" {
+			errs = append(errs, errors.New("events.file.path is required when events.file is set"))
+		}
+		if f.MaxSizeMB < 0 || f.MaxSizeMB > 1<<20 {
+			errs = append(errs, errors.New("events.file.maxSizeMB must be between 1 and 1048576 (0: the default)"))
+		}
+		if f.MaxFiles < 0 || f.MaxFiles > 1000 {
+			errs = append(errs, errors.New("events.file.maxFiles must be between 1 and 1000 (0: the default)"))
+		}
+		if _, err := events.ParseTypes(f.Types); err != nil {
+			errs = append(errs, fmt.Errorf("events.file.types: %w", err))
+		}
+	}
+	if r := time.Duration(c.Audit.Retention); r != 0 && r < time.Hour {
+		errs = append(errs, errors.New("audit.retention must be at least 1h"))
 	}
 	switch strings.ToLower(c.Log.Level) {
 	case "", "debug", "info", "warn", "error":

@@ -99,3 +99,25 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestEventsAndAuditConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte("events:\n  file:\n    path: ev.jsonl\n    maxSizeMB: 10\n    maxFiles: 3\n    types: circuit,entity.created\naudit:\n  retention: 720h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.Events.File; f == nil || f.Path != "ev.jsonl" || f.MaxSizeMB != 10 || f.MaxFiles != 3 || time.Duration(cfg.Audit.Retention) != 720*time.Hour {
+		t.Fatalf("parsed %+v %+v", cfg.Events.File, cfg.Audit)
+	}
+	for _, bad := range []string{
+		"events:\n  file:\n    maxSizeMB: 10\n",
+		"events:\n  file:\n    path: x\n    maxSizeMB: -1\n",
+		"events:\n  file:\n    path: x\n    maxFiles: 5000\n",
+		"events:\n  file:\n    path: x\n    types: circuits\n",
+		"events:\n  file:\n    path: x\n    rotate: true\n",
+		"audit:\n  retention: 10m\n",
+	} {
+		if _, err := ParseConfig([]byte(bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/console"
+	"github.com/ostium-net/ostium/controller/events"
 	"github.com/ostium-net/ostium/controller/oidc"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/policy"
@@ -333,6 +334,10 @@ type Controller struct {
 	metrics   prometheus.Gatherer
 	errc      chan error
 	closed    chan struct{}
+	api       *api.API
+	events    *events.Bus
+	// stopFollow ends the events derived from the store's changes.
+	stopFollow func()
 
 	// stopJobs ends the work Start runs in the background (presence
 	// sharing, the API's upkeep and sweeps); jobs waits for it to return.
@@ -428,6 +433,16 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		// With port 0 in listen, clients must be told the port actually bound.
 		advertise = ln.Addr().String()
 	}
+	bus := events.NewBus()
+	var sink *events.FileSink
+	if f := cfg.Events.File; f != nil {
+		types, _ := events.ParseTypes(f.Types) // checked by Validate
+		if sink, err = events.OpenFile(events.FileConfig{Path: f.Path, MaxBytes: int64(f.MaxSizeMB) << 20, MaxFiles: f.MaxFiles,
+			Filter: types}, log.With("component", "events")); err != nil {
+			_ = ln.Close()
+			return fail(err)
+		}
+	}
 	presence := routerctl.NewPresence()
 	idleTimeout := time.Duration(cfg.API.SessionIdleTimeout)
 	if idleTimeout <= 0 {
@@ -444,7 +459,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	maxLifetime := cfg.SessionMaxLifetime()
 	ctrl := &routerctl.Server{State: c.state, CA: c.ca, Presence: presence, Log: log.With("component", "routers"),
 		Activity: apiSessionUse, APISessionHeartbeat: api.UpkeepInterval(idleTimeout), TokenKeys: tokenKeys.KeySet(),
-		SessionMaxLifetime: maxLifetime}
+		SessionMaxLifetime: maxLifetime, Events: bus}
 	limits := so.authLimits
 	if limits.EventRetention <= 0 {
 		limits.EventRetention = time.Duration(cfg.API.AuthEventRetention)
@@ -455,9 +470,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		Routers: presence, Mesh: ctrl, JWKSClient: so.jwksClient, Lockout: so.lockout, OIDC: oidcOpts,
 		Metrics:         reg,
 		MaxRequestBytes: cfg.API.MaxRequestBytes, AuthLimits: limits,
+		Events: bus, AuditRetention: time.Duration(cfg.Audit.Retention),
 	})
 	if err == nil {
-		err = ops.Register(reg, newStateCollector(c.store, presence))
+		err = ops.Register(reg, newStateCollector(c.store, presence), eventsDropped(bus))
 	}
 	var handler http.Handler
 	if err == nil {
@@ -465,6 +481,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	}
 	if err != nil {
 		_ = ln.Close()
+		if sink != nil {
+			sink.Close()
+		}
 		return fail(err)
 	}
 	srv := &http.Server{
@@ -485,6 +504,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 	routerLn, err := net.Listen("tcp", cfg.Routers.Listen)
 	if err != nil {
 		_ = ln.Close()
+		if sink != nil {
+			sink.Close()
+		}
 		return fail(fmt.Errorf("listen for routers on %s: %w", cfg.Routers.Listen, err))
 	}
 	routerAdvertise := cfg.Routers.Advertise
@@ -498,6 +520,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		if opsSrv, err = ops.Start(cfg.Ops, gatherer, apiHandler.HealthHandler(), log.With("component", "ops")); err != nil {
 			_ = ln.Close()
 			_ = routerLn.Close()
+			if sink != nil {
+				sink.Close()
+			}
 			return fail(err)
 		}
 	}
@@ -507,9 +532,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger, opts ...StartOptio
 		}
 	}()
 	ctl := &Controller{r: c, presence: presence, routerCtl: ctrl, routerLn: routerLn, srv: srv, ln: ln, ops: opsSrv, metrics: gatherer,
-		errc: make(chan error, 1), closed: make(chan struct{})}
+		errc: make(chan error, 1), closed: make(chan struct{}), api: apiHandler, events: bus}
 	jobs, stopJobs := context.WithCancel(context.Background())
 	ctl.stopJobs = stopJobs
+	ctl.stopFollow = events.Follow(c.store, bus)
+	if sink != nil {
+		ctl.goJob(func() { sink.Run(jobs, bus) })
+	}
 	ctl.goJob(func() {
 		presence.Share(jobs, c.state, c.node.ID(), routerctl.DefaultLease, log.With("component", "presence"))
 	})
@@ -541,6 +570,23 @@ func (c *Controller) goJob(run func()) {
 		run()
 	}()
 }
+
+// eventsDropped counts the events dropped for subscribers too slow to take them.
+func eventsDropped(bus *events.Bus) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "ostium_events_dropped_total",
+		Help: "Events dropped for subscribers (event streams, the events file) too slow to take them."},
+		func() float64 { return float64(bus.Dropped()) })
+}
+
+// Events is the controller's event bus.
+func (c *Controller) Events() *events.Bus { return c.events }
+
+// EventsDropped is how many events were dropped for subscribers too slow to
+// take them (ostium_events_dropped_total).
+func (c *Controller) EventsDropped() uint64 { return c.events.Dropped() }
+
+// API is the controller's API handler (for its maintenance calls).
+func (c *Controller) API() *api.API { return c.api }
 
 // Routers is the registry of edge routers connected to this controller.
 func (c *Controller) Routers() *routerctl.Presence { return c.presence }
@@ -608,6 +654,7 @@ func (c *Controller) Close() error {
 	_ = c.routerCtl.Close()
 	c.stopJobs()
 	c.jobs.Wait()
+	c.stopFollow()
 	c.r.close()
 	c.r.log.Info("controller stopped")
 	return err

@@ -194,6 +194,7 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		Fabric:        r.mesh,
 		FabricWindow:  meshCfg.Window,
 		Metrics:       reg,
+		OnCircuit:     r.reportCircuit,
 	})
 	if err != nil {
 		closeOnError()
@@ -306,6 +307,17 @@ type meshHost struct{ r *Router }
 
 func (h meshHost) DialTerminator(ctx context.Context, d edge.FabricDial, end edge.FabricEnd) ([]byte, func(), error) {
 	return h.r.edge.DialTerminator(ctx, d, end)
+}
+
+// reportCircuit sends a circuit's start or end, with its byte counts, to the controller.
+func (r *Router) reportCircuit(ev edge.CircuitEvent) {
+	rec := ctrlproto.CircuitRecord{Event: ctrlproto.CircuitStarted, Circuit: ctrlproto.Circuit{ID: ev.ID, ServiceID: ev.ServiceID,
+		IdentityID: ev.IdentityID, Path: ev.Path, CreatedAt: ev.CreatedAt, BytesUp: ev.BytesUp, BytesDown: ev.BytesDown},
+		HostIdentityID: ev.HostIdentityID}
+	if ev.Ended {
+		rec.Event, rec.EndedAt, rec.Reason = ctrlproto.CircuitEnded, ev.EndedAt, ev.Reason
+	}
+	r.ctrl.ReportCircuit(rec)
 }
 
 // circuits lists the circuits starting on this router for the controller.

@@ -291,6 +291,11 @@ func (s *Server) auditList(k *store.Kind, lp listParams, defaultSort string, kee
 	if err != nil {
 		return fail(err)
 	}
+	if schema := listSchemas[k]; schema != nil {
+		if err := q.Validate(schema); err != nil {
+			return fail(err)
+		}
+	}
 	if len(q.Sort) == 0 {
 		if q.Sort, err = filter.ParseSort(defaultSort); err != nil {
 			return fail(err)
@@ -328,6 +333,9 @@ func (s *Server) auditList(k *store.Kind, lp listParams, defaultSort string, kee
 
 // auditFields are the filterable fields of auth events and locks.
 func auditFields(rec store.Record) filter.Fields {
+	if a, ok := rec.(*store.AuditEvent); ok {
+		return filter.FromMap(auditEventFields(a))
+	}
 	m := map[string]any{"id": rec.Base().ID, "createdAt": rec.Base().CreatedAt}
 	switch r := rec.(type) {
 	case *store.AuthEvent:

@@ -15,4 +15,6 @@ func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
 	s.registerMesh(a)
 	s.registerCluster(a)
 	s.registerClusterJoin(a)
+	s.registerEvents(a)
+	s.registerAudit(a)
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/events"
 	mgmtops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/oidc"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -70,6 +72,12 @@ type Deps struct {
 	MaxRequestBytes int64
 	// AuthLimits bound the work of authentication attempts (limits.go).
 	AuthLimits AuthLimits
+	// Events is the bus the event stream (GET /events) subscribes to; nil
+	// serves none.
+	Events *events.Bus
+	// AuditRetention is how long audit records are kept
+	// (DefaultAuditRetention when zero).
+	AuditRetention time.Duration
 }
 
 // DefaultSessionMaxLifetime is the absolute lifetime of API sessions unless
@@ -145,7 +153,8 @@ type API struct {
 // Close.
 func (a *API) RunJobs(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
+	go func() { defer wg.Done(); a.s.pruneAudit(ctx) }()
 	go func() { defer wg.Done(); a.s.sweepPosture(ctx) }()
 	go func() { defer wg.Done(); a.s.keepAPISessions(ctx) }()
 	go func() { defer wg.Done(); a.s.keepRevocations(ctx) }()
@@ -362,11 +371,25 @@ func (e *envelopeWriter) Flush() {
 }
 
 // requestContext gives handlers a context bounded by the request.
+// A management write made with it is audited: its changes are recorded
+// with the caller as their actor (state.WithActor).
 func requestContext(r *http.Request) context.Context {
 	if r == nil {
 		return context.Background()
 	}
-	return r.Context()
+	ctx := r.Context()
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || !strings.HasPrefix(r.URL.Path, managementBase+"/") {
+		return ctx
+	}
+	if _, ok := state.ActorFrom(ctx); ok {
+		return ctx
+	}
+	p := principalOf(middleware.SecurityPrincipalFrom(r))
+	if p == nil || p.Identity == nil {
+		return ctx
+	}
+	return state.WithActor(ctx, command.Actor{Type: store.ActorIdentity, ID: p.Identity.ID, Name: p.Identity.Name,
+		Source: clientIP(r), RequestID: requestID(r)})
 }
 
 // clientIP is the caller's address without the port.

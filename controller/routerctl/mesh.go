@@ -29,9 +29,12 @@ const (
 
 // meshLinks holds the link reports of the routers attached to this node.
 type meshLinks struct {
-	mu      sync.Mutex
-	reports map[string][]ctrlproto.LinkState // by reporting router
-	dirty   chan struct{}
+	// changeMu orders changes of reports, so that the link events each
+	// change publishes follow one another.
+	changeMu sync.Mutex
+	mu       sync.Mutex
+	reports  map[string][]ctrlproto.LinkState // by reporting router
+	dirty    chan struct{}
 }
 
 func (s *Server) meshInit() {
@@ -63,19 +66,27 @@ func (rc *routerConn) linkReport(m *wire.Message) {
 		links = append(links, l)
 	}
 	s := rc.s
+	s.mesh.changeMu.Lock()
+	defer s.mesh.changeMu.Unlock()
+	before := s.linksForEvents()
 	s.mesh.mu.Lock()
 	s.mesh.reports[rc.id] = links
 	s.mesh.mu.Unlock()
+	s.publishLinkChanges(before)
 	s.topologyChanged()
 }
 
 // dropLinkReport forgets a router's report when its control channel ends.
 func (s *Server) dropLinkReport(routerID string) {
+	s.mesh.changeMu.Lock()
+	defer s.mesh.changeMu.Unlock()
+	before := s.linksForEvents()
 	s.mesh.mu.Lock()
 	_, had := s.mesh.reports[routerID]
 	delete(s.mesh.reports, routerID)
 	s.mesh.mu.Unlock()
 	if had {
+		s.publishLinkChanges(before)
 		s.topologyChanged()
 	}
 }

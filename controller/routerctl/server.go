@@ -16,6 +16,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/activity"
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/events"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -50,6 +51,9 @@ type Server struct {
 	// reconnect to another one when theirs is gone. Nil: routers are told
 	// nothing.
 	Controllers func() []string
+	// Events receives the router, link and circuit events of the routers
+	// attached to this node; nil publishes none.
+	Events *events.Bus
 
 	mu      sync.Mutex
 	ln      net.Listener
@@ -240,13 +244,18 @@ func (s *Server) serveConn(c *tls.Conn) {
 	}
 
 	s.mu.Lock()
-	if old := s.routers[router.ID]; old != nil {
+	old := s.routers[router.ID]
+	if old != nil {
 		_ = old.wc.Close() // a newer channel of the same router replaces it
 	}
 	s.routers[router.ID] = rc
 	s.mu.Unlock()
 	s.Presence.Connected(router.ID)
 	s.sendControllers(rc.wc, s.controllerEndpoints())
+	if old == nil {
+		s.Events.Publish(events.New(events.RouterOnline, time.Now(), map[string]any{"routerId": router.ID, "routerName": router.Name,
+			"remoteAddress": c.RemoteAddr().String(), "version": req.Version}))
+	}
 	s.topologyChanged() // the new router gets the links too
 	s.Log.Info("router connected", "router", router.Name, "id", router.ID, "remote", c.RemoteAddr())
 	defer func() {
@@ -258,6 +267,7 @@ func (s *Server) serveConn(c *tls.Conn) {
 		}
 		s.mu.Unlock()
 		if last {
+			s.Events.Publish(events.New(events.RouterOffline, time.Now(), map[string]any{"routerId": router.ID, "routerName": router.Name}))
 			s.dropLinkReport(router.ID)
 		}
 		close(rc.done)
@@ -442,6 +452,8 @@ func (rc *routerConn) handle(m *wire.Message, hello chan *wire.Message) {
 		rc.apiSessionHeartbeat(m)
 	case ctrlproto.TypeLinkReport:
 		rc.linkReport(m)
+	case ctrlproto.TypeCircuitUsage:
+		rc.circuitUsage(m)
 	case ctrlproto.TypeTerminatorCreate, ctrlproto.TypeTerminatorUpdate, ctrlproto.TypeTerminatorDelete:
 		go rc.terminatorRequest(m)
 	default:

@@ -49,9 +49,36 @@ func NewID() string {
 	return string(b[:])
 }
 
+type actorKey struct{}
+
+// WithActor marks every write applied with ctx as made by actor: each is
+// wrapped in a command.Audited, which records what it changed in the same
+// transaction.
+func WithActor(ctx context.Context, actor command.Actor) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorFrom returns the actor WithActor put in ctx.
+func ActorFrom(ctx context.Context) (command.Actor, bool) {
+	a, ok := ctx.Value(actorKey{}).(command.Actor)
+	return a, ok
+}
+
+// audited wraps c when ctx names an actor.
+func audited(ctx context.Context, c command.Command) (command.Command, error) {
+	a, ok := ActorFrom(ctx)
+	if !ok {
+		return c, nil
+	}
+	if _, already := c.(*command.Audited); already {
+		return c, nil
+	}
+	return command.NewAudited(a, c, time.Now().UTC())
+}
+
 // Apply proposes a command and waits until it is applied here.
 func (s *State) Apply(ctx context.Context, c command.Command) error {
-	_, err := s.Node.Apply(ctx, c)
+	_, err := s.ApplyOutcome(ctx, c)
 	return err
 }
 
@@ -60,6 +87,10 @@ func (s *State) Apply(ctx context.Context, c command.Command) error {
 // Created names the records the first application created: those are the
 // ones to answer with, not the ids this attempt picked.
 func (s *State) ApplyOutcome(ctx context.Context, c command.Command) (cluster.Outcome, error) {
+	c, err := audited(ctx, c)
+	if err != nil {
+		return cluster.Outcome{}, err
+	}
 	return s.Node.ApplyOutcome(ctx, c)
 }
 

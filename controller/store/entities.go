@@ -525,3 +525,37 @@ type JoinToken struct {
 	ExpiresAt  time.Time `json:"expiresAt"`
 	CreatedBy  string    `json:"createdBy,omitempty"`
 }
+
+// Audit actions: what a management write did to a record.
+const (
+	AuditCreate = "create"
+	AuditUpdate = "update"
+	AuditDelete = "delete"
+)
+
+// Actor types: who made a management write.
+const (
+	ActorIdentity = "identity"
+	ActorAPIToken = "api-token"
+)
+
+// AuditEvent records one record created, updated or deleted by a management
+// write: who did it (the actor), from where, and when. It is written in the
+// same transaction as the change it records, so the trail is replicated,
+// snapshotted and restored with the state and cannot disagree with it. Like
+// AuthEvent it names its entity and actor without foreign keys: the trail
+// outlives them.
+type AuditEvent struct {
+	Meta
+	Action     string `json:"action"`
+	EntityType string `json:"entityType"`
+	EntityID   string `json:"entityId"`
+	// ActorType is ActorIdentity or ActorAPIToken; ActorID and ActorName
+	// name it as it was at the time.
+	ActorType     string `json:"actorType"`
+	ActorID       string `json:"actorId"`
+	ActorName     string `json:"actorName,omitempty"`
+	SourceAddress string `json:"sourceAddress,omitempty"`
+	// RequestID is the API request that made the write, when known.
+	RequestID string `json:"requestId,omitempty"`
+}

@@ -171,6 +171,9 @@ var (
 	Revocations = &Kind{Name: "revocations", New: func() Record { return &Revocation{} }}
 	// JoinTokens are the unused tokens that let a controller join.
 	JoinTokens = &Kind{Name: "join-tokens", New: func() Record { return &JoinToken{} }}
+	// AuditEvents are keyed so that id order is the order of the writes
+	// (see command.Audited).
+	AuditEvents = &Kind{Name: "audit-events", New: func() Record { return &AuditEvent{} }}
 )
 
 // AllKinds lists every kind; the store creates their buckets on open.
@@ -179,7 +182,7 @@ var AllKinds = []*Kind{
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
 	PostureDatas, PasswordFailures, APISessionActivities, RouterPresences, Revocations,
-	JoinTokens,
+	JoinTokens, AuditEvents,
 }
 
 // AllSources is the Source of the failure counter of an identity from every

@@ -34,6 +34,10 @@ type Change struct {
 	Kind *Kind
 	Old  Record
 	New  Record
+	// Index and Time are the raft index and the proposal time of the entry
+	// that made the change: the same on every node.
+	Index uint64
+	Time  time.Time
 }
 
 // ChangeHook runs inside the writing transaction for every change, cascades

@@ -271,6 +271,7 @@ func (tx *Tx) put(k *Kind, rec Record) error {
 }
 
 func (tx *Tx) changed(c Change) error {
+	c.Index, c.Time = tx.index, tx.now
 	for _, h := range tx.s.hooks {
 		if err := h(tx, c); err != nil {
 			return err

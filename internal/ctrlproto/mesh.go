@@ -19,11 +19,15 @@ import "time"
 //	                                        the circuits that start on the router.
 //	controller → router   CircuitClose      a request to close a circuit; the Result fails with
 //	                                        "not found" when the router does not hold it.
+//	router → controller   CircuitUsage      circuits that started or ended on the router (the one
+//	                                        the dialer is attached to), with their byte counts:
+//	                                        the controller's circuit events. No reply.
 const (
 	TypeLinkReport      int32 = 20101
 	TypeTopology        int32 = 20102
 	TypeCircuitsRequest int32 = 20103
 	TypeCircuitClose    int32 = 20104
+	TypeCircuitUsage    int32 = 20105
 )
 
 // Link states.
@@ -99,4 +103,30 @@ type Circuits struct {
 type CircuitClose struct {
 	ID     string `json:"id"`
 	Reason string `json:"reason,omitempty"`
+}
+
+// Circuit usage events.
+const (
+	CircuitStarted = "started"
+	CircuitEnded   = "ended"
+)
+
+// MaxCircuitUsage bounds the records of one CircuitUsage message.
+const MaxCircuitUsage = 1024
+
+// CircuitRecord is a circuit that started or ended.
+type CircuitRecord struct {
+	// Event is CircuitStarted or CircuitEnded.
+	Event string `json:"event"`
+	Circuit
+	// HostIdentityID is the identity hosting the terminator the circuit reached.
+	HostIdentityID string `json:"hostIdentityId,omitempty"`
+	// EndedAt and Reason are set when the circuit ended.
+	EndedAt time.Time `json:"endedAt,omitzero"`
+	Reason  string    `json:"reason,omitempty"`
+}
+
+// CircuitUsage carries circuit records, oldest first.
+type CircuitUsage struct {
+	Records []CircuitRecord `json:"records"`
 }

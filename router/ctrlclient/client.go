@@ -158,6 +158,8 @@ type Client struct {
 
 	// connects counts the connections whose Hello succeeded.
 	connects atomic.Uint64
+	// usage holds circuit records for the controller (usage.go).
+	usage usageQueue
 }
 
 // terminatorRecord is a terminator the Client registered.
@@ -202,6 +204,7 @@ func New(cfg Config) (*Client, error) {
 		terms:       map[string]*terminatorRecord{},
 
 		heartbeatSet: make(chan struct{}, 1),
+		usage:        usageQueue{wake: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -261,6 +264,10 @@ func (c *Client) Run(ctx context.Context) error {
 		defer close(sweepDone)
 		c.sweepExpired(ctx)
 	}()
+	usageCtx, stopUsage := context.WithCancel(ctx)
+	defer stopUsage()
+	go c.sendUsage(usageCtx)
+	c.usage.kick()
 
 	backoff := c.cfg.MinBackoff
 	for {

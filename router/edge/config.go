@@ -177,6 +177,10 @@ type Config struct {
 	// Metrics, when set, receives the listener's metrics (ostium_router_circuits...,
 	// dials, terminators, channels).
 	Metrics prometheus.Registerer
+	// OnCircuit is told when a circuit whose dialer is on this router is established and
+	// when it ends. It must not block (the router queues what it sends the controller).
+	// Optional.
+	OnCircuit func(CircuitEvent)
 }
 
 func (c Config) validate() error {

@@ -124,10 +124,10 @@ func (ch *channel) connect(req connectRequest) error {
 
 	circuitID := newID()
 	rec := &circuitRecord{dialer: ch, dialerConnID: req.connID, host: host, sessionID: sess.ID, terminator: t,
-		serviceID: sess.ServiceID, identityID: api.IdentityID, path: []string{l.cfg.RouterID}, created: time.Now()}
+		serviceID: sess.ServiceID, identityID: api.IdentityID, hostIdentityID: t.HostID, path: []string{l.cfg.RouterID}, created: time.Now()}
 	cfg := l.cfg.Splice
 	cfg.IdleTimeout = sess.ServiceMaxIdleTime
-	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec) }
+	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec, reason) }
 
 	// The host's conn id is reserved before the circuit exists, as the circuit needs it.
 	hostConnID, hostReservation, ok := host.allocConn()
@@ -205,6 +205,7 @@ func (ch *channel) connect(req connectRequest) error {
 		host.send(wire.NewStateClosed(hostConnID, 0, circuit.Reason()))
 		return because(reasonCancelled, refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason()))
 	}
+	l.circuitStarted(rec)
 	ch.log.Debug("circuit established", "circuit", circuitID, "connId", req.connID, "terminator", t.ID, "hostConnId", hostConnID)
 	return nil
 }
@@ -227,8 +228,8 @@ func callerID(api APISession) string {
 	return api.IdentityID
 }
 
-// circuitClosed forgets a closed circuit.
-func (l *Listener) circuitClosed(rec *circuitRecord) {
+// circuitClosed forgets a closed circuit, and reports its end when its start was.
+func (l *Listener) circuitClosed(rec *circuitRecord, reason string) {
 	st := rec.circuit.Stats()
 	l.mu.Lock()
 	if l.circuits[rec.circuit.ID()] == rec {
@@ -237,6 +238,12 @@ func (l *Listener) circuitClosed(rec *circuitRecord) {
 		l.closedBytes[splice.Host] += st.Forwarded[splice.Host]
 	}
 	l.mu.Unlock()
+	rec.usageMu.Lock()
+	rec.ended, rec.endedAt, rec.endReason = true, time.Now(), reason
+	if rec.startReported {
+		l.reportCircuit(rec, true)
+	}
+	rec.usageMu.Unlock()
 	if rec.dialer != nil {
 		rec.dialer.dropConn(rec.dialerConnID, rec.circuit)
 	}

@@ -37,11 +37,11 @@ func (ch *channel) connectRemote(req connectRequest, api APISession, sess Sessio
 	l.terminators.recordRemoteDial(t, true)
 
 	rec := &circuitRecord{dialer: ch, dialerConnID: req.connID, sessionID: sess.ID, fabric: end,
-		serviceID: sess.ServiceID, identityID: api.IdentityID, path: end.Path(), created: time.Now()}
+		serviceID: sess.ServiceID, identityID: api.IdentityID, hostIdentityID: t.HostID, path: end.Path(), created: time.Now()}
 	cfg := l.cfg.Splice
 	cfg.IdleTimeout = sess.ServiceMaxIdleTime
 	cfg.Queue = fabricQueue(l.cfg.FabricWindow)
-	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec) }
+	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec, reason) }
 	circuit := splice.New(circuitID,
 		end.Deliver(splice.Endpoint{Conn: ch.conn, ConnID: req.connID}),
 		splice.Endpoint{Conn: end}, cfg)
@@ -63,6 +63,7 @@ func (ch *channel) connectRemote(req connectRequest, api APISession, sess Sessio
 	if !circuit.Start(connected) {
 		return because(reasonCancelled, refuse(wire.ErrorCodeInternal, "circuit closed while dialing: %s", circuit.Reason()))
 	}
+	l.circuitStarted(rec)
 	ch.log.Debug("circuit established over the mesh", "circuit", circuitID, "connId", req.connID, "path", rec.path)
 	return nil
 }
@@ -80,7 +81,7 @@ func (l *Listener) DialTerminator(ctx context.Context, d FabricDial, end FabricE
 		serviceID: d.ServiceID, identityID: d.IdentityID, path: end.Path(), created: time.Now()}
 	cfg := l.cfg.Splice
 	cfg.Queue = fabricQueue(l.cfg.FabricWindow)
-	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec) }
+	cfg.OnClose = func(c *splice.Circuit, reason string) { l.circuitClosed(rec, reason) }
 	hostConnID, hostReservation, ok := host.allocConn()
 	if !ok {
 		return nil, nil, &FabricError{Code: wire.ErrorCodeInvalidTerminator, Message: "hosting channel of the terminator closed"}
@@ -158,6 +159,50 @@ type CircuitInfo struct {
 	BytesUp, BytesDown uint64
 }
 
+// CircuitEvent is a circuit whose dialer is on this router that started or
+// ended: the usage record the controller turns into circuit events.
+type CircuitEvent struct {
+	CircuitInfo
+	// HostIdentityID is the identity hosting the terminator the circuit reached.
+	HostIdentityID string
+	// Ended is set when the circuit ended, at EndedAt, for Reason; the byte
+	// counts are then final.
+	Ended   bool
+	EndedAt time.Time
+	Reason  string
+}
+
+// circuitStarted reports an established circuit (and its end, when it ended
+// meanwhile).
+func (l *Listener) circuitStarted(rec *circuitRecord) {
+	rec.usageMu.Lock()
+	defer rec.usageMu.Unlock()
+	rec.startReported = true
+	l.reportCircuit(rec, false)
+	if rec.ended {
+		l.reportCircuit(rec, true)
+	}
+}
+
+// reportCircuit hands a start or end to Config.OnCircuit; rec.usageMu is held.
+func (l *Listener) reportCircuit(rec *circuitRecord, ended bool) {
+	if l.cfg.OnCircuit == nil || rec.dialer == nil {
+		return
+	}
+	ev := CircuitEvent{CircuitInfo: rec.info(), HostIdentityID: rec.hostIdentityID}
+	if ended {
+		ev.Ended, ev.EndedAt, ev.Reason = true, rec.endedAt, rec.endReason
+	}
+	l.cfg.OnCircuit(ev)
+}
+
+func (rec *circuitRecord) info() CircuitInfo {
+	st := rec.circuit.Stats()
+	return CircuitInfo{ID: rec.circuit.ID(), ServiceID: rec.serviceID, IdentityID: rec.identityID,
+		Path: append([]string(nil), rec.path...), CreatedAt: rec.created,
+		BytesUp: st.Forwarded[splice.Dialer], BytesDown: st.Forwarded[splice.Host]}
+}
+
 // Circuits lists the circuits whose dialer is on this router.
 func (l *Listener) Circuits() []CircuitInfo {
 	l.mu.Lock()
@@ -170,10 +215,7 @@ func (l *Listener) Circuits() []CircuitInfo {
 	l.mu.Unlock()
 	out := make([]CircuitInfo, 0, len(recs))
 	for _, rec := range recs {
-		st := rec.circuit.Stats()
-		out = append(out, CircuitInfo{ID: rec.circuit.ID(), ServiceID: rec.serviceID, IdentityID: rec.identityID,
-			Path: append([]string(nil), rec.path...), CreatedAt: rec.created,
-			BytesUp: st.Forwarded[splice.Dialer], BytesDown: st.Forwarded[splice.Host]})
+		out = append(out, rec.info())
 	}
 	return out
 }

@@ -66,11 +66,19 @@ type circuitRecord struct {
 	sessionID    string
 	terminator   *terminator
 	// fabric is the mesh side of a circuit across routers (then dialer or host is nil).
-	fabric     FabricEnd
-	serviceID  string
-	identityID string
-	path       []string
-	created    time.Time
+	fabric         FabricEnd
+	serviceID      string
+	identityID     string
+	hostIdentityID string
+	path           []string
+	created        time.Time
+
+	// What was reported of the circuit's usage (see circuitStarted).
+	usageMu       sync.Mutex
+	startReported bool
+	ended         bool
+	endedAt       time.Time
+	endReason     string
 }
 
 // New returns a Listener for cfg.

@@ -5,6 +5,7 @@
 package harness
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -22,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -233,6 +235,71 @@ func (n *Network) MgmtRaw(method, path string, body any) (int, []byte) {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw
+}
+
+// Events opens the management API's event stream (GET /events?types=...) as the admin and
+// returns its events as they arrive, each the JSON object of one data line. The stream is
+// closed with the test.
+func (n *Network) Events(types string) <-chan map[string]any {
+	n.T.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n.T.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", n.URL()+"/edge/management/v1/events?types="+types, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("zt-session", n.token)
+	resp, err := (&http.Client{Transport: n.http.Transport}).Do(req)
+	if err != nil {
+		n.T.Fatalf("event stream: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		n.T.Fatalf("event stream: %d", resp.StatusCode)
+	}
+	out := make(chan map[string]any, 4096)
+	go func() {
+		defer resp.Body.Close()
+		defer close(out)
+		r := bufio.NewReader(resp.Body)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			data, ok := strings.CutPrefix(strings.TrimRight(line, "\r\n"), "data: ")
+			if !ok {
+				continue
+			}
+			ev := map[string]any{}
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				ev = map[string]any{"unparsable": data}
+			}
+			out <- ev
+		}
+	}()
+	return out
+}
+
+// AwaitEvent returns the first event of the stream that match accepts; it fails the test
+// when the stream ends or stalls first.
+func AwaitEvent(t testing.TB, stream <-chan map[string]any, what string, match func(map[string]any) bool) map[string]any {
+	t.Helper()
+	stall := time.After(30 * time.Second)
+	for {
+		select {
+		case ev, ok := <-stream:
+			if !ok {
+				t.Fatalf("the event stream ended before %s", what)
+			}
+			if _, bad := ev["unparsable"]; bad {
+				t.Fatalf("an event is not JSON: %v", ev)
+			}
+			if match(ev) {
+				return ev
+			}
+		case <-stall:
+			t.Fatalf("no %s on the event stream", what)
+		}
+	}
 }
 
 // Create posts an entity and returns its id.

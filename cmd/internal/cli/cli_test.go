@@ -384,3 +384,22 @@ func TestDialWaitsForTheControllerWithinItsTimeout(t *testing.T) {
 		t.Fatalf("said %d times that the controller cannot be reached:\n%s", n, r.stderr)
 	}
 }
+
+func TestListAuditEvents(t *testing.T) {
+	url := startController(t)
+	tm := newTerm(t)
+	tm.login(url)
+	tm.ok("create", "service", "audited-db")
+	tm.ok("update", "service", "@audited-db", "--role-attributes", "databases")
+	out := tm.ok("list", "audit-events", `entityType = "services"`)
+	if !strings.HasPrefix(out, "CREATEDAT") || strings.Count(out, "Default Admin") != 2 || !strings.Contains(out, "create") ||
+		!strings.Contains(out, "update") || !strings.Contains(out, "127.0.0.1") {
+		t.Fatalf("audit table:\n%s", out)
+	}
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(tm.ok("list", "audit-events", `action = "update"`, "-o", "json")), &list); err != nil || len(list) != 1 ||
+		list[0]["entityType"] != "services" {
+		t.Fatalf("json audit list: %v %v", err, list)
+	}
+	tm.fails(cli.ExitError, "INVALID_FILTER", "list", "audit-events", `nosuch = "x"`)
+}

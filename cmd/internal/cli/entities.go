@@ -38,6 +38,7 @@ var entities = []entity{
 	{"sessions", "session", []string{"id", "type", "serviceId", "apiSessionId"}, false, true},
 	{"links", "link", []string{"id", "sourceRouter", "destRouter", "state", "latency", "cost"}, false, true},
 	{"circuits", "circuit", []string{"id", "service", "identity", "path", "bytesUp", "bytesDown", "createdAt"}, false, true},
+	{"audit-events", "audit-event", []string{"createdAt", "actor", "action", "entityType", "entityId", "sourceAddress"}, false, true},
 }
 
 // unfilterable lists the collections that are reported live by the routers rather than

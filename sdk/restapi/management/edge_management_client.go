@@ -9,6 +9,7 @@ import (
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	"github.com/ostium-net/ostium/sdk/restapi/management/api_session"
+	"github.com/ostium-net/ostium/sdk/restapi/management/audit"
 	"github.com/ostium-net/ostium/sdk/restapi/management/auth_audit"
 	"github.com/ostium-net/ostium/sdk/restapi/management/auth_policy"
 	"github.com/ostium-net/ostium/sdk/restapi/management/authentication"
@@ -19,9 +20,11 @@ import (
 	"github.com/ostium-net/ostium/sdk/restapi/management/config"
 	"github.com/ostium-net/ostium/sdk/restapi/management/current_api_session"
 	"github.com/ostium-net/ostium/sdk/restapi/management/current_identity"
+	"github.com/ostium-net/ostium/sdk/restapi/management/database"
 	"github.com/ostium-net/ostium/sdk/restapi/management/edge_router"
 	"github.com/ostium-net/ostium/sdk/restapi/management/edge_router_policy"
 	"github.com/ostium-net/ostium/sdk/restapi/management/enrollment"
+	"github.com/ostium-net/ostium/sdk/restapi/management/events"
 	"github.com/ostium-net/ostium/sdk/restapi/management/external_j_w_t_signer"
 	"github.com/ostium-net/ostium/sdk/restapi/management/identity"
 	"github.com/ostium-net/ostium/sdk/restapi/management/informational"
@@ -78,6 +81,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *EdgeMa
 	cli := new(EdgeManagement)
 	cli.Transport = transport
 	cli.APISession = api_session.New(transport, formats)
+	cli.Audit = audit.New(transport, formats)
 	cli.AuthAudit = auth_audit.New(transport, formats)
 	cli.AuthPolicy = auth_policy.New(transport, formats)
 	cli.Authentication = authentication.New(transport, formats)
@@ -88,9 +92,11 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *EdgeMa
 	cli.Config = config.New(transport, formats)
 	cli.CurrentAPISession = current_api_session.New(transport, formats)
 	cli.CurrentIdentity = current_identity.New(transport, formats)
+	cli.Database = database.New(transport, formats)
 	cli.EdgeRouter = edge_router.New(transport, formats)
 	cli.EdgeRouterPolicy = edge_router_policy.New(transport, formats)
 	cli.Enrollment = enrollment.New(transport, formats)
+	cli.Events = events.New(transport, formats)
 	cli.ExternaljwtSigner = external_j_w_t_signer.New(transport, formats)
 	cli.Identity = identity.New(transport, formats)
 	cli.Informational = informational.New(transport, formats)
@@ -162,6 +168,8 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 type EdgeManagement struct {
 	APISession api_session.ClientService
 
+	Audit audit.ClientService
+
 	AuthAudit auth_audit.ClientService
 
 	AuthPolicy auth_policy.ClientService
@@ -182,11 +190,15 @@ type EdgeManagement struct {
 
 	CurrentIdentity current_identity.ClientService
 
+	Database database.ClientService
+
 	EdgeRouter edge_router.ClientService
 
 	EdgeRouterPolicy edge_router_policy.ClientService
 
 	Enrollment enrollment.ClientService
+
+	Events events.ClientService
 
 	ExternaljwtSigner external_j_w_t_signer.ClientService
 
@@ -215,6 +227,7 @@ type EdgeManagement struct {
 func (c *EdgeManagement) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
 	c.APISession.SetTransport(transport)
+	c.Audit.SetTransport(transport)
 	c.AuthAudit.SetTransport(transport)
 	c.AuthPolicy.SetTransport(transport)
 	c.Authentication.SetTransport(transport)
@@ -225,9 +238,11 @@ func (c *EdgeManagement) SetTransport(transport runtime.ContextualTransport) {
 	c.Config.SetTransport(transport)
 	c.CurrentAPISession.SetTransport(transport)
 	c.CurrentIdentity.SetTransport(transport)
+	c.Database.SetTransport(transport)
 	c.EdgeRouter.SetTransport(transport)
 	c.EdgeRouterPolicy.SetTransport(transport)
 	c.Enrollment.SetTransport(transport)
+	c.Events.SetTransport(transport)
 	c.ExternaljwtSigner.SetTransport(transport)
 	c.Identity.SetTransport(transport)
 	c.Informational.SetTransport(transport)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_session"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_policy"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
@@ -22,9 +23,11 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/database"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router_policy"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/enrollment"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/events"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/external_j_w_t_signer"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/informational"
@@ -65,7 +68,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 
 		return errors.NotImplemented("applicationJwt producer has not yet been implemented")
 	})
+	api.BinProducer = runtime.ByteStreamProducer()
 	api.JSONProducer = runtime.JSONProducer()
+	api.TextEventStreamProducer = runtime.ProducerFunc(func(w io.Writer, data any) error {
+		_ = w
+		_ = data
+
+		return errors.NotImplemented("textEventStream producer has not yet been implemented")
+	})
 
 	if api.Oauth2Auth == nil {
 		api.Oauth2Auth = func(token string, scopes []string) (any, error) {
@@ -159,6 +169,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation config.CreateConfigType has not yet been implemented")
+		})
+	}
+	if api.DatabaseCreateDatabaseSnapshotHandler == nil {
+		api.DatabaseCreateDatabaseSnapshotHandler = database.CreateDatabaseSnapshotHandlerFunc(func(params database.CreateDatabaseSnapshotParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation database.CreateDatabaseSnapshot has not yet been implemented")
 		})
 	}
 	if api.EdgeRouterCreateEdgeRouterHandler == nil {
@@ -613,6 +631,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation api_session.ListAPISessions has not yet been implemented")
+		})
+	}
+	if api.AuditListAuditEventsHandler == nil {
+		api.AuditListAuditEventsHandler = audit.ListAuditEventsHandlerFunc(func(params audit.ListAuditEventsParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation audit.ListAuditEvents has not yet been implemented")
 		})
 	}
 	if api.AuthAuditListAuthEventsHandler == nil {
@@ -1109,6 +1135,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation identity.RemoveIdentityMfa has not yet been implemented")
+		})
+	}
+	if api.EventsStreamEventsHandler == nil {
+		api.EventsStreamEventsHandler = events.StreamEventsHandlerFunc(func(params events.StreamEventsParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.StreamEvents has not yet been implemented")
 		})
 	}
 	if api.ClusterTransferClusterLeadershipHandler == nil {

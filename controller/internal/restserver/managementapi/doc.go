@@ -15,7 +15,9 @@
 //
 //	Produces:
 //	  - application/jwt
+//	  - application/octet-stream
 //	  - application/json
+//	  - text/event-stream
 //
 // swagger:meta
 package managementapi

@@ -185,6 +185,70 @@ func init() {
         }
       ]
     },
+    "/audit-events": {
+      "get": {
+        "description": "One record for every entity a management write created, updated or deleted (cascades included): the actor (the identity or API token that made the write), its source address, the entity's type and id, the action and the time. Records are replicated with the state they describe and kept for ` + "`" + `audit.retention` + "`" + ` (default 90 days). Newest first unless sorted otherwise. Filterable on ` + "`" + `action` + "`" + `, ` + "`" + `entityType` + "`" + `, ` + "`" + `entityId` + "`" + `, ` + "`" + `actor` + "`" + ` (the actor's id), ` + "`" + `actor.id` + "`" + `, ` + "`" + `actor.name` + "`" + `, ` + "`" + `actor.type` + "`" + `, ` + "`" + `sourceAddress` + "`" + `, ` + "`" + `requestId` + "`" + ` and ` + "`" + `createdAt` + "`" + `, e.g. ` + "`" + `entityType = \"identities\" and createdAt \u003e= datetime(2026-01-01T00:00:00Z)` + "`" + `.",
+        "tags": [
+          "Audit"
+        ],
+        "summary": "List audit events",
+        "operationId": "listAuditEvents",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A filter expression, e.g. ` + "`" + `name contains \"web\" and isAdmin = false sort by name limit 50` + "`" + `. A malformed filter or an unknown field answers ` + "`" + `INVALID_FILTER` + "`" + `.",
+            "name": "filter",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A sort order such as ` + "`" + `name asc, createdAt desc` + "`" + `; the same as a ` + "`" + `sort by` + "`" + ` clause in ` + "`" + `filter` + "`" + `, which takes precedence.",
+            "name": "sort",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of audit events.",
+            "schema": {
+              "$ref": "#/definitions/listAuditEventsEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/auth-events": {
       "get": {
         "description": "Successful and failed authentications and the locks they caused, newest first unless sorted otherwise. Filterable on ` + "`" + `identityId` + "`" + `, ` + "`" + `eventType` + "`" + `, ` + "`" + `sourceAddress` + "`" + ` and ` + "`" + `createdAt` + "`" + `.",
@@ -2671,6 +2735,47 @@ func init() {
         }
       }
     },
+    "/database/snapshot": {
+      "post": {
+        "description": "Streams a consistent copy of the controller's database (a bbolt file, read in one read transaction while writes go on). ` + "`" + `ostium-controller restore` + "`" + ` starts a new controller from it. It holds every entity, hashed secrets included, but not the PKI's private keys: keep the PKI directory apart.",
+        "produces": [
+          "application/octet-stream",
+          "application/json"
+        ],
+        "tags": [
+          "Database"
+        ],
+        "summary": "Take a backup of the database",
+        "operationId": "createDatabaseSnapshot",
+        "responses": {
+          "200": {
+            "description": "The database file.",
+            "schema": {
+              "type": "string",
+              "format": "binary"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/edge-router-policies": {
       "get": {
         "tags": [
@@ -3992,6 +4097,55 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/events": {
+      "get": {
+        "description": "Server-Sent Events: every event of the selected types as it happens, one JSON object per ` + "`" + `data:` + "`" + ` line with its ` + "`" + `type` + "`" + ` (` + "`" + `namespace.what` + "`" + `), ` + "`" + `namespace` + "`" + ` and ` + "`" + `timestamp` + "`" + `. The types are ` + "`" + `circuit.created` + "`" + ` and ` + "`" + `circuit.closed` + "`" + ` (the usage record: ` + "`" + `serviceId` + "`" + `, ` + "`" + `dialerIdentityId` + "`" + `, ` + "`" + `hostIdentityId` + "`" + `, ` + "`" + `path` + "`" + `, ` + "`" + `bytesUp` + "`" + `, ` + "`" + `bytesDown` + "`" + `, ` + "`" + `durationMs` + "`" + `), ` + "`" + `entity.created` + "`" + `, ` + "`" + `entity.updated` + "`" + ` and ` + "`" + `entity.deleted` + "`" + ` (` + "`" + `entityType` + "`" + `, ` + "`" + `entityId` + "`" + `, ` + "`" + `actor` + "`" + `, ` + "`" + `sourceAddress` + "`" + `), ` + "`" + `apiSession.created` + "`" + ` and ` + "`" + `apiSession.deleted` + "`" + `, ` + "`" + `session.created` + "`" + ` and ` + "`" + `session.deleted` + "`" + `, ` + "`" + `router.online` + "`" + ` and ` + "`" + `router.offline` + "`" + `, ` + "`" + `link.up` + "`" + ` and ` + "`" + `link.down` + "`" + `, and ` + "`" + `auth.failed` + "`" + `. Entity, session and authentication events are emitted by every controller of a cluster alike; router, link and circuit events by the controller the router is attached to. A subscriber that falls behind misses events (counted in ` + "`" + `ostium_events_dropped_total` + "`" + `) rather than slowing the controller down; a comment line is sent every 15 seconds to keep the stream open.",
+        "produces": [
+          "text/event-stream",
+          "application/json"
+        ],
+        "tags": [
+          "Events"
+        ],
+        "summary": "Stream events",
+        "operationId": "streamEvents",
+        "parameters": [
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "A comma-separated list of namespaces (` + "`" + `circuit` + "`" + `, ` + "`" + `entity` + "`" + `, ` + "`" + `apiSession` + "`" + `, ` + "`" + `session` + "`" + `, ` + "`" + `router` + "`" + `, ` + "`" + `link` + "`" + `, ` + "`" + `auth` + "`" + `) or types (` + "`" + `circuit.closed` + "`" + `); every event when absent.",
+            "name": "types",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The stream, until the client closes it.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
     },
     "/external-jwt-signers": {
       "get": {
@@ -8161,6 +8315,74 @@ func init() {
         "type": "string"
       }
     },
+    "auditActor": {
+      "description": "Who made a management write.",
+      "type": "object",
+      "required": [
+        "type",
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "description": "The actor's name at the time of the write.",
+          "type": "string"
+        },
+        "type": {
+          "description": "` + "`" + `identity` + "`" + `, or ` + "`" + `api-token` + "`" + ` for a write made with an API token.",
+          "type": "string"
+        }
+      }
+    },
+    "auditEventDetail": {
+      "description": "One entity created, updated or deleted by a management write.",
+      "type": "object",
+      "required": [
+        "id",
+        "createdAt",
+        "action",
+        "entityType",
+        "entityId",
+        "actor"
+      ],
+      "properties": {
+        "action": {
+          "type": "string",
+          "enum": [
+            "create",
+            "update",
+            "delete"
+          ]
+        },
+        "actor": {
+          "$ref": "#/definitions/auditActor"
+        },
+        "createdAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "entityId": {
+          "type": "string"
+        },
+        "entityType": {
+          "description": "The collection of the entity, e.g. ` + "`" + `identities` + "`" + `.",
+          "type": "string"
+        },
+        "id": {
+          "type": "string"
+        },
+        "requestId": {
+          "description": "The id of the API request that made the write.",
+          "type": "string"
+        },
+        "sourceAddress": {
+          "description": "The IP address the write came from.",
+          "type": "string"
+        }
+      }
+    },
     "authEventDetail": {
       "description": "One authentication attempt, or the lock it caused.",
       "type": "object",
@@ -11256,6 +11478,24 @@ func init() {
         }
       }
     },
+    "listAuditEventsEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/auditEventDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "listAuthEventsEnvelope": {
       "type": "object",
       "required": [
@@ -13614,6 +13854,18 @@ func init() {
     {
       "description": "The controllers of a high-availability cluster and their raft membership.",
       "name": "Cluster"
+    },
+    {
+      "description": "Who changed what through the management API, from where and when.",
+      "name": "Audit"
+    },
+    {
+      "description": "The live stream of what happens on the network.",
+      "name": "Events"
+    },
+    {
+      "description": "Backups of the controller's state.",
+      "name": "Database"
     }
   ]
 }`))
@@ -13788,6 +14040,70 @@ func init() {
         }
       ]
     },
+    "/audit-events": {
+      "get": {
+        "description": "One record for every entity a management write created, updated or deleted (cascades included): the actor (the identity or API token that made the write), its source address, the entity's type and id, the action and the time. Records are replicated with the state they describe and kept for ` + "`" + `audit.retention` + "`" + ` (default 90 days). Newest first unless sorted otherwise. Filterable on ` + "`" + `action` + "`" + `, ` + "`" + `entityType` + "`" + `, ` + "`" + `entityId` + "`" + `, ` + "`" + `actor` + "`" + ` (the actor's id), ` + "`" + `actor.id` + "`" + `, ` + "`" + `actor.name` + "`" + `, ` + "`" + `actor.type` + "`" + `, ` + "`" + `sourceAddress` + "`" + `, ` + "`" + `requestId` + "`" + ` and ` + "`" + `createdAt` + "`" + `, e.g. ` + "`" + `entityType = \"identities\" and createdAt \u003e= datetime(2026-01-01T00:00:00Z)` + "`" + `.",
+        "tags": [
+          "Audit"
+        ],
+        "summary": "List audit events",
+        "operationId": "listAuditEvents",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A filter expression, e.g. ` + "`" + `name contains \"web\" and isAdmin = false sort by name limit 50` + "`" + `. A malformed filter or an unknown field answers ` + "`" + `INVALID_FILTER` + "`" + `.",
+            "name": "filter",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A sort order such as ` + "`" + `name asc, createdAt desc` + "`" + `; the same as a ` + "`" + `sort by` + "`" + ` clause in ` + "`" + `filter` + "`" + `, which takes precedence.",
+            "name": "sort",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of audit events.",
+            "schema": {
+              "$ref": "#/definitions/listAuditEventsEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/auth-events": {
       "get": {
         "description": "Successful and failed authentications and the locks they caused, newest first unless sorted otherwise. Filterable on ` + "`" + `identityId` + "`" + `, ` + "`" + `eventType` + "`" + `, ` + "`" + `sourceAddress` + "`" + ` and ` + "`" + `createdAt` + "`" + `.",
@@ -16274,6 +16590,47 @@ func init() {
         }
       }
     },
+    "/database/snapshot": {
+      "post": {
+        "description": "Streams a consistent copy of the controller's database (a bbolt file, read in one read transaction while writes go on). ` + "`" + `ostium-controller restore` + "`" + ` starts a new controller from it. It holds every entity, hashed secrets included, but not the PKI's private keys: keep the PKI directory apart.",
+        "produces": [
+          "application/octet-stream",
+          "application/json"
+        ],
+        "tags": [
+          "Database"
+        ],
+        "summary": "Take a backup of the database",
+        "operationId": "createDatabaseSnapshot",
+        "responses": {
+          "200": {
+            "description": "The database file.",
+            "schema": {
+              "type": "string",
+              "format": "binary"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
     "/edge-router-policies": {
       "get": {
         "tags": [
@@ -17595,6 +17952,55 @@ func init() {
           "required": true
         }
       ]
+    },
+    "/events": {
+      "get": {
+        "description": "Server-Sent Events: every event of the selected types as it happens, one JSON object per ` + "`" + `data:` + "`" + ` line with its ` + "`" + `type` + "`" + ` (` + "`" + `namespace.what` + "`" + `), ` + "`" + `namespace` + "`" + ` and ` + "`" + `timestamp` + "`" + `. The types are ` + "`" + `circuit.created` + "`" + ` and ` + "`" + `circuit.closed` + "`" + ` (the usage record: ` + "`" + `serviceId` + "`" + `, ` + "`" + `dialerIdentityId` + "`" + `, ` + "`" + `hostIdentityId` + "`" + `, ` + "`" + `path` + "`" + `, ` + "`" + `bytesUp` + "`" + `, ` + "`" + `bytesDown` + "`" + `, ` + "`" + `durationMs` + "`" + `), ` + "`" + `entity.created` + "`" + `, ` + "`" + `entity.updated` + "`" + ` and ` + "`" + `entity.deleted` + "`" + ` (` + "`" + `entityType` + "`" + `, ` + "`" + `entityId` + "`" + `, ` + "`" + `actor` + "`" + `, ` + "`" + `sourceAddress` + "`" + `), ` + "`" + `apiSession.created` + "`" + ` and ` + "`" + `apiSession.deleted` + "`" + `, ` + "`" + `session.created` + "`" + ` and ` + "`" + `session.deleted` + "`" + `, ` + "`" + `router.online` + "`" + ` and ` + "`" + `router.offline` + "`" + `, ` + "`" + `link.up` + "`" + ` and ` + "`" + `link.down` + "`" + `, and ` + "`" + `auth.failed` + "`" + `. Entity, session and authentication events are emitted by every controller of a cluster alike; router, link and circuit events by the controller the router is attached to. A subscriber that falls behind misses events (counted in ` + "`" + `ostium_events_dropped_total` + "`" + `) rather than slowing the controller down; a comment line is sent every 15 seconds to keep the stream open.",
+        "produces": [
+          "text/event-stream",
+          "application/json"
+        ],
+        "tags": [
+          "Events"
+        ],
+        "summary": "Stream events",
+        "operationId": "streamEvents",
+        "parameters": [
+          {
+            "maxLength": 1024,
+            "type": "string",
+            "description": "A comma-separated list of namespaces (` + "`" + `circuit` + "`" + `, ` + "`" + `entity` + "`" + `, ` + "`" + `apiSession` + "`" + `, ` + "`" + `session` + "`" + `, ` + "`" + `router` + "`" + `, ` + "`" + `link` + "`" + `, ` + "`" + `auth` + "`" + `) or types (` + "`" + `circuit.closed` + "`" + `); every event when absent.",
+            "name": "types",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "The stream, until the client closes it.",
+            "schema": {
+              "type": "string"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
     },
     "/external-jwt-signers": {
       "get": {
@@ -21764,6 +22170,74 @@ func init() {
         "type": "string"
       }
     },
+    "auditActor": {
+      "description": "Who made a management write.",
+      "type": "object",
+      "required": [
+        "type",
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "description": "The actor's name at the time of the write.",
+          "type": "string"
+        },
+        "type": {
+          "description": "` + "`" + `identity` + "`" + `, or ` + "`" + `api-token` + "`" + ` for a write made with an API token.",
+          "type": "string"
+        }
+      }
+    },
+    "auditEventDetail": {
+      "description": "One entity created, updated or deleted by a management write.",
+      "type": "object",
+      "required": [
+        "id",
+        "createdAt",
+        "action",
+        "entityType",
+        "entityId",
+        "actor"
+      ],
+      "properties": {
+        "action": {
+          "type": "string",
+          "enum": [
+            "create",
+            "update",
+            "delete"
+          ]
+        },
+        "actor": {
+          "$ref": "#/definitions/auditActor"
+        },
+        "createdAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "entityId": {
+          "type": "string"
+        },
+        "entityType": {
+          "description": "The collection of the entity, e.g. ` + "`" + `identities` + "`" + `.",
+          "type": "string"
+        },
+        "id": {
+          "type": "string"
+        },
+        "requestId": {
+          "description": "The id of the API request that made the write.",
+          "type": "string"
+        },
+        "sourceAddress": {
+          "description": "The IP address the write came from.",
+          "type": "string"
+        }
+      }
+    },
     "authEventDetail": {
       "description": "One authentication attempt, or the lock it caused.",
       "type": "object",
@@ -24859,6 +25333,24 @@ func init() {
         }
       }
     },
+    "listAuditEventsEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/auditEventDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "listAuthEventsEnvelope": {
       "type": "object",
       "required": [
@@ -27217,6 +27709,18 @@ func init() {
     {
       "description": "The controllers of a high-availability cluster and their raft membership.",
       "name": "Cluster"
+    },
+    {
+      "description": "Who changed what through the management API, from where and when.",
+      "name": "Audit"
+    },
+    {
+      "description": "The live stream of what happens on the network.",
+      "name": "Events"
+    },
+    {
+      "description": "Backups of the controller's state.",
+      "name": "Database"
     }
   ]
 }`))

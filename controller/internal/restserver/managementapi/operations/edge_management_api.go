@@ -17,6 +17,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/cmdutils"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_session"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_policy"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
@@ -27,9 +28,11 @@ import (
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/database"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router_policy"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/enrollment"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/events"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/external_j_w_t_signer"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/informational"
@@ -69,7 +72,14 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 
 			return errors.NotImplemented("applicationJwt producer has not yet been implemented")
 		}),
+		BinProducer:  runtime.ByteStreamProducer(),
 		JSONProducer: runtime.JSONProducer(),
+		TextEventStreamProducer: runtime.ProducerFunc(func(w io.Writer, data any) error {
+			_ = w
+			_ = data
+
+			return errors.NotImplemented("textEventStream producer has not yet been implemented")
+		}),
 
 		ClusterAddClusterMemberHandler: cluster.AddClusterMemberHandlerFunc(func(params cluster.AddClusterMemberParams, principal any) middleware.Responder {
 			_ = params
@@ -131,6 +141,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation config.CreateConfigType has not yet been implemented")
+		}),
+
+		DatabaseCreateDatabaseSnapshotHandler: database.CreateDatabaseSnapshotHandlerFunc(func(params database.CreateDatabaseSnapshotParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation database.CreateDatabaseSnapshot has not yet been implemented")
 		}),
 
 		EdgeRouterCreateEdgeRouterHandler: edge_router.CreateEdgeRouterHandlerFunc(func(params edge_router.CreateEdgeRouterParams, principal any) middleware.Responder {
@@ -528,6 +545,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation api_session.ListAPISessions has not yet been implemented")
+		}),
+
+		AuditListAuditEventsHandler: audit.ListAuditEventsHandlerFunc(func(params audit.ListAuditEventsParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation audit.ListAuditEvents has not yet been implemented")
 		}),
 
 		AuthAuditListAuthEventsHandler: auth_audit.ListAuthEventsHandlerFunc(func(params auth_audit.ListAuthEventsParams, principal any) middleware.Responder {
@@ -964,6 +988,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation identity.RemoveIdentityMfa has not yet been implemented")
 		}),
 
+		EventsStreamEventsHandler: events.StreamEventsHandlerFunc(func(params events.StreamEventsParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation events.StreamEvents has not yet been implemented")
+		}),
+
 		ClusterTransferClusterLeadershipHandler: cluster.TransferClusterLeadershipHandlerFunc(func(params cluster.TransferClusterLeadershipParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -1128,9 +1159,15 @@ type EdgeManagementAPI struct {
 	// ApplicationJwtProducer registers a producer for the following mime types:
 	//   - application/jwt
 	ApplicationJwtProducer runtime.Producer
+	// BinProducer registers a producer for the following mime types:
+	//   - application/octet-stream
+	BinProducer runtime.Producer
 	// JSONProducer registers a producer for the following mime types:
 	//   - application/json
 	JSONProducer runtime.Producer
+	// TextEventStreamProducer registers a producer for the following mime types:
+	//   - text/event-stream
+	TextEventStreamProducer runtime.Producer
 
 	// Oauth2Auth registers a function that takes an access token and a collection of required scopes and returns a principal
 	// it performs authentication based on an oauth2 bearer token provided in the request
@@ -1161,6 +1198,8 @@ type EdgeManagementAPI struct {
 	ConfigCreateConfigHandler config.CreateConfigHandler
 	// ConfigCreateConfigTypeHandler sets the operation handler for the create config type operation
 	ConfigCreateConfigTypeHandler config.CreateConfigTypeHandler
+	// DatabaseCreateDatabaseSnapshotHandler sets the operation handler for the create database snapshot operation
+	DatabaseCreateDatabaseSnapshotHandler database.CreateDatabaseSnapshotHandler
 	// EdgeRouterCreateEdgeRouterHandler sets the operation handler for the create edge router operation
 	EdgeRouterCreateEdgeRouterHandler edge_router.CreateEdgeRouterHandler
 	// EdgeRouterPolicyCreateEdgeRouterPolicyHandler sets the operation handler for the create edge router policy operation
@@ -1275,6 +1314,8 @@ type EdgeManagementAPI struct {
 	ClusterJoinClusterHandler cluster.JoinClusterHandler
 	// APISessionListAPISessionsHandler sets the operation handler for the list Api sessions operation
 	APISessionListAPISessionsHandler api_session.ListAPISessionsHandler
+	// AuditListAuditEventsHandler sets the operation handler for the list audit events operation
+	AuditListAuditEventsHandler audit.ListAuditEventsHandler
 	// AuthAuditListAuthEventsHandler sets the operation handler for the list auth events operation
 	AuthAuditListAuthEventsHandler auth_audit.ListAuthEventsHandler
 	// AuthAuditListAuthLocksHandler sets the operation handler for the list auth locks operation
@@ -1399,6 +1440,8 @@ type EdgeManagementAPI struct {
 	ClusterRemoveClusterMemberHandler cluster.RemoveClusterMemberHandler
 	// IdentityRemoveIdentityMfaHandler sets the operation handler for the remove identity mfa operation
 	IdentityRemoveIdentityMfaHandler identity.RemoveIdentityMfaHandler
+	// EventsStreamEventsHandler sets the operation handler for the stream events operation
+	EventsStreamEventsHandler events.StreamEventsHandler
 	// ClusterTransferClusterLeadershipHandler sets the operation handler for the transfer cluster leadership operation
 	ClusterTransferClusterLeadershipHandler cluster.TransferClusterLeadershipHandler
 	// AuthPolicyUpdateAuthPolicyHandler sets the operation handler for the update auth policy operation
@@ -1510,8 +1553,14 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.ApplicationJwtProducer == nil {
 		unregistered = append(unregistered, "ApplicationJwtProducer")
 	}
+	if o.BinProducer == nil {
+		unregistered = append(unregistered, "BinProducer")
+	}
 	if o.JSONProducer == nil {
 		unregistered = append(unregistered, "JSONProducer")
+	}
+	if o.TextEventStreamProducer == nil {
+		unregistered = append(unregistered, "TextEventStreamProducer")
 	}
 
 	if o.Oauth2Auth == nil {
@@ -1547,6 +1596,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.ConfigCreateConfigTypeHandler == nil {
 		unregistered = append(unregistered, "config.CreateConfigTypeHandler")
+	}
+	if o.DatabaseCreateDatabaseSnapshotHandler == nil {
+		unregistered = append(unregistered, "database.CreateDatabaseSnapshotHandler")
 	}
 	if o.EdgeRouterCreateEdgeRouterHandler == nil {
 		unregistered = append(unregistered, "edge_router.CreateEdgeRouterHandler")
@@ -1718,6 +1770,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.APISessionListAPISessionsHandler == nil {
 		unregistered = append(unregistered, "api_session.ListAPISessionsHandler")
+	}
+	if o.AuditListAuditEventsHandler == nil {
+		unregistered = append(unregistered, "audit.ListAuditEventsHandler")
 	}
 	if o.AuthAuditListAuthEventsHandler == nil {
 		unregistered = append(unregistered, "auth_audit.ListAuthEventsHandler")
@@ -1905,6 +1960,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.IdentityRemoveIdentityMfaHandler == nil {
 		unregistered = append(unregistered, "identity.RemoveIdentityMfaHandler")
 	}
+	if o.EventsStreamEventsHandler == nil {
+		unregistered = append(unregistered, "events.StreamEventsHandler")
+	}
 	if o.ClusterTransferClusterLeadershipHandler == nil {
 		unregistered = append(unregistered, "cluster.TransferClusterLeadershipHandler")
 	}
@@ -2019,8 +2077,12 @@ func (o *EdgeManagementAPI) ProducersFor(mediaTypes []string) map[string]runtime
 		switch mt {
 		case "application/jwt":
 			result["application/jwt"] = o.ApplicationJwtProducer
+		case "application/octet-stream":
+			result["application/octet-stream"] = o.BinProducer
 		case "application/json":
 			result["application/json"] = o.JSONProducer
+		case "text/event-stream":
+			result["text/event-stream"] = o.TextEventStreamProducer
 		}
 
 		if p, ok := o.customProducers[mt]; ok {
@@ -2098,6 +2160,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
 	o.handlers["POST"]["/config-types"] = config.NewCreateConfigType(o.context, o.ConfigCreateConfigTypeHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
+	o.handlers["POST"]["/database/snapshot"] = database.NewCreateDatabaseSnapshot(o.context, o.DatabaseCreateDatabaseSnapshotHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
@@ -2326,6 +2392,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/api-sessions"] = api_session.NewListAPISessions(o.context, o.APISessionListAPISessionsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/audit-events"] = audit.NewListAuditEvents(o.context, o.AuditListAuditEventsHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
@@ -2574,6 +2644,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/identities/{id}/mfa"] = identity.NewRemoveIdentityMfa(o.context, o.IdentityRemoveIdentityMfaHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/events"] = events.NewStreamEvents(o.context, o.EventsStreamEventsHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
