@@ -34,7 +34,7 @@ func newRoot() *cobra.Command {
 		SilenceErrors: true,
 		Version:       buildinfo.Version,
 	}
-	root.AddCommand(newInit(), newRun())
+	root.AddCommand(newInit(), newRun(), newBackup(), newRestore())
 	return root
 }
 
@@ -110,5 +110,76 @@ func newRun() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "controller configuration file (YAML)")
 	cmd.Flags().StringVar(&join, "cluster-join", "", "cluster address of an existing controller to join")
+	return cmd
+}
+
+func newBackup() *cobra.Command {
+	var configPath, out, url, username, password string
+	cmd := &cobra.Command{
+		Use:   "backup",
+		Short: "Back up a running controller's database through its API",
+		Long: `Takes a consistent copy of the running controller's database through the management
+API (POST /database/snapshot), signed in as an administrator, and writes it to --out once it
+is complete and checked. The controller keeps serving. The backup holds every entity and the
+audit trail but not the PKI's private keys: keep a copy of the PKI directory too.`,
+		Example: `  OSTIUM_ADMIN_PASSWORD='s3cret!' ostium-controller backup --config etc/controller.yml --out ostium-$(date +%F).db`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if password == "" {
+				password = os.Getenv("OSTIUM_ADMIN_PASSWORD")
+			}
+			if password == "" {
+				return errors.New("give the administrator's password with --password or OSTIUM_ADMIN_PASSWORD")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			n, err := controller.Backup(ctx, cfg, controller.BackupOptions{URL: url, Username: username, Password: password, Out: out})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "backup of %d bytes written to %s\n", n, out)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "controller configuration file (YAML): the API address and the CA to trust")
+	cmd.Flags().StringVar(&out, "out", "", "the backup file to write")
+	cmd.Flags().StringVar(&url, "url", "", "the controller's API, https://host:port (default: from the configuration)")
+	cmd.Flags().StringVar(&username, "username", controller.DefaultAdminUsername, "an administrator's username")
+	cmd.Flags().StringVar(&password, "password", "", "the administrator's password (or OSTIUM_ADMIN_PASSWORD)")
+	_ = cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func newRestore() *cobra.Command {
+	var configPath, from, pkiFrom string
+	cmd := &cobra.Command{
+		Use:   "restore",
+		Short: "Make a new controller's data directory from a backup",
+		Long: `Writes the backup into the configuration's data directory, which must be empty (or hold only
+the PKI directory), with the network's PKI copied from --pki when given. ` + "`ostium-controller run`" + ` then
+starts a controller serving every entity of the backup, as the single member of a new cluster;
+other controllers join it as usual.`,
+		Example: `  ostium-controller restore --config etc/controller.yml --from ostium-2026-01-31.db --pki /backup/pki`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if err := controller.Restore(cfg, controller.RestoreOptions{From: from, PKIFrom: pkiFrom}); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "restored %s into %s; start it with ostium-controller run\n", from, cfg.DataDir)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "controller configuration file (YAML)")
+	cmd.Flags().StringVar(&from, "from", "", "the backup file")
+	cmd.Flags().StringVar(&pkiFrom, "pki", "", "a copy of the network's PKI directory to install (when the data directory lacks it)")
+	_ = cmd.MarkFlagRequired("from")
 	return cmd
 }
