@@ -48,6 +48,26 @@ func outOfReach(err error) bool {
 	return errors.As(err, &u)
 }
 
+// errSessionRefused marks a router's refusal of the API session a channel said Hello with.
+var errSessionRefused = errors.New("API session refused")
+
+// sessionRefused reports a refusal that a new session (or API session) may overcome, as
+// opposed to one about the router or the service (no terminator, say), which it would not.
+func sessionRefused(err error) bool {
+	if errors.Is(err, errSessionRefused) {
+		return true
+	}
+	var de *DialError
+	if !errors.As(err, &de) {
+		return false
+	}
+	switch de.Code {
+	case wire.ErrorCodeInvalidAPISession, wire.ErrorCodeInvalidSession, wire.ErrorCodeWrongSessionType, wire.ErrorCodeInvalidEdgeRouterForSession:
+		return true
+	}
+	return false
+}
+
 // errRouterShuttingDown is the refusal of a router that is stopping.
 var errRouterShuttingDown = errors.New("the router is shutting down")
 
@@ -93,7 +113,7 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control f
 	info, err := wire.ParseHelloResult(reply)
 	if err != nil {
 		_ = ch.wc.Close()
-		return nil, fmt.Errorf("router %s refused the session: %w", addr, err)
+		return nil, fmt.Errorf("router %s refused the session: %w: %w", addr, errSessionRefused, err)
 	}
 	ch.routerID = info.RouterID
 	ch.latency.Store(int64(time.Since(start)))
@@ -139,7 +159,8 @@ func (ch *routerChannel) shutdown() {
 	ch.conns, ch.listeners = map[uint32]*conn{}, map[uint32]*listenerOnChannel{}
 	ch.mu.Unlock()
 	for _, c := range conns {
-		c.remoteClosed()
+		// A connection that had not ended was cut: what the peer sent last may be missing.
+		c.remoteFailed(ch.lostError())
 	}
 	for _, l := range listeners {
 		l.lost()
@@ -147,6 +168,11 @@ func (ch *routerChannel) shutdown() {
 }
 
 func (ch *routerChannel) close() { _ = ch.wc.Close() }
+
+// lostError is what the connections of a lost channel end with.
+func (ch *routerChannel) lostError() error {
+	return &ConnectionError{Code: wire.ErrorCodeInternal, Reason: "lost the connection to router " + ch.addr}
+}
 
 // idle reports a channel that carries no connection and no listener.
 func (ch *routerChannel) idle() bool {

@@ -123,7 +123,7 @@ func (c *conn) sendLoop() {
 		default: // the final StateClosed takes no slot
 		}
 		if err != nil {
-			c.remoteClosed()
+			c.remoteFailed(c.ch.lostError())
 			for m := range c.sendq {
 				m.Release()
 				select {
@@ -234,9 +234,6 @@ func (r readChunk) release() {
 	}
 }
 
-// remoteClosed marks the end of the peer's data (StateClosed or a lost channel).
-func (c *conn) remoteClosed() { c.remoteFailed(nil) }
-
 // remoteFailed marks the end of the peer's data; once what arrived is read, Read returns err
 // (io.EOF when nil).
 func (c *conn) remoteFailed(err error) {
@@ -258,7 +255,8 @@ func (c *conn) remoteFailed(err error) {
 
 // ConnectionError is what Read returns once the network ended a connection for a failure (a
 // router or a link on its path was lost, for example) rather than the peer closing it: the
-// router's StateClosed then carries an error code.
+// router's StateClosed then carries an error code, or the channel to the router itself was
+// lost. Data may be missing at its end, unlike at an io.EOF.
 type ConnectionError struct {
 	// Code is the edge error code the router sent.
 	Code uint32
@@ -461,7 +459,7 @@ func (c *conn) sendDirect(chunk []byte) bool {
 		return false // the queue path reports it
 	}
 	if err := c.ch.wc.Send(context.Background(), c.dataMessage(chunk, 0)); err != nil {
-		c.remoteClosed()
+		c.remoteFailed(c.ch.lostError())
 		return false
 	}
 	return true

@@ -183,7 +183,7 @@ func (l *Listener) bindSession(ctx context.Context, fresh bool) (*models.Session
 
 // bindOnRouters binds on the routers of sess not bound yet, fastest first, until
 // opts.Routers bindings exist. It reports whether a router was out of reach, whether one
-// refused, and the last failure.
+// refused the session, and the last failure.
 func (l *Listener) bindOnRouters(ctx context.Context, sess *models.SessionDetail) (unreachable, refused bool, lastErr error) {
 	for _, addr := range l.c.routersOf(l.svc, "Bind", sess) {
 		if l.count() >= l.opts.Routers {
@@ -202,7 +202,7 @@ func (l *Listener) bindOnRouters(ctx context.Context, sess *models.SessionDetail
 		lastErr = err
 		if outOfReach(err) {
 			unreachable = true
-		} else {
+		} else if sessionRefused(err) {
 			refused = true
 		}
 		l.c.log.Debug("bind failed", "router", addr, "service", l.svc.Name, "err", err)

@@ -586,7 +586,7 @@ func (c *Context) DialWithOptions(ctx context.Context, service string, opts *Dia
 const dialSessionRefresh = 10 * time.Second
 
 // dialAny dials through the session's routers, fastest first, until one connects. refused
-// reports a router that refused the session (rather than one out of reach).
+// reports a router that refused the session (which a new one may overcome).
 func (c *Context) dialAny(ctx context.Context, svc *Service, sess *models.SessionDetail, opts *DialOptions) (net.Conn, bool, error) {
 	var lastErr error
 	refused := false
@@ -600,7 +600,7 @@ func (c *Context) dialAny(ctx context.Context, svc *Service, sess *models.Sessio
 			return nil, false, err
 		}
 		lastErr = err
-		if !outOfReach(err) {
+		if sessionRefused(err) {
 			refused = true
 		}
 		c.log.Debug("dial through router failed", "router", addr, "service", svc.Name, "err", err)
