@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -27,6 +28,30 @@ type Config struct {
 	// Ops is the plain HTTP listener of /metrics, /health and, when enabled,
 	// /debug/pprof/ (off while ops.listen is empty).
 	Ops ops.Config `yaml:"ops"`
+	// DataDir is where the router keeps what it needs across restarts: the state the
+	// controller pushed (StateFileName), so that a router restarted while the controller is
+	// away still serves its clients. It defaults to the directory of identity.cert, which the
+	// router writes anyway (renewed certificates).
+	DataDir string `yaml:"dataDir"`
+	// StateMaxAge is how long after the router last heard from the controller the state it
+	// saved is still used at a start (default 24 h).
+	StateMaxAge time.Duration `yaml:"stateMaxAge"`
+}
+
+// StateFileName is the file in DataDir that holds the state the controller pushed.
+const StateFileName = "router-state.json"
+
+// DefaultStateMaxAge is how long after the router last heard from the controller the state
+// it saved is still used at a start.
+const DefaultStateMaxAge = 24 * time.Hour
+
+// StatePath is the file the router saves the controller's state to.
+func (c Config) StatePath() string {
+	dir := c.DataDir
+	if dir == "" {
+		dir = filepath.Dir(c.Identity.Cert)
+	}
+	return filepath.Join(dir, StateFileName)
 }
 
 // LinkConfig configures the router's links to other routers (the mesh). A router without a
@@ -138,6 +163,9 @@ func LoadConfig(path string) (Config, error) {
 		return cfg, fmt.Errorf("%s: %w", path, err)
 	}
 	base := filepath.Dir(path)
+	if cfg.DataDir != "" && !filepath.IsAbs(cfg.DataDir) {
+		cfg.DataDir = filepath.Join(base, cfg.DataDir)
+	}
 	for _, p := range []*string{&cfg.Identity.Cert, &cfg.Identity.Key, &cfg.Identity.ServerCert, &cfg.Identity.ServerKey, &cfg.Identity.CA} {
 		if !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
@@ -191,6 +219,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Ops.Validate(); err != nil {
 		return err
+	}
+	if c.StateMaxAge < 0 {
+		return fmt.Errorf("stateMaxAge: %s is negative", c.StateMaxAge)
 	}
 	if _, err := c.Log.level(); err != nil {
 		return fmt.Errorf("log.level: %w", err)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const identityYAML = `
@@ -122,6 +123,42 @@ func TestLoadConfigResolvesRelativePaths(t *testing.T) {
 	}
 }
 
+func TestParseConfigRestartSettings(t *testing.T) {
+	cfg, err := ParseConfig([]byte(identityYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StatePath() != filepath.Join(".", StateFileName) || cfg.StateMaxAge != 0 {
+		t.Errorf("defaults: state %q, max age %s", cfg.StatePath(), cfg.StateMaxAge)
+	}
+	cfg, err = ParseConfig([]byte(identityYAML + "dataDir: /var/lib/ostium/r1\nstateMaxAge: 2h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.StatePath() != "/var/lib/ostium/r1/"+StateFileName || cfg.StateMaxAge != 2*time.Hour {
+		t.Errorf("state %q, max age %s", cfg.StatePath(), cfg.StateMaxAge)
+	}
+	for _, bad := range []string{"stateMaxAge: soon\n", "stateMaxAge: -2h\n"} {
+		if _, err := ParseConfig([]byte(identityYAML + bad)); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "router.yml")
+	if err := os.WriteFile(path, []byte(identityYAML+"dataDir: state\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := LoadConfig(path); err != nil || cfg.StatePath() != filepath.Join(dir, "state", StateFileName) {
+		t.Errorf("relative dataDir: %q, %v", cfg.StatePath(), err)
+	}
+	if err := os.WriteFile(path, []byte(identityYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := LoadConfig(path); err != nil || cfg.StatePath() != filepath.Join(dir, StateFileName) {
+		t.Errorf("default dataDir: %q, %v, want next to identity.cert", cfg.StatePath(), err)
+	}
+}
+
 func TestExampleConfigParses(t *testing.T) {
 	cfg, err := LoadConfig(filepath.Join("..", "etc", "router.yml"))
 	if err != nil {
@@ -140,6 +177,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("edge:\n  listen: &a 1.2.3.4:5\n  advertise: *a\n"))
 	f.Add([]byte("{{{{"))
 	f.Add([]byte(identityYAML + "ops:\n  listen: 127.0.0.1:9091\n  pprof: true\n"))
+	f.Add([]byte(identityYAML + "dataDir: /tmp/r\nstateMaxAge: 1h\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
 		if err != nil {

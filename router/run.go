@@ -162,6 +162,9 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		OnMeshChanged:        func() { r.mesh.MeshChanged() },
 		Circuits:             r.circuits,
 		CloseCircuit:         func(id, reason string) bool { return r.edge.CloseCircuit(id, reason) },
+		RouterID:             id.RouterID,
+		StatePath:            cfg.StatePath(),
+		StateMaxAge:          cfg.StateMaxAge,
 	})
 	if err != nil {
 		closeOnError()

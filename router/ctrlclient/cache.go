@@ -28,9 +28,11 @@ type cache struct {
 	services       map[string]ctrlproto.Service
 	// tokenKeys verify signed (OIDC) access tokens; revocations are the API sessions whose
 	// signed tokens are refused until the time given, pruned once the map doubles.
-	tokenKeys   jwk.Set
-	revocations map[string]time.Time
-	prunedAt    int
+	tokenKeys jwk.Set
+	// tokenKeysRaw is the JWKS tokenKeys was parsed from, kept for the saved state.
+	tokenKeysRaw []byte
+	revocations  map[string]time.Time
+	prunedAt     int
 	// verified remembers the claims of signed tokens whose signature checked out with the
 	// current keys, so that a client's reconnects and token updates cost a map lookup.
 	verifiedMu sync.Mutex
@@ -298,6 +300,10 @@ func (c *cache) applySync(s *ctrlproto.Sync) removals {
 	c.sessions, c.sessionHash = sessions, sessionHash
 	c.services = services
 	c.tokenKeys, c.revocations, c.prunedAt = keys, revocations, len(revocations)
+	c.tokenKeysRaw = nil
+	if keys != nil {
+		c.tokenKeysRaw = append([]byte(nil), s.TokenKeys...)
+	}
 	c.verifiedMu.Lock()
 	c.verified = nil // verified with keys that may have changed
 	c.verifiedMu.Unlock()

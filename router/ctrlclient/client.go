@@ -76,6 +76,20 @@ type Config struct {
 	// API sessions do not time out. Optional.
 	ActiveAPISessions func() []string
 
+	// RouterID is the router's id, recorded in the saved state (a state saved by another
+	// router is not loaded).
+	RouterID string
+	// StatePath, when set, is the file the state the controller pushed is saved to and loaded
+	// from at New, so that a router restarted while the controller is away keeps serving the
+	// clients it served (see state.go).
+	StatePath string
+	// StateMaxAge is how long after the router last heard from the controller a saved state
+	// is still loaded (default 24 h).
+	StateMaxAge time.Duration
+	// StateRefresh is how often the state is saved while the controller is connected, changed
+	// or not (default 10 min).
+	StateRefresh time.Duration
+
 	// DialTimeout bounds the TCP and TLS handshake (default 10 s).
 	DialTimeout time.Duration
 	// HelloTimeout bounds the wait for the answer to the Hello (default 30 s).
@@ -118,6 +132,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = DefaultMaxBackoff
 	}
+	if c.StateMaxAge <= 0 {
+		c.StateMaxAge = DefaultStateMaxAge
+	}
+	if c.StateRefresh <= 0 {
+		c.StateRefresh = DefaultStateRefresh
+	}
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
@@ -150,6 +170,11 @@ type Client struct {
 	// linkReport is the last link report, sent again after every Hello.
 	linkReport *ctrlproto.LinkReport
 	reportMu   sync.Mutex
+
+	// lastHeard is when the last connection to the controller ended (or the saved state's).
+	lastHeard time.Time
+	// stateDirty asks for the state to be saved.
+	stateDirty chan struct{}
 
 	// heartbeatEvery is how often the controller wants API-session heartbeats (0: never);
 	// heartbeatSet is signalled when a Sync changes it.
@@ -193,7 +218,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Listeners = maps.Clone(cfg.Listeners)
-	return &Client{
+	c := &Client{
 		cfg:   cfg,
 		log:   cfg.Logger,
 		cache: newCache(),
@@ -205,7 +230,20 @@ func New(cfg Config) (*Client, error) {
 
 		heartbeatSet: make(chan struct{}, 1),
 		usage:        usageQueue{wake: make(chan struct{}, 1)},
-	}, nil
+		stateDirty:   make(chan struct{}, 1),
+	}
+	if cfg.StatePath != "" {
+		st, err := c.loadState()
+		switch {
+		case err != nil:
+			c.log.Warn("not using the saved state", "err", err)
+		case st != nil:
+			apis, sessions, services := c.cache.counts()
+			c.log.Info("loaded the state saved before the restart", "path", cfg.StatePath, "savedAt", st.SavedAt.Format(time.RFC3339),
+				"heardAt", st.HeardAt.Format(time.RFC3339), "apiSessions", apis, "sessions", sessions, "services", services)
+		}
+	}
+	return c, nil
 }
 
 // APISession returns the API session of an API-session token. It never waits for the
@@ -236,7 +274,7 @@ func (c *Client) Connected() bool {
 func (c *Client) Connects() uint64 { return c.connects.Load() }
 
 // Synced reports whether the client holds a Sync from the controller (from this or an earlier
-// connection).
+// connection, or from the state an earlier run saved).
 func (c *Client) Synced() bool {
 	c.cache.mu.RLock()
 	defer c.cache.mu.RUnlock()
@@ -268,6 +306,14 @@ func (c *Client) Run(ctx context.Context) error {
 	defer stopUsage()
 	go c.sendUsage(usageCtx)
 	c.usage.kick()
+	if c.cfg.StatePath != "" {
+		stateDone := make(chan struct{})
+		go func() {
+			defer close(stateDone)
+			c.keepState(ctx)
+		}()
+		defer func() { <-stateDone }()
+	}
 
 	backoff := c.cfg.MinBackoff
 	for {
@@ -398,6 +444,16 @@ func (c *Client) terminatorSnapshot() []terminatorRecord {
 func (c *Client) connected(conn *wire.Conn, sent []terminatorRecord, created ctrlproto.TerminatorCreated) (fixes []followUp) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	inHello := make(map[string]bool, len(sent))
+	for _, s := range sent {
+		inHello[s.handle] = true
+	}
+	for handle, rec := range c.terms {
+		if rec.controllerID == "" && !inHello[handle] {
+			// Registered while the controller was away, after this Hello was made.
+			fixes = append(fixes, followUp{contentType: ctrlproto.TypeTerminatorCreate, spec: rec.spec, handle: handle})
+		}
+	}
 	for _, s := range sent {
 		id, ok := created.IDs[s.spec.LocalID]
 		rec := c.terms[s.handle]
@@ -437,6 +493,7 @@ func (c *Client) disconnected(conn *wire.Conn) {
 	defer c.mu.Unlock()
 	if c.conn == conn {
 		c.setConn(nil)
+		c.lastHeard = time.Now()
 	}
 }
 
@@ -444,13 +501,58 @@ func (c *Client) disconnected(conn *wire.Conn) {
 type followUp struct {
 	contentType int32
 	spec        ctrlproto.Terminator
+	// handle is the terminator's handle, for a create.
+	handle string
 }
 
 func (c *Client) sendFollowUp(ctx context.Context, conn *wire.Conn, f followUp) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.PingTimeout)
 	defer cancel()
+	if f.contentType == ctrlproto.TypeTerminatorCreate {
+		c.createFollowUp(ctx, conn, f)
+		return
+	}
 	if err := c.request(ctx, conn, f.contentType, f.spec, nil); err != nil {
 		c.log.Warn("updating a terminator changed during reconnect failed", "id", f.spec.ID, "terminator", f.spec.LocalID, "err", err)
+	}
+}
+
+// createFollowUp registers a terminator that became pending while a Hello was under way, and
+// records its controller id (or deletes it again when it was unbound meanwhile).
+func (c *Client) createFollowUp(ctx context.Context, conn *wire.Conn, f followUp) {
+	var created ctrlproto.TerminatorCreated
+	if err := c.request(ctx, conn, ctrlproto.TypeTerminatorCreate, f.spec, &created); err != nil {
+		// A lost connection's successor registers it in its Hello.
+		if !lost(ctx, conn) {
+			c.log.Warn("registering a terminator bound while the controller was away failed", "terminator", f.spec.LocalID, "err", err)
+		}
+		return
+	}
+	id := created.IDs[f.spec.LocalID]
+	if id == "" {
+		return
+	}
+	c.mu.Lock()
+	rec := c.terms[f.handle]
+	gone := rec == nil
+	var update *ctrlproto.Terminator
+	if rec != nil && rec.controllerID == "" && c.conn == conn {
+		rec.controllerID = id
+		if rec.dirty || rec.spec != f.spec {
+			rec.dirty = false
+			spec := rec.spec
+			spec.ID = id
+			update = &spec
+		}
+	}
+	c.mu.Unlock()
+	switch {
+	case gone:
+		spec := f.spec
+		spec.ID = id
+		_ = c.request(ctx, conn, ctrlproto.TypeTerminatorDelete, spec, nil)
+	case update != nil:
+		_ = c.request(ctx, conn, ctrlproto.TypeTerminatorUpdate, *update, nil)
 	}
 }
 
@@ -514,6 +616,7 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 		apis, sessions, services := c.cache.counts()
 		c.log.Info("state synchronized", "index", s.Index, "apiSessions", apis, "sessions", sessions, "services", services)
 		c.report(gone)
+		c.stateChanged()
 	case ctrlproto.TypeEvents:
 		var ev ctrlproto.Events
 		if err := ctrlproto.Decode(m.Body, &ev); err != nil {
@@ -530,6 +633,7 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 			c.meshChanged()
 		}
 		c.report(gone)
+		c.stateChanged()
 	case ctrlproto.TypePing:
 		reply := wire.NewResult(true, "")
 		reply.ReplyTo(m)

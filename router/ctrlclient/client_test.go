@@ -34,6 +34,19 @@ type harness struct {
 	client  *Client
 	removed *removalLog
 	cancel  context.CancelFunc
+	done    chan error
+	stopped sync.Once
+}
+
+// stop ends the client's Run and waits for it (and for the state it saves last).
+func (h *harness) stop(t *testing.T) {
+	t.Helper()
+	h.stopped.Do(func() {
+		h.cancel()
+		if err := <-h.done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run returned %v, want context.Canceled", err)
+		}
+	})
 }
 
 func startHarness(t *testing.T, tweak func(*Config)) *harness {
@@ -69,13 +82,9 @@ func startHarness(t *testing.T, tweak func(*Config)) *harness {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- client.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run returned %v, want context.Canceled", err)
-		}
-	})
-	return &harness{server: server, client: client, removed: removed, cancel: cancel}
+	h := &harness{server: server, client: client, removed: removed, cancel: cancel, done: done}
+	t.Cleanup(func() { h.stop(t) })
+	return h
 }
 
 // nextConnected waits for the next connection and for the client to take it into use.
@@ -280,66 +289,75 @@ func terminator(id string) edge.Terminator {
 	return edge.Terminator{ID: id, ServiceID: "svc1", SessionID: "bind-1", APISessionID: "a1", HostID: "host-1", Cost: 3, Precedence: wire.PrecedenceRequired, ListenerID: "l-" + id}
 }
 
-func TestRegisterWaitsForTheControllerThenSucceeds(t *testing.T) {
+// TestRegisterWhileTheControllerIsAway: Register returns at once with a pending terminator,
+// which the next Hello registers; its handle keeps working afterwards.
+func TestRegisterWhileTheControllerIsAway(t *testing.T) {
 	h := startHarness(t, nil)
 	first := h.server.next(t)
 	h.server.down.Store(true)
 	_ = first.conn.Close()
 	eventually(t, "the client to be disconnected", func() bool { return !h.client.Connected() && h.server.refused.Load() > 0 })
 
-	type result struct {
-		id  string
-		err error
+	handle, err := h.client.Register(context.Background(), terminator("local-1"))
+	if err != nil {
+		t.Fatalf("Register while the controller is away: %v", err)
 	}
-	done := make(chan result, 1)
-	go func() {
-		id, err := h.client.Register(context.Background(), terminator("local-1"))
-		done <- result{id, err}
-	}()
-	// Several refused attempts pass without an answer to Register.
-	before := h.server.refused.Load()
-	eventually(t, "more refused dials", func() bool { return h.server.refused.Load() >= before+3 })
-	select {
-	case r := <-done:
-		t.Fatalf("Register returned while the controller was away: %+v", r)
-	default:
+	if got := h.client.Terminators(); len(got) != 1 || got[0].LocalID != "local-1" || got[0].ID != "" {
+		t.Fatalf("Terminators() = %+v, want local-1 pending (no controller id)", got)
+	}
+	if err := h.client.Update(context.Background(), handle, 7, wire.PrecedenceDefault); err != nil {
+		t.Fatalf("Update of a pending terminator: %v", err)
 	}
 
 	h.server.down.Store(false)
-	sess := h.server.next(t)
-	r := <-done
-	if r.err != nil {
-		t.Fatalf("Register: %v", r.err)
+	sess := h.nextConnected(t)
+	if len(sess.hello.Terminators) != 1 || sess.hello.Terminators[0].LocalID != "local-1" || sess.hello.Terminators[0].Cost != 7 {
+		t.Fatalf("the hello registered %+v, want local-1 with cost 7", sess.hello.Terminators)
 	}
-	if len(sess.hello.Terminators) != 0 {
-		t.Errorf("the hello re-registered %v before Register succeeded", sess.hello.Terminators)
+	id := sess.created["local-1"]
+	want := ctrlproto.Terminator{ID: id, LocalID: "local-1", ServiceID: "svc1", SessionID: "bind-1", APISessionID: "a1", HostID: "host-1", Cost: 7, Precedence: PrecedenceDefault, ListenerID: "l-local-1"}
+	if held, ok := h.server.terminator(id); !ok || held != want {
+		t.Errorf("controller holds %+v (%v), want %+v", held, ok, want)
 	}
-	held, ok := h.server.terminator(r.id)
-	if !ok {
-		t.Fatalf("the controller holds no terminator %q", r.id)
+	if got := h.client.Terminators(); len(got) != 1 || got[0].ID != id {
+		t.Errorf("Terminators() = %+v, want the controller id %s", got, id)
 	}
-	want := ctrlproto.Terminator{ID: r.id, LocalID: "local-1", ServiceID: "svc1", SessionID: "bind-1", APISessionID: "a1", HostID: "host-1", Cost: 3, Precedence: PrecedenceRequired, ListenerID: "l-local-1"}
-	if held != want {
-		t.Errorf("controller holds %+v, want %+v", held, want)
+	if err := h.client.Unregister(context.Background(), handle); err != nil {
+		t.Fatalf("Unregister: %v", err)
+	}
+	if _, ok := h.server.terminator(id); ok {
+		t.Error("the controller still holds the terminator after Unregister")
 	}
 }
 
-func TestRegisterWithContextEndingWhileDisconnected(t *testing.T) {
+// TestPendingTerminatorMissedByAHelloIsRegisteredAfterIt: a terminator that became pending
+// after the Hello under way was made is created right after that Hello is answered.
+func TestPendingTerminatorMissedByAHelloIsRegisteredAfterIt(t *testing.T) {
 	h := startHarness(t, nil)
-	sess := h.server.next(t)
-	h.server.down.Store(true)
-	_ = sess.conn.Close()
-	eventually(t, "the client to be disconnected", func() bool { return !h.client.Connected() })
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, err := h.client.Register(ctx, terminator("local-1")); !errors.Is(err, context.Canceled) {
-		t.Fatalf("Register with an ended context = %v, want context.Canceled", err)
+	h.nextConnected(t)
+	c := h.client
+	c.mu.Lock()
+	handle := c.pendingLocked(specOf(terminator("late-1")))
+	conn := c.conn
+	c.mu.Unlock()
+	// As if conn had just been answered a Hello made before the terminator was bound.
+	fixes := c.connected(conn, nil, ctrlproto.TerminatorCreated{})
+	if len(fixes) != 1 || fixes[0].contentType != ctrlproto.TypeTerminatorCreate || fixes[0].handle != handle {
+		t.Fatalf("follow-ups = %+v, want one create of %s", fixes, handle)
+	}
+	c.sendFollowUp(context.Background(), conn, fixes[0])
+	got := c.Terminators()
+	if len(got) != 1 || got[0].ID == "" {
+		t.Fatalf("Terminators() = %+v, want late-1 with its controller id", got)
+	}
+	if held, ok := h.server.terminator(got[0].ID); !ok || held.LocalID != "late-1" {
+		t.Errorf("controller holds %+v (%v)", held, ok)
 	}
 }
 
 func TestTerminatorsSurviveReconnects(t *testing.T) {
 	h := startHarness(t, nil)
-	first := h.server.next(t)
+	first := h.nextConnected(t)
 	ctx := context.Background()
 	id1, err := h.client.Register(ctx, terminator("local-1"))
 	if err != nil {
@@ -404,7 +422,7 @@ func TestTerminatorsSurviveReconnects(t *testing.T) {
 
 func TestRefusedRegistration(t *testing.T) {
 	h := startHarness(t, nil)
-	h.server.next(t)
+	h.nextConnected(t)
 	h.server.refuseCreates.Store(true)
 	_, err := h.client.Register(context.Background(), terminator("local-1"))
 	if !errors.Is(err, ErrRefused) {
@@ -479,7 +497,7 @@ func TestNewValidatesConfig(t *testing.T) {
 
 func TestUpdateWhileDisconnectedIsSentAfterTheHello(t *testing.T) {
 	h := startHarness(t, nil)
-	first := h.server.next(t)
+	first := h.nextConnected(t)
 	ctx := context.Background()
 	id, err := h.client.Register(ctx, terminator("local-1"))
 	if err != nil {

@@ -75,6 +75,24 @@ func (cs *controllerSet) learn(endpoints []string) {
 	cs.mu.Unlock()
 }
 
+// learnAddresses takes control addresses (host:port) learned before, from a saved state.
+func (cs *controllerSet) learnAddresses(addrs []string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	for _, a := range addrs {
+		if _, _, err := net.SplitHostPort(a); err == nil && !slices.Contains(cs.learned, a) {
+			cs.learned = append(cs.learned, a)
+		}
+	}
+}
+
+// learnedControllers lists the control addresses the cluster announced.
+func (c *Client) learnedControllers() []string {
+	c.controllers.mu.Lock()
+	defer c.controllers.mu.Unlock()
+	return slices.Clone(c.controllers.learned)
+}
+
 // Controllers lists the controllers the client knows, configured first.
 func (c *Client) Controllers() []string {
 	c.controllers.mu.Lock()
@@ -101,5 +119,6 @@ func (c *Client) handleControllers(body []byte) {
 		return
 	}
 	c.controllers.learn(m.Endpoints)
+	c.stateChanged()
 	c.log.Debug("controllers of the cluster", "controllers", c.Controllers())
 }

@@ -42,18 +42,23 @@ func specOf(t edge.Terminator) ctrlproto.Terminator {
 }
 
 // Register records t with the controller and returns the id to Unregister or Update it with.
-// While the controller is unreachable it waits for the next connection, until ctx ends; a
-// request cut by a lost connection is sent again on the next one.
+// While the controller is unreachable (or when the connection is lost during the request) the
+// terminator is kept as pending and Register returns at once: the router serves it locally,
+// and the Hello of the next connection registers it with the controller.
 func (c *Client) Register(ctx context.Context, t edge.Terminator) (string, error) {
 	spec := specOf(t)
 	var stale *wire.Conn
 	for {
-		conn, err := c.current(ctx, stale)
-		if err != nil {
-			return "", fmt.Errorf("register terminator %s: %w", t.ID, err)
+		c.mu.Lock()
+		conn := c.conn
+		if conn == nil || conn == stale {
+			handle := c.pendingLocked(spec)
+			c.mu.Unlock()
+			return handle, nil
 		}
+		c.mu.Unlock()
 		var created ctrlproto.TerminatorCreated
-		err = c.request(ctx, conn, ctrlproto.TypeTerminatorCreate, spec, &created)
+		err := c.request(ctx, conn, ctrlproto.TypeTerminatorCreate, spec, &created)
 		if err != nil && lost(ctx, conn) {
 			stale = conn
 			continue
@@ -73,6 +78,20 @@ func (c *Client) Register(ctx context.Context, t edge.Terminator) (string, error
 		stale = conn
 	}
 }
+
+// pendingLocked remembers a terminator the controller has not recorded yet and returns its
+// handle; the caller holds mu.
+func (c *Client) pendingLocked(spec ctrlproto.Terminator) string {
+	handle := pendingPrefix + spec.LocalID
+	for n := 2; c.terms[handle] != nil; n++ {
+		handle = fmt.Sprintf("%s%s.%d", pendingPrefix, spec.LocalID, n)
+	}
+	c.terms[handle] = &terminatorRecord{handle: handle, spec: spec}
+	return handle
+}
+
+// pendingPrefix starts the handles of terminators registered while the controller was away.
+const pendingPrefix = "pending:"
 
 // record remembers a registration made on conn, if conn is still the current connection.
 func (c *Client) record(conn *wire.Conn, controllerID string, spec ctrlproto.Terminator) (string, bool) {
@@ -100,7 +119,8 @@ func (c *Client) Unregister(ctx context.Context, id string) error {
 	if rec == nil {
 		return fmt.Errorf("unregister terminator %s: not registered", id)
 	}
-	if conn == nil {
+	if conn == nil || rec.controllerID == "" {
+		// The next Hello leaves it out (a registration in flight deletes it when answered).
 		return nil
 	}
 	spec := rec.spec
@@ -125,14 +145,14 @@ func (c *Client) Update(ctx context.Context, id string, cost uint16, precedence 
 		spec.ID = rec.controllerID
 	}
 	conn := c.conn
-	if rec != nil && conn == nil {
+	if rec != nil && (conn == nil || rec.controllerID == "") {
 		rec.dirty = true
 	}
 	c.mu.Unlock()
 	if rec == nil {
 		return fmt.Errorf("update terminator %s: not registered", id)
 	}
-	if conn == nil {
+	if conn == nil || spec.ID == "" {
 		return nil
 	}
 	err := c.request(ctx, conn, ctrlproto.TypeTerminatorUpdate, spec, nil)

@@ -71,7 +71,8 @@ type FabricUpdates interface {
 }
 
 // pickTerminator picks a terminator among this router's and the fabric's; when there is none
-// and the fabric announces its changes, it waits for one up to TokenWait.
+// and the fabric announces its changes, it waits for one (there or on this router) up to
+// TokenWait.
 func (ch *channel) pickTerminator(sess Session, identity string) (choice, error) {
 	l := ch.l
 	updates, canWait := l.cfg.Fabric.(FabricUpdates)
@@ -81,6 +82,7 @@ func (ch *channel) pickTerminator(sess Session, identity string) (choice, error)
 		if canWait {
 			changed = updates.FabricChanged()
 		}
+		added := l.terminators.addedChan()
 		var remote []RemoteTerminator
 		if l.cfg.Fabric != nil {
 			remote = l.cfg.Fabric.Terminators(sess.ServiceID)
@@ -95,6 +97,7 @@ func (ch *channel) pickTerminator(sess Session, identity string) (choice, error)
 		}
 		select {
 		case <-changed:
+		case <-added:
 		case <-timer.C:
 			return picked, err
 		case <-ch.conn.Done():

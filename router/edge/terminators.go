@@ -40,17 +40,30 @@ type terminatorTable struct {
 	mu             sync.Mutex
 	byService      map[string][]*terminator
 	remoteFailures map[string]remoteFailure
+	// added is closed, and replaced, when a terminator is added: dials waiting for a
+	// terminator of their service look again.
+	added chan struct{}
 }
 
 func (tt *terminatorTable) init() {
 	tt.byService = make(map[string][]*terminator)
 	tt.remoteFailures = make(map[string]remoteFailure)
+	tt.added = make(chan struct{})
 }
 
 func (tt *terminatorTable) add(t *terminator) {
 	tt.mu.Lock()
 	tt.byService[t.ServiceID] = append(tt.byService[t.ServiceID], t)
+	close(tt.added)
+	tt.added = make(chan struct{})
 	tt.mu.Unlock()
+}
+
+// addedChan returns a channel closed when the next terminator is added.
+func (tt *terminatorTable) addedChan() <-chan struct{} {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return tt.added
 }
 
 // remove takes t out; it returns its registry id (empty when not registered yet) and whether
