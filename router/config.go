@@ -36,14 +36,20 @@ type Config struct {
 	// StateMaxAge is how long after the router last heard from the controller the state it
 	// saved is still used at a start (default 24 h).
 	StateMaxAge time.Duration `yaml:"stateMaxAge"`
+	// DrainTimeout is how long a router that is told to stop (SIGTERM) lets open circuits
+	// finish before it closes them (default 10 s); meanwhile it accepts nothing new and its
+	// hosts bind elsewhere.
+	DrainTimeout time.Duration `yaml:"drainTimeout"`
 }
 
 // StateFileName is the file in DataDir that holds the state the controller pushed.
 const StateFileName = "router-state.json"
 
-// DefaultStateMaxAge is how long after the router last heard from the controller the state
-// it saved is still used at a start.
-const DefaultStateMaxAge = 24 * time.Hour
+// Defaults of the restart and stop settings.
+const (
+	DefaultStateMaxAge  = 24 * time.Hour
+	DefaultDrainTimeout = 10 * time.Second
+)
 
 // StatePath is the file the router saves the controller's state to.
 func (c Config) StatePath() string {
@@ -222,6 +228,9 @@ func (c Config) Validate() error {
 	}
 	if c.StateMaxAge < 0 {
 		return fmt.Errorf("stateMaxAge: %s is negative", c.StateMaxAge)
+	}
+	if c.DrainTimeout < 0 {
+		return fmt.Errorf("drainTimeout: %s is negative", c.DrainTimeout)
 	}
 	if _, err := c.Log.level(); err != nil {
 		return fmt.Errorf("log.level: %w", err)

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,17 +129,17 @@ func TestParseConfigRestartSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.StatePath() != filepath.Join(".", StateFileName) || cfg.StateMaxAge != 0 {
-		t.Errorf("defaults: state %q, max age %s", cfg.StatePath(), cfg.StateMaxAge)
+	if cfg.StatePath() != filepath.Join(".", StateFileName) || cfg.DrainTimeout != 0 || cfg.StateMaxAge != 0 {
+		t.Errorf("defaults: state %q, drain %s, max age %s", cfg.StatePath(), cfg.DrainTimeout, cfg.StateMaxAge)
 	}
-	cfg, err = ParseConfig([]byte(identityYAML + "dataDir: /var/lib/ostium/r1\nstateMaxAge: 2h\n"))
+	cfg, err = ParseConfig([]byte(identityYAML + "dataDir: /var/lib/ostium/r1\nstateMaxAge: 2h\ndrainTimeout: 30s\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.StatePath() != "/var/lib/ostium/r1/"+StateFileName || cfg.StateMaxAge != 2*time.Hour {
-		t.Errorf("state %q, max age %s", cfg.StatePath(), cfg.StateMaxAge)
+	if cfg.StatePath() != "/var/lib/ostium/r1/"+StateFileName || cfg.StateMaxAge != 2*time.Hour || cfg.DrainTimeout != 30*time.Second {
+		t.Errorf("state %q, max age %s, drain %s", cfg.StatePath(), cfg.StateMaxAge, cfg.DrainTimeout)
 	}
-	for _, bad := range []string{"stateMaxAge: soon\n", "stateMaxAge: -2h\n"} {
+	for _, bad := range []string{"drainTimeout: -1s\n", "drainTimeout: 10\n", "stateMaxAge: soon\n", "stateMaxAge: -2h\n"} {
 		if _, err := ParseConfig([]byte(identityYAML + bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
@@ -167,6 +168,22 @@ func TestExampleConfigParses(t *testing.T) {
 	if cfg.Edge.Listen == "" {
 		t.Error("example has no edge listener")
 	}
+	// systemd must wait for the drain before it kills the router.
+	unit, err := os.ReadFile(filepath.Join("..", "etc", "ostium-router.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stop time.Duration
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "TimeoutStopSec="); ok {
+			if stop, err = time.ParseDuration(v); err != nil {
+				t.Fatalf("TimeoutStopSec=%s: %v", v, err)
+			}
+		}
+	}
+	if drain := cmp.Or(cfg.DrainTimeout, DefaultDrainTimeout); stop < drain+5*time.Second {
+		t.Errorf("the unit's TimeoutStopSec (%s) leaves the drain (%s) less than 5 s to end", stop, drain)
+	}
 }
 
 func FuzzParseConfig(f *testing.F) {
@@ -177,7 +194,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("edge:\n  listen: &a 1.2.3.4:5\n  advertise: *a\n"))
 	f.Add([]byte("{{{{"))
 	f.Add([]byte(identityYAML + "ops:\n  listen: 127.0.0.1:9091\n  pprof: true\n"))
-	f.Add([]byte(identityYAML + "dataDir: /tmp/r\nstateMaxAge: 1h\n"))
+	f.Add([]byte(identityYAML + "dataDir: /tmp/r\nstateMaxAge: 1h\ndrainTimeout: 3s\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig(data)
 		if err != nil {

@@ -46,11 +46,13 @@ func (c *controlCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // HealthReport is the router's answer to /health on its ops listener. The
-// router is healthy once it holds the controller's token state: from then on
-// it admits clients, and keeps doing so from its cache while the controller
-// is away (controlChannel says whether it is connected now).
+// router is healthy once it holds the controller's token state (pushed, or
+// saved by an earlier run): from then on it admits clients, and keeps doing so
+// from its cache while the controller is away (controlChannel says whether it
+// is connected now). A router that drains before it stops is not healthy.
 type HealthReport struct {
-	// Status is "ok" or "unavailable".
+	// Status is "ok", "unavailable" or "draining" (stopping: it takes no new clients, its
+	// circuits finish; answered with 503 like unavailable).
 	Status   string `json:"status"`
 	RouterID string `json:"routerId"`
 	// ControlChannel is "connected" or "disconnected".
@@ -75,7 +77,10 @@ func (r *Router) Health(context.Context) (bool, any) {
 	default:
 	}
 	rep.Status = "ok"
-	if !ok {
+	switch {
+	case r.draining.Load():
+		ok, rep.Status = false, "draining"
+	case !ok:
 		rep.Status = "unavailable"
 	}
 	return ok, rep

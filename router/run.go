@@ -67,6 +67,7 @@ type Router struct {
 	wg        sync.WaitGroup
 	done      chan struct{}
 	closeOnce sync.Once
+	draining  atomic.Bool
 	mu        sync.Mutex
 	err       error
 }
@@ -74,16 +75,23 @@ type Router struct {
 // Run serves the router described by cfg until ctx ends, then stops it. It returns an error
 // when the router cannot start or a listener fails.
 func Run(ctx context.Context, cfg Config) error {
-	r, err := Start(ctx, cfg, Options{})
+	r, err := Start(context.WithoutCancel(ctx), cfg, Options{})
 	if err != nil {
 		return err
 	}
 	select {
 	case <-ctx.Done():
-		r.log.Info("stopping")
 	case <-r.done:
+		return r.Close()
 	}
-	return r.Close()
+	drain := cfg.DrainTimeout
+	if drain <= 0 {
+		drain = DefaultDrainTimeout
+	}
+	r.log.Info("stopping: draining", "drainTimeout", drain)
+	dctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	return r.Shutdown(dctx)
 }
 
 // Start loads the router's enrolled identity, binds its listeners and starts serving. The
@@ -268,8 +276,25 @@ func (r *Router) fail(err error) {
 // Done is closed when the router stops (Close, or a listener failing).
 func (r *Router) Done() <-chan struct{} { return r.done }
 
-// Close stops the router: the edge listener, its channels and circuits, the control channel
-// and the renewal. It waits for them and returns the error that stopped the router, if any.
+// Shutdown stops the router gracefully. The edge listener stops accepting, refuses new dials
+// and binds and asks its hosts to bind elsewhere (their connections stay open); the circuits
+// get until ctx ends to finish, and those still open then are cut after the router has written
+// what it held for them. Meanwhile the control channel stays up (the terminators' removal
+// reaches the controller) and /health answers 503. Then everything stops as with Close.
+func (r *Router) Shutdown(ctx context.Context) error {
+	r.draining.Store(true)
+	start := time.Now()
+	cut, err := r.edge.Shutdown(ctx)
+	if err != nil {
+		r.log.Warn("draining the edge listener", "err", err)
+	}
+	r.log.Info("stopped after draining", "took", time.Since(start).Round(time.Millisecond), "circuitsCut", cut)
+	return r.Close()
+}
+
+// Close stops the router at once: the edge listener, its channels and circuits, the control
+// channel and the renewal. It waits for them and returns the error that stopped the router, if
+// any.
 func (r *Router) Close() error {
 	r.closeOnce.Do(func() { close(r.done) })
 	if err := r.edge.Close(); err != nil {

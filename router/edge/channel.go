@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/x509"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -35,6 +36,7 @@ type channel struct {
 	l           *Listener
 	id          string
 	conn        *wire.Conn
+	rwc         io.ReadWriteCloser  // the stream conn runs on (a *tls.Conn)
 	chain       []*x509.Certificate // the client's certificate chain, leaf first
 	fingerprint string
 	remote      string

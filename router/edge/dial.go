@@ -59,6 +59,10 @@ func (ch *channel) handleConnect(m *wire.Message, reserved *reservation) {
 	req.appData, _ = m.Headers.GetBytes(wire.HeaderAppData)
 	req.identity, _ = m.Headers.GetString(wire.HeaderTerminatorIdentity)
 
+	if ch.l.isDraining() {
+		ch.refuseConnect(req, errShuttingDown())
+		return
+	}
 	start := time.Now()
 	err := ch.connect(req)
 	ch.l.met.dialed(start, err)

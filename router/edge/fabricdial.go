@@ -72,6 +72,9 @@ func (ch *channel) connectRemote(req connectRequest, api APISession, sess Sessio
 // terminators: it dials the host and splices it to end. The circuit starts when start is
 // called (after the dialer's router was told).
 func (l *Listener) DialTerminator(ctx context.Context, d FabricDial, end FabricEnd) ([]byte, func(), error) {
+	if l.isDraining() {
+		return nil, nil, &FabricError{Code: wire.ErrorCodeRouterShuttingDown, Message: "the router is shutting down"}
+	}
 	t := l.terminators.byID(d.ServiceID, d.TerminatorID)
 	if t == nil {
 		return nil, nil, &FabricError{Code: wire.ErrorCodeInvalidTerminator, Message: "the terminator is gone from its router"}

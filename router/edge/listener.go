@@ -36,6 +36,7 @@ type Listener struct {
 
 	mu        sync.Mutex
 	closed    bool
+	draining  bool // Shutdown has begun
 	listeners map[net.Listener]struct{}
 	channels  map[*channel]struct{}
 	circuits  map[string]*circuitRecord
@@ -187,7 +188,7 @@ func (l *Listener) Serve(ln net.Listener) error {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
-			if l.isClosed() {
+			if l.isClosed() || l.isDraining() {
 				return ErrListenerClosed
 			}
 			var ne net.Error
@@ -282,6 +283,7 @@ func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificat
 		binds:       make(map[uint32]*terminator),
 		nextConnID:  firstRouterConnID,
 		ready:       make(chan struct{}),
+		rwc:         rwc,
 	}
 	ch.log = l.log.With("channel", ch.id, "remote", remote)
 	ch.conn = wire.NewConn(rwc, ch.handle, wire.ConnConfig{Limits: l.cfg.Limits})

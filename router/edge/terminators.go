@@ -342,6 +342,10 @@ func (ch *channel) handleBind(m *wire.Message) {
 		refuseBind(refuse(wire.ErrorCodeInternal, "bind carries no conn id"))
 		return
 	}
+	if ch.l.isDraining() {
+		refuseBind(errShuttingDown())
+		return
+	}
 	api, sess, err := ch.checkSession(token, SessionTypeBind)
 	if err != nil {
 		refuseBind(err)
@@ -403,6 +407,14 @@ func (ch *channel) handleBind(m *wire.Message) {
 		return
 	}
 	ch.l.terminators.add(t)
+	if ch.l.isDraining() {
+		// Shutdown began while this Bind was checked; it swept the terminators before this one
+		// was added.
+		ch.dropBind(connID, t)
+		ch.l.terminators.remove(t)
+		refuseBind(errShuttingDown())
+		return
+	}
 
 	reply := wire.NewStateConnected(connID)
 	reply.ReplyTo(m)

@@ -266,6 +266,12 @@ func stripChannelHeaders(m *wire.Message) {
 // with reason. Closing a closed circuit does nothing.
 func (c *Circuit) Close(reason string) { c.closeWith(reason) }
 
+// Cut ends the circuit for the router without losing what it holds: each side first gets
+// what was queued for it, then a StateClosed with code and reason, which tells it that the
+// network ended the connection (not the peer). Data that arrives afterwards is dropped. Cutting
+// a closed circuit does nothing.
+func (c *Circuit) Cut(code uint32, reason string) { c.end(-1, code, reason, true) }
+
 func (c *Circuit) closeWith(reason string) { c.shutdown(-1, reason) }
 
 // shutdown closes the circuit. by is the side that ended it (it is told nothing and what was
@@ -275,7 +281,11 @@ func (c *Circuit) shutdown(by Side, reason string) { c.shutdownCode(by, 0, reaso
 
 // shutdownCode is shutdown telling the side that did not end the circuit an error code with
 // the reason (0: an orderly close), so that a failure is not mistaken for the peer closing.
-func (c *Circuit) shutdownCode(by Side, code uint32, reason string) {
+func (c *Circuit) shutdownCode(by Side, code uint32, reason string) { c.end(by, code, reason, false) }
+
+// end closes the circuit (see shutdownCode); flush keeps the queues of a circuit the router
+// ends (by -1), so that each side gets what it is owed before the StateClosed.
+func (c *Circuit) end(by Side, code uint32, reason string, flush bool) {
 	c.mu.Lock()
 	if c.state == stateClosed {
 		c.mu.Unlock()
@@ -302,7 +312,7 @@ func (c *Circuit) shutdownCode(by Side, code uint32, reason string) {
 		switch {
 		case !started || s == by:
 			c.toward[s].Abort(nil)
-		case by >= 0:
+		case by >= 0 || flush:
 			c.toward[s].Close(wire.NewStateClosed(c.ends[s].ConnID, code, reason))
 		default:
 			c.toward[s].Abort(wire.NewStateClosed(c.ends[s].ConnID, 0, reason))

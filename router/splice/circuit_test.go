@@ -173,6 +173,47 @@ func TestCircuitCloseTellsBothSides(t *testing.T) {
 	}
 }
 
+// TestCircuitCutDeliversWhatItHolds: a circuit the router cuts (a router that stops) first
+// writes what it had queued for each side, then a StateClosed with the error code.
+func TestCircuitCutDeliversWhatItHolds(t *testing.T) {
+	tc := newTestCircuit(t, Config{})
+	tc.c.Start(nil)
+	gate := make(chan struct{})
+	tc.host.gate = gate // the host reads nothing for now: the data waits in the router
+	for i := range 20 {
+		tc.dialer.send(wire.NewData(7, uint32(i), 0, []byte{byte(i)}))
+	}
+	waitUntil(t, func() bool { return tc.c.Stats().Forwarded[Dialer] == 20 })
+	tc.c.Cut(wire.ErrorCodeRouterShuttingDown, "router stopped")
+	close(gate)
+	for i := range 20 {
+		if m := tc.host.expect(wire.ContentTypeData); m.Body[0] != byte(i) {
+			t.Fatalf("data %d out of order", i)
+		}
+	}
+	for _, p := range []*peer{tc.host, tc.dialer} {
+		m := p.expect(wire.ContentTypeStateClosed)
+		if code, _ := m.ErrorCode(); code != wire.ErrorCodeRouterShuttingDown || string(m.Body) != "router stopped" {
+			t.Fatalf("StateClosed code %d %q", code, m.Body)
+		}
+	}
+	tc.c.Wait()
+	if tc.c.Reason() != "router stopped" {
+		t.Fatalf("Reason %q", tc.c.Reason())
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestCircuitClosedBeforeStartSendsNothing(t *testing.T) {
 	tc := newTestCircuit(t, Config{})
 	tc.c.Close("dial failed")

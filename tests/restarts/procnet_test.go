@@ -93,6 +93,14 @@ func (p *proc) stop(sig syscall.Signal, within time.Duration) time.Duration {
 	return time.Since(start)
 }
 
+// stopAsync sends sig and returns a channel that receives how long the process took to end
+// (it is killed after within).
+func (p *proc) stopAsync(sig syscall.Signal, within time.Duration) <-chan time.Duration {
+	out := make(chan time.Duration, 1)
+	go func() { out <- p.stop(sig, within) }()
+	return out
+}
+
 func (p *proc) logs() string {
 	b, _ := os.ReadFile(p.logPath)
 	return string(b)
@@ -229,6 +237,21 @@ func (p *routerProc) startAccepting() time.Time {
 	return at
 }
 
+// terminatorsByRouter counts the terminators the controller lists, by router id.
+func (n *network) terminatorsByRouter() map[string]int {
+	var list []struct {
+		Router struct {
+			ID string `json:"id"`
+		} `json:"router"`
+	}
+	n.Mgmt("GET", "/terminators?limit=500", nil, &list)
+	out := map[string]int{}
+	for _, t := range list {
+		out[t.Router.ID]++
+	}
+	return out
+}
+
 func waitFor(t testing.TB, what string, limit time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -323,4 +346,8 @@ func untilEcho(t testing.TB, c *sdk.Context, service string, interval, limit tim
 		}
 		time.Sleep(interval)
 	}
+}
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
 }

@@ -326,8 +326,13 @@ func parseCertPool(data []byte) (*x509.CertPool, error) {
 func newRun() *cobra.Command {
 	var configPath string
 	cmd := &cobra.Command{
-		Use:     "run",
-		Short:   "Serve the edge listener, kept current by the controller",
+		Use:   "run",
+		Short: "Serve the edge listener, kept current by the controller",
+		Long: `Serves the edge listener and the links to other routers, with the state the controller
+pushes (saved in dataDir, so that a restart while the controller is away keeps serving).
+SIGTERM or Ctrl-C drains: the router accepts nothing new, asks its hosts to bind elsewhere
+and lets open circuits finish for up to drainTimeout (10 s) before it stops; a second signal
+stops it at once.`,
 		Example: `  ostium-router run --config /etc/ostium/router.yml`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := router.LoadConfig(configPath)
@@ -336,6 +341,11 @@ func newRun() *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			// The first signal drains (drainTimeout); a second one ends the process at once.
+			go func() {
+				<-ctx.Done()
+				stop()
+			}()
 			return router.Run(ctx, cfg)
 		},
 	}
