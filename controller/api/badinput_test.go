@@ -90,7 +90,7 @@ func TestEveryManagementOperationAnswersBadInputWith4xx(t *testing.T) {
 	}
 	long := strings.Repeat("z", 5000)
 	for _, op := range ops {
-		path := strings.NewReplacer("{id}", "does-not-exist", "{subId}", "nope").Replace(op.path)
+		path := strings.NewReplacer("{id}", "does-not-exist", "{subId}", "nope", "{serviceId}", "nope").Replace(op.path)
 		if strings.Contains(path, "{") {
 			t.Fatalf("unhandled path parameter in %s", op.path)
 		}

@@ -2,13 +2,16 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/access"
+	"github.com/ostium-net/ostium/controller/advisor"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/domain"
 	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
@@ -261,7 +264,30 @@ func (s *Server) onlineRouters(tx *store.Tx, identityID, serviceID string) []str
 	return out
 }
 
-var errNoEdgeRouters = newErr(http.StatusBadRequest, CodeNoEdgeRoutersAvailable, "no edge routers are available to reach this service")
+// noEdgeRouters refuses a session no router can carry, saying what is
+// missing: an edge-router policy for the identity, a service-edge-router
+// policy for the service, a router in common, or one online. The words name
+// no policy or router, as the caller is a client, not an administrator.
+func (s *Server) noEdgeRouters(tx *store.Tx, identityID, serviceID string) error {
+	adv := advisor.Advise(tx, identityID, serviceID, s.routers().Online, time.Now())
+	why := advisor.RouterProblems(adv)
+	if len(why) == 0 {
+		n := 0
+		for _, r := range adv.CommonRouters {
+			if !r.Disabled {
+				n++
+			}
+		}
+		routers := fmt.Sprintf("%d routers", n)
+		if n == 1 {
+			routers = "1 router"
+		}
+		why = []string{fmt.Sprintf("none of the %s this identity may reach the service through is online", routers)}
+	}
+	return newErr(http.StatusBadRequest, CodeNoEdgeRoutersAvailable,
+		"no edge routers are available to reach this service: "+strings.Join(why, "; ")+
+			" (an administrator sees the whole picture with `ostium policy-advisor IDENTITY SERVICE`)")
+}
 
 // createSession gives the caller's API session a Dial or Bind session for a
 // service: one domain.CreateSession entry, which decides grant, posture and
@@ -280,7 +306,7 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 			return err
 		}
 		if _, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key); !found && len(s.onlineRouters(tx, caller.Identity.ID, serviceID)) == 0 {
-			return errNoEdgeRouters
+			return s.noEdgeRouters(tx, caller.Identity.ID, serviceID)
 		}
 		return nil
 	})

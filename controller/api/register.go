@@ -9,6 +9,7 @@ import (
 func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
 	s.registerManagementSession(a)
 	s.registerIdentities(a)
+	s.registerPolicyAdvice(a)
 	s.registerIdentityTypes(a)
 	s.registerServicesAndPolicies(a)
 	s.registerRoutersAndAuth(a)

@@ -156,7 +156,7 @@ authorized, 4 not found.`,
 	})
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml (create identity/edge-router and enroll: a file to write)")
 	root.AddCommand(a.loginCmd(), a.logoutCmd(), a.listCmd(), a.showCmd(), a.deleteCmd(),
-		a.createCmd(), a.updateCmd(), a.enrollCmd(), a.dialCmd(), a.clusterCmd())
+		a.createCmd(), a.updateCmd(), a.enrollCmd(), a.dialCmd(), a.clusterCmd(), a.policyAdvisorCmd())
 	if env.Quickstart != nil {
 		root.AddCommand(a.quickstartCmd())
 	}

@@ -435,6 +435,12 @@ func (a *app) updateSub(e entity) *cobra.Command {
 		Aliases: []string{e.plural},
 		Short:   "Update " + article(e.singular),
 		Args:    rangeArgs(1, 1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 0 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return a.completeNames(cmd, e.plural, prefix)
+		},
 	}
 	if t != nil {
 		sub.Example = t.example

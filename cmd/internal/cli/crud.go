@@ -110,8 +110,13 @@ func (a *app) showCmd() *cobra.Command {
 		Short: "Show one entity",
 		Example: `  ostium show identity laptop
   ostium show services @db -o json`,
-		Args:              rangeArgs(2, 2),
-		ValidArgsFunction: completeEntities,
+		Args: rangeArgs(2, 2),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
+			if len(args) > 1 {
+				return nil, cobra.ShellCompDirectiveNoFileComp
+			}
+			return a.completeEntityThenNames(cmd, args, prefix)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := lookupEntity(args[0])
 			if err != nil {
@@ -162,7 +167,7 @@ func (a *app) deleteCmd() *cobra.Command {
 			}
 			return nil
 		},
-		ValidArgsFunction: completeEntities,
+		ValidArgsFunction: a.completeEntityThenNames,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := lookupEntity(args[0])
 			if err != nil {

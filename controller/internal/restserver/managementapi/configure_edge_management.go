@@ -611,6 +611,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation current_identity.GetCurrentIdentity has not yet been implemented")
 		})
 	}
+	if api.IdentityGetIdentityPolicyAdviceHandler == nil {
+		api.IdentityGetIdentityPolicyAdviceHandler = identity.GetIdentityPolicyAdviceHandlerFunc(func(params identity.GetIdentityPolicyAdviceParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation identity.GetIdentityPolicyAdvice has not yet been implemented")
+		})
+	}
 	if api.InformationalGetVersionHandler == nil {
 		api.InformationalGetVersionHandler = informational.GetVersionHandlerFunc(func(params informational.GetVersionParams) middleware.Responder {
 			_ = params

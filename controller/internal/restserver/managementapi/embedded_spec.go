@@ -5278,6 +5278,64 @@ func init() {
         }
       ]
     },
+    "/identities/{id}/policy-advice/{serviceId}": {
+      "get": {
+        "description": "Reads the policies and the network as they are now and says, for Dial and for Bind, which service policies grant the permission, which posture checks they require and whether those pass for the identity's latest API session, which edge-router policies select the identity, which service-edge-router policies select the service, which routers the two have in common and which of those are online. ` + "`" + `problems` + "`" + ` says in plain words what stands in the way; ` + "`" + `ready` + "`" + ` is true when nothing does.",
+        "tags": [
+          "Identity"
+        ],
+        "summary": "Explain whether the identity can dial or bind the service",
+        "operationId": "getIdentityPolicyAdvice",
+        "responses": {
+          "200": {
+            "description": "The advice.",
+            "schema": {
+              "$ref": "#/definitions/getIdentityPolicyAdviceEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        },
+        {
+          "type": "string",
+          "description": "The service's id.",
+          "name": "serviceId",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/identities/{id}/service-policies": {
       "get": {
         "tags": [
@@ -10974,6 +11032,21 @@ func init() {
         }
       }
     },
+    "getIdentityPolicyAdviceEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/policyAdvice"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "identityAuthenticators": {
       "description": "A summary of the authenticators an identity has.",
       "type": "object",
@@ -12015,6 +12088,188 @@ func init() {
       "minLength": 5,
       "x-nullable": true
     },
+    "policyAdvice": {
+      "description": "Whether an identity can dial or bind a service, and what stands in the way. The first fields are OpenZiti's; ` + "`" + `dial` + "`" + `, ` + "`" + `bind` + "`" + ` and the policy lists say more.",
+      "type": "object",
+      "required": [
+        "identityId",
+        "identity",
+        "serviceId",
+        "service",
+        "isDialAllowed",
+        "isBindAllowed",
+        "identityRouterCount",
+        "serviceRouterCount",
+        "commonRouters",
+        "isIdentityDisabled",
+        "edgeRouterPolicies",
+        "serviceEdgeRouterPolicies",
+        "dial",
+        "bind"
+      ],
+      "properties": {
+        "bind": {
+          "$ref": "#/definitions/policyAdvicePermission"
+        },
+        "commonRouters": {
+          "description": "The routers both the identity may use and the service may cross.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/routerEntityRef"
+          }
+        },
+        "dial": {
+          "$ref": "#/definitions/policyAdvicePermission"
+        },
+        "edgeRouterPolicies": {
+          "description": "The edge-router policies that select the identity.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/entityRef"
+          }
+        },
+        "identity": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "identityId": {
+          "type": "string"
+        },
+        "identityRouterCount": {
+          "description": "How many routers the edge-router policies let the identity use.",
+          "type": "integer"
+        },
+        "isBindAllowed": {
+          "description": "A service policy grants Bind (posture and routers aside).",
+          "type": "boolean"
+        },
+        "isDialAllowed": {
+          "description": "A service policy grants Dial (posture and routers aside).",
+          "type": "boolean"
+        },
+        "isIdentityDisabled": {
+          "type": "boolean"
+        },
+        "postureApiSessionId": {
+          "description": "The API session posture checks were evaluated against; empty when the identity has none.",
+          "type": "string"
+        },
+        "service": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "serviceEdgeRouterPolicies": {
+          "description": "The service-edge-router policies that select the service.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/entityRef"
+          }
+        },
+        "serviceId": {
+          "type": "string"
+        },
+        "serviceRouterCount": {
+          "description": "How many routers the service-edge-router policies let carry the service.",
+          "type": "integer"
+        }
+      }
+    },
+    "policyAdvicePermission": {
+      "type": "object",
+      "required": [
+        "allowed",
+        "postureOk",
+        "ready",
+        "policies",
+        "problems"
+      ],
+      "properties": {
+        "allowed": {
+          "description": "A service policy of this type selects both the identity and the service.",
+          "type": "boolean"
+        },
+        "policies": {
+          "description": "The service policies granting the permission.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/policyAdvicePolicy"
+          }
+        },
+        "postureOk": {
+          "description": "The posture checks of a granting policy pass for the identity's latest API session (or it has none to evaluate yet).",
+          "type": "boolean"
+        },
+        "problems": {
+          "description": "What stands in the way, in plain words; empty when ready.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "ready": {
+          "description": "Nothing stands in the way now: allowed, posture passing, the identity enabled and a router in common online.",
+          "type": "boolean"
+        }
+      }
+    },
+    "policyAdvicePolicy": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "passing",
+        "postureChecks"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "passing": {
+          "description": "Every posture check of the policy passes (or cannot be evaluated yet).",
+          "type": "boolean"
+        },
+        "postureChecks": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/postureCheckAdvice"
+          }
+        }
+      }
+    },
+    "postureCheckAdvice": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "typeId",
+        "evaluated",
+        "passing",
+        "reason"
+      ],
+      "properties": {
+        "evaluated": {
+          "description": "False when the identity has no API session to evaluate the check against.",
+          "type": "boolean"
+        },
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "passing": {
+          "type": "boolean"
+        },
+        "reason": {
+          "description": "Why the check fails; empty when it passes.",
+          "type": "string"
+        },
+        "typeId": {
+          "type": "string"
+        }
+      }
+    },
     "postureCheckCreate": {
       "type": "object",
       "required": [
@@ -12814,6 +13069,28 @@ func init() {
       "items": {
         "type": "string"
       }
+    },
+    "routerEntityRef": {
+      "allOf": [
+        {
+          "$ref": "#/definitions/entityRef"
+        },
+        {
+          "type": "object",
+          "required": [
+            "isOnline",
+            "isDisabled"
+          ],
+          "properties": {
+            "isDisabled": {
+              "type": "boolean"
+            },
+            "isOnline": {
+              "type": "boolean"
+            }
+          }
+        }
+      ]
     },
     "routerVersionInfo": {
       "description": "The build of the software a router runs, as it reported on connecting.",
@@ -19133,6 +19410,64 @@ func init() {
         }
       ]
     },
+    "/identities/{id}/policy-advice/{serviceId}": {
+      "get": {
+        "description": "Reads the policies and the network as they are now and says, for Dial and for Bind, which service policies grant the permission, which posture checks they require and whether those pass for the identity's latest API session, which edge-router policies select the identity, which service-edge-router policies select the service, which routers the two have in common and which of those are online. ` + "`" + `problems` + "`" + ` says in plain words what stands in the way; ` + "`" + `ready` + "`" + ` is true when nothing does.",
+        "tags": [
+          "Identity"
+        ],
+        "summary": "Explain whether the identity can dial or bind the service",
+        "operationId": "getIdentityPolicyAdvice",
+        "responses": {
+          "200": {
+            "description": "The advice.",
+            "schema": {
+              "$ref": "#/definitions/getIdentityPolicyAdviceEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        },
+        {
+          "type": "string",
+          "description": "The service's id.",
+          "name": "serviceId",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/identities/{id}/service-policies": {
       "get": {
         "tags": [
@@ -24829,6 +25164,21 @@ func init() {
         }
       }
     },
+    "getIdentityPolicyAdviceEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/policyAdvice"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "identityAuthenticators": {
       "description": "A summary of the authenticators an identity has.",
       "type": "object",
@@ -25870,6 +26220,188 @@ func init() {
       "minLength": 5,
       "x-nullable": true
     },
+    "policyAdvice": {
+      "description": "Whether an identity can dial or bind a service, and what stands in the way. The first fields are OpenZiti's; ` + "`" + `dial` + "`" + `, ` + "`" + `bind` + "`" + ` and the policy lists say more.",
+      "type": "object",
+      "required": [
+        "identityId",
+        "identity",
+        "serviceId",
+        "service",
+        "isDialAllowed",
+        "isBindAllowed",
+        "identityRouterCount",
+        "serviceRouterCount",
+        "commonRouters",
+        "isIdentityDisabled",
+        "edgeRouterPolicies",
+        "serviceEdgeRouterPolicies",
+        "dial",
+        "bind"
+      ],
+      "properties": {
+        "bind": {
+          "$ref": "#/definitions/policyAdvicePermission"
+        },
+        "commonRouters": {
+          "description": "The routers both the identity may use and the service may cross.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/routerEntityRef"
+          }
+        },
+        "dial": {
+          "$ref": "#/definitions/policyAdvicePermission"
+        },
+        "edgeRouterPolicies": {
+          "description": "The edge-router policies that select the identity.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/entityRef"
+          }
+        },
+        "identity": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "identityId": {
+          "type": "string"
+        },
+        "identityRouterCount": {
+          "description": "How many routers the edge-router policies let the identity use.",
+          "type": "integer"
+        },
+        "isBindAllowed": {
+          "description": "A service policy grants Bind (posture and routers aside).",
+          "type": "boolean"
+        },
+        "isDialAllowed": {
+          "description": "A service policy grants Dial (posture and routers aside).",
+          "type": "boolean"
+        },
+        "isIdentityDisabled": {
+          "type": "boolean"
+        },
+        "postureApiSessionId": {
+          "description": "The API session posture checks were evaluated against; empty when the identity has none.",
+          "type": "string"
+        },
+        "service": {
+          "$ref": "#/definitions/entityRef"
+        },
+        "serviceEdgeRouterPolicies": {
+          "description": "The service-edge-router policies that select the service.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/entityRef"
+          }
+        },
+        "serviceId": {
+          "type": "string"
+        },
+        "serviceRouterCount": {
+          "description": "How many routers the service-edge-router policies let carry the service.",
+          "type": "integer"
+        }
+      }
+    },
+    "policyAdvicePermission": {
+      "type": "object",
+      "required": [
+        "allowed",
+        "postureOk",
+        "ready",
+        "policies",
+        "problems"
+      ],
+      "properties": {
+        "allowed": {
+          "description": "A service policy of this type selects both the identity and the service.",
+          "type": "boolean"
+        },
+        "policies": {
+          "description": "The service policies granting the permission.",
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/policyAdvicePolicy"
+          }
+        },
+        "postureOk": {
+          "description": "The posture checks of a granting policy pass for the identity's latest API session (or it has none to evaluate yet).",
+          "type": "boolean"
+        },
+        "problems": {
+          "description": "What stands in the way, in plain words; empty when ready.",
+          "type": "array",
+          "items": {
+            "type": "string"
+          }
+        },
+        "ready": {
+          "description": "Nothing stands in the way now: allowed, posture passing, the identity enabled and a router in common online.",
+          "type": "boolean"
+        }
+      }
+    },
+    "policyAdvicePolicy": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "passing",
+        "postureChecks"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "passing": {
+          "description": "Every posture check of the policy passes (or cannot be evaluated yet).",
+          "type": "boolean"
+        },
+        "postureChecks": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/postureCheckAdvice"
+          }
+        }
+      }
+    },
+    "postureCheckAdvice": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "typeId",
+        "evaluated",
+        "passing",
+        "reason"
+      ],
+      "properties": {
+        "evaluated": {
+          "description": "False when the identity has no API session to evaluate the check against.",
+          "type": "boolean"
+        },
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "passing": {
+          "type": "boolean"
+        },
+        "reason": {
+          "description": "Why the check fails; empty when it passes.",
+          "type": "string"
+        },
+        "typeId": {
+          "type": "string"
+        }
+      }
+    },
     "postureCheckCreate": {
       "type": "object",
       "required": [
@@ -26669,6 +27201,28 @@ func init() {
       "items": {
         "type": "string"
       }
+    },
+    "routerEntityRef": {
+      "allOf": [
+        {
+          "$ref": "#/definitions/entityRef"
+        },
+        {
+          "type": "object",
+          "required": [
+            "isOnline",
+            "isDisabled"
+          ],
+          "properties": {
+            "isDisabled": {
+              "type": "boolean"
+            },
+            "isOnline": {
+              "type": "boolean"
+            }
+          }
+        }
+      ]
     },
     "routerVersionInfo": {
       "description": "The build of the software a router runs, as it reported on connecting.",

@@ -92,6 +92,12 @@ type ClientService interface {
 	// EnableIdentityContext enable a disabled identity.
 	EnableIdentityContext(ctx context.Context, params *EnableIdentityParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*EnableIdentityOK, error)
 
+	// GetIdentityPolicyAdvice explain whether the identity can dial or bind the service.
+	GetIdentityPolicyAdvice(params *GetIdentityPolicyAdviceParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetIdentityPolicyAdviceOK, error)
+
+	// GetIdentityPolicyAdviceContext explain whether the identity can dial or bind the service.
+	GetIdentityPolicyAdviceContext(ctx context.Context, params *GetIdentityPolicyAdviceParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetIdentityPolicyAdviceOK, error)
+
 	// ListIdentities list identities.
 	ListIdentities(params *ListIdentitiesParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*ListIdentitiesOK, error)
 
@@ -548,6 +554,73 @@ func (a *Client) EnableIdentityContext(ctx context.Context, params *EnableIdenti
 	//
 	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
 	msg := fmt.Sprintf("unexpected success response for enableIdentity: API contract not enforced by server. Client expected to get an error, but got: %T", result)
+	panic(msg)
+}
+
+// GetIdentityPolicyAdvice explains whether the identity can dial or bind the service.
+//
+// Reads the policies and the network as they are now and says, for Dial and for Bind, which service policies grant the permission, which posture checks they require and whether those pass for the identity's latest API session, which edge-router policies select the identity, which service-edge-router policies select the service, which routers the two have in common and which of those are online. `problems` says in plain words what stands in the way; `ready` is true when nothing does..
+//
+// This method does not support injected context.
+// However, timeout and opentracing contexts are honored whenever enabled.
+//
+// If you need to pass a specific context, use [Client.GetIdentityPolicyAdviceContext] instead.
+func (a *Client) GetIdentityPolicyAdvice(params *GetIdentityPolicyAdviceParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetIdentityPolicyAdviceOK, error) {
+	var ctx context.Context
+	if params != nil && params.inner.ctx != nil {
+		ctx = params.inner.ctx
+	} else {
+		ctx = context.Background()
+	}
+
+	return a.GetIdentityPolicyAdviceContext(ctx, params, authInfo, opts...)
+}
+
+// GetIdentityPolicyAdviceContext explains whether the identity can dial or bind the service.
+//
+// Reads the policies and the network as they are now and says, for Dial and for Bind, which service policies grant the permission, which posture checks they require and whether those pass for the identity's latest API session, which edge-router policies select the identity, which service-edge-router policies select the service, which routers the two have in common and which of those are online. `problems` says in plain words what stands in the way; `ready` is true when nothing does..
+//
+// Do not use the deprecated [GetIdentityPolicyAdviceParams.Context] with this method: it would be ignored.
+func (a *Client) GetIdentityPolicyAdviceContext(ctx context.Context, params *GetIdentityPolicyAdviceParams, authInfo runtime.ClientAuthInfoWriter, opts ...ClientOption) (*GetIdentityPolicyAdviceOK, error) {
+	// NOTE: parameters are not validated before sending
+	if params == nil {
+		params = NewGetIdentityPolicyAdviceParams()
+	}
+
+	op := &runtime.ClientOperation{
+		ID:                 "getIdentityPolicyAdvice",
+		Method:             "GET",
+		PathPattern:        "/identities/{id}/policy-advice/{serviceId}",
+		ProducesMediaTypes: []string{"application/json"},
+		ConsumesMediaTypes: []string{"application/json"},
+		Schemes:            []string{"https"},
+		Params:             params,
+		Reader:             &GetIdentityPolicyAdviceReader{formats: a.formats},
+		AuthInfo:           authInfo,
+		Client:             params.HTTPClient,
+	}
+
+	for _, opt := range opts {
+		opt(op)
+	}
+
+	result, err := a.transport.SubmitContext(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+
+	// only one success response has to be checked
+	success, ok := result.(*GetIdentityPolicyAdviceOK)
+	if ok {
+		return success, nil
+	}
+
+	// unexpected success response.
+
+	// no default response is defined.
+	//
+	// safeguard: normally, in the absence of a default response, unknown success responses return an error above: so this is a codegen issue
+	msg := fmt.Sprintf("unexpected success response for getIdentityPolicyAdvice: API contract not enforced by server. Client expected to get an error, but got: %T", result)
 	panic(msg)
 }
 

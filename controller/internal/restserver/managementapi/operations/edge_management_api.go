@@ -528,6 +528,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation current_identity.GetCurrentIdentity has not yet been implemented")
 		}),
 
+		IdentityGetIdentityPolicyAdviceHandler: identity.GetIdentityPolicyAdviceHandlerFunc(func(params identity.GetIdentityPolicyAdviceParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation identity.GetIdentityPolicyAdvice has not yet been implemented")
+		}),
+
 		InformationalGetVersionHandler: informational.GetVersionHandlerFunc(func(params informational.GetVersionParams) middleware.Responder {
 			_ = params
 
@@ -1308,6 +1315,8 @@ type EdgeManagementAPI struct {
 	CurrentAPISessionGetCurrentAPISessionHandler current_api_session.GetCurrentAPISessionHandler
 	// CurrentIdentityGetCurrentIdentityHandler sets the operation handler for the get current identity operation
 	CurrentIdentityGetCurrentIdentityHandler current_identity.GetCurrentIdentityHandler
+	// IdentityGetIdentityPolicyAdviceHandler sets the operation handler for the get identity policy advice operation
+	IdentityGetIdentityPolicyAdviceHandler identity.GetIdentityPolicyAdviceHandler
 	// InformationalGetVersionHandler sets the operation handler for the get version operation
 	InformationalGetVersionHandler informational.GetVersionHandler
 	// ClusterJoinClusterHandler sets the operation handler for the join cluster operation
@@ -1761,6 +1770,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.CurrentIdentityGetCurrentIdentityHandler == nil {
 		unregistered = append(unregistered, "current_identity.GetCurrentIdentityHandler")
+	}
+	if o.IdentityGetIdentityPolicyAdviceHandler == nil {
+		unregistered = append(unregistered, "identity.GetIdentityPolicyAdviceHandler")
 	}
 	if o.InformationalGetVersionHandler == nil {
 		unregistered = append(unregistered, "informational.GetVersionHandler")
@@ -2380,6 +2392,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/current-identity"] = current_identity.NewGetCurrentIdentity(o.context, o.CurrentIdentityGetCurrentIdentityHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/identities/{id}/policy-advice/{serviceId}"] = identity.NewGetIdentityPolicyAdvice(o.context, o.IdentityGetIdentityPolicyAdviceHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
