@@ -39,6 +39,11 @@ func (s *Server) listOf(k *store.Kind, lp listParams, only func(tx *store.Tx) []
 	if err != nil {
 		return fail(err)
 	}
+	// A field the records do not have is a mistake (a misspelling, a field of
+	// another entity), not a filter that matches nothing.
+	if err := q.Validate(state.FilterSchema(k)); err != nil {
+		return fail(err)
+	}
 	data := []any{}
 	var page *state.Page
 	err = s.State.View(func(tx *store.Tx) error {

@@ -58,6 +58,7 @@ func TestServicesConfigsAndTerminators(t *testing.T) {
 		{"ConfigTypesAndConfigs", testConfigTypesAndConfigs},
 		{"BuiltinConfigTypeSchemas", testBuiltinConfigTypeSchemas},
 		{"BuiltinConfigMissingFields", testBuiltinConfigMissingFields},
+		{"UnknownFilterField", testUnknownFilterField},
 		{"TerminatorCRUD", testTerminatorCRUD},
 		{"TerminatorBadInput", testTerminatorBadInput},
 	} {
@@ -359,4 +360,25 @@ func testBuiltinConfigMissingFields(t *testing.T, admin *apiClient) {
 	if cause, _ := env["error"].(map[string]any)["cause"].(map[string]any); cause["field"] != "data.port" {
 		t.Errorf("patch without port: %v", env)
 	}
+}
+
+// testUnknownFilterField checks that a filter or sort naming a field the
+// entity does not have is refused, with the closest field suggested, instead
+// of matching nothing.
+func testUnknownFilterField(t *testing.T, admin *apiClient) {
+	for _, tc := range []struct{ path, words string }{
+		{"/services?filter=" + url.QueryEscape(`nme = "web"`), `unknown field "nme"; did you mean "name"?`},
+		{"/identities?filter=" + url.QueryEscape(`roleAttribute = "x"`), `did you mean "roleAttributes"?`},
+		{"/configs?sort=colour", `unknown sort field "colour"`},
+		{"/authenticators?filter=" + url.QueryEscape(`passwordHash = "x"`), `unknown field "passwordHash"`},
+	} {
+		env := expectStatus(t, admin, "GET", tc.path, nil, 400, "INVALID_FILTER")
+		e, _ := env["error"].(map[string]any)
+		if text := fmt.Sprint(e["message"], " ", e["cause"]); !strings.Contains(text, tc.words) {
+			t.Errorf("GET %s: %v does not say %s", tc.path, e, tc.words)
+		}
+	}
+	// Fields the API names differently from the store still filter.
+	expectStatus(t, admin, "GET", "/identities?filter="+url.QueryEscape(`typeId = "User"`)+"&sort=typeId", nil, 200, "")
+	expectStatus(t, admin, "GET", "/services?filter="+url.QueryEscape(`tags.team = "blue" and anyOf(roleAttributes) = "x"`), nil, 200, "")
 }

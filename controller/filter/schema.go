@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -55,7 +56,7 @@ func (q *Query) Validate(schema Schema) error {
 	}
 	for _, f := range q.Sort {
 		if _, ok := schema.lookup(f.Field); !ok {
-			return newError(f.ctx, f.pos, "unknown sort field %q", f.Field)
+			return newError(f.ctx, f.pos, "unknown sort field %q%s", f.Field, schema.suggest(f.Field))
 		}
 	}
 	return nil
@@ -79,7 +80,7 @@ func checkAll(terms []Node, s Schema) error {
 func (n *IsEmpty) check(s Schema) error {
 	spec, ok := s.lookup(n.Field)
 	if !ok {
-		return newError("", n.Pos, "unknown field %q", n.Field)
+		return newError("", n.Pos, "unknown field %q%s", n.Field, s.suggest(n.Field))
 	}
 	if spec.Kind != KindAny && !spec.Multi {
 		return newError("", n.Pos, "isEmpty needs a list field, and %q holds a single value", n.Field)
@@ -90,7 +91,7 @@ func (n *IsEmpty) check(s Schema) error {
 func (n *Comparison) check(s Schema) error {
 	spec, ok := s.lookup(n.Field)
 	if !ok {
-		return n.errorf("unknown field %q", n.Field)
+		return n.errorf("unknown field %q%s", n.Field, s.suggest(n.Field))
 	}
 	if spec.Kind == KindAny {
 		return nil
@@ -116,4 +117,48 @@ func (n *Comparison) check(s Schema) error {
 		return n.errorf("field %q is a boolean, which %s can't order", n.Field, n.Op)
 	}
 	return nil
+}
+
+// suggest names the field of the schema closest to an unknown one, as
+// "; did you mean ...?", when one is close (the same but for case, or at most
+// two edits away); "" otherwise.
+func (s Schema) suggest(name string) string {
+	best, bestDist := "", 3
+	for _, known := range s.Names() {
+		if strings.HasSuffix(known, ".*") {
+			continue
+		}
+		d := editDistance(strings.ToLower(name), strings.ToLower(known))
+		if d < bestDist {
+			best, bestDist = known, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+// editDistance is the Levenshtein distance of two short strings, in bytes.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 64
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -46,7 +46,8 @@ func TestValidate(t *testing.T) {
 		pos int
 		msg string
 	}{
-		{`nme = "x"`, 0, `unknown field "nme"`},
+		{`nme = "x"`, 0, `unknown field "nme"; did you mean "name"?`},
+		{`IsAdmin = true`, 0, `unknown field "IsAdmin"; did you mean "isAdmin"?`},
 		{`name = "x" or (true and bogus > 1)`, 24, `unknown field "bogus"`},
 		{`not isEmpty(bogus)`, 4, `unknown field "bogus"`},
 		{`anyOf(bogus) = 1`, 0, `unknown field "bogus"`},

@@ -28,6 +28,10 @@ func FieldsOf(rec store.Record) filter.Fields {
 	for k := range hidden {
 		delete(m, k)
 	}
+	// The API calls an identity's type typeId too (type is then a reference).
+	if _, ok := rec.(*store.Identity); ok {
+		m["typeId"] = m["type"]
+	}
 	// Times are compared as times, not strings.
 	meta := rec.Base()
 	m["createdAt"] = meta.CreatedAt
