@@ -10,7 +10,9 @@ SWAGGER        := $(TOOLS)/swagger-$(SWAGGER_VERSION)
 STATICCHECK    := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 VERSION        ?= $(shell git describe --tags --match "v[0-9]*" 2>/dev/null | sed "s/^v//" || true)
 REVISION       ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-BUILD_DATE     ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+# The commit's date, not the clock's: an unchanged tree builds with the same
+# flags, so `make build` (and `make quickstart`) relinks nothing.
+BUILD_DATE     ?= $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null || echo unknown)
 # Clients parse the version as semver; untagged builds report 0.0.0, which
 # OpenZiti SDKs treat as "current".
 ifeq ($(VERSION),)

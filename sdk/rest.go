@@ -26,6 +26,9 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("controller answered %d %s: %s", e.Status, e.Code, e.Message)
 }
 
+// HTTPStatus is the answer's HTTP status.
+func (e *APIError) HTTPStatus() int { return e.Status }
+
 // IsUnauthorized reports an answer that means the API session is gone.
 func (e *APIError) IsUnauthorized() bool { return e.Status == http.StatusUnauthorized }
 

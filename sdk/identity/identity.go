@@ -67,11 +67,26 @@ func Load(path string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read identity %s: %w", path, err)
 	}
+	if looksLikeJWT(data) {
+		return nil, fmt.Errorf("%s is an enrollment JWT, not an identity file: enroll it first (ostium enroll %s -o IDENTITY.json) and give the identity file it writes", path, path)
+	}
 	id, err := Parse(data, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: %w", path, err)
 	}
 	return id, nil
+}
+
+// looksLikeJWT reports content that is a compact JWS (three base64url parts,
+// a JSON header first) rather than JSON.
+func looksLikeJWT(data []byte) bool {
+	s := strings.TrimSpace(string(data))
+	if !strings.HasPrefix(s, "eyJ") || strings.Count(s, ".") != 2 {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == '=')
+	})
 }
 
 func readBounded(path string) ([]byte, error) {

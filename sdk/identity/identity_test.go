@@ -156,3 +156,22 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestLoadingAJWTSaysToEnrollItFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "laptop.jwt")
+	jwt := "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJsYXB0b3AifQ.c2lnbmF0dXJl\n"
+	if err := os.WriteFile(path, []byte(jwt), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), "enroll it first") || !strings.Contains(err.Error(), "ostium enroll "+path) {
+		t.Fatalf("loading a JWT: %v", err)
+	}
+	// Anything else that is not JSON is still a decoding error.
+	if err := os.WriteFile(path, []byte("eyJ not a token"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || strings.Contains(err.Error(), "enroll it first") {
+		t.Fatalf("loading garbage: %v", err)
+	}
+}

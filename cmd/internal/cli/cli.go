@@ -10,20 +10,23 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/internal/exitcode"
+	"github.com/ostium-net/ostium/sdk"
 )
 
-// Exit codes scripts can rely on.
+// Exit codes scripts can rely on: the same in every Ostium command (see
+// package exitcode).
 const (
-	ExitOK           = 0
-	ExitError        = 1
-	ExitUsage        = 2
-	ExitUnauthorized = 3
-	ExitNotFound     = 4
+	ExitOK           = exitcode.OK
+	ExitError        = exitcode.Error
+	ExitUsage        = exitcode.Usage
+	ExitUnauthorized = exitcode.Unauthorized
+	ExitNotFound     = exitcode.NotFound
+	ExitUnavailable  = exitcode.Unavailable
 )
 
 // Env is what the commands read from and write to. Zero fields fall back to
@@ -50,50 +53,20 @@ type QuickstartFlags struct {
 	Ops string
 }
 
-// exitError carries an exit code with its error.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
 // usageErr is a mistake in the command line (exit code 2).
 func usageErr(format string, args ...any) error {
-	return &exitError{code: ExitUsage, err: fmt.Errorf(format, args...)}
+	return exitcode.Usagef(format, args...)
 }
 
 // ExitCode maps an error returned by a command to the process exit code.
 func ExitCode(err error) int {
-	if err == nil {
-		return ExitOK
-	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		switch {
-		case ae.Status == 401:
-			return ExitUnauthorized
-		case ae.Status == 404:
-			return ExitNotFound
-		}
-		return ExitError
-	}
 	if errors.Is(err, errNotLoggedIn) {
 		return ExitUnauthorized
 	}
-	msg := err.Error()
-	// cobra's own argument and flag errors.
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "flag needs an argument", "invalid argument", "accepts ", "requires at least", "requires at most", "required flag"} {
-		if strings.HasPrefix(msg, p) {
-			return ExitUsage
-		}
+	if sdk.IsUnreachable(err) {
+		return ExitUnavailable
 	}
-	return ExitError
+	return exitcode.Of(err)
 }
 
 // Run executes the command line args and returns the exit code; errors are
@@ -137,8 +110,7 @@ func NewRoot(env *Env) *cobra.Command {
 		Long: `ostium manages an Ostium network: log in to a controller once, then create,
 list, show, update and delete its entities, enroll identities and dial services.
 
-Exit codes: 0 success, 1 error, 2 usage error, 3 not logged in or not
-authorized, 4 not found.`,
+` + exitcode.Describe,
 		Example: `  ostium login https://ctrl.example.com:1280 -u admin
   ostium list services 'name contains "db"'
   ostium create identity laptop --role-attributes staff -o laptop.jwt
@@ -152,7 +124,7 @@ authorized, 4 not found.`,
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return &exitError{code: ExitUsage, err: err}
+		return exitcode.With(ExitUsage, err)
 	})
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml (create identity/edge-router and enroll: a file to write)")
 	root.AddCommand(a.loginCmd(), a.logoutCmd(), a.listCmd(), a.showCmd(), a.deleteCmd(),

@@ -379,7 +379,7 @@ func TestDialWaitsForTheControllerWithinItsTimeout(t *testing.T) {
 	tm.ok("create", "identity", "laptop", "-o", jwtPath)
 	tm.ok("enroll", jwtPath, "-o", idPath)
 	stop()
-	r := tm.fails(cli.ExitError, "gave up waiting for the controller", "dial", "echo", "--identity", idPath, "--timeout", "3s")
+	r := tm.fails(cli.ExitUnavailable, "gave up waiting for the controller", "dial", "echo", "--identity", idPath, "--timeout", "3s")
 	if n := strings.Count(r.stderr, "cannot reach the controller at "+url); n != 1 {
 		t.Fatalf("said %d times that the controller cannot be reached:\n%s", n, r.stderr)
 	}

@@ -127,12 +127,20 @@ type APIError struct {
 	Field string
 }
 
+// HTTPStatus is the answer's status, which sets the exit code.
+func (e *APIError) HTTPStatus() int { return e.Status }
+
 func (e *APIError) Error() string {
 	if e.Field != "" && e.Cause != "" {
 		// A field's own reason says more than the envelope's generic message.
 		return fmt.Sprintf("%s: %s: %s", e.Code, e.Field, e.Cause)
 	}
-	msg := fmt.Sprintf("%s: %s", e.Code, e.Message)
+	// "INVALID_FILTER: invalid filter: ..." says it twice.
+	message := e.Message
+	if words := strings.ToLower(strings.ReplaceAll(e.Code, "_", " ")) + ": "; strings.HasPrefix(strings.ToLower(message), words) {
+		message = message[len(words):]
+	}
+	msg := fmt.Sprintf("%s: %s", e.Code, message)
 	if e.Cause != "" && e.Cause != e.Message {
 		msg += " (" + e.Cause + ")"
 	}

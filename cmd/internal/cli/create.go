@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -255,7 +256,10 @@ Role flags accept @name and send the id.`,
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
 	for _, e := range entities {
-		if !e.readOnly {
+		switch {
+		case e.plural == "enrollments":
+			cmd.AddCommand(a.createEnrollmentCmd())
+		case !e.readOnly:
 			cmd.AddCommand(a.createSub(e))
 		}
 	}
@@ -302,6 +306,9 @@ func (a *app) createSub(e entity) *cobra.Command {
 		if t != nil && t.jwtField != "" && !isFormat(format) {
 			jwtFile, format = format, "table"
 		}
+		// Without -o, the enrollment JWT is saved next to the user (NAME.jwt),
+		// or printed when that file exists: it is what the next step needs.
+		defaultJWT := t != nil && t.jwtField != "" && !cmd.Flag("output").Changed
 		if !isFormat(format) {
 			return usageErr("unknown output format %q: use table, json or yaml", format)
 		}
@@ -351,20 +358,23 @@ func (a *app) createSub(e entity) *cobra.Command {
 		if err != nil {
 			return err
 		}
-		if jwtFile != "" {
+		name, _ := body["name"].(string)
+		if jwtFile != "" || defaultJWT {
 			jwt, err := jwtOf(detail.Data, t.jwtField)
-			if err != nil {
+			if err != nil && jwtFile != "" {
 				return fmt.Errorf("created %s %s, but: %w", e.singular, created.ID, err)
 			}
-			if err := os.WriteFile(jwtFile, []byte(jwt), 0o600); err != nil {
-				return fmt.Errorf("created %s %s, but writing the JWT failed: %w", e.singular, created.ID, err)
+			fmt.Fprintf(cmd.OutOrStdout(), "created %s %s (%s)\n", e.singular, name, created.ID)
+			if err != nil {
+				return nil // enrolled another way (a password, a CA): no JWT to hand over
 			}
+			if err := a.deliverJWT(cmd, jwt, jwtFile, name); err != nil {
+				return fmt.Errorf("created %s %s, but %w", e.singular, created.ID, err)
+			}
+			return nil
 		}
 		if format == "table" {
 			fmt.Fprintf(cmd.OutOrStdout(), "created %s %s\n", e.singular, created.ID)
-			if jwtFile != "" {
-				fmt.Fprintf(cmd.OutOrStdout(), "enrollment JWT written to %s\n", jwtFile)
-			}
 			return nil
 		}
 		return printEntity(cmd, format, detail.Data)
@@ -515,4 +525,30 @@ func (a *app) updateSub(e entity) *cobra.Command {
 
 func readAllLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, 16<<20))
+}
+
+// deliverJWT writes an enrollment JWT to file, or, when file is empty, to
+// NAME.jwt in the current directory unless that exists, in which case it
+// prints the JWT. It says where the JWT went and how to enroll with it.
+func (a *app) deliverJWT(cmd *cobra.Command, jwt, file, name string) error {
+	out := cmd.OutOrStdout()
+	if file == "" {
+		candidate := name + ".jwt"
+		if name == "" || filepath.Base(name) != name || strings.HasPrefix(name, ".") {
+			candidate = ""
+		} else if _, err := os.Stat(candidate); err == nil {
+			candidate = ""
+		}
+		if candidate == "" {
+			fmt.Fprintf(out, "enrollment JWT (save it to a file, then enroll with `ostium enroll FILE -o IDENTITY.json`):\n%s\n", jwt)
+			return nil
+		}
+		file = candidate
+	}
+	if err := os.WriteFile(file, []byte(jwt), 0o600); err != nil {
+		return fmt.Errorf("writing the JWT failed: %w", err)
+	}
+	idFile := strings.TrimSuffix(file, filepath.Ext(file)) + ".json"
+	fmt.Fprintf(out, "enrollment JWT written to %s; enroll with: ostium enroll %s -o %s\n", file, file, idFile)
+	return nil
 }

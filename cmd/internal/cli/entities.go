@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/ostium-net/ostium/internal/exitcode"
 )
 
 // entity describes one management collection.
@@ -18,24 +20,26 @@ type entity struct {
 	readOnly bool     // created by clients, not by create/update
 }
 
+// Columns name JSON fields; a reference ({"id","name"}) shows its name, a
+// *RolesDisplay list the names of the roles (@name for @id).
 var entities = []entity{
 	{"identities", "identity", []string{"id", "name", "type", "isAdmin", "roleAttributes"}, true, false},
 	{"services", "service", []string{"id", "name", "encryptionRequired", "roleAttributes"}, true, false},
-	{"configs", "config", []string{"id", "name", "configTypeId"}, true, false},
+	{"configs", "config", []string{"id", "name", "configType"}, true, false},
 	{"config-types", "config-type", []string{"id", "name"}, true, false},
-	{"service-policies", "service-policy", []string{"id", "name", "type", "semantic", "identityRoles", "serviceRoles"}, true, false},
-	{"edge-router-policies", "edge-router-policy", []string{"id", "name", "semantic", "identityRoles", "edgeRouterRoles"}, true, false},
-	{"service-edge-router-policies", "service-edge-router-policy", []string{"id", "name", "semantic", "serviceRoles", "edgeRouterRoles"}, true, false},
+	{"service-policies", "service-policy", []string{"id", "name", "type", "semantic", "identityRolesDisplay", "serviceRolesDisplay"}, true, false},
+	{"edge-router-policies", "edge-router-policy", []string{"id", "name", "semantic", "identityRolesDisplay", "edgeRouterRolesDisplay"}, true, false},
+	{"service-edge-router-policies", "service-edge-router-policy", []string{"id", "name", "semantic", "serviceRolesDisplay", "edgeRouterRolesDisplay"}, true, false},
 	{"edge-routers", "edge-router", []string{"id", "name", "isOnline", "isVerified", "roleAttributes"}, true, false},
-	{"terminators", "terminator", []string{"id", "serviceId", "routerId", "binding", "address"}, false, false},
+	{"terminators", "terminator", []string{"id", "service", "router", "binding", "address"}, false, false},
 	{"posture-checks", "posture-check", []string{"id", "name", "typeId", "roleAttributes"}, true, false},
 	{"auth-policies", "auth-policy", []string{"id", "name"}, true, false},
 	{"external-jwt-signers", "external-jwt-signer", []string{"id", "name", "issuer", "enabled"}, true, false},
 	{"cas", "ca", []string{"id", "name", "isVerified", "isAutoCaEnrollmentEnabled"}, true, false},
-	{"authenticators", "authenticator", []string{"id", "method", "identityId"}, false, false},
-	{"enrollments", "enrollment", []string{"id", "method", "identityId", "expiresAt"}, false, false},
-	{"api-sessions", "api-session", []string{"id", "identityId", "authMethod", "lastActivityAt"}, false, true},
-	{"sessions", "session", []string{"id", "type", "serviceId", "apiSessionId"}, false, true},
+	{"authenticators", "authenticator", []string{"id", "method", "identity"}, false, false},
+	{"enrollments", "enrollment", []string{"id", "method", "identity", "expiresAt"}, false, false},
+	{"api-sessions", "api-session", []string{"id", "identity", "ipAddress", "lastActivityAt"}, false, true},
+	{"sessions", "session", []string{"id", "type", "service", "identity"}, false, true},
 	{"links", "link", []string{"id", "sourceRouter", "destRouter", "state", "latency", "cost"}, false, true},
 	{"circuits", "circuit", []string{"id", "service", "identity", "path", "bytesUp", "bytesDown", "createdAt"}, false, true},
 	{"audit-events", "audit-event", []string{"createdAt", "actor", "action", "entityType", "entityId", "sourceAddress"}, false, true},
@@ -102,7 +106,7 @@ func (c *Client) findByName(ctx context.Context, e entity, name string) ([]strin
 
 // notFound is a "no such entity" error (exit code 4).
 func notFound(e entity, ref string) error {
-	return &exitError{code: ExitNotFound, err: fmt.Errorf("NOT_FOUND: no %s named or with id %q", e.singular, ref)}
+	return exitcode.With(ExitNotFound, fmt.Errorf("NOT_FOUND: no %s named or with id %q", e.singular, ref))
 }
 
 // resolve turns "@name", "name" or an id into an id. "@x" is looked up by

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -68,7 +69,7 @@ OSTIUM_MFA_CODE) and completes the sign-in with it.`,
 					fmt.Fprint(out, "Trust them? [y/N] ")
 					line, _ := in.ReadString('\n')
 					if ans := strings.ToLower(strings.TrimSpace(line)); ans != "y" && ans != "yes" {
-						return &exitError{code: ExitError, err: fmt.Errorf("the controller's CA was not trusted; nothing was stored")}
+						return errors.New("the controller's CA was not trusted; nothing was stored")
 					}
 				}
 			}

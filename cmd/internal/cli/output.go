@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -92,22 +93,45 @@ func cell(v any) string {
 	return fmt.Sprint(v)
 }
 
-// writeTable prints a list of objects with the given columns.
+// writeTable prints a list of objects with the given columns (JSON field
+// names), under headers people read: "roleAttributes" is ROLE ATTRIBUTES.
 func writeTable(w io.Writer, columns []string, rows []map[string]any) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := make([]string, len(columns))
 	for i, c := range columns {
-		head[i] = strings.ToUpper(c)
+		head[i] = header(c)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t"))
 	for _, r := range rows {
 		vals := make([]string, len(columns))
 		for i, c := range columns {
-			vals[i] = strings.ReplaceAll(cell(r[c]), "\t", " ")
+			v, ok := r[c]
+			if !ok && strings.HasSuffix(c, "Display") {
+				v = r[strings.TrimSuffix(c, "Display")]
+			}
+			vals[i] = strings.ReplaceAll(cell(v), "\t", " ")
 		}
 		fmt.Fprintln(tw, strings.Join(vals, "\t"))
 	}
 	return tw.Flush()
+}
+
+// header turns a JSON field name into a column header: words split at
+// capitals, an "is" prefix and a "Display" suffix dropped, upper case
+// ("isAdmin" is ADMIN, "identityRolesDisplay" IDENTITY ROLES).
+func header(field string) string {
+	f := strings.TrimSuffix(field, "Display")
+	if len(f) > 2 && strings.HasPrefix(f, "is") && unicode.IsUpper(rune(f[2])) {
+		f = f[2:]
+	}
+	var b strings.Builder
+	for i, r := range f {
+		if i > 0 && unicode.IsUpper(r) {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(unicode.ToUpper(r))
+	}
+	return b.String()
 }
 
 // writeObject prints one object as FIELD  VALUE lines, sorted by field.

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,13 +16,11 @@ import (
 
 	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/internal/exitcode"
 )
 
 func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	os.Exit(exitcode.Run(newRoot(), os.Stderr))
 }
 
 func newRoot() *cobra.Command {
@@ -32,6 +29,7 @@ func newRoot() *cobra.Command {
 		Short:         "The Ostium controller: edge client and management APIs, PKI and replicated state",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Long:          exitcode.Describe,
 		Version:       buildinfo.Version,
 	}
 	root.AddCommand(newInit(), newRun(), newBackup(), newRestore())

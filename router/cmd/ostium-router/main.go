@@ -29,15 +29,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/internal/exitcode"
 	"github.com/ostium-net/ostium/router"
 	"github.com/ostium-net/ostium/sdk/enroll"
 )
 
 func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	os.Exit(exitcode.Run(newRoot(), os.Stderr))
 }
 
 func newRoot() *cobra.Command {
@@ -46,6 +44,7 @@ func newRoot() *cobra.Command {
 		Short:         "The Ostium edge router: the edge listener SDK clients and tunnelers connect to",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Long:          exitcode.Describe,
 		Version:       buildinfo.Version,
 	}
 	root.AddCommand(newEnroll(), newRun())

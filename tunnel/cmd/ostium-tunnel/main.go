@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ostium-net/ostium/internal/buildinfo"
+	"github.com/ostium-net/ostium/internal/exitcode"
 	"github.com/ostium-net/ostium/internal/ops"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/identity"
@@ -28,10 +29,7 @@ import (
 )
 
 func main() {
-	if err := newRoot().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
-	}
+	os.Exit(exitcode.Run(newRoot(), os.Stderr))
 }
 
 func newRoot() *cobra.Command {
@@ -40,6 +38,7 @@ func newRoot() *cobra.Command {
 		Short:         "The Ostium tunneler: plain TCP and UDP applications in and out of the network",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Long:          exitcode.Describe,
 		Version:       buildinfo.Version,
 	}
 	root.AddCommand(newRun(), newProxy())
@@ -117,14 +116,14 @@ func (c *common) resolve(cmd *cobra.Command) (*fileConfig, *slog.Logger, *identi
 		return nil, nil, nil, err
 	}
 	if c.identityPath == "" {
-		return nil, nil, nil, fmt.Errorf("--identity is required")
+		return nil, nil, nil, exitcode.Usagef("--identity is required")
 	}
 	if c.mfaCodeFile != "" && c.mfaCodeCommand != "" {
 		return nil, nil, nil, fmt.Errorf("give --mfa-code-file or --mfa-code-command, not both")
 	}
 	id, err := identity.Load(c.identityPath)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("load identity: %w", err)
+		return nil, nil, nil, err // it names the file and what is wrong
 	}
 	return fc, log, id, nil
 }
@@ -305,7 +304,7 @@ every connection to it is carried to the service. No privilege is needed.`,
 				mappings = append(mappings, m)
 			}
 			if len(mappings) == 0 {
-				return fmt.Errorf("give at least one service:host:port mapping")
+				return exitcode.Usagef("give at least one service:host:port mapping")
 			}
 			sc, err := sdk.New(id, c.sdkOptions(cmd, fc, log))
 			if err != nil {
