@@ -392,7 +392,7 @@ func TestListAuditEvents(t *testing.T) {
 	tm.ok("create", "service", "audited-db")
 	tm.ok("update", "service", "@audited-db", "--role-attributes", "databases")
 	out := tm.ok("list", "audit-events", `entityType = "services"`)
-	if !strings.HasPrefix(out, "CREATEDAT") || strings.Count(out, "Default Admin") != 2 || !strings.Contains(out, "create") ||
+	if !strings.HasPrefix(out, "CREATED AT") || strings.Count(out, "Default Admin") != 2 || !strings.Contains(out, "create") ||
 		!strings.Contains(out, "update") || !strings.Contains(out, "127.0.0.1") {
 		t.Fatalf("audit table:\n%s", out)
 	}
