@@ -67,6 +67,8 @@ type apiClient struct {
 	ctl    *testCtl
 	prefix string
 	token  string
+	// bearer sends token as "Authorization: Bearer" instead of zt-session.
+	bearer bool
 }
 
 func (c *testCtl) managementClient(t testing.TB) *apiClient {
@@ -100,7 +102,10 @@ func (a *apiClient) raw(method, path, contentType string, body []byte) (int, htt
 		req.Header.Set("Content-Type", contentType)
 	}
 	req.Header.Set("Accept", "application/json")
-	if a.token != "" {
+	switch {
+	case a.token != "" && a.bearer:
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	case a.token != "":
 		req.Header.Set("zt-session", a.token)
 	}
 	resp, err := a.ctl.client.Do(req)

@@ -121,7 +121,7 @@ func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
 		if minutes > int64(math.MaxInt64/time.Minute) {
 			return fail(validationError("durationMinutes", "is too large", minutes))
 		}
-		if caller := principalOf(pr); caller != nil && caller.Identity.ID == p.ID {
+		if caller := principalOf(pr); caller != nil && caller.Identity != nil && caller.Identity.ID == p.ID {
 			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
 		}
 		// The identity's API sessions end in the same write (and with them its

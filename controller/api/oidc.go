@@ -74,6 +74,23 @@ func (s *Server) bearerAuthenticator(string, security.ScopedTokenAuthentication)
 	})
 }
 
+// managementBearerAuthenticator reads "Authorization: Bearer" on the
+// management API: an API token (by its prefix) or an OIDC access token.
+func (s *Server) managementBearerAuthenticator(name string, auth security.ScopedTokenAuthentication) runtime.Authenticator {
+	oidcAuth := s.bearerAuthenticator(name, auth)
+	return security.ScopedAuthenticator(func(req *security.ScopedAuthRequest) (bool, any, error) {
+		token, ok := strings.CutPrefix(req.Request.Header.Get("Authorization"), "Bearer ")
+		if token = strings.TrimSpace(token); ok && strings.HasPrefix(token, APITokenPrefix) {
+			p, err := s.authenticateAPIToken(token)
+			if err != nil {
+				return true, nil, errUnauthorized
+			}
+			return true, p, nil
+		}
+		return oidcAuth.Authenticate(req)
+	})
+}
+
 // authenticateBearer turns an access token into a Principal.
 func (s *Server) authenticateBearer(r *http.Request, token string) (*Principal, error) {
 	if s.oidc == nil {

@@ -18,4 +18,5 @@ func (s *Server) registerManagement(a *operations.EdgeManagementAPI) {
 	s.registerClusterJoin(a)
 	s.registerEvents(a)
 	s.registerAudit(a)
+	s.registerAPITokens(a)
 }

@@ -99,6 +99,8 @@ type Server struct {
 	// the failed attempts naming no identity until they are written.
 	passwords *auth.Limiter
 	anon      anonFailures
+	// tokenUse is when this node last saw each API token used.
+	tokenUse *activity.Tracker
 }
 
 // Principal is the caller of an authenticated operation.
@@ -109,6 +111,10 @@ type Principal struct {
 	Token string
 	// MFAEnrolled is set when the identity has a verified MFA enrollment.
 	MFAEnrolled bool
+	// APIToken is set, instead of Session and Identity, when the request
+	// was made with an API token (management API only): its ID and Role say
+	// what it may do, and Actor names it as the maker of writes.
+	APIToken *store.APIToken
 }
 
 // mfaPending reports whether the session still waits for its MFA step.
@@ -153,13 +159,14 @@ type API struct {
 // Close.
 func (a *API) RunJobs(ctx context.Context) {
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
 	go func() { defer wg.Done(); a.s.pruneAudit(ctx) }()
 	go func() { defer wg.Done(); a.s.sweepPosture(ctx) }()
 	go func() { defer wg.Done(); a.s.keepAPISessions(ctx) }()
 	go func() { defer wg.Done(); a.s.keepRevocations(ctx) }()
 	go func() { defer wg.Done(); a.s.keepAnonymousFailures(ctx) }()
 	go func() { defer wg.Done(); a.s.keepAuthEvents(ctx) }()
+	go func() { defer wg.Done(); a.s.keepAPITokenUse(ctx) }()
 	wg.Wait()
 }
 
@@ -184,7 +191,7 @@ func New(d Deps) (*API, error) {
 	d.Lockout = d.Lockout.withDefaults()
 	d.AuthLimits = d.AuthLimits.withDefaults()
 	s := &Server{Deps: d, started: time.Now().UTC(), met: newAPIMetrics(),
-		passwords: auth.NewLimiter(d.AuthLimits.PasswordChecks, d.AuthLimits.PasswordQueueWait)}
+		passwords: auth.NewLimiter(d.AuthLimits.PasswordChecks, d.AuthLimits.PasswordQueueWait), tokenUse: activity.New()}
 	if err := ops.Register(d.Metrics, s.met.collectors()...); err != nil {
 		return nil, err
 	}
@@ -238,9 +245,9 @@ func (s *Server) managementHandler() (http.Handler, error) {
 	a := mgmtops.NewEdgeManagementAPI(doc)
 	a.Logger = func(format string, args ...any) { s.Log.Debug(fmt.Sprintf(format, args...)) }
 	a.ServeError = func(w http.ResponseWriter, r *http.Request, err error) { writeError(w, r, err) }
-	a.ZtSessionAuth = s.authenticateToken
+	a.ZtSessionAuth = s.authenticateManagement
 	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
-	a.BearerAuthenticator = s.bearerAuthenticator
+	a.BearerAuthenticator = s.managementBearerAuthenticator
 	a.APIAuthorizer = adminOnly{}
 	s.registerManagement(a)
 	s.mgmt = a
@@ -250,11 +257,18 @@ func (s *Server) managementHandler() (http.Handler, error) {
 	return a.Serve(routeBuilder), nil
 }
 
-// adminOnly lets only administrators use the management API.
+// adminOnly lets only administrators and API tokens use the management
+// API; read-only tokens only for GET.
 type adminOnly struct{}
 
 func (adminOnly) Authorize(r *http.Request, principal any) error {
 	p, ok := principal.(*Principal)
+	if ok && p.APIToken != nil {
+		if p.readOnly() && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return errReadOnlyToken
+		}
+		return nil
+	}
 	if !ok || p.Identity == nil || !p.Identity.IsAdmin {
 		return errUnauthorized
 	}
@@ -385,11 +399,11 @@ func requestContext(r *http.Request) context.Context {
 		return ctx
 	}
 	p := principalOf(middleware.SecurityPrincipalFrom(r))
-	if p == nil || p.Identity == nil {
+	if p == nil || (p.Identity == nil && p.APIToken == nil) {
 		return ctx
 	}
-	return state.WithActor(ctx, command.Actor{Type: store.ActorIdentity, ID: p.Identity.ID, Name: p.Identity.Name,
-		Source: clientIP(r), RequestID: requestID(r)})
+	typ, id, name := p.Actor()
+	return state.WithActor(ctx, command.Actor{Type: typ, ID: id, Name: name, Source: clientIP(r), RequestID: requestID(r)})
 }
 
 // clientIP is the caller's address without the port.

@@ -29,6 +29,10 @@ var errInvalidAuth = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the authe
 // errWrongPassword answers every failed password authentication alike: an
 // unknown user name, a wrong password and a missing one, whatever their
 // length, so that the answer tells nothing of which it was.
+// errNoSessionOfToken answers the operations on the caller's own API session
+// or identity when the caller is an API token, which has neither.
+var errNoSessionOfToken = newErr(http.StatusNotFound, CodeNotFound, "this request was made with an API token, which has no API session or identity; see /current-api-token")
+
 var errWrongPassword = newErr(http.StatusUnauthorized, CodeInvalidAuth, "wrong username or password")
 
 func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
@@ -52,6 +56,9 @@ func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
 	})
 	a.CurrentIdentityGetCurrentIdentityHandler = current_identity.GetCurrentIdentityHandlerFunc(func(p current_identity.GetCurrentIdentityParams, pr any) middleware.Responder {
 		caller := principalOf(pr)
+		if caller == nil || caller.Identity == nil {
+			return fail(errNoSessionOfToken)
+		}
 		return s.detailOf(store.Identities, caller.Identity.ID, s.identityModel)
 	})
 	a.InformationalGetVersionHandler = informational.GetVersionHandlerFunc(func(p informational.GetVersionParams) middleware.Responder {
@@ -354,6 +361,9 @@ func (s *Server) trustedThirdParty(chain []*x509.Certificate) bool {
 // token the caller presented: OpenZiti's C SDK reads it from there.
 func (s *Server) currentAPISession(pr any) middleware.Responder {
 	caller := principalOf(pr)
+	if caller == nil || caller.Session == nil {
+		return fail(errNoSessionOfToken)
+	}
 	return ok(s.currentSessionModel(caller.Session, caller.Identity, caller.Token))
 }
 
@@ -361,6 +371,9 @@ func (s *Server) currentAPISession(pr any) middleware.Responder {
 // and, by cascade, its sessions are deleted, and routers are told.
 func (s *Server) logout(r *http.Request, pr any) middleware.Responder {
 	caller := principalOf(pr)
+	if caller == nil || caller.Session == nil {
+		return fail(errNoSessionOfToken)
+	}
 	if err := s.State.Delete(requestContext(r), store.APISessions, caller.Session.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fail(err)
 	}

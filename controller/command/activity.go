@@ -60,3 +60,38 @@ func (c *TouchAPISessions) Apply(tx *store.Tx) (any, error) {
 	}
 	return moved, nil
 }
+
+// TouchAPITokens records when API tokens were last used, as one node saw
+// them: each token's LastUsedAt becomes the later of the one stored and the
+// one given. Tokens revoked meanwhile are skipped.
+type TouchAPITokens struct {
+	Uses map[string]time.Time `json:"uses"`
+}
+
+// Type implements Command.
+func (c *TouchAPITokens) Type() Type { return TypeTouchAPITokens }
+
+// Apply implements Command. It returns how many tokens moved.
+func (c *TouchAPITokens) Apply(tx *store.Tx) (any, error) {
+	ids := make([]string, 0, len(c.Uses))
+	for id := range c.Uses {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // the same order on every node
+	moved := 0
+	for _, id := range ids {
+		t, err := store.Get[*store.APIToken](tx, store.APITokens, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && !c.Uses[id].After(t.LastUsedAt)) {
+			continue
+		}
+		if err == nil {
+			t.LastUsedAt = c.Uses[id]
+			_, err = tx.Update(store.APITokens, t)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("touch API token %s: %w", id, err)
+		}
+		moved++
+	}
+	return moved, nil
+}

@@ -65,3 +65,37 @@ func TestTouchAPISessionsKeepsTheLatestUse(t *testing.T) {
 		t.Fatal("the activity record outlived its API session")
 	}
 }
+
+func TestTouchAPITokensKeepsTheLatestUse(t *testing.T) {
+	ts := openStore(t)
+	at := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	ts.create(store.APITokens, &store.APIToken{Meta: store.Meta{ID: "tok"}, Name: "ci", Role: store.APITokenAdmin, SecretHash: "h", ExpiresAt: at.Add(time.Hour)}, at)
+	lastUse := func() time.Time {
+		t.Helper()
+		var rec *store.APIToken
+		_ = ts.s.View(func(tx *store.Tx) error {
+			rec, _ = store.Get[*store.APIToken](tx, store.APITokens, "tok")
+			return nil
+		})
+		if rec == nil {
+			t.Fatal("the token is gone")
+		}
+		return rec.LastUsedAt
+	}
+	used := at.Add(time.Minute)
+	if err := ts.apply(&command.TouchAPITokens{Uses: map[string]time.Time{"tok": used, "revoked": used}}, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUse(); !got.Equal(used) {
+		t.Fatalf("last use %v, want %v", got, used)
+	}
+	if ts.exists(store.APITokens, "revoked") {
+		t.Fatal("a use of a revoked token made a record")
+	}
+	if err := ts.apply(&command.TouchAPITokens{Uses: map[string]time.Time{"tok": at}}, at); err != nil {
+		t.Fatal(err)
+	}
+	if got := lastUse(); !got.Equal(used) {
+		t.Fatalf("an older use moved the time back to %v", got)
+	}
+}

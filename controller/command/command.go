@@ -50,6 +50,8 @@ const (
 	TypeRenewRouterLeases Type = 15
 	// TypeCompleteMFA records a passed MFA challenge (controller/domain).
 	TypeCompleteMFA Type = 16
+	// TypeTouchAPITokens records the last use of API tokens (activity.go).
+	TypeTouchAPITokens Type = 20
 )
 
 // Command is one state change.
@@ -116,6 +118,7 @@ var registry = map[Type]func() Command{
 	TypeAcceptTOTP:           func() Command { return &AcceptTOTP{} },
 	TypeCountPasswordFailure: func() Command { return &CountPasswordFailure{} },
 	TypeTouchAPISessions:     func() Command { return &TouchAPISessions{} },
+	TypeTouchAPITokens:       func() Command { return &TouchAPITokens{} },
 }
 
 // Register adds a command type defined outside this package (the user

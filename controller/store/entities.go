@@ -559,3 +559,33 @@ type AuditEvent struct {
 	// RequestID is the API request that made the write, when known.
 	RequestID string `json:"requestId,omitempty"`
 }
+
+// API token roles.
+const (
+	APITokenAdmin    = "admin"
+	APITokenReadOnly = "read-only"
+)
+
+// APIToken lets automation use the management API without signing in: an
+// admin token may do what an administrator may, a read-only one may only
+// read. Only a hash of its secret is kept. Deleting it revokes it.
+type APIToken struct {
+	Meta
+	Name       string    `json:"name"`
+	Role       string    `json:"role"`
+	SecretHash string    `json:"secretHash"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+	// CreatedByType is "identity" or "api-token" (a token made with a token);
+	// CreatedByID and CreatedByName name the maker as it was then.
+	CreatedByType string `json:"createdByType"`
+	CreatedByID   string `json:"createdById"`
+	CreatedByName string `json:"createdByName,omitempty"`
+	// LastUsedAt is the latest use the controllers recorded (in batches).
+	LastUsedAt time.Time `json:"lastUsedAt,omitzero"`
+}
+
+// ReadOnly reports whether the token may only read.
+func (t *APIToken) ReadOnly() bool { return t.Role != APITokenAdmin }
+
+// Expired reports whether the token has expired at now.
+func (t *APIToken) Expired(now time.Time) bool { return !now.Before(t.ExpiresAt) }

@@ -174,6 +174,8 @@ var (
 	// AuditEvents are keyed so that id order is the order of the writes
 	// (see command.Audited).
 	AuditEvents = &Kind{Name: "audit-events", New: func() Record { return &AuditEvent{} }}
+	// APITokens are the tokens automation uses on the management API.
+	APITokens = &Kind{Name: "api-tokens", New: func() Record { return &APIToken{} }}
 )
 
 // AllKinds lists every kind; the store creates their buckets on open.
@@ -182,7 +184,7 @@ var AllKinds = []*Kind{
 	Services, PostureChecks, ServicePolicies, EdgeRouterPolicies, ServiceEdgeRouterPolicies,
 	Terminators, ExternalJWTSigners, APISessions, Sessions, MFAs, AuthEvents, AuthLocks, APISessionCerts,
 	PostureDatas, PasswordFailures, APISessionActivities, RouterPresences, Revocations,
-	JoinTokens, AuditEvents,
+	JoinTokens, AuditEvents, APITokens,
 }
 
 // AllSources is the Source of the failure counter of an identity from every

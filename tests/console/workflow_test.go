@@ -37,6 +37,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		{"an admin creates access through the forms", adminCreatesAccessThroughTheForms},
 		{"API errors are shown", apiErrorsAreShown},
 		{"sign-in with MFA", signInWithMFA},
+		{"a read-only API token cannot write", readOnlyTokenCannotWrite},
 		{"every page renders", everyPageRenders},
 	} {
 		t.Logf("--- %s", phase.name)

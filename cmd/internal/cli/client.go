@@ -182,7 +182,10 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.Token != "" {
+	switch {
+	case isAPIToken(c.Token):
+		req.Header.Set("Authorization", "Bearer "+c.Token)
+	case c.Token != "":
 		req.Header.Set("zt-session", c.Token)
 	}
 	resp, err := c.HTTP.Do(req)

@@ -259,6 +259,8 @@ Role flags accept @name and send the id.`,
 		switch {
 		case e.plural == "enrollments":
 			cmd.AddCommand(a.createEnrollmentCmd())
+		case e.plural == "api-tokens":
+			cmd.AddCommand(a.createAPITokenCmd())
 		case !e.readOnly:
 			cmd.AddCommand(a.createSub(e))
 		}
@@ -429,7 +431,7 @@ func (a *app) updateCmd() *cobra.Command {
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
 	for _, e := range entities {
-		if !e.readOnly {
+		if !e.readOnly && e.plural != "api-tokens" {
 			cmd.AddCommand(a.updateSub(e))
 		}
 	}

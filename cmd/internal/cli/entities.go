@@ -43,6 +43,8 @@ var entities = []entity{
 	{"links", "link", []string{"id", "sourceRouter", "destRouter", "state", "latency", "cost"}, false, true},
 	{"circuits", "circuit", []string{"id", "service", "identity", "path", "bytesUp", "bytesDown", "createdAt"}, false, true},
 	{"audit-events", "audit-event", []string{"createdAt", "actor", "action", "entityType", "entityId", "sourceAddress"}, false, true},
+	// API tokens have a create of their own (apitokens.go) and no update.
+	{"api-tokens", "api-token", []string{"id", "name", "role", "expiresAt", "lastUsedAt"}, true, false},
 }
 
 // unfilterable lists the collections that are reported live by the routers rather than

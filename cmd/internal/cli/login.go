@@ -23,29 +23,41 @@ import (
 )
 
 func (a *app) loginCmd() *cobra.Command {
-	var username, password, caFile, mfaCode string
+	var username, password, caFile, mfaCode, token string
 	var yes bool
 	cmd := &cobra.Command{
 		Use:   "login URL",
 		Short: "Log in to a controller and remember the session",
 		Long: `login authenticates with a username and password and stores the session,
 the controller URL and its CA in the user's configuration directory
-(session.json, mode 0600). Unless --ca-file is given, the controller's CA is
+(session.json, mode 0600). With --token it stores an API token instead (from
+` + "`ostium create api-token`" + `), after checking that the controller accepts it;
+later commands send it as "Authorization: Bearer". Unless --ca-file is given, the controller's CA is
 fetched from /.well-known/est/cacerts and its SHA-256 fingerprint shown; it is
 trusted after you confirm (or with --yes). When the administrator has MFA
 enrolled, login asks for the TOTP code (or takes --mfa-code, or
 OSTIUM_MFA_CODE) and completes the sign-in with it.`,
 		Example: `  ostium login https://127.0.0.1:1280 -u admin
   ostium login https://ctrl.example.com:1280 -u admin -p "$PASSWORD" --yes
-  ostium login ctrl.example.com:1280 -u admin --ca-file ca.pem`,
+  ostium login ctrl.example.com:1280 -u admin --ca-file ca.pem
+  ostium login https://ctrl.example.com:1280 --token "$OSTIUM_TOKEN" --ca-file ca.pem`,
 		Args: rangeArgs(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			base, err := normalizeURL(args[0])
 			if err != nil {
 				return err
 			}
-			if username == "" {
-				return usageErr("give the username with -u")
+			token = strings.TrimSpace(token)
+			if token == "" {
+				token = strings.TrimSpace(os.Getenv("OSTIUM_TOKEN"))
+			}
+			switch {
+			case token != "" && username != "":
+				return usageErr("give either -u or --token, not both")
+			case token != "" && !isAPIToken(token):
+				return usageErr("--token takes an API token (%s...), from `ostium create api-token`", apiTokenPrefix)
+			case token == "" && username == "":
+				return usageErr("give the username with -u, or an API token with --token")
 			}
 			in := bufio.NewReader(a.env.Stdin)
 			var caPEM []byte
@@ -76,6 +88,9 @@ OSTIUM_MFA_CODE) and completes the sign-in with it.`,
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(caPEM) {
 				return fmt.Errorf("no CA certificate to trust")
+			}
+			if token != "" {
+				return a.loginWithToken(cmd, base, token, caPEM, pool)
 			}
 			if password == "" {
 				password = os.Getenv("OSTIUM_PASSWORD")
@@ -132,7 +147,28 @@ OSTIUM_MFA_CODE) and completes the sign-in with it.`,
 	cmd.Flags().StringVar(&caFile, "ca-file", "", "trust this CA bundle (PEM) instead of fetching it")
 	cmd.Flags().BoolVarP(&yes, "yes", "y", false, "trust the fetched CA without asking")
 	cmd.Flags().StringVar(&mfaCode, "mfa-code", "", "TOTP code, when MFA is enrolled (or OSTIUM_MFA_CODE; asked when empty)")
+	cmd.Flags().StringVar(&token, "token", "", "store this API token instead of logging in with a password (or OSTIUM_TOKEN)")
 	return cmd
+}
+
+// loginWithToken checks that the controller accepts an API token and
+// stores it as the session.
+func (a *app) loginWithToken(cmd *cobra.Command, base, token string, caPEM []byte, pool *x509.CertPool) error {
+	env, err := NewClient(base, token, pool).Do(cmd.Context(), "GET", "/current-api-token", nil, nil)
+	if err != nil {
+		return fmt.Errorf("log in to %s with the API token: %w", base, err)
+	}
+	var t struct {
+		Name string `json:"name"`
+		Role string `json:"role"`
+	}
+	_ = json.Unmarshal(env.Data, &t)
+	path, err := a.saveSession(Session{URL: base, Token: token, CAPEM: string(caPEM)})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "logged in to %s with %s API token %s (stored in %s)\n", base, t.Role, t.Name, path)
+	return nil
 }
 
 // fingerprint formats a digest as colon-separated upper-case hex.
@@ -190,7 +226,11 @@ func (a *app) logoutCmd() *cobra.Command {
 				return err
 			}
 			// The session is forgotten even when the controller is unreachable.
-			_, remoteErr := c.Do(cmd.Context(), "DELETE", "/current-api-session", nil, nil)
+			// An API token stays valid: only its revocation ends it.
+			var remoteErr error
+			if !isAPIToken(c.Token) {
+				_, remoteErr = c.Do(cmd.Context(), "DELETE", "/current-api-session", nil, nil)
+			}
 			path, err := a.sessionPath()
 			if err != nil {
 				return err

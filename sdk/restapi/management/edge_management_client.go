@@ -9,6 +9,7 @@ import (
 	httptransport "github.com/go-openapi/runtime/client"
 	"github.com/go-openapi/strfmt"
 	"github.com/ostium-net/ostium/sdk/restapi/management/api_session"
+	"github.com/ostium-net/ostium/sdk/restapi/management/api_token"
 	"github.com/ostium-net/ostium/sdk/restapi/management/audit"
 	"github.com/ostium-net/ostium/sdk/restapi/management/auth_audit"
 	"github.com/ostium-net/ostium/sdk/restapi/management/auth_policy"
@@ -81,6 +82,7 @@ func New(transport runtime.ContextualTransport, formats strfmt.Registry) *EdgeMa
 	cli := new(EdgeManagement)
 	cli.Transport = transport
 	cli.APISession = api_session.New(transport, formats)
+	cli.APIToken = api_token.New(transport, formats)
 	cli.Audit = audit.New(transport, formats)
 	cli.AuthAudit = auth_audit.New(transport, formats)
 	cli.AuthPolicy = auth_policy.New(transport, formats)
@@ -168,6 +170,8 @@ func (cfg *TransportConfig) WithConsumers(consumers map[string]runtime.Consumer)
 type EdgeManagement struct {
 	APISession api_session.ClientService
 
+	APIToken api_token.ClientService
+
 	Audit audit.ClientService
 
 	AuthAudit auth_audit.ClientService
@@ -227,6 +231,7 @@ type EdgeManagement struct {
 func (c *EdgeManagement) SetTransport(transport runtime.ContextualTransport) {
 	c.Transport = transport
 	c.APISession.SetTransport(transport)
+	c.APIToken.SetTransport(transport)
 	c.Audit.SetTransport(transport)
 	c.AuthAudit.SetTransport(transport)
 	c.AuthPolicy.SetTransport(transport)

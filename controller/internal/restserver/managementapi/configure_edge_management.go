@@ -12,6 +12,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_session"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_token"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_policy"
@@ -121,6 +122,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation authentication.AuthenticateMfa has not yet been implemented")
+		})
+	}
+	if api.APITokenCreateAPITokenHandler == nil {
+		api.APITokenCreateAPITokenHandler = api_token.CreateAPITokenHandlerFunc(func(params api_token.CreateAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.CreateAPIToken has not yet been implemented")
 		})
 	}
 	if api.AuthPolicyCreateAuthPolicyHandler == nil {
@@ -265,6 +274,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation api_session.DeleteAPISession has not yet been implemented")
+		})
+	}
+	if api.APITokenDeleteAPITokenHandler == nil {
+		api.APITokenDeleteAPITokenHandler = api_token.DeleteAPITokenHandlerFunc(func(params api_token.DeleteAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.DeleteAPIToken has not yet been implemented")
 		})
 	}
 	if api.AuthAuditDeleteAuthLockHandler == nil {
@@ -435,6 +452,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation api_session.DetailAPISession has not yet been implemented")
 		})
 	}
+	if api.APITokenDetailAPITokenHandler == nil {
+		api.APITokenDetailAPITokenHandler = api_token.DetailAPITokenHandlerFunc(func(params api_token.DetailAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.DetailAPIToken has not yet been implemented")
+		})
+	}
 	if api.AuthPolicyDetailAuthPolicyHandler == nil {
 		api.AuthPolicyDetailAuthPolicyHandler = auth_policy.DetailAuthPolicyHandlerFunc(func(params auth_policy.DetailAuthPolicyParams, principal any) middleware.Responder {
 			_ = params
@@ -603,6 +628,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			return middleware.NotImplemented("operation current_api_session.GetCurrentAPISession has not yet been implemented")
 		})
 	}
+	if api.APITokenGetCurrentAPITokenHandler == nil {
+		api.APITokenGetCurrentAPITokenHandler = api_token.GetCurrentAPITokenHandlerFunc(func(params api_token.GetCurrentAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.GetCurrentAPIToken has not yet been implemented")
+		})
+	}
 	if api.CurrentIdentityGetCurrentIdentityHandler == nil {
 		api.CurrentIdentityGetCurrentIdentityHandler = current_identity.GetCurrentIdentityHandlerFunc(func(params current_identity.GetCurrentIdentityParams, principal any) middleware.Responder {
 			_ = params
@@ -639,6 +672,14 @@ func configureAPI(api *operations.EdgeManagementAPI) http.Handler {
 			_ = principal
 
 			return middleware.NotImplemented("operation api_session.ListAPISessions has not yet been implemented")
+		})
+	}
+	if api.APITokenListAPITokensHandler == nil {
+		api.APITokenListAPITokensHandler = api_token.ListAPITokensHandlerFunc(func(params api_token.ListAPITokensParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.ListAPITokens has not yet been implemented")
 		})
 	}
 	if api.AuditListAuditEventsHandler == nil {

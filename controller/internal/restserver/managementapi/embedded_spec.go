@@ -185,6 +185,216 @@ func init() {
         }
       ]
     },
+    "/api-tokens": {
+      "get": {
+        "description": "Never shows a token's secret. Filterable and sortable on ` + "`" + `name` + "`" + `, ` + "`" + `role` + "`" + `, ` + "`" + `expiresAt` + "`" + `, ` + "`" + `lastUsedAt` + "`" + `, ` + "`" + `createdAt` + "`" + ` and ` + "`" + `createdBy` + "`" + `.",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "List API tokens",
+        "operationId": "listApiTokens",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A filter expression, e.g. ` + "`" + `name contains \"web\" and isAdmin = false sort by name limit 50` + "`" + `. A malformed filter or an unknown field answers ` + "`" + `INVALID_FILTER` + "`" + `.",
+            "name": "filter",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A sort order such as ` + "`" + `name asc, createdAt desc` + "`" + `; the same as a ` + "`" + `sort by` + "`" + ` clause in ` + "`" + `filter` + "`" + `, which takes precedence.",
+            "name": "sort",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of API tokens.",
+            "schema": {
+              "$ref": "#/definitions/listApiTokensEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "The answer carries the token once; only a hash of it is kept. Send it as ` + "`" + `Authorization: Bearer TOKEN` + "`" + ` (or ` + "`" + `zt-session: TOKEN` + "`" + `) to the management API. An ` + "`" + `admin` + "`" + ` token may do what an administrator may; a ` + "`" + `read-only` + "`" + ` token may only call GET operations. No token can make a token with more rights than its own: a read-only token makes none (403), and a token made with an admin token may not outlive it.",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Make an API token",
+        "operationId": "createApiToken",
+        "parameters": [
+          {
+            "name": "apiToken",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/apiTokenCreate"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The token, shown once.",
+            "schema": {
+              "$ref": "#/definitions/createApiTokenEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "403": {
+            "description": "The credential is valid but may not do this (` + "`" + `FORBIDDEN` + "`" + `): a read-only API token may only call GET operations, and no API token may make a token with more rights than its own.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/api-tokens/{id}": {
+      "get": {
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Show one API token",
+        "operationId": "detailApiToken",
+        "responses": {
+          "200": {
+            "description": "The API token, without its secret.",
+            "schema": {
+              "$ref": "#/definitions/detailApiTokenEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "delete": {
+        "description": "Deletes the token; every controller of the cluster refuses it from then on (401).",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Revoke an API token",
+        "operationId": "deleteApiToken",
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "403": {
+            "description": "The credential is valid but may not do this (` + "`" + `FORBIDDEN` + "`" + `): a read-only API token may only call GET operations, and no API token may make a token with more rights than its own.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/audit-events": {
       "get": {
         "description": "One record for every entity a management write created, updated or deleted (cascades included): the actor (the identity or API token that made the write), its source address, the entity's type and id, the action and the time. Records are replicated with the state they describe and kept for ` + "`" + `audit.retention` + "`" + ` (default 90 days). Newest first unless sorted otherwise. Filterable on ` + "`" + `action` + "`" + `, ` + "`" + `entityType` + "`" + `, ` + "`" + `entityId` + "`" + `, ` + "`" + `actor` + "`" + ` (the actor's id), ` + "`" + `actor.id` + "`" + `, ` + "`" + `actor.name` + "`" + `, ` + "`" + `actor.type` + "`" + `, ` + "`" + `sourceAddress` + "`" + `, ` + "`" + `requestId` + "`" + ` and ` + "`" + `createdAt` + "`" + `, e.g. ` + "`" + `entityType = \"identities\" and createdAt \u003e= datetime(2026-01-01T00:00:00Z)` + "`" + `.",
@@ -2693,6 +2903,42 @@ func init() {
           },
           "401": {
             "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/current-api-token": {
+      "get": {
+        "description": "Answers 404 when the request was made with an API session rather than an API token.",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Show the API token that made the request",
+        "operationId": "getCurrentApiToken",
+        "responses": {
+          "200": {
+            "description": "The API token.",
+            "schema": {
+              "$ref": "#/definitions/detailApiTokenEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
             "schema": {
               "$ref": "#/definitions/apiErrorEnvelope"
             }
@@ -8336,6 +8582,135 @@ func init() {
         }
       ]
     },
+    "apiTokenCreate": {
+      "type": "object",
+      "required": [
+        "name",
+        "role",
+        "expiresAt"
+      ],
+      "properties": {
+        "expiresAt": {
+          "description": "When the token stops working; in the future, at most ten years away.",
+          "type": "string",
+          "format": "date-time"
+        },
+        "name": {
+          "description": "What the token is for, e.g. ` + "`" + `ci-deploy` + "`" + `.",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
+        },
+        "role": {
+          "description": "` + "`" + `admin` + "`" + ` may do what an administrator may; ` + "`" + `read-only` + "`" + ` may only call GET operations.",
+          "type": "string",
+          "enum": [
+            "admin",
+            "read-only"
+          ]
+        }
+      }
+    },
+    "apiTokenCreator": {
+      "description": "Who made the token.",
+      "type": "object",
+      "required": [
+        "type",
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "type": {
+          "description": "` + "`" + `identity` + "`" + `, or ` + "`" + `api-token` + "`" + ` for a token made with another token.",
+          "type": "string"
+        }
+      }
+    },
+    "apiTokenDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "role",
+        "expiresAt",
+        "createdAt",
+        "createdBy"
+      ],
+      "properties": {
+        "createdAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "createdBy": {
+          "$ref": "#/definitions/apiTokenCreator"
+        },
+        "expired": {
+          "description": "Whether expiresAt has passed.",
+          "type": "boolean"
+        },
+        "expiresAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "lastUsedAt": {
+          "description": "When the token was last used, as controllers record it about every minute (absent when it never was).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "name": {
+          "type": "string"
+        },
+        "role": {
+          "type": "string",
+          "enum": [
+            "admin",
+            "read-only"
+          ]
+        }
+      }
+    },
+    "apiTokenSecretDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "role",
+        "expiresAt",
+        "token"
+      ],
+      "properties": {
+        "expiresAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "role": {
+          "type": "string",
+          "enum": [
+            "admin",
+            "read-only"
+          ]
+        },
+        "token": {
+          "description": "The token (` + "`" + `ostium_at_...` + "`" + `), shown this once.",
+          "type": "string"
+        }
+      }
+    },
     "apiVersion": {
       "description": "Where one version of one API is served.",
       "type": "object",
@@ -9772,6 +10147,21 @@ func init() {
         }
       }
     },
+    "createApiTokenEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/apiTokenSecretDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "createEnvelope": {
       "type": "object",
       "properties": {
@@ -9967,6 +10357,21 @@ func init() {
       "properties": {
         "data": {
           "$ref": "#/definitions/apiSessionAdminDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "detailApiTokenEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/apiTokenDetail"
         },
         "meta": {
           "$ref": "#/definitions/meta"
@@ -11544,6 +11949,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/apiSessionAdminDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listApiTokensEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/apiTokenDetail"
           }
         },
         "meta": {
@@ -13984,6 +14407,12 @@ func init() {
         "$ref": "#/definitions/createEnvelope"
       }
     },
+    "forbidden": {
+      "description": "The credential is valid but may not do this (` + "`" + `FORBIDDEN` + "`" + `): a read-only API token may only call GET operations, and no API token may make a token with more rights than its own.",
+      "schema": {
+        "$ref": "#/definitions/apiErrorEnvelope"
+      }
+    },
     "notFound": {
       "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
       "schema": {
@@ -14027,7 +14456,7 @@ func init() {
       }
     },
     "ztSession": {
-      "description": "The token of an API session, from ` + "`" + `POST /authenticate` + "`" + `.",
+      "description": "The token of an API session, from ` + "`" + `POST /authenticate` + "`" + `, or an API token (` + "`" + `ostium_at_...` + "`" + `, from ` + "`" + `POST /api-tokens` + "`" + `), which may also be sent as ` + "`" + `Authorization: Bearer TOKEN` + "`" + `.",
       "type": "apiKey",
       "name": "zt-session",
       "in": "header"
@@ -14143,6 +14572,10 @@ func init() {
     {
       "description": "Backups of the controller's state.",
       "name": "Database"
+    },
+    {
+      "description": "Long-lived tokens that let automation use the management API.",
+      "name": "API Token"
     }
   ]
 }`))
@@ -14317,6 +14750,216 @@ func init() {
         }
       ]
     },
+    "/api-tokens": {
+      "get": {
+        "description": "Never shows a token's secret. Filterable and sortable on ` + "`" + `name` + "`" + `, ` + "`" + `role` + "`" + `, ` + "`" + `expiresAt` + "`" + `, ` + "`" + `lastUsedAt` + "`" + `, ` + "`" + `createdAt` + "`" + ` and ` + "`" + `createdBy` + "`" + `.",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "List API tokens",
+        "operationId": "listApiTokens",
+        "parameters": [
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "The most items to return (default 10, at most 500). A ` + "`" + `limit` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "limit",
+            "in": "query"
+          },
+          {
+            "type": "integer",
+            "format": "int64",
+            "description": "How many matching items to skip (default 0). A ` + "`" + `skip` + "`" + ` clause in ` + "`" + `filter` + "`" + ` takes precedence.",
+            "name": "offset",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A filter expression, e.g. ` + "`" + `name contains \"web\" and isAdmin = false sort by name limit 50` + "`" + `. A malformed filter or an unknown field answers ` + "`" + `INVALID_FILTER` + "`" + `.",
+            "name": "filter",
+            "in": "query"
+          },
+          {
+            "type": "string",
+            "description": "A sort order such as ` + "`" + `name asc, createdAt desc` + "`" + `; the same as a ` + "`" + `sort by` + "`" + ` clause in ` + "`" + `filter` + "`" + `, which takes precedence.",
+            "name": "sort",
+            "in": "query"
+          }
+        ],
+        "responses": {
+          "200": {
+            "description": "A page of API tokens.",
+            "schema": {
+              "$ref": "#/definitions/listApiTokensEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "post": {
+        "description": "The answer carries the token once; only a hash of it is kept. Send it as ` + "`" + `Authorization: Bearer TOKEN` + "`" + ` (or ` + "`" + `zt-session: TOKEN` + "`" + `) to the management API. An ` + "`" + `admin` + "`" + ` token may do what an administrator may; a ` + "`" + `read-only` + "`" + ` token may only call GET operations. No token can make a token with more rights than its own: a read-only token makes none (403), and a token made with an admin token may not outlive it.",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Make an API token",
+        "operationId": "createApiToken",
+        "parameters": [
+          {
+            "name": "apiToken",
+            "in": "body",
+            "required": true,
+            "schema": {
+              "$ref": "#/definitions/apiTokenCreate"
+            }
+          }
+        ],
+        "responses": {
+          "201": {
+            "description": "The token, shown once.",
+            "schema": {
+              "$ref": "#/definitions/createApiTokenEnvelope"
+            }
+          },
+          "400": {
+            "description": "The request is invalid: ` + "`" + `COULD_NOT_VALIDATE` + "`" + ` (a field failed validation; ` + "`" + `cause` + "`" + ` names it), ` + "`" + `INVALID_FILTER` + "`" + ` or ` + "`" + `INVALID_PAGINATION` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "403": {
+            "description": "The credential is valid but may not do this (` + "`" + `FORBIDDEN` + "`" + `): a read-only API token may only call GET operations, and no API token may make a token with more rights than its own.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/api-tokens/{id}": {
+      "get": {
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Show one API token",
+        "operationId": "detailApiToken",
+        "responses": {
+          "200": {
+            "description": "The API token, without its secret.",
+            "schema": {
+              "$ref": "#/definitions/detailApiTokenEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "delete": {
+        "description": "Deletes the token; every controller of the cluster refuses it from then on (401).",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Revoke an API token",
+        "operationId": "deleteApiToken",
+        "responses": {
+          "200": {
+            "description": "Done. The body is ` + "`" + `{\"data\": {}, \"meta\": {}}` + "`" + `.",
+            "schema": {
+              "$ref": "#/definitions/empty"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "403": {
+            "description": "The credential is valid but may not do this (` + "`" + `FORBIDDEN` + "`" + `): a read-only API token may only call GET operations, and no API token may make a token with more rights than its own.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "503": {
+            "description": "No leader is reachable from this controller (` + "`" + `SERVICE_UNAVAILABLE` + "`" + `, with Retry-After); the change was not made.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      },
+      "parameters": [
+        {
+          "type": "string",
+          "description": "The entity's id.",
+          "name": "id",
+          "in": "path",
+          "required": true
+        }
+      ]
+    },
     "/audit-events": {
       "get": {
         "description": "One record for every entity a management write created, updated or deleted (cascades included): the actor (the identity or API token that made the write), its source address, the entity's type and id, the action and the time. Records are replicated with the state they describe and kept for ` + "`" + `audit.retention` + "`" + ` (default 90 days). Newest first unless sorted otherwise. Filterable on ` + "`" + `action` + "`" + `, ` + "`" + `entityType` + "`" + `, ` + "`" + `entityId` + "`" + `, ` + "`" + `actor` + "`" + ` (the actor's id), ` + "`" + `actor.id` + "`" + `, ` + "`" + `actor.name` + "`" + `, ` + "`" + `actor.type` + "`" + `, ` + "`" + `sourceAddress` + "`" + `, ` + "`" + `requestId` + "`" + ` and ` + "`" + `createdAt` + "`" + `, e.g. ` + "`" + `entityType = \"identities\" and createdAt \u003e= datetime(2026-01-01T00:00:00Z)` + "`" + `.",
@@ -16825,6 +17468,42 @@ func init() {
           },
           "401": {
             "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "429": {
+            "description": "Too many requests, or too many failed authentications from this source; retry later.",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          }
+        }
+      }
+    },
+    "/current-api-token": {
+      "get": {
+        "description": "Answers 404 when the request was made with an API session rather than an API token.",
+        "tags": [
+          "API Token"
+        ],
+        "summary": "Show the API token that made the request",
+        "operationId": "getCurrentApiToken",
+        "responses": {
+          "200": {
+            "description": "The API token.",
+            "schema": {
+              "$ref": "#/definitions/detailApiTokenEnvelope"
+            }
+          },
+          "401": {
+            "description": "No valid API session, or one that is not an administrator's, or one still waiting for its MFA step (` + "`" + `UNAUTHORIZED` + "`" + `).",
+            "schema": {
+              "$ref": "#/definitions/apiErrorEnvelope"
+            }
+          },
+          "404": {
+            "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
             "schema": {
               "$ref": "#/definitions/apiErrorEnvelope"
             }
@@ -22468,6 +23147,135 @@ func init() {
         }
       ]
     },
+    "apiTokenCreate": {
+      "type": "object",
+      "required": [
+        "name",
+        "role",
+        "expiresAt"
+      ],
+      "properties": {
+        "expiresAt": {
+          "description": "When the token stops working; in the future, at most ten years away.",
+          "type": "string",
+          "format": "date-time"
+        },
+        "name": {
+          "description": "What the token is for, e.g. ` + "`" + `ci-deploy` + "`" + `.",
+          "type": "string",
+          "maxLength": 255,
+          "minLength": 1
+        },
+        "role": {
+          "description": "` + "`" + `admin` + "`" + ` may do what an administrator may; ` + "`" + `read-only` + "`" + ` may only call GET operations.",
+          "type": "string",
+          "enum": [
+            "admin",
+            "read-only"
+          ]
+        }
+      }
+    },
+    "apiTokenCreator": {
+      "description": "Who made the token.",
+      "type": "object",
+      "required": [
+        "type",
+        "id"
+      ],
+      "properties": {
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "type": {
+          "description": "` + "`" + `identity` + "`" + `, or ` + "`" + `api-token` + "`" + ` for a token made with another token.",
+          "type": "string"
+        }
+      }
+    },
+    "apiTokenDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "role",
+        "expiresAt",
+        "createdAt",
+        "createdBy"
+      ],
+      "properties": {
+        "createdAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "createdBy": {
+          "$ref": "#/definitions/apiTokenCreator"
+        },
+        "expired": {
+          "description": "Whether expiresAt has passed.",
+          "type": "boolean"
+        },
+        "expiresAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "lastUsedAt": {
+          "description": "When the token was last used, as controllers record it about every minute (absent when it never was).",
+          "type": "string",
+          "format": "date-time",
+          "x-nullable": true
+        },
+        "name": {
+          "type": "string"
+        },
+        "role": {
+          "type": "string",
+          "enum": [
+            "admin",
+            "read-only"
+          ]
+        }
+      }
+    },
+    "apiTokenSecretDetail": {
+      "type": "object",
+      "required": [
+        "id",
+        "name",
+        "role",
+        "expiresAt",
+        "token"
+      ],
+      "properties": {
+        "expiresAt": {
+          "type": "string",
+          "format": "date-time"
+        },
+        "id": {
+          "type": "string"
+        },
+        "name": {
+          "type": "string"
+        },
+        "role": {
+          "type": "string",
+          "enum": [
+            "admin",
+            "read-only"
+          ]
+        },
+        "token": {
+          "description": "The token (` + "`" + `ostium_at_...` + "`" + `), shown this once.",
+          "type": "string"
+        }
+      }
+    },
     "apiVersion": {
       "description": "Where one version of one API is served.",
       "type": "object",
@@ -23904,6 +24712,21 @@ func init() {
         }
       }
     },
+    "createApiTokenEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/apiTokenSecretDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
     "createEnvelope": {
       "type": "object",
       "properties": {
@@ -24099,6 +24922,21 @@ func init() {
       "properties": {
         "data": {
           "$ref": "#/definitions/apiSessionAdminDetail"
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "detailApiTokenEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "$ref": "#/definitions/apiTokenDetail"
         },
         "meta": {
           "$ref": "#/definitions/meta"
@@ -25676,6 +26514,24 @@ func init() {
           "type": "array",
           "items": {
             "$ref": "#/definitions/apiSessionAdminDetail"
+          }
+        },
+        "meta": {
+          "$ref": "#/definitions/meta"
+        }
+      }
+    },
+    "listApiTokensEnvelope": {
+      "type": "object",
+      "required": [
+        "meta",
+        "data"
+      ],
+      "properties": {
+        "data": {
+          "type": "array",
+          "items": {
+            "$ref": "#/definitions/apiTokenDetail"
           }
         },
         "meta": {
@@ -28116,6 +28972,12 @@ func init() {
         "$ref": "#/definitions/createEnvelope"
       }
     },
+    "forbidden": {
+      "description": "The credential is valid but may not do this (` + "`" + `FORBIDDEN` + "`" + `): a read-only API token may only call GET operations, and no API token may make a token with more rights than its own.",
+      "schema": {
+        "$ref": "#/definitions/apiErrorEnvelope"
+      }
+    },
     "notFound": {
       "description": "No entity has that id (` + "`" + `NOT_FOUND` + "`" + `).",
       "schema": {
@@ -28159,7 +29021,7 @@ func init() {
       }
     },
     "ztSession": {
-      "description": "The token of an API session, from ` + "`" + `POST /authenticate` + "`" + `.",
+      "description": "The token of an API session, from ` + "`" + `POST /authenticate` + "`" + `, or an API token (` + "`" + `ostium_at_...` + "`" + `, from ` + "`" + `POST /api-tokens` + "`" + `), which may also be sent as ` + "`" + `Authorization: Bearer TOKEN` + "`" + `.",
       "type": "apiKey",
       "name": "zt-session",
       "in": "header"
@@ -28275,6 +29137,10 @@ func init() {
     {
       "description": "Backups of the controller's state.",
       "name": "Database"
+    },
+    {
+      "description": "Long-lived tokens that let automation use the management API.",
+      "name": "API Token"
     }
   ]
 }`))

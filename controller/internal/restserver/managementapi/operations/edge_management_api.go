@@ -17,6 +17,7 @@ import (
 	"github.com/go-openapi/strfmt"
 	"github.com/go-openapi/swag/cmdutils"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_session"
+	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_token"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_policy"
@@ -99,6 +100,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation authentication.AuthenticateMfa has not yet been implemented")
+		}),
+
+		APITokenCreateAPITokenHandler: api_token.CreateAPITokenHandlerFunc(func(params api_token.CreateAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.CreateAPIToken has not yet been implemented")
 		}),
 
 		AuthPolicyCreateAuthPolicyHandler: auth_policy.CreateAuthPolicyHandlerFunc(func(params auth_policy.CreateAuthPolicyParams, principal any) middleware.Responder {
@@ -225,6 +233,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation api_session.DeleteAPISession has not yet been implemented")
+		}),
+
+		APITokenDeleteAPITokenHandler: api_token.DeleteAPITokenHandlerFunc(func(params api_token.DeleteAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.DeleteAPIToken has not yet been implemented")
 		}),
 
 		AuthAuditDeleteAuthLockHandler: auth_audit.DeleteAuthLockHandlerFunc(func(params auth_audit.DeleteAuthLockParams, principal any) middleware.Responder {
@@ -374,6 +389,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation api_session.DetailAPISession has not yet been implemented")
 		}),
 
+		APITokenDetailAPITokenHandler: api_token.DetailAPITokenHandlerFunc(func(params api_token.DetailAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.DetailAPIToken has not yet been implemented")
+		}),
+
 		AuthPolicyDetailAuthPolicyHandler: auth_policy.DetailAuthPolicyHandlerFunc(func(params auth_policy.DetailAuthPolicyParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -521,6 +543,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			return middleware.NotImplemented("operation current_api_session.GetCurrentAPISession has not yet been implemented")
 		}),
 
+		APITokenGetCurrentAPITokenHandler: api_token.GetCurrentAPITokenHandlerFunc(func(params api_token.GetCurrentAPITokenParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.GetCurrentAPIToken has not yet been implemented")
+		}),
+
 		CurrentIdentityGetCurrentIdentityHandler: current_identity.GetCurrentIdentityHandlerFunc(func(params current_identity.GetCurrentIdentityParams, principal any) middleware.Responder {
 			_ = params
 			_ = principal
@@ -552,6 +581,13 @@ func NewEdgeManagementAPI(spec *loads.Document) *EdgeManagementAPI {
 			_ = principal
 
 			return middleware.NotImplemented("operation api_session.ListAPISessions has not yet been implemented")
+		}),
+
+		APITokenListAPITokensHandler: api_token.ListAPITokensHandlerFunc(func(params api_token.ListAPITokensParams, principal any) middleware.Responder {
+			_ = params
+			_ = principal
+
+			return middleware.NotImplemented("operation api_token.ListAPITokens has not yet been implemented")
 		}),
 
 		AuditListAuditEventsHandler: audit.ListAuditEventsHandlerFunc(func(params audit.ListAuditEventsParams, principal any) middleware.Responder {
@@ -1193,6 +1229,8 @@ type EdgeManagementAPI struct {
 	AuthenticationAuthenticateHandler authentication.AuthenticateHandler
 	// AuthenticationAuthenticateMfaHandler sets the operation handler for the authenticate mfa operation
 	AuthenticationAuthenticateMfaHandler authentication.AuthenticateMfaHandler
+	// APITokenCreateAPITokenHandler sets the operation handler for the create Api token operation
+	APITokenCreateAPITokenHandler api_token.CreateAPITokenHandler
 	// AuthPolicyCreateAuthPolicyHandler sets the operation handler for the create auth policy operation
 	AuthPolicyCreateAuthPolicyHandler auth_policy.CreateAuthPolicyHandler
 	// AuthenticatorCreateAuthenticatorHandler sets the operation handler for the create authenticator operation
@@ -1229,6 +1267,8 @@ type EdgeManagementAPI struct {
 	TerminatorCreateTerminatorHandler terminator.CreateTerminatorHandler
 	// APISessionDeleteAPISessionHandler sets the operation handler for the delete Api session operation
 	APISessionDeleteAPISessionHandler api_session.DeleteAPISessionHandler
+	// APITokenDeleteAPITokenHandler sets the operation handler for the delete Api token operation
+	APITokenDeleteAPITokenHandler api_token.DeleteAPITokenHandler
 	// AuthAuditDeleteAuthLockHandler sets the operation handler for the delete auth lock operation
 	AuthAuditDeleteAuthLockHandler auth_audit.DeleteAuthLockHandler
 	// AuthPolicyDeleteAuthPolicyHandler sets the operation handler for the delete auth policy operation
@@ -1271,6 +1311,8 @@ type EdgeManagementAPI struct {
 	TerminatorDeleteTerminatorHandler terminator.DeleteTerminatorHandler
 	// APISessionDetailAPISessionHandler sets the operation handler for the detail Api session operation
 	APISessionDetailAPISessionHandler api_session.DetailAPISessionHandler
+	// APITokenDetailAPITokenHandler sets the operation handler for the detail Api token operation
+	APITokenDetailAPITokenHandler api_token.DetailAPITokenHandler
 	// AuthPolicyDetailAuthPolicyHandler sets the operation handler for the detail auth policy operation
 	AuthPolicyDetailAuthPolicyHandler auth_policy.DetailAuthPolicyHandler
 	// AuthenticatorDetailAuthenticatorHandler sets the operation handler for the detail authenticator operation
@@ -1313,6 +1355,8 @@ type EdgeManagementAPI struct {
 	CertificateAuthorityGetCaJwtHandler certificate_authority.GetCaJwtHandler
 	// CurrentAPISessionGetCurrentAPISessionHandler sets the operation handler for the get current Api session operation
 	CurrentAPISessionGetCurrentAPISessionHandler current_api_session.GetCurrentAPISessionHandler
+	// APITokenGetCurrentAPITokenHandler sets the operation handler for the get current Api token operation
+	APITokenGetCurrentAPITokenHandler api_token.GetCurrentAPITokenHandler
 	// CurrentIdentityGetCurrentIdentityHandler sets the operation handler for the get current identity operation
 	CurrentIdentityGetCurrentIdentityHandler current_identity.GetCurrentIdentityHandler
 	// IdentityGetIdentityPolicyAdviceHandler sets the operation handler for the get identity policy advice operation
@@ -1323,6 +1367,8 @@ type EdgeManagementAPI struct {
 	ClusterJoinClusterHandler cluster.JoinClusterHandler
 	// APISessionListAPISessionsHandler sets the operation handler for the list Api sessions operation
 	APISessionListAPISessionsHandler api_session.ListAPISessionsHandler
+	// APITokenListAPITokensHandler sets the operation handler for the list Api tokens operation
+	APITokenListAPITokensHandler api_token.ListAPITokensHandler
 	// AuditListAuditEventsHandler sets the operation handler for the list audit events operation
 	AuditListAuditEventsHandler audit.ListAuditEventsHandler
 	// AuthAuditListAuthEventsHandler sets the operation handler for the list auth events operation
@@ -1588,6 +1634,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.AuthenticationAuthenticateMfaHandler == nil {
 		unregistered = append(unregistered, "authentication.AuthenticateMfaHandler")
 	}
+	if o.APITokenCreateAPITokenHandler == nil {
+		unregistered = append(unregistered, "api_token.CreateAPITokenHandler")
+	}
 	if o.AuthPolicyCreateAuthPolicyHandler == nil {
 		unregistered = append(unregistered, "auth_policy.CreateAuthPolicyHandler")
 	}
@@ -1641,6 +1690,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.APISessionDeleteAPISessionHandler == nil {
 		unregistered = append(unregistered, "api_session.DeleteAPISessionHandler")
+	}
+	if o.APITokenDeleteAPITokenHandler == nil {
+		unregistered = append(unregistered, "api_token.DeleteAPITokenHandler")
 	}
 	if o.AuthAuditDeleteAuthLockHandler == nil {
 		unregistered = append(unregistered, "auth_audit.DeleteAuthLockHandler")
@@ -1705,6 +1757,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.APISessionDetailAPISessionHandler == nil {
 		unregistered = append(unregistered, "api_session.DetailAPISessionHandler")
 	}
+	if o.APITokenDetailAPITokenHandler == nil {
+		unregistered = append(unregistered, "api_token.DetailAPITokenHandler")
+	}
 	if o.AuthPolicyDetailAuthPolicyHandler == nil {
 		unregistered = append(unregistered, "auth_policy.DetailAuthPolicyHandler")
 	}
@@ -1768,6 +1823,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	if o.CurrentAPISessionGetCurrentAPISessionHandler == nil {
 		unregistered = append(unregistered, "current_api_session.GetCurrentAPISessionHandler")
 	}
+	if o.APITokenGetCurrentAPITokenHandler == nil {
+		unregistered = append(unregistered, "api_token.GetCurrentAPITokenHandler")
+	}
 	if o.CurrentIdentityGetCurrentIdentityHandler == nil {
 		unregistered = append(unregistered, "current_identity.GetCurrentIdentityHandler")
 	}
@@ -1782,6 +1840,9 @@ func (o *EdgeManagementAPI) Validate() error {
 	}
 	if o.APISessionListAPISessionsHandler == nil {
 		unregistered = append(unregistered, "api_session.ListAPISessionsHandler")
+	}
+	if o.APITokenListAPITokensHandler == nil {
+		unregistered = append(unregistered, "api_token.ListAPITokensHandler")
 	}
 	if o.AuditListAuditEventsHandler == nil {
 		unregistered = append(unregistered, "audit.ListAuditEventsHandler")
@@ -2151,6 +2212,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
 	}
+	o.handlers["POST"]["/api-tokens"] = api_token.NewCreateAPIToken(o.context, o.APITokenCreateAPITokenHandler)
+	if o.handlers["POST"] == nil {
+		o.handlers["POST"] = make(map[string]http.Handler)
+	}
 	o.handlers["POST"]["/auth-policies"] = auth_policy.NewCreateAuthPolicy(o.context, o.AuthPolicyCreateAuthPolicyHandler)
 	if o.handlers["POST"] == nil {
 		o.handlers["POST"] = make(map[string]http.Handler)
@@ -2220,6 +2285,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
 	o.handlers["DELETE"]["/api-sessions/{id}"] = api_session.NewDeleteAPISession(o.context, o.APISessionDeleteAPISessionHandler)
+	if o.handlers["DELETE"] == nil {
+		o.handlers["DELETE"] = make(map[string]http.Handler)
+	}
+	o.handlers["DELETE"]["/api-tokens/{id}"] = api_token.NewDeleteAPIToken(o.context, o.APITokenDeleteAPITokenHandler)
 	if o.handlers["DELETE"] == nil {
 		o.handlers["DELETE"] = make(map[string]http.Handler)
 	}
@@ -2307,6 +2376,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/api-tokens/{id}"] = api_token.NewDetailAPIToken(o.context, o.APITokenDetailAPITokenHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/auth-policies/{id}"] = auth_policy.NewDetailAuthPolicy(o.context, o.AuthPolicyDetailAuthPolicyHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -2391,6 +2464,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
+	o.handlers["GET"]["/current-api-token"] = api_token.NewGetCurrentAPIToken(o.context, o.APITokenGetCurrentAPITokenHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
 	o.handlers["GET"]["/current-identity"] = current_identity.NewGetCurrentIdentity(o.context, o.CurrentIdentityGetCurrentIdentityHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
@@ -2408,6 +2485,10 @@ func (o *EdgeManagementAPI) initHandlerCache() {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
 	o.handlers["GET"]["/api-sessions"] = api_session.NewListAPISessions(o.context, o.APISessionListAPISessionsHandler)
+	if o.handlers["GET"] == nil {
+		o.handlers["GET"] = make(map[string]http.Handler)
+	}
+	o.handlers["GET"]["/api-tokens"] = api_token.NewListAPITokens(o.context, o.APITokenListAPITokensHandler)
 	if o.handlers["GET"] == nil {
 		o.handlers["GET"] = make(map[string]http.Handler)
 	}
