@@ -217,7 +217,16 @@ func (s *Server) apiTokenModel(_ *store.Tx, rec store.Record) any {
 	return m
 }
 
-// apiTokenFields are what a filter or sort of the token list may use.
+// apiTokenSchema lists the fields a filter or sort of the token list may
+// name; others are refused (INVALID_FILTER), the secret's hash first.
+var apiTokenSchema = filter.Schema{
+	"id": {Kind: filter.KindString}, "name": {Kind: filter.KindString}, "role": {Kind: filter.KindString},
+	"expiresAt": {Kind: filter.KindTime}, "lastUsedAt": {Kind: filter.KindTime}, "createdAt": {Kind: filter.KindTime},
+	"updatedAt": {Kind: filter.KindTime}, "createdBy": {Kind: filter.KindString}, "createdBy.id": {Kind: filter.KindString},
+	"createdBy.type": {Kind: filter.KindString}, "createdBy.name": {Kind: filter.KindString},
+}
+
+// apiTokenFields are the values of apiTokenSchema's fields.
 func apiTokenFields(rec store.Record) filter.Fields {
 	t := rec.(*store.APIToken)
 	m := map[string]any{"id": t.ID, "name": t.Name, "role": t.Role, "expiresAt": t.ExpiresAt,
@@ -231,6 +240,9 @@ func apiTokenFields(rec store.Record) filter.Fields {
 
 func (s *Server) listAPITokens(lp listParams) middleware.Responder {
 	q, err := filter.FromListParams(str(lp.Filter), str(lp.Sort), lp.Limit, lp.Offset, filter.DefaultLimit, filter.MaxLimit)
+	if err == nil {
+		err = q.Validate(apiTokenSchema)
+	}
 	if err != nil {
 		return fail(err)
 	}
