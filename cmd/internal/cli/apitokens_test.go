@@ -34,7 +34,7 @@ func TestAPITokensFromTheCLI(t *testing.T) {
 	if out := reader.ok("login", url, "--token", roToken, "--yes"); !strings.Contains(out, "read-only API token dashboards") {
 		t.Fatalf("login --token: %s", out)
 	}
-	if out := reader.ok("list", "identities"); !strings.Contains(out, "admin") {
+	if out := reader.ok("list", "identities"); !strings.Contains(out, "Default Admin") {
 		t.Fatalf("list identities with a read-only token:\n%s", out)
 	}
 	reader.fails(cli.ExitError, "FORBIDDEN", "create", "service", "web")
