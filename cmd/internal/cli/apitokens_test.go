@@ -37,8 +37,8 @@ func TestAPITokensFromTheCLI(t *testing.T) {
 	if out := reader.ok("list", "identities"); !strings.Contains(out, "Default Admin") {
 		t.Fatalf("list identities with a read-only token:\n%s", out)
 	}
-	reader.fails(cli.ExitError, "FORBIDDEN", "create", "service", "web")
-	reader.fails(cli.ExitError, "FORBIDDEN", "create", "api-token", "more", "--role", "admin", "--expires", "1h")
+	reader.fails(cli.ExitUnauthorized, "read-only", "create", "service", "web")
+	reader.fails(cli.ExitUnauthorized, "read-only", "create", "api-token", "more", "--role", "admin", "--expires", "1h")
 
 	// An admin token writes.
 	writer := newTerm(t)
