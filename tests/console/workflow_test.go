@@ -38,6 +38,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		{"API errors are shown", apiErrorsAreShown},
 		{"sign-in with MFA", signInWithMFA},
 		{"a read-only API token cannot write", readOnlyTokenCannotWrite},
+		{"a live circuit is shown", aLiveCircuitIsShown},
 		{"every page renders", everyPageRenders},
 	} {
 		t.Logf("--- %s", phase.name)
