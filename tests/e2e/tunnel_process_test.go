@@ -36,8 +36,8 @@ func buildTunnel(t testing.TB) string {
 }
 
 // enrollTOTP enrolls and verifies TOTP MFA for an identity with its own API
-// session, and returns the secret.
-func enrollTOTP(t *testing.T, n *harness.Network, id *identity.Identity) string {
+// session, and returns the secret and the code the verification used.
+func enrollTOTP(t *testing.T, n *harness.Network, id *identity.Identity) (secret, usedCode string) {
 	t.Helper()
 	c := n.Context(id)
 	if err := c.Authenticate(context.Background()); err != nil {
@@ -75,7 +75,7 @@ func enrollTOTP(t *testing.T, n *harness.Network, id *identity.Identity) string 
 	}
 	code, _ := totp.GenerateCode(key.Secret(), time.Now())
 	call("POST", "/current-identity/mfa/verify", map[string]any{"code": code})
-	return key.Secret()
+	return key.Secret(), code
 }
 
 // TestTunnelerAnswersPostureAndMFA runs ostium-tunnel proxy as its own
@@ -108,7 +108,7 @@ func TestTunnelerAnswersPostureAndMFA(t *testing.T) {
 	runTunneler(t, tunnelContext(t, n, n.Identity("guarded-host", "guarded-proxy-bind")), n, "host")
 
 	client := n.Identity("guarded-client", "guarded-proxy-dial")
-	secret := enrollTOTP(t, n, client)
+	secret, _ := enrollTOTP(t, n, client)
 	dir := t.TempDir()
 	idFile := filepath.Join(dir, "client.json")
 	if err := client.Save(idFile); err != nil {
