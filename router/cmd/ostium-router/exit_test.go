@@ -1,31 +1,18 @@
 package main
 
 import (
-	"bytes"
-	"strings"
 	"testing"
 
 	"github.com/ostium-net/ostium/internal/exitcode"
+	"github.com/ostium-net/ostium/internal/exitcode/exitcodetest"
 )
 
 // TestExitCodes checks that ostium-router exits with the codes every Ostium command
 // shares.
 func TestExitCodes(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		code int
-		say  string
-	}{
-		{[]string{"run", "--bogus"}, exitcode.Usage, "unknown flag"},
-		{[]string{"frobnicate"}, exitcode.Usage, "unknown command"},
-		{[]string{"run", "--config", "/nonexistent/ostium.yml"}, exitcode.Error, "/nonexistent/ostium.yml"},
-	} {
-		root := newRoot()
-		root.SetArgs(tc.args)
-		var stderr bytes.Buffer
-		code := exitcode.Run(root, &stderr)
-		if code != tc.code || !strings.Contains(stderr.String(), tc.say) || strings.Count(stderr.String(), "error:") != 1 {
-			t.Errorf("ostium-router %v: exit %d, %q; want %d saying %q", tc.args, code, stderr.String(), tc.code, tc.say)
-		}
-	}
+	exitcodetest.Check(t, "ostium-router", newRoot, []exitcodetest.Case{
+		{Args: []string{"run", "--bogus"}, Code: exitcode.Usage, Say: "unknown flag"},
+		{Args: []string{"frobnicate"}, Code: exitcode.Usage, Say: "unknown command"},
+		{Args: []string{"run", "--config", "/nonexistent/ostium.yml"}, Code: exitcode.Error, Say: "/nonexistent/ostium.yml"},
+	})
 }

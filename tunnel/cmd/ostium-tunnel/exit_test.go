@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/ostium-net/ostium/internal/exitcode"
+	"github.com/ostium-net/ostium/internal/exitcode/exitcodetest"
 )
 
 // TestExitCodes checks that ostium-tunnel exits with the codes every Ostium
@@ -17,23 +16,11 @@ func TestExitCodes(t *testing.T) {
 	if err := os.WriteFile(jwt, []byte("eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		args []string
-		code int
-		say  string
-	}{
-		{[]string{"run", "--bogus"}, exitcode.Usage, "unknown flag"},
-		{[]string{"run"}, exitcode.Usage, "--identity is required"},
-		{[]string{"frobnicate"}, exitcode.Usage, "unknown command"},
-		{[]string{"run", "--identity", jwt}, exitcode.Error, "enroll it first"},
-		{[]string{"proxy", "--identity", jwt, "web:8080"}, exitcode.Error, "enroll it first"},
-	} {
-		root := newRoot()
-		root.SetArgs(tc.args)
-		var stderr bytes.Buffer
-		code := exitcode.Run(root, &stderr)
-		if code != tc.code || !strings.Contains(stderr.String(), tc.say) {
-			t.Errorf("ostium-tunnel %v: exit %d, %q; want %d saying %q", tc.args, code, stderr.String(), tc.code, tc.say)
-		}
-	}
+	exitcodetest.Check(t, "ostium-tunnel", newRoot, []exitcodetest.Case{
+		{Args: []string{"run", "--bogus"}, Code: exitcode.Usage, Say: "unknown flag"},
+		{Args: []string{"run"}, Code: exitcode.Usage, Say: "--identity is required"},
+		{Args: []string{"frobnicate"}, Code: exitcode.Usage, Say: "unknown command"},
+		{Args: []string{"run", "--identity", jwt}, Code: exitcode.Error, Say: "enroll it first"},
+		{Args: []string{"proxy", "--identity", jwt, "web:8080"}, Code: exitcode.Error, Say: "enroll it first"},
+	})
 }
