@@ -3,7 +3,6 @@ package oidc
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"slices"
 	"sync"
 	"time"
 )
@@ -46,8 +45,6 @@ type authRequest struct {
 	codeExpires time.Time
 	redeemed    bool
 }
-
-func (ar *authRequest) hasScope(s string) bool { return slices.Contains(ar.scopes, s) }
 
 // pendingRequests holds the authorization requests of this node.
 type pendingRequests struct {

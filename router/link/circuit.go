@@ -17,7 +17,7 @@ import (
 	"github.com/ostium-net/ostium/sdk/wire"
 )
 
-// Header keys of create, created, failed and resume frames (data frames carry edge headers,
+// Header keys of create, created and failed frames (data frames carry edge headers,
 // whose keys are 128 and up).
 const (
 	hCircuitID  int32 = 1
@@ -76,7 +76,7 @@ type terminal struct {
 	serviceID string
 	identity  string
 	created   time.Time
-	// dialing is true at the dialer's router (which opens, and resumes, the path).
+	// dialing is true at the dialer's router (which opens the path).
 	dialing bool
 
 	mu         sync.Mutex
@@ -276,9 +276,6 @@ func (t *terminal) deliverData(c *splice.Circuit, side splice.Side, m *wire.Mess
 	}
 }
 
-// remoteClosed ends the circuit because the far end closed it.
-func (t *terminal) remoteClosed(l *Link, reason string) { t.ended(l, 0, reason) }
-
 // ended ends the circuit from the mesh side; a non-zero code tells the local client that the
 // network failed it (the SDK then reports an error rather than the end of the stream).
 func (t *terminal) ended(l *Link, code uint32, reason string) {
@@ -309,8 +306,8 @@ func (t *terminal) ended(l *Link, code uint32, reason string) {
 	}
 }
 
-// linkDown ends the circuit when its link is lost. (The dialer's router may resume it over
-// another path; see resume.go.)
+// linkDown ends the circuit when its link is lost: circuits are not moved to another path
+// (resume frames are reserved for that and refused today).
 func (t *terminal) linkDown(l *Link, reason string) {
 	t.mu.Lock()
 	if t.link != l || t.closed {
@@ -404,12 +401,11 @@ func (h *hop) remove() {
 	h.b.forget(h.nb, h)
 }
 
-// createRequest is a decoded create (or resume) frame.
+// createRequest is a decoded create frame.
 type createRequest struct {
-	dial      edge.FabricDial
-	path      []string
-	window    int64
-	delivered uint64
+	dial   edge.FabricDial
+	path   []string
+	window int64
 }
 
 func encodeCreate(d edge.FabricDial, path []string, window int) wire.Headers {

@@ -38,7 +38,6 @@ const (
 	DefaultMaxBackoff    = 2 * time.Second
 	DefaultWindow        = 1 << 20
 	DefaultCreateTimeout = 10 * time.Second
-	DefaultResumeWait    = 3 * time.Second
 )
 
 // Config configures a Manager.
@@ -76,9 +75,6 @@ type Config struct {
 	Window int
 	// CreateTimeout bounds the opening of a circuit (default 10 s).
 	CreateTimeout time.Duration
-	// ResumeWait is how long the host's end of a circuit whose path broke waits for the
-	// dialer's router to resume it over another path (default 3 s).
-	ResumeWait time.Duration
 	// Metrics, when set, receives the mesh's metrics (ostium_router_link...).
 	Metrics prometheus.Registerer
 }
@@ -98,7 +94,6 @@ func (c Config) withDefaults() Config {
 	def(&c.MinBackoff, DefaultMinBackoff)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
 	def(&c.CreateTimeout, DefaultCreateTimeout)
-	def(&c.ResumeWait, DefaultResumeWait)
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}

@@ -160,8 +160,7 @@ func TestArmedQueueStartsConsumersOnDemand(t *testing.T) {
 	q := NewQueue(Limits{})
 	var spawned atomic.Int32
 	var got []string
-	var consumer func()
-	consumer = func() {
+	consumer := func() {
 		for {
 			m, ok := q.Next()
 			if !ok {
