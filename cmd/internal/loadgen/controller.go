@@ -1,0 +1,180 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Controller drives a controller's REST APIs. Certificate scenarios sign in
+// with Cert (an enrolled identity's certificate); management scenarios use
+// AdminToken (an API session or API token of an administrator).
+type Controller struct {
+	// URL is the controller's base address, https://host:port.
+	URL string
+	// CAs verify the controller's server certificate.
+	CAs *x509.CertPool
+	// Cert is an enrolled identity's client certificate, for CertAuth and
+	// Cycles.
+	Cert *tls.Certificate
+	// Service names a service the identity may dial, for Cycles.
+	Service string
+	// AdminToken authorises Creates and Lists.
+	AdminToken string
+}
+
+// Scenario is one controller load: what each client does once.
+type Scenario func(ctx context.Context, c *client) error
+
+// Run runs op at concurrency clients, each with its own keep-alive
+// connection, for d, and returns what was measured under name.
+func (c Controller) Run(ctx context.Context, name string, concurrency int, d time.Duration, op Scenario) Result {
+	var rec Recorder
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		cl := c.newClient()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer cl.http.CloseIdleConnections()
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				err := op(ctx, cl)
+				switch {
+				case err == nil:
+					rec.Observe(time.Since(t0))
+				case ctx.Err() == nil:
+					rec.Fail()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return rec.Result(name, concurrency, time.Since(start))
+}
+
+// CertAuth signs in with the certificate: POST /authenticate?method=cert.
+func (c Controller) CertAuth(ctx context.Context, cl *client) error {
+	_, err := cl.call(ctx, http.MethodPost, "/edge/client/v1/authenticate?method=cert", "", map[string]any{})
+	return err
+}
+
+// Cycle is what a client does to reach a service: sign in, list its
+// services, create a Dial session, sign out.
+func (c Controller) Cycle(ctx context.Context, cl *client) error {
+	auth, err := cl.call(ctx, http.MethodPost, "/edge/client/v1/authenticate?method=cert", "", map[string]any{})
+	if err != nil {
+		return err
+	}
+	var sess struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(auth, &sess); err != nil || sess.Token == "" {
+		return fmt.Errorf("authenticate: no token in %s", auth)
+	}
+	list, err := cl.call(ctx, http.MethodGet, "/edge/client/v1/services?filter="+url.QueryEscape(fmt.Sprintf("name = %q", c.Service)), sess.Token, nil)
+	if err != nil {
+		return err
+	}
+	var services []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(list, &services); err != nil || len(services) != 1 {
+		return fmt.Errorf("services: want %s, got %s", c.Service, list)
+	}
+	if _, err := cl.call(ctx, http.MethodPost, "/edge/client/v1/sessions", sess.Token, map[string]any{"serviceId": services[0].ID, "type": "Dial"}); err != nil {
+		return err
+	}
+	_, err = cl.call(ctx, http.MethodDelete, "/edge/client/v1/current-api-session", sess.Token, nil)
+	return err
+}
+
+var createSeq atomic.Uint64
+
+// Create makes one identity through the management API.
+func (c Controller) Create(ctx context.Context, cl *client) error {
+	name := fmt.Sprintf("loadgen-%d-%d", time.Now().UnixNano(), createSeq.Add(1))
+	_, err := cl.call(ctx, http.MethodPost, "/edge/management/v1/identities", c.AdminToken,
+		map[string]any{"name": name, "type": "Device", "isAdmin": false, "roleAttributes": []string{"loadgen"}})
+	return err
+}
+
+// List returns a scenario that lists identities with filter.
+func (c Controller) List(filter string) Scenario {
+	path := "/edge/management/v1/identities?limit=25&filter=" + url.QueryEscape(filter)
+	return func(ctx context.Context, cl *client) error {
+		_, err := cl.call(ctx, http.MethodGet, path, c.AdminToken, nil)
+		return err
+	}
+}
+
+// client is one load client: its own connection pool of one.
+type client struct {
+	base string
+	http *http.Client
+}
+
+func (c Controller) newClient() *client {
+	cfg := &tls.Config{RootCAs: c.CAs, MinVersion: tls.VersionTLS12}
+	if c.Cert != nil {
+		cfg.Certificates = []tls.Certificate{*c.Cert}
+	}
+	return &client{base: strings.TrimRight(c.URL, "/"), http: &http.Client{Timeout: 30 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: 1, ForceAttemptHTTP2: false}}}
+}
+
+// call sends one request and returns the envelope's data, or an error for
+// any status other than 2xx.
+func (cl *client) call(ctx context.Context, method, path, token string, body any) (json.RawMessage, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, cl.base+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("zt-session", token)
+	}
+	resp, err := cl.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+	}
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return nil, errors.New(method + " " + path + ": the answer is not an envelope")
+	}
+	return env.Data, nil
+}
