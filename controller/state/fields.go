@@ -21,6 +21,15 @@ func FieldsOf(rec store.Record) filter.Fields {
 	if err != nil {
 		return filter.FromMap(nil)
 	}
+	_, identity := rec.(*store.Identity)
+	return fieldsFromJSON(raw, identity)
+}
+
+// fieldsFromJSON is FieldsOf for a record's JSON as the store holds it (the
+// store writes records as json.Marshal does), so a list can filter records
+// without decoding each into its struct first. identity says whether the
+// record is an identity.
+func fieldsFromJSON(raw []byte, identity bool) filter.Fields {
 	m := map[string]any{}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return filter.FromMap(nil)
@@ -29,15 +38,12 @@ func FieldsOf(rec store.Record) filter.Fields {
 		delete(m, k)
 	}
 	// The API calls an identity's type typeId too (type is then a reference).
-	if _, ok := rec.(*store.Identity); ok {
+	if identity {
 		m["typeId"] = m["type"]
 	}
 	// Times are compared as times, not strings.
-	meta := rec.Base()
-	m["createdAt"] = meta.CreatedAt
-	m["updatedAt"] = meta.UpdatedAt
 	for k, v := range m {
-		if s, ok := v.(string); ok && len(s) >= 20 && (k == "expiresAt" || k == "disabledAt" || k == "disabledUntil") {
+		if s, ok := v.(string); ok && len(s) >= 20 && timeFields[k] {
 			if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 				m[k] = t
 			}
@@ -45,3 +51,6 @@ func FieldsOf(rec store.Record) filter.Fields {
 	}
 	return filter.FromMap(m)
 }
+
+// timeFields are the stored fields holding times.
+var timeFields = map[string]bool{"createdAt": true, "updatedAt": true, "expiresAt": true, "disabledAt": true, "disabledUntil": true}

@@ -205,27 +205,28 @@ type ListOptions struct {
 // List runs a query over a kind: filter, sort (default: by id, which is
 // stable), then the page.
 func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOptions) (*Page, error) {
-	fieldsOf := opts.Fields
-	if fieldsOf == nil {
-		fieldsOf = FieldsOf
-	}
+	// A row is a record that matched: decoded already, or only its stored
+	// JSON until it lands on the page.
 	type row struct {
+		id     string
+		raw    []byte
 		rec    store.Record
 		fields filter.Fields
 	}
 	var rows []row
-	visit := func(rec store.Record) error {
-		f := fieldsOf(rec)
-		ok, err := q.Match(f)
-		if err != nil {
-			return err
-		}
+	keep := func(r row) error {
+		ok, err := q.Match(r.fields)
 		if ok {
-			rows = append(rows, row{rec, f})
+			rows = append(rows, r)
 		}
-		return nil
+		return err
 	}
-	if opts.Only != nil {
+	switch {
+	case opts.Only != nil:
+		fieldsOf := opts.Fields
+		if fieldsOf == nil {
+			fieldsOf = FieldsOf
+		}
 		ids := slices.Clone(opts.Only)
 		slices.Sort(ids)
 		for _, id := range slices.Compact(ids) {
@@ -236,12 +237,25 @@ func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOpti
 			if err != nil {
 				return nil, err
 			}
-			if err := visit(rec); err != nil {
+			if err := keep(row{id: id, rec: rec, fields: fieldsOf(rec)}); err != nil {
 				return nil, err
 			}
 		}
-	} else if err := tx.ForEach(k, visit); err != nil {
-		return nil, err
+	case opts.Fields != nil:
+		if err := tx.ForEach(k, func(rec store.Record) error {
+			return keep(row{id: rec.Base().ID, rec: rec, fields: opts.Fields(rec)})
+		}); err != nil {
+			return nil, err
+		}
+	default:
+		// The common case, a whole kind with the standard fields: filter on
+		// the stored JSON and decode only the records that make the page.
+		identity := k == store.Identities
+		if err := tx.ForEachRaw(k, func(id string, raw []byte) error {
+			return keep(row{id: id, raw: raw, fields: fieldsFromJSON(raw, identity)})
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if len(q.Sort) > 0 {
 		slices.SortStableFunc(rows, func(a, b row) int { return q.CompareRecords(a.fields, b.fields) })
@@ -252,6 +266,13 @@ func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOpti
 		page.Limit = *q.Limit
 	}
 	for _, r := range rows[start:end] {
+		if r.rec == nil {
+			rec, err := k.Decode(r.id, r.raw)
+			if err != nil {
+				return nil, err
+			}
+			r.rec = rec
+		}
 		page.Records = append(page.Records, r.rec)
 	}
 	return page, nil

@@ -126,6 +126,31 @@ func (tx *Tx) ForEach(k *Kind, fn func(Record) error) error {
 	return nil
 }
 
+// ForEachRaw calls fn with every record of a kind as stored (its JSON), in
+// id order, without decoding it; ErrStop from fn ends the walk without
+// error. raw is valid only until the transaction ends.
+func (tx *Tx) ForEachRaw(k *Kind, fn func(id string, raw []byte) error) error {
+	c := tx.btx.Bucket(dataBucket(k)).Cursor()
+	for key, v := c.First(); key != nil; key, v = c.Next() {
+		if err := fn(string(key), v); err != nil {
+			if errors.Is(err, ErrStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// Decode decodes a record of kind k as ForEachRaw gave it.
+func (k *Kind) Decode(id string, raw []byte) (Record, error) {
+	rec := k.New()
+	if err := json.Unmarshal(raw, rec); err != nil {
+		return nil, fmt.Errorf("decode %s %q: %w", k.Name, id, err)
+	}
+	return rec, nil
+}
+
 // IDs lists every id of a kind, in order.
 func (tx *Tx) IDs(k *Kind) []string {
 	var out []string
