@@ -73,23 +73,13 @@ func (s *Server) pruneAudit(ctx context.Context) {
 	if retention <= 0 {
 		retention = DefaultAuditRetention
 	}
-	ticker := time.NewTicker(auditPruneInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if s.Node == nil || !s.Node.IsLeader() {
-			continue
-		}
+	s.everyWhileLeading(ctx, auditPruneInterval, func(ctx context.Context) {
 		if n, err := s.pruneAuditBefore(ctx, time.Now().Add(-retention)); err != nil && ctx.Err() == nil {
 			s.Log.Warn("pruning audit records failed", "err", err)
 		} else if n > 0 {
 			s.Log.Debug("pruned audit records", "count", n)
 		}
-	}
+	})
 }
 
 // PruneAudit deletes the audit records created before before, a batch per

@@ -195,21 +195,11 @@ func (s *Server) revokeDeniedSessions(ctx context.Context) {
 // stopped passing posture with time alone (MFA timeouts), until ctx ends.
 // Every other change that fails a session revokes it in its own write.
 func (s *Server) sweepPosture(ctx context.Context) {
-	ticker := time.NewTicker(postureSweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if s.Node == nil || !s.Node.IsLeader() {
-			continue
-		}
+	s.everyWhileLeading(ctx, postureSweepInterval, func(ctx context.Context) {
 		sweep, cancel := context.WithTimeout(ctx, postureSweepInterval*5)
 		s.revokeDeniedSessions(sweep)
 		cancel()
-	}
+	})
 }
 
 // timedServices lists, for the caller's services, the MFA checks that time

@@ -266,23 +266,13 @@ const pruneBatch = 512
 // keepAuthEvents deletes, while this node leads, the authentication events
 // older than EventRetention, every PruneEvery, until ctx ends.
 func (s *Server) keepAuthEvents(ctx context.Context) {
-	ticker := time.NewTicker(s.AuthLimits.PruneEvery)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if s.Node == nil || !s.Node.IsLeader() {
-			continue
-		}
+	s.everyWhileLeading(ctx, s.AuthLimits.PruneEvery, func(ctx context.Context) {
 		if n, err := s.pruneAuthEvents(ctx, time.Now().Add(-s.AuthLimits.EventRetention)); err != nil && ctx.Err() == nil {
 			s.Log.Warn("pruning authentication events failed", "err", err)
 		} else if n > 0 {
 			s.Log.Info("pruned authentication events", "count", n, "olderThan", s.AuthLimits.EventRetention.String())
 		}
-	}
+	})
 }
 
 // pruneAuthEvents deletes the authentication events created before cutoff.

@@ -299,17 +299,7 @@ func (s *Server) keepRevocations(ctx context.Context) {
 	if s.oidc == nil {
 		return
 	}
-	ticker := time.NewTicker(revocationPruneInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if s.Node == nil || !s.Node.IsLeader() {
-			continue
-		}
+	s.everyWhileLeading(ctx, revocationPruneInterval, func(ctx context.Context) {
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		n, err := oidc.PruneRevocations(pctx, s.State, time.Now())
 		cancel()
@@ -318,5 +308,5 @@ func (s *Server) keepRevocations(ctx context.Context) {
 		} else if n > 0 {
 			s.Log.Debug("pruned token revocations", "count", n)
 		}
-	}
+	})
 }
