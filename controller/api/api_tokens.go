@@ -16,7 +16,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/filter"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	tokenops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_token"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -127,30 +127,37 @@ func (s *Server) authenticateAPIToken(token string) (*Principal, error) {
 	return &Principal{APIToken: t}, nil
 }
 
-func (s *Server) registerAPITokens(a *operations.EdgeManagementAPI) {
-	a.APITokenListAPITokensHandler = tokenops.ListAPITokensHandlerFunc(func(p tokenops.ListAPITokensParams, _ any) middleware.Responder {
-		return s.listAPITokens(listParams{Filter: p.Filter, Sort: p.Sort, Limit: p.Limit, Offset: p.Offset})
-	})
-	a.APITokenDetailAPITokenHandler = tokenops.DetailAPITokenHandlerFunc(func(p tokenops.DetailAPITokenParams, _ any) middleware.Responder {
-		return s.detailOf(store.APITokens, p.ID, s.apiTokenModel)
-	})
-	a.APITokenGetCurrentAPITokenHandler = tokenops.GetCurrentAPITokenHandlerFunc(func(_ tokenops.GetCurrentAPITokenParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if caller == nil || caller.APIToken == nil {
-			return fail(newErr(http.StatusNotFound, CodeNotFound, "this request was made with an API session, not an API token"))
-		}
-		return s.detailOf(store.APITokens, caller.APIToken.ID, s.apiTokenModel)
-	})
-	a.APITokenCreateAPITokenHandler = tokenops.CreateAPITokenHandlerFunc(func(p tokenops.CreateAPITokenParams, pr any) middleware.Responder {
-		return s.createAPIToken(p.HTTPRequest, principalOf(pr), p.APIToken)
-	})
-	a.APITokenDeleteAPITokenHandler = tokenops.DeleteAPITokenHandlerFunc(func(p tokenops.DeleteAPITokenParams, _ any) middleware.Responder {
-		if err := s.State.Delete(requestContext(p.HTTPRequest), store.APITokens, p.ID); err != nil {
-			return fail(err)
-		}
-		s.tokenUse.Forget(p.ID)
-		return okEmpty()
-	})
+// handleListAPITokens answers GET /api-tokens.
+func (s *Server) handleListAPITokens(p tokenops.ListAPITokensParams, _ any) middleware.Responder {
+	return s.listAPITokens(listParams{Filter: p.Filter, Sort: p.Sort, Limit: p.Limit, Offset: p.Offset})
+}
+
+// detailAPIToken answers GET /api-tokens/{id}.
+func (s *Server) detailAPIToken(p tokenops.DetailAPITokenParams, _ any) middleware.Responder {
+	return s.detailOf(store.APITokens, p.ID, s.apiTokenModel)
+}
+
+// getCurrentAPIToken answers GET /current-api-token.
+func (s *Server) getCurrentAPIToken(_ tokenops.GetCurrentAPITokenParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if caller == nil || caller.APIToken == nil {
+		return fail(newErr(http.StatusNotFound, CodeNotFound, "this request was made with an API session, not an API token"))
+	}
+	return s.detailOf(store.APITokens, caller.APIToken.ID, s.apiTokenModel)
+}
+
+// handleCreateAPIToken answers POST /api-tokens.
+func (s *Server) handleCreateAPIToken(p tokenops.CreateAPITokenParams, pr any) middleware.Responder {
+	return s.createAPIToken(p.HTTPRequest, principalOf(pr), p.APIToken)
+}
+
+// deleteAPIToken answers DELETE /api-tokens/{id}.
+func (s *Server) deleteAPIToken(p tokenops.DeleteAPITokenParams, _ any) middleware.Responder {
+	if err := s.State.Delete(requestContext(p.HTTPRequest), store.APITokens, p.ID); err != nil {
+		return fail(err)
+	}
+	s.tokenUse.Forget(p.ID)
+	return okEmpty()
 }
 
 func (s *Server) createAPIToken(r *http.Request, caller *Principal, body *models.APITokenCreate) middleware.Responder {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/filter"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/audit"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/database"
 	"github.com/ostium-net/ostium/controller/store"
@@ -32,13 +32,14 @@ const (
 	auditPruneBatch    = 1000
 )
 
-func (s *Server) registerAudit(a *operations.EdgeManagementAPI) {
-	a.AuditListAuditEventsHandler = audit.ListAuditEventsHandlerFunc(func(p audit.ListAuditEventsParams, _ any) middleware.Responder {
-		return s.auditList(store.AuditEvents, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "createdAt desc", nil, auditEventModel)
-	})
-	a.DatabaseCreateDatabaseSnapshotHandler = database.CreateDatabaseSnapshotHandlerFunc(func(p database.CreateDatabaseSnapshotParams, _ any) middleware.Responder {
-		return snapshotStream{s: s, r: p.HTTPRequest}
-	})
+// listAuditEvents answers GET /audit-events.
+func (s *Server) listAuditEvents(p audit.ListAuditEventsParams, _ any) middleware.Responder {
+	return s.auditList(store.AuditEvents, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "createdAt desc", nil, auditEventModel)
+}
+
+// createDatabaseSnapshot answers POST /database/snapshot.
+func (s *Server) createDatabaseSnapshot(p database.CreateDatabaseSnapshotParams, _ any) middleware.Responder {
+	return snapshotStream{s: s, r: p.HTTPRequest}
 }
 
 // listSchemas are the fields lists of a kind may filter and sort on, for

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/filter"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_audit"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -250,37 +250,42 @@ func (s *Server) refuseDisabled(r *http.Request, identity *store.Identity, event
 	return fail(disabledError(identity, time.Now()))
 }
 
-func (s *Server) registerAuthAudit(a *operations.EdgeManagementAPI) {
-	a.AuthAuditListAuthEventsHandler = auth_audit.ListAuthEventsHandlerFunc(func(p auth_audit.ListAuthEventsParams, _ any) middleware.Responder {
-		return s.auditList(store.AuthEvents, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "createdAt desc", nil, authEventModel)
+// listAuthEvents answers GET /auth-events.
+func (s *Server) listAuthEvents(p auth_audit.ListAuthEventsParams, _ any) middleware.Responder {
+	return s.auditList(store.AuthEvents, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "createdAt desc", nil, authEventModel)
+}
+
+// listAuthLocks answers GET /auth-locks.
+func (s *Server) listAuthLocks(p auth_audit.ListAuthLocksParams, _ any) middleware.Responder {
+	now := time.Now()
+	return s.auditList(store.AuthLocks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "lockedUntil desc",
+		func(rec store.Record) bool { return rec.(*store.AuthLock).Locked(now) }, authLockModel)
+}
+
+// deleteAuthLock answers DELETE /auth-locks/{id}.
+func (s *Server) deleteAuthLock(p auth_audit.DeleteAuthLockParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.AuthLocks, p.ID)
+}
+
+// deleteIdentityAuthLocks answers DELETE /identities/{id}/auth-locks.
+func (s *Server) deleteIdentityAuthLocks(p auth_audit.DeleteIdentityAuthLocksParams, _ any) middleware.Responder {
+	var ids []string
+	err := s.State.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Identities, p.ID) {
+			return store.ErrNotFound
+		}
+		ids = tx.Referencing(store.AuthLocks, "identityId", p.ID)
+		return nil
 	})
-	a.AuthAuditListAuthLocksHandler = auth_audit.ListAuthLocksHandlerFunc(func(p auth_audit.ListAuthLocksParams, _ any) middleware.Responder {
-		now := time.Now()
-		return s.auditList(store.AuthLocks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, "lockedUntil desc",
-			func(rec store.Record) bool { return rec.(*store.AuthLock).Locked(now) }, authLockModel)
-	})
-	a.AuthAuditDeleteAuthLockHandler = auth_audit.DeleteAuthLockHandlerFunc(func(p auth_audit.DeleteAuthLockParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.AuthLocks, p.ID)
-	})
-	a.AuthAuditDeleteIdentityAuthLocksHandler = auth_audit.DeleteIdentityAuthLocksHandlerFunc(func(p auth_audit.DeleteIdentityAuthLocksParams, _ any) middleware.Responder {
-		var ids []string
-		err := s.State.View(func(tx *store.Tx) error {
-			if !tx.Exists(store.Identities, p.ID) {
-				return store.ErrNotFound
-			}
-			ids = tx.Referencing(store.AuthLocks, "identityId", p.ID)
-			return nil
-		})
-		if err != nil {
+	if err != nil {
+		return fail(err)
+	}
+	for _, id := range ids {
+		if err := s.State.Delete(requestContext(p.HTTPRequest), store.AuthLocks, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return fail(err)
 		}
-		for _, id := range ids {
-			if err := s.State.Delete(requestContext(p.HTTPRequest), store.AuthLocks, id); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fail(err)
-			}
-		}
-		return okEmpty()
-	})
+	}
+	return okEmpty()
 }
 
 // auditList answers a page of auth events or locks: those keep accepts

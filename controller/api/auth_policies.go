@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/auth_policy"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -32,44 +31,53 @@ func DefaultAuthPolicy() *store.AuthPolicy {
 	}
 }
 
-func (s *Server) registerAuthPolicies(a *operations.EdgeManagementAPI) {
-	a.AuthPolicyListAuthPoliciesHandler = auth_policy.ListAuthPoliciesHandlerFunc(func(p auth_policy.ListAuthPoliciesParams, _ any) middleware.Responder {
-		return s.listOf(store.AuthPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.authPolicyModel)
+// listAuthPolicies answers GET /auth-policies.
+func (s *Server) listAuthPolicies(p auth_policy.ListAuthPoliciesParams, _ any) middleware.Responder {
+	return s.listOf(store.AuthPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.authPolicyModel)
+}
+
+// detailAuthPolicy answers GET /auth-policies/{id}.
+func (s *Server) detailAuthPolicy(p auth_policy.DetailAuthPolicyParams, _ any) middleware.Responder {
+	return s.detailOf(store.AuthPolicies, p.ID, s.authPolicyModel)
+}
+
+// createAuthPolicy answers POST /auth-policies.
+func (s *Server) createAuthPolicy(p auth_policy.CreateAuthPolicyParams, _ any) middleware.Responder {
+	b := p.AuthPolicy
+	ap := &store.AuthPolicy{Meta: store.Meta{ID: state.NewID(), Tags: tagsIn(b.Tags)}, Name: str(b.Name)}
+	if err := s.applyAuthPolicy(ap, b.Primary, b.Secondary); err != nil {
+		return fail(err)
+	}
+	return s.createOf(p.HTTPRequest, store.AuthPolicies, ap)
+}
+
+// updateAuthPolicy answers PUT /auth-policies/{id}.
+func (s *Server) updateAuthPolicy(p auth_policy.UpdateAuthPolicyParams, _ any) middleware.Responder {
+	b := p.AuthPolicy
+	next := &store.AuthPolicy{}
+	if err := s.applyAuthPolicy(next, b.Primary, b.Secondary); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.AuthPolicies, p.ID, func(r store.Record) error {
+		ap := r.(*store.AuthPolicy)
+		ap.Name = str(b.Name)
+		ap.Primary, ap.Secondary = next.Primary, next.Secondary
+		ap.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.AuthPolicyDetailAuthPolicyHandler = auth_policy.DetailAuthPolicyHandlerFunc(func(p auth_policy.DetailAuthPolicyParams, _ any) middleware.Responder {
-		return s.detailOf(store.AuthPolicies, p.ID, s.authPolicyModel)
-	})
-	a.AuthPolicyCreateAuthPolicyHandler = auth_policy.CreateAuthPolicyHandlerFunc(func(p auth_policy.CreateAuthPolicyParams, _ any) middleware.Responder {
-		b := p.AuthPolicy
-		ap := &store.AuthPolicy{Meta: store.Meta{ID: state.NewID(), Tags: tagsIn(b.Tags)}, Name: str(b.Name)}
-		if err := s.applyAuthPolicy(ap, b.Primary, b.Secondary); err != nil {
-			return fail(err)
-		}
-		return s.createOf(p.HTTPRequest, store.AuthPolicies, ap)
-	})
-	a.AuthPolicyUpdateAuthPolicyHandler = auth_policy.UpdateAuthPolicyHandlerFunc(func(p auth_policy.UpdateAuthPolicyParams, _ any) middleware.Responder {
-		b := p.AuthPolicy
-		next := &store.AuthPolicy{}
-		if err := s.applyAuthPolicy(next, b.Primary, b.Secondary); err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.AuthPolicies, p.ID, func(r store.Record) error {
-			ap := r.(*store.AuthPolicy)
-			ap.Name = str(b.Name)
-			ap.Primary, ap.Secondary = next.Primary, next.Secondary
-			ap.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.AuthPolicyPatchAuthPolicyHandler = auth_policy.PatchAuthPolicyHandlerFunc(func(p auth_policy.PatchAuthPolicyParams, _ any) middleware.Responder {
-		return s.patchAuthPolicy(p.HTTPRequest, p.ID, p.AuthPolicy)
-	})
-	a.AuthPolicyDeleteAuthPolicyHandler = auth_policy.DeleteAuthPolicyHandlerFunc(func(p auth_policy.DeleteAuthPolicyParams, _ any) middleware.Responder {
-		if p.ID == DefaultAuthPolicyID {
-			return fail(&APIError{Status: http.StatusConflict, Code: CodeConflict, Message: "the default auth policy cannot be deleted"})
-		}
-		return s.deleteOf(p.HTTPRequest, store.AuthPolicies, p.ID)
-	})
+}
+
+// handlePatchAuthPolicy answers PATCH /auth-policies/{id}.
+func (s *Server) handlePatchAuthPolicy(p auth_policy.PatchAuthPolicyParams, _ any) middleware.Responder {
+	return s.patchAuthPolicy(p.HTTPRequest, p.ID, p.AuthPolicy)
+}
+
+// deleteAuthPolicy answers DELETE /auth-policies/{id}.
+func (s *Server) deleteAuthPolicy(p auth_policy.DeleteAuthPolicyParams, _ any) middleware.Responder {
+	if p.ID == DefaultAuthPolicyID {
+		return fail(&APIError{Status: http.StatusConflict, Code: CodeConflict, Message: "the default auth policy cannot be deleted"})
+	}
+	return s.deleteOf(p.HTTPRequest, store.AuthPolicies, p.ID)
 }
 
 // applyAuthPolicy sets the primary and secondary rules of ap from a full

@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authenticator"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
@@ -21,41 +20,50 @@ const (
 	maxPasswordLength = 100
 )
 
-func (s *Server) registerAuthenticators(a *operations.EdgeManagementAPI) {
-	a.AuthenticatorListAuthenticatorsHandler = authenticator.ListAuthenticatorsHandlerFunc(func(p authenticator.ListAuthenticatorsParams, _ any) middleware.Responder {
-		return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.authenticatorModel)
-	})
-	a.AuthenticatorDetailAuthenticatorHandler = authenticator.DetailAuthenticatorHandlerFunc(func(p authenticator.DetailAuthenticatorParams, _ any) middleware.Responder {
-		return s.detailOf(store.Authenticators, p.ID, s.authenticatorModel)
-	})
-	a.AuthenticatorCreateAuthenticatorHandler = authenticator.CreateAuthenticatorHandlerFunc(func(p authenticator.CreateAuthenticatorParams, _ any) middleware.Responder {
-		return s.createAuthenticator(p.HTTPRequest, p.Authenticator)
-	})
-	a.AuthenticatorUpdateAuthenticatorHandler = authenticator.UpdateAuthenticatorHandlerFunc(func(p authenticator.UpdateAuthenticatorParams, _ any) middleware.Responder {
-		b := p.Authenticator
-		username, password := "", ""
-		if b.Username != nil {
-			username = string(*b.Username)
-		}
-		if b.Password != nil {
-			password = string(*b.Password)
-		}
-		return s.updateUpdb(p.HTTPRequest, p.ID, &username, &password, b.Tags, true)
-	})
-	a.AuthenticatorPatchAuthenticatorHandler = authenticator.PatchAuthenticatorHandlerFunc(func(p authenticator.PatchAuthenticatorParams, _ any) middleware.Responder {
-		b := p.Authenticator
-		var username, password *string
-		if b.Username != nil {
-			username = ptr(string(*b.Username))
-		}
-		if b.Password != nil {
-			password = ptr(string(*b.Password))
-		}
-		return s.updateUpdb(p.HTTPRequest, p.ID, username, password, b.Tags, false)
-	})
-	a.AuthenticatorDeleteAuthenticatorHandler = authenticator.DeleteAuthenticatorHandlerFunc(func(p authenticator.DeleteAuthenticatorParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.Authenticators, p.ID)
-	})
+// listAuthenticators answers GET /authenticators.
+func (s *Server) listAuthenticators(p authenticator.ListAuthenticatorsParams, _ any) middleware.Responder {
+	return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.authenticatorModel)
+}
+
+// detailAuthenticator answers GET /authenticators/{id}.
+func (s *Server) detailAuthenticator(p authenticator.DetailAuthenticatorParams, _ any) middleware.Responder {
+	return s.detailOf(store.Authenticators, p.ID, s.authenticatorModel)
+}
+
+// handleCreateAuthenticator answers POST /authenticators.
+func (s *Server) handleCreateAuthenticator(p authenticator.CreateAuthenticatorParams, _ any) middleware.Responder {
+	return s.createAuthenticator(p.HTTPRequest, p.Authenticator)
+}
+
+// updateAuthenticator answers PUT /authenticators/{id}.
+func (s *Server) updateAuthenticator(p authenticator.UpdateAuthenticatorParams, _ any) middleware.Responder {
+	b := p.Authenticator
+	username, password := "", ""
+	if b.Username != nil {
+		username = string(*b.Username)
+	}
+	if b.Password != nil {
+		password = string(*b.Password)
+	}
+	return s.updateUpdb(p.HTTPRequest, p.ID, &username, &password, b.Tags, true)
+}
+
+// patchAuthenticator answers PATCH /authenticators/{id}.
+func (s *Server) patchAuthenticator(p authenticator.PatchAuthenticatorParams, _ any) middleware.Responder {
+	b := p.Authenticator
+	var username, password *string
+	if b.Username != nil {
+		username = ptr(string(*b.Username))
+	}
+	if b.Password != nil {
+		password = ptr(string(*b.Password))
+	}
+	return s.updateUpdb(p.HTTPRequest, p.ID, username, password, b.Tags, false)
+}
+
+// deleteAuthenticator answers DELETE /authenticators/{id}.
+func (s *Server) deleteAuthenticator(p authenticator.DeleteAuthenticatorParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.Authenticators, p.ID)
 }
 
 func checkUsername(field, username string) error {

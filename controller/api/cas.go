@@ -6,7 +6,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/auth"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/certificate_authority"
 	"github.com/ostium-net/ostium/controller/pki"
 	"github.com/ostium-net/ostium/controller/state"
@@ -17,86 +17,99 @@ import (
 // CodeInvalidCAVerification is the envelope code of a refused proof of CA possession.
 const CodeInvalidCAVerification = "INVALID_CA_VERIFICATION"
 
-func (s *Server) registerCAs(a *operations.EdgeManagementAPI) {
-	a.CertificateAuthorityListCasHandler = certificate_authority.ListCasHandlerFunc(func(p certificate_authority.ListCasParams, _ any) middleware.Responder {
-		return s.listOf(store.CAs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.caModel)
+// listCas answers GET /cas.
+func (s *Server) listCas(p certificate_authority.ListCasParams, _ any) middleware.Responder {
+	return s.listOf(store.CAs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.caModel)
+}
+
+// detailCa answers GET /cas/{id}.
+func (s *Server) detailCa(p certificate_authority.DetailCaParams, _ any) middleware.Responder {
+	return s.detailOf(store.CAs, p.ID, s.caModel)
+}
+
+// createCa answers POST /cas.
+func (s *Server) createCa(p certificate_authority.CreateCaParams, _ any) middleware.Responder {
+	return s.createCA(p.HTTPRequest, p.Ca)
+}
+
+// updateCa answers PUT /cas/{id}.
+func (s *Server) updateCa(p certificate_authority.UpdateCaParams, _ any) middleware.Responder {
+	b := p.Ca
+	claim, err := externalIDClaimIn(b.ExternalIDClaim)
+	if err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.CAs, p.ID, func(r store.Record) error {
+		ca := r.(*store.CA)
+		ca.Name = str(b.Name)
+		ca.IsAuthEnabled = b.IsAuthEnabled != nil && *b.IsAuthEnabled
+		ca.IsAutoCaEnrollmentEnabled = b.IsAutoCaEnrollmentEnabled != nil && *b.IsAutoCaEnrollmentEnabled
+		ca.IsOttCaEnrollmentEnabled = b.IsOttCaEnrollmentEnabled != nil && *b.IsOttCaEnrollmentEnabled
+		ca.IdentityRoles = strs(b.IdentityRoles)
+		ca.IdentityNameFormat = str(b.IdentityNameFormat)
+		ca.ExternalIDClaim = claim
+		ca.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.CertificateAuthorityDetailCaHandler = certificate_authority.DetailCaHandlerFunc(func(p certificate_authority.DetailCaParams, _ any) middleware.Responder {
-		return s.detailOf(store.CAs, p.ID, s.caModel)
-	})
-	a.CertificateAuthorityCreateCaHandler = certificate_authority.CreateCaHandlerFunc(func(p certificate_authority.CreateCaParams, _ any) middleware.Responder {
-		return s.createCA(p.HTTPRequest, p.Ca)
-	})
-	a.CertificateAuthorityUpdateCaHandler = certificate_authority.UpdateCaHandlerFunc(func(p certificate_authority.UpdateCaParams, _ any) middleware.Responder {
-		b := p.Ca
-		claim, err := externalIDClaimIn(b.ExternalIDClaim)
-		if err != nil {
-			return fail(err)
+}
+
+// patchCa answers PATCH /cas/{id}.
+func (s *Server) patchCa(p certificate_authority.PatchCaParams, _ any) middleware.Responder {
+	b := p.Ca
+	claim, err := externalIDClaimIn(b.ExternalIDClaim)
+	if err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.CAs, p.ID, func(r store.Record) error {
+		ca := r.(*store.CA)
+		if b.Name != nil {
+			ca.Name = *b.Name
 		}
-		return s.updateOf(p.HTTPRequest, store.CAs, p.ID, func(r store.Record) error {
-			ca := r.(*store.CA)
-			ca.Name = str(b.Name)
-			ca.IsAuthEnabled = b.IsAuthEnabled != nil && *b.IsAuthEnabled
-			ca.IsAutoCaEnrollmentEnabled = b.IsAutoCaEnrollmentEnabled != nil && *b.IsAutoCaEnrollmentEnabled
-			ca.IsOttCaEnrollmentEnabled = b.IsOttCaEnrollmentEnabled != nil && *b.IsOttCaEnrollmentEnabled
+		if b.IsAuthEnabled != nil {
+			ca.IsAuthEnabled = *b.IsAuthEnabled
+		}
+		if b.IsAutoCaEnrollmentEnabled != nil {
+			ca.IsAutoCaEnrollmentEnabled = *b.IsAutoCaEnrollmentEnabled
+		}
+		if b.IsOttCaEnrollmentEnabled != nil {
+			ca.IsOttCaEnrollmentEnabled = *b.IsOttCaEnrollmentEnabled
+		}
+		if b.IdentityRoles != nil {
 			ca.IdentityRoles = strs(b.IdentityRoles)
-			ca.IdentityNameFormat = str(b.IdentityNameFormat)
+		}
+		if b.IdentityNameFormat != nil {
+			ca.IdentityNameFormat = *b.IdentityNameFormat
+		}
+		if claim != nil {
 			ca.ExternalIDClaim = claim
+		}
+		if b.Tags != nil {
 			ca.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.CertificateAuthorityPatchCaHandler = certificate_authority.PatchCaHandlerFunc(func(p certificate_authority.PatchCaParams, _ any) middleware.Responder {
-		b := p.Ca
-		claim, err := externalIDClaimIn(b.ExternalIDClaim)
-		if err != nil {
-			return fail(err)
 		}
-		return s.updateOf(p.HTTPRequest, store.CAs, p.ID, func(r store.Record) error {
-			ca := r.(*store.CA)
-			if b.Name != nil {
-				ca.Name = *b.Name
-			}
-			if b.IsAuthEnabled != nil {
-				ca.IsAuthEnabled = *b.IsAuthEnabled
-			}
-			if b.IsAutoCaEnrollmentEnabled != nil {
-				ca.IsAutoCaEnrollmentEnabled = *b.IsAutoCaEnrollmentEnabled
-			}
-			if b.IsOttCaEnrollmentEnabled != nil {
-				ca.IsOttCaEnrollmentEnabled = *b.IsOttCaEnrollmentEnabled
-			}
-			if b.IdentityRoles != nil {
-				ca.IdentityRoles = strs(b.IdentityRoles)
-			}
-			if b.IdentityNameFormat != nil {
-				ca.IdentityNameFormat = *b.IdentityNameFormat
-			}
-			if claim != nil {
-				ca.ExternalIDClaim = claim
-			}
-			if b.Tags != nil {
-				ca.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
+		return nil
 	})
-	a.CertificateAuthorityDeleteCaHandler = certificate_authority.DeleteCaHandlerFunc(func(p certificate_authority.DeleteCaParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.CAs, p.ID)
-	})
-	a.CertificateAuthorityVerifyCaHandler = certificate_authority.VerifyCaHandlerFunc(func(p certificate_authority.VerifyCaParams, _ any) middleware.Responder {
-		return s.verifyCA(p.HTTPRequest, p.ID, p.Certificate)
-	})
-	a.CertificateAuthorityGetCaJwtHandler = certificate_authority.GetCaJwtHandlerFunc(func(p certificate_authority.GetCaJwtParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.CAs, p.ID) {
-			return fail(errNotFound)
-		}
-		jwt, err := s.caJWT(p.ID)
-		if err != nil {
-			return fail(err)
-		}
-		return rawBody{status: http.StatusOK, contentType: "application/jwt", body: []byte(jwt)}
-	})
+}
+
+// deleteCa answers DELETE /cas/{id}.
+func (s *Server) deleteCa(p certificate_authority.DeleteCaParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.CAs, p.ID)
+}
+
+// verifyCa answers POST /cas/{id}/verify.
+func (s *Server) verifyCa(p certificate_authority.VerifyCaParams, _ any) middleware.Responder {
+	return s.verifyCA(p.HTTPRequest, p.ID, p.Certificate)
+}
+
+// getCaJwt answers GET /cas/{id}/jwt.
+func (s *Server) getCaJwt(p certificate_authority.GetCaJwtParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.CAs, p.ID) {
+		return fail(errNotFound)
+	}
+	jwt, err := s.caJWT(p.ID)
+	if err != nil {
+		return fail(err)
+	}
+	return rawBody{status: http.StatusOK, contentType: "application/jwt", body: []byte(jwt)}
 }
 
 // parseCACert parses a PEM CA certificate: the first certificate must be a CA.

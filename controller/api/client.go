@@ -49,7 +49,10 @@ func (s *Server) clientHandler() (http.Handler, error) {
 	a.BearerAuthenticator = s.bearerAuthenticator
 	a.APIAuthorizer = anyIdentity{}
 	a.ApplicationPkcs7MimeProducer = runtime.TextProducer()
-	s.registerClient(a)
+	// POST /enroll reads its body itself; the runtime only checks the media type.
+	a.ApplicationPkcs10Consumer = runtime.ByteStreamConsumer()
+	a.ApplicationXPemFileConsumer = runtime.ByteStreamConsumer()
+	s.routeClient(a)
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("client API: %w", err)
 	}
@@ -71,84 +74,91 @@ func (anyIdentity) Authorize(r *http.Request, principal any) error {
 	return nil
 }
 
-// registerClient assigns every client handler; groups live in client_*.go.
-func (s *Server) registerClient(a *clientops.EdgeClientAPI) {
-	s.registerClientInformational(a)
-	s.registerClientSession(a)
-	s.registerClientServices(a)
-	s.registerClientAuthenticators(a)
-	s.registerClientMFA(a)
-	s.registerClientPending(a)
+// listRoot answers GET /.
+func (s *Server) listRoot(informational.ListRootParams) middleware.Responder {
+	return ok(s.versionModel())
 }
 
-func (s *Server) registerClientInformational(a *clientops.EdgeClientAPI) {
-	a.InformationalListRootHandler = informational.ListRootHandlerFunc(func(informational.ListRootParams) middleware.Responder {
-		return ok(s.versionModel())
-	})
-	a.InformationalListVersionHandler = informational.ListVersionHandlerFunc(func(informational.ListVersionParams) middleware.Responder {
-		return ok(s.versionModel())
-	})
-	a.InformationalListEnumeratedCapabilitiesHandler = informational.ListEnumeratedCapabilitiesHandlerFunc(func(informational.ListEnumeratedCapabilitiesParams) middleware.Responder {
-		return ok(s.capabilities())
-	})
-	a.InformationalListProtocolsHandler = informational.ListProtocolsHandlerFunc(func(informational.ListProtocolsParams) middleware.Responder {
-		return ok(models.ListProtocols{"https": {Address: ptr(s.Advertise)}})
-	})
-	a.InformationalListSpecsHandler = informational.ListSpecsHandlerFunc(func(informational.ListSpecsParams) middleware.Responder {
-		out := []any{}
-		for _, sp := range specs.List() {
-			out = append(out, s.specModel(sp))
-		}
-		return ok(out)
-	})
-	a.InformationalDetailSpecHandler = informational.DetailSpecHandlerFunc(func(p informational.DetailSpecParams) middleware.Responder {
-		sp, found := specs.Lookup(p.ID)
-		if !found {
-			return fail(errNotFound)
-		}
-		return ok(s.specModel(sp))
-	})
-	a.InformationalDetailSpecBodyHandler = informational.DetailSpecBodyHandlerFunc(func(p informational.DetailSpecBodyParams) middleware.Responder {
-		body, err := specs.Document(p.ID)
-		if errors.Is(err, specs.ErrUnknownSpec) {
-			return fail(errNotFound)
-		}
-		if err != nil {
-			return fail(err)
-		}
-		return rawBody{status: 200, contentType: "text/plain; charset=utf-8", body: body}
-	})
-	a.WellknownListWellKnownCasHandler = wellknown.ListWellKnownCasHandlerFunc(func(wellknown.ListWellKnownCasParams) middleware.Responder {
-		return s.cacerts()
-	})
-	a.ControllersListControllersHandler = controllers.ListControllersHandlerFunc(func(p controllers.ListControllersParams, _ any) middleware.Responder {
-		out, err := s.controllerModels()
-		if err != nil {
-			return fail(err)
-		}
-		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
-	})
-	a.ExternaljwtListExternalJwtSignersHandler = externaljwt.ListExternalJwtSignersHandlerFunc(func(externaljwt.ListExternalJwtSignersParams) middleware.Responder {
-		out := []any{}
-		err := s.State.View(func(tx *store.Tx) error {
-			return tx.ForEach(store.ExternalJWTSigners, func(r store.Record) error {
-				sg := r.(*store.ExternalJWTSigner)
-				if !sg.Enabled {
-					return nil
-				}
-				out = append(out, &models.ClientExternalJwtSignerDetail{
-					BaseEntity: baseOf(store.ExternalJWTSigners, &sg.Meta), Name: ptr(sg.Name),
-					ExternalAuthURL: ptr(sg.ExternalAuthURL), ClientID: ptr(sg.ClientID), Audience: ptr(sg.Audience),
-					Scopes: strs(sg.Scopes),
-				})
+// listVersion answers GET /version.
+func (s *Server) listVersion(informational.ListVersionParams) middleware.Responder {
+	return ok(s.versionModel())
+}
+
+// listEnumeratedCapabilities answers GET /enumerated-capabilities.
+func (s *Server) listEnumeratedCapabilities(informational.ListEnumeratedCapabilitiesParams) middleware.Responder {
+	return ok(s.capabilities())
+}
+
+// listProtocols answers GET /protocols.
+func (s *Server) listProtocols(informational.ListProtocolsParams) middleware.Responder {
+	return ok(models.ListProtocols{"https": {Address: ptr(s.Advertise)}})
+}
+
+// listSpecs answers GET /specs.
+func (s *Server) listSpecs(informational.ListSpecsParams) middleware.Responder {
+	out := []any{}
+	for _, sp := range specs.List() {
+		out = append(out, s.specModel(sp))
+	}
+	return ok(out)
+}
+
+// detailSpec answers GET /specs/{id}.
+func (s *Server) detailSpec(p informational.DetailSpecParams) middleware.Responder {
+	sp, found := specs.Lookup(p.ID)
+	if !found {
+		return fail(errNotFound)
+	}
+	return ok(s.specModel(sp))
+}
+
+// detailSpecBody answers GET /specs/{id}/spec.
+func (s *Server) detailSpecBody(p informational.DetailSpecBodyParams) middleware.Responder {
+	body, err := specs.Document(p.ID)
+	if errors.Is(err, specs.ErrUnknownSpec) {
+		return fail(errNotFound)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return rawBody{status: 200, contentType: "text/plain; charset=utf-8", body: body}
+}
+
+// listWellKnownCas answers GET /.well-known/est/cacerts.
+func (s *Server) listWellKnownCas(wellknown.ListWellKnownCasParams) middleware.Responder {
+	return s.cacerts()
+}
+
+// listControllers answers GET /controllers.
+func (s *Server) listControllers(p controllers.ListControllersParams, _ any) middleware.Responder {
+	out, err := s.controllerModels()
+	if err != nil {
+		return fail(err)
+	}
+	return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
+}
+
+// clientListExternalJwtSigners answers GET /external-jwt-signers.
+func (s *Server) clientListExternalJwtSigners(externaljwt.ListExternalJwtSignersParams) middleware.Responder {
+	out := []any{}
+	err := s.State.View(func(tx *store.Tx) error {
+		return tx.ForEach(store.ExternalJWTSigners, func(r store.Record) error {
+			sg := r.(*store.ExternalJWTSigner)
+			if !sg.Enabled {
 				return nil
+			}
+			out = append(out, &models.ClientExternalJwtSignerDetail{
+				BaseEntity: baseOf(store.ExternalJWTSigners, &sg.Meta), Name: ptr(sg.Name),
+				ExternalAuthURL: ptr(sg.ExternalAuthURL), ClientID: ptr(sg.ClientID), Audience: ptr(sg.Audience),
+				Scopes: strs(sg.Scopes),
 			})
+			return nil
 		})
-		if err != nil {
-			return fail(err)
-		}
-		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
 	})
+	if err != nil {
+		return fail(err)
+	}
+	return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
 }
 
 // specModel describes an embedded specification; it came into being, as far
@@ -187,41 +197,50 @@ func (r rawBody) WriteResponse(w http.ResponseWriter, _ runtime.Producer) {
 	_, _ = w.Write(r.body)
 }
 
-func (s *Server) registerClientSession(a *clientops.EdgeClientAPI) {
-	a.AuthenticationAuthenticateHandler = authentication.AuthenticateHandlerFunc(func(p authentication.AuthenticateParams) middleware.Responder {
-		var creds models.Authenticate
-		if p.Auth != nil {
-			creds = *p.Auth
-		}
-		return s.authenticate(p.HTTPRequest, p.Method, &creds, false)
+// clientAuthenticate answers POST /authenticate.
+func (s *Server) clientAuthenticate(p authentication.AuthenticateParams) middleware.Responder {
+	var creds models.Authenticate
+	if p.Auth != nil {
+		creds = *p.Auth
+	}
+	return s.authenticate(p.HTTPRequest, p.Method, &creds, false)
+}
+
+// clientGetCurrentAPISession answers GET /current-api-session.
+func (s *Server) clientGetCurrentAPISession(p currentapisession.GetCurrentAPISessionParams, pr any) middleware.Responder {
+	return s.currentAPISession(pr)
+}
+
+// clientDeleteCurrentAPISession answers DELETE /current-api-session.
+func (s *Server) clientDeleteCurrentAPISession(p currentapisession.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
+	return s.logout(p.HTTPRequest, pr)
+}
+
+// listServiceUpdates answers GET /current-api-session/service-updates.
+func (s *Server) listServiceUpdates(p currentapisession.ListServiceUpdatesParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	var at time.Time
+	_ = s.State.View(func(tx *store.Tx) error {
+		at = policy.ServicesChangedAt(tx, caller.Identity.ID)
+		return nil
 	})
-	a.CurrentapisessionGetCurrentAPISessionHandler = currentapisession.GetCurrentAPISessionHandlerFunc(func(p currentapisession.GetCurrentAPISessionParams, pr any) middleware.Responder {
-		return s.currentAPISession(pr)
-	})
-	a.CurrentapisessionDeleteCurrentAPISessionHandler = currentapisession.DeleteCurrentAPISessionHandlerFunc(func(p currentapisession.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
-		return s.logout(p.HTTPRequest, pr)
-	})
-	a.CurrentapisessionListServiceUpdatesHandler = currentapisession.ListServiceUpdatesHandlerFunc(func(p currentapisession.ListServiceUpdatesParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		var at time.Time
-		_ = s.State.View(func(tx *store.Tx) error {
-			at = policy.ServicesChangedAt(tx, caller.Identity.ID)
-			return nil
-		})
-		if at.IsZero() {
-			at = caller.Session.CreatedAt
-		}
-		return ok(&models.CurrentAPISessionServiceUpdateList{LastChangeAt: dt(at)})
-	})
-	a.CurrentidentityGetCurrentIdentityHandler = currentidentity.GetCurrentIdentityHandlerFunc(func(p currentidentity.GetCurrentIdentityParams, pr any) middleware.Responder {
-		return s.detailOf(store.Identities, principalOf(pr).Identity.ID, s.currentIdentityModel)
-	})
-	a.CurrentidentityGetCurrentIdentityEdgeRoutersHandler = currentidentity.GetCurrentIdentityEdgeRoutersHandlerFunc(func(p currentidentity.GetCurrentIdentityEdgeRoutersParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return policy.IdentityEdgeRouters(tx, caller.Identity.ID)
-		}, s.currentIdentityEdgeRouterModel)
-	})
+	if at.IsZero() {
+		at = caller.Session.CreatedAt
+	}
+	return ok(&models.CurrentAPISessionServiceUpdateList{LastChangeAt: dt(at)})
+}
+
+// clientGetCurrentIdentity answers GET /current-identity.
+func (s *Server) clientGetCurrentIdentity(p currentidentity.GetCurrentIdentityParams, pr any) middleware.Responder {
+	return s.detailOf(store.Identities, principalOf(pr).Identity.ID, s.currentIdentityModel)
+}
+
+// getCurrentIdentityEdgeRouters answers GET /current-identity/edge-routers.
+func (s *Server) getCurrentIdentityEdgeRouters(p currentidentity.GetCurrentIdentityEdgeRoutersParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return policy.IdentityEdgeRouters(tx, caller.Identity.ID)
+	}, s.currentIdentityEdgeRouterModel)
 }
 
 // currentIdentityModel is the identity as it sees itself.

@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	"github.com/ostium-net/ostium/controller/store"
 )
@@ -13,43 +12,48 @@ import (
 // The caller's own authenticators: list, detail, and changing its own
 // username and password, which needs the current password.
 
-func (s *Server) registerClientAuthenticators(a *clientops.EdgeClientAPI) {
-	a.CurrentapisessionListCurrentIdentityAuthenticatorsHandler = (currentapisession.ListCurrentIdentityAuthenticatorsHandlerFunc(func(p currentapisession.ListCurrentIdentityAuthenticatorsParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Referencing(store.Authenticators, "identityId", caller.Identity.ID)
-		}, s.authenticatorModel)
-	}))
-	a.CurrentapisessionDetailCurrentIdentityAuthenticatorHandler = (currentapisession.DetailCurrentIdentityAuthenticatorHandlerFunc(func(p currentapisession.DetailCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
-		if !s.ownsAuthenticator(principalOf(pr), p.ID) {
-			return fail(errNotFound)
-		}
-		return s.detailOf(store.Authenticators, p.ID, s.authenticatorModel)
-	}))
-	a.CurrentapisessionUpdateCurrentIdentityAuthenticatorHandler = (currentapisession.UpdateCurrentIdentityAuthenticatorHandlerFunc(func(p currentapisession.UpdateCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
-		b := p.Authenticator
-		var username, password string
-		if b.Username != nil {
-			username = string(*b.Username)
-		}
-		if b.Password != nil {
-			password = string(*b.Password)
-		}
-		return s.changeOwnPassword(p.HTTPRequest, principalOf(pr), p.ID, passwordOf(b.CurrentPassword), &username, &password)
-	}))
-	a.CurrentapisessionPatchCurrentIdentityAuthenticatorHandler = (currentapisession.PatchCurrentIdentityAuthenticatorHandlerFunc(func(p currentapisession.PatchCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
-		b := p.Authenticator
-		var username, password *string
-		if b.Username != nil {
-			u := string(*b.Username)
-			username = &u
-		}
-		if b.Password != nil {
-			pw := string(*b.Password)
-			password = &pw
-		}
-		return s.changeOwnPassword(p.HTTPRequest, principalOf(pr), p.ID, passwordOf(b.CurrentPassword), username, password)
-	}))
+// listCurrentIdentityAuthenticators answers GET /current-identity/authenticators.
+func (s *Server) listCurrentIdentityAuthenticators(p currentapisession.ListCurrentIdentityAuthenticatorsParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Referencing(store.Authenticators, "identityId", caller.Identity.ID)
+	}, s.authenticatorModel)
+}
+
+// detailCurrentIdentityAuthenticator answers GET /current-identity/authenticators/{id}.
+func (s *Server) detailCurrentIdentityAuthenticator(p currentapisession.DetailCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+	if !s.ownsAuthenticator(principalOf(pr), p.ID) {
+		return fail(errNotFound)
+	}
+	return s.detailOf(store.Authenticators, p.ID, s.authenticatorModel)
+}
+
+// updateCurrentIdentityAuthenticator answers PUT /current-identity/authenticators/{id}.
+func (s *Server) updateCurrentIdentityAuthenticator(p currentapisession.UpdateCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+	b := p.Authenticator
+	var username, password string
+	if b.Username != nil {
+		username = string(*b.Username)
+	}
+	if b.Password != nil {
+		password = string(*b.Password)
+	}
+	return s.changeOwnPassword(p.HTTPRequest, principalOf(pr), p.ID, passwordOf(b.CurrentPassword), &username, &password)
+}
+
+// patchCurrentIdentityAuthenticator answers PATCH /current-identity/authenticators/{id}.
+func (s *Server) patchCurrentIdentityAuthenticator(p currentapisession.PatchCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+	b := p.Authenticator
+	var username, password *string
+	if b.Username != nil {
+		u := string(*b.Username)
+		username = &u
+	}
+	if b.Password != nil {
+		pw := string(*b.Password)
+		password = &pw
+	}
+	return s.changeOwnPassword(p.HTTPRequest, principalOf(pr), p.ID, passwordOf(b.CurrentPassword), username, password)
 }
 
 func passwordOf[T ~string](p *T) string {

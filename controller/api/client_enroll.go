@@ -18,7 +18,7 @@ import (
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/command"
 	enrollrules "github.com/ostium-net/ostium/controller/enroll"
-	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+
 	enrollops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
 	enrollmentops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enrollment"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -49,68 +49,77 @@ func csrError(err error) *APIError {
 	return &APIError{Status: http.StatusBadRequest, Code: CodeCouldNotProcessCSR, Message: "the certificate signing request could not be processed: " + err.Error(), Err: err}
 }
 
-// registerClientEnroll assigns the enrollment operations of the client API
-// (certificate renewal excepted).
-func (s *Server) registerClientEnroll(a *clientops.EdgeClientAPI) {
-	// POST /enroll reads its body itself; the runtime only checks the media type.
-	a.ApplicationPkcs10Consumer = runtime.ByteStreamConsumer()
-	a.ApplicationXPemFileConsumer = runtime.ByteStreamConsumer()
+// enroll answers POST /enroll.
+func (s *Server) enroll(p enrollops.EnrollParams) middleware.Responder {
+	token := ""
+	if p.Token != nil {
+		token = p.Token.String()
+	}
+	return s.enrollByQuery(p.HTTPRequest, str(p.Method), token)
+}
 
-	a.EnrollEnrollHandler = enrollops.EnrollHandlerFunc(func(p enrollops.EnrollParams) middleware.Responder {
-		token := ""
-		if p.Token != nil {
-			token = p.Token.String()
-		}
-		return s.enrollByQuery(p.HTTPRequest, str(p.Method), token)
-	})
-	a.EnrollEnrollOttHandler = enrollops.EnrollOttHandlerFunc(func(p enrollops.EnrollOttParams) middleware.Responder {
-		b := p.OttEnrollment
-		return s.enrollOTT(p.HTTPRequest, str(b.Token), []byte(str(b.ClientCsr)), "application/x-pem-file")
-	})
-	a.EnrollEnrollOttCaHandler = enrollops.EnrollOttCaHandlerFunc(func(p enrollops.EnrollOttCaParams) middleware.Responder {
-		return s.enrollOTTCA(p.HTTPRequest, str(p.OttcaEnrollment.Token))
-	})
-	a.EnrollEnrollCaHandler = enrollops.EnrollCaHandlerFunc(func(p enrollops.EnrollCaParams) middleware.Responder {
-		return s.enrollCA(p.HTTPRequest, "")
-	})
-	a.EnrollEnrollUpdbHandler = enrollops.EnrollUpdbHandlerFunc(func(p enrollops.EnrollUpdbParams) middleware.Responder {
-		b := p.UpdbCredentials
-		password := ""
-		if b.Password != nil {
-			password = string(*b.Password)
-		}
-		return s.enrollUpdb(p.HTTPRequest, p.Token.String(), string(b.Username), password)
-	})
-	a.EnrollEnrollErOttHandler = enrollops.EnrollErOttHandlerFunc(func(p enrollops.EnrollErOttParams) middleware.Responder {
-		b := p.RouterEnrollment
-		return s.enrollRouter(p.HTTPRequest, str(b.Token), str(b.CertCsr), str(b.ServerCertCsr))
-	})
-	a.EnrollListEnrollmentJwksHandler = enrollops.ListEnrollmentJwksHandlerFunc(func(enrollops.ListEnrollmentJwksParams) middleware.Responder {
-		signer, err := s.enrollmentSigner(true)
-		if err != nil {
-			return fail(err)
-		}
-		body, err := signer.JWKS()
-		if err != nil {
-			return fail(err)
-		}
-		return rawBody{status: http.StatusOK, contentType: "application/json", body: body}
-	})
-	a.EnrollEnrollmentChallengeHandler = enrollops.EnrollmentChallengeHandlerFunc(func(p enrollops.EnrollmentChallengeParams) middleware.Responder {
-		return s.enrollmentChallenge(str(p.Challenge.KeyID), p.Challenge.Nonce.String())
-	})
-	a.EnrollmentListNetworkJwtsHandler = enrollmentops.ListNetworkJwtsHandlerFunc(func(enrollmentops.ListNetworkJwtsParams) middleware.Responder {
-		signer, err := s.enrollmentSigner(false)
-		if err != nil {
-			return fail(err)
-		}
-		jwt, err := signer.Mint(enrollrules.Claims{Issuer: s.issuer(), Subject: networkJWTName, Method: enrollrules.MethodNetwork, Controllers: []string{s.issuer()}})
-		if err != nil {
-			return fail(err)
-		}
-		out := []*models.NetworkJwt{{Name: ptr(networkJWTName), Token: ptr(jwt)}}
-		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
-	})
+// enrollOtt answers POST /enroll/ott.
+func (s *Server) enrollOtt(p enrollops.EnrollOttParams) middleware.Responder {
+	b := p.OttEnrollment
+	return s.enrollOTT(p.HTTPRequest, str(b.Token), []byte(str(b.ClientCsr)), "application/x-pem-file")
+}
+
+// enrollOttCa answers POST /enroll/ottca.
+func (s *Server) enrollOttCa(p enrollops.EnrollOttCaParams) middleware.Responder {
+	return s.enrollOTTCA(p.HTTPRequest, str(p.OttcaEnrollment.Token))
+}
+
+// enrollCa answers POST /enroll/ca.
+func (s *Server) enrollCa(p enrollops.EnrollCaParams) middleware.Responder {
+	return s.enrollCA(p.HTTPRequest, "")
+}
+
+// clientEnrollUpdb answers POST /enroll/updb.
+func (s *Server) clientEnrollUpdb(p enrollops.EnrollUpdbParams) middleware.Responder {
+	b := p.UpdbCredentials
+	password := ""
+	if b.Password != nil {
+		password = string(*b.Password)
+	}
+	return s.enrollUpdb(p.HTTPRequest, p.Token.String(), string(b.Username), password)
+}
+
+// enrollErOtt answers POST /enroll/erott.
+func (s *Server) enrollErOtt(p enrollops.EnrollErOttParams) middleware.Responder {
+	b := p.RouterEnrollment
+	return s.enrollRouter(p.HTTPRequest, str(b.Token), str(b.CertCsr), str(b.ServerCertCsr))
+}
+
+// listEnrollmentJwks answers GET /enroll/jwks.
+func (s *Server) listEnrollmentJwks(enrollops.ListEnrollmentJwksParams) middleware.Responder {
+	signer, err := s.enrollmentSigner(true)
+	if err != nil {
+		return fail(err)
+	}
+	body, err := signer.JWKS()
+	if err != nil {
+		return fail(err)
+	}
+	return rawBody{status: http.StatusOK, contentType: "application/json", body: body}
+}
+
+// clientEnrollmentChallenge answers POST /enroll/challenge.
+func (s *Server) clientEnrollmentChallenge(p enrollops.EnrollmentChallengeParams) middleware.Responder {
+	return s.enrollmentChallenge(str(p.Challenge.KeyID), p.Challenge.Nonce.String())
+}
+
+// listNetworkJwts answers GET /network-jwts.
+func (s *Server) listNetworkJwts(enrollmentops.ListNetworkJwtsParams) middleware.Responder {
+	signer, err := s.enrollmentSigner(false)
+	if err != nil {
+		return fail(err)
+	}
+	jwt, err := signer.Mint(enrollrules.Claims{Issuer: s.issuer(), Subject: networkJWTName, Method: enrollrules.MethodNetwork, Controllers: []string{s.issuer()}})
+	if err != nil {
+		return fail(err)
+	}
+	out := []*models.NetworkJwt{{Name: ptr(networkJWTName), Token: ptr(jwt)}}
+	return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
 }
 
 // networkJWTName names the one network JWT this controller hands out.

@@ -12,7 +12,7 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/command"
-	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	enrollops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -40,60 +40,63 @@ var (
 		"the certificate is not the one issued by this authenticator's pending extension")
 )
 
-// registerClientExtend assigns the renewal and API-session certificate
-// operations of the client API.
-func (s *Server) registerClientExtend(a *clientops.EdgeClientAPI) {
-	a.CurrentapisessionExtendCurrentIdentityAuthenticatorHandler = currentapisession.ExtendCurrentIdentityAuthenticatorHandlerFunc(
-		func(p currentapisession.ExtendCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
-			csr := ""
-			if p.Extend != nil {
-				csr = str(p.Extend.ClientCertCsr)
-			}
-			return s.extendAuthenticator(p.HTTPRequest, principalOf(pr), p.ID, csr)
-		})
-	a.CurrentapisessionExtendVerifyCurrentIdentityAuthenticatorHandler = currentapisession.ExtendVerifyCurrentIdentityAuthenticatorHandlerFunc(
-		func(p currentapisession.ExtendVerifyCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
-			cert := ""
-			if p.Extend != nil {
-				cert = str(p.Extend.ClientCert)
-			}
-			return s.verifyExtension(p.HTTPRequest, principalOf(pr), p.ID, cert)
-		})
-	a.EnrollExtendRouterEnrollmentHandler = enrollops.ExtendRouterEnrollmentHandlerFunc(func(p enrollops.ExtendRouterEnrollmentParams) middleware.Responder {
-		var certCSR, serverCSR string
-		if b := p.RouterExtendRequest; b != nil {
-			certCSR, serverCSR = str(b.CertCsr), str(b.ServerCertCsr)
-		}
-		return s.extendRouter(p.HTTPRequest, certCSR, serverCSR)
-	})
-	a.CurrentapisessionCreateCurrentAPISessionCertificateHandler = currentapisession.CreateCurrentAPISessionCertificateHandlerFunc(
-		func(p currentapisession.CreateCurrentAPISessionCertificateParams, pr any) middleware.Responder {
-			csr := ""
-			if p.SessionCertificate != nil {
-				csr = str(p.SessionCertificate.Csr)
-			}
-			return s.createSessionCert(p.HTTPRequest, principalOf(pr), csr)
-		})
-	a.CurrentapisessionListCurrentAPISessionCertificatesHandler = currentapisession.ListCurrentAPISessionCertificatesHandlerFunc(
-		func(p currentapisession.ListCurrentAPISessionCertificatesParams, pr any) middleware.Responder {
-			sessionID := principalOf(pr).Session.ID
-			lp := listParams{Filter: p.Filter, Sort: p.Sort, Limit: p.Limit, Offset: p.Offset}
-			return s.listOf(store.APISessionCerts, lp, func(tx *store.Tx) []string {
-				return tx.Referencing(store.APISessionCerts, "apiSessionId", sessionID)
-			}, func(_ *store.Tx, rec store.Record) any { return sessionCertModel(rec.(*store.APISessionCert)) })
-		})
-	a.CurrentapisessionDetailCurrentAPISessionCertificateHandler = currentapisession.DetailCurrentAPISessionCertificateHandlerFunc(
-		func(p currentapisession.DetailCurrentAPISessionCertificateParams, pr any) middleware.Responder {
-			c, err := s.ownSessionCert(principalOf(pr), p.ID)
-			if err != nil {
-				return fail(err)
-			}
-			return ok(sessionCertModel(c))
-		})
-	a.CurrentapisessionDeleteCurrentAPISessionCertificateHandler = currentapisession.DeleteCurrentAPISessionCertificateHandlerFunc(
-		func(p currentapisession.DeleteCurrentAPISessionCertificateParams, pr any) middleware.Responder {
-			return s.deleteSessionCert(p.HTTPRequest, principalOf(pr), p.ID)
-		})
+// extendCurrentIdentityAuthenticator answers POST /current-identity/authenticators/{id}/extend.
+func (s *Server) extendCurrentIdentityAuthenticator(p currentapisession.ExtendCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+	csr := ""
+	if p.Extend != nil {
+		csr = str(p.Extend.ClientCertCsr)
+	}
+	return s.extendAuthenticator(p.HTTPRequest, principalOf(pr), p.ID, csr)
+}
+
+// extendVerifyCurrentIdentityAuthenticator answers POST /current-identity/authenticators/{id}/extend-verify.
+func (s *Server) extendVerifyCurrentIdentityAuthenticator(p currentapisession.ExtendVerifyCurrentIdentityAuthenticatorParams, pr any) middleware.Responder {
+	cert := ""
+	if p.Extend != nil {
+		cert = str(p.Extend.ClientCert)
+	}
+	return s.verifyExtension(p.HTTPRequest, principalOf(pr), p.ID, cert)
+}
+
+// extendRouterEnrollment answers POST /enroll/extend/router.
+func (s *Server) extendRouterEnrollment(p enrollops.ExtendRouterEnrollmentParams) middleware.Responder {
+	var certCSR, serverCSR string
+	if b := p.RouterExtendRequest; b != nil {
+		certCSR, serverCSR = str(b.CertCsr), str(b.ServerCertCsr)
+	}
+	return s.extendRouter(p.HTTPRequest, certCSR, serverCSR)
+}
+
+// createCurrentAPISessionCertificate answers POST /current-api-session/certificates.
+func (s *Server) createCurrentAPISessionCertificate(p currentapisession.CreateCurrentAPISessionCertificateParams, pr any) middleware.Responder {
+	csr := ""
+	if p.SessionCertificate != nil {
+		csr = str(p.SessionCertificate.Csr)
+	}
+	return s.createSessionCert(p.HTTPRequest, principalOf(pr), csr)
+}
+
+// listCurrentAPISessionCertificates answers GET /current-api-session/certificates.
+func (s *Server) listCurrentAPISessionCertificates(p currentapisession.ListCurrentAPISessionCertificatesParams, pr any) middleware.Responder {
+	sessionID := principalOf(pr).Session.ID
+	lp := listParams{Filter: p.Filter, Sort: p.Sort, Limit: p.Limit, Offset: p.Offset}
+	return s.listOf(store.APISessionCerts, lp, func(tx *store.Tx) []string {
+		return tx.Referencing(store.APISessionCerts, "apiSessionId", sessionID)
+	}, func(_ *store.Tx, rec store.Record) any { return sessionCertModel(rec.(*store.APISessionCert)) })
+}
+
+// detailCurrentAPISessionCertificate answers GET /current-api-session/certificates/{id}.
+func (s *Server) detailCurrentAPISessionCertificate(p currentapisession.DetailCurrentAPISessionCertificateParams, pr any) middleware.Responder {
+	c, err := s.ownSessionCert(principalOf(pr), p.ID)
+	if err != nil {
+		return fail(err)
+	}
+	return ok(sessionCertModel(c))
+}
+
+// deleteCurrentAPISessionCertificate answers DELETE /current-api-session/certificates/{id}.
+func (s *Server) deleteCurrentAPISessionCertificate(p currentapisession.DeleteCurrentAPISessionCertificateParams, pr any) middleware.Responder {
+	return s.deleteSessionCert(p.HTTPRequest, principalOf(pr), p.ID)
 }
 
 // ownCertAuthenticator reads the caller's certificate authenticator id;

@@ -26,7 +26,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/domain"
-	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/mfa"
 	"github.com/ostium-net/ostium/controller/pki"
@@ -365,117 +365,130 @@ func codeOf(c *models.MfaCode) string {
 	return str(c.Code)
 }
 
-func (s *Server) registerClientMFA(a *clientops.EdgeClientAPI) {
-	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(p authentication.AuthenticateMfaParams, pr any) middleware.Responder {
-		return s.authenticateMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaAuth))
-	})
-	a.MfaEnrollMfaHandler = mfa.EnrollMfaHandlerFunc(func(p mfa.EnrollMfaParams, pr any) middleware.Responder {
-		return s.enrollMFA(p.HTTPRequest, principalOf(pr))
-	})
-	a.MfaDetailMfaHandler = mfa.DetailMfaHandlerFunc(func(p mfa.DetailMfaParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		m, found := s.loadMFA(caller.Identity.ID)
-		if !found {
-			return fail(errNoMFA)
-		}
-		d := &models.DetailMfa{BaseEntity: baseOf(store.MFAs, &m.Meta), IsVerified: ptr(m.IsVerified), RecoveryCodes: []string{}}
-		d.Links = linksOf(map[string]string{"self": mfaSelf, "verify": mfaSelf + "/verify", "qr-code": mfaSelf + "/qr-code", "recovery-codes": mfaSelf + "/recovery-codes"})
-		if !m.IsVerified {
-			key, err := s.totpKey(m, caller.Identity.Name)
-			if err != nil {
-				return fail(err)
-			}
-			codes, err := s.mfa.recoveryCodes(m)
-			if err != nil {
-				return fail(err)
-			}
-			d.ProvisioningURL, d.RecoveryCodes = key.URL(), codes
-		}
-		return ok(d)
-	})
-	a.MfaDetailMfaQrCodeHandler = mfa.DetailMfaQrCodeHandlerFunc(func(p mfa.DetailMfaQrCodeParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		m, found := s.loadMFA(caller.Identity.ID)
-		if !found || m.IsVerified {
-			return fail(errNotFound)
-		}
+// clientAuthenticateMfa answers POST /authenticate/mfa.
+func (s *Server) clientAuthenticateMfa(p authentication.AuthenticateMfaParams, pr any) middleware.Responder {
+	return s.authenticateMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaAuth))
+}
+
+// enrollMfa answers POST /current-identity/mfa.
+func (s *Server) enrollMfa(p mfa.EnrollMfaParams, pr any) middleware.Responder {
+	return s.enrollMFA(p.HTTPRequest, principalOf(pr))
+}
+
+// detailMfa answers GET /current-identity/mfa.
+func (s *Server) detailMfa(p mfa.DetailMfaParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found {
+		return fail(errNoMFA)
+	}
+	d := &models.DetailMfa{BaseEntity: baseOf(store.MFAs, &m.Meta), IsVerified: ptr(m.IsVerified), RecoveryCodes: []string{}}
+	d.Links = linksOf(map[string]string{"self": mfaSelf, "verify": mfaSelf + "/verify", "qr-code": mfaSelf + "/qr-code", "recovery-codes": mfaSelf + "/recovery-codes"})
+	if !m.IsVerified {
 		key, err := s.totpKey(m, caller.Identity.Name)
 		if err != nil {
 			return fail(err)
-		}
-		img, err := key.Image(256, 256)
-		if err != nil {
-			return fail(fmt.Errorf("draw QR code: %w", err))
-		}
-		var buf bytes.Buffer
-		if err := png.Encode(&buf, img); err != nil {
-			return fail(fmt.Errorf("encode QR code: %w", err))
-		}
-		return rawBody{status: 200, contentType: "image/png", body: buf.Bytes()}
-	})
-	a.MfaVerifyMfaHandler = mfa.VerifyMfaHandlerFunc(func(p mfa.VerifyMfaParams, pr any) middleware.Responder {
-		return s.verifyMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaValidation))
-	})
-	a.MfaDeleteMfaHandler = mfa.DeleteMfaHandlerFunc(func(p mfa.DeleteMfaParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		m, found := s.loadMFA(caller.Identity.ID)
-		if !found {
-			return fail(errNoMFA)
-		}
-		if m.IsVerified {
-			if refused := s.mfaGate(p.HTTPRequest, caller, m, str(p.MfaValidationCode), true); refused != nil {
-				return refused
-			}
-		}
-		return s.deleteOf(p.HTTPRequest, store.MFAs, m.ID)
-	})
-	a.MfaDetailMfaRecoveryCodesHandler = mfa.DetailMfaRecoveryCodesHandlerFunc(func(p mfa.DetailMfaRecoveryCodesParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		m, found := s.loadMFA(caller.Identity.ID)
-		if !found {
-			return fail(errNoMFA)
-		}
-		if !m.IsVerified {
-			return fail(errMFAUnverified)
-		}
-		code := str(p.MfaValidationCode)
-		if code == "" {
-			code = codeOf(p.MfaValidation)
-		}
-		if refused := s.mfaGate(p.HTTPRequest, caller, m, code, true); refused != nil {
-			return refused
-		}
-		m, found = s.loadMFA(caller.Identity.ID) // a recovery code may have been used up
-		if !found {
-			return fail(errNoMFA)
 		}
 		codes, err := s.mfa.recoveryCodes(m)
 		if err != nil {
 			return fail(err)
 		}
-		d := &models.DetailMfaRecoveryCodes{BaseEntity: baseOf(store.MFAs, &m.Meta), RecoveryCodes: codes}
-		d.Links = linksOf(map[string]string{"self": mfaSelf + "/recovery-codes"})
-		return ok(d)
-	})
-	a.MfaCreateMfaRecoveryCodesHandler = mfa.CreateMfaRecoveryCodesHandlerFunc(func(p mfa.CreateMfaRecoveryCodesParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		m, found := s.loadMFA(caller.Identity.ID)
-		if !found {
-			return fail(errNoMFA)
-		}
-		if !m.IsVerified {
-			return fail(errMFAUnverified)
-		}
-		if refused := s.mfaGate(p.HTTPRequest, caller, m, codeOf(p.MfaValidation), true); refused != nil {
+		d.ProvisioningURL, d.RecoveryCodes = key.URL(), codes
+	}
+	return ok(d)
+}
+
+// detailMfaQrCode answers GET /current-identity/mfa/qr-code.
+func (s *Server) detailMfaQrCode(p mfa.DetailMfaQrCodeParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found || m.IsVerified {
+		return fail(errNotFound)
+	}
+	key, err := s.totpKey(m, caller.Identity.Name)
+	if err != nil {
+		return fail(err)
+	}
+	img, err := key.Image(256, 256)
+	if err != nil {
+		return fail(fmt.Errorf("draw QR code: %w", err))
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return fail(fmt.Errorf("encode QR code: %w", err))
+	}
+	return rawBody{status: 200, contentType: "image/png", body: buf.Bytes()}
+}
+
+// verifyMfa answers POST /current-identity/mfa/verify.
+func (s *Server) verifyMfa(p mfa.VerifyMfaParams, pr any) middleware.Responder {
+	return s.verifyMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaValidation))
+}
+
+// deleteMfa answers DELETE /current-identity/mfa.
+func (s *Server) deleteMfa(p mfa.DeleteMfaParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found {
+		return fail(errNoMFA)
+	}
+	if m.IsVerified {
+		if refused := s.mfaGate(p.HTTPRequest, caller, m, str(p.MfaValidationCode), true); refused != nil {
 			return refused
 		}
-		codes, err := newRecoveryCodes()
-		if err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.MFAs, m.ID, func(rec store.Record) error {
-			return s.mfa.sealRecovery(rec.(*store.MFA), codes)
-		})
+	}
+	return s.deleteOf(p.HTTPRequest, store.MFAs, m.ID)
+}
+
+// detailMfaRecoveryCodes answers GET /current-identity/mfa/recovery-codes.
+func (s *Server) detailMfaRecoveryCodes(p mfa.DetailMfaRecoveryCodesParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found {
+		return fail(errNoMFA)
+	}
+	if !m.IsVerified {
+		return fail(errMFAUnverified)
+	}
+	code := str(p.MfaValidationCode)
+	if code == "" {
+		code = codeOf(p.MfaValidation)
+	}
+	if refused := s.mfaGate(p.HTTPRequest, caller, m, code, true); refused != nil {
+		return refused
+	}
+	m, found = s.loadMFA(caller.Identity.ID) // a recovery code may have been used up
+	if !found {
+		return fail(errNoMFA)
+	}
+	codes, err := s.mfa.recoveryCodes(m)
+	if err != nil {
+		return fail(err)
+	}
+	d := &models.DetailMfaRecoveryCodes{BaseEntity: baseOf(store.MFAs, &m.Meta), RecoveryCodes: codes}
+	d.Links = linksOf(map[string]string{"self": mfaSelf + "/recovery-codes"})
+	return ok(d)
+}
+
+// createMfaRecoveryCodes answers POST /current-identity/mfa/recovery-codes.
+func (s *Server) createMfaRecoveryCodes(p mfa.CreateMfaRecoveryCodesParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	m, found := s.loadMFA(caller.Identity.ID)
+	if !found {
+		return fail(errNoMFA)
+	}
+	if !m.IsVerified {
+		return fail(errMFAUnverified)
+	}
+	if refused := s.mfaGate(p.HTTPRequest, caller, m, codeOf(p.MfaValidation), true); refused != nil {
+		return refused
+	}
+	codes, err := newRecoveryCodes()
+	if err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.MFAs, m.ID, func(rec store.Record) error {
+		return s.mfa.sealRecovery(rec.(*store.MFA), codes)
 	})
 }
 

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/access"
 	"github.com/ostium-net/ostium/controller/domain"
-	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+
 	postureops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/posture"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/posture"
@@ -33,16 +33,17 @@ const CodeInvalidPosture = "INVALID_POSTURE"
 // stopped passing with time alone (MFA timeouts).
 const postureSweepInterval = 2 * time.Second
 
-func (s *Server) registerClientPosture(a *clientops.EdgeClientAPI) {
-	a.PostureCreatePostureResponseHandler = postureops.CreatePostureResponseHandlerFunc(func(p postureops.CreatePostureResponseParams, pr any) middleware.Responder {
-		if p.PostureResponse == nil {
-			return fail(validationError("typeId", "is required", nil))
-		}
-		return s.postureResponses(p.HTTPRequest, principalOf(pr), http.StatusCreated, []models.PostureResponseCreate{p.PostureResponse})
-	})
-	a.PostureCreatePostureResponseBulkHandler = postureops.CreatePostureResponseBulkHandlerFunc(func(p postureops.CreatePostureResponseBulkParams, pr any) middleware.Responder {
-		return s.postureResponses(p.HTTPRequest, principalOf(pr), http.StatusOK, p.PostureResponse)
-	})
+// createPostureResponse answers POST /posture-response.
+func (s *Server) createPostureResponse(p postureops.CreatePostureResponseParams, pr any) middleware.Responder {
+	if p.PostureResponse == nil {
+		return fail(validationError("typeId", "is required", nil))
+	}
+	return s.postureResponses(p.HTTPRequest, principalOf(pr), http.StatusCreated, []models.PostureResponseCreate{p.PostureResponse})
+}
+
+// createPostureResponseBulk answers POST /posture-response-bulk.
+func (s *Server) createPostureResponseBulk(p postureops.CreatePostureResponseBulkParams, pr any) middleware.Responder {
+	return s.postureResponses(p.HTTPRequest, principalOf(pr), http.StatusOK, p.PostureResponse)
 }
 
 // postureResponses checks every response, stores them all in one write and

@@ -14,7 +14,7 @@ import (
 	"github.com/ostium-net/ostium/controller/advisor"
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/domain"
-	clientops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/service"
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/session"
 	mgmtservice "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
@@ -28,116 +28,134 @@ import (
 // tokenKindSession separates session tokens from other derived tokens.
 const tokenKindSession = "session"
 
-func (s *Server) registerClientServices(a *clientops.EdgeClientAPI) {
-	a.ServiceListServicesHandler = service.ListServicesHandlerFunc(func(p service.ListServicesParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		var perms map[string][]string
-		configTypes := p.ConfigTypes
-		if len(configTypes) == 0 {
-			configTypes = caller.Session.ConfigTypes
+// clientListServices answers GET /services.
+func (s *Server) clientListServices(p service.ListServicesParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	var perms map[string][]string
+	configTypes := p.ConfigTypes
+	if len(configTypes) == 0 {
+		configTypes = caller.Session.ConfigTypes
+	}
+	return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		perms = policy.IdentityServices(tx, caller.Identity.ID)
+		ids := keys(perms)
+		if len(p.RoleFilter) > 0 {
+			ids = filterByRoles(tx, ids, p.RoleFilter, str(p.RoleSemantic))
 		}
-		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			perms = policy.IdentityServices(tx, caller.Identity.ID)
-			ids := keys(perms)
-			if len(p.RoleFilter) > 0 {
-				ids = filterByRoles(tx, ids, p.RoleFilter, str(p.RoleSemantic))
-			}
-			return ids
-		}, func(tx *store.Tx, rec store.Record) any {
-			return s.clientServiceModel(tx, rec.(*store.Service), currentAPISession(tx, caller), perms[rec.Base().ID], configTypes)
-		})
+		return ids
+	}, func(tx *store.Tx, rec store.Record) any {
+		return s.clientServiceModel(tx, rec.(*store.Service), currentAPISession(tx, caller), perms[rec.Base().ID], configTypes)
 	})
-	a.ServiceDetailServiceHandler = service.DetailServiceHandlerFunc(func(p service.DetailServiceParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		var out any
-		err := s.State.View(func(tx *store.Tx) error {
-			perms := policy.Permissions(tx, caller.Identity.ID, p.ID)
-			if len(perms) == 0 {
-				return errNotFound
-			}
-			svc, err := store.Get[*store.Service](tx, store.Services, p.ID)
-			if err != nil {
-				return err
-			}
-			out = s.clientServiceModel(tx, svc, currentAPISession(tx, caller), perms, caller.Session.ConfigTypes)
-			return nil
-		})
-		if err != nil {
-			return fail(err)
-		}
-		return ok(out)
-	})
-	a.ServiceListServiceEdgeRoutersHandler = service.ListServiceEdgeRoutersHandlerFunc(func(p service.ListServiceEdgeRoutersParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if !s.canSee(caller, p.ID) {
-			return fail(errNotFound)
-		}
-		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return policy.UsableEdgeRouters(tx, caller.Identity.ID, p.ID)
-		}, func(tx *store.Tx, rec store.Record) any {
-			return s.sessionRouterModel(rec.(*store.EdgeRouter))
-		})
-	})
-	a.ServiceListServiceTerminatorsHandler = service.ListServiceTerminatorsHandlerFunc(func(p service.ListServiceTerminatorsParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if !s.canSee(caller, p.ID) {
-			return fail(errNotFound)
-		}
-		return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Referencing(store.Terminators, "serviceId", p.ID)
-		}, func(tx *store.Tx, rec store.Record) any {
-			t := rec.(*store.Terminator)
-			return &models.TerminatorClientDetail{BaseEntity: baseOf(store.Terminators, &t.Meta), Identity: ptr(t.Identity),
-				RouterID: ptr(t.RouterID), ServiceID: ptr(t.ServiceID),
-				Service: refOf(store.Services, t.ServiceID, nameOf(tx, store.Services, t.ServiceID))}
-		})
-	})
-	a.ServiceDeleteServiceHandler = service.DeleteServiceHandlerFunc(func(p service.DeleteServiceParams, pr any) middleware.Responder {
-		if caller := principalOf(pr); !caller.Identity.IsAdmin {
-			return fail(s.hiddenOrUnauthorized(caller, p.ID))
-		}
-		return s.deleteOf(p.HTTPRequest, store.Services, p.ID)
-	})
-	a.ServiceUpdateServiceHandler = service.UpdateServiceHandlerFunc(func(p service.UpdateServiceParams, pr any) middleware.Responder {
-		if caller := principalOf(pr); !caller.Identity.IsAdmin {
-			return fail(s.hiddenOrUnauthorized(caller, p.ID))
-		}
-		return s.mgmt.ServiceUpdateServiceHandler.Handle(mgmtservice.UpdateServiceParams{HTTPRequest: p.HTTPRequest, ID: p.ID, Service: p.Service}, pr)
-	})
-	a.ServicePatchServiceHandler = service.PatchServiceHandlerFunc(func(p service.PatchServiceParams, pr any) middleware.Responder {
-		if caller := principalOf(pr); !caller.Identity.IsAdmin {
-			return fail(s.hiddenOrUnauthorized(caller, p.ID))
-		}
-		return s.mgmt.ServicePatchServiceHandler.Handle(mgmtservice.PatchServiceParams{HTTPRequest: p.HTTPRequest, ID: p.ID, Service: p.Service}, pr)
-	})
+}
 
-	a.SessionCreateSessionHandler = session.CreateSessionHandlerFunc(func(p session.CreateSessionParams, pr any) middleware.Responder {
-		return s.createSession(p.HTTPRequest, principalOf(pr), p.Session)
-	})
-	a.SessionListSessionsHandler = session.ListSessionsHandlerFunc(func(p session.ListSessionsParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		return s.listOf(store.Sessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			var own []string
-			for _, as := range tx.Referencing(store.APISessions, "identityId", caller.Identity.ID) {
-				own = append(own, tx.Referencing(store.Sessions, "apiSessionId", as)...)
-			}
-			return own
-		}, s.clientSessionModel)
-	})
-	a.SessionDetailSessionHandler = session.DetailSessionHandlerFunc(func(p session.DetailSessionParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if !s.ownsSession(caller, p.ID) {
-			return fail(errNotFound)
+// clientDetailService answers GET /services/{id}.
+func (s *Server) clientDetailService(p service.DetailServiceParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	var out any
+	err := s.State.View(func(tx *store.Tx) error {
+		perms := policy.Permissions(tx, caller.Identity.ID, p.ID)
+		if len(perms) == 0 {
+			return errNotFound
 		}
-		return s.detailOf(store.Sessions, p.ID, s.clientSessionModel)
-	})
-	a.SessionDeleteSessionHandler = session.DeleteSessionHandlerFunc(func(p session.DeleteSessionParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if !s.ownsSession(caller, p.ID) {
-			return fail(errNotFound)
+		svc, err := store.Get[*store.Service](tx, store.Services, p.ID)
+		if err != nil {
+			return err
 		}
-		return s.deleteOf(p.HTTPRequest, store.Sessions, p.ID)
+		out = s.clientServiceModel(tx, svc, currentAPISession(tx, caller), perms, caller.Session.ConfigTypes)
+		return nil
 	})
+	if err != nil {
+		return fail(err)
+	}
+	return ok(out)
+}
+
+// clientListServiceEdgeRouters answers GET /services/{id}/edge-routers.
+func (s *Server) clientListServiceEdgeRouters(p service.ListServiceEdgeRoutersParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if !s.canSee(caller, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return policy.UsableEdgeRouters(tx, caller.Identity.ID, p.ID)
+	}, func(tx *store.Tx, rec store.Record) any {
+		return s.sessionRouterModel(rec.(*store.EdgeRouter))
+	})
+}
+
+// clientListServiceTerminators answers GET /services/{id}/terminators.
+func (s *Server) clientListServiceTerminators(p service.ListServiceTerminatorsParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if !s.canSee(caller, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Referencing(store.Terminators, "serviceId", p.ID)
+	}, func(tx *store.Tx, rec store.Record) any {
+		t := rec.(*store.Terminator)
+		return &models.TerminatorClientDetail{BaseEntity: baseOf(store.Terminators, &t.Meta), Identity: ptr(t.Identity),
+			RouterID: ptr(t.RouterID), ServiceID: ptr(t.ServiceID),
+			Service: refOf(store.Services, t.ServiceID, nameOf(tx, store.Services, t.ServiceID))}
+	})
+}
+
+// clientDeleteService answers DELETE /services/{id}.
+func (s *Server) clientDeleteService(p service.DeleteServiceParams, pr any) middleware.Responder {
+	if caller := principalOf(pr); !caller.Identity.IsAdmin {
+		return fail(s.hiddenOrUnauthorized(caller, p.ID))
+	}
+	return s.deleteOf(p.HTTPRequest, store.Services, p.ID)
+}
+
+// clientUpdateService answers PUT /services/{id}.
+func (s *Server) clientUpdateService(p service.UpdateServiceParams, pr any) middleware.Responder {
+	if caller := principalOf(pr); !caller.Identity.IsAdmin {
+		return fail(s.hiddenOrUnauthorized(caller, p.ID))
+	}
+	return s.mgmt.ServiceUpdateServiceHandler.Handle(mgmtservice.UpdateServiceParams{HTTPRequest: p.HTTPRequest, ID: p.ID, Service: p.Service}, pr)
+}
+
+// clientPatchService answers PATCH /services/{id}.
+func (s *Server) clientPatchService(p service.PatchServiceParams, pr any) middleware.Responder {
+	if caller := principalOf(pr); !caller.Identity.IsAdmin {
+		return fail(s.hiddenOrUnauthorized(caller, p.ID))
+	}
+	return s.mgmt.ServicePatchServiceHandler.Handle(mgmtservice.PatchServiceParams{HTTPRequest: p.HTTPRequest, ID: p.ID, Service: p.Service}, pr)
+}
+
+// clientCreateSession answers POST /sessions.
+func (s *Server) clientCreateSession(p session.CreateSessionParams, pr any) middleware.Responder {
+	return s.createSession(p.HTTPRequest, principalOf(pr), p.Session)
+}
+
+// clientListSessions answers GET /sessions.
+func (s *Server) clientListSessions(p session.ListSessionsParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	return s.listOf(store.Sessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		var own []string
+		for _, as := range tx.Referencing(store.APISessions, "identityId", caller.Identity.ID) {
+			own = append(own, tx.Referencing(store.Sessions, "apiSessionId", as)...)
+		}
+		return own
+	}, s.clientSessionModel)
+}
+
+// clientDetailSession answers GET /sessions/{id}.
+func (s *Server) clientDetailSession(p session.DetailSessionParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if !s.ownsSession(caller, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.detailOf(store.Sessions, p.ID, s.clientSessionModel)
+}
+
+// clientDeleteSession answers DELETE /sessions/{id}.
+func (s *Server) clientDeleteSession(p session.DeleteSessionParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if !s.ownsSession(caller, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.deleteOf(p.HTTPRequest, store.Sessions, p.ID)
 }
 
 // canSee reports whether the caller may use the service at all.

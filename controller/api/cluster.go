@@ -8,7 +8,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/cluster"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	clusterops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/cluster"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
@@ -17,47 +17,52 @@ import (
 // controller sees it, and the changes an operator makes to it. Changes run on
 // the leader (cluster.Node forwards them).
 
-func (s *Server) registerCluster(a *operations.EdgeManagementAPI) {
-	a.ClusterListClusterMembersHandler = clusterops.ListClusterMembersHandlerFunc(func(p clusterops.ListClusterMembersParams, _ any) middleware.Responder {
-		members, err := s.Node.Members()
-		if err != nil {
-			return fail(err)
+// listClusterMembers answers GET /cluster/members.
+func (s *Server) listClusterMembers(p clusterops.ListClusterMembersParams, _ any) middleware.Responder {
+	members, err := s.Node.Members()
+	if err != nil {
+		return fail(err)
+	}
+	out := make([]any, 0, len(members))
+	for _, m := range members {
+		d := &models.ClusterMemberDetail{ID: ptr(m.ID), Address: ptr(m.Address), APIAddress: s.apiAddressOf(m),
+			Leader: ptr(m.Leader), Voter: ptr(m.Voter), Self: ptr(m.Self), Connected: ptr(m.Connected),
+			AppliedIndex: ptr(int64(m.AppliedIndex))}
+		if !m.LastContact.IsZero() {
+			d.LastContact = dt(m.LastContact.UTC())
 		}
-		out := make([]any, 0, len(members))
-		for _, m := range members {
-			d := &models.ClusterMemberDetail{ID: ptr(m.ID), Address: ptr(m.Address), APIAddress: s.apiAddressOf(m),
-				Leader: ptr(m.Leader), Voter: ptr(m.Voter), Self: ptr(m.Self), Connected: ptr(m.Connected),
-				AppliedIndex: ptr(int64(m.AppliedIndex))}
-			if !m.LastContact.IsZero() {
-				d.LastContact = dt(m.LastContact.UTC())
-			}
-			out = append(out, d)
-		}
-		return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
-	})
-	a.ClusterAddClusterMemberHandler = clusterops.AddClusterMemberHandlerFunc(func(p clusterops.AddClusterMemberParams, _ any) middleware.Responder {
-		voter := p.Member.Voter == nil || *p.Member.Voter
-		if err := s.Node.AddMember(requestContext(p.HTTPRequest), *p.Member.ID, *p.Member.Address, voter); err != nil {
-			return fail(err)
-		}
-		return okEmpty()
-	})
-	a.ClusterRemoveClusterMemberHandler = clusterops.RemoveClusterMemberHandlerFunc(func(p clusterops.RemoveClusterMemberParams, _ any) middleware.Responder {
-		if err := s.Node.RemoveMember(requestContext(p.HTTPRequest), p.ID); err != nil {
-			return fail(err)
-		}
-		return okEmpty()
-	})
-	a.ClusterTransferClusterLeadershipHandler = clusterops.TransferClusterLeadershipHandlerFunc(func(p clusterops.TransferClusterLeadershipParams, _ any) middleware.Responder {
-		target := ""
-		if p.Transfer != nil {
-			target = p.Transfer.ID
-		}
-		if err := s.Node.TransferLeadership(requestContext(p.HTTPRequest), target); err != nil {
-			return fail(err)
-		}
-		return okEmpty()
-	})
+		out = append(out, d)
+	}
+	return list(out, pagination{Limit: int64(len(out)), TotalCount: int64(len(out))})
+}
+
+// addClusterMember answers POST /cluster/members.
+func (s *Server) addClusterMember(p clusterops.AddClusterMemberParams, _ any) middleware.Responder {
+	voter := p.Member.Voter == nil || *p.Member.Voter
+	if err := s.Node.AddMember(requestContext(p.HTTPRequest), *p.Member.ID, *p.Member.Address, voter); err != nil {
+		return fail(err)
+	}
+	return okEmpty()
+}
+
+// removeClusterMember answers DELETE /cluster/members/{id}.
+func (s *Server) removeClusterMember(p clusterops.RemoveClusterMemberParams, _ any) middleware.Responder {
+	if err := s.Node.RemoveMember(requestContext(p.HTTPRequest), p.ID); err != nil {
+		return fail(err)
+	}
+	return okEmpty()
+}
+
+// transferClusterLeadership answers POST /cluster/transfer-leadership.
+func (s *Server) transferClusterLeadership(p clusterops.TransferClusterLeadershipParams, _ any) middleware.Responder {
+	target := ""
+	if p.Transfer != nil {
+		target = p.Transfer.ID
+	}
+	if err := s.Node.TransferLeadership(requestContext(p.HTTPRequest), target); err != nil {
+		return fail(err)
+	}
+	return okEmpty()
 }
 
 // apiAddressOf is the member's API address: this controller's own, or what

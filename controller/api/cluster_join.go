@@ -15,7 +15,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	clusterops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/cluster"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
@@ -33,17 +33,18 @@ const DefaultJoinTokenLifetime = time.Hour
 // errJoinTokenRefused answers every token that cannot be used, alike.
 var errJoinTokenRefused = newErr(http.StatusUnauthorized, CodeInvalidAuth, "the join token is unknown, already used or expired; make a new one with ostium cluster join-token")
 
-func (s *Server) registerClusterJoin(a *operations.EdgeManagementAPI) {
-	a.ClusterCreateClusterJoinTokenHandler = clusterops.CreateClusterJoinTokenHandlerFunc(func(p clusterops.CreateClusterJoinTokenParams, pr any) middleware.Responder {
-		lifetime := DefaultJoinTokenLifetime
-		if p.JoinToken != nil && p.JoinToken.ExpiresInSeconds > 0 {
-			lifetime = time.Duration(p.JoinToken.ExpiresInSeconds) * time.Second
-		}
-		return s.createJoinToken(p.HTTPRequest, principalOf(pr), lifetime)
-	})
-	a.ClusterJoinClusterHandler = clusterops.JoinClusterHandlerFunc(func(p clusterops.JoinClusterParams) middleware.Responder {
-		return s.joinCluster(p.HTTPRequest, *p.Join.Token)
-	})
+// createClusterJoinToken answers POST /cluster/join-tokens.
+func (s *Server) createClusterJoinToken(p clusterops.CreateClusterJoinTokenParams, pr any) middleware.Responder {
+	lifetime := DefaultJoinTokenLifetime
+	if p.JoinToken != nil && p.JoinToken.ExpiresInSeconds > 0 {
+		lifetime = time.Duration(p.JoinToken.ExpiresInSeconds) * time.Second
+	}
+	return s.createJoinToken(p.HTTPRequest, principalOf(pr), lifetime)
+}
+
+// handleJoinCluster answers POST /cluster/join.
+func (s *Server) handleJoinCluster(p clusterops.JoinClusterParams) middleware.Responder {
+	return s.joinCluster(p.HTTPRequest, *p.Join.Token)
 }
 
 func (s *Server) createJoinToken(r *http.Request, caller *Principal, lifetime time.Duration) middleware.Responder {

@@ -11,7 +11,6 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/config"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
@@ -20,141 +19,163 @@ import (
 // MaxNameLength bounds the name of every entity managed here.
 const MaxNameLength = 255
 
-func (s *Server) registerConfigs(a *operations.EdgeManagementAPI) {
-	a.ConfigListConfigsHandler = config.ListConfigsHandlerFunc(func(p config.ListConfigsParams, _ any) middleware.Responder {
-		return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.configModel)
+// listConfigs answers GET /configs.
+func (s *Server) listConfigs(p config.ListConfigsParams, _ any) middleware.Responder {
+	return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.configModel)
+}
+
+// detailConfig answers GET /configs/{id}.
+func (s *Server) detailConfig(p config.DetailConfigParams, _ any) middleware.Responder {
+	return s.detailOf(store.Configs, p.ID, s.configModel)
+}
+
+// handleCreateConfig answers POST /configs.
+func (s *Server) handleCreateConfig(p config.CreateConfigParams, _ any) middleware.Responder {
+	return s.createConfig(p.HTTPRequest, p.Config)
+}
+
+// updateConfig answers PUT /configs/{id}.
+func (s *Server) updateConfig(p config.UpdateConfigParams, _ any) middleware.Responder {
+	b := p.Config
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	data, err := configDataIn(b.Data)
+	if err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.Configs, p.ID, func(r store.Record) error {
+		c := r.(*store.Config)
+		if err := s.validateConfigData(c.ConfigTypeID, data); err != nil {
+			return err
+		}
+		c.Name, c.Data, c.Tags = str(b.Name), data, tagsIn(b.Tags)
+		return nil
 	})
-	a.ConfigDetailConfigHandler = config.DetailConfigHandlerFunc(func(p config.DetailConfigParams, _ any) middleware.Responder {
-		return s.detailOf(store.Configs, p.ID, s.configModel)
-	})
-	a.ConfigCreateConfigHandler = config.CreateConfigHandlerFunc(func(p config.CreateConfigParams, _ any) middleware.Responder {
-		return s.createConfig(p.HTTPRequest, p.Config)
-	})
-	a.ConfigUpdateConfigHandler = config.UpdateConfigHandlerFunc(func(p config.UpdateConfigParams, _ any) middleware.Responder {
-		b := p.Config
-		if err := checkName("name", str(b.Name)); err != nil {
+}
+
+// patchConfig answers PATCH /configs/{id}.
+func (s *Server) patchConfig(p config.PatchConfigParams, _ any) middleware.Responder {
+	b := p.Config
+	if b.Name != nil {
+		if err := checkName("name", *b.Name); err != nil {
 			return fail(err)
 		}
-		data, err := configDataIn(b.Data)
-		if err != nil {
+	}
+	var data map[string]any
+	if b.Data != nil {
+		var err error
+		if data, err = configDataIn(b.Data); err != nil {
 			return fail(err)
 		}
-		return s.updateOf(p.HTTPRequest, store.Configs, p.ID, func(r store.Record) error {
-			c := r.(*store.Config)
+	}
+	return s.updateOf(p.HTTPRequest, store.Configs, p.ID, func(r store.Record) error {
+		c := r.(*store.Config)
+		if b.Name != nil {
+			c.Name = *b.Name
+		}
+		if data != nil {
 			if err := s.validateConfigData(c.ConfigTypeID, data); err != nil {
 				return err
 			}
-			c.Name, c.Data, c.Tags = str(b.Name), data, tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.ConfigPatchConfigHandler = config.PatchConfigHandlerFunc(func(p config.PatchConfigParams, _ any) middleware.Responder {
-		b := p.Config
-		if b.Name != nil {
-			if err := checkName("name", *b.Name); err != nil {
-				return fail(err)
-			}
+			c.Data = data
 		}
-		var data map[string]any
-		if b.Data != nil {
-			var err error
-			if data, err = configDataIn(b.Data); err != nil {
-				return fail(err)
-			}
+		if b.Tags != nil {
+			c.Tags = tagsIn(b.Tags)
 		}
-		return s.updateOf(p.HTTPRequest, store.Configs, p.ID, func(r store.Record) error {
-			c := r.(*store.Config)
-			if b.Name != nil {
-				c.Name = *b.Name
-			}
-			if data != nil {
-				if err := s.validateConfigData(c.ConfigTypeID, data); err != nil {
-					return err
-				}
-				c.Data = data
-			}
-			if b.Tags != nil {
-				c.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
+		return nil
 	})
-	a.ConfigDeleteConfigHandler = config.DeleteConfigHandlerFunc(func(p config.DeleteConfigParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.Configs, p.ID)
-	})
+}
 
-	a.ConfigListConfigTypesHandler = config.ListConfigTypesHandlerFunc(func(p config.ListConfigTypesParams, _ any) middleware.Responder {
-		return s.listOf(store.ConfigTypes, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.configTypeModel)
+// deleteConfig answers DELETE /configs/{id}.
+func (s *Server) deleteConfig(p config.DeleteConfigParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.Configs, p.ID)
+}
+
+// listConfigTypes answers GET /config-types.
+func (s *Server) listConfigTypes(p config.ListConfigTypesParams, _ any) middleware.Responder {
+	return s.listOf(store.ConfigTypes, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.configTypeModel)
+}
+
+// detailConfigType answers GET /config-types/{id}.
+func (s *Server) detailConfigType(p config.DetailConfigTypeParams, _ any) middleware.Responder {
+	return s.detailOf(store.ConfigTypes, p.ID, s.configTypeModel)
+}
+
+// createConfigType answers POST /config-types.
+func (s *Server) createConfigType(p config.CreateConfigTypeParams, _ any) middleware.Responder {
+	b := p.ConfigType
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	schema, err := configSchemaIn(b.Schema)
+	if err != nil {
+		return fail(err)
+	}
+	ct := &store.ConfigType{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Schema: schema}
+	return s.createOf(p.HTTPRequest, store.ConfigTypes, ct)
+}
+
+// updateConfigType answers PUT /config-types/{id}.
+func (s *Server) updateConfigType(p config.UpdateConfigTypeParams, _ any) middleware.Responder {
+	b := p.ConfigType
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	schema, err := configSchemaIn(b.Schema)
+	if err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.ConfigTypes, p.ID, func(r store.Record) error {
+		ct := r.(*store.ConfigType)
+		ct.Name, ct.Schema, ct.Tags = str(b.Name), schema, tagsIn(b.Tags)
+		return nil
 	})
-	a.ConfigDetailConfigTypeHandler = config.DetailConfigTypeHandlerFunc(func(p config.DetailConfigTypeParams, _ any) middleware.Responder {
-		return s.detailOf(store.ConfigTypes, p.ID, s.configTypeModel)
-	})
-	a.ConfigCreateConfigTypeHandler = config.CreateConfigTypeHandlerFunc(func(p config.CreateConfigTypeParams, _ any) middleware.Responder {
-		b := p.ConfigType
-		if err := checkName("name", str(b.Name)); err != nil {
+}
+
+// patchConfigType answers PATCH /config-types/{id}.
+func (s *Server) patchConfigType(p config.PatchConfigTypeParams, _ any) middleware.Responder {
+	b := p.ConfigType
+	if b.Name != nil {
+		if err := checkName("name", *b.Name); err != nil {
 			return fail(err)
 		}
-		schema, err := configSchemaIn(b.Schema)
-		if err != nil {
+	}
+	var schema map[string]any
+	if b.Schema != nil {
+		var err error
+		if schema, err = configSchemaIn(b.Schema); err != nil {
 			return fail(err)
 		}
-		ct := &store.ConfigType{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Schema: schema}
-		return s.createOf(p.HTTPRequest, store.ConfigTypes, ct)
-	})
-	a.ConfigUpdateConfigTypeHandler = config.UpdateConfigTypeHandlerFunc(func(p config.UpdateConfigTypeParams, _ any) middleware.Responder {
-		b := p.ConfigType
-		if err := checkName("name", str(b.Name)); err != nil {
-			return fail(err)
-		}
-		schema, err := configSchemaIn(b.Schema)
-		if err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.ConfigTypes, p.ID, func(r store.Record) error {
-			ct := r.(*store.ConfigType)
-			ct.Name, ct.Schema, ct.Tags = str(b.Name), schema, tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.ConfigPatchConfigTypeHandler = config.PatchConfigTypeHandlerFunc(func(p config.PatchConfigTypeParams, _ any) middleware.Responder {
-		b := p.ConfigType
+	}
+	return s.updateOf(p.HTTPRequest, store.ConfigTypes, p.ID, func(r store.Record) error {
+		ct := r.(*store.ConfigType)
 		if b.Name != nil {
-			if err := checkName("name", *b.Name); err != nil {
-				return fail(err)
-			}
+			ct.Name = *b.Name
 		}
-		var schema map[string]any
-		if b.Schema != nil {
-			var err error
-			if schema, err = configSchemaIn(b.Schema); err != nil {
-				return fail(err)
-			}
+		if schema != nil {
+			ct.Schema = schema
 		}
-		return s.updateOf(p.HTTPRequest, store.ConfigTypes, p.ID, func(r store.Record) error {
-			ct := r.(*store.ConfigType)
-			if b.Name != nil {
-				ct.Name = *b.Name
-			}
-			if schema != nil {
-				ct.Schema = schema
-			}
-			if b.Tags != nil {
-				ct.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
-	})
-	a.ConfigDeleteConfigTypeHandler = config.DeleteConfigTypeHandlerFunc(func(p config.DeleteConfigTypeParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.ConfigTypes, p.ID)
-	})
-	a.ConfigListConfigTypeConfigsHandler = config.ListConfigTypeConfigsHandlerFunc(func(p config.ListConfigTypeConfigsParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.ConfigTypes, p.ID) {
-			return fail(errNotFound)
+		if b.Tags != nil {
+			ct.Tags = tagsIn(b.Tags)
 		}
-		return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Referencing(store.Configs, "configTypeId", p.ID)
-		}, s.configModel)
+		return nil
 	})
+}
+
+// deleteConfigType answers DELETE /config-types/{id}.
+func (s *Server) deleteConfigType(p config.DeleteConfigTypeParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.ConfigTypes, p.ID)
+}
+
+// listConfigTypeConfigs answers GET /config-types/{id}/configs.
+func (s *Server) listConfigTypeConfigs(p config.ListConfigTypeConfigsParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.ConfigTypes, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Referencing(store.Configs, "configTypeId", p.ID)
+	}, s.configModel)
 }
 
 // checkName rejects empty and over-long names; the specs bound names on

@@ -5,11 +5,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/command"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/state"
@@ -17,123 +16,125 @@ import (
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
 
-// registerRoutersAndAuth assigns the handlers of edge routers and of
-// everything about authentication: authenticators, enrollments, CAs, auth
-// policies, external JWT signers, sessions and the auth audit.
-func (s *Server) registerRoutersAndAuth(a *operations.EdgeManagementAPI) {
-	a.ApplicationJwtProducer = runtime.TextProducer()
-	s.registerEdgeRouters(a)
-	s.registerAuthenticators(a)
-	s.registerEnrollments(a)
-	s.registerCAs(a)
-	s.registerAuthPolicies(a)
-	s.registerExternalJWTSigners(a)
-	s.registerSessionsAdmin(a)
-	s.registerAuthAudit(a)
+// listEdgeRouters answers GET /edge-routers.
+func (s *Server) listEdgeRouters(p edge_router.ListEdgeRoutersParams, _ any) middleware.Responder {
+	return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.edgeRouterModel)
 }
 
-func (s *Server) registerEdgeRouters(a *operations.EdgeManagementAPI) {
-	a.EdgeRouterListEdgeRoutersHandler = edge_router.ListEdgeRoutersHandlerFunc(func(p edge_router.ListEdgeRoutersParams, _ any) middleware.Responder {
-		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.edgeRouterModel)
-	})
-	a.EdgeRouterDetailEdgeRouterHandler = edge_router.DetailEdgeRouterHandlerFunc(func(p edge_router.DetailEdgeRouterParams, _ any) middleware.Responder {
-		return s.detailOf(store.EdgeRouters, p.ID, s.edgeRouterModel)
-	})
-	a.EdgeRouterCreateEdgeRouterHandler = edge_router.CreateEdgeRouterHandlerFunc(func(p edge_router.CreateEdgeRouterParams, _ any) middleware.Responder {
-		return s.createEdgeRouter(p.HTTPRequest, p.EdgeRouter)
-	})
-	a.EdgeRouterUpdateEdgeRouterHandler = edge_router.UpdateEdgeRouterHandlerFunc(func(p edge_router.UpdateEdgeRouterParams, _ any) middleware.Responder {
-		b := p.EdgeRouter
-		cost, err := routerCost(b.Cost)
-		if err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.EdgeRouters, p.ID, func(r store.Record) error {
-			er := r.(*store.EdgeRouter)
-			er.Name = str(b.Name)
-			er.Cost = cost
-			er.Disabled = b.Disabled != nil && *b.Disabled
-			er.IsTunnelerEnabled = b.IsTunnelerEnabled
-			er.NoTraversal = b.NoTraversal != nil && *b.NoTraversal
-			er.RoleAttributes = strs(b.RoleAttributes)
-			er.AppData = tagsIn(b.AppData)
-			er.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.EdgeRouterPatchEdgeRouterHandler = edge_router.PatchEdgeRouterHandlerFunc(func(p edge_router.PatchEdgeRouterParams, _ any) middleware.Responder {
-		b := p.EdgeRouter
-		var cost uint16
-		if b.Cost != nil {
-			var err error
-			if cost, err = routerCost(b.Cost); err != nil {
-				return fail(err)
-			}
-		}
-		return s.updateOf(p.HTTPRequest, store.EdgeRouters, p.ID, func(r store.Record) error {
-			er := r.(*store.EdgeRouter)
-			if b.Name != nil {
-				er.Name = *b.Name
-			}
-			if b.Cost != nil {
-				er.Cost = cost
-			}
-			if b.Disabled != nil {
-				er.Disabled = *b.Disabled
-			}
-			if b.IsTunnelerEnabled != nil {
-				er.IsTunnelerEnabled = *b.IsTunnelerEnabled
-			}
-			if b.NoTraversal != nil {
-				er.NoTraversal = *b.NoTraversal
-			}
-			if b.RoleAttributes != nil {
-				er.RoleAttributes = strs(b.RoleAttributes)
-			}
-			if b.AppData != nil {
-				er.AppData = tagsIn(b.AppData)
-			}
-			if b.Tags != nil {
-				er.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
-	})
-	a.EdgeRouterDeleteEdgeRouterHandler = edge_router.DeleteEdgeRouterHandlerFunc(func(p edge_router.DeleteEdgeRouterParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.EdgeRouters, p.ID)
-	})
-	a.EdgeRouterReEnrollEdgeRouterHandler = edge_router.ReEnrollEdgeRouterHandlerFunc(func(p edge_router.ReEnrollEdgeRouterParams, _ any) middleware.Responder {
-		if err := s.reEnrollEdgeRouter(p.HTTPRequest, p.ID); err != nil {
-			return fail(err)
-		}
-		return okEmpty()
-	})
+// detailEdgeRouter answers GET /edge-routers/{id}.
+func (s *Server) detailEdgeRouter(p edge_router.DetailEdgeRouterParams, _ any) middleware.Responder {
+	return s.detailOf(store.EdgeRouters, p.ID, s.edgeRouterModel)
+}
 
-	// Related lists: who may use the router, what it may carry, which policies name it.
-	a.EdgeRouterListEdgeRouterIdentitiesHandler = edge_router.ListEdgeRouterIdentitiesHandlerFunc(func(p edge_router.ListEdgeRouterIdentitiesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.EdgeRouters, p.ID) {
-			return fail(errNotFound)
-		}
-		return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return policy.EdgeRouterIdentities(tx, p.ID)
-		}, s.identityModel)
+// handleCreateEdgeRouter answers POST /edge-routers.
+func (s *Server) handleCreateEdgeRouter(p edge_router.CreateEdgeRouterParams, _ any) middleware.Responder {
+	return s.createEdgeRouter(p.HTTPRequest, p.EdgeRouter)
+}
+
+// updateEdgeRouter answers PUT /edge-routers/{id}.
+func (s *Server) updateEdgeRouter(p edge_router.UpdateEdgeRouterParams, _ any) middleware.Responder {
+	b := p.EdgeRouter
+	cost, err := routerCost(b.Cost)
+	if err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.EdgeRouters, p.ID, func(r store.Record) error {
+		er := r.(*store.EdgeRouter)
+		er.Name = str(b.Name)
+		er.Cost = cost
+		er.Disabled = b.Disabled != nil && *b.Disabled
+		er.IsTunnelerEnabled = b.IsTunnelerEnabled
+		er.NoTraversal = b.NoTraversal != nil && *b.NoTraversal
+		er.RoleAttributes = strs(b.RoleAttributes)
+		er.AppData = tagsIn(b.AppData)
+		er.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.EdgeRouterListEdgeRouterServicesHandler = edge_router.ListEdgeRouterServicesHandlerFunc(func(p edge_router.ListEdgeRouterServicesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.EdgeRouters, p.ID) {
-			return fail(errNotFound)
+}
+
+// patchEdgeRouter answers PATCH /edge-routers/{id}.
+func (s *Server) patchEdgeRouter(p edge_router.PatchEdgeRouterParams, _ any) middleware.Responder {
+	b := p.EdgeRouter
+	var cost uint16
+	if b.Cost != nil {
+		var err error
+		if cost, err = routerCost(b.Cost); err != nil {
+			return fail(err)
 		}
-		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return policy.EdgeRouterServices(tx, p.ID)
-		}, s.serviceAdminModel)
-	})
-	a.EdgeRouterListEdgeRouterEdgeRouterPoliciesHandler = edge_router.ListEdgeRouterEdgeRouterPoliciesHandlerFunc(func(p edge_router.ListEdgeRouterEdgeRouterPoliciesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.EdgeRouters, p.ID) {
-			return fail(errNotFound)
+	}
+	return s.updateOf(p.HTTPRequest, store.EdgeRouters, p.ID, func(r store.Record) error {
+		er := r.(*store.EdgeRouter)
+		if b.Name != nil {
+			er.Name = *b.Name
 		}
-		return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Sources(store.EdgeRouterPolicyRouters, p.ID)
-		}, s.edgeRouterPolicyModel)
+		if b.Cost != nil {
+			er.Cost = cost
+		}
+		if b.Disabled != nil {
+			er.Disabled = *b.Disabled
+		}
+		if b.IsTunnelerEnabled != nil {
+			er.IsTunnelerEnabled = *b.IsTunnelerEnabled
+		}
+		if b.NoTraversal != nil {
+			er.NoTraversal = *b.NoTraversal
+		}
+		if b.RoleAttributes != nil {
+			er.RoleAttributes = strs(b.RoleAttributes)
+		}
+		if b.AppData != nil {
+			er.AppData = tagsIn(b.AppData)
+		}
+		if b.Tags != nil {
+			er.Tags = tagsIn(b.Tags)
+		}
+		return nil
 	})
+}
+
+// deleteEdgeRouter answers DELETE /edge-routers/{id}.
+func (s *Server) deleteEdgeRouter(p edge_router.DeleteEdgeRouterParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.EdgeRouters, p.ID)
+}
+
+// handleReEnrollEdgeRouter answers POST /edge-routers/{id}/re-enroll.
+func (s *Server) handleReEnrollEdgeRouter(p edge_router.ReEnrollEdgeRouterParams, _ any) middleware.Responder {
+	if err := s.reEnrollEdgeRouter(p.HTTPRequest, p.ID); err != nil {
+		return fail(err)
+	}
+	return okEmpty()
+}
+
+// Related lists: who may use the router, what it may carry, which policies name it.
+
+// listEdgeRouterIdentities answers GET /edge-routers/{id}/identities.
+func (s *Server) listEdgeRouterIdentities(p edge_router.ListEdgeRouterIdentitiesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.EdgeRouters, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return policy.EdgeRouterIdentities(tx, p.ID)
+	}, s.identityModel)
+}
+
+// listEdgeRouterServices answers GET /edge-routers/{id}/services.
+func (s *Server) listEdgeRouterServices(p edge_router.ListEdgeRouterServicesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.EdgeRouters, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return policy.EdgeRouterServices(tx, p.ID)
+	}, s.serviceAdminModel)
+}
+
+// listEdgeRouterEdgeRouterPolicies answers GET /edge-routers/{id}/edge-router-policies.
+func (s *Server) listEdgeRouterEdgeRouterPolicies(p edge_router.ListEdgeRouterEdgeRouterPoliciesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.EdgeRouters, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Sources(store.EdgeRouterPolicyRouters, p.ID)
+	}, s.edgeRouterPolicyModel)
 }
 
 // routerCost checks a router cost; absent means 0.

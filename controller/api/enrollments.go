@@ -9,43 +9,50 @@ import (
 
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/command"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/enrollment"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
 
-func (s *Server) registerEnrollments(a *operations.EdgeManagementAPI) {
-	a.EnrollmentListEnrollmentsHandler = enrollment.ListEnrollmentsHandlerFunc(func(p enrollment.ListEnrollmentsParams, _ any) middleware.Responder {
-		return s.listOf(store.Enrollments, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.enrollmentModel)
+// listEnrollments answers GET /enrollments.
+func (s *Server) listEnrollments(p enrollment.ListEnrollmentsParams, _ any) middleware.Responder {
+	return s.listOf(store.Enrollments, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.enrollmentModel)
+}
+
+// detailEnrollment answers GET /enrollments/{id}.
+func (s *Server) detailEnrollment(p enrollment.DetailEnrollmentParams, _ any) middleware.Responder {
+	return s.detailOf(store.Enrollments, p.ID, s.enrollmentModel)
+}
+
+// handleCreateEnrollment answers POST /enrollments.
+func (s *Server) handleCreateEnrollment(p enrollment.CreateEnrollmentParams, _ any) middleware.Responder {
+	return s.createEnrollment(p.HTTPRequest, p.Enrollment)
+}
+
+// refreshEnrollment answers POST /enrollments/{id}/refresh.
+func (s *Server) refreshEnrollment(p enrollment.RefreshEnrollmentParams, _ any) middleware.Responder {
+	expires, err := futureTime("expiresAt", p.Refresh.ExpiresAt)
+	if err != nil {
+		return fail(err)
+	}
+	err = s.State.Update(requestContext(p.HTTPRequest), store.Enrollments, p.ID, func(r store.Record) error {
+		e := r.(*store.Enrollment)
+		// A new nonce derives a new token: the old one stops working.
+		e.TokenNonce = state.NewID()
+		e.TokenHash, e.ExpiresAt, e.JWT = auth.TokenHash(s.enrollmentToken(e)), expires, ""
+		return nil
 	})
-	a.EnrollmentDetailEnrollmentHandler = enrollment.DetailEnrollmentHandlerFunc(func(p enrollment.DetailEnrollmentParams, _ any) middleware.Responder {
-		return s.detailOf(store.Enrollments, p.ID, s.enrollmentModel)
-	})
-	a.EnrollmentCreateEnrollmentHandler = enrollment.CreateEnrollmentHandlerFunc(func(p enrollment.CreateEnrollmentParams, _ any) middleware.Responder {
-		return s.createEnrollment(p.HTTPRequest, p.Enrollment)
-	})
-	a.EnrollmentRefreshEnrollmentHandler = enrollment.RefreshEnrollmentHandlerFunc(func(p enrollment.RefreshEnrollmentParams, _ any) middleware.Responder {
-		expires, err := futureTime("expiresAt", p.Refresh.ExpiresAt)
-		if err != nil {
-			return fail(err)
-		}
-		err = s.State.Update(requestContext(p.HTTPRequest), store.Enrollments, p.ID, func(r store.Record) error {
-			e := r.(*store.Enrollment)
-			// A new nonce derives a new token: the old one stops working.
-			e.TokenNonce = state.NewID()
-			e.TokenHash, e.ExpiresAt, e.JWT = auth.TokenHash(s.enrollmentToken(e)), expires, ""
-			return nil
-		})
-		if err != nil {
-			return fail(err)
-		}
-		return respond{status: http.StatusOK, body: envelope{Data: map[string]any{"id": p.ID, "_links": links(selfLink(store.Enrollments, p.ID))}, Meta: newMeta()}}
-	})
-	a.EnrollmentDeleteEnrollmentHandler = enrollment.DeleteEnrollmentHandlerFunc(func(p enrollment.DeleteEnrollmentParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.Enrollments, p.ID)
-	})
+	if err != nil {
+		return fail(err)
+	}
+	return respond{status: http.StatusOK, body: envelope{Data: map[string]any{"id": p.ID, "_links": links(selfLink(store.Enrollments, p.ID))}, Meta: newMeta()}}
+}
+
+// deleteEnrollment answers DELETE /enrollments/{id}.
+func (s *Server) deleteEnrollment(p enrollment.DeleteEnrollmentParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.Enrollments, p.ID)
 }
 
 // futureTime requires a time after now.

@@ -10,7 +10,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/events"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	eventsops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/events"
 )
 
@@ -22,17 +22,16 @@ const sseKeepAlive = 15 * time.Second
 // stream misses events (counted by the bus) rather than slowing anything.
 const sseBuffer = 1024
 
-func (s *Server) registerEvents(a *operations.EdgeManagementAPI) {
-	a.EventsStreamEventsHandler = eventsops.StreamEventsHandlerFunc(func(p eventsops.StreamEventsParams, _ any) middleware.Responder {
-		f, err := events.ParseTypes(str(p.Types))
-		if err != nil {
-			return fail(validationError("types", err.Error(), str(p.Types)))
-		}
-		if s.Events == nil {
-			return fail(&APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "this controller serves no event stream"})
-		}
-		return sseStream{bus: s.Events, filter: f, r: p.HTTPRequest}
-	})
+// streamEvents answers GET /events.
+func (s *Server) streamEvents(p eventsops.StreamEventsParams, _ any) middleware.Responder {
+	f, err := events.ParseTypes(str(p.Types))
+	if err != nil {
+		return fail(validationError("types", err.Error(), str(p.Types)))
+	}
+	if s.Events == nil {
+		return fail(&APIError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "this controller serves no event stream"})
+	}
+	return sseStream{bus: s.Events, filter: f, r: p.HTTPRequest}
 }
 
 // sseStream writes events as Server-Sent Events until the client goes.

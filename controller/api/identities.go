@@ -12,7 +12,7 @@ import (
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/domain"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/state"
@@ -23,194 +23,221 @@ import (
 // DefaultEnrollmentLifetime is how long a new enrollment token stays valid.
 const DefaultEnrollmentLifetime = 3 * time.Hour
 
-func (s *Server) registerIdentities(a *operations.EdgeManagementAPI) {
-	a.IdentityListIdentitiesHandler = identity.ListIdentitiesHandlerFunc(func(p identity.ListIdentitiesParams, _ any) middleware.Responder {
-		return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.identityModel)
-	})
-	a.IdentityDetailIdentityHandler = identity.DetailIdentityHandlerFunc(func(p identity.DetailIdentityParams, _ any) middleware.Responder {
-		return s.detailOf(store.Identities, p.ID, s.identityModel)
-	})
-	a.IdentityCreateIdentityHandler = identity.CreateIdentityHandlerFunc(func(p identity.CreateIdentityParams, _ any) middleware.Responder {
-		return s.createIdentity(p.HTTPRequest, p.Identity)
-	})
-	a.IdentityUpdateIdentityHandler = identity.UpdateIdentityHandlerFunc(func(p identity.UpdateIdentityParams, _ any) middleware.Responder {
-		b := p.Identity
-		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
-			i := r.(*store.Identity)
-			i.Name = str(b.Name)
-			i.Type = string(*b.Type)
-			i.IsAdmin = b.IsAdmin != nil && *b.IsAdmin
-			i.RoleAttributes = strs(b.RoleAttributes)
-			i.AuthPolicyID = str(b.AuthPolicyID)
-			i.ExternalID = str(b.ExternalID)
-			i.DefaultHostingCost = 0
-			if b.DefaultHostingCost != nil {
-				i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
-			}
-			i.DefaultHostingPrecedence = string(b.DefaultHostingPrecedence)
-			i.ServiceHostingCosts = costMap(b.ServiceHostingCosts)
-			i.ServiceHostingPrecedences = precedenceMap(b.ServiceHostingPrecedences)
-			i.AppData = tagsIn(b.AppData)
-			i.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.IdentityPatchIdentityHandler = identity.PatchIdentityHandlerFunc(func(p identity.PatchIdentityParams, _ any) middleware.Responder {
-		b := p.Identity
-		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
-			i := r.(*store.Identity)
-			if b.Name != nil {
-				i.Name = *b.Name
-			}
-			if b.Type != nil {
-				if !validIdentityType(*b.Type) {
-					return validationError("type", "must be one of Default, User, Device, Service", *b.Type)
-				}
-				i.Type = *b.Type
-			}
-			if b.IsAdmin != nil {
-				i.IsAdmin = *b.IsAdmin
-			}
-			if b.RoleAttributes != nil {
-				i.RoleAttributes = strs(b.RoleAttributes)
-			}
-			if b.AuthPolicyID != nil {
-				i.AuthPolicyID = *b.AuthPolicyID
-			}
-			if b.ExternalID != nil {
-				i.ExternalID = *b.ExternalID
-			}
-			if b.DefaultHostingCost != nil {
-				if *b.DefaultHostingCost < 0 || *b.DefaultHostingCost > 65535 {
-					return validationError("defaultHostingCost", "must be 0 to 65535", *b.DefaultHostingCost)
-				}
-				i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
-			}
-			if b.DefaultHostingPrecedence != nil {
-				i.DefaultHostingPrecedence = *b.DefaultHostingPrecedence
-			}
-			if b.ServiceHostingCosts != nil {
-				i.ServiceHostingCosts = costMap(b.ServiceHostingCosts)
-			}
-			if b.ServiceHostingPrecedences != nil {
-				i.ServiceHostingPrecedences = precedenceMap(b.ServiceHostingPrecedences)
-			}
-			if b.AppData != nil {
-				i.AppData = tagsIn(b.AppData)
-			}
-			if b.Tags != nil {
-				i.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
-	})
-	a.IdentityDeleteIdentityHandler = identity.DeleteIdentityHandlerFunc(func(p identity.DeleteIdentityParams, _ any) middleware.Responder {
-		if rec, err := s.State.Get(store.Identities, p.ID); err == nil && rec.(*store.Identity).IsDefaultAdmin {
-			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "the default admin cannot be deleted"})
-		}
-		return s.deleteOf(p.HTTPRequest, store.Identities, p.ID)
-	})
-	a.IdentityDisableIdentityHandler = identity.DisableIdentityHandlerFunc(func(p identity.DisableIdentityParams, pr any) middleware.Responder {
-		var minutes int64
-		if p.Disable != nil && p.Disable.DurationMinutes != nil {
-			minutes = *p.Disable.DurationMinutes
-		}
-		if minutes < 0 {
-			return fail(validationError("durationMinutes", "must not be negative", minutes))
-		}
-		if minutes > int64(math.MaxInt64/time.Minute) {
-			return fail(validationError("durationMinutes", "is too large", minutes))
-		}
-		if caller := principalOf(pr); caller != nil && caller.Identity != nil && caller.Identity.ID == p.ID {
-			return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
-		}
-		// The identity's API sessions end in the same write (and with them its
-		// sessions, which routers are told to close).
-		var apiSessions []string
-		_ = s.State.View(func(tx *store.Tx) error {
-			apiSessions = tx.Referencing(store.APISessions, "identityId", p.ID)
-			return nil
-		})
-		err := s.State.Apply(requestContext(p.HTTPRequest), &domain.DisableIdentity{IdentityID: p.ID, For: time.Duration(minutes) * time.Minute})
-		if err != nil {
-			return fail(err)
-		}
-		for _, id := range apiSessions {
-			s.Activity.Forget(id)
-		}
-		return okEmpty()
-	})
-	a.IdentityEnableIdentityHandler = identity.EnableIdentityHandlerFunc(func(p identity.EnableIdentityParams, _ any) middleware.Responder {
-		return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
-			i := r.(*store.Identity)
-			i.Disabled, i.DisabledAt, i.DisabledUntil = false, nil, nil
-			return nil
-		})
-	})
-	a.IdentityRemoveIdentityMfaHandler = identity.RemoveIdentityMfaHandlerFunc(func(p identity.RemoveIdentityMfaParams, _ any) middleware.Responder {
-		// Removing an enrollment that does not exist succeeds, as long as the identity does.
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
-		}
-		m, found := s.loadMFA(p.ID)
-		if !found {
-			return okEmpty()
-		}
-		if err := s.State.Delete(requestContext(p.HTTPRequest), store.MFAs, m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return fail(err)
-		}
-		return okEmpty()
-	})
+// listIdentities answers GET /identities.
+func (s *Server) listIdentities(p identity.ListIdentitiesParams, _ any) middleware.Responder {
+	return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.identityModel)
+}
 
-	// Related lists: what policy grants this identity.
-	a.IdentityListIdentityServicesHandler = identity.ListIdentityServicesHandlerFunc(func(p identity.ListIdentityServicesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+// detailIdentity answers GET /identities/{id}.
+func (s *Server) detailIdentity(p identity.DetailIdentityParams, _ any) middleware.Responder {
+	return s.detailOf(store.Identities, p.ID, s.identityModel)
+}
+
+// handleCreateIdentity answers POST /identities.
+func (s *Server) handleCreateIdentity(p identity.CreateIdentityParams, _ any) middleware.Responder {
+	return s.createIdentity(p.HTTPRequest, p.Identity)
+}
+
+// updateIdentity answers PUT /identities/{id}.
+func (s *Server) updateIdentity(p identity.UpdateIdentityParams, _ any) middleware.Responder {
+	b := p.Identity
+	return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+		i := r.(*store.Identity)
+		i.Name = str(b.Name)
+		i.Type = string(*b.Type)
+		i.IsAdmin = b.IsAdmin != nil && *b.IsAdmin
+		i.RoleAttributes = strs(b.RoleAttributes)
+		i.AuthPolicyID = str(b.AuthPolicyID)
+		i.ExternalID = str(b.ExternalID)
+		i.DefaultHostingCost = 0
+		if b.DefaultHostingCost != nil {
+			i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
 		}
-		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return keys(policy.IdentityServices(tx, p.ID))
-		}, s.serviceAdminModel)
+		i.DefaultHostingPrecedence = string(b.DefaultHostingPrecedence)
+		i.ServiceHostingCosts = costMap(b.ServiceHostingCosts)
+		i.ServiceHostingPrecedences = precedenceMap(b.ServiceHostingPrecedences)
+		i.AppData = tagsIn(b.AppData)
+		i.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.IdentityListIdentityEdgeRoutersHandler = identity.ListIdentityEdgeRoutersHandlerFunc(func(p identity.ListIdentityEdgeRoutersParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+}
+
+// patchIdentity answers PATCH /identities/{id}.
+func (s *Server) patchIdentity(p identity.PatchIdentityParams, _ any) middleware.Responder {
+	b := p.Identity
+	return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+		i := r.(*store.Identity)
+		if b.Name != nil {
+			i.Name = *b.Name
 		}
-		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return policy.IdentityEdgeRouters(tx, p.ID)
-		}, s.edgeRouterModel)
-	})
-	a.IdentityListIdentityServicePoliciesHandler = identity.ListIdentityServicePoliciesHandlerFunc(func(p identity.ListIdentityServicePoliciesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+		if b.Type != nil {
+			if !validIdentityType(*b.Type) {
+				return validationError("type", "must be one of Default, User, Device, Service", *b.Type)
+			}
+			i.Type = *b.Type
 		}
-		return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Sources(store.ServicePolicyIdentities, p.ID)
-		}, s.servicePolicyModel)
-	})
-	a.IdentityListIdentityEdgeRouterPoliciesHandler = identity.ListIdentityEdgeRouterPoliciesHandlerFunc(func(p identity.ListIdentityEdgeRouterPoliciesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+		if b.IsAdmin != nil {
+			i.IsAdmin = *b.IsAdmin
 		}
-		return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Sources(store.EdgeRouterPolicyIdentities, p.ID)
-		}, s.edgeRouterPolicyModel)
-	})
-	a.IdentityListIdentityAuthenticatorsHandler = identity.ListIdentityAuthenticatorsHandlerFunc(func(p identity.ListIdentityAuthenticatorsParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+		if b.RoleAttributes != nil {
+			i.RoleAttributes = strs(b.RoleAttributes)
 		}
-		return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Referencing(store.Authenticators, "identityId", p.ID)
-		}, s.authenticatorModel)
-	})
-	a.IdentityListIdentityEnrollmentsHandler = identity.ListIdentityEnrollmentsHandlerFunc(func(p identity.ListIdentityEnrollmentsParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Identities, p.ID) {
-			return fail(errNotFound)
+		if b.AuthPolicyID != nil {
+			i.AuthPolicyID = *b.AuthPolicyID
 		}
-		return s.listOf(store.Enrollments, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Referencing(store.Enrollments, "identityId", p.ID)
-		}, s.enrollmentModel)
+		if b.ExternalID != nil {
+			i.ExternalID = *b.ExternalID
+		}
+		if b.DefaultHostingCost != nil {
+			if *b.DefaultHostingCost < 0 || *b.DefaultHostingCost > 65535 {
+				return validationError("defaultHostingCost", "must be 0 to 65535", *b.DefaultHostingCost)
+			}
+			i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
+		}
+		if b.DefaultHostingPrecedence != nil {
+			i.DefaultHostingPrecedence = *b.DefaultHostingPrecedence
+		}
+		if b.ServiceHostingCosts != nil {
+			i.ServiceHostingCosts = costMap(b.ServiceHostingCosts)
+		}
+		if b.ServiceHostingPrecedences != nil {
+			i.ServiceHostingPrecedences = precedenceMap(b.ServiceHostingPrecedences)
+		}
+		if b.AppData != nil {
+			i.AppData = tagsIn(b.AppData)
+		}
+		if b.Tags != nil {
+			i.Tags = tagsIn(b.Tags)
+		}
+		return nil
 	})
+}
+
+// deleteIdentity answers DELETE /identities/{id}.
+func (s *Server) deleteIdentity(p identity.DeleteIdentityParams, _ any) middleware.Responder {
+	if rec, err := s.State.Get(store.Identities, p.ID); err == nil && rec.(*store.Identity).IsDefaultAdmin {
+		return fail(&APIError{Status: 409, Code: CodeConflict, Message: "the default admin cannot be deleted"})
+	}
+	return s.deleteOf(p.HTTPRequest, store.Identities, p.ID)
+}
+
+// disableIdentity answers POST /identities/{id}/disable.
+func (s *Server) disableIdentity(p identity.DisableIdentityParams, pr any) middleware.Responder {
+	var minutes int64
+	if p.Disable != nil && p.Disable.DurationMinutes != nil {
+		minutes = *p.Disable.DurationMinutes
+	}
+	if minutes < 0 {
+		return fail(validationError("durationMinutes", "must not be negative", minutes))
+	}
+	if minutes > int64(math.MaxInt64/time.Minute) {
+		return fail(validationError("durationMinutes", "is too large", minutes))
+	}
+	if caller := principalOf(pr); caller != nil && caller.Identity != nil && caller.Identity.ID == p.ID {
+		return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
+	}
+	// The identity's API sessions end in the same write (and with them its
+	// sessions, which routers are told to close).
+	var apiSessions []string
+	_ = s.State.View(func(tx *store.Tx) error {
+		apiSessions = tx.Referencing(store.APISessions, "identityId", p.ID)
+		return nil
+	})
+	err := s.State.Apply(requestContext(p.HTTPRequest), &domain.DisableIdentity{IdentityID: p.ID, For: time.Duration(minutes) * time.Minute})
+	if err != nil {
+		return fail(err)
+	}
+	for _, id := range apiSessions {
+		s.Activity.Forget(id)
+	}
+	return okEmpty()
+}
+
+// enableIdentity answers POST /identities/{id}/enable.
+func (s *Server) enableIdentity(p identity.EnableIdentityParams, _ any) middleware.Responder {
+	return s.updateOf(p.HTTPRequest, store.Identities, p.ID, func(r store.Record) error {
+		i := r.(*store.Identity)
+		i.Disabled, i.DisabledAt, i.DisabledUntil = false, nil, nil
+		return nil
+	})
+}
+
+// removeIdentityMfa answers DELETE /identities/{id}/mfa.
+func (s *Server) removeIdentityMfa(p identity.RemoveIdentityMfaParams, _ any) middleware.Responder {
+	// Removing an enrollment that does not exist succeeds, as long as the identity does.
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	m, found := s.loadMFA(p.ID)
+	if !found {
+		return okEmpty()
+	}
+	if err := s.State.Delete(requestContext(p.HTTPRequest), store.MFAs, m.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fail(err)
+	}
+	return okEmpty()
+}
+
+// Related lists: what policy grants this identity.
+
+// listIdentityServices answers GET /identities/{id}/services.
+func (s *Server) listIdentityServices(p identity.ListIdentityServicesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return keys(policy.IdentityServices(tx, p.ID))
+	}, s.serviceAdminModel)
+}
+
+// listIdentityEdgeRouters answers GET /identities/{id}/edge-routers.
+func (s *Server) listIdentityEdgeRouters(p identity.ListIdentityEdgeRoutersParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return policy.IdentityEdgeRouters(tx, p.ID)
+	}, s.edgeRouterModel)
+}
+
+// listIdentityServicePolicies answers GET /identities/{id}/service-policies.
+func (s *Server) listIdentityServicePolicies(p identity.ListIdentityServicePoliciesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Sources(store.ServicePolicyIdentities, p.ID)
+	}, s.servicePolicyModel)
+}
+
+// listIdentityEdgeRouterPolicies answers GET /identities/{id}/edge-router-policies.
+func (s *Server) listIdentityEdgeRouterPolicies(p identity.ListIdentityEdgeRouterPoliciesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Sources(store.EdgeRouterPolicyIdentities, p.ID)
+	}, s.edgeRouterPolicyModel)
+}
+
+// listIdentityAuthenticators answers GET /identities/{id}/authenticators.
+func (s *Server) listIdentityAuthenticators(p identity.ListIdentityAuthenticatorsParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Authenticators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Referencing(store.Authenticators, "identityId", p.ID)
+	}, s.authenticatorModel)
+}
+
+// listIdentityEnrollments answers GET /identities/{id}/enrollments.
+func (s *Server) listIdentityEnrollments(p identity.ListIdentityEnrollmentsParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Identities, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Enrollments, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Referencing(store.Enrollments, "identityId", p.ID)
+	}, s.enrollmentModel)
 }
 
 func keys[V any](m map[string]V) []string {

@@ -10,7 +10,7 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/filter"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/circuit"
 	linkops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/link"
 	"github.com/ostium-net/ostium/controller/store"
@@ -42,54 +42,57 @@ func (s *Server) mesh() MeshDirectory {
 // maxCircuitID bounds the id a circuit is asked for by.
 const maxCircuitID = 128
 
-func (s *Server) registerMesh(a *operations.EdgeManagementAPI) {
-	a.LinkListLinksHandler = linkops.ListLinksHandlerFunc(func(p linkops.ListLinksParams, _ any) middleware.Responder {
-		skip, limit, err := pageOf(p.Limit, p.Offset)
-		if err != nil {
-			return fail(err)
+// listLinks answers GET /links.
+func (s *Server) listLinks(p linkops.ListLinksParams, _ any) middleware.Responder {
+	skip, limit, err := pageOf(p.Limit, p.Offset)
+	if err != nil {
+		return fail(err)
+	}
+	links := s.mesh().Links()
+	data := []*models.LinkDetail{}
+	err = s.State.View(func(tx *store.Tx) error {
+		for _, l := range page(links, skip, limit) {
+			data = append(data, linkModel(tx, l))
 		}
-		links := s.mesh().Links()
-		data := []*models.LinkDetail{}
-		err = s.State.View(func(tx *store.Tx) error {
-			for _, l := range page(links, skip, limit) {
-				data = append(data, linkModel(tx, l))
-			}
-			return nil
-		})
-		if err != nil {
-			return fail(err)
-		}
-		return list(data, pagination{Limit: limit, Offset: skip, TotalCount: int64(len(links))})
+		return nil
 	})
-	a.CircuitListCircuitsHandler = circuit.ListCircuitsHandlerFunc(func(p circuit.ListCircuitsParams, _ any) middleware.Responder {
-		skip, limit, err := pageOf(p.Limit, p.Offset)
-		if err != nil {
-			return fail(err)
+	if err != nil {
+		return fail(err)
+	}
+	return list(data, pagination{Limit: limit, Offset: skip, TotalCount: int64(len(links))})
+}
+
+// listCircuits answers GET /circuits.
+func (s *Server) listCircuits(p circuit.ListCircuitsParams, _ any) middleware.Responder {
+	skip, limit, err := pageOf(p.Limit, p.Offset)
+	if err != nil {
+		return fail(err)
+	}
+	ctx, cancel := context.WithTimeout(requestContext(p.HTTPRequest), 10*time.Second)
+	defer cancel()
+	circuits, err := s.mesh().Circuits(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("asking the routers for their circuits: %w", err))
+	}
+	data := []*models.CircuitDetail{}
+	err = s.State.View(func(tx *store.Tx) error {
+		for _, c := range page(circuits, skip, limit) {
+			data = append(data, circuitModel(tx, c))
 		}
-		ctx, cancel := context.WithTimeout(requestContext(p.HTTPRequest), 10*time.Second)
-		defer cancel()
-		circuits, err := s.mesh().Circuits(ctx)
-		if err != nil {
-			return fail(fmt.Errorf("asking the routers for their circuits: %w", err))
-		}
-		data := []*models.CircuitDetail{}
-		err = s.State.View(func(tx *store.Tx) error {
-			for _, c := range page(circuits, skip, limit) {
-				data = append(data, circuitModel(tx, c))
-			}
-			return nil
-		})
-		if err != nil {
-			return fail(err)
-		}
-		return list(data, pagination{Limit: limit, Offset: skip, TotalCount: int64(len(circuits))})
+		return nil
 	})
-	a.CircuitDeleteCircuitHandler = circuit.DeleteCircuitHandlerFunc(func(p circuit.DeleteCircuitParams, _ any) middleware.Responder {
-		if p.ID == "" || len(p.ID) > maxCircuitID {
-			return fail(store.ErrNotFound)
-		}
-		return s.deleteCircuit(p.HTTPRequest, p.ID)
-	})
+	if err != nil {
+		return fail(err)
+	}
+	return list(data, pagination{Limit: limit, Offset: skip, TotalCount: int64(len(circuits))})
+}
+
+// handleDeleteCircuit answers DELETE /circuits/{id}.
+func (s *Server) handleDeleteCircuit(p circuit.DeleteCircuitParams, _ any) middleware.Responder {
+	if p.ID == "" || len(p.ID) > maxCircuitID {
+		return fail(store.ErrNotFound)
+	}
+	return s.deleteCircuit(p.HTTPRequest, p.ID)
 }
 
 func (s *Server) deleteCircuit(r *http.Request, id string) middleware.Responder {

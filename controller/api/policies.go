@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router_policy"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service_edge_router_policy"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service_policy"
@@ -15,12 +14,6 @@ import (
 
 // Role lists, semantics and service-policy types are validated by the
 // policy store hook (policy.Hook) inside the write; its errors map to 400.
-
-func (s *Server) registerPolicies(a *operations.EdgeManagementAPI) {
-	s.registerServicePolicies(a)
-	s.registerEdgeRouterPolicies(a)
-	s.registerServiceEdgeRouterPolicies(a)
-}
 
 func semanticIn(v *models.Semantic) string {
 	if v == nil || *v == "" {
@@ -36,215 +29,256 @@ func dialBindIn(v *models.DialBind) string {
 	return string(*v)
 }
 
-func (s *Server) registerServicePolicies(a *operations.EdgeManagementAPI) {
-	a.ServicePolicyListServicePoliciesHandler = service_policy.ListServicePoliciesHandlerFunc(func(p service_policy.ListServicePoliciesParams, _ any) middleware.Responder {
-		return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.servicePolicyModel)
-	})
-	a.ServicePolicyDetailServicePolicyHandler = service_policy.DetailServicePolicyHandlerFunc(func(p service_policy.DetailServicePolicyParams, _ any) middleware.Responder {
-		return s.detailOf(store.ServicePolicies, p.ID, s.servicePolicyModel)
-	})
-	a.ServicePolicyCreateServicePolicyHandler = service_policy.CreateServicePolicyHandlerFunc(func(p service_policy.CreateServicePolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if err := checkName("name", str(b.Name)); err != nil {
-			return fail(err)
-		}
-		sp := &store.ServicePolicy{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Type: dialBindIn(b.Type),
-			Semantic: semanticIn(b.Semantic), IdentityRoles: strs(b.IdentityRoles), ServiceRoles: strs(b.ServiceRoles),
-			PostureCheckRoles: strs(b.PostureCheckRoles)}
-		return s.createOf(p.HTTPRequest, store.ServicePolicies, sp)
-	})
-	a.ServicePolicyUpdateServicePolicyHandler = service_policy.UpdateServicePolicyHandlerFunc(func(p service_policy.UpdateServicePolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if err := checkName("name", str(b.Name)); err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.ServicePolicies, p.ID, func(r store.Record) error {
-			sp := r.(*store.ServicePolicy)
-			sp.Name, sp.Type, sp.Semantic = str(b.Name), dialBindIn(b.Type), semanticIn(b.Semantic)
-			sp.IdentityRoles, sp.ServiceRoles, sp.PostureCheckRoles = strs(b.IdentityRoles), strs(b.ServiceRoles), strs(b.PostureCheckRoles)
-			sp.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.ServicePolicyPatchServicePolicyHandler = service_policy.PatchServicePolicyHandlerFunc(func(p service_policy.PatchServicePolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if b.Name != nil {
-			if err := checkName("name", *b.Name); err != nil {
-				return fail(err)
-			}
-		}
-		return s.updateOf(p.HTTPRequest, store.ServicePolicies, p.ID, func(r store.Record) error {
-			sp := r.(*store.ServicePolicy)
-			if b.Name != nil {
-				sp.Name = *b.Name
-			}
-			if b.Type != nil {
-				sp.Type = *b.Type
-			}
-			if b.Semantic != nil {
-				sp.Semantic = *b.Semantic
-			}
-			if b.IdentityRoles != nil {
-				sp.IdentityRoles = strs(b.IdentityRoles)
-			}
-			if b.ServiceRoles != nil {
-				sp.ServiceRoles = strs(b.ServiceRoles)
-			}
-			if b.PostureCheckRoles != nil {
-				sp.PostureCheckRoles = strs(b.PostureCheckRoles)
-			}
-			if b.Tags != nil {
-				sp.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
-	})
-	a.ServicePolicyDeleteServicePolicyHandler = service_policy.DeleteServicePolicyHandlerFunc(func(p service_policy.DeleteServicePolicyParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.ServicePolicies, p.ID)
-	})
-	a.ServicePolicyListServicePolicyIdentitiesHandler = service_policy.ListServicePolicyIdentitiesHandlerFunc(func(p service_policy.ListServicePolicyIdentitiesParams, _ any) middleware.Responder {
-		return s.policyTargets(store.ServicePolicies, p.ID, store.ServicePolicyIdentities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.identityModel)
-	})
-	a.ServicePolicyListServicePolicyServicesHandler = service_policy.ListServicePolicyServicesHandlerFunc(func(p service_policy.ListServicePolicyServicesParams, _ any) middleware.Responder {
-		return s.policyTargets(store.ServicePolicies, p.ID, store.ServicePolicyServices, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.serviceAdminModel)
-	})
-	a.ServicePolicyListServicePolicyPostureChecksHandler = service_policy.ListServicePolicyPostureChecksHandlerFunc(func(p service_policy.ListServicePolicyPostureChecksParams, _ any) middleware.Responder {
-		return s.policyTargets(store.ServicePolicies, p.ID, store.ServicePolicyPostureChecks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.postureCheckModel)
+// listServicePolicies answers GET /service-policies.
+func (s *Server) listServicePolicies(p service_policy.ListServicePoliciesParams, _ any) middleware.Responder {
+	return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.servicePolicyModel)
+}
+
+// detailServicePolicy answers GET /service-policies/{id}.
+func (s *Server) detailServicePolicy(p service_policy.DetailServicePolicyParams, _ any) middleware.Responder {
+	return s.detailOf(store.ServicePolicies, p.ID, s.servicePolicyModel)
+}
+
+// createServicePolicy answers POST /service-policies.
+func (s *Server) createServicePolicy(p service_policy.CreateServicePolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	sp := &store.ServicePolicy{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Type: dialBindIn(b.Type),
+		Semantic: semanticIn(b.Semantic), IdentityRoles: strs(b.IdentityRoles), ServiceRoles: strs(b.ServiceRoles),
+		PostureCheckRoles: strs(b.PostureCheckRoles)}
+	return s.createOf(p.HTTPRequest, store.ServicePolicies, sp)
+}
+
+// updateServicePolicy answers PUT /service-policies/{id}.
+func (s *Server) updateServicePolicy(p service_policy.UpdateServicePolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.ServicePolicies, p.ID, func(r store.Record) error {
+		sp := r.(*store.ServicePolicy)
+		sp.Name, sp.Type, sp.Semantic = str(b.Name), dialBindIn(b.Type), semanticIn(b.Semantic)
+		sp.IdentityRoles, sp.ServiceRoles, sp.PostureCheckRoles = strs(b.IdentityRoles), strs(b.ServiceRoles), strs(b.PostureCheckRoles)
+		sp.Tags = tagsIn(b.Tags)
+		return nil
 	})
 }
 
-func (s *Server) registerEdgeRouterPolicies(a *operations.EdgeManagementAPI) {
-	a.EdgeRouterPolicyListEdgeRouterPoliciesHandler = edge_router_policy.ListEdgeRouterPoliciesHandlerFunc(func(p edge_router_policy.ListEdgeRouterPoliciesParams, _ any) middleware.Responder {
-		return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.edgeRouterPolicyModel)
-	})
-	a.EdgeRouterPolicyDetailEdgeRouterPolicyHandler = edge_router_policy.DetailEdgeRouterPolicyHandlerFunc(func(p edge_router_policy.DetailEdgeRouterPolicyParams, _ any) middleware.Responder {
-		return s.detailOf(store.EdgeRouterPolicies, p.ID, s.edgeRouterPolicyModel)
-	})
-	a.EdgeRouterPolicyCreateEdgeRouterPolicyHandler = edge_router_policy.CreateEdgeRouterPolicyHandlerFunc(func(p edge_router_policy.CreateEdgeRouterPolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if err := checkName("name", str(b.Name)); err != nil {
+// patchServicePolicy answers PATCH /service-policies/{id}.
+func (s *Server) patchServicePolicy(p service_policy.PatchServicePolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if b.Name != nil {
+		if err := checkName("name", *b.Name); err != nil {
 			return fail(err)
 		}
-		ep := &store.EdgeRouterPolicy{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Semantic: semanticIn(b.Semantic),
-			IdentityRoles: strs(b.IdentityRoles), EdgeRouterRoles: strs(b.EdgeRouterRoles)}
-		return s.createOf(p.HTTPRequest, store.EdgeRouterPolicies, ep)
+	}
+	return s.updateOf(p.HTTPRequest, store.ServicePolicies, p.ID, func(r store.Record) error {
+		sp := r.(*store.ServicePolicy)
+		if b.Name != nil {
+			sp.Name = *b.Name
+		}
+		if b.Type != nil {
+			sp.Type = *b.Type
+		}
+		if b.Semantic != nil {
+			sp.Semantic = *b.Semantic
+		}
+		if b.IdentityRoles != nil {
+			sp.IdentityRoles = strs(b.IdentityRoles)
+		}
+		if b.ServiceRoles != nil {
+			sp.ServiceRoles = strs(b.ServiceRoles)
+		}
+		if b.PostureCheckRoles != nil {
+			sp.PostureCheckRoles = strs(b.PostureCheckRoles)
+		}
+		if b.Tags != nil {
+			sp.Tags = tagsIn(b.Tags)
+		}
+		return nil
 	})
-	a.EdgeRouterPolicyUpdateEdgeRouterPolicyHandler = edge_router_policy.UpdateEdgeRouterPolicyHandlerFunc(func(p edge_router_policy.UpdateEdgeRouterPolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if err := checkName("name", str(b.Name)); err != nil {
+}
+
+// deleteServicePolicy answers DELETE /service-policies/{id}.
+func (s *Server) deleteServicePolicy(p service_policy.DeleteServicePolicyParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.ServicePolicies, p.ID)
+}
+
+// listServicePolicyIdentities answers GET /service-policies/{id}/identities.
+func (s *Server) listServicePolicyIdentities(p service_policy.ListServicePolicyIdentitiesParams, _ any) middleware.Responder {
+	return s.policyTargets(store.ServicePolicies, p.ID, store.ServicePolicyIdentities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.identityModel)
+}
+
+// listServicePolicyServices answers GET /service-policies/{id}/services.
+func (s *Server) listServicePolicyServices(p service_policy.ListServicePolicyServicesParams, _ any) middleware.Responder {
+	return s.policyTargets(store.ServicePolicies, p.ID, store.ServicePolicyServices, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.serviceAdminModel)
+}
+
+// listServicePolicyPostureChecks answers GET /service-policies/{id}/posture-checks.
+func (s *Server) listServicePolicyPostureChecks(p service_policy.ListServicePolicyPostureChecksParams, _ any) middleware.Responder {
+	return s.policyTargets(store.ServicePolicies, p.ID, store.ServicePolicyPostureChecks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.postureCheckModel)
+}
+
+// listEdgeRouterPolicies answers GET /edge-router-policies.
+func (s *Server) listEdgeRouterPolicies(p edge_router_policy.ListEdgeRouterPoliciesParams, _ any) middleware.Responder {
+	return s.listOf(store.EdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.edgeRouterPolicyModel)
+}
+
+// detailEdgeRouterPolicy answers GET /edge-router-policies/{id}.
+func (s *Server) detailEdgeRouterPolicy(p edge_router_policy.DetailEdgeRouterPolicyParams, _ any) middleware.Responder {
+	return s.detailOf(store.EdgeRouterPolicies, p.ID, s.edgeRouterPolicyModel)
+}
+
+// createEdgeRouterPolicy answers POST /edge-router-policies.
+func (s *Server) createEdgeRouterPolicy(p edge_router_policy.CreateEdgeRouterPolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	ep := &store.EdgeRouterPolicy{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Semantic: semanticIn(b.Semantic),
+		IdentityRoles: strs(b.IdentityRoles), EdgeRouterRoles: strs(b.EdgeRouterRoles)}
+	return s.createOf(p.HTTPRequest, store.EdgeRouterPolicies, ep)
+}
+
+// updateEdgeRouterPolicy answers PUT /edge-router-policies/{id}.
+func (s *Server) updateEdgeRouterPolicy(p edge_router_policy.UpdateEdgeRouterPolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.EdgeRouterPolicies, p.ID, func(r store.Record) error {
+		ep := r.(*store.EdgeRouterPolicy)
+		ep.Name, ep.Semantic = str(b.Name), semanticIn(b.Semantic)
+		ep.IdentityRoles, ep.EdgeRouterRoles = strs(b.IdentityRoles), strs(b.EdgeRouterRoles)
+		ep.Tags = tagsIn(b.Tags)
+		return nil
+	})
+}
+
+// patchEdgeRouterPolicy answers PATCH /edge-router-policies/{id}.
+func (s *Server) patchEdgeRouterPolicy(p edge_router_policy.PatchEdgeRouterPolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if b.Name != nil {
+		if err := checkName("name", *b.Name); err != nil {
 			return fail(err)
 		}
-		return s.updateOf(p.HTTPRequest, store.EdgeRouterPolicies, p.ID, func(r store.Record) error {
-			ep := r.(*store.EdgeRouterPolicy)
-			ep.Name, ep.Semantic = str(b.Name), semanticIn(b.Semantic)
-			ep.IdentityRoles, ep.EdgeRouterRoles = strs(b.IdentityRoles), strs(b.EdgeRouterRoles)
+	}
+	return s.updateOf(p.HTTPRequest, store.EdgeRouterPolicies, p.ID, func(r store.Record) error {
+		ep := r.(*store.EdgeRouterPolicy)
+		if b.Name != nil {
+			ep.Name = *b.Name
+		}
+		if b.Semantic != nil {
+			ep.Semantic = *b.Semantic
+		}
+		if b.IdentityRoles != nil {
+			ep.IdentityRoles = strs(b.IdentityRoles)
+		}
+		if b.EdgeRouterRoles != nil {
+			ep.EdgeRouterRoles = strs(b.EdgeRouterRoles)
+		}
+		if b.Tags != nil {
 			ep.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.EdgeRouterPolicyPatchEdgeRouterPolicyHandler = edge_router_policy.PatchEdgeRouterPolicyHandlerFunc(func(p edge_router_policy.PatchEdgeRouterPolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if b.Name != nil {
-			if err := checkName("name", *b.Name); err != nil {
-				return fail(err)
-			}
 		}
-		return s.updateOf(p.HTTPRequest, store.EdgeRouterPolicies, p.ID, func(r store.Record) error {
-			ep := r.(*store.EdgeRouterPolicy)
-			if b.Name != nil {
-				ep.Name = *b.Name
-			}
-			if b.Semantic != nil {
-				ep.Semantic = *b.Semantic
-			}
-			if b.IdentityRoles != nil {
-				ep.IdentityRoles = strs(b.IdentityRoles)
-			}
-			if b.EdgeRouterRoles != nil {
-				ep.EdgeRouterRoles = strs(b.EdgeRouterRoles)
-			}
-			if b.Tags != nil {
-				ep.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
-	})
-	a.EdgeRouterPolicyDeleteEdgeRouterPolicyHandler = edge_router_policy.DeleteEdgeRouterPolicyHandlerFunc(func(p edge_router_policy.DeleteEdgeRouterPolicyParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.EdgeRouterPolicies, p.ID)
-	})
-	a.EdgeRouterPolicyListEdgeRouterPolicyIdentitiesHandler = edge_router_policy.ListEdgeRouterPolicyIdentitiesHandlerFunc(func(p edge_router_policy.ListEdgeRouterPolicyIdentitiesParams, _ any) middleware.Responder {
-		return s.policyTargets(store.EdgeRouterPolicies, p.ID, store.EdgeRouterPolicyIdentities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.identityModel)
-	})
-	a.EdgeRouterPolicyListEdgeRouterPolicyEdgeRoutersHandler = edge_router_policy.ListEdgeRouterPolicyEdgeRoutersHandlerFunc(func(p edge_router_policy.ListEdgeRouterPolicyEdgeRoutersParams, _ any) middleware.Responder {
-		return s.policyTargets(store.EdgeRouterPolicies, p.ID, store.EdgeRouterPolicyRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.edgeRouterModel)
+		return nil
 	})
 }
 
-func (s *Server) registerServiceEdgeRouterPolicies(a *operations.EdgeManagementAPI) {
-	a.ServiceEdgeRouterPolicyListServiceEdgeRouterPoliciesHandler = service_edge_router_policy.ListServiceEdgeRouterPoliciesHandlerFunc(func(p service_edge_router_policy.ListServiceEdgeRouterPoliciesParams, _ any) middleware.Responder {
-		return s.listOf(store.ServiceEdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.serviceEdgeRouterPolicyModel)
+// deleteEdgeRouterPolicy answers DELETE /edge-router-policies/{id}.
+func (s *Server) deleteEdgeRouterPolicy(p edge_router_policy.DeleteEdgeRouterPolicyParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.EdgeRouterPolicies, p.ID)
+}
+
+// listEdgeRouterPolicyIdentities answers GET /edge-router-policies/{id}/identities.
+func (s *Server) listEdgeRouterPolicyIdentities(p edge_router_policy.ListEdgeRouterPolicyIdentitiesParams, _ any) middleware.Responder {
+	return s.policyTargets(store.EdgeRouterPolicies, p.ID, store.EdgeRouterPolicyIdentities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.identityModel)
+}
+
+// listEdgeRouterPolicyEdgeRouters answers GET /edge-router-policies/{id}/edge-routers.
+func (s *Server) listEdgeRouterPolicyEdgeRouters(p edge_router_policy.ListEdgeRouterPolicyEdgeRoutersParams, _ any) middleware.Responder {
+	return s.policyTargets(store.EdgeRouterPolicies, p.ID, store.EdgeRouterPolicyRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.edgeRouterModel)
+}
+
+// listServiceEdgeRouterPolicies answers GET /service-edge-router-policies.
+func (s *Server) listServiceEdgeRouterPolicies(p service_edge_router_policy.ListServiceEdgeRouterPoliciesParams, _ any) middleware.Responder {
+	return s.listOf(store.ServiceEdgeRouterPolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.serviceEdgeRouterPolicyModel)
+}
+
+// detailServiceEdgeRouterPolicy answers GET /service-edge-router-policies/{id}.
+func (s *Server) detailServiceEdgeRouterPolicy(p service_edge_router_policy.DetailServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
+	return s.detailOf(store.ServiceEdgeRouterPolicies, p.ID, s.serviceEdgeRouterPolicyModel)
+}
+
+// createServiceEdgeRouterPolicy answers POST /service-edge-router-policies.
+func (s *Server) createServiceEdgeRouterPolicy(p service_edge_router_policy.CreateServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	sp := &store.ServiceEdgeRouterPolicy{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Semantic: semanticIn(b.Semantic),
+		ServiceRoles: strs(b.ServiceRoles), EdgeRouterRoles: strs(b.EdgeRouterRoles)}
+	return s.createOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, sp)
+}
+
+// updateServiceEdgeRouterPolicy answers PUT /service-edge-router-policies/{id}.
+func (s *Server) updateServiceEdgeRouterPolicy(p service_edge_router_policy.UpdateServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, p.ID, func(r store.Record) error {
+		sp := r.(*store.ServiceEdgeRouterPolicy)
+		sp.Name, sp.Semantic = str(b.Name), semanticIn(b.Semantic)
+		sp.ServiceRoles, sp.EdgeRouterRoles = strs(b.ServiceRoles), strs(b.EdgeRouterRoles)
+		sp.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.ServiceEdgeRouterPolicyDetailServiceEdgeRouterPolicyHandler = service_edge_router_policy.DetailServiceEdgeRouterPolicyHandlerFunc(func(p service_edge_router_policy.DetailServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
-		return s.detailOf(store.ServiceEdgeRouterPolicies, p.ID, s.serviceEdgeRouterPolicyModel)
-	})
-	a.ServiceEdgeRouterPolicyCreateServiceEdgeRouterPolicyHandler = service_edge_router_policy.CreateServiceEdgeRouterPolicyHandlerFunc(func(p service_edge_router_policy.CreateServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if err := checkName("name", str(b.Name)); err != nil {
+}
+
+// patchServiceEdgeRouterPolicy answers PATCH /service-edge-router-policies/{id}.
+func (s *Server) patchServiceEdgeRouterPolicy(p service_edge_router_policy.PatchServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
+	b := p.Policy
+	if b.Name != nil {
+		if err := checkName("name", *b.Name); err != nil {
 			return fail(err)
 		}
-		sp := &store.ServiceEdgeRouterPolicy{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name), Semantic: semanticIn(b.Semantic),
-			ServiceRoles: strs(b.ServiceRoles), EdgeRouterRoles: strs(b.EdgeRouterRoles)}
-		return s.createOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, sp)
-	})
-	a.ServiceEdgeRouterPolicyUpdateServiceEdgeRouterPolicyHandler = service_edge_router_policy.UpdateServiceEdgeRouterPolicyHandlerFunc(func(p service_edge_router_policy.UpdateServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
-		b := p.Policy
-		if err := checkName("name", str(b.Name)); err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, p.ID, func(r store.Record) error {
-			sp := r.(*store.ServiceEdgeRouterPolicy)
-			sp.Name, sp.Semantic = str(b.Name), semanticIn(b.Semantic)
-			sp.ServiceRoles, sp.EdgeRouterRoles = strs(b.ServiceRoles), strs(b.EdgeRouterRoles)
-			sp.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.ServiceEdgeRouterPolicyPatchServiceEdgeRouterPolicyHandler = service_edge_router_policy.PatchServiceEdgeRouterPolicyHandlerFunc(func(p service_edge_router_policy.PatchServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
-		b := p.Policy
+	}
+	return s.updateOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, p.ID, func(r store.Record) error {
+		sp := r.(*store.ServiceEdgeRouterPolicy)
 		if b.Name != nil {
-			if err := checkName("name", *b.Name); err != nil {
-				return fail(err)
-			}
+			sp.Name = *b.Name
 		}
-		return s.updateOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, p.ID, func(r store.Record) error {
-			sp := r.(*store.ServiceEdgeRouterPolicy)
-			if b.Name != nil {
-				sp.Name = *b.Name
-			}
-			if b.Semantic != nil {
-				sp.Semantic = *b.Semantic
-			}
-			if b.ServiceRoles != nil {
-				sp.ServiceRoles = strs(b.ServiceRoles)
-			}
-			if b.EdgeRouterRoles != nil {
-				sp.EdgeRouterRoles = strs(b.EdgeRouterRoles)
-			}
-			if b.Tags != nil {
-				sp.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
+		if b.Semantic != nil {
+			sp.Semantic = *b.Semantic
+		}
+		if b.ServiceRoles != nil {
+			sp.ServiceRoles = strs(b.ServiceRoles)
+		}
+		if b.EdgeRouterRoles != nil {
+			sp.EdgeRouterRoles = strs(b.EdgeRouterRoles)
+		}
+		if b.Tags != nil {
+			sp.Tags = tagsIn(b.Tags)
+		}
+		return nil
 	})
-	a.ServiceEdgeRouterPolicyDeleteServiceEdgeRouterPolicyHandler = service_edge_router_policy.DeleteServiceEdgeRouterPolicyHandlerFunc(func(p service_edge_router_policy.DeleteServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, p.ID)
-	})
-	a.ServiceEdgeRouterPolicyListServiceEdgeRouterPolicyServicesHandler = service_edge_router_policy.ListServiceEdgeRouterPolicyServicesHandlerFunc(func(p service_edge_router_policy.ListServiceEdgeRouterPolicyServicesParams, _ any) middleware.Responder {
-		return s.policyTargets(store.ServiceEdgeRouterPolicies, p.ID, store.ServiceEdgeRouterPolicyServices, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.serviceAdminModel)
-	})
-	a.ServiceEdgeRouterPolicyListServiceEdgeRouterPolicyEdgeRoutersHandler = service_edge_router_policy.ListServiceEdgeRouterPolicyEdgeRoutersHandlerFunc(func(p service_edge_router_policy.ListServiceEdgeRouterPolicyEdgeRoutersParams, _ any) middleware.Responder {
-		return s.policyTargets(store.ServiceEdgeRouterPolicies, p.ID, store.ServiceEdgeRouterPolicyRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.edgeRouterModel)
-	})
+}
+
+// deleteServiceEdgeRouterPolicy answers DELETE /service-edge-router-policies/{id}.
+func (s *Server) deleteServiceEdgeRouterPolicy(p service_edge_router_policy.DeleteServiceEdgeRouterPolicyParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.ServiceEdgeRouterPolicies, p.ID)
+}
+
+// listServiceEdgeRouterPolicyServices answers GET /service-edge-router-policies/{id}/services.
+func (s *Server) listServiceEdgeRouterPolicyServices(p service_edge_router_policy.ListServiceEdgeRouterPolicyServicesParams, _ any) middleware.Responder {
+	return s.policyTargets(store.ServiceEdgeRouterPolicies, p.ID, store.ServiceEdgeRouterPolicyServices, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.serviceAdminModel)
+}
+
+// listServiceEdgeRouterPolicyEdgeRouters answers GET /service-edge-router-policies/{id}/edge-routers.
+func (s *Server) listServiceEdgeRouterPolicyEdgeRouters(p service_edge_router_policy.ListServiceEdgeRouterPolicyEdgeRoutersParams, _ any) middleware.Responder {
+	return s.policyTargets(store.ServiceEdgeRouterPolicies, p.ID, store.ServiceEdgeRouterPolicyRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, s.edgeRouterModel)
 }
 
 // policyTargets lists what one side of a policy selects.

@@ -6,7 +6,7 @@ import (
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/advisor"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
@@ -15,21 +15,20 @@ import (
 // Policy advice: GET /identities/{id}/policy-advice/{serviceId} explains
 // whether the identity can dial or bind the service (package advisor).
 
-func (s *Server) registerPolicyAdvice(a *operations.EdgeManagementAPI) {
-	a.IdentityGetIdentityPolicyAdviceHandler = identity.GetIdentityPolicyAdviceHandlerFunc(func(p identity.GetIdentityPolicyAdviceParams, _ any) middleware.Responder {
-		var out *models.PolicyAdvice
-		err := s.State.View(func(tx *store.Tx) error {
-			if !tx.Exists(store.Identities, p.ID) || !tx.Exists(store.Services, p.ServiceID) {
-				return errNotFound
-			}
-			out = s.policyAdviceModel(tx, advisor.Advise(tx, p.ID, p.ServiceID, s.routers().Online, time.Now()))
-			return nil
-		})
-		if err != nil {
-			return fail(err)
+// getIdentityPolicyAdvice answers GET /identities/{id}/policy-advice/{serviceId}.
+func (s *Server) getIdentityPolicyAdvice(p identity.GetIdentityPolicyAdviceParams, _ any) middleware.Responder {
+	var out *models.PolicyAdvice
+	err := s.State.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Identities, p.ID) || !tx.Exists(store.Services, p.ServiceID) {
+			return errNotFound
 		}
-		return ok(out)
+		out = s.policyAdviceModel(tx, advisor.Advise(tx, p.ID, p.ServiceID, s.routers().Online, time.Now()))
+		return nil
 	})
+	if err != nil {
+		return fail(err)
+	}
+	return ok(out)
 }
 
 func (s *Server) policyAdviceModel(tx *store.Tx, a *advisor.Advice) *models.PolicyAdvice {

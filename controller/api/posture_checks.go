@@ -6,7 +6,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/posture_check"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/store"
@@ -16,72 +15,81 @@ import (
 // Posture checks are polymorphic on typeId: the generated bodies are one
 // concrete type per check type, and each handler switches on them.
 
-func (s *Server) registerPostureChecks(a *operations.EdgeManagementAPI) {
-	a.PostureCheckListPostureChecksHandler = posture_check.ListPostureChecksHandlerFunc(func(p posture_check.ListPostureChecksParams, _ any) middleware.Responder {
-		return s.listOf(store.PostureChecks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.postureCheckModel)
-	})
-	a.PostureCheckDetailPostureCheckHandler = posture_check.DetailPostureCheckHandlerFunc(func(p posture_check.DetailPostureCheckParams, _ any) middleware.Responder {
-		return s.detailOf(store.PostureChecks, p.ID, s.postureCheckModel)
-	})
-	a.PostureCheckCreatePostureCheckHandler = posture_check.CreatePostureCheckHandlerFunc(func(p posture_check.CreatePostureCheckParams, _ any) middleware.Responder {
-		return s.createPostureCheck(p.HTTPRequest, p.PostureCheck)
-	})
-	a.PostureCheckUpdatePostureCheckHandler = posture_check.UpdatePostureCheckHandlerFunc(func(p posture_check.UpdatePostureCheckParams, _ any) middleware.Responder {
-		b := p.PostureCheck
-		if b == nil {
-			return fail(validationError("typeId", "is required", nil))
+// listPostureChecks answers GET /posture-checks.
+func (s *Server) listPostureChecks(p posture_check.ListPostureChecksParams, _ any) middleware.Responder {
+	return s.listOf(store.PostureChecks, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.postureCheckModel)
+}
+
+// detailPostureCheck answers GET /posture-checks/{id}.
+func (s *Server) detailPostureCheck(p posture_check.DetailPostureCheckParams, _ any) middleware.Responder {
+	return s.detailOf(store.PostureChecks, p.ID, s.postureCheckModel)
+}
+
+// handleCreatePostureCheck answers POST /posture-checks.
+func (s *Server) handleCreatePostureCheck(p posture_check.CreatePostureCheckParams, _ any) middleware.Responder {
+	return s.createPostureCheck(p.HTTPRequest, p.PostureCheck)
+}
+
+// updatePostureCheck answers PUT /posture-checks/{id}.
+func (s *Server) updatePostureCheck(p posture_check.UpdatePostureCheckParams, _ any) middleware.Responder {
+	b := p.PostureCheck
+	if b == nil {
+		return fail(validationError("typeId", "is required", nil))
+	}
+	if err := checkName("name", str(b.Name())); err != nil {
+		return fail(err)
+	}
+	next := &store.PostureCheck{}
+	if err := postureCheckFieldsIn(next, b); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.PostureChecks, p.ID, func(r store.Record) error {
+		pc := r.(*store.PostureCheck)
+		if pc.TypeID != next.TypeID {
+			return validationError("typeId", "must be the check's type "+pc.TypeID, next.TypeID)
 		}
-		if err := checkName("name", str(b.Name())); err != nil {
+		next.Meta = pc.Meta
+		next.Name, next.RoleAttributes, next.Tags = str(b.Name()), strs(b.RoleAttributes()), tagsIn(b.Tags())
+		*pc = *next
+		return nil
+	})
+}
+
+// handlePatchPostureCheck answers PATCH /posture-checks/{id}.
+func (s *Server) handlePatchPostureCheck(p posture_check.PatchPostureCheckParams, _ any) middleware.Responder {
+	b := p.PostureCheck
+	if b == nil {
+		return fail(validationError("typeId", "is required", nil))
+	}
+	if b.Name() != nil {
+		if err := checkName("name", *b.Name()); err != nil {
 			return fail(err)
 		}
-		next := &store.PostureCheck{}
-		if err := postureCheckFieldsIn(next, b); err != nil {
-			return fail(err)
-		}
-		return s.updateOf(p.HTTPRequest, store.PostureChecks, p.ID, func(r store.Record) error {
-			pc := r.(*store.PostureCheck)
-			if pc.TypeID != next.TypeID {
-				return validationError("typeId", "must be the check's type "+pc.TypeID, next.TypeID)
-			}
-			next.Meta = pc.Meta
-			next.Name, next.RoleAttributes, next.Tags = str(b.Name()), strs(b.RoleAttributes()), tagsIn(b.Tags())
-			*pc = *next
-			return nil
-		})
-	})
-	a.PostureCheckPatchPostureCheckHandler = posture_check.PatchPostureCheckHandlerFunc(func(p posture_check.PatchPostureCheckParams, _ any) middleware.Responder {
-		b := p.PostureCheck
-		if b == nil {
-			return fail(validationError("typeId", "is required", nil))
+	}
+	if err := checkPostureCheckPatch(b); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.PostureChecks, p.ID, func(r store.Record) error {
+		pc := r.(*store.PostureCheck)
+		if string(b.TypeID()) != pc.TypeID {
+			return validationError("typeId", "must be the check's type "+pc.TypeID, string(b.TypeID()))
 		}
 		if b.Name() != nil {
-			if err := checkName("name", *b.Name()); err != nil {
-				return fail(err)
-			}
+			pc.Name = *b.Name()
 		}
-		if err := checkPostureCheckPatch(b); err != nil {
-			return fail(err)
+		if b.RoleAttributes() != nil {
+			pc.RoleAttributes = strs(b.RoleAttributes())
 		}
-		return s.updateOf(p.HTTPRequest, store.PostureChecks, p.ID, func(r store.Record) error {
-			pc := r.(*store.PostureCheck)
-			if string(b.TypeID()) != pc.TypeID {
-				return validationError("typeId", "must be the check's type "+pc.TypeID, string(b.TypeID()))
-			}
-			if b.Name() != nil {
-				pc.Name = *b.Name()
-			}
-			if b.RoleAttributes() != nil {
-				pc.RoleAttributes = strs(b.RoleAttributes())
-			}
-			if b.Tags() != nil {
-				pc.Tags = tagsIn(b.Tags())
-			}
-			return patchPostureCheck(pc, b)
-		})
+		if b.Tags() != nil {
+			pc.Tags = tagsIn(b.Tags())
+		}
+		return patchPostureCheck(pc, b)
 	})
-	a.PostureCheckDeletePostureCheckHandler = posture_check.DeletePostureCheckHandlerFunc(func(p posture_check.DeletePostureCheckParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.PostureChecks, p.ID)
-	})
+}
+
+// deletePostureCheck answers DELETE /posture-checks/{id}.
+func (s *Server) deletePostureCheck(p posture_check.DeletePostureCheckParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.PostureChecks, p.ID)
 }
 
 func (s *Server) createPostureCheck(r *http.Request, b models.PostureCheckCreate) middleware.Responder {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-openapi/runtime"
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -249,7 +250,8 @@ func (s *Server) managementHandler() (http.Handler, error) {
 	a.Oauth2Auth = func(string, []string) (any, error) { return nil, errUnauthorized }
 	a.BearerAuthenticator = s.managementBearerAuthenticator
 	a.APIAuthorizer = adminOnly{}
-	s.registerManagement(a)
+	a.ApplicationJwtProducer = runtime.TextProducer()
+	s.routeManagement(a)
 	s.mgmt = a
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("management API: %w", err)

@@ -5,7 +5,6 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/service"
 	"github.com/ostium-net/ostium/controller/policy"
 	"github.com/ostium-net/ostium/controller/store"
@@ -19,157 +18,166 @@ const (
 	StrategyRandom       = "random"
 )
 
-// registerServicesAndPolicies assigns the handlers of services, configs and
-// config types, the three kinds of policy, posture checks and terminators.
-func (s *Server) registerServicesAndPolicies(a *operations.EdgeManagementAPI) {
-	s.registerServices(a)
-	s.registerConfigs(a)
-	s.registerPolicies(a)
-	s.registerPostureChecks(a)
-	s.registerTerminators(a)
+// listServices answers GET /services.
+func (s *Server) listServices(p service.ListServicesParams, _ any) middleware.Responder {
+	return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.serviceAdminModel)
 }
 
-func (s *Server) registerServices(a *operations.EdgeManagementAPI) {
-	a.ServiceListServicesHandler = service.ListServicesHandlerFunc(func(p service.ListServicesParams, _ any) middleware.Responder {
-		return s.listOf(store.Services, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.serviceAdminModel)
-	})
-	a.ServiceDetailServiceHandler = service.DetailServiceHandlerFunc(func(p service.DetailServiceParams, _ any) middleware.Responder {
-		return s.detailOf(store.Services, p.ID, s.serviceAdminModel)
-	})
-	a.ServiceCreateServiceHandler = service.CreateServiceHandlerFunc(func(p service.CreateServiceParams, _ any) middleware.Responder {
-		return s.createService(p.HTTPRequest, p.Service)
-	})
-	a.ServiceUpdateServiceHandler = service.UpdateServiceHandlerFunc(func(p service.UpdateServiceParams, _ any) middleware.Responder {
-		b := p.Service
-		if err := checkName("name", str(b.Name)); err != nil {
-			return fail(err)
-		}
-		strategy, err := terminatorStrategyIn(b.TerminatorStrategy)
-		if err != nil {
-			return fail(err)
-		}
-		var maxIdle int64
-		if b.MaxIdleTimeMillis != nil {
-			maxIdle = *b.MaxIdleTimeMillis
-		}
-		if err := checkMaxIdle(maxIdle); err != nil {
-			return fail(err)
-		}
-		configs, err := s.serviceConfigsIn(b.Configs)
-		if err != nil {
-			return fail(err)
-		}
-		// encryptionRequired is fixed at creation (see the spec).
-		return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
-			sv := r.(*store.Service)
-			sv.Name = str(b.Name)
-			sv.Configs = configs
-			sv.RoleAttributes = strs(b.RoleAttributes)
-			sv.TerminatorStrategy = strategy
-			sv.MaxIdleTimeMillis = maxIdle
-			sv.Tags = tagsIn(b.Tags)
-			return nil
-		})
-	})
-	a.ServicePatchServiceHandler = service.PatchServiceHandlerFunc(func(p service.PatchServiceParams, _ any) middleware.Responder {
-		b := p.Service
-		// Absent fields are nil and kept; present ones, zero values included, are set.
-		if b.Name != nil {
-			if err := checkName("name", *b.Name); err != nil {
-				return fail(err)
-			}
-		}
-		var strategy string
-		if b.TerminatorStrategy != nil {
-			var err error
-			if strategy, err = terminatorStrategyIn(*b.TerminatorStrategy); err != nil {
-				return fail(err)
-			}
-		}
-		if b.MaxIdleTimeMillis != nil {
-			if err := checkMaxIdle(*b.MaxIdleTimeMillis); err != nil {
-				return fail(err)
-			}
-		}
-		var configs []string
-		if b.Configs != nil {
-			var err error
-			if configs, err = s.serviceConfigsIn(b.Configs); err != nil {
-				return fail(err)
-			}
-		}
-		return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
-			sv := r.(*store.Service)
-			if b.Name != nil {
-				sv.Name = *b.Name
-			}
-			if b.Configs != nil {
-				sv.Configs = configs
-			}
-			if b.RoleAttributes != nil {
-				sv.RoleAttributes = strs(b.RoleAttributes)
-			}
-			if b.TerminatorStrategy != nil {
-				sv.TerminatorStrategy = strategy
-			}
-			if b.MaxIdleTimeMillis != nil {
-				sv.MaxIdleTimeMillis = *b.MaxIdleTimeMillis
-			}
-			if b.Tags != nil {
-				sv.Tags = tagsIn(b.Tags)
-			}
-			return nil
-		})
-	})
-	a.ServiceDeleteServiceHandler = service.DeleteServiceHandlerFunc(func(p service.DeleteServiceParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.Services, p.ID)
-	})
+// detailService answers GET /services/{id}.
+func (s *Server) detailService(p service.DetailServiceParams, _ any) middleware.Responder {
+	return s.detailOf(store.Services, p.ID, s.serviceAdminModel)
+}
 
-	// Related lists.
-	a.ServiceListServiceIdentitiesHandler = service.ListServiceIdentitiesHandlerFunc(func(p service.ListServiceIdentitiesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Services, p.ID) {
-			return fail(errNotFound)
-		}
-		return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return keys(policy.ServiceIdentities(tx, p.ID))
-		}, s.identityModel)
+// handleCreateService answers POST /services.
+func (s *Server) handleCreateService(p service.CreateServiceParams, _ any) middleware.Responder {
+	return s.createService(p.HTTPRequest, p.Service)
+}
+
+// updateService answers PUT /services/{id}.
+func (s *Server) updateService(p service.UpdateServiceParams, _ any) middleware.Responder {
+	b := p.Service
+	if err := checkName("name", str(b.Name)); err != nil {
+		return fail(err)
+	}
+	strategy, err := terminatorStrategyIn(b.TerminatorStrategy)
+	if err != nil {
+		return fail(err)
+	}
+	var maxIdle int64
+	if b.MaxIdleTimeMillis != nil {
+		maxIdle = *b.MaxIdleTimeMillis
+	}
+	if err := checkMaxIdle(maxIdle); err != nil {
+		return fail(err)
+	}
+	configs, err := s.serviceConfigsIn(b.Configs)
+	if err != nil {
+		return fail(err)
+	}
+	// encryptionRequired is fixed at creation (see the spec).
+	return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
+		sv := r.(*store.Service)
+		sv.Name = str(b.Name)
+		sv.Configs = configs
+		sv.RoleAttributes = strs(b.RoleAttributes)
+		sv.TerminatorStrategy = strategy
+		sv.MaxIdleTimeMillis = maxIdle
+		sv.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.ServiceListServiceEdgeRoutersHandler = service.ListServiceEdgeRoutersHandlerFunc(func(p service.ListServiceEdgeRoutersParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Services, p.ID) {
-			return fail(errNotFound)
+}
+
+// patchService answers PATCH /services/{id}.
+func (s *Server) patchService(p service.PatchServiceParams, _ any) middleware.Responder {
+	b := p.Service
+	// Absent fields are nil and kept; present ones, zero values included, are set.
+	if b.Name != nil {
+		if err := checkName("name", *b.Name); err != nil {
+			return fail(err)
 		}
-		return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return policy.ServiceEdgeRouters(tx, p.ID)
-		}, s.edgeRouterModel)
-	})
-	a.ServiceListServiceConfigsHandler = service.ListServiceConfigsHandlerFunc(func(p service.ListServiceConfigsParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Services, p.ID) {
-			return fail(errNotFound)
+	}
+	var strategy string
+	if b.TerminatorStrategy != nil {
+		var err error
+		if strategy, err = terminatorStrategyIn(*b.TerminatorStrategy); err != nil {
+			return fail(err)
 		}
-		return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			sv, err := store.Get[*store.Service](tx, store.Services, p.ID)
-			if err != nil {
-				return nil
-			}
-			return sv.Configs
-		}, s.configModel)
-	})
-	a.ServiceListServiceServicePoliciesHandler = service.ListServiceServicePoliciesHandlerFunc(func(p service.ListServiceServicePoliciesParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Services, p.ID) {
-			return fail(errNotFound)
+	}
+	if b.MaxIdleTimeMillis != nil {
+		if err := checkMaxIdle(*b.MaxIdleTimeMillis); err != nil {
+			return fail(err)
 		}
-		return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Sources(store.ServicePolicyServices, p.ID)
-		}, s.servicePolicyModel)
-	})
-	a.ServiceListServiceTerminatorsHandler = service.ListServiceTerminatorsHandlerFunc(func(p service.ListServiceTerminatorsParams, _ any) middleware.Responder {
-		if !s.State.Exists(store.Services, p.ID) {
-			return fail(errNotFound)
+	}
+	var configs []string
+	if b.Configs != nil {
+		var err error
+		if configs, err = s.serviceConfigsIn(b.Configs); err != nil {
+			return fail(err)
 		}
-		return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
-			return tx.Referencing(store.Terminators, "serviceId", p.ID)
-		}, s.terminatorModel)
+	}
+	return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
+		sv := r.(*store.Service)
+		if b.Name != nil {
+			sv.Name = *b.Name
+		}
+		if b.Configs != nil {
+			sv.Configs = configs
+		}
+		if b.RoleAttributes != nil {
+			sv.RoleAttributes = strs(b.RoleAttributes)
+		}
+		if b.TerminatorStrategy != nil {
+			sv.TerminatorStrategy = strategy
+		}
+		if b.MaxIdleTimeMillis != nil {
+			sv.MaxIdleTimeMillis = *b.MaxIdleTimeMillis
+		}
+		if b.Tags != nil {
+			sv.Tags = tagsIn(b.Tags)
+		}
+		return nil
 	})
+}
+
+// deleteService answers DELETE /services/{id}.
+func (s *Server) deleteService(p service.DeleteServiceParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.Services, p.ID)
+}
+
+// Related lists.
+
+// listServiceIdentities answers GET /services/{id}/identities.
+func (s *Server) listServiceIdentities(p service.ListServiceIdentitiesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Services, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Identities, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return keys(policy.ServiceIdentities(tx, p.ID))
+	}, s.identityModel)
+}
+
+// listServiceEdgeRouters answers GET /services/{id}/edge-routers.
+func (s *Server) listServiceEdgeRouters(p service.ListServiceEdgeRoutersParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Services, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.EdgeRouters, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return policy.ServiceEdgeRouters(tx, p.ID)
+	}, s.edgeRouterModel)
+}
+
+// listServiceConfigs answers GET /services/{id}/configs.
+func (s *Server) listServiceConfigs(p service.ListServiceConfigsParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Services, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Configs, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		sv, err := store.Get[*store.Service](tx, store.Services, p.ID)
+		if err != nil {
+			return nil
+		}
+		return sv.Configs
+	}, s.configModel)
+}
+
+// listServiceServicePolicies answers GET /services/{id}/service-policies.
+func (s *Server) listServiceServicePolicies(p service.ListServiceServicePoliciesParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Services, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.ServicePolicies, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Sources(store.ServicePolicyServices, p.ID)
+	}, s.servicePolicyModel)
+}
+
+// listServiceTerminators answers GET /services/{id}/terminators.
+func (s *Server) listServiceTerminators(p service.ListServiceTerminatorsParams, _ any) middleware.Responder {
+	if !s.State.Exists(store.Services, p.ID) {
+		return fail(errNotFound)
+	}
+	return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, func(tx *store.Tx) []string {
+		return tx.Referencing(store.Terminators, "serviceId", p.ID)
+	}, s.terminatorModel)
 }
 
 func (s *Server) createService(r *http.Request, b *models.ServiceCreate) middleware.Responder {

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/domain"
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/authentication"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/current_identity"
@@ -35,35 +35,44 @@ var errNoSessionOfToken = newErr(http.StatusNotFound, CodeNotFound, "this reques
 
 var errWrongPassword = newErr(http.StatusUnauthorized, CodeInvalidAuth, "wrong username or password")
 
-func (s *Server) registerManagementSession(a *operations.EdgeManagementAPI) {
-	a.AuthenticationAuthenticateHandler = authentication.AuthenticateHandlerFunc(func(p authentication.AuthenticateParams) middleware.Responder {
-		var creds models.Authenticate
-		if p.Credentials != nil {
-			creds = *p.Credentials
-		}
-		return s.authenticate(p.HTTPRequest, p.Method, &creds, true)
-	})
-	// An administrator with MFA enrolled completes the sign-in here, as on
-	// the client API (client_mfa.go); enrollment itself is done there.
-	a.AuthenticationAuthenticateMfaHandler = authentication.AuthenticateMfaHandlerFunc(func(p authentication.AuthenticateMfaParams, pr any) middleware.Responder {
-		return s.authenticateMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaAuth))
-	})
-	a.CurrentAPISessionGetCurrentAPISessionHandler = current_api_session.GetCurrentAPISessionHandlerFunc(func(p current_api_session.GetCurrentAPISessionParams, pr any) middleware.Responder {
-		return s.currentAPISession(pr)
-	})
-	a.CurrentAPISessionDeleteCurrentAPISessionHandler = current_api_session.DeleteCurrentAPISessionHandlerFunc(func(p current_api_session.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
-		return s.logout(p.HTTPRequest, pr)
-	})
-	a.CurrentIdentityGetCurrentIdentityHandler = current_identity.GetCurrentIdentityHandlerFunc(func(p current_identity.GetCurrentIdentityParams, pr any) middleware.Responder {
-		caller := principalOf(pr)
-		if caller == nil || caller.Identity == nil {
-			return fail(errNoSessionOfToken)
-		}
-		return s.detailOf(store.Identities, caller.Identity.ID, s.identityModel)
-	})
-	a.InformationalGetVersionHandler = informational.GetVersionHandlerFunc(func(p informational.GetVersionParams) middleware.Responder {
-		return ok(s.versionModel())
-	})
+// handleAuthenticate answers POST /authenticate.
+func (s *Server) handleAuthenticate(p authentication.AuthenticateParams) middleware.Responder {
+	var creds models.Authenticate
+	if p.Credentials != nil {
+		creds = *p.Credentials
+	}
+	return s.authenticate(p.HTTPRequest, p.Method, &creds, true)
+}
+
+// authenticateMfa answers POST /authenticate/mfa: an administrator with
+// MFA enrolled completes the sign-in here, as on the client API
+// (client_mfa.go); enrollment itself is done there.
+func (s *Server) authenticateMfa(p authentication.AuthenticateMfaParams, pr any) middleware.Responder {
+	return s.authenticateMFA(p.HTTPRequest, principalOf(pr), codeOf(p.MfaAuth))
+}
+
+// getCurrentAPISession answers GET /current-api-session.
+func (s *Server) getCurrentAPISession(p current_api_session.GetCurrentAPISessionParams, pr any) middleware.Responder {
+	return s.currentAPISession(pr)
+}
+
+// deleteCurrentAPISession answers DELETE /current-api-session.
+func (s *Server) deleteCurrentAPISession(p current_api_session.DeleteCurrentAPISessionParams, pr any) middleware.Responder {
+	return s.logout(p.HTTPRequest, pr)
+}
+
+// getCurrentIdentity answers GET /current-identity.
+func (s *Server) getCurrentIdentity(p current_identity.GetCurrentIdentityParams, pr any) middleware.Responder {
+	caller := principalOf(pr)
+	if caller == nil || caller.Identity == nil {
+		return fail(errNoSessionOfToken)
+	}
+	return s.detailOf(store.Identities, caller.Identity.ID, s.identityModel)
+}
+
+// getVersion answers GET /version.
+func (s *Server) getVersion(p informational.GetVersionParams) middleware.Responder {
+	return ok(s.versionModel())
 }
 
 // versionModel describes this build and where its APIs live.

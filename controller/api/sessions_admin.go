@@ -3,37 +3,43 @@ package api
 import (
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/api_session"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/session"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
 )
 
-// The administrators' view of API sessions and sessions: list, show, end.
-// Tokens are stored only as hashes and never shown.
-func (s *Server) registerSessionsAdmin(a *operations.EdgeManagementAPI) {
-	a.APISessionListAPISessionsHandler = api_session.ListAPISessionsHandlerFunc(func(p api_session.ListAPISessionsParams, _ any) middleware.Responder {
-		return s.listOf(store.APISessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.apiSessionAdminModel)
-	})
-	a.APISessionDetailAPISessionHandler = api_session.DetailAPISessionHandlerFunc(func(p api_session.DetailAPISessionParams, _ any) middleware.Responder {
-		return s.detailOf(store.APISessions, p.ID, s.apiSessionAdminModel)
-	})
-	a.APISessionDeleteAPISessionHandler = api_session.DeleteAPISessionHandlerFunc(func(p api_session.DeleteAPISessionParams, _ any) middleware.Responder {
-		// The store cascades to the API session's sessions.
-		r := s.deleteOf(p.HTTPRequest, store.APISessions, p.ID)
-		s.Activity.Forget(p.ID)
-		return r
-	})
-	a.SessionListSessionsHandler = session.ListSessionsHandlerFunc(func(p session.ListSessionsParams, _ any) middleware.Responder {
-		return s.listOf(store.Sessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.sessionAdminModel)
-	})
-	a.SessionDetailSessionHandler = session.DetailSessionHandlerFunc(func(p session.DetailSessionParams, _ any) middleware.Responder {
-		return s.detailOf(store.Sessions, p.ID, s.sessionAdminModel)
-	})
-	a.SessionDeleteSessionHandler = session.DeleteSessionHandlerFunc(func(p session.DeleteSessionParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.Sessions, p.ID)
-	})
+// listAPISessions answers GET /api-sessions.
+func (s *Server) listAPISessions(p api_session.ListAPISessionsParams, _ any) middleware.Responder {
+	return s.listOf(store.APISessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.apiSessionAdminModel)
+}
+
+// detailAPISession answers GET /api-sessions/{id}.
+func (s *Server) detailAPISession(p api_session.DetailAPISessionParams, _ any) middleware.Responder {
+	return s.detailOf(store.APISessions, p.ID, s.apiSessionAdminModel)
+}
+
+// deleteAPISession answers DELETE /api-sessions/{id}.
+func (s *Server) deleteAPISession(p api_session.DeleteAPISessionParams, _ any) middleware.Responder {
+	// The store cascades to the API session's sessions.
+	r := s.deleteOf(p.HTTPRequest, store.APISessions, p.ID)
+	s.Activity.Forget(p.ID)
+	return r
+}
+
+// listSessions answers GET /sessions.
+func (s *Server) listSessions(p session.ListSessionsParams, _ any) middleware.Responder {
+	return s.listOf(store.Sessions, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.sessionAdminModel)
+}
+
+// detailSession answers GET /sessions/{id}.
+func (s *Server) detailSession(p session.DetailSessionParams, _ any) middleware.Responder {
+	return s.detailOf(store.Sessions, p.ID, s.sessionAdminModel)
+}
+
+// deleteSession answers DELETE /sessions/{id}.
+func (s *Server) deleteSession(p session.DeleteSessionParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.Sessions, p.ID)
 }
 
 func (s *Server) apiSessionAdminModel(tx *store.Tx, rec store.Record) any {

@@ -3,7 +3,6 @@ package api
 import (
 	"github.com/go-openapi/runtime/middleware"
 
-	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/terminator"
 	"github.com/ostium-net/ostium/controller/store"
 	"github.com/ostium-net/ostium/sdk/restapi/models"
@@ -17,72 +16,81 @@ const (
 	maxTerminatorAddress        = 1024
 )
 
-func (s *Server) registerTerminators(a *operations.EdgeManagementAPI) {
-	a.TerminatorListTerminatorsHandler = terminator.ListTerminatorsHandlerFunc(func(p terminator.ListTerminatorsParams, _ any) middleware.Responder {
-		return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.terminatorModel)
+// listTerminators answers GET /terminators.
+func (s *Server) listTerminators(p terminator.ListTerminatorsParams, _ any) middleware.Responder {
+	return s.listOf(store.Terminators, listParams{p.Filter, p.Sort, p.Limit, p.Offset}, nil, s.terminatorModel)
+}
+
+// detailTerminator answers GET /terminators/{id}.
+func (s *Server) detailTerminator(p terminator.DetailTerminatorParams, _ any) middleware.Responder {
+	return s.detailOf(store.Terminators, p.ID, s.terminatorModel)
+}
+
+// createTerminator answers POST /terminators.
+func (s *Server) createTerminator(p terminator.CreateTerminatorParams, _ any) middleware.Responder {
+	b := p.Terminator
+	t := &store.Terminator{Meta: store.Meta{Tags: tagsIn(b.Tags)}}
+	if err := terminatorFieldsIn(t, str(b.Service), str(b.Router), str(b.Binding), str(b.Address), b.Identity, b.Cost, string(b.Precedence)); err != nil {
+		return fail(err)
+	}
+	return s.createOf(p.HTTPRequest, store.Terminators, t)
+}
+
+// updateTerminator answers PUT /terminators/{id}.
+func (s *Server) updateTerminator(p terminator.UpdateTerminatorParams, _ any) middleware.Responder {
+	b := p.Terminator
+	next := &store.Terminator{}
+	if err := terminatorFieldsIn(next, str(b.Service), str(b.Router), str(b.Binding), str(b.Address), b.Identity, b.Cost, string(b.Precedence)); err != nil {
+		return fail(err)
+	}
+	return s.updateOf(p.HTTPRequest, store.Terminators, p.ID, func(r store.Record) error {
+		t := r.(*store.Terminator)
+		t.ServiceID, t.RouterID, t.Binding, t.Address = next.ServiceID, next.RouterID, next.Binding, next.Address
+		t.Identity, t.Cost, t.Precedence = next.Identity, next.Cost, next.Precedence
+		t.Tags = tagsIn(b.Tags)
+		return nil
 	})
-	a.TerminatorDetailTerminatorHandler = terminator.DetailTerminatorHandlerFunc(func(p terminator.DetailTerminatorParams, _ any) middleware.Responder {
-		return s.detailOf(store.Terminators, p.ID, s.terminatorModel)
-	})
-	a.TerminatorCreateTerminatorHandler = terminator.CreateTerminatorHandlerFunc(func(p terminator.CreateTerminatorParams, _ any) middleware.Responder {
-		b := p.Terminator
-		t := &store.Terminator{Meta: store.Meta{Tags: tagsIn(b.Tags)}}
-		if err := terminatorFieldsIn(t, str(b.Service), str(b.Router), str(b.Binding), str(b.Address), b.Identity, b.Cost, string(b.Precedence)); err != nil {
-			return fail(err)
+}
+
+// patchTerminator answers PATCH /terminators/{id}.
+func (s *Server) patchTerminator(p terminator.PatchTerminatorParams, _ any) middleware.Responder {
+	b := p.Terminator
+	return s.updateOf(p.HTTPRequest, store.Terminators, p.ID, func(r store.Record) error {
+		t := r.(*store.Terminator)
+		service, router, binding, address, identity := t.ServiceID, t.RouterID, t.Binding, t.Address, t.Identity
+		cost := ptr(models.TerminatorCost(t.Cost))
+		precedence := t.Precedence
+		if b.Service != nil {
+			service = *b.Service
 		}
-		return s.createOf(p.HTTPRequest, store.Terminators, t)
-	})
-	a.TerminatorUpdateTerminatorHandler = terminator.UpdateTerminatorHandlerFunc(func(p terminator.UpdateTerminatorParams, _ any) middleware.Responder {
-		b := p.Terminator
-		next := &store.Terminator{}
-		if err := terminatorFieldsIn(next, str(b.Service), str(b.Router), str(b.Binding), str(b.Address), b.Identity, b.Cost, string(b.Precedence)); err != nil {
-			return fail(err)
+		if b.Router != nil {
+			router = *b.Router
 		}
-		return s.updateOf(p.HTTPRequest, store.Terminators, p.ID, func(r store.Record) error {
-			t := r.(*store.Terminator)
-			t.ServiceID, t.RouterID, t.Binding, t.Address = next.ServiceID, next.RouterID, next.Binding, next.Address
-			t.Identity, t.Cost, t.Precedence = next.Identity, next.Cost, next.Precedence
+		if b.Binding != nil {
+			binding = *b.Binding
+		}
+		if b.Address != nil {
+			address = *b.Address
+		}
+		if b.Identity != nil {
+			identity = *b.Identity
+		}
+		if b.Cost != nil {
+			cost = ptr(models.TerminatorCost(*b.Cost))
+		}
+		if b.Precedence != nil {
+			precedence = *b.Precedence
+		}
+		if b.Tags != nil {
 			t.Tags = tagsIn(b.Tags)
-			return nil
-		})
+		}
+		return terminatorFieldsIn(t, service, router, binding, address, identity, cost, precedence)
 	})
-	a.TerminatorPatchTerminatorHandler = terminator.PatchTerminatorHandlerFunc(func(p terminator.PatchTerminatorParams, _ any) middleware.Responder {
-		b := p.Terminator
-		return s.updateOf(p.HTTPRequest, store.Terminators, p.ID, func(r store.Record) error {
-			t := r.(*store.Terminator)
-			service, router, binding, address, identity := t.ServiceID, t.RouterID, t.Binding, t.Address, t.Identity
-			cost := ptr(models.TerminatorCost(t.Cost))
-			precedence := t.Precedence
-			if b.Service != nil {
-				service = *b.Service
-			}
-			if b.Router != nil {
-				router = *b.Router
-			}
-			if b.Binding != nil {
-				binding = *b.Binding
-			}
-			if b.Address != nil {
-				address = *b.Address
-			}
-			if b.Identity != nil {
-				identity = *b.Identity
-			}
-			if b.Cost != nil {
-				cost = ptr(models.TerminatorCost(*b.Cost))
-			}
-			if b.Precedence != nil {
-				precedence = *b.Precedence
-			}
-			if b.Tags != nil {
-				t.Tags = tagsIn(b.Tags)
-			}
-			return terminatorFieldsIn(t, service, router, binding, address, identity, cost, precedence)
-		})
-	})
-	a.TerminatorDeleteTerminatorHandler = terminator.DeleteTerminatorHandlerFunc(func(p terminator.DeleteTerminatorParams, _ any) middleware.Responder {
-		return s.deleteOf(p.HTTPRequest, store.Terminators, p.ID)
-	})
+}
+
+// deleteTerminator answers DELETE /terminators/{id}.
+func (s *Server) deleteTerminator(p terminator.DeleteTerminatorParams, _ any) middleware.Responder {
+	return s.deleteOf(p.HTTPRequest, store.Terminators, p.ID)
 }
 
 // terminatorFieldsIn checks and sets a terminator's fields. The service and
