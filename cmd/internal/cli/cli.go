@@ -128,7 +128,7 @@ list, show, update and delete its entities, enroll identities and dial services.
 	})
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table, json or yaml (create identity/edge-router and enroll: a file to write)")
 	root.AddCommand(a.loginCmd(), a.logoutCmd(), a.listCmd(), a.showCmd(), a.deleteCmd(),
-		a.createCmd(), a.updateCmd(), a.enrollCmd(), a.dialCmd(), a.clusterCmd(), a.policyAdvisorCmd())
+		a.createCmd(), a.updateCmd(), a.enrollCmd(), a.dialCmd(), a.clusterCmd(), a.policyAdvisorCmd(), a.benchCmd())
 	if env.Quickstart != nil {
 		root.AddCommand(a.quickstartCmd())
 	}
