@@ -40,8 +40,14 @@ test:
 soak:
 	$(GO) test -race -tags soak -run 'Soak' -timeout 90m ./...
 
+# bench runs every Go benchmark, then measures a local network (data plane next
+# to a TLS relay chain, controller rates against clients) and writes the report
+# with its plots to $(BENCH_OUT): report.md, summary.md, results.json, *.png.
+BENCH_OUT ?= bench-out
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 20m ./...
+	$(GO) run ./cmd/internal/benchreport -out $(BENCH_OUT) -command 'make bench'
 
 $(SWAGGER):
 	@mkdir -p $(TOOLS)

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/ostium-net/ostium/cmd/internal/loadgen"
+)
+
+// Files the report is made of, in its directory.
+const (
+	reportFile     = "report.md"
+	summaryFile    = "summary.md"
+	resultsFile    = "results.json"
+	throughputPNG  = "throughput.png"
+	latencyPNG     = "latency.png"
+	rateControlPNG = "controller-rates.png"
+)
+
+// Meta says where and when the results were measured.
+type Meta struct {
+	When    time.Time
+	Machine string
+	Command string
+}
+
+// dataplane targets in the order they are shown, with their labels.
+var targets = []struct{ name, label, short string }{
+	{"ostium", "Ostium SDK → router → SDK", "Ostium, SDK to SDK"},
+	{"ostium-tunnel", "Ostium SDK → router → host tunneler → TCP, end-to-end encrypted", "Ostium, to a host tunneler (e2e encrypted)"},
+	{"tls-relay", "TLS relay chain (baseline)", "TLS relay chain (baseline)"},
+}
+
+// headroom raises the top of p's Y axis so a legend at the top does not
+// cover the lines.
+func headroom(p *plot.Plot, lines []any) {
+	top := 0.0
+	for _, l := range lines {
+		if xy, ok := l.(plotter.XYs); ok {
+			for _, pt := range xy {
+				top = max(top, pt.Y)
+			}
+		}
+	}
+	p.Y.Max = top * 1.4
+}
+
+// Render writes the Markdown report, the short summary, the results as JSON
+// and the plots into dir.
+func Render(dir string, results []loadgen.Result, meta Meta) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report directory: %w", err)
+	}
+	raw, err := loadgen.MarshalResults(results)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, resultsFile), raw, 0o644); err != nil {
+		return fmt.Errorf("write results: %w", err)
+	}
+	var plots []string
+	for _, p := range []struct {
+		file string
+		make func([]loadgen.Result) (*plot.Plot, error)
+	}{{throughputPNG, throughputPlot}, {latencyPNG, latencyPlot}, {rateControlPNG, controllerPlot}} {
+		pl, err := p.make(results)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", p.file, err)
+		}
+		if pl == nil {
+			continue // nothing of that kind was measured
+		}
+		if err := pl.Save(16*vg.Centimeter, 10*vg.Centimeter, filepath.Join(dir, p.file)); err != nil {
+			return fmt.Errorf("plot %s: %w", p.file, err)
+		}
+		plots = append(plots, p.file)
+	}
+	summary := summaryTable(results)
+	if err := os.WriteFile(filepath.Join(dir, summaryFile), []byte(summary), 0o644); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Ostium benchmark report\n\n")
+	fmt.Fprintf(&b, "Measured %s on %s.\n\nReproduce with `%s`.\n\n", meta.When.UTC().Format("2006-01-02 15:04 MST"), meta.Machine, meta.Command)
+	b.WriteString("Every figure comes from one run on one machine. Data-plane figures are set next to a TLS relay\n" +
+		"chain (client TLS → relay → TLS echo server) measured in the same run: the ratios carry over to\n" +
+		"other machines, the absolute figures do not. All paths echo; bulk throughput counts the bytes sent\n" +
+		"and verified once.\n\n## Summary\n\n")
+	b.WriteString(summary)
+	for _, p := range plots {
+		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(p, ".png"), p)
+	}
+	b.WriteString("\n## Every scenario\n\n| scenario | clients | ops | errors | ops/s | MB/s | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range results {
+		mbs := ""
+		if r.Bytes > 0 {
+			mbs = fmt.Sprintf("%.1f", r.Throughput()/1e6)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %.1f | %s | %s | %s | %s | %s |\n", r.Scenario, r.Concurrency, r.Ops, r.Errors, r.Rate(), mbs,
+			dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max))
+	}
+	if err := os.WriteFile(filepath.Join(dir, reportFile), b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "–"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%d µs", d.Microseconds())
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000)
+	}
+}
+
+// find returns the result of scenario at concurrency (0: the highest
+// measured).
+func find(results []loadgen.Result, scenario string, concurrency int) (loadgen.Result, bool) {
+	var best loadgen.Result
+	found := false
+	for _, r := range results {
+		if r.Scenario != scenario || (concurrency > 0 && r.Concurrency != concurrency) {
+			continue
+		}
+		if !found || r.Concurrency > best.Concurrency {
+			best, found = r, true
+		}
+	}
+	return best, found
+}
+
+func ratio(a, b float64) string {
+	if b == 0 || a == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.2f×", a/b)
+}
+
+// summaryTable is the table the README shows: each Ostium data-plane figure
+// next to the baseline's, then the controller's rates.
+func summaryTable(results []loadgen.Result) string {
+	var b strings.Builder
+	b.WriteString("| measure | Ostium | TLS relay chain | Ostium / relay |\n|---|---:|---:|---:|\n")
+	row := func(label, a, r, ratio string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", label, a, r, ratio) }
+	for _, t := range targets[:2] {
+		for _, c := range []int{1, 0} {
+			o, ok1 := find(results, t.name+"-bulk", c)
+			r, ok2 := find(results, "tls-relay-bulk", o.Concurrency)
+			if !ok1 || !ok2 || (c == 0 && o.Concurrency == 1) {
+				continue
+			}
+			row(fmt.Sprintf("%s, bulk, %s", t.label, connections(o.Concurrency)), fmt.Sprintf("%.0f MB/s", o.Throughput()/1e6),
+				fmt.Sprintf("%.0f MB/s", r.Throughput()/1e6), ratio(o.Throughput(), r.Throughput()))
+		}
+		o, ok1 := find(results, t.name+"-rtt", 1)
+		r, ok2 := find(results, "tls-relay-rtt", 1)
+		if ok1 && ok2 {
+			row(t.label+", 64-byte round trip p50", dur(o.P50), dur(r.P50), ratio(float64(o.P50), float64(r.P50)))
+			row(t.label+", 64-byte round trip p99", dur(o.P99), dur(r.P99), ratio(float64(o.P99), float64(r.P99)))
+		}
+	}
+	var ctl []loadgen.Result
+	for _, r := range results {
+		if !isDataplane(r.Scenario) {
+			ctl = append(ctl, r)
+		}
+	}
+	if len(ctl) > 0 {
+		b.WriteString("\n| controller scenario | clients | per second | p50 | p99 | errors |\n|---|---:|---:|---:|---:|---:|\n")
+		seen := map[string]bool{}
+		for _, r := range ctl {
+			if seen[r.Scenario] {
+				continue
+			}
+			seen[r.Scenario] = true
+			top, _ := find(ctl, r.Scenario, 8)
+			if top.Ops == 0 {
+				top, _ = find(ctl, r.Scenario, 0)
+			}
+			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %d |\n", top.Scenario, top.Concurrency, top.Rate(), dur(top.P50), dur(top.P99), top.Errors)
+		}
+	}
+	return b.String()
+}
+
+func connections(n int) string {
+	if n == 1 {
+		return "1 connection"
+	}
+	return fmt.Sprintf("%d connections", n)
+}
+
+func isDataplane(scenario string) bool {
+	return strings.HasSuffix(scenario, "-bulk") || strings.HasSuffix(scenario, "-rtt")
+}
+
+// series returns (concurrency, f(result)) points of scenario, by concurrency.
+func series(results []loadgen.Result, scenario string, f func(loadgen.Result) float64) plotter.XYs {
+	var rs []loadgen.Result
+	for _, r := range results {
+		if r.Scenario == scenario {
+			rs = append(rs, r)
+		}
+	}
+	slices.SortFunc(rs, func(a, b loadgen.Result) int { return cmp.Compare(a.Concurrency, b.Concurrency) })
+	xy := make(plotter.XYs, len(rs))
+	for i, r := range rs {
+		xy[i].X, xy[i].Y = float64(r.Concurrency), f(r)
+	}
+	return xy
+}
+
+func throughputPlot(results []loadgen.Result) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Bulk throughput (echoed, verified)"
+	p.X.Label.Text = "connections"
+	p.Y.Label.Text = "MB/s"
+	p.Y.Min = 0
+	var lines []any
+	for _, t := range targets {
+		if xy := series(results, t.name+"-bulk", func(r loadgen.Result) float64 { return r.Throughput() / 1e6 }); len(xy) > 0 {
+			lines = append(lines, t.short, xy)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	headroom(p, lines)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	return p, plotutil.AddLinePoints(p, lines...)
+}
+
+func latencyPlot(results []loadgen.Result) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "64-byte round trip, 1 connection"
+	p.Y.Label.Text = "µs"
+	var names []string
+	var rs []loadgen.Result
+	for _, t := range targets {
+		if r, ok := find(results, t.name+"-rtt", 1); ok && r.Ops > 0 {
+			names = append(names, strings.TrimSuffix(t.name, "-rtt"))
+			rs = append(rs, r)
+		}
+	}
+	if len(rs) == 0 {
+		return nil, nil
+	}
+	w := vg.Points(22)
+	for i, pct := range []struct {
+		label string
+		of    func(loadgen.Result) time.Duration
+	}{{"p50", func(r loadgen.Result) time.Duration { return r.P50 }}, {"p90", func(r loadgen.Result) time.Duration { return r.P90 }},
+		{"p99", func(r loadgen.Result) time.Duration { return r.P99 }}} {
+		vals := make(plotter.Values, len(rs))
+		for j, r := range rs {
+			vals[j] = float64(pct.of(r).Microseconds())
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.Offset = w * vg.Length(i-1)
+		bars.Color = plotutil.Color(i)
+		bars.LineStyle.Width = 0
+		p.Add(bars)
+		p.Legend.Add(pct.label, bars)
+	}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.NominalX(names...)
+	return p, nil
+}
+
+func controllerPlot(results []loadgen.Result) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Controller: operations per second against clients"
+	p.X.Label.Text = "clients"
+	p.Y.Label.Text = "per second"
+	p.Y.Min = 0
+	var lines []any
+	seen := map[string]bool{}
+	for _, r := range results {
+		if isDataplane(r.Scenario) || seen[r.Scenario] {
+			continue
+		}
+		seen[r.Scenario] = true
+		if xy := series(results, r.Scenario, loadgen.Result.Rate); len(xy) > 1 {
+			lines = append(lines, r.Scenario, xy)
+		}
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	headroom(p, lines)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	return p, plotutil.AddLinePoints(p, lines...)
+}
