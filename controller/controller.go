@@ -220,12 +220,18 @@ func open(cfg Config, log *slog.Logger, bootstrap, offline bool, metrics prometh
 	if err != nil {
 		return nil, fmt.Errorf("load PKI (run `ostium-controller init` first?): %w", err)
 	}
+	// The store is raft's state machine: the raft log is synced before an
+	// entry commits, so the store need not sync its own commits.
 	s, err := store.Open(filepath.Join(cfg.DataDir, "ctrl.db"), store.Options{
-		Hooks:  []store.ChangeHook{policy.Hook, oidc.RevocationHook},
-		Settle: []store.SettleHook{access.Settle},
+		Rebuildable: true,
+		Hooks:       []store.ChangeHook{policy.Hook, oidc.RevocationHook},
+		Settle:      []store.SettleHook{access.Settle},
 	})
 	if err != nil {
 		return nil, err
+	}
+	if aside := s.SetAside(); aside != "" {
+		log.Warn("the machine stopped while the store was open; it was set aside and is rebuilt from the raft snapshot and log", "setAside", aside)
 	}
 	id, err := nodeID(cfg)
 	if err != nil {

@@ -278,7 +278,18 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	rc.Logger = hlog
 	// The store survives restarts on its own; raft only needs to replay the
 	// entries after the store's applied index, which the FSM skips itself.
-	rc.NoSnapshotRestoreOnStart = true
+	// A store behind raft's latest snapshot (one set aside after the machine
+	// stopped, or removed by hand) cannot be caught up from the log, whose
+	// older entries are compacted: it is restored from the snapshot first.
+	restore, err := storeBehindSnapshot(s, snaps)
+	if err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	rc.NoSnapshotRestoreOnStart = !restore
+	if restore {
+		cfg.Logger.Warn("the store is behind raft's latest snapshot; restoring the snapshot and replaying the log after it")
+	}
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.LeaderLeaseTimeout = cfg.HeartbeatTimeout / 2
 	rc.ElectionTimeout = cfg.ElectionTimeout
@@ -329,6 +340,23 @@ func (n *Node) closeStores() {
 	if n.logs != nil {
 		_ = n.logs.Close()
 	}
+}
+
+// storeBehindSnapshot reports whether the store has applied less than raft's
+// latest snapshot holds.
+func storeBehindSnapshot(s *store.Store, snaps raft.SnapshotStore) (bool, error) {
+	metas, err := snaps.List()
+	if err != nil {
+		return false, fmt.Errorf("cluster: list snapshots: %w", err)
+	}
+	if len(metas) == 0 {
+		return false, nil
+	}
+	applied, err := s.AppliedIndex()
+	if err != nil {
+		return false, fmt.Errorf("cluster: read applied index: %w", err)
+	}
+	return applied < metas[0].Index, nil
 }
 
 // HadState reports whether the node found raft state when it started: it is

@@ -80,7 +80,7 @@ func startNode(t testing.TB, p *testPKI, id, dir, bind string, bootstrap bool) *
 // startNodeWith is startNode with a chance to change the node's configuration.
 func startNodeWith(t testing.TB, p *testPKI, id, dir, bind string, bootstrap bool, configure func(*cluster.Config)) *node {
 	t.Helper()
-	s, err := store.Open(filepath.Join(dir, "ctrl.db"), store.Options{})
+	s, err := store.Open(filepath.Join(dir, "ctrl.db"), store.Options{Rebuildable: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,9 @@ type Store struct {
 	hooks   []ChangeHook
 	settles []SettleHook
 
+	rebuildable bool
+	setAside    string
+
 	lmu       sync.Mutex
 	listeners map[int]Listener
 	nextL     int
@@ -75,6 +78,11 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks that build
 	// large fixtures; never for a real controller.
 	NoSync bool
+	// Rebuildable says the database can always be made again from
+	// elsewhere (the raft log and raft's snapshots), so commits skip fsync
+	// and a file left open when the machine stopped is set aside at the
+	// next Open instead of trusted. See durability.go.
+	Rebuildable bool
 	// Hooks run inside every writing transaction, in order.
 	Hooks []ChangeHook
 	// Settle hooks run once per entry, after its command, in order.
@@ -87,14 +95,26 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
-	s := &Store{path: path, hooks: opts.Hooks, settles: opts.Settle, listeners: map[int]Listener{}}
-	db, err := openDB(path, opts.NoSync)
+	s := &Store{path: path, hooks: opts.Hooks, settles: opts.Settle, listeners: map[int]Listener{}, rebuildable: opts.Rebuildable}
+	if opts.Rebuildable {
+		aside, err := prepareRebuildable(path)
+		if err != nil {
+			return nil, err
+		}
+		s.setAside = aside
+	}
+	db, err := openDB(path, opts.NoSync || opts.Rebuildable)
 	if err != nil {
 		return nil, err
 	}
 	s.db = db
 	return s, nil
 }
+
+// SetAside is where Open moved a database that the machine's stop may have
+// left incomplete (see Options.Rebuildable), or "" when it found none. The
+// store is then empty and must be rebuilt.
+func (s *Store) SetAside() string { return s.setAside }
 
 func openDB(path string, noSync bool) (*bolt.DB, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, FreelistType: bolt.FreelistMapType})
@@ -161,9 +181,17 @@ func (s *Store) Close() error {
 	if s.db == nil {
 		return nil
 	}
+	var syncErr error
+	if s.rebuildable {
+		syncErr = s.db.Sync()
+	}
 	err := s.db.Close()
 	s.db = nil
-	return err
+	if err == nil && syncErr == nil && s.rebuildable {
+		// Only a database known to be on disk loses its marker.
+		err = closeRebuildable(s.path)
+	}
+	return errors.Join(syncErr, err)
 }
 
 // AddHook appends a change hook. Call it before the first Apply.
