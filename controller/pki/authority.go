@@ -78,6 +78,8 @@ type Authority struct {
 	interPool   *x509.CertPool // signing CA and its chain
 	bundlePEM   []byte
 	cacertsBody []byte
+
+	goodSignatures signatureMemo
 }
 
 // Load reads and checks the authority's files: the signing CA must chain to a

@@ -292,6 +292,14 @@ func TestVerifyClientCert(t *testing.T) {
 	expired := mustLeaf(t, "expired", a.signingCert, a.signingKey, key.Public(), now.Add(-2*time.Hour), now.Add(-time.Hour), x509.ExtKeyUsageClientAuth)
 	serverOnly := mustLeaf(t, "server-only", a.signingCert, a.signingKey, key.Public(), now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageServerAuth)
 	byRoot := mustLeaf(t, "by-root", a.roots[0], rootKey, key.Public(), now.Add(-time.Hour), now.Add(time.Hour), x509.ExtKeyUsageClientAuth)
+	// Ours, byte for byte, but for the last byte of its signature: checked
+	// after the genuine one was verified (and remembered), it must still fail.
+	forgedRaw := bytes.Clone(ours.Cert.Raw)
+	forgedRaw[len(forgedRaw)-1] ^= 0x01
+	forged, err := x509.ParseCertificate(forgedRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct {
 		name  string
@@ -300,6 +308,8 @@ func TestVerifyClientCert(t *testing.T) {
 	}{
 		{"ours", []*x509.Certificate{ours.Cert}, nil},
 		{"ours with client-sent intermediate", []*x509.Certificate{ours.Cert, a.SigningCert()}, nil},
+		{"ours again, its signature remembered", []*x509.Certificate{ours.Cert}, nil},
+		{"ours with an altered signature", []*x509.Certificate{forged}, ErrForeignCA},
 		{"other authority", []*x509.Certificate{theirs.Cert}, ErrForeignCA},
 		{"other authority with our intermediate sent along", []*x509.Certificate{theirs.Cert, a.SigningCert()}, ErrForeignCA},
 		{"self-signed CA", []*x509.Certificate{rogue, selfCA}, ErrForeignCA},

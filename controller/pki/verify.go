@@ -2,11 +2,13 @@ package pki
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 )
 
@@ -34,7 +36,7 @@ func (a *Authority) VerifyClientCert(chain []*x509.Certificate) error {
 		return fmt.Errorf("%w: no client certificate", ErrInvalidCert)
 	}
 	leaf := chain[0]
-	if !bytes.Equal(leaf.RawIssuer, a.signingCert.RawSubject) || leaf.CheckSignatureFrom(a.signingCert) != nil {
+	if !bytes.Equal(leaf.RawIssuer, a.signingCert.RawSubject) || !a.signedBySigningCA(leaf) {
 		return fmt.Errorf("%w: %q is not signed by %q", ErrForeignCA, leaf.Subject, a.signingCert.Subject)
 	}
 	now := time.Now()
@@ -55,6 +57,47 @@ func (a *Authority) VerifyClientCert(chain []*x509.Certificate) error {
 		}
 	}
 	return nil
+}
+
+// signedBySigningCA checks the leaf's signature once per certificate: a
+// client that signs in again and again presents the same bytes, and the
+// signing CA of an Authority never changes. Only good signatures are
+// remembered, by a hash of the whole certificate.
+func (a *Authority) signedBySigningCA(leaf *x509.Certificate) bool {
+	key := sha256.Sum256(leaf.Raw)
+	if a.goodSignatures.has(key) {
+		return true
+	}
+	if leaf.CheckSignatureFrom(a.signingCert) != nil {
+		return false
+	}
+	a.goodSignatures.add(key)
+	return true
+}
+
+// signatureMemo is a bounded set of certificate hashes; when full it starts
+// again empty, which costs a verification per certificate and nothing else.
+type signatureMemo struct {
+	mu   sync.Mutex
+	seen map[[sha256.Size]byte]struct{}
+}
+
+const signatureMemoMax = 1 << 14
+
+func (m *signatureMemo) has(k [sha256.Size]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.seen[k]
+	return ok
+}
+
+func (m *signatureMemo) add(k [sha256.Size]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.seen == nil || len(m.seen) >= signatureMemoMax {
+		m.seen = make(map[[sha256.Size]byte]struct{})
+	}
+	m.seen[k] = struct{}{}
 }
 
 // allowsClientAuth follows crypto/x509: no extended key usage means any.
