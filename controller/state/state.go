@@ -2,6 +2,22 @@
 // reads come from the local bbolt store, and every write becomes a raft
 // command (see package command) applied through the cluster node. It assigns
 // ids and resolves read-modify-write updates without lost updates.
+//
+// Lists (List) answer filters on id, name and role attributes from the
+// store's indexes rather than by reading every record: the unique name index
+// (a bbolt bucket of name → id, in name order) serves name =, in, startsWith
+// by seeking and contains, icontains, endsWith by walking its keys, which are
+// far smaller than the records; the attribute index (attribute\0id) serves
+// roleAttributes =, in and, through its distinct attributes, the string
+// operators; ids are looked up or walked as keys. An and narrows to the
+// intersection of its indexed terms and evaluates the rest on the narrowed
+// records only; an or of indexed terms takes their union; anything else reads
+// every record's stored JSON, as before. Sorting by name follows the name
+// index, and only the records on the page are decoded. The indexes live in
+// the bbolt file, written in the same transaction as the records by every
+// write path (see package store), so every raft node and every restored
+// snapshot has them with nothing to rebuild and no memory held; plan.go
+// lists exactly what is indexed.
 package state
 
 import (
@@ -11,12 +27,10 @@ import (
 	"fmt"
 	"log/slog"
 	mrand "math/rand/v2"
-	"slices"
 	"time"
 
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
-	"github.com/ostium-net/ostium/controller/filter"
 	"github.com/ostium-net/ostium/controller/store"
 )
 
@@ -185,95 +199,3 @@ func (s *State) Get(k *store.Kind, id string) (store.Record, error) {
 
 // View runs fn in a read transaction.
 func (s *State) View(fn func(tx *store.Tx) error) error { return s.Store.View(fn) }
-
-// Page is one page of a list.
-type Page struct {
-	Records    []store.Record
-	TotalCount int64
-	Limit      int64
-	Offset     int64
-}
-
-// ListOptions narrow a list beyond the filter.
-type ListOptions struct {
-	// Only, when not nil, restricts the list to these ids.
-	Only []string
-	// Fields converts a record to filterable fields; defaults to FieldsOf.
-	Fields func(store.Record) filter.Fields
-}
-
-// List runs a query over a kind: filter, sort (default: by id, which is
-// stable), then the page.
-func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOptions) (*Page, error) {
-	// A row is a record that matched: decoded already, or only its stored
-	// JSON until it lands on the page.
-	type row struct {
-		id     string
-		raw    []byte
-		rec    store.Record
-		fields filter.Fields
-	}
-	var rows []row
-	keep := func(r row) error {
-		ok, err := q.Match(r.fields)
-		if ok {
-			rows = append(rows, r)
-		}
-		return err
-	}
-	switch {
-	case opts.Only != nil:
-		fieldsOf := opts.Fields
-		if fieldsOf == nil {
-			fieldsOf = FieldsOf
-		}
-		ids := slices.Clone(opts.Only)
-		slices.Sort(ids)
-		for _, id := range slices.Compact(ids) {
-			rec, err := tx.Get(k, id)
-			if errors.Is(err, store.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return nil, err
-			}
-			if err := keep(row{id: id, rec: rec, fields: fieldsOf(rec)}); err != nil {
-				return nil, err
-			}
-		}
-	case opts.Fields != nil:
-		if err := tx.ForEach(k, func(rec store.Record) error {
-			return keep(row{id: rec.Base().ID, rec: rec, fields: opts.Fields(rec)})
-		}); err != nil {
-			return nil, err
-		}
-	default:
-		// The common case, a whole kind with the standard fields: filter on
-		// the stored JSON and decode only the records that make the page.
-		identity := k == store.Identities
-		if err := tx.ForEachRaw(k, func(id string, raw []byte) error {
-			return keep(row{id: id, raw: raw, fields: fieldsFromJSON(raw, identity)})
-		}); err != nil {
-			return nil, err
-		}
-	}
-	if len(q.Sort) > 0 {
-		slices.SortStableFunc(rows, func(a, b row) int { return q.CompareRecords(a.fields, b.fields) })
-	}
-	start, end := q.Window(len(rows))
-	page := &Page{TotalCount: int64(len(rows)), Offset: int64(start)}
-	if q.Limit != nil {
-		page.Limit = *q.Limit
-	}
-	for _, r := range rows[start:end] {
-		if r.rec == nil {
-			rec, err := k.Decode(r.id, r.raw)
-			if err != nil {
-				return nil, err
-			}
-			r.rec = rec
-		}
-		page.Records = append(page.Records, r.rec)
-	}
-	return page, nil
-}

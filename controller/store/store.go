@@ -3,7 +3,9 @@
 // Apply, which the raft FSM calls with the log index of the command being
 // applied; that index is written in the same transaction as the data, so a
 // replayed log entry is recognised and skipped. Reads use View and see the
-// last committed state.
+// last committed state. The unique and role-attribute indexes are written in
+// the same transaction as the records they index, on every write path, so
+// list queries can trust them (see indexread.go).
 package store
 
 import (

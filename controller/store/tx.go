@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -352,6 +353,13 @@ func (tx *Tx) index1(k *Kind, old, rec Record) error {
 	if k.Attributes != nil {
 		b := tx.btx.Bucket(attrBucket(k))
 		oldV, newV := vals(k.Attributes, old), vals(k.Attributes, rec)
+		for _, v := range newV {
+			// The index keys are attribute\0id: a NUL inside an attribute
+			// would make it read as another attribute.
+			if strings.IndexByte(v, 0) >= 0 {
+				return &FieldError{Kind: k.Name, Field: "roleAttributes", Value: v, Reason: "may not contain a NUL character", Err: ErrInvalid}
+			}
+		}
 		for _, v := range diff(oldV, newV) {
 			if err := b.Delete(pair(v, id)); err != nil {
 				return err
