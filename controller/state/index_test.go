@@ -145,12 +145,18 @@ func (f *fixture) planned(k *store.Kind, src string) bool {
 	return ok
 }
 
-// expect checks the ids a filter lists, in order.
+// expect checks the ids a filter lists, in order, when they all fit on the page.
 func (f *fixture) expect(step string, k *store.Kind, src string, want ...string) {
 	f.t.Helper()
+	f.expectPage(step, k, src, len(want), want...)
+}
+
+// expectPage checks the ids on a page, in order, and the count of every match.
+func (f *fixture) expectPage(step string, k *store.Kind, src string, count int, want ...string) {
+	f.t.Helper()
 	got, total := f.list(k, src)
-	if !slices.Equal(got, want) || total != int64(len(want)) {
-		f.t.Errorf("%s: %s: %v of %d, want %v", step, src, got, total, want)
+	if !slices.Equal(got, want) || total != int64(count) {
+		f.t.Errorf("%s: %s: %v of %d, want %v of %d", step, src, got, total, want, count)
 	}
 }
 
@@ -250,6 +256,12 @@ func TestIndexedListsFollowEveryWrite(t *testing.T) {
 	f.open()
 	f.expect("reopen", I, `name icontains "DELTA" or name = "web"`, "i4", "i6")
 	f.expect("reopen", S, `name in ["web", "db"] sort by name`, "s2", "s1")
+	f.expect("reopen", I, `sort by name desc`, "i1", "i6", "i4", "i3")
+	f.expectPage("reopen", I, `sort by name skip 1 limit 2`, 4, "i4", "i6")
+	// A record without a name is not in the name index, and sorts first.
+	f.mustApply(create(t, I, ident("i0", "")))
+	f.expectPage("no name", I, `sort by name limit 3`, 5, "i0", "i3", "i4")
+	f.expectPage("no name", I, `sort by name desc skip 3`, 5, "i3", "i0")
 }
 
 // TestIndexedListsRefuseWhatTheyCannotIndex: an attribute with a NUL in it

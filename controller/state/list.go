@@ -136,6 +136,12 @@ func (l *lister) collect(opts ListOptions) ([]row, order, error) {
 			return rows, orderQuery, nil
 		}
 		return rows, orderNone, nil
+	case !opts.Scan && opts.Fields == nil && l.q.Predicate == nil && len(l.q.Sort) > 0 && l.q.Sort[0].Field == "name" && l.k.HasUnique("name"):
+		// Every record by name: the name index is that order, when every
+		// record has a name (names there are unique, so nothing else counts).
+		if rows, ok := l.allByName(); ok {
+			return rows, orderQuery, nil
+		}
 	}
 	err := l.tx.ForEachRaw(l.k, func(id string, raw []byte) error {
 		rows = append(rows, row{id: id, raw: raw})
@@ -146,6 +152,25 @@ func (l *lister) collect(opts ListOptions) ([]row, order, error) {
 	}
 	rows, err = l.filter(rows)
 	return rows, orderID, err
+}
+
+// allByName lists every record of the kind in the order of the name index,
+// unless some record has no name (it is not in the index then).
+func (l *lister) allByName() ([]row, bool) {
+	total := 0
+	_ = l.tx.ForEachID(l.k, func([]byte) error { total++; return nil })
+	rows := make([]row, 0, total)
+	_ = l.tx.ScanUnique(l.k, "name", "", func(_, id []byte) error {
+		rows = append(rows, row{id: string(id)})
+		return nil
+	})
+	if len(rows) != total {
+		return nil, false
+	}
+	if l.q.Sort[0].Desc {
+		slices.Reverse(rows)
+	}
+	return rows, true
 }
 
 // filter keeps the rows whose fields match the query's predicate.
