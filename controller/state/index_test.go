@@ -100,6 +100,12 @@ func (f *fixture) update(k *store.Kind, id string, change func(store.Record)) co
 // give the same page and count, and returns the ids on the page.
 func (f *fixture) list(k *store.Kind, src string) ([]string, int64) {
 	f.t.Helper()
+	return f.listOnly(k, src, nil)
+}
+
+// listOnly is list restricted to the ids only names, when it is not nil.
+func (f *fixture) listOnly(k *store.Kind, src string, only []string) ([]string, int64) {
+	f.t.Helper()
 	q, err := filter.FromListParams(src, "", nil, nil, filter.DefaultLimit, filter.MaxLimit)
 	if err != nil {
 		f.t.Fatalf("%s: %v", src, err)
@@ -108,7 +114,7 @@ func (f *fixture) list(k *store.Kind, src string) ([]string, int64) {
 	var got [2][]string
 	var total [2]int64
 	var errs [2]error
-	for i, opts := range []ListOptions{{}, {Scan: true}} {
+	for i, opts := range []ListOptions{{Only: only}, {Only: only, Scan: true}} {
 		errs[i] = f.st.View(func(tx *store.Tx) error {
 			page, err := s.List(tx, k, q, opts)
 			if err != nil {
@@ -125,7 +131,7 @@ func (f *fixture) list(k *store.Kind, src string) ([]string, int64) {
 		f.t.Fatalf("%s: indexed list error %v, scan error %v", src, errs[0], errs[1])
 	}
 	if !slices.Equal(got[0], got[1]) || total[0] != total[1] {
-		f.t.Fatalf("%s: indexed %v of %d, scan %v of %d", src, got[0], total[0], got[1], total[1])
+		f.t.Fatalf("%s (only %d ids): indexed %v of %d, scan %v of %d", src, len(only), got[0], total[0], got[1], total[1])
 	}
 	return got[0], total[0]
 }

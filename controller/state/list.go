@@ -101,6 +101,12 @@ func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOpti
 
 // collect gathers the rows that match the query's predicate.
 func (l *lister) collect(opts ListOptions) ([]row, order, error) {
+	indexed := !opts.Scan && opts.Fields == nil
+	if indexed && l.q.Predicate != nil && (opts.Only == nil || len(opts.Only) > indexOnlyAbove) {
+		if c, ok := plan(l.tx, l.k, l.q.Predicate); ok {
+			return l.fromIndex(c, opts.Only)
+		}
+	}
 	var rows []row
 	switch {
 	case opts.Only != nil:
@@ -113,30 +119,7 @@ func (l *lister) collect(opts ListOptions) ([]row, order, error) {
 		}
 		rows, err := l.filter(rows)
 		return rows, orderID, err
-	case !opts.Scan && opts.Fields == nil && l.q.Predicate != nil:
-		c, ok := plan(l.tx, l.k, l.q.Predicate)
-		if !ok {
-			break
-		}
-		rows = make([]row, len(c.ids))
-		for i, id := range c.ids {
-			rows[i].id = id
-		}
-		if !c.exact {
-			var err error
-			if rows, err = l.filter(rows); err != nil {
-				return nil, orderNone, err
-			}
-		}
-		if c.named && len(l.q.Sort) > 0 && l.q.Sort[0].Field == "name" {
-			// Names are unique: the name decides the whole order.
-			if l.q.Sort[0].Desc {
-				slices.Reverse(rows)
-			}
-			return rows, orderQuery, nil
-		}
-		return rows, orderNone, nil
-	case !opts.Scan && opts.Fields == nil && l.q.Predicate == nil && len(l.q.Sort) > 0 && l.q.Sort[0].Field == "name" && l.k.HasUnique("name"):
+	case indexed && l.q.Predicate == nil && len(l.q.Sort) > 0 && l.q.Sort[0].Field == "name" && l.k.HasUnique("name"):
 		// Every record by name: the name index is that order, when every
 		// record has a name (names there are unique, so nothing else counts).
 		if rows, ok := l.allByName(); ok {
@@ -152,6 +135,43 @@ func (l *lister) collect(opts ListOptions) ([]row, order, error) {
 	}
 	rows, err = l.filter(rows)
 	return rows, orderID, err
+}
+
+// indexOnlyAbove is how many ids a list restricted to some ids (Only) must
+// name before its filter is looked up in the indexes: reading a few records
+// costs less than walking an index.
+var indexOnlyAbove = 100
+
+// fromIndex makes rows of the candidates the indexes gave, restricted to
+// only when it is not nil, and filters them unless they are exact.
+func (l *lister) fromIndex(c candidates, only []string) ([]row, order, error) {
+	var in map[string]struct{}
+	if only != nil {
+		in = setOf(only)
+	}
+	rows := make([]row, 0, len(c.ids))
+	for _, id := range c.ids {
+		if in != nil {
+			if _, ok := in[id]; !ok {
+				continue
+			}
+		}
+		rows = append(rows, row{id: id})
+	}
+	if !c.exact {
+		var err error
+		if rows, err = l.filter(rows); err != nil {
+			return nil, orderNone, err
+		}
+	}
+	if c.named && len(l.q.Sort) > 0 && l.q.Sort[0].Field == "name" {
+		// Names are unique: the name decides the whole order.
+		if l.q.Sort[0].Desc {
+			slices.Reverse(rows)
+		}
+		return rows, orderQuery, nil
+	}
+	return rows, orderNone, nil
 }
 
 // allByName lists every record of the kind in the order of the name index,
