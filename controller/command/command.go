@@ -52,6 +52,28 @@ const (
 	TypeCompleteMFA Type = 16
 	// TypeTouchAPITokens records the last use of API tokens (activity.go).
 	TypeTouchAPITokens Type = 20
+	// TypeEnroll uses a pending enrollment and records what it enrolls (controller/domain).
+	TypeEnroll Type = 21
+	// TypeEnrollWithCA creates an identity through CA auto-enrollment (controller/domain).
+	TypeEnrollWithCA Type = 22
+	// TypeIssueEnrollment gives an identity a pending enrollment (controller/domain).
+	TypeIssueEnrollment Type = 23
+	// TypeReEnrollRouter gives a router a new enrollment and drops its certificate (controller/domain).
+	TypeReEnrollRouter Type = 24
+	// TypeAddSessionCert records an API-session certificate (controller/domain).
+	TypeAddSessionCert Type = 25
+	// TypeRemoveSessionCert deletes an API-session certificate (controller/domain).
+	TypeRemoveSessionCert Type = 26
+	// TypeExtendAuthenticator records a pending certificate extension (controller/domain).
+	TypeExtendAuthenticator Type = 27
+	// TypeVerifyExtension makes a pending certificate extension current (controller/domain).
+	TypeVerifyExtension Type = 28
+	// TypeExtendRouter replaces a router's certificates (controller/domain).
+	TypeExtendRouter Type = 29
+	// TypeIssueJoinToken stores a cluster join token (controller/domain).
+	TypeIssueJoinToken Type = 30
+	// TypeUseJoinToken takes a cluster join token as used (controller/domain).
+	TypeUseJoinToken Type = 31
 )
 
 // Command is one state change.

@@ -1,0 +1,198 @@
+package domain_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
+	"github.com/ostium-net/ostium/controller/store"
+)
+
+func issue(f *fixture, id, method string) *domain.IssueEnrollment {
+	e := &store.Enrollment{Meta: store.Meta{ID: id}, Method: method, IdentityID: "alice", TokenHash: "th-" + id, ExpiresAt: f.now.Add(time.Hour)}
+	if method == store.EnrollmentOTTCA {
+		e.CAID = "ca"
+	}
+	if method == store.EnrollmentUpdb {
+		e.Username = "alice"
+	}
+	return &domain.IssueEnrollment{Enrollment: e}
+}
+
+// TestIssueEnrollmentOnePendingPerKind: two administrators issue an ott
+// enrollment at once; both looked and saw none pending, the second entry
+// finds the first.
+func TestIssueEnrollmentOnePendingPerKind(t *testing.T) {
+	f := network(t)
+	f.create(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: "cert"}, IdentityID: "alice", Method: store.AuthenticatorCert, Fingerprint: "fp"})
+	first, second := issue(f, "e1", store.EnrollmentOTT), issue(f, "e2", store.EnrollmentOTT)
+	f.must(first)
+	if f.exists(store.Authenticators, "cert") {
+		t.Fatal("a certificate enrollment left the old certificate")
+	}
+	_, err := f.apply(second)
+	var fe *store.FieldError
+	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &fe) || fe.Field != "method" || f.exists(store.Enrollments, "e2") {
+		t.Fatalf("a second pending ott enrollment: %v", err)
+	}
+	// ottca is of the same kind (certificate); updb is another.
+	f.create(store.CAs, &store.CA{Meta: store.Meta{ID: "ca"}, Name: "ca", Fingerprint: "ca-fp"})
+	if _, err := f.apply(issue(f, "e3", store.EnrollmentOTTCA)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("an ottca enrollment next to a pending ott: %v", err)
+	}
+	f.must(issue(f, "e4", store.EnrollmentUpdb))
+
+	// A password enrollment for an identity that has one is refused.
+	f.must(&command.DeleteEntity{Kind: store.Enrollments.Name, ID: "e4"})
+	f.create(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: "pw"}, IdentityID: "alice", Method: store.AuthenticatorUpdb, Username: "alice"})
+	if _, err := f.apply(issue(f, "e5", store.EnrollmentUpdb)); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("updb enrollment of an identity with a password: %v", err)
+	}
+}
+
+func TestIssueEnrollmentRechecksIdentityAndCA(t *testing.T) {
+	f := network(t)
+	if _, err := f.apply(issue(f, "e1", store.EnrollmentOTTCA)); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("ottca with a CA that does not exist: %v", err)
+	}
+	bad := issue(f, "e1", "erott")
+	if _, err := f.apply(bad); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("a router method for an identity: %v", err)
+	}
+	f.must(&command.DeleteEntity{Kind: store.Identities.Name, ID: "alice"})
+	var fe *store.FieldError
+	if _, err := f.apply(issue(f, "e1", store.EnrollmentOTT)); !errors.Is(err, store.ErrInvalid) || !errors.As(err, &fe) || fe.Field != "identityId" {
+		t.Fatalf("enrollment of an identity deleted meanwhile: %v", err)
+	}
+}
+
+// TestReEnrollRouterDropsWhatIsThereAtTheWrite: an enrollment created after
+// the proposer's look is dropped too, and no retry is needed.
+func TestReEnrollRouterDropsWhatIsThereAtTheWrite(t *testing.T) {
+	f := newFixture(t)
+	f.create(store.EdgeRouters, &store.EdgeRouter{Meta: store.Meta{ID: "r1"}, Name: "r1", IsVerified: true, Fingerprint: "fp", CertPEM: "pem"})
+	f.create(store.Enrollments, &store.Enrollment{Meta: store.Meta{ID: "late"}, Method: store.EnrollmentERott, EdgeRouterID: "r1", TokenHash: "th-late", ExpiresAt: f.now.Add(time.Hour)})
+	c := &domain.ReEnrollRouter{RouterID: "r1", Enrollment: &store.Enrollment{Meta: store.Meta{ID: "new"}, Method: store.EnrollmentERott,
+		TokenHash: "th-new", ExpiresAt: f.now.Add(time.Hour)}}
+	e := f.must(c).(*store.Enrollment)
+	if e.EdgeRouterID != "r1" || f.exists(store.Enrollments, "late") || !f.exists(store.Enrollments, "new") {
+		t.Fatalf("enrollment %+v; the older one left: %v", e, f.exists(store.Enrollments, "late"))
+	}
+	_ = f.s.View(func(tx *store.Tx) error {
+		r, _ := store.Get[*store.EdgeRouter](tx, store.EdgeRouters, "r1")
+		if r.IsVerified || r.Fingerprint != "" || r.CertPEM != "" {
+			t.Errorf("router keeps its certificate: %+v", r)
+		}
+		return nil
+	})
+	if _, err := f.apply(&domain.ReEnrollRouter{RouterID: "gone", Enrollment: c.Enrollment}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("re-enroll a missing router: %v", err)
+	}
+}
+
+func sessionCert(id, apiSession, fp string) *domain.AddSessionCert {
+	return &domain.AddSessionCert{Cert: &store.APISessionCert{Meta: store.Meta{ID: id}, APISessionID: apiSession, Fingerprint: fp, CertPEM: "pem"}}
+}
+
+func TestSessionCertsRecheckTheSessionInsideTheWrite(t *testing.T) {
+	f := network(t)
+	f.update(store.APISessions, "as-alice", func(r store.Record) { r.(*store.APISession).AuthMethod = "password" })
+	f.must(sessionCert("c1", "as-alice", "fp-1"))
+	f.must(sessionCert("c2", "as-alice", "fp-2"))
+	fingerprints := func() []string {
+		var fps []string
+		_ = f.s.View(func(tx *store.Tx) error {
+			as, err := store.Get[*store.APISession](tx, store.APISessions, "as-alice")
+			if err == nil {
+				fps = as.CertFingerprints
+			}
+			return nil
+		})
+		return fps
+	}
+	if fps := fingerprints(); len(fps) != 2 || fps[0] != "fp-1" || fps[1] != "fp-2" {
+		t.Fatalf("fingerprints on the session: %v", fps)
+	}
+	if _, err := f.apply(sessionCert("c3", "as-alice", "fp-1")); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a fingerprint twice: %v", err)
+	}
+	f.create(store.APISessions, &store.APISession{Meta: store.Meta{ID: "as-cert"}, IdentityID: "alice", TokenHash: "t2", AuthMethod: "cert"})
+	if _, err := f.apply(sessionCert("c3", "as-cert", "fp-3")); !errors.Is(err, domain.ErrCertNotAllowed) {
+		t.Fatalf("a certificate for a certificate session: %v", err)
+	}
+	if _, err := f.apply(&domain.RemoveSessionCert{APISessionID: "as-cert", CertID: "c1"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("removing another session's certificate: %v", err)
+	}
+	f.must(&domain.RemoveSessionCert{APISessionID: "as-alice", CertID: "c1"})
+	if fps := fingerprints(); len(fps) != 1 || fps[0] != "fp-2" || f.exists(store.APISessionCerts, "c1") {
+		t.Fatalf("after removing c1: %v", fps)
+	}
+	// The identity is disabled, then the session ends, between look and write.
+	f.update(store.Identities, "alice", func(r store.Record) { r.(*store.Identity).Disabled = true })
+	if _, err := f.apply(sessionCert("c4", "as-alice", "fp-4")); !errors.Is(err, domain.ErrIdentityDisabled) {
+		t.Fatalf("a certificate for a disabled identity: %v", err)
+	}
+	f.must(&domain.EndAPISessions{IDs: []string{"as-alice"}})
+	if _, err := f.apply(sessionCert("c4", "as-alice", "fp-4")); !errors.Is(err, domain.ErrSessionEnded) {
+		t.Fatalf("a certificate for an ended session: %v", err)
+	}
+	if f.exists(store.APISessionCerts, "c2") {
+		t.Fatal("an ended session's certificate remains")
+	}
+}
+
+func TestExtendAndVerifyOnce(t *testing.T) {
+	f := network(t)
+	f.create(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: "a"}, IdentityID: "alice", Method: store.AuthenticatorCert, Fingerprint: "fp-old"})
+	if _, err := f.apply(&domain.ExtendAuthenticator{AuthenticatorID: "a", IdentityID: "mallory", Fingerprint: "fp-new"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("extending another identity's authenticator: %v", err)
+	}
+	f.must(&domain.ExtendAuthenticator{AuthenticatorID: "a", IdentityID: "alice", Fingerprint: "fp-new", CertPEM: "pem-new"})
+	if a := authenticator(f, "a"); a.Fingerprint != "fp-old" || a.UnverifiedFingerprint != "fp-new" {
+		t.Fatalf("after extend: %+v", a)
+	}
+	verify := &domain.VerifyExtension{AuthenticatorID: "a", IdentityID: "alice", Fingerprint: "fp-new"}
+	f.must(verify)
+	if a := authenticator(f, "a"); a.Fingerprint != "fp-new" || a.CertPEM != "pem-new" || a.UnverifiedFingerprint != "" {
+		t.Fatalf("after verify: %+v", a)
+	}
+	if _, err := f.apply(verify); !errors.Is(err, domain.ErrNotPending) {
+		t.Fatalf("verifying twice: %v", err)
+	}
+}
+
+func TestExtendRouterOncePerCertificate(t *testing.T) {
+	f := newFixture(t)
+	f.create(store.EdgeRouters, &store.EdgeRouter{Meta: store.Meta{ID: "r1"}, Name: "r1", IsVerified: true, Fingerprint: "fp-0"})
+	c := &domain.ExtendRouter{RouterID: "r1", CurrentFingerprint: "fp-0", Certs: domain.RouterCerts{Fingerprint: "fp-1", ServerFingerprint: "sfp-1"}}
+	if r := f.must(c).(*store.EdgeRouter); r.Fingerprint != "fp-1" || r.ServerFingerprint != "sfp-1" {
+		t.Fatalf("after extend: %+v", r)
+	}
+	again := &domain.ExtendRouter{RouterID: "r1", CurrentFingerprint: "fp-0", Certs: domain.RouterCerts{Fingerprint: "fp-2"}}
+	if _, err := f.apply(again); !errors.Is(err, domain.ErrRouterCertChanged) {
+		t.Fatalf("a second extension with the old certificate: %v", err)
+	}
+}
+
+func TestJoinTokensAreUsedOnce(t *testing.T) {
+	f := newFixture(t)
+	f.must(&domain.IssueJoinToken{Token: &store.JoinToken{Meta: store.Meta{ID: "old"}, SecretHash: "h-old", ExpiresAt: f.now.Add(time.Second)}})
+	f.must(&domain.IssueJoinToken{Token: &store.JoinToken{Meta: store.Meta{ID: "j"}, SecretHash: "h", ExpiresAt: f.now.Add(time.Hour)}})
+	if f.exists(store.JoinTokens, "old") {
+		t.Fatal("a token that expired unused outlived the issue of a new one")
+	}
+	if _, err := f.apply(&domain.UseJoinToken{ID: "j", SecretHash: "wrong"}); !errors.Is(err, domain.ErrJoinTokenRefused) || !f.exists(store.JoinTokens, "j") {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	f.must(&domain.UseJoinToken{ID: "j", SecretHash: "h"})
+	if _, err := f.apply(&domain.UseJoinToken{ID: "j", SecretHash: "h"}); !errors.Is(err, domain.ErrJoinTokenRefused) {
+		t.Fatalf("a second join with one token: %v", err)
+	}
+	f.must(&domain.IssueJoinToken{Token: &store.JoinToken{Meta: store.Meta{ID: "k"}, SecretHash: "hk", ExpiresAt: f.now.Add(time.Second)}})
+	f.now = f.now.Add(time.Minute)
+	if _, err := f.apply(&domain.UseJoinToken{ID: "k", SecretHash: "hk"}); !errors.Is(err, domain.ErrJoinTokenRefused) {
+		t.Fatalf("an expired token: %v", err)
+	}
+}
