@@ -17,6 +17,7 @@ import (
 
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	enrollrules "github.com/ostium-net/ostium/controller/enroll"
 
 	enrollops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
@@ -342,13 +343,11 @@ func (s *Server) pendingEnrollment(token, method string) (*store.Enrollment, err
 	return e, nil
 }
 
-// consume completes enrollment e with effects through raft: it succeeds for
-// one request only, whichever node serves the others.
-func (s *Server) consume(r *http.Request, e *store.Enrollment, effects ...command.Command) error {
-	c, err := command.NewConsumeEnrollment(e, time.Now().UTC(), effects...)
-	if err != nil {
-		return err
-	}
+// consume completes enrollment e through raft with what it enrolls: it
+// succeeds for one request only, whichever node serves the others, and the
+// entry re-checks the enrollment, its identity or router and its CA.
+func (s *Server) consume(r *http.Request, e *store.Enrollment, c *domain.Enroll) error {
+	c.EnrollmentID, c.TokenHash, c.Method = e.ID, e.TokenHash, e.Method
 	return enrollmentError(s.State.Apply(requestContext(r), c))
 }
 
@@ -362,32 +361,19 @@ func enrollmentError(err error) error {
 		return errInvalidEnrollmentToken
 	case command.IsEnrollmentExpired(err):
 		return errEnrollmentExpired
+	case domain.Is(err, domain.ErrCANotAllowed):
+		return errEnrollCert
 	case errors.Is(err, store.ErrConflict) && errors.As(err, &fe) && fe.Field == "fingerprint":
 		return errCertInUse
 	}
 	return err
 }
 
-// revokeCertAuthenticators deletes the identity's certificate authenticators:
-// a new certificate enrollment replaces them.
-func (s *Server) revokeCertAuthenticators(identityID string) ([]command.Command, error) {
-	var out []command.Command
-	err := s.State.View(func(tx *store.Tx) error {
-		for _, id := range tx.Referencing(store.Authenticators, "identityId", identityID) {
-			a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
-			if err == nil && a.Method == store.AuthenticatorCert {
-				out = append(out, &command.DeleteEntity{Kind: store.Authenticators.Name, ID: a.ID})
-			}
-		}
-		return nil
-	})
-	return out, err
-}
-
-// certAuthenticator creates a certificate authenticator for identityID.
-func certAuthenticator(identityID string, cert *x509.Certificate) (command.Command, error) {
-	return command.NewCreate(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: state.NewID()}, IdentityID: identityID,
-		Method: store.AuthenticatorCert, Fingerprint: pki.Fingerprint(cert.Raw), CertPEM: string(pki.EncodeCertificatesPEM(cert))})
+// certAuthenticator is a new certificate authenticator for cert; the entry
+// that creates it gives it its identity.
+func certAuthenticator(cert *x509.Certificate) *store.Authenticator {
+	return &store.Authenticator{Meta: store.Meta{ID: state.NewID()}, Method: store.AuthenticatorCert,
+		Fingerprint: pki.Fingerprint(cert.Raw), CertPEM: string(pki.EncodeCertificatesPEM(cert))}
 }
 
 // enrollOTT signs the CSR of an identity with an ott token.
@@ -407,15 +393,8 @@ func (s *Server) enrollOTT(r *http.Request, token string, csrData []byte, conten
 	if err != nil {
 		return fail(err)
 	}
-	effects, err := s.revokeCertAuthenticators(e.IdentityID)
-	if err != nil {
-		return fail(err)
-	}
-	create, err := certAuthenticator(e.IdentityID, issued.Cert)
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.consume(r, e, append(effects, create)...); err != nil {
+	// The identity's certificates are replaced by the new one.
+	if err := s.consume(r, e, &domain.Enroll{Authenticator: certAuthenticator(issued.Cert)}); err != nil {
 		return fail(err)
 	}
 	return ok(&models.EnrollmentCerts{Cert: string(issued.ChainPEM)})
@@ -454,18 +433,9 @@ func (s *Server) enrollOTTCA(r *http.Request, token string) middleware.Responder
 	if err := verifyWithCA(chain, ca); err != nil {
 		return fail(errEnrollCert)
 	}
-	if s.fingerprintInUse(chain[0]) {
-		return fail(errCertInUse)
-	}
-	effects, err := s.revokeCertAuthenticators(e.IdentityID)
-	if err != nil {
-		return fail(err)
-	}
-	create, err := certAuthenticator(e.IdentityID, chain[0])
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.consume(r, e, append(effects, create)...); err != nil {
+	// The entry checks again that the CA allows it and that the certificate
+	// is not in use, and replaces the identity's certificates.
+	if err := s.consume(r, e, &domain.Enroll{Authenticator: certAuthenticator(chain[0]), CAFingerprint: ca.Fingerprint}); err != nil {
 		return fail(err)
 	}
 	return okEmpty()
@@ -477,15 +447,6 @@ func verifyWithCA(chain []*x509.Certificate, ca *store.CA) error {
 		return fmt.Errorf("CA %s: %w", ca.ID, err)
 	}
 	return pki.VerifyClientCertWithCA(chain, certs[0])
-}
-
-func (s *Server) fingerprintInUse(cert *x509.Certificate) bool {
-	used := false
-	_ = s.State.View(func(tx *store.Tx) error {
-		_, used = tx.Lookup(store.Authenticators, "fingerprint", pki.Fingerprint(cert.Raw))
-		return nil
-	})
-	return used
 }
 
 // enrollCA creates an identity for a certificate of a verified CA with
@@ -511,30 +472,17 @@ func (s *Server) enrollCA(r *http.Request, requestedName string) middleware.Resp
 	if ca == nil {
 		return fail(errEnrollCert)
 	}
-	if s.fingerprintInUse(chain[0]) {
-		return fail(errCertInUse)
-	}
 	identityID := state.NewID()
 	name := enrollrules.IdentityName(ca.IdentityNameFormat, enrollrules.NameValues{CAName: ca.Name, CAID: ca.ID,
 		CommonName: chain[0].Subject.CommonName, RequestedName: requestedName, IdentityID: identityID})
 	if name == "" {
 		name = identityID
 	}
-	identity := &store.Identity{Meta: store.Meta{ID: identityID}, Name: name, Type: store.IdentityTypeDefault,
-		RoleAttributes: strs(ca.IdentityRoles)}
-	createIdentity, err := command.NewCreate(store.Identities, identity)
-	if err != nil {
-		return fail(err)
-	}
-	createAuth, err := certAuthenticator(identityID, chain[0])
-	if err != nil {
-		return fail(err)
-	}
-	batch, err := command.NewBatch(time.Now().UTC(), createIdentity, createAuth)
-	if err != nil {
-		return fail(err)
-	}
-	if err := enrollmentError(s.State.Apply(requestContext(r), batch)); err != nil {
+	// The entry checks again that the CA allows it, and that the
+	// certificate and the name are free.
+	c := &domain.EnrollWithCA{CAID: ca.ID, CAFingerprint: ca.Fingerprint, IdentityID: identityID, Name: name,
+		Authenticator: certAuthenticator(chain[0])}
+	if err := enrollmentError(s.State.Apply(requestContext(r), c)); err != nil {
 		return fail(err)
 	}
 	return okEmpty()
@@ -562,12 +510,9 @@ func (s *Server) enrollUpdb(r *http.Request, token, username, password string) m
 	if err != nil {
 		return fail(err)
 	}
-	create, err := command.NewCreate(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: state.NewID()}, IdentityID: e.IdentityID,
-		Method: store.AuthenticatorUpdb, Username: username, PasswordHash: hash})
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.consume(r, e, create); err != nil {
+	c := &domain.Enroll{Authenticator: &store.Authenticator{Meta: store.Meta{ID: state.NewID()}, Method: store.AuthenticatorUpdb,
+		Username: username, PasswordHash: hash}}
+	if err := s.consume(r, e, c); err != nil {
 		return fail(err)
 	}
 	return okEmpty()
@@ -596,29 +541,10 @@ func (s *Server) enrollRouter(r *http.Request, token, certCSR, serverCSR string)
 	if err != nil {
 		return fail(signError(err))
 	}
-	for attempt := 0; ; attempt++ {
-		rec, err := s.State.Get(store.EdgeRouters, e.EdgeRouterID)
-		if errors.Is(err, store.ErrNotFound) {
-			return fail(errInvalidEnrollmentToken)
-		}
-		if err != nil {
-			return fail(err)
-		}
-		router := rec.(*store.EdgeRouter)
-		router.Fingerprint, router.CertPEM = client.Fingerprint, string(client.PEM)
-		router.ServerFingerprint, router.IsVerified = server.Fingerprint, true
-		update, err := command.NewUpdate(store.EdgeRouters, router)
-		if err != nil {
-			return fail(err)
-		}
-		err = s.consume(r, e, update)
-		if errors.Is(err, command.ErrStale) && attempt < 4 {
-			continue // the router changed meanwhile; the enrollment is still pending
-		}
-		if err != nil {
-			return fail(err)
-		}
-		break
+	// The entry records the certificates on the router as it is then.
+	c := &domain.Enroll{Router: &domain.RouterCerts{Fingerprint: client.Fingerprint, CertPEM: string(client.PEM), ServerFingerprint: server.Fingerprint}}
+	if err := s.consume(r, e, c); err != nil {
+		return fail(err)
 	}
 	return ok(&models.EnrollmentCerts{Cert: string(client.ChainPEM), ServerCert: string(server.ChainPEM), Ca: string(s.CA.CAPEM())})
 }

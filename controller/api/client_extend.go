@@ -3,15 +3,13 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
 	"github.com/go-openapi/strfmt"
 
-	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	enrollops "github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/enroll"
@@ -139,14 +137,12 @@ func (s *Server) extendAuthenticator(r *http.Request, caller *Principal, id, csr
 	if err != nil {
 		return fail(err)
 	}
-	err = s.State.Update(requestContext(r), store.Authenticators, id, func(rec store.Record) error {
-		a := rec.(*store.Authenticator)
-		if a.IdentityID != caller.Identity.ID || a.Method != store.AuthenticatorCert {
-			return errNotFound
-		}
-		a.UnverifiedFingerprint, a.UnverifiedCertPEM = issued.Fingerprint, string(issued.PEM)
-		return nil
-	})
+	// The entry checks again that the authenticator is the caller's certificate.
+	err = s.State.Apply(requestContext(r), &domain.ExtendAuthenticator{AuthenticatorID: id, IdentityID: caller.Identity.ID,
+		Fingerprint: issued.Fingerprint, CertPEM: string(issued.PEM)})
+	if errors.Is(err, store.ErrNotFound) {
+		return fail(errNotFound)
+	}
 	if err != nil {
 		return fail(certConflict(err))
 	}
@@ -168,16 +164,15 @@ func (s *Server) verifyExtension(r *http.Request, caller *Principal, id, certPEM
 	if a.UnverifiedFingerprint == "" || presented != a.UnverifiedFingerprint {
 		return fail(errNotPending)
 	}
-	err = s.State.Update(requestContext(r), store.Authenticators, id, func(rec store.Record) error {
-		a := rec.(*store.Authenticator)
-		if a.UnverifiedFingerprint == "" || a.UnverifiedFingerprint != presented {
-			return errNotPending
-		}
-		a.Fingerprint, a.CertPEM = a.UnverifiedFingerprint, a.UnverifiedCertPEM
-		a.UnverifiedFingerprint, a.UnverifiedCertPEM = "", ""
-		return nil
-	})
-	if err != nil {
+	// The entry checks again that the certificate is the pending one: of two
+	// verifications, the second finds none.
+	err = s.State.Apply(requestContext(r), &domain.VerifyExtension{AuthenticatorID: id, IdentityID: caller.Identity.ID, Fingerprint: presented})
+	switch {
+	case domain.Is(err, domain.ErrNotPending):
+		return fail(errNotPending)
+	case errors.Is(err, store.ErrNotFound):
+		return fail(errNotFound)
+	case err != nil:
 		return fail(err)
 	}
 	return okEmpty()
@@ -226,16 +221,11 @@ func (s *Server) extendRouter(r *http.Request, certCSR, serverCSR string) middle
 	if err != nil {
 		return fail(signError(err))
 	}
-	err = s.State.Update(requestContext(r), store.EdgeRouters, routerID, func(rec store.Record) error {
-		router := rec.(*store.EdgeRouter)
-		if router.Fingerprint != current {
-			return errRouterCert // extended meanwhile with this same certificate
-		}
-		router.Fingerprint, router.CertPEM = client.Fingerprint, string(client.PEM)
-		router.ServerFingerprint, router.IsVerified = server.Fingerprint, true
-		return nil
-	})
-	if errors.Is(err, store.ErrNotFound) {
+	// The entry checks again that the router still holds the certificate
+	// presented: of two extensions with one certificate, the second is refused.
+	err = s.State.Apply(requestContext(r), &domain.ExtendRouter{RouterID: routerID, CurrentFingerprint: current,
+		Certs: domain.RouterCerts{Fingerprint: client.Fingerprint, CertPEM: string(client.PEM), ServerFingerprint: server.Fingerprint}})
+	if domain.Is(err, domain.ErrRouterCertChanged) {
 		return fail(errRouterCert)
 	}
 	if err != nil {
@@ -244,10 +234,6 @@ func (s *Server) extendRouter(r *http.Request, certCSR, serverCSR string) middle
 	return ok(&models.EnrollmentCerts{Cert: string(client.ChainPEM), ServerCert: string(server.ChainPEM), Ca: string(s.CA.CAPEM())})
 }
 
-// sessionCertMethods are the authentication methods whose API sessions may
-// obtain certificates: those that did not present one.
-var sessionCertMethods = map[string]bool{"password": true, "ext-jwt": true}
-
 // sessionCertBase is where the caller's API-session certificates live.
 const sessionCertBase = "./current-api-session/certificates/"
 
@@ -255,7 +241,7 @@ const sessionCertBase = "./current-api-session/certificates/"
 // API session and lists its fingerprint on the session, so that routers
 // accept it.
 func (s *Server) createSessionCert(r *http.Request, caller *Principal, csrPEM string) middleware.Responder {
-	if !sessionCertMethods[caller.Session.AuthMethod] {
+	if !domain.SessionCertMethods[caller.Session.AuthMethod] {
 		return fail(errCertSession)
 	}
 	issued, err := s.signCSR(csrPEM, "csr", caller.Identity.ID, s.CA.Lifetimes().APISessionCert)
@@ -264,13 +250,12 @@ func (s *Server) createSessionCert(r *http.Request, caller *Principal, csrPEM st
 	}
 	rec := &store.APISessionCert{Meta: store.Meta{ID: state.NewID()}, APISessionID: caller.Session.ID, Fingerprint: issued.Fingerprint,
 		CertPEM: string(issued.PEM), Subject: issued.Cert.Subject.String(), ValidFrom: issued.Cert.NotBefore.UTC(), ValidTo: issued.Cert.NotAfter.UTC()}
-	create, err := command.NewCreate(store.APISessionCerts, rec)
-	if err != nil {
-		return fail(err)
+	// The entry checks again that the API session stands and may hold
+	// certificates, and lists the fingerprint on it.
+	err = s.State.Apply(requestContext(r), &domain.AddSessionCert{Cert: rec})
+	if domain.Is(err, domain.ErrCertNotAllowed) {
+		return fail(errCertSession)
 	}
-	err = s.updateSessionFingerprints(r, caller.Session.ID, create, func(fps []string) []string {
-		return append(fps, issued.Fingerprint)
-	})
 	if err != nil {
 		return fail(certConflict(err))
 	}
@@ -280,33 +265,6 @@ func (s *Server) createSessionCert(r *http.Request, caller *Principal, csrPEM st
 		Cas:            string(s.CA.CAPEM()),
 	}
 	return respond{status: http.StatusCreated, body: envelope{Data: body, Meta: newMeta()}}
-}
-
-// updateSessionFingerprints applies change together with a rewrite of the
-// API session's certificate fingerprints, in one raft entry, retrying when
-// the session changed meanwhile.
-func (s *Server) updateSessionFingerprints(r *http.Request, sessionID string, change command.Command, rewrite func([]string) []string) error {
-	for attempt := 0; ; attempt++ {
-		rec, err := s.State.Get(store.APISessions, sessionID)
-		if err != nil {
-			return fmt.Errorf("API session %s: %w", sessionID, err)
-		}
-		sess := rec.(*store.APISession)
-		sess.CertFingerprints = rewrite(slices.Clone(sess.CertFingerprints))
-		update, err := command.NewUpdate(store.APISessions, sess)
-		if err != nil {
-			return err
-		}
-		batch, err := command.NewBatch(time.Now().UTC(), change, update)
-		if err != nil {
-			return err
-		}
-		err = s.State.Apply(requestContext(r), batch)
-		if errors.Is(err, command.ErrStale) && attempt < 4 {
-			continue
-		}
-		return err
-	}
 }
 
 // ownSessionCert reads a certificate of the caller's API session.
@@ -332,10 +290,7 @@ func (s *Server) deleteSessionCert(r *http.Request, caller *Principal, id string
 	if err != nil {
 		return fail(err)
 	}
-	remove := &command.DeleteEntity{Kind: store.APISessionCerts.Name, ID: c.ID}
-	err = s.updateSessionFingerprints(r, caller.Session.ID, remove, func(fps []string) []string {
-		return slices.DeleteFunc(fps, func(fp string) bool { return fp == c.Fingerprint })
-	})
+	err = s.State.Apply(requestContext(r), &domain.RemoveSessionCert{APISessionID: caller.Session.ID, CertID: c.ID})
 	if errors.Is(err, store.ErrNotFound) {
 		return fail(errNotFound)
 	}

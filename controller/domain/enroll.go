@@ -30,9 +30,10 @@ var (
 //
 //   - ott, ottca: the identity of the enrollment still exists; for ottca its
 //     CA still exists with the fingerprint the proposer verified the
-//     client's chain against, verified and with OTT-CA enrollment on. The
-//     identity's certificate authenticators at the entry's time are replaced
-//     by the new one, whose fingerprint no other authenticator may hold.
+//     client's chain against, verified and with OTT-CA enrollment on. No
+//     authenticator may hold the new certificate's fingerprint, and the
+//     identity's certificate authenticators at the entry's time are
+//     replaced by the new one.
 //   - updb: the identity still exists and has no username and password yet.
 //   - erott: the router still exists; its new certificates are recorded and
 //     it is marked verified.
@@ -107,6 +108,13 @@ func (c *Enroll) enrollIdentity(tx *store.Tx, e *store.Enrollment, method string
 			return nil, command.ErrEnrollmentUsed
 		}
 		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	if fp := c.Authenticator.Fingerprint; fp != "" {
+		// Checked before the identity's own certificates go: a certificate
+		// already in use, even by this identity, is refused.
+		if _, taken := tx.Lookup(store.Authenticators, "fingerprint", fp); taken {
+			return nil, &store.FieldError{Kind: store.Authenticators.Name, Field: "fingerprint", Value: fp, Reason: "is already in use", Err: store.ErrConflict}
+		}
 	}
 	for _, id := range tx.Referencing(store.Authenticators, "identityId", e.IdentityID) {
 		a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
