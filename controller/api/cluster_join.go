@@ -14,7 +14,7 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/cluster"
-	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 
 	clusterops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/cluster"
 	"github.com/ostium-net/ostium/controller/state"
@@ -62,28 +62,8 @@ func (s *Server) createJoinToken(r *http.Request, caller *Principal, lifetime ti
 	if caller != nil && caller.Identity != nil {
 		rec.CreatedBy = caller.Identity.ID
 	}
-	create, err := command.NewCreate(store.JoinTokens, rec)
-	if err != nil {
-		return fail(err)
-	}
-	// Tokens that expired unused go with the making of a new one.
-	cmds := []command.Command{create}
-	err = s.State.View(func(tx *store.Tx) error {
-		return tx.ForEach(store.JoinTokens, func(r store.Record) error {
-			if t := r.(*store.JoinToken); now.After(t.ExpiresAt) {
-				cmds = append(cmds, &command.DeleteEntity{Kind: store.JoinTokens.Name, ID: t.ID})
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return fail(err)
-	}
-	batch, err := command.NewBatch(now, cmds...)
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.State.Apply(requestContext(r), batch); err != nil {
+	// Tokens that expired unused by then go with the making of a new one.
+	if err := s.State.Apply(requestContext(r), &domain.IssueJoinToken{Token: rec}); err != nil {
 		return fail(err)
 	}
 	token := cluster.JoinToken{APIAddress: s.Advertise, RootFingerprint: roots[0], ID: rec.ID, Secret: secret}
@@ -96,33 +76,37 @@ func (s *Server) joinCluster(r *http.Request, text string) middleware.Responder 
 	if err != nil {
 		return fail(validationError("token", err.Error(), nil))
 	}
-	var rec *store.JoinToken
+	// A look first, so that a wrong token costs no log entry; using the
+	// token deletes it, in an entry that checks the secret and the expiry
+	// again: of two joins racing with one token, only the first gets in.
+	use := &domain.UseJoinToken{ID: tok.ID, SecretHash: joinSecretHash(tok.Secret)}
 	err = s.State.View(func(tx *store.Tx) error {
-		rec, err = store.Get[*store.JoinToken](tx, store.JoinTokens, tok.ID)
-		return err
+		rec, err := store.Get[*store.JoinToken](tx, store.JoinTokens, tok.ID)
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare([]byte(rec.SecretHash), []byte(use.SecretHash)) != 1 || time.Now().After(rec.ExpiresAt) {
+			return domain.ErrJoinTokenRefused
+		}
+		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if err == nil {
+		err = s.State.Apply(requestContext(r), use)
+	}
+	if errors.Is(err, store.ErrNotFound) || domain.Is(err, domain.ErrJoinTokenRefused) {
+		return fail(errJoinTokenRefused)
+	}
+	if domain.Is(err, domain.ErrJoinTokenRefused) {
 		return fail(errJoinTokenRefused)
 	}
 	if err != nil {
-		return fail(err)
-	}
-	if subtle.ConstantTimeCompare([]byte(rec.SecretHash), []byte(joinSecretHash(tok.Secret))) != 1 || time.Now().After(rec.ExpiresAt) {
-		return fail(errJoinTokenRefused)
-	}
-	// Using the token deletes it: of two joins racing with one token, one
-	// deletes it and the other finds it gone.
-	if err := s.State.Apply(requestContext(r), &command.DeleteEntity{Kind: store.JoinTokens.Name, ID: rec.ID}); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fail(errJoinTokenRefused)
-		}
 		return fail(err)
 	}
 	m, err := s.CA.JoinMaterial()
 	if err != nil {
 		return fail(err)
 	}
-	s.Log.Info("a controller received the cluster's CA with a join token", "token", rec.ID, "remote", r.RemoteAddr)
+	s.Log.Info("a controller received the cluster's CA with a join token", "token", tok.ID, "remote", r.RemoteAddr)
 	return ok(&models.ClusterJoinMaterial{RootCertificates: ptr(string(m.RootsPEM)), SigningCertificate: ptr(string(m.SigningCertPEM)),
 		SigningKey: ptr(string(m.SigningKeyPEM)), ClusterAddress: ptr(s.Node.Addr())})
 }

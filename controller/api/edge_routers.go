@@ -1,13 +1,13 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/go-openapi/runtime/middleware"
 
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/edge_router"
 	"github.com/ostium-net/ostium/controller/policy"
@@ -186,50 +186,11 @@ func (s *Server) createEdgeRouter(r *http.Request, b *models.EdgeRouterCreate) m
 }
 
 // reEnrollEdgeRouter drops the router's pending enrollments and its
-// certificate, and gives it a new erott enrollment, atomically.
+// certificate, and gives it a new erott enrollment, in one entry that takes
+// the router and its enrollments as they are when it applies.
 func (s *Server) reEnrollEdgeRouter(r *http.Request, id string) error {
-	for attempt := 0; attempt < 5; attempt++ {
-		var er *store.EdgeRouter
-		var pending []string
-		err := s.State.View(func(tx *store.Tx) error {
-			var err error
-			er, err = store.Get[*store.EdgeRouter](tx, store.EdgeRouters, id)
-			if err != nil {
-				return err
-			}
-			pending = tx.Referencing(store.Enrollments, "edgeRouterId", id)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		now := time.Now().UTC()
-		cmds := make([]command.Command, 0, len(pending)+2)
-		for _, eid := range pending {
-			cmds = append(cmds, &command.DeleteEntity{Kind: store.Enrollments.Name, ID: eid})
-		}
-		er.Fingerprint, er.CertPEM, er.ServerFingerprint, er.IsVerified = "", "", "", false
-		update, err := command.NewUpdate(store.EdgeRouters, er)
-		if err != nil {
-			return err
-		}
-		create, err := command.NewCreate(store.Enrollments, s.newRouterEnrollment(id, now))
-		if err != nil {
-			return err
-		}
-		cmds = append(cmds, update, create)
-		batch, err := command.NewBatch(now, cmds...)
-		if err != nil {
-			return err
-		}
-		err = s.State.Apply(requestContext(r), batch)
-		if errors.Is(err, command.ErrStale) || (errors.Is(err, store.ErrNotFound) && s.State.Exists(store.EdgeRouters, id)) {
-			// The router or its enrollments changed since they were read.
-			continue
-		}
-		return err
-	}
-	return command.ErrStale
+	c := &domain.ReEnrollRouter{RouterID: id, Enrollment: s.newRouterEnrollment(id, time.Now().UTC())}
+	return s.State.Apply(requestContext(r), c)
 }
 
 func (s *Server) edgeRouterModel(tx *store.Tx, rec store.Record) any {

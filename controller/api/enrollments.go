@@ -8,7 +8,7 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/auth"
-	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/enrollment"
 	"github.com/ostium-net/ostium/controller/state"
@@ -67,14 +67,6 @@ func futureTime(field string, t *strfmt.DateTime) (time.Time, error) {
 	return at.UTC(), nil
 }
 
-// authenticatorMethodOf is the authenticator an enrollment method produces.
-func authenticatorMethodOf(enrollmentMethod string) string {
-	if enrollmentMethod == store.EnrollmentUpdb {
-		return store.AuthenticatorUpdb
-	}
-	return store.AuthenticatorCert
-}
-
 func (s *Server) createEnrollment(r *http.Request, b *models.EnrollmentCreate) middleware.Responder {
 	expires, err := futureTime("expiresAt", b.ExpiresAt)
 	if err != nil {
@@ -101,55 +93,15 @@ func (s *Server) createEnrollment(r *http.Request, b *models.EnrollmentCreate) m
 	default:
 		return fail(validationError("method", "must be ott, ottca or updb", method))
 	}
-	var revoke []command.Command
-	err = s.State.View(func(tx *store.Tx) error {
-		if !tx.Exists(store.Identities, identityID) {
-			return validationError("identityId", "names no existing identity", identityID)
-		}
-		if e.CAID != "" && !tx.Exists(store.CAs, e.CAID) {
-			return validationError("caId", "names no existing CA", e.CAID)
-		}
-		for _, id := range tx.Referencing(store.Enrollments, "identityId", identityID) {
-			other, err := store.Get[*store.Enrollment](tx, store.Enrollments, id)
-			if err == nil && authenticatorMethodOf(other.Method) == authenticatorMethodOf(method) {
-				return &APIError{Status: 409, Code: CodeConflict, Message: "the identity already has a pending " + other.Method + " enrollment",
-					Cause: &FieldCause{Field: "method", Reason: "an enrollment of this kind is pending", Value: method}}
-			}
-		}
-		for _, id := range tx.Referencing(store.Authenticators, "identityId", identityID) {
-			a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
-			if err != nil || a.Method != authenticatorMethodOf(method) {
-				continue
-			}
-			if a.Method == store.AuthenticatorCert {
-				// Re-enrollment: the old certificate is revoked as the new
-				// enrollment is issued.
-				revoke = append(revoke, &command.DeleteEntity{Kind: store.Authenticators.Name, ID: a.ID})
-				continue
-			}
-			return &APIError{Status: 409, Code: CodeConflict, Message: "the identity already has a " + a.Method + " authenticator",
-				Cause: &FieldCause{Field: "method", Reason: "the identity is already enrolled this way", Value: method}}
-		}
-		return nil
-	})
+	// The entry checks that the identity and CA exist, that no enrollment
+	// of the kind is pending and no password is set, and revokes the
+	// identity's certificates for a certificate enrollment.
+	o, err := s.State.ApplyOutcome(requestContext(r), &domain.IssueEnrollment{Enrollment: e})
 	if err != nil {
 		return fail(err)
 	}
-	if len(revoke) == 0 {
-		return s.createOf(r, store.Enrollments, e)
-	}
-	create, err := command.NewCreate(store.Enrollments, e)
-	if err != nil {
-		return fail(err)
-	}
-	batch, err := command.NewBatch(time.Now().UTC(), append([]command.Command{create}, revoke...)...)
-	if err != nil {
-		return fail(err)
-	}
-	if err := s.State.Apply(requestContext(r), batch); err != nil {
-		return fail(err)
-	}
-	return created(e.ID, selfLink(store.Enrollments, e.ID))
+	id := state.CreatedID(o, e.ID)
+	return created(id, selfLink(store.Enrollments, id))
 }
 
 func (s *Server) enrollmentModel(tx *store.Tx, rec store.Record) any {

@@ -10,7 +10,6 @@ import (
 	"github.com/go-openapi/strfmt"
 
 	"github.com/ostium-net/ostium/controller/auth"
-	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/domain"
 
 	"github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations/identity"
@@ -133,17 +132,22 @@ func (s *Server) disableIdentity(p identity.DisableIdentityParams, pr any) middl
 	if minutes > int64(math.MaxInt64/time.Minute) {
 		return fail(validationError("durationMinutes", "is too large", minutes))
 	}
-	if caller := principalOf(pr); caller != nil && caller.Identity != nil && caller.Identity.ID == p.ID {
-		return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
+	c := &domain.DisableIdentity{IdentityID: p.ID, For: time.Duration(minutes) * time.Minute}
+	if caller := principalOf(pr); caller != nil && caller.Identity != nil {
+		c.By = caller.Identity.ID
 	}
-	// The identity's API sessions end in the same write (and with them its
-	// sessions, which routers are told to close).
+	// The API sessions read here are only for this node's activity
+	// tracker; the entry ends those there when it applies (and with them
+	// their sessions, which routers are told to close).
 	var apiSessions []string
 	_ = s.State.View(func(tx *store.Tx) error {
 		apiSessions = tx.Referencing(store.APISessions, "identityId", p.ID)
 		return nil
 	})
-	err := s.State.Apply(requestContext(p.HTTPRequest), &domain.DisableIdentity{IdentityID: p.ID, For: time.Duration(minutes) * time.Minute})
+	err := s.State.Apply(requestContext(p.HTTPRequest), c)
+	if domain.Is(err, domain.ErrSelfDisable) {
+		return fail(&APIError{Status: 409, Code: CodeConflict, Message: "an admin cannot disable itself"})
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -299,54 +303,30 @@ func (s *Server) createIdentity(r *http.Request, b *models.IdentityCreate) middl
 	if b.DefaultHostingCost != nil {
 		i.DefaultHostingCost = uint16(*b.DefaultHostingCost)
 	}
-	create, err := command.NewCreate(store.Identities, i)
-	if err != nil {
-		return fail(err)
-	}
-	cmds := []command.Command{create}
+	c := &domain.CreateIdentity{Identity: i}
 	if e := b.Enrollment; e != nil {
-		set := 0
 		if e.Ott {
-			set++
-			en := s.newEnrollment(store.EnrollmentOTT, i.ID, now)
-			c, err := command.NewCreate(store.Enrollments, en)
-			if err != nil {
-				return fail(err)
-			}
-			cmds = append(cmds, c)
+			c.Enrollments = append(c.Enrollments, s.newEnrollment(store.EnrollmentOTT, i.ID, now))
 		}
 		if e.Ottca != "" {
-			set++
 			en := s.newEnrollment(store.EnrollmentOTTCA, i.ID, now)
 			en.CAID = e.Ottca
-			c, err := command.NewCreate(store.Enrollments, en)
-			if err != nil {
-				return fail(err)
-			}
-			cmds = append(cmds, c)
+			c.Enrollments = append(c.Enrollments, en)
 		}
 		if e.Updb != "" {
-			set++
 			if len(e.Updb) < 4 || len(e.Updb) > 100 {
 				return fail(validationError("enrollment.updb", "the username must be 4 to 100 characters", e.Updb))
 			}
 			en := s.newEnrollment(store.EnrollmentUpdb, i.ID, now)
 			en.Username = e.Updb
-			c, err := command.NewCreate(store.Enrollments, en)
-			if err != nil {
-				return fail(err)
-			}
-			cmds = append(cmds, c)
+			c.Enrollments = append(c.Enrollments, en)
 		}
-		if set > 1 {
+		if len(c.Enrollments) > 1 {
 			return fail(validationError("enrollment", "name at most one of ott, ottca and updb", nil))
 		}
 	}
-	batch, err := command.NewBatch(now, cmds...)
-	if err != nil {
-		return fail(err)
-	}
-	o, err := s.State.ApplyOutcome(requestContext(r), batch)
+	// The entry checks again that the name is free.
+	o, err := s.State.ApplyOutcome(requestContext(r), c)
 	if err != nil {
 		return fail(err)
 	}

@@ -74,6 +74,8 @@ const (
 	TypeIssueJoinToken Type = 30
 	// TypeUseJoinToken takes a cluster join token as used (controller/domain).
 	TypeUseJoinToken Type = 31
+	// TypeCreateIdentity creates an identity with its enrollment (controller/domain).
+	TypeCreateIdentity Type = 32
 )
 
 // Command is one state change.

@@ -32,4 +32,5 @@ func init() {
 	command.Register(command.TypeExtendRouter, func() command.Command { return &ExtendRouter{} })
 	command.Register(command.TypeIssueJoinToken, func() command.Command { return &IssueJoinToken{} })
 	command.Register(command.TypeUseJoinToken, func() command.Command { return &UseJoinToken{} })
+	command.Register(command.TypeCreateIdentity, func() command.Command { return &CreateIdentity{} })
 }

@@ -9,11 +9,17 @@ import (
 	"github.com/ostium-net/ostium/controller/store"
 )
 
+// ErrSelfDisable means an administrator asked to disable its own identity.
+var ErrSelfDisable = fmt.Errorf("an admin cannot disable itself: %w", store.ErrConflict)
+
 // DisableIdentity disables an identity and ends its API sessions (and with
 // them its sessions, whose circuits routers close) in one entry, so no
-// request of the identity can slip in between the two.
+// request of the identity can slip in between the two. An identity does not
+// disable itself (ErrSelfDisable).
 type DisableIdentity struct {
 	IdentityID string `json:"identityId"`
+	// By is the identity asking, when an identity asks.
+	By string `json:"by,omitempty"`
 	// For is how long the identity stays disabled; zero means until an
 	// administrator enables it again.
 	For time.Duration `json:"for,omitempty"`
@@ -27,6 +33,9 @@ func (c *DisableIdentity) Type() command.Type { return command.TypeDisableIdenti
 func (c *DisableIdentity) Apply(tx *store.Tx) (any, error) {
 	if c.For < 0 {
 		return nil, &store.FieldError{Kind: store.Identities.Name, Field: "durationMinutes", Reason: "must not be negative", Err: store.ErrInvalid}
+	}
+	if c.By != "" && c.By == c.IdentityID {
+		return nil, ErrSelfDisable
 	}
 	identity, err := store.Get[*store.Identity](tx, store.Identities, c.IdentityID)
 	if err != nil {

@@ -196,3 +196,48 @@ func TestJoinTokensAreUsedOnce(t *testing.T) {
 		t.Fatalf("an expired token: %v", err)
 	}
 }
+
+func TestDisableIdentityRefusesItself(t *testing.T) {
+	f := network(t)
+	if _, err := f.apply(&domain.DisableIdentity{IdentityID: "alice", By: "alice"}); !errors.Is(err, domain.ErrSelfDisable) || !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("an identity disabling itself: %v", err)
+	}
+	if !f.exists(store.APISessions, "as-alice") {
+		t.Fatal("a refused disable ended the API sessions")
+	}
+	f.create(store.Identities, &store.Identity{Meta: store.Meta{ID: "admin"}, Name: "admin", Type: "User", IsAdmin: true})
+	f.must(&domain.DisableIdentity{IdentityID: "alice", By: "admin"})
+}
+
+// TestCreateIdentityNameTakenMeanwhile: the proposer saw the name free; an
+// identity of that name was created before the entry applied.
+func TestCreateIdentityNameTakenMeanwhile(t *testing.T) {
+	f := network(t)
+	c := &domain.CreateIdentity{Identity: &store.Identity{Meta: store.Meta{ID: "bob"}, Name: "bob", Type: "User"},
+		Enrollments: []*store.Enrollment{{Meta: store.Meta{ID: "e-bob"}, Method: store.EnrollmentOTT, IdentityID: "someone", TokenHash: "th-bob", ExpiresAt: f.now.Add(time.Hour)}}}
+	f.create(store.Identities, &store.Identity{Meta: store.Meta{ID: "bob-2"}, Name: "bob", Type: "User"})
+	_, err := f.apply(c)
+	var fe *store.FieldError
+	if !errors.Is(err, store.ErrConflict) || !errors.As(err, &fe) || fe.Field != "name" {
+		t.Fatalf("identity with a name taken meanwhile: %v", err)
+	}
+	if f.exists(store.Identities, "bob") || f.exists(store.Enrollments, "e-bob") {
+		t.Fatal("a refused create left records")
+	}
+	c.Identity.Name = "bobby"
+	if i := f.must(c).(*store.Identity); i.ID != "bob" {
+		t.Fatalf("created %+v", i)
+	}
+	_ = f.s.View(func(tx *store.Tx) error {
+		e, err := store.Get[*store.Enrollment](tx, store.Enrollments, "e-bob")
+		if err != nil || e.IdentityID != "bob" {
+			t.Errorf("enrollment %+v, %v: it must belong to the new identity", e, err)
+		}
+		return nil
+	})
+	two := &domain.CreateIdentity{Identity: &store.Identity{Meta: store.Meta{ID: "carol"}, Name: "carol", Type: "User"},
+		Enrollments: []*store.Enrollment{{Meta: store.Meta{ID: "e1"}, Method: store.EnrollmentOTT, TokenHash: "a"}, {Meta: store.Meta{ID: "e2"}, Method: store.EnrollmentUpdb, TokenHash: "b"}}}
+	if _, err := f.apply(two); !errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("two enrollments: %v", err)
+	}
+}
