@@ -433,6 +433,9 @@ func (s *Server) enrollOTTCA(r *http.Request, token string) middleware.Responder
 	if err := verifyWithCA(chain, ca); err != nil {
 		return fail(errEnrollCert)
 	}
+	if s.fingerprintInUse(chain[0]) {
+		return fail(errCertInUse)
+	}
 	// The entry checks again that the CA allows it and that the certificate
 	// is not in use, and replaces the identity's certificates.
 	if err := s.consume(r, e, &domain.Enroll{Authenticator: certAuthenticator(chain[0]), CAFingerprint: ca.Fingerprint}); err != nil {
@@ -447,6 +450,18 @@ func verifyWithCA(chain []*x509.Certificate, ca *store.CA) error {
 		return fmt.Errorf("CA %s: %w", ca.ID, err)
 	}
 	return pki.VerifyClientCertWithCA(chain, certs[0])
+}
+
+// fingerprintInUse previews whether an authenticator holds cert, so that a
+// client repeating an enrollment it completed costs no log entry; the entry
+// decides.
+func (s *Server) fingerprintInUse(cert *x509.Certificate) bool {
+	used := false
+	_ = s.State.View(func(tx *store.Tx) error {
+		_, used = tx.Lookup(store.Authenticators, "fingerprint", pki.Fingerprint(cert.Raw))
+		return nil
+	})
+	return used
 }
 
 // enrollCA creates an identity for a certificate of a verified CA with
@@ -471,6 +486,9 @@ func (s *Server) enrollCA(r *http.Request, requestedName string) middleware.Resp
 	}
 	if ca == nil {
 		return fail(errEnrollCert)
+	}
+	if s.fingerprintInUse(chain[0]) {
+		return fail(errCertInUse)
 	}
 	identityID := state.NewID()
 	name := enrollrules.IdentityName(ca.IdentityNameFormat, enrollrules.NameValues{CAName: ca.Name, CAID: ca.ID,

@@ -46,6 +46,9 @@ func IsEnrollmentExpired(err error) bool {
 //
 // Everything non-deterministic (signing the certificate) happens before the
 // command is proposed; the effects carry its results.
+//
+// The API now proposes domain.Enroll, which also re-checks the identity,
+// router and CA; this type stays so that entries already in a log apply.
 type ConsumeEnrollment struct {
 	EnrollmentID string `json:"enrollmentId"`
 	TokenHash    string `json:"tokenHash"`
