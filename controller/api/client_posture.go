@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -53,7 +52,7 @@ func (s *Server) postureResponses(r *http.Request, caller *Principal, status int
 		return fail(errUnauthorized)
 	}
 	now := time.Now().UTC()
-	updates := make([]func(*store.PostureData), 0, len(responses))
+	reports := make([]domain.PostureReport, 0, len(responses))
 	for i, resp := range responses {
 		field := ""
 		if len(responses) > 1 || status == http.StatusOK {
@@ -63,15 +62,11 @@ func (s *Server) postureResponses(r *http.Request, caller *Principal, status int
 		if err != nil {
 			return fail(err)
 		}
-		updates = append(updates, u)
+		reports = append(reports, u)
 	}
-	apply := func(d *store.PostureData) {
-		for _, u := range updates {
-			u(d)
-		}
-	}
-	ctx := requestContext(r)
-	if err := s.savePosture(ctx, caller.Session.ID, apply); err != nil {
+	// One entry stores them all, creating the posture data on the first
+	// report, and removes the caller's sessions that stop passing.
+	if err := s.State.Apply(requestContext(r), &domain.ReportPosture{APISessionID: caller.Session.ID, Reports: reports}); err != nil {
 		return fail(err)
 	}
 	out := &models.PostureResponse{Services: []*models.PostureResponseService{}}
@@ -82,96 +77,49 @@ func (s *Server) postureResponses(r *http.Request, caller *Principal, status int
 	return respond{status: status, body: envelope{Data: out, Meta: newMeta()}}
 }
 
-// postureUpdate checks one response and returns how it changes the data.
-func postureUpdate(field string, resp models.PostureResponseCreate, now time.Time) (func(*store.PostureData), error) {
+// postureUpdate checks one response and returns it as a report.
+func postureUpdate(field string, resp models.PostureResponseCreate, now time.Time) (domain.PostureReport, error) {
+	var none domain.PostureReport
 	if resp == nil {
-		return nil, validationError(field+"typeId", "is required", nil)
+		return none, validationError(field+"typeId", "is required", nil)
 	}
 	if resp.ID() == nil || *resp.ID() == "" {
-		return nil, validationError(field+"id", "is required", nil)
+		return none, validationError(field+"id", "is required", nil)
 	}
 	switch b := resp.(type) {
 	case *models.PostureResponseOperatingSystemCreate:
 		if b.Type == nil || *b.Type == "" {
-			return nil, validationError(field+"type", "is required", nil)
+			return none, validationError(field+"type", "is required", nil)
 		}
 		if b.Version == nil || *b.Version == "" {
-			return nil, validationError(field+"version", "is required", nil)
+			return none, validationError(field+"version", "is required", nil)
 		}
-		os := &store.PostureOSData{Type: *b.Type, Version: *b.Version, Build: b.Build, ReportedAt: now}
-		return func(d *store.PostureData) { d.OS = os }, nil
+		return domain.PostureReport{OS: &store.PostureOSData{Type: *b.Type, Version: *b.Version, Build: b.Build, ReportedAt: now}}, nil
 	case *models.PostureResponseProcessCreate:
 		if b.Path == nil || *b.Path == "" {
-			return nil, validationError(field+"path", "is required", nil)
+			return none, validationError(field+"path", "is required", nil)
 		}
-		p := store.PostureProcessData{Path: *b.Path, IsRunning: b.IsRunning, Hash: b.Hash, SignerFingerprints: strs(b.SignerFingerprints), ReportedAt: now}
-		return func(d *store.PostureData) {
-			i := slices.IndexFunc(d.Processes, func(x store.PostureProcessData) bool { return x.Path == p.Path })
-			if i >= 0 {
-				d.Processes[i] = p
-			} else {
-				d.Processes = append(d.Processes, p)
-			}
-		}, nil
+		return domain.PostureReport{Process: &store.PostureProcessData{Path: *b.Path, IsRunning: b.IsRunning, Hash: b.Hash,
+			SignerFingerprints: strs(b.SignerFingerprints), ReportedAt: now}}, nil
 	case *models.PostureResponseDomainCreate:
 		if b.Domain == nil {
-			return nil, validationError(field+"domain", "is required", nil)
+			return none, validationError(field+"domain", "is required", nil)
 		}
-		dom := &store.PostureDomainData{Domain: *b.Domain, ReportedAt: now}
-		return func(d *store.PostureData) { d.Domain = dom }, nil
+		return domain.PostureReport{Domain: &store.PostureDomainData{Domain: *b.Domain, ReportedAt: now}}, nil
 	case *models.PostureResponseMacAddressCreate:
 		if b.MacAddresses == nil {
-			return nil, validationError(field+"macAddresses", "is required", nil)
+			return none, validationError(field+"macAddresses", "is required", nil)
 		}
 		for i, m := range b.MacAddresses {
 			if posture.NormalizeMAC(m) == "" {
-				return nil, validationError(fmt.Sprintf("%smacAddresses[%d]", field, i), "must not be empty", m)
+				return none, validationError(fmt.Sprintf("%smacAddresses[%d]", field, i), "must not be empty", m)
 			}
 		}
-		mac := &store.PostureMACData{Addresses: strs(b.MacAddresses), ReportedAt: now}
-		return func(d *store.PostureData) { d.MAC = mac }, nil
+		return domain.PostureReport{MAC: &store.PostureMACData{Addresses: strs(b.MacAddresses), ReportedAt: now}}, nil
 	case *models.PostureResponseEndpointStateCreate:
-		woken, unlocked := b.Woken, b.Unlocked
-		return func(d *store.PostureData) {
-			if woken {
-				d.WokenAt = &now
-			}
-			if unlocked {
-				d.UnlockedAt = &now
-			}
-		}, nil
+		return domain.PostureReport{Woken: b.Woken, Unlocked: b.Unlocked}, nil
 	}
-	return nil, validationError(field+"typeId", "must be one of OS, PROCESS, DOMAIN, MAC, ENDPOINT_STATE", resp.TypeID())
-}
-
-// savePosture creates or updates the API session's posture data.
-func (s *Server) savePosture(ctx context.Context, apiSessionID string, apply func(*store.PostureData)) error {
-	for attempt := 0; attempt < 5; attempt++ {
-		if !s.State.Exists(store.PostureDatas, apiSessionID) {
-			d := &store.PostureData{Meta: store.Meta{ID: apiSessionID}, APISessionID: apiSessionID}
-			apply(d)
-			_, err := s.State.Create(ctx, store.PostureDatas, d)
-			if errors.Is(err, store.ErrConflict) {
-				continue // created concurrently: update it instead
-			}
-			if err != nil {
-				return fmt.Errorf("store posture data: %w", err)
-			}
-			return nil
-		}
-		err := s.State.Update(ctx, store.PostureDatas, apiSessionID, func(rec store.Record) error {
-			apply(rec.(*store.PostureData))
-			return nil
-		})
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("store posture data: %w", err)
-		}
-		return nil
-	}
-	return fmt.Errorf("store posture data of %q: %w", apiSessionID, store.ErrConflict)
+	return none, validationError(field+"typeId", "must be one of OS, PROCESS, DOMAIN, MAC, ENDPOINT_STATE", resp.TypeID())
 }
 
 // revokeDeniedSessions deletes, in one entry, the sessions that posture no

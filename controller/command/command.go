@@ -76,6 +76,8 @@ const (
 	TypeUseJoinToken Type = 31
 	// TypeCreateIdentity creates an identity with its enrollment (controller/domain).
 	TypeCreateIdentity Type = 32
+	// TypeReportPosture records posture responses of an API session (controller/domain).
+	TypeReportPosture Type = 33
 )
 
 // Command is one state change.

@@ -241,3 +241,42 @@ func TestCreateIdentityNameTakenMeanwhile(t *testing.T) {
 		t.Fatalf("two enrollments: %v", err)
 	}
 }
+
+// TestReportPostureIsOneEntryAndRevokesInIt: reports merge into the API
+// session's posture data without retries, and a report that fails a
+// session's check removes the session in the same entry.
+func TestReportPostureIsOneEntryAndRevokesInIt(t *testing.T) {
+	f := network(t)
+	mac := func(addr string) domain.PostureReport {
+		return domain.PostureReport{MAC: &store.PostureMACData{Addresses: []string{addr}}}
+	}
+	proc := func(path string, running bool) domain.PostureReport {
+		return domain.PostureReport{Process: &store.PostureProcessData{Path: path, IsRunning: running}}
+	}
+	before := f.idx
+	f.must(&domain.ReportPosture{APISessionID: "as-alice", Reports: []domain.PostureReport{mac("00:11:22:33:44:55"), proc("/a", true)}})
+	f.must(&domain.ReportPosture{APISessionID: "as-alice", Reports: []domain.PostureReport{proc("/b", true), proc("/a", false), {Woken: true}}})
+	if f.idx != before+2 {
+		t.Fatalf("two reports took %d entries", f.idx-before)
+	}
+	_ = f.s.View(func(tx *store.Tx) error {
+		d, err := store.Get[*store.PostureData](tx, store.PostureDatas, "as-alice")
+		if err != nil || d.MAC == nil || len(d.Processes) != 2 || d.Processes[0].IsRunning || d.WokenAt == nil || !d.WokenAt.Equal(f.now) {
+			t.Errorf("posture data: %+v, %v", d, err)
+		}
+		return nil
+	})
+	// A MAC check on the dial policy; alice's session passes, until she
+	// reports another address.
+	f.create(store.PostureChecks, &store.PostureCheck{Meta: store.Meta{ID: "mac"}, Name: "mac", TypeID: store.PostureMAC, MACAddresses: []string{"00:11:22:33:44:55"}})
+	f.update(store.ServicePolicies, "dial", func(r store.Record) { r.(*store.ServicePolicy).PostureCheckRoles = []string{"@mac"} })
+	f.must(dial("s1"))
+	f.must(&domain.ReportPosture{APISessionID: "as-alice", Reports: []domain.PostureReport{mac("66:77:88:99:aa:bb")}})
+	if f.exists(store.Sessions, "s1") {
+		t.Fatal("a session that fails its posture check outlived the report")
+	}
+	f.must(&domain.EndAPISessions{IDs: []string{"as-alice"}})
+	if _, err := f.apply(&domain.ReportPosture{APISessionID: "as-alice", Reports: []domain.PostureReport{mac("00:11:22:33:44:55")}}); !errors.Is(err, domain.ErrSessionEnded) {
+		t.Fatalf("a report for an ended API session: %v", err)
+	}
+}

@@ -33,4 +33,5 @@ func init() {
 	command.Register(command.TypeIssueJoinToken, func() command.Command { return &IssueJoinToken{} })
 	command.Register(command.TypeUseJoinToken, func() command.Command { return &UseJoinToken{} })
 	command.Register(command.TypeCreateIdentity, func() command.Command { return &CreateIdentity{} })
+	command.Register(command.TypeReportPosture, func() command.Command { return &ReportPosture{} })
 }
