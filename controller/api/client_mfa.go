@@ -437,7 +437,18 @@ func (s *Server) deleteMfa(p mfa.DeleteMfaParams, pr any) middleware.Responder {
 			return refused
 		}
 	}
-	return s.deleteOf(p.HTTPRequest, store.MFAs, m.ID)
+	// An enrollment removed without a code must still be unverified when
+	// the entry applies.
+	err := s.State.Apply(requestContext(p.HTTPRequest), &domain.RemoveMFA{IdentityID: caller.Identity.ID, MFAID: m.ID, Unverified: !m.IsVerified})
+	switch {
+	case domain.Is(err, domain.ErrMFAVerified):
+		return fail(errMFACodeMissing)
+	case errors.Is(err, store.ErrNotFound):
+		return fail(errNoMFA)
+	case err != nil:
+		return fail(err)
+	}
+	return okEmpty()
 }
 
 // detailMfaRecoveryCodes answers GET /current-identity/mfa/recovery-codes.

@@ -78,6 +78,8 @@ const (
 	TypeCreateIdentity Type = 32
 	// TypeReportPosture records posture responses of an API session (controller/domain).
 	TypeReportPosture Type = 33
+	// TypeRemoveMFA removes an identity's MFA enrollment (controller/domain).
+	TypeRemoveMFA Type = 34
 )
 
 // Command is one state change.

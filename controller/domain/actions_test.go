@@ -280,3 +280,25 @@ func TestReportPostureIsOneEntryAndRevokesInIt(t *testing.T) {
 		t.Fatalf("a report for an ended API session: %v", err)
 	}
 }
+
+// TestRemoveMFAWithoutACodeOnlyWhileUnverified: the enrollment was
+// unverified when the proposer looked and verified before the entry.
+func TestRemoveMFAWithoutACodeOnlyWhileUnverified(t *testing.T) {
+	f := network(t)
+	f.create(store.Identities, &store.Identity{Meta: store.Meta{ID: "bob"}, Name: "bob", Type: "User"})
+	f.create(store.MFAs, &store.MFA{Meta: store.Meta{ID: "mfa"}, IdentityID: "alice"})
+	f.update(store.MFAs, "mfa", func(r store.Record) { r.(*store.MFA).IsVerified = true })
+	if _, err := f.apply(&domain.RemoveMFA{IdentityID: "alice", MFAID: "mfa", Unverified: true}); !errors.Is(err, domain.ErrMFAVerified) {
+		t.Fatalf("removing a verified enrollment without a code: %v", err)
+	}
+	if _, err := f.apply(&domain.RemoveMFA{IdentityID: "bob", MFAID: "mfa"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("removing another identity's enrollment: %v", err)
+	}
+	if !f.exists(store.MFAs, "mfa") {
+		t.Fatal("a refused removal removed the enrollment")
+	}
+	f.must(&domain.RemoveMFA{IdentityID: "alice", MFAID: "mfa"})
+	if f.exists(store.MFAs, "mfa") {
+		t.Fatal("the enrollment remains")
+	}
+}

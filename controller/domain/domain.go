@@ -34,4 +34,5 @@ func init() {
 	command.Register(command.TypeUseJoinToken, func() command.Command { return &UseJoinToken{} })
 	command.Register(command.TypeCreateIdentity, func() command.Command { return &CreateIdentity{} })
 	command.Register(command.TypeReportPosture, func() command.Command { return &ReportPosture{} })
+	command.Register(command.TypeRemoveMFA, func() command.Command { return &RemoveMFA{} })
 }
