@@ -43,7 +43,8 @@ type FabricEnd interface {
 	// Attach hands the end its circuit, of which it is side side; messages that arrived
 	// before are forwarded now.
 	Attach(c *splice.Circuit, side splice.Side)
-	// Path is the ordered router ids of the circuit, from the dialer's router to the host's.
+	// Path is the ordered router ids of the circuit, from the dialer's router to the host's:
+	// the path it runs over now (the mesh moves a circuit whose path broke to another).
 	Path() []string
 	// PeerPublicKey is the host's end-to-end key (dialer's side only).
 	PeerPublicKey() []byte

@@ -201,8 +201,13 @@ func (l *Listener) reportCircuit(rec *circuitRecord, ended bool) {
 
 func (rec *circuitRecord) info() CircuitInfo {
 	st := rec.circuit.Stats()
+	path := rec.path
+	if rec.fabric != nil {
+		// The mesh may have moved the circuit to another path.
+		path = rec.fabric.Path()
+	}
 	return CircuitInfo{ID: rec.circuit.ID(), ServiceID: rec.serviceID, IdentityID: rec.identityID,
-		Path: append([]string(nil), rec.path...), CreatedAt: rec.created,
+		Path: append([]string(nil), path...), CreatedAt: rec.created,
 		BytesUp: st.Forwarded[splice.Dialer], BytesDown: st.Forwarded[splice.Host]}
 }
 

@@ -17,8 +17,8 @@ import (
 	"github.com/ostium-net/ostium/sdk/wire"
 )
 
-// Header keys of create, created and failed frames (data frames carry edge headers,
-// whose keys are 128 and up).
+// Header keys of create, created, failed, close, resume and resumed frames (data frames
+// carry edge headers, whose keys are 128 and up).
 const (
 	hCircuitID  int32 = 1
 	hPath       int32 = 2
@@ -31,6 +31,8 @@ const (
 	hWindow     int32 = 9
 	hErrorCode  int32 = 10
 	hDelivered  int32 = 11
+	hReceived   int32 = 12
+	hBroken     int32 = 13
 )
 
 // Host dials the hosts of this router's terminators for circuits that arrive over links.
@@ -79,12 +81,12 @@ type terminal struct {
 	// dialing is true at the dialer's router (which opens the path).
 	dialing bool
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// link and num carry the circuit now; link is nil while a broken path is mended.
 	link       *Link
 	num        uint32
 	avail      int64 // send credit
 	creditWait chan struct{}
-	granted    int64 // delivered since the last credit frame
 	circuit    *splice.Circuit
 	side       splice.Side
 	early      []*wire.Message
@@ -92,17 +94,39 @@ type terminal struct {
 	closed     bool
 	peerKey    []byte
 	reply      chan *frame
+	// established is set once the created frame passed: only then is a broken path mended.
+	established bool
+
+	// Sending: counts are cumulative flow-control costs (see cost) since the circuit began.
+	peerWindow int64        // the window the far end announced
+	sentTotal  uint64       // data frames sent (each counted once, resent or not)
+	credited   uint64       // credit the far end returned: what it delivered
+	unacked    []*sentFrame // sent and not known to be received by the far end, in order
+
+	// Receiving.
+	received  uint64 // data frames taken from the mesh
+	delivered uint64 // written to the local client
+	granted   int64  // delivered since the last credit frame
+
+	// Mending a broken path (resume.go).
+	mend         *mending // non-nil while the path is mended
+	pendingClose []byte   // the local client closed while the path was mended
+	closing      bool
 }
 
 var _ edge.FabricEnd = (*terminal)(nil)
 
 func (m *Manager) newTerminal(circuitID string, path []string, dialing bool) *terminal {
 	return &terminal{m: m, circuitID: circuitID, path: path, dialing: dialing, created: time.Now(),
-		avail: int64(m.cfg.Window), reply: make(chan *frame, 1)}
+		avail: int64(m.cfg.Window), peerWindow: int64(m.cfg.Window), reply: make(chan *frame, 1)}
 }
 
-// Path is the circuit's routers, dialer's first.
-func (t *terminal) Path() []string { return slices.Clone(t.path) }
+// Path is the circuit's routers, dialer's first (the path it runs over now).
+func (t *terminal) Path() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.path)
+}
 
 // PeerPublicKey is the host's key, from the created frame.
 func (t *terminal) PeerPublicKey() []byte { return t.peerKey }
@@ -136,6 +160,7 @@ func (t *terminal) Abort(reason string) {
 	l, num := t.link, t.num
 	early := t.early
 	t.early = nil
+	t.dropStateLocked()
 	t.mu.Unlock()
 	for _, m := range early {
 		m.Release()
@@ -168,22 +193,31 @@ func (t *terminal) SendOwned(ctx context.Context, m *wire.Message) error {
 	return nil
 }
 
+// sendData sends a data message once credit allows, and keeps it until the far end
+// received it, to send it again over a new path if this one breaks first. A frame sent on a
+// link that just closed stays kept: the path is mended, or the circuit ends.
 func (t *terminal) sendData(ctx context.Context, m *wire.Message) error {
 	c := cost(m)
+	hdrs := dataHeaders(m.Headers)
+	if err := checkFrame(hdrs, len(m.Body)); err != nil {
+		m.Release()
+		return err
+	}
 	for {
 		t.mu.Lock()
-		if t.closed {
+		if t.closed || t.closing {
 			t.mu.Unlock()
 			m.Release()
 			return errCircuitClosed
 		}
 		if t.avail > 0 && t.link != nil {
 			t.avail -= c
-			l, num := t.link, t.num
+			t.sentTotal += uint64(c)
+			sf := &sentFrame{msg: m, hdrs: hdrs, end: t.sentTotal, cost: uint64(c)}
+			sf.refs.Store(1)
+			t.unacked = append(t.unacked, sf)
+			t.link.sendKept(t.num, sf)
 			t.mu.Unlock()
-			if !l.send(frameData, 0, num, dataHeaders(m.Headers), m.Body, m) {
-				return fmt.Errorf("link to %s closed", l.peerID)
-			}
 			return nil
 		}
 		if t.creditWait == nil {
@@ -200,15 +234,23 @@ func (t *terminal) sendData(ctx context.Context, m *wire.Message) error {
 	}
 }
 
-// finish ends the circuit from this side: the far end gets a close frame.
+// finish ends the circuit from this side: the far end gets a close frame (after the path
+// was mended, when it is being mended).
 func (t *terminal) finish(reason []byte) {
 	t.mu.Lock()
-	if t.closed {
+	if t.closed || t.closing {
+		t.mu.Unlock()
+		return
+	}
+	if t.mend != nil {
+		t.closing, t.pendingClose = true, reason
+		t.wakeLocked()
 		t.mu.Unlock()
 		return
 	}
 	t.closed = true
 	l, num := t.link, t.num
+	t.dropStateLocked()
 	t.wakeLocked()
 	t.mu.Unlock()
 	if l != nil {
@@ -216,6 +258,22 @@ func (t *terminal) finish(reason []byte) {
 		l.forget(num, t)
 	}
 	t.m.terminals.CompareAndDelete(t.circuitID, t)
+}
+
+// dropStateLocked lets go of the frames kept for resending, and of a mending under way.
+func (t *terminal) dropStateLocked() {
+	for i, sf := range t.unacked {
+		sf.unref()
+		t.unacked[i] = nil
+	}
+	t.unacked = nil
+	if md := t.mend; md != nil {
+		t.mend = nil
+		md.timer.Stop()
+		if md.link != nil {
+			md.link.forget(md.num, t)
+		}
+	}
 }
 
 func (t *terminal) wakeLocked() {
@@ -229,7 +287,9 @@ func (t *terminal) wakeLocked() {
 func (t *terminal) frame(l *Link, f *frame) {
 	switch f.typ {
 	case frameData:
+		n := cost(f.msg)
 		t.mu.Lock()
+		t.received += uint64(n)
 		c, side := t.circuit, t.side
 		if c == nil && !t.closed {
 			t.early = append(t.early, f.msg)
@@ -247,6 +307,8 @@ func (t *terminal) frame(l *Link, f *frame) {
 			n := int64(binary.LittleEndian.Uint32(f.body()))
 			t.mu.Lock()
 			t.avail += n
+			t.credited += uint64(n)
+			t.ackLocked(t.credited)
 			t.wakeLocked()
 			t.mu.Unlock()
 		}
@@ -254,17 +316,44 @@ func (t *terminal) frame(l *Link, f *frame) {
 	case frameClose:
 		reason := string(f.body())
 		code, _ := f.headers.GetUint32(hErrorCode)
+		broken, _ := f.headers.GetString(hBroken)
 		f.release()
-		t.ended(l, code, reason)
-	case frameCreated, frameFailed, frameResumed:
-		select {
-		case t.reply <- f:
-		default:
-			f.release()
+		if code != 0 {
+			// A router of the path lost a link: mend the path, or end.
+			t.pathBroken(l, brokenLink(broken), code, reason)
+			return
 		}
+		t.ended(l, code, reason)
+	case frameResumed, frameFailed:
+		if t.mendReply(l, f) {
+			return
+		}
+		t.replyFrame(f)
+	case frameCreated:
+		t.replyFrame(f)
 	default:
 		f.release()
 	}
+}
+
+// replyFrame hands the answer to a create to Dial.
+func (t *terminal) replyFrame(f *frame) {
+	select {
+	case t.reply <- f:
+	default:
+		f.release()
+	}
+}
+
+// ackLocked forgets the frames the far end received, up to the cumulative count upTo.
+func (t *terminal) ackLocked(upTo uint64) {
+	n := 0
+	for n < len(t.unacked) && t.unacked[n].end <= upTo {
+		t.unacked[n].unref()
+		t.unacked[n] = nil
+		n++
+	}
+	t.unacked = t.unacked[n:]
 }
 
 // deliverData hands a data message to the circuit without waiting: the window the far
@@ -290,9 +379,15 @@ func (t *terminal) ended(l *Link, code uint32, reason string) {
 		t.earlyClose = reason
 	}
 	t.wakeLocked()
+	if t.link != nil {
+		l = t.link
+	}
 	num := t.num
+	t.dropStateLocked()
 	t.mu.Unlock()
-	l.forget(num, t)
+	if l != nil {
+		l.forget(num, t)
+	}
 	t.m.terminals.CompareAndDelete(t.circuitID, t)
 	select {
 	case t.reply <- nil:
@@ -306,16 +401,26 @@ func (t *terminal) ended(l *Link, code uint32, reason string) {
 	}
 }
 
-// linkDown ends the circuit when its link is lost: circuits are not moved to another path
-// (resume frames are reserved for that and refused today).
+// linkDown handles the loss of the circuit's link: the path is mended, or the circuit ends
+// (resume.go).
 func (t *terminal) linkDown(l *Link, reason string) {
 	t.mu.Lock()
-	if t.link != l || t.closed {
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	if md := t.mend; md != nil && md.link == l {
+		// The link the resume went out on is lost too.
+		t.mu.Unlock()
+		t.giveUp(md, wire.ErrorCodeInternal, reason)
+		return
+	}
+	if t.link != l {
 		t.mu.Unlock()
 		return
 	}
 	t.mu.Unlock()
-	t.pathBroken(l, reason)
+	t.pathBroken(l, [2]string{t.m.cfg.RouterID, l.peerID}, wire.ErrorCodeInternal, reason)
 }
 
 // Deliver wraps the local endpoint the far router's messages go to: each data message
@@ -345,16 +450,21 @@ func (s *creditingSender) Send(ctx context.Context, m *wire.Message) error {
 // grant returns credit to the far router, in batches of a quarter window.
 func (t *terminal) grant(n int64) {
 	t.mu.Lock()
+	t.delivered += uint64(n)
 	t.granted += n
 	if t.granted < int64(t.m.cfg.Window)/4 || t.link == nil {
 		t.mu.Unlock()
 		return
 	}
+	t.sendCreditLocked()
+	t.mu.Unlock()
+}
+
+// sendCreditLocked sends the credit granted since the last credit frame.
+func (t *terminal) sendCreditLocked() {
 	g := t.granted
 	t.granted = 0
-	l, num := t.link, t.num
-	t.mu.Unlock()
-	l.send(frameCredit, 0, num, nil, binary.LittleEndian.AppendUint32(make([]byte, 0, 4), uint32(min(g, 1<<31))), nil)
+	t.link.send(frameCredit, 0, t.num, nil, binary.LittleEndian.AppendUint32(make([]byte, 0, 4), uint32(min(g, 1<<31))), nil)
 }
 
 // hop is a circuit crossing this router: frames from one link go on to the other.
@@ -385,10 +495,13 @@ func (h *hop) frame(l *Link, f *frame) {
 	}
 }
 
+// linkDown tells the other side of the path that it broke here, and which link: the
+// dialer's router then mends the path around it.
 func (h *hop) linkDown(l *Link, reason string) {
 	to, num := h.other(l)
 	var hd wire.Headers
 	hd.PutUint32(hErrorCode, wire.ErrorCodeInternal)
+	hd.PutString(hBroken, l.m.cfg.RouterID+","+l.peerID)
 	to.send(frameClose, 0, num, hd, []byte(reason), nil)
 	h.remove()
 }
@@ -451,14 +564,21 @@ func decodeCreate(h wire.Headers) (createRequest, error) {
 	if r.dial.CircuitID == "" || pathText == "" {
 		return r, errors.New("create carries no circuit id or path")
 	}
-	r.path = strings.Split(pathText, ",")
-	if len(r.path) < 2 || len(r.path) > maxPath {
-		return r, fmt.Errorf("create carries a path of %d routers", len(r.path))
+	var err error
+	r.path, err = parsePath(pathText)
+	return r, err
+}
+
+// parsePath decodes the path of a create or resume frame: 2 to maxPath distinct routers.
+func parsePath(text string) ([]string, error) {
+	path := strings.Split(text, ",")
+	if len(path) < 2 || len(path) > maxPath {
+		return nil, fmt.Errorf("a path of %d routers", len(path))
 	}
-	for i, id := range r.path {
-		if id == "" || slices.Contains(r.path[:i], id) {
-			return r, errors.New("create carries a path with an empty or repeated router")
+	for i, id := range path {
+		if id == "" || slices.Contains(path[:i], id) {
+			return nil, errors.New("a path with an empty or repeated router")
 		}
 	}
-	return r, nil
+	return path, nil
 }

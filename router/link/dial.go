@@ -64,11 +64,13 @@ func (m *Manager) Dial(ctx context.Context, t edge.RemoteTerminator, d edge.Fabr
 		return nil, &edge.FabricError{Code: wire.ErrorCodeInternal, Message: "unexpected answer to a create"}
 	}
 	term.peerKey, _ = f.headers.GetBytes(hPublicKey)
+	term.mu.Lock()
 	if w, ok := f.headers.GetUint32(hWindow); ok && w > 0 {
-		term.mu.Lock()
 		term.avail += int64(w) - int64(m.cfg.Window)
-		term.mu.Unlock()
+		term.peerWindow = int64(w)
 	}
+	term.established = true
+	term.mu.Unlock()
 	return term, nil
 }
 
@@ -94,7 +96,7 @@ func (m *Manager) handleCreate(l *Link, f *frame) {
 	if i == len(req.path)-1 {
 		term := m.newTerminal(req.dial.CircuitID, req.path, false)
 		term.serviceID, term.identity = req.dial.ServiceID, req.dial.IdentityID
-		term.avail = req.window
+		term.avail, term.peerWindow = req.window, req.window
 		if !l.attach(f.circuit, term) {
 			fail(wire.ErrorCodeInternal, "circuit number in use")
 			return
@@ -105,16 +107,22 @@ func (m *Manager) handleCreate(l *Link, f *frame) {
 		go func() { defer m.wg.Done(); m.dialHost(term, req) }()
 		return
 	}
-	next := m.link(req.path[i+1])
+	m.passOn(l, f, req.dial.CircuitID, req.path[i+1], fail)
+}
+
+// passOn records a hop for a create or resume frame at a router in the middle of its path
+// and sends the frame on to the next router.
+func (m *Manager) passOn(l *Link, f *frame, circuitID, nextID string, fail func(code uint32, msg string)) {
+	next := m.link(nextID)
 	if next == nil {
-		fail(wire.ErrorCodeInvalidTerminator, fmt.Sprintf("router %s has no link to router %s", m.cfg.RouterID, req.path[i+1]))
+		fail(wire.ErrorCodeInvalidTerminator, fmt.Sprintf("router %s has no link to router %s", m.cfg.RouterID, nextID))
 		return
 	}
 	if m.noTraversal() {
 		fail(wire.ErrorCodeInvalidTerminator, fmt.Sprintf("router %s does not carry circuits between other routers", m.cfg.RouterID))
 		return
 	}
-	h := &hop{circuitID: req.dial.CircuitID, a: l, na: f.circuit, b: next}
+	h := &hop{circuitID: circuitID, a: l, na: f.circuit, b: next}
 	if !l.attach(f.circuit, h) {
 		fail(wire.ErrorCodeInternal, "circuit number in use")
 		return
@@ -122,11 +130,11 @@ func (m *Manager) handleCreate(l *Link, f *frame) {
 	nb, ok := next.register(h)
 	if !ok {
 		l.forget(f.circuit, h)
-		fail(wire.ErrorCodeInvalidTerminator, fmt.Sprintf("link to router %s closed", req.path[i+1]))
+		fail(wire.ErrorCodeInvalidTerminator, fmt.Sprintf("link to router %s closed", nextID))
 		return
 	}
 	h.nb = nb
-	next.send(frameCreate, 0, nb, f.headers, nil, nil)
+	next.send(f.typ, 0, nb, f.headers, nil, nil)
 	f.release()
 }
 
@@ -173,22 +181,11 @@ func (m *Manager) dialHost(term *terminal, req createRequest) {
 		h.PutBytes(hPublicKey, key)
 	}
 	h.PutUint32(hWindow, uint32(m.cfg.Window))
+	term.mu.Lock()
+	term.established = true
+	term.mu.Unlock()
 	l.send(frameCreated, 0, num, h, nil, nil)
 	start()
-}
-
-// pathBroken handles the loss of the link a circuit ran over: the circuit closes, its
-// endpoint told why.
-func (t *terminal) pathBroken(l *Link, reason string) {
-	t.ended(l, wire.ErrorCodeInternal, reason)
-}
-
-// handleResume refuses to resume circuits: this router does not move circuits to new paths.
-func (m *Manager) handleResume(l *Link, f *frame) {
-	var h wire.Headers
-	h.PutUint32(hErrorCode, wire.ErrorCodeInternal)
-	l.send(frameFailed, 0, f.circuit, h, []byte("resume is not supported"), nil)
-	f.release()
 }
 
 // CircuitInfo describes a circuit that ends on this router.
@@ -209,7 +206,7 @@ func (m *Manager) Circuits() []CircuitInfo {
 	m.terminals.Range(func(_, v any) bool {
 		t := v.(*terminal)
 		out = append(out, CircuitInfo{ID: t.circuitID, ServiceID: t.serviceID, IdentityID: t.identity,
-			Path: slices.Clone(t.path), CreatedAt: t.created, Dialing: t.dialing})
+			Path: t.Path(), CreatedAt: t.created, Dialing: t.dialing})
 		return true
 	})
 	return out

@@ -42,7 +42,18 @@
 // travels as the FIN flag of the edge Data message carried; close travels as a close frame.
 // End-to-end encryption is untouched: payload is forwarded as the SDKs sealed it.
 //
-// When a link of a path is lost, every circuit over it is closed at once, its ends told why
-// (the SDK reports the reason on the connection); new dials take another path at once, as
-// paths are computed from the links up now.
+// # Broken paths
+//
+// When a link of a path is lost, the circuits over it are moved to another path when there is
+// one (resume.go): the router in the middle that lost the link tells the ends which link
+// broke; the dialer's router computes a path around it from what it holds and sends a resume
+// frame along it, and the host's router moves the circuit there. Each end keeps the data
+// frames it sent until credit shows them delivered (no more than the window it respects
+// anyway), and both exchange cumulative counts of what they received, so each sends again
+// exactly what the other lacks: the stream goes on with no byte lost or repeated, FIN and
+// close still travelling end to end. Middle routers only pass frames on, as for a create.
+// When there is no other path, or it is not mended within ResumeTimeout (the host's router
+// waits ResumeWait), the circuit closes with an error code that the SDK reports (not the
+// end of the stream), within 2 s by default. New dials take another path at once, as paths
+// are computed from the links up now.
 package link

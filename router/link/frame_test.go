@@ -75,6 +75,17 @@ func FuzzFrameReader(f *testing.F) {
 	f.Add(encodeFrame(frameData, 1, 2, wire.Headers{{Key: wire.HeaderFlags, Value: []byte{1, 0, 0, 0}}}, []byte("x")))
 	f.Add(encodeFrame(frameProbe, 0, 0, nil, []byte{1, 2, 3, 4, 5, 6, 7, 8}))
 	f.Add([]byte{7, 0, 255, 255, 1, 0, 0, 0, 0, 0, 0, 0})
+	var rh wire.Headers
+	rh.PutString(hCircuitID, "c1")
+	rh.PutString(hPath, "a,d,c")
+	rh.PutUint64(hDelivered, 1<<20)
+	rh.PutUint64(hReceived, 1<<21)
+	f.Add(encodeFrame(frameResume, 0, 3, rh, nil))
+	f.Add(encodeFrame(frameResumed, 0, 3, rh[2:], nil))
+	var ch wire.Headers
+	ch.PutUint32(hErrorCode, wire.ErrorCodeInternal)
+	ch.PutString(hBroken, "b,c")
+	f.Add(encodeFrame(frameClose, 0, 5, ch, []byte("link to router c lost")))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		fr := newFrameReader(bytes.NewReader(in))
 		var again []byte
@@ -109,6 +120,30 @@ func FuzzDecodeCreate(f *testing.F) {
 		}
 		if req.dial.CircuitID == "" || len(req.path) < 2 || len(req.path) > maxPath || req.window == 0 {
 			t.Fatalf("accepted %+v", req)
+		}
+	})
+}
+
+// FuzzDecodeResume: a resume is taken only with a circuit id, a valid path and counts that
+// make sense (no more delivered than received).
+func FuzzDecodeResume(f *testing.F) {
+	f.Add([]byte("c1"), []byte("a,d,c"), uint64(10), uint64(20), true)
+	f.Add([]byte("c1"), []byte("a"), uint64(20), uint64(10), false)
+	f.Add([]byte(""), []byte("a,,a"), uint64(0), uint64(0), true)
+	f.Fuzz(func(t *testing.T, id, path []byte, delivered, received uint64, counts bool) {
+		var h wire.Headers
+		h.PutBytes(hCircuitID, id)
+		h.PutBytes(hPath, path)
+		if counts {
+			h.PutUint64(hDelivered, delivered)
+			h.PutUint64(hReceived, received)
+		}
+		gotID, gotPath, d, r, err := decodeResume(h)
+		if err != nil {
+			return
+		}
+		if !counts || gotID == "" || len(gotPath) < 2 || len(gotPath) > maxPath || d > r || d != delivered || r != received {
+			t.Fatalf("accepted %q %v %d %d", gotID, gotPath, d, r)
 		}
 	})
 }

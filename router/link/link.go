@@ -19,6 +19,16 @@ type outFrame struct {
 	head []byte        // fixed header and header block
 	body []byte        // written after head
 	msg  *wire.Message // released once written (nil: nothing to release)
+	ref  *sentFrame    // or, for a data frame an end keeps for resending: unref'd once written
+}
+
+// release gives back what the frame holds once it was written or dropped.
+func (f *outFrame) release() {
+	if f.ref != nil {
+		f.ref.unref()
+		return
+	}
+	f.msg.Release()
 }
 
 // Link is one live connection to another router: a TLS stream carrying frames of many
@@ -134,8 +144,8 @@ func (l *Link) run(fr *frameReader) {
 	q := l.wq
 	l.wq = nil
 	l.wmu.Unlock()
-	for _, f := range q {
-		f.msg.Release()
+	for i := range q {
+		q[i].release()
 	}
 }
 
@@ -172,11 +182,32 @@ func (l *Link) send(typ, flags byte, circuit uint32, headers wire.Headers, body 
 	}
 	l.wq = append(l.wq, outFrame{head: head, body: body, msg: msg})
 	l.wmu.Unlock()
+	l.signal()
+	return true
+}
+
+// sendKept queues a data frame its end keeps until the far end received it: the frame holds
+// a reference of sf (taken here) until written. It reports false once the link is closed.
+func (l *Link) sendKept(circuit uint32, sf *sentFrame) bool {
+	sf.refs.Add(1)
+	head := appendFrameHead(make([]byte, 0, frameHeaderLen+headersLen(sf.hdrs)), frameData, 0, circuit, sf.hdrs, len(sf.msg.Body))
+	l.wmu.Lock()
+	if l.isClosed() {
+		l.wmu.Unlock()
+		sf.unref()
+		return false
+	}
+	l.wq = append(l.wq, outFrame{head: head, body: sf.msg.Body, ref: sf})
+	l.wmu.Unlock()
+	l.signal()
+	return true
+}
+
+func (l *Link) signal() {
 	select {
 	case l.wsignal <- struct{}{}:
 	default:
 	}
-	return true
 }
 
 // writeTimeout bounds one batch of writes; a peer that reads nothing for that long is gone.
@@ -208,7 +239,7 @@ func (l *Link) writeLoop() {
 					}
 					l.bytesOut.Add(uint64(len(f.head) + len(f.body)))
 				}
-				f.msg.Release()
+				f.release()
 				*f = outFrame{}
 			}
 			if err == nil {

@@ -38,6 +38,8 @@ const (
 	DefaultMaxBackoff    = 2 * time.Second
 	DefaultWindow        = 1 << 20
 	DefaultCreateTimeout = 10 * time.Second
+	DefaultResumeTimeout = time.Second
+	DefaultResumeWait    = 1500 * time.Millisecond
 )
 
 // Config configures a Manager.
@@ -75,6 +77,12 @@ type Config struct {
 	Window int
 	// CreateTimeout bounds the opening of a circuit (default 10 s).
 	CreateTimeout time.Duration
+	// ResumeTimeout bounds the mending of a circuit whose path broke at the dialer's router:
+	// finding another path and the host's router answering the resume (default 1 s).
+	// ResumeWait is how long the host's router waits for that resume (default 1.5 s). Either
+	// end closes the circuit with an error when its time is up, so a circuit whose path
+	// cannot be mended ends within 2 s of the loss by default.
+	ResumeTimeout, ResumeWait time.Duration
 	// Metrics, when set, receives the mesh's metrics (ostium_router_link...).
 	Metrics prometheus.Registerer
 }
@@ -94,6 +102,8 @@ func (c Config) withDefaults() Config {
 	def(&c.MinBackoff, DefaultMinBackoff)
 	def(&c.MaxBackoff, DefaultMaxBackoff)
 	def(&c.CreateTimeout, DefaultCreateTimeout)
+	def(&c.ResumeTimeout, DefaultResumeTimeout)
+	def(&c.ResumeWait, DefaultResumeWait)
 	if c.MaxBackoff < c.MinBackoff {
 		c.MaxBackoff = c.MinBackoff
 	}
@@ -127,6 +137,7 @@ type Manager struct {
 	wg          sync.WaitGroup
 	routes      routeCache
 	latency     prometheus.Histogram
+	mends       mendCounts
 }
 
 type failedState struct {

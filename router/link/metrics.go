@@ -24,18 +24,25 @@ func (m *Manager) registerMetrics(reg prometheus.Registerer) error {
 		links:    prometheus.NewDesc("ostium_router_links", "Links from this router to other routers that are up now.", nil, nil),
 		failing:  prometheus.NewDesc("ostium_router_links_failing", "Routers this router should link to but fails to reach now.", nil, nil),
 		circuits: prometheus.NewDesc("ostium_router_link_circuits", "Circuits carried over this router's links now.", nil, nil),
+		moved:    prometheus.NewDesc("ostium_router_link_circuits_moved_total", "Circuits ending on this router moved to another path after theirs broke.", nil, nil),
+		unmended: prometheus.NewDesc("ostium_router_link_circuits_unmended_total", "Circuits ending on this router closed because their broken path could not be mended.", nil, nil),
+		resent:   prometheus.NewDesc("ostium_router_link_frames_resent_total", "Data frames sent again over a new path because the far end had not received them.", nil, nil),
 	})
 }
 
 type meshCollector struct {
 	m                        *Manager
 	links, failing, circuits *prometheus.Desc
+	moved, unmended, resent  *prometheus.Desc
 }
 
 func (c *meshCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.links
 	ch <- c.failing
 	ch <- c.circuits
+	ch <- c.moved
+	ch <- c.unmended
+	ch <- c.resent
 }
 
 func (c *meshCollector) Collect(ch chan<- prometheus.Metric) {
@@ -54,4 +61,8 @@ func (c *meshCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.links, prometheus.GaugeValue, float64(up))
 	ch <- prometheus.MustNewConstMetric(c.failing, prometheus.GaugeValue, float64(failing))
 	ch <- prometheus.MustNewConstMetric(c.circuits, prometheus.GaugeValue, float64(circuits))
+	st := m.MendStats()
+	ch <- prometheus.MustNewConstMetric(c.moved, prometheus.CounterValue, float64(st.Moved))
+	ch <- prometheus.MustNewConstMetric(c.unmended, prometheus.CounterValue, float64(st.Failed))
+	ch <- prometheus.MustNewConstMetric(c.resent, prometheus.CounterValue, float64(st.Resent))
 }

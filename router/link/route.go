@@ -64,23 +64,66 @@ type liveLink struct {
 }
 
 func (m *Manager) computeRoutes() map[string]route {
+	return m.computeRoutesWith(m.liveLinks(), avoidance{})
+}
+
+// liveLinks are this router's open links with their weights.
+func (m *Manager) liveLinks() []liveLink {
 	routers := m.routerTable()
 	var live []liveLink
 	for _, l := range m.Links() {
+		if l.isClosed() {
+			continue
+		}
 		dest := l.peerID
 		if !l.dialed {
 			dest = m.cfg.RouterID
 		}
 		live = append(live, liveLink{peer: l.peerID, weight: linkWeight(linkCost(routers, dest), l.Latency().Microseconds())})
 	}
-	return m.computeRoutesWith(live)
+	return live
 }
 
-func (m *Manager) computeRoutesWith(live []liveLink) map[string]route {
+// avoidance is what a path must not use: routers, and links between two routers.
+type avoidance struct {
+	routers map[string]bool
+	links   map[[2]string]bool
+}
+
+func (a *avoidance) avoidRouter(id string) {
+	if a.routers == nil {
+		a.routers = map[string]bool{}
+	}
+	a.routers[id] = true
+}
+
+func (a *avoidance) avoidLink(x, y string) {
+	if a.links == nil {
+		a.links = map[[2]string]bool{}
+	}
+	a.links[[2]string{x, y}] = true
+	a.links[[2]string{y, x}] = true
+}
+
+func (a avoidance) skips(x, y string) bool {
+	return a.routers[x] || a.routers[y] || a.links[[2]string{x, y}]
+}
+
+// pathAvoiding is the cheapest path to a router that avoids what avoid names, computed now
+// (not cached) from the open links and the topology.
+func (m *Manager) pathAvoiding(dest string, avoid avoidance) ([]string, bool) {
+	r, ok := m.computeRoutesWith(m.liveLinks(), avoid)[dest]
+	return r.path, ok
+}
+
+func (m *Manager) computeRoutesWith(live []liveLink, avoid avoidance) map[string]route {
 	self := m.cfg.RouterID
 	routers := m.routerTable()
 	graph := map[string][]edgeTo{}
 	add := func(a, b string, w int) {
+		if avoid.skips(a, b) {
+			return
+		}
 		graph[a] = append(graph[a], edgeTo{b, w})
 		graph[b] = append(graph[b], edgeTo{a, w})
 	}

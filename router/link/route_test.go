@@ -50,7 +50,7 @@ func TestRoutesNeedLiveLinks(t *testing.T) {
 	if routes := m.computeRoutes(); len(routes) != 0 {
 		t.Fatalf("a router without live links reaches %v", routes)
 	}
-	if r := m.computeRoutesWith([]liveLink{{peer: "b", weight: 1}})["c"]; len(r.path) != 3 || r.cost != 2 {
+	if r := m.computeRoutesWith([]liveLink{{peer: "b", weight: 1}}, avoidance{})["c"]; len(r.path) != 3 || r.cost != 2 {
 		t.Fatalf("with a live link to b, c is reached by %v at %d", r.path, r.cost)
 	}
 	// Weights: cost + latency in whole milliseconds (at least 1).
@@ -70,7 +70,7 @@ func TestDijkstraThroughTopology(t *testing.T) {
 	m := testManager(t, "a", st)
 	graph := func(topology ...ctrlproto.LinkState) map[string]route {
 		st.topology = topology
-		return m.computeRoutesWith([]liveLink{{peer: "b", weight: 1}, {peer: "d", weight: 1}})
+		return m.computeRoutesWith([]liveLink{{peer: "b", weight: 1}, {peer: "d", weight: 1}}, avoidance{})
 	}
 	r := graph(up("bc", "b", "c", 9000, 0), up("dc", "d", "c", 2000, 0))
 	if p := r["c"].path; len(p) != 3 || p[1] != "d" {
@@ -99,5 +99,37 @@ func TestDijkstraThroughTopology(t *testing.T) {
 	r = graph(up("bc", "b", "c", 1000, 0))
 	if _, ok := r["c"]; ok {
 		t.Fatalf("a path crossed a disabled router: %v", r["c"])
+	}
+}
+
+// TestPathAvoiding: a path mended around a lost router or a lost link avoids it, using
+// only links that are open now and the topology.
+func TestPathAvoiding(t *testing.T) {
+	st := &fakeState{routers: []ctrlproto.Router{{ID: "a", Fingerprint: "f"}, {ID: "b", Fingerprint: "f"}, {ID: "c", Fingerprint: "f"}, {ID: "d", Fingerprint: "f"}}}
+	m := testManager(t, "a", st)
+	st.topology = []ctrlproto.LinkState{up("bc", "b", "c", 1000, 0), up("dc", "d", "c", 9000, 0), up("bd", "b", "d", 1000, 0)}
+	live := []liveLink{{peer: "b", weight: 1}, {peer: "d", weight: 1}}
+	if p := m.computeRoutesWith(live, avoidance{})["c"].path; len(p) != 3 || p[1] != "b" {
+		t.Fatalf("cheapest path to c = %v, want through b", p)
+	}
+	var noB avoidance
+	noB.avoidRouter("b")
+	if p := m.computeRoutesWith(live, noB)["c"].path; len(p) != 3 || p[1] != "d" {
+		t.Fatalf("avoiding b, path to c = %v, want through d", p)
+	}
+	var noBC avoidance
+	noBC.avoidLink("c", "b")
+	if p := m.computeRoutesWith(live, noBC)["c"].path; len(p) != 3 || p[1] != "d" {
+		t.Fatalf("avoiding the link b–c, path to c = %v, want a–d–c", p)
+	}
+	var neither avoidance
+	neither.avoidRouter("b")
+	neither.avoidRouter("d")
+	if r, ok := m.computeRoutesWith(live, neither)["c"]; ok {
+		t.Fatalf("avoiding b and d, c is still reached by %v", r.path)
+	}
+	// Without open links there is no path at all.
+	if _, ok := m.pathAvoiding("c", avoidance{}); ok {
+		t.Fatal("a path without any open link")
 	}
 }
