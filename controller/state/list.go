@@ -77,6 +77,15 @@ func (s *State) List(tx *store.Tx, k *store.Kind, q *filter.Query, opts ListOpti
 		if ord != orderID {
 			rows = firstByID(rows, end)
 		}
+	case q.Sort[0].Field == "id" && !opts.Scan:
+		// Ids are unique: the id decides the whole order, and no record
+		// needs reading for it.
+		if ord != orderID {
+			slices.SortFunc(rows, byID)
+		}
+		if q.Sort[0].Desc {
+			slices.Reverse(rows)
+		}
 	default:
 		if ord != orderID {
 			slices.SortFunc(rows, byID) // equal keys keep the scan's order
