@@ -5,6 +5,8 @@ import (
 
 	"github.com/go-openapi/runtime/middleware"
 
+	"github.com/ostium-net/ostium/controller/domain"
+
 	"github.com/ostium-net/ostium/controller/internal/restserver/clientapi/operations/currentapisession"
 	"github.com/ostium-net/ostium/controller/store"
 )
@@ -73,6 +75,9 @@ func (s *Server) ownsAuthenticator(caller *Principal, id string) bool {
 	return owns
 }
 
+var errWrongCurrentPassword = &APIError{Status: 401, Code: CodeUnauthorized, Message: "the current password is wrong",
+	Cause: &FieldCause{Field: "currentPassword", Reason: "does not match"}}
+
 func (s *Server) changeOwnPassword(r *http.Request, caller *Principal, id, current string, username, password *string) middleware.Responder {
 	if !s.ownsAuthenticator(caller, id) {
 		return fail(errNotFound)
@@ -92,8 +97,7 @@ func (s *Server) changeOwnPassword(r *http.Request, caller *Principal, id, curre
 		}
 	}
 	if !matched {
-		return fail(&APIError{Status: 401, Code: CodeUnauthorized, Message: "the current password is wrong",
-			Cause: &FieldCause{Field: "currentPassword", Reason: "does not match"}})
+		return fail(errWrongCurrentPassword)
 	}
 	var hash string
 	if password != nil && *password != "" {
@@ -107,14 +111,17 @@ func (s *Server) changeOwnPassword(r *http.Request, caller *Principal, id, curre
 	if username != nil && *username != "" && (len(*username) < 4 || len(*username) > 100) {
 		return fail(validationError("username", "must be 4 to 100 characters", *username))
 	}
-	return s.updateOf(r, store.Authenticators, id, func(rec store.Record) error {
-		a := rec.(*store.Authenticator)
-		if username != nil && *username != "" {
-			a.Username = *username
-		}
-		if hash != "" {
-			a.PasswordHash = hash
-		}
-		return nil
-	})
+	c := &domain.ChangePassword{AuthenticatorID: id, IdentityID: caller.Identity.ID, CheckedHash: authn.PasswordHash, PasswordHash: hash}
+	if username != nil {
+		c.Username = *username
+	}
+	// The entry checks that the password checked is still the one stored.
+	err = s.State.Apply(requestContext(r), c)
+	switch {
+	case domain.Is(err, domain.ErrPasswordChanged):
+		return fail(errWrongCurrentPassword)
+	case err != nil:
+		return fail(err)
+	}
+	return okEmpty()
 }

@@ -80,6 +80,8 @@ const (
 	TypeReportPosture Type = 33
 	// TypeRemoveMFA removes an identity's MFA enrollment (controller/domain).
 	TypeRemoveMFA Type = 34
+	// TypeChangePassword changes an identity's own username or password (controller/domain).
+	TypeChangePassword Type = 35
 )
 
 // Command is one state change.

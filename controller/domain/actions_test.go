@@ -302,3 +302,30 @@ func TestRemoveMFAWithoutACodeOnlyWhileUnverified(t *testing.T) {
 		t.Fatal("the enrollment remains")
 	}
 }
+
+// TestChangePasswordOncePerCheckedPassword: two changes both checked the
+// old password; the second entry finds it replaced.
+func TestChangePasswordOncePerCheckedPassword(t *testing.T) {
+	f := network(t)
+	f.create(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: "pw"}, IdentityID: "alice", Method: store.AuthenticatorUpdb, Username: "alice", PasswordHash: "h0"})
+	f.create(store.Authenticators, &store.Authenticator{Meta: store.Meta{ID: "pw-bob"}, IdentityID: "alice", Method: store.AuthenticatorUpdb, Username: "bob", PasswordHash: "hb"})
+	first := &domain.ChangePassword{AuthenticatorID: "pw", IdentityID: "alice", CheckedHash: "h0", PasswordHash: "h1"}
+	second := &domain.ChangePassword{AuthenticatorID: "pw", IdentityID: "alice", CheckedHash: "h0", PasswordHash: "h2"}
+	f.must(first)
+	if _, err := f.apply(second); !errors.Is(err, domain.ErrPasswordChanged) || !errors.Is(err, store.ErrUnauthorized) {
+		t.Fatalf("a change checked against a replaced password: %v", err)
+	}
+	if a := authenticator(f, "pw"); a.PasswordHash != "h1" {
+		t.Fatalf("password hash %q", a.PasswordHash)
+	}
+	if _, err := f.apply(&domain.ChangePassword{AuthenticatorID: "pw", IdentityID: "mallory", CheckedHash: "h1"}); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("changing another identity's password: %v", err)
+	}
+	if _, err := f.apply(&domain.ChangePassword{AuthenticatorID: "pw", IdentityID: "alice", CheckedHash: "h1", Username: "bob"}); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("a username in use: %v", err)
+	}
+	f.must(&domain.ChangePassword{AuthenticatorID: "pw", IdentityID: "alice", CheckedHash: "h1", Username: "alice2"})
+	if a := authenticator(f, "pw"); a.Username != "alice2" || a.PasswordHash != "h1" {
+		t.Fatalf("after a username change: %+v", a)
+	}
+}

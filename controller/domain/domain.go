@@ -35,4 +35,5 @@ func init() {
 	command.Register(command.TypeCreateIdentity, func() command.Command { return &CreateIdentity{} })
 	command.Register(command.TypeReportPosture, func() command.Command { return &ReportPosture{} })
 	command.Register(command.TypeRemoveMFA, func() command.Command { return &RemoveMFA{} })
+	command.Register(command.TypeChangePassword, func() command.Command { return &ChangePassword{} })
 }
