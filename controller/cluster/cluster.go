@@ -27,6 +27,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/store"
@@ -262,7 +263,10 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{cfg.Logger}})
 	transport := raft.NewNetworkTransportWithLogger(streamLayer{n.mux}, 3, 10*time.Second, hlog)
 
-	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	// As for the store: the free-page list is rebuilt at open, not written
+	// with each append (the log frees pages at every compaction).
+	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}})
 	if err != nil {
 		_ = n.mux.close()
 		return nil, fmt.Errorf("cluster: open raft log store: %w", err)

@@ -119,7 +119,9 @@ func Open(path string, opts Options) (*Store, error) {
 func (s *Store) SetAside() string { return s.setAside }
 
 func openDB(path string, noSync bool) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, FreelistType: bolt.FreelistMapType})
+	// The free-page list is not written with each commit but rebuilt when
+	// the file is opened: a commit writes fewer pages.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w: another process holds it (is a controller already running on this data directory?)", path, ErrInUse)
 	}
