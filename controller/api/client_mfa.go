@@ -268,9 +268,19 @@ const (
 // accepted, so that neither that code nor any of an earlier step is accepted
 // again (RFC 6238, section 5.2). Both happen through raft and are checked
 // where they are applied, so that a code is taken once across the cluster.
-func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowRecovery bool) (mfaVerdict, error) {
+//
+// With complete, a TOTP code is taken and the MFA step completed in one
+// entry (domain.PassMFA); a recovery code is used up first and the step
+// completed in a second entry. Either way, complete is applied when the
+// verdict is mfaCodeAccepted and the error nil.
+func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowRecovery bool, complete *domain.CompleteMFA) (mfaVerdict, error) {
 	if steps := s.totpSteps(m, code, time.Now()); len(steps) > 0 {
-		err := s.State.Apply(requestContext(r), &command.AcceptTOTP{MFAID: m.ID, Steps: steps})
+		accept := command.AcceptTOTP{MFAID: m.ID, Steps: steps}
+		var entry command.Command = &accept
+		if complete != nil {
+			entry = &domain.PassMFA{TOTP: accept, Complete: *complete}
+		}
+		err := s.State.Apply(requestContext(r), entry)
 		switch {
 		case err == nil:
 			return mfaCodeAccepted, nil
@@ -310,6 +320,11 @@ func (s *Server) checkMFACode(r *http.Request, m *store.MFA, code string, allowR
 	if err != nil {
 		return mfaCodeWrong, err
 	}
+	if complete != nil {
+		if err := s.State.Apply(requestContext(r), complete); err != nil {
+			return mfaCodeAccepted, err
+		}
+	}
 	return mfaCodeAccepted, nil
 }
 
@@ -339,13 +354,19 @@ var (
 // code is taken once, wherever it is presented. allowRecovery accepts (and
 // uses up) recovery codes too.
 func (s *Server) mfaGate(r *http.Request, caller *Principal, m *store.MFA, code string, allowRecovery bool) middleware.Responder {
+	return s.mfaPass(r, caller, m, code, allowRecovery, nil)
+}
+
+// mfaPass is mfaGate that, with complete, also records the passed challenge
+// (see checkMFACode): when it returns nil, complete was applied.
+func (s *Server) mfaPass(r *http.Request, caller *Principal, m *store.MFA, code string, allowRecovery bool, complete *domain.CompleteMFA) middleware.Responder {
 	if d := s.lockedFor(caller.Identity.ID, clientIP(r), true); d > 0 {
 		return s.refuseLocked(r, caller.Identity.ID, store.AuthEventMFAFailure, d)
 	}
 	if strings.TrimSpace(code) == "" {
 		return fail(errMFACodeMissing)
 	}
-	verdict, err := s.checkMFACode(r, m, code, allowRecovery)
+	verdict, err := s.checkMFACode(r, m, code, allowRecovery, complete)
 	if err != nil {
 		return fail(err)
 	}
@@ -545,13 +566,11 @@ func (s *Server) verifyMFA(r *http.Request, caller *Principal, code string) midd
 	if m.IsVerified {
 		return fail(errMFAVerified)
 	}
-	if refused := s.mfaGate(r, caller, m, code, false); refused != nil {
-		return refused
-	}
 	// Verifying the enrollment is a passed TOTP challenge: it completes a
-	// waiting session and counts for MFA posture checks.
-	if err := s.completeMFA(r, caller, "enrollment verified", true); err != nil {
-		return fail(err)
+	// waiting session and counts for MFA posture checks, in the entry that
+	// takes the code.
+	if refused := s.mfaPass(r, caller, m, code, false, s.completion(r, caller, "enrollment verified", true)); refused != nil {
+		return refused
 	}
 	return okEmpty()
 }
@@ -567,18 +586,15 @@ func (s *Server) authenticateMFA(r *http.Request, caller *Principal, code string
 	if !found || !m.IsVerified {
 		return fail(newErr(http.StatusBadRequest, CodeCouldNotValidate, "the identity has no verified MFA enrollment: enroll with POST ./current-identity/mfa first"))
 	}
-	if refused := s.mfaGate(r, caller, m, code, true); refused != nil {
+	if refused := s.mfaPass(r, caller, m, code, true, s.completion(r, caller, "", false)); refused != nil {
 		return refused
-	}
-	if err := s.completeMFA(r, caller, "", false); err != nil {
-		return fail(err)
 	}
 	return okEmpty()
 }
 
-// completeMFA records the caller's passed MFA challenge in one entry (see
+// completion is what records the caller's passed MFA challenge (see
 // domain.CompleteMFA).
-func (s *Server) completeMFA(r *http.Request, caller *Principal, reason string, verifyEnrollment bool) error {
-	return s.State.Apply(requestContext(r), &domain.CompleteMFA{APISessionID: caller.Session.ID, EventID: state.NewID(),
-		Source: clientIP(r), Reason: reason, VerifyEnrollment: verifyEnrollment})
+func (s *Server) completion(r *http.Request, caller *Principal, reason string, verifyEnrollment bool) *domain.CompleteMFA {
+	return &domain.CompleteMFA{APISessionID: caller.Session.ID, EventID: state.NewID(),
+		Source: clientIP(r), Reason: reason, VerifyEnrollment: verifyEnrollment}
 }

@@ -82,6 +82,8 @@ const (
 	TypeRemoveMFA Type = 34
 	// TypeChangePassword changes an identity's own username or password (controller/domain).
 	TypeChangePassword Type = 35
+	// TypePassMFA takes a TOTP code as used and completes the MFA step (controller/domain).
+	TypePassMFA Type = 36
 )
 
 // Command is one state change.

@@ -329,3 +329,47 @@ func TestChangePasswordOncePerCheckedPassword(t *testing.T) {
 		t.Fatalf("after a username change: %+v", a)
 	}
 }
+
+// TestPassMFATakesTheCodeAndCompletesInOneEntry: a code is used up only
+// with the challenge it passed, and a replayed code completes nothing.
+func TestPassMFATakesTheCodeAndCompletesInOneEntry(t *testing.T) {
+	f := network(t)
+	f.update(store.APISessions, "as-alice", func(r store.Record) {
+		r.(*store.APISession).IsMFARequired, r.(*store.APISession).IsMFAComplete = true, false
+	})
+	f.create(store.MFAs, &store.MFA{Meta: store.Meta{ID: "mfa"}, IdentityID: "alice", IsVerified: true, LastTOTPStep: 10})
+	f.create(store.Identities, &store.Identity{Meta: store.Meta{ID: "bob"}, Name: "bob", Type: "User"})
+	f.create(store.MFAs, &store.MFA{Meta: store.Meta{ID: "mfa-bob"}, IdentityID: "bob", IsVerified: true})
+	pass := func(mfaID, ev string, step int64) *domain.PassMFA {
+		return &domain.PassMFA{TOTP: command.AcceptTOTP{MFAID: mfaID, Steps: []int64{step}},
+			Complete: domain.CompleteMFA{APISessionID: "as-alice", EventID: ev, Source: "10.0.0.1"}}
+	}
+	lastStep := func(id string) int64 {
+		var step int64
+		_ = f.s.View(func(tx *store.Tx) error {
+			m, _ := store.Get[*store.MFA](tx, store.MFAs, id)
+			step = m.LastTOTPStep
+			return nil
+		})
+		return step
+	}
+	if _, err := f.apply(pass("mfa", "ev0", 10)); !errors.Is(err, command.ErrTOTPReplayed) {
+		t.Fatalf("a replayed code: %v", err)
+	}
+	if _, err := f.apply(pass("mfa-bob", "ev0", 11)); !errors.Is(err, store.ErrNotFound) || lastStep("mfa-bob") != 0 {
+		t.Fatalf("another identity's enrollment: %v", err)
+	}
+	if f.exists(store.AuthEvents, "ev0") {
+		t.Fatal("a refused challenge was recorded")
+	}
+	before := f.idx
+	as := f.must(pass("mfa", "ev1", 11)).(*store.APISession)
+	if !as.IsMFAComplete || lastStep("mfa") != 11 || !f.exists(store.AuthEvents, "ev1") || f.idx != before+1 {
+		t.Fatalf("after passing: complete %v, step %d, in %d entries", as.IsMFAComplete, lastStep("mfa"), f.idx-before)
+	}
+	// The API session ends before the entry: the code is not used up.
+	f.must(&domain.EndAPISessions{IDs: []string{"as-alice"}})
+	if _, err := f.apply(pass("mfa", "ev2", 12)); !errors.Is(err, domain.ErrSessionEnded) || lastStep("mfa") != 11 {
+		t.Fatalf("a challenge of an ended session: %v, step %d", err, lastStep("mfa"))
+	}
+}

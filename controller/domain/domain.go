@@ -36,4 +36,5 @@ func init() {
 	command.Register(command.TypeReportPosture, func() command.Command { return &ReportPosture{} })
 	command.Register(command.TypeRemoveMFA, func() command.Command { return &RemoveMFA{} })
 	command.Register(command.TypeChangePassword, func() command.Command { return &ChangePassword{} })
+	command.Register(command.TypePassMFA, func() command.Command { return &PassMFA{} })
 }
