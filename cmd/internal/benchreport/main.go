@@ -138,7 +138,30 @@ func measure(ctx context.Context, home string, levels []int, d time.Duration, pr
 	top := levels[len(levels)-1]
 	keep(ctl.Run(ctx, "create", top, d, ctl.Create))
 	keep(ctl.Run(ctx, "list-contains", top, d, ctl.List(`name contains "loadgen"`)))
+	// Lists against the network's size: the identities grow through the
+	// API, and the same lists are timed at each size by one client.
+	for _, size := range listSizes {
+		if err := n.growIdentities(ctx, ctl, size, top); err != nil {
+			return nil, err
+		}
+		for _, q := range sizedLists {
+			r := ctl.Run(ctx, q.scenario, 1, d, ctl.List(q.filter))
+			r.Size = size
+			keep(r)
+		}
+	}
 	return results, ctx.Err()
+}
+
+// listSizes are the numbers of identities the lists are timed at.
+var listSizes = []int{1_000, 3_000, 10_000}
+
+// sizedLists are the lists timed at each size (scenarios named "size-…"):
+// a name filter that matches about one identity in ten, and a role
+// attribute every created identity has.
+var sizedLists = []struct{ scenario, filter string }{
+	{"size-list-name-contains", `name contains "-7"`},
+	{"size-list-attribute", `anyOf(roleAttributes) = "loadgen"`},
 }
 
 // machine describes where the run happens: OS, architecture, CPUs and,

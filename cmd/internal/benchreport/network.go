@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ostium-net/ostium/cmd/internal/cli"
+	"github.com/ostium-net/ostium/cmd/internal/loadgen"
 	"github.com/ostium-net/ostium/cmd/internal/quickstart"
 	"github.com/ostium-net/ostium/sdk"
 	"github.com/ostium-net/ostium/sdk/enroll"
@@ -162,6 +163,33 @@ func (n *network) enrollNew(ctx context.Context, name, role string) (*identity.I
 		return nil, fmt.Errorf("enroll %s: %w", name, err)
 	}
 	return res.Identity, nil
+}
+
+// identityCount is how many identities the controller holds.
+func (n *network) identityCount(ctx context.Context) (int, error) {
+	env, err := n.admin.Do(ctx, "GET", "/identities", map[string][]string{"limit": {"1"}}, nil)
+	if err != nil {
+		return 0, fmt.Errorf("count identities: %w", err)
+	}
+	if env.Meta.Pagination == nil {
+		return 0, errors.New("count identities: the answer has no pagination")
+	}
+	return int(env.Meta.Pagination.TotalCount), nil
+}
+
+// growIdentities creates identities through the API with clients at once
+// until the controller holds at least size.
+func (n *network) growIdentities(ctx context.Context, ctl loadgen.Controller, size, clients int) error {
+	have, err := n.identityCount(ctx)
+	if err != nil {
+		return err
+	}
+	if missing := size - have; missing > 0 {
+		if r := ctl.RunN(ctx, "grow", clients, missing, ctl.Create); r.Errors > 0 {
+			return fmt.Errorf("grow to %d identities: %d creates failed", size, r.Errors)
+		}
+	}
+	return nil
 }
 
 func (n *network) close() {

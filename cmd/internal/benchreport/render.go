@@ -26,6 +26,7 @@ const (
 	throughputPNG  = "throughput.png"
 	latencyPNG     = "latency.png"
 	rateControlPNG = "controller-rates.png"
+	listSizePNG    = "list-latency.png"
 )
 
 // Meta says where and when the results were measured.
@@ -73,7 +74,7 @@ func Render(dir string, results []loadgen.Result, meta Meta) error {
 	for _, p := range []struct {
 		file string
 		make func([]loadgen.Result) (*plot.Plot, error)
-	}{{throughputPNG, throughputPlot}, {latencyPNG, latencyPlot}, {rateControlPNG, controllerPlot}} {
+	}{{throughputPNG, throughputPlot}, {latencyPNG, latencyPlot}, {rateControlPNG, controllerPlot}, {listSizePNG, listSizePlot}} {
 		pl, err := p.make(results)
 		if err != nil {
 			return fmt.Errorf("plot %s: %w", p.file, err)
@@ -101,14 +102,18 @@ func Render(dir string, results []loadgen.Result, meta Meta) error {
 	for _, p := range plots {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(p, ".png"), p)
 	}
-	b.WriteString("\n## Every scenario\n\n| scenario | clients | ops | errors | ops/s | MB/s | p50 | p90 | p99 | max |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n## Every scenario\n\nSize is the payload in bytes for round trips and the identities in the network for lists.\n\n" +
+		"| scenario | clients | ops | errors | ops/s | MB/s | p50 | p90 | p99 | max | size |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range results {
-		mbs := ""
+		mbs, size := "", ""
 		if r.Bytes > 0 {
 			mbs = fmt.Sprintf("%.1f", r.Throughput()/1e6)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %.1f | %s | %s | %s | %s | %s |\n", r.Scenario, r.Concurrency, r.Ops, r.Errors, r.Rate(), mbs,
-			dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max))
+		if r.Size > 0 {
+			size = fmt.Sprint(r.Size)
+		}
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %.1f | %s | %s | %s | %s | %s | %s |\n", r.Scenario, r.Concurrency, r.Ops, r.Errors, r.Rate(), mbs,
+			dur(r.P50), dur(r.P90), dur(r.P99), dur(r.Max), size)
 	}
 	if err := os.WriteFile(filepath.Join(dir, reportFile), b.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
@@ -173,9 +178,12 @@ func summaryTable(results []loadgen.Result) string {
 			row(t.label+", 64-byte round trip p99", dur(o.P99), dur(r.P99), ratio(float64(o.P99), float64(r.P99)))
 		}
 	}
-	var ctl []loadgen.Result
+	var ctl, sized []loadgen.Result
 	for _, r := range results {
-		if !isDataplane(r.Scenario) {
+		switch {
+		case isSized(r.Scenario):
+			sized = append(sized, r)
+		case !isDataplane(r.Scenario):
 			ctl = append(ctl, r)
 		}
 	}
@@ -194,7 +202,54 @@ func summaryTable(results []loadgen.Result) string {
 			fmt.Fprintf(&b, "| %s | %d | %.0f | %s | %s | %d |\n", top.Scenario, top.Concurrency, top.Rate(), dur(top.P50), dur(top.P99), top.Errors)
 		}
 	}
+	if len(sized) > 0 {
+		b.WriteString("\n| list (one client, 25 a page) | identities | p50 | p99 | errors |\n|---|---:|---:|---:|---:|\n")
+		for _, r := range sized {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %d |\n", strings.TrimPrefix(r.Scenario, sizedPrefix), r.Size, dur(r.P50), dur(r.P99), r.Errors)
+		}
+	}
 	return b.String()
+}
+
+// sizedPrefix starts the names of scenarios timed against the network's
+// size.
+const sizedPrefix = "size-"
+
+func isSized(scenario string) bool { return strings.HasPrefix(scenario, sizedPrefix) }
+
+// listSizePlot draws the p50 of each sized list against the identities in
+// the network.
+func listSizePlot(results []loadgen.Result) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = "Admin lists: p50 against network size"
+	p.X.Label.Text = "identities"
+	p.Y.Label.Text = "ms"
+	p.Y.Min = 0
+	var lines []any
+	var names []string
+	bySize := map[string]plotter.XYs{}
+	for _, r := range results {
+		if !isSized(r.Scenario) || r.Ops == 0 {
+			continue
+		}
+		name := strings.TrimPrefix(r.Scenario, sizedPrefix)
+		if _, ok := bySize[name]; !ok {
+			names = append(names, name)
+		}
+		bySize[name] = append(bySize[name], plotter.XY{X: float64(r.Size), Y: float64(r.P50.Microseconds()) / 1000})
+	}
+	for _, name := range names {
+		xy := bySize[name]
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+		lines = append(lines, name, xy)
+	}
+	if len(lines) == 0 {
+		return nil, nil
+	}
+	headroom(p, lines)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	return p, plotutil.AddLinePoints(p, lines...)
 }
 
 func connections(n int) string {
@@ -295,7 +350,7 @@ func controllerPlot(results []loadgen.Result) (*plot.Plot, error) {
 	var lines []any
 	seen := map[string]bool{}
 	for _, r := range results {
-		if isDataplane(r.Scenario) || seen[r.Scenario] {
+		if isDataplane(r.Scenario) || isSized(r.Scenario) || seen[r.Scenario] {
 			continue
 		}
 		seen[r.Scenario] = true

@@ -28,6 +28,12 @@ func given() []loadgen.Result {
 		rs = append(rs, loadgen.Result{Scenario: name + "-rtt", Concurrency: 1, Size: 64, Ops: 5000, Elapsed: time.Second, Bytes: 5000 * 64,
 			P50: time.Duration(150-40*i) * time.Microsecond, P90: time.Duration(200-40*i) * time.Microsecond, P99: time.Duration(400-40*i) * time.Microsecond})
 	}
+	for i, size := range []int{1000, 10000} {
+		for _, q := range sizedLists {
+			rs = append(rs, loadgen.Result{Scenario: q.scenario, Concurrency: 1, Size: size, Ops: 300, Elapsed: time.Second,
+				P50: time.Duration(1+i) * time.Millisecond, P99: time.Duration(5+i) * time.Millisecond})
+		}
+	}
 	return append(rs, loadgen.Result{Scenario: "create", Concurrency: 4, Ops: 2000, Elapsed: time.Second, Errors: 2, P50: 2 * time.Millisecond, P99: 7 * time.Millisecond})
 }
 
@@ -54,6 +60,11 @@ func TestRenderWritesReportAndPlots(t *testing.T) {
 		"| create | 4 | 2000 | 2.0 ms | 7.0 ms | 2 |",
 		"![throughput](throughput.png)", "![latency](latency.png)", "![controller-rates](controller-rates.png)",
 		"| tls-relay-rtt | 1 | 5000 | 0 | 5000.0 |",
+		// Lists against size: their own table, not the controller's rates.
+		"| list-name-contains | 1000 | 1.0 ms | 5.0 ms | 0 |",
+		"| list-attribute | 10000 | 2.0 ms | 6.0 ms | 0 |",
+		"| size-list-attribute | 1 | 300 | 0 | 300.0 |  | 2.0 ms |",
+		"![list-latency](list-latency.png)",
 	} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("report lacks %q:\n%s", want, report)
@@ -63,7 +74,10 @@ func TestRenderWritesReportAndPlots(t *testing.T) {
 	if err != nil || !strings.Contains(string(report), string(summary)) {
 		t.Errorf("summary %v: %s", err, summary)
 	}
-	for _, p := range []string{throughputPNG, latencyPNG, rateControlPNG} {
+	if strings.Contains(string(summary), "| size-") {
+		t.Errorf("a list timed against size is shown among the controller's rates:\n%s", summary)
+	}
+	for _, p := range []string{throughputPNG, latencyPNG, rateControlPNG, listSizePNG} {
 		f, err := os.Open(filepath.Join(dir, p))
 		if err != nil {
 			t.Fatal(err)

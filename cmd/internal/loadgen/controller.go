@@ -40,9 +40,22 @@ type Scenario func(ctx context.Context, c *client) error
 // Run runs op at concurrency clients, each with its own keep-alive
 // connection, for d, and returns what was measured under name.
 func (c Controller) Run(ctx context.Context, name string, concurrency int, d time.Duration, op Scenario) Result {
-	var rec Recorder
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
+	return c.run(ctx, name, concurrency, func() bool { return true }, op)
+}
+
+// RunN runs op with concurrency clients until n operations were made
+// (successful or not) or ctx ends.
+func (c Controller) RunN(ctx context.Context, name string, concurrency, n int, op Scenario) Result {
+	var left atomic.Int64
+	left.Store(int64(n))
+	return c.run(ctx, name, concurrency, func() bool { return left.Add(-1) >= 0 }, op)
+}
+
+// run runs op with concurrency clients while another operation may start.
+func (c Controller) run(ctx context.Context, name string, concurrency int, another func() bool, op Scenario) Result {
+	var rec Recorder
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range concurrency {
@@ -51,7 +64,7 @@ func (c Controller) Run(ctx context.Context, name string, concurrency int, d tim
 		go func() {
 			defer wg.Done()
 			defer cl.http.CloseIdleConnections()
-			for ctx.Err() == nil {
+			for ctx.Err() == nil && another() {
 				t0 := time.Now()
 				err := op(ctx, cl)
 				switch {

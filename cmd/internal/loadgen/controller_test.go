@@ -50,6 +50,10 @@ func TestControllerScenarios(t *testing.T) {
 			t.Errorf("%s: %+v", s.name, r)
 		}
 	}
+	// RunN makes exactly the operations asked for, whatever the clients.
+	if r := c.RunN(ctx, "create-n", 3, 7, c.Create); r.Ops+r.Errors != 7 || r.Errors != 0 {
+		t.Errorf("RunN of 7 creates at 3 clients: %+v", r)
+	}
 	// A scenario that fails is counted as failing, not as done.
 	bad := c
 	bad.Service = "no-such-service"
