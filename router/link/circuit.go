@@ -107,6 +107,7 @@ type terminal struct {
 	received  uint64 // data frames taken from the mesh
 	delivered uint64 // written to the local client
 	granted   int64  // delivered since the last credit frame
+	grantedN  int    // messages delivered since the last credit frame
 
 	// Mending a broken path (resume.go).
 	mend         *mending // non-nil while the path is mended
@@ -447,12 +448,19 @@ func (s *creditingSender) Send(ctx context.Context, m *wire.Message) error {
 	return err
 }
 
-// grant returns credit to the far router, in batches of a quarter window.
+// creditEvery bounds the messages delivered before credit is returned, however small: the
+// far end keeps what it sent until credit shows it delivered, and a small message costs it
+// more memory than its flow-control cost.
+const creditEvery = 16
+
+// grant returns credit to the far router, in batches of a quarter window (or of creditEvery
+// messages).
 func (t *terminal) grant(n int64) {
 	t.mu.Lock()
 	t.delivered += uint64(n)
 	t.granted += n
-	if t.granted < int64(t.m.cfg.Window)/4 || t.link == nil {
+	t.grantedN++
+	if (t.granted < int64(t.m.cfg.Window)/4 && t.grantedN < creditEvery) || t.link == nil {
 		t.mu.Unlock()
 		return
 	}
@@ -463,7 +471,7 @@ func (t *terminal) grant(n int64) {
 // sendCreditLocked sends the credit granted since the last credit frame.
 func (t *terminal) sendCreditLocked() {
 	g := t.granted
-	t.granted = 0
+	t.granted, t.grantedN = 0, 0
 	t.link.send(frameCredit, 0, t.num, nil, binary.LittleEndian.AppendUint32(make([]byte, 0, 4), uint32(min(g, 1<<31))), nil)
 }
 

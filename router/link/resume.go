@@ -186,7 +186,7 @@ func (t *terminal) reroute(md *mending, oldPath []string, broken [2]string, reas
 	h.PutUint64(hDelivered, t.delivered)
 	h.PutUint64(hReceived, t.received)
 	// The delivered count covers the credit not yet returned.
-	t.granted = 0
+	t.granted, t.grantedN = 0, 0
 	l.send(frameResume, 0, num, h, nil, nil)
 	t.mu.Unlock()
 	m.log.Info("resuming a circuit over another path", "circuit", t.circuitID, "path", path)
@@ -246,7 +246,7 @@ func (t *terminal) resumeHere(l *Link, num uint32, path []string, peerDelivered,
 	var h wire.Headers
 	h.PutUint64(hDelivered, t.delivered)
 	h.PutUint64(hReceived, t.received)
-	t.granted = 0
+	t.granted, t.grantedN = 0, 0
 	l.send(frameResumed, 0, num, h, nil, nil)
 	t.resendLocked()
 	t.mu.Unlock()

@@ -281,3 +281,31 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// TestCreditForSmallMessages: credit goes back after a quarter window of bytes or 16
+// messages, whichever comes first, so that the far end, which keeps what it sent until then,
+// never holds thousands of small messages.
+func TestCreditForSmallMessages(t *testing.T) {
+	m := testManager(t, "c", &fakeState{routers: meshRouters("b", "c")})
+	l, b := linkFrom(t, m, "b")
+	term := m.newTerminal("x", []string{"b", "c"}, false)
+	term.established = true
+	if !l.attach(1, term) {
+		t.Fatal("attach")
+	}
+	term.link, term.num = l, 1
+	for range creditEvery {
+		term.grant(100)
+	}
+	f := b.next()
+	if f.typ != frameCredit || f.circuit != 1 || binary.LittleEndian.Uint32(f.body()) != 100*creditEvery {
+		t.Fatalf("got %s %v, want credit for %d bytes", frameTypeName(f.typ), f.body(), 100*creditEvery)
+	}
+	f.release()
+	term.grant(int64(m.cfg.Window / 4))
+	f = b.next()
+	if f.typ != frameCredit || binary.LittleEndian.Uint32(f.body()) != uint32(m.cfg.Window/4) {
+		t.Fatalf("got %s %v, want credit for a quarter window", frameTypeName(f.typ), f.body())
+	}
+	f.release()
+}
