@@ -15,16 +15,15 @@ import (
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
-// meshCircuitPath is the path of the one circuit router r's mesh carries as its dialer's end.
-func meshCircuitPath(t testing.TB, r *harness.Router) []string {
-	t.Helper()
+// dialedPaths are the paths of the circuits router r's mesh carries as their dialer's end.
+func dialedPaths(r *harness.Router) [][]string {
+	var out [][]string
 	for _, c := range r.Running().Mesh().Circuits() {
 		if c.Dialing {
-			return c.Path
+			out = append(out, c.Path)
 		}
 	}
-	t.Fatalf("router %s carries no circuit it dialed", r.Name)
-	return nil
+	return out
 }
 
 // streamThrough writes size bytes of a pattern to an echoing connection while it reads the
@@ -64,33 +63,43 @@ func streamThrough(c net.Conn, size int, midway func()) (int, error) {
 
 // TestMeshCircuitMovesToAnotherPath: a client pinned to A, a host pinned to C, and two
 // middle routers B and D that listen for links, so a circuit crosses A→B→C or A→D→C. With
-// megabytes flowing both ways, the middle router the circuit crosses stops: the circuit moves
-// to the other one, every byte arrives once and in order both ways, and it goes on.
+// megabytes flowing both ways over a plain and an end-to-end encrypted circuit, the middle
+// router the plain circuit crosses stops: the circuits over it move to the other one, every
+// byte arrives once and in order both ways (the encrypted stream would not decrypt
+// otherwise), and they go on.
 func TestMeshCircuitMovesToAnotherPath(t *testing.T) {
 	m := newMeshNetwork(t, "mesh-move")
 	d := m.n.RouterWith("mesh-d", harness.LinkListen)
-	ln, err := m.host.Listen("mesh-move")
-	if err != nil {
-		t.Fatal(err)
+	for _, service := range []string{"mesh-move", "mesh-move-sealed"} {
+		ln, err := m.host.Listen(service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ln.Close() })
+		go serveEcho(ln)
 	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go serveEcho(ln)
 	m.waitPath(t, m.a, m.c)
 	// A and C each link to both middle routers.
 	waitUntil(t, "A and C linked to B and D", 20*time.Second, func() bool {
 		return len(m.a.Running().Mesh().Links()) == 2 && len(m.c.Running().Mesh().Links()) == 2
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	conn, err := m.client.Dial(ctx, "mesh-move")
-	if err != nil {
-		t.Fatal(err)
+	dial := func(service string) net.Conn {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		conn, err := m.client.Dial(ctx, service)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if err := echoOnce(conn, "before the break"); err != nil {
+			t.Fatal(err)
+		}
+		return conn
 	}
-	defer conn.Close()
-	if err := echoOnce(conn, "before the break"); err != nil {
-		t.Fatal(err)
-	}
-	path := meshCircuitPath(t, m.a)
+	conn := dial("mesh-move")
+	path := dialedPaths(m.a)[0]
+	sealed := dial("mesh-move-sealed")
 	middle, other := m.b, d
 	if path[1] == d.ID {
 		middle, other = d, m.b
@@ -98,8 +107,22 @@ func TestMeshCircuitMovesToAnotherPath(t *testing.T) {
 	if len(path) != 3 || path[1] != middle.ID {
 		t.Fatalf("the circuit's path %v crosses neither B nor D", path)
 	}
+	crossing := 0
+	for _, p := range dialedPaths(m.a) {
+		if p[1] == middle.ID {
+			crossing++
+		}
+	}
 
 	const size = 12 << 20
+	sealedDone := make(chan error, 1)
+	go func() {
+		n, err := streamThrough(sealed, size, func() {})
+		if err != nil {
+			err = fmt.Errorf("the encrypted circuit, after %d of %d bytes echoed: %w", n, size, err)
+		}
+		sealedDone <- err
+	}()
 	var stopped time.Time
 	n, err := streamThrough(conn, size, func() {
 		stopped = time.Now()
@@ -108,34 +131,41 @@ func TestMeshCircuitMovesToAnotherPath(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after %d of %d bytes echoed (the middle router stopped %s before): %v", n, size, time.Since(stopped).Round(time.Millisecond), err)
 	}
+	if err := <-sealedDone; err != nil {
+		t.Fatal(err)
+	}
 	if stopped.IsZero() {
 		t.Fatal("the middle router was never stopped")
 	}
 	sa, sc := m.a.Running().Mesh().MendStats(), m.c.Running().Mesh().MendStats()
-	t.Logf("moved after the break: at A %+v, at C %+v", sa, sc)
-	if sa.Moved != 1 || sc.Moved != 1 || sa.Failed != 0 || sc.Failed != 0 {
-		t.Fatalf("mending at A %+v and at C %+v, want one circuit moved at each", sa, sc)
+	t.Logf("%d circuits crossed the stopped router; moved: at A %+v, at C %+v", crossing, sa, sc)
+	if sa.Moved != uint64(crossing) || sc.Moved != uint64(crossing) || sa.Failed != 0 || sc.Failed != 0 {
+		t.Fatalf("mending at A %+v and at C %+v, want %d circuits moved at each", sa, sc, crossing)
 	}
-	if p := meshCircuitPath(t, m.a); len(p) != 3 || p[1] != other.ID || p[2] != m.c.ID {
-		t.Fatalf("after the break the circuit runs over %v, want through %s", p, other.Name)
+	for _, p := range dialedPaths(m.a) {
+		if len(p) != 3 || p[1] != other.ID || p[2] != m.c.ID {
+			t.Fatalf("after the break a circuit runs over %v, want through %s", p, other.Name)
+		}
 	}
-	if c := m.a.Listener().Circuits(); len(c) != 1 || len(c[0].Path) != 3 || c[0].Path[1] != other.ID {
-		t.Fatalf("the edge listener of A shows circuits %+v", c)
+	for _, c := range m.a.Listener().Circuits() {
+		if len(c.Path) != 3 || c.Path[1] != other.ID {
+			t.Fatalf("the edge listener of A shows circuits %+v", c)
+		}
 	}
-	// It goes on: more bytes both ways, then an orderly half-close travels end to end.
-	if err := echoOnce(conn, "after the break"); err != nil {
-		t.Fatal(err)
-	}
-	sum, got, err := echoBulk(conn, 1<<20)
-	if err != nil || got != 1<<20 || sum != patternSHA(1<<20) {
-		t.Fatalf("bulk echo after the break: %d bytes, %v", got, err)
-	}
-	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-		if err := cw.CloseWrite(); err != nil {
+	// They go on: more bytes both ways, then an orderly half-close travels end to end.
+	for _, c := range []net.Conn{conn, sealed} {
+		if err := echoOnce(c, "after the break"); err != nil {
 			t.Fatal(err)
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if rest, err := io.ReadAll(conn); err != nil || len(rest) != 0 {
+		sum, got, err := echoBulk(c, 1<<20)
+		if err != nil || got != 1<<20 || sum != patternSHA(1<<20) {
+			t.Fatalf("bulk echo after the break: %d bytes, %v", got, err)
+		}
+		if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if rest, err := io.ReadAll(c); err != nil || len(rest) != 0 {
 			t.Fatalf("after the half-close the echo ends with %d bytes, %v; want EOF", len(rest), err)
 		}
 	}
