@@ -127,7 +127,9 @@ func TestResumeAtTheHostsRouter(t *testing.T) {
 	if !l1.attach(1, term) {
 		t.Fatal("attach")
 	}
+	term.mu.Lock()
 	term.link, term.num = l1, 1
+	term.mu.Unlock()
 	m.terminals.Store("x", term)
 
 	for i := range 5 {
@@ -228,7 +230,9 @@ func TestResumeFromTheDialersRouter(t *testing.T) {
 	if !ok {
 		t.Fatal("register")
 	}
+	term.mu.Lock()
 	term.link, term.num = l1, num
+	term.mu.Unlock()
 	for i := range 3 {
 		sendPayload(t, term, i)
 	}
@@ -293,7 +297,9 @@ func TestCreditForSmallMessages(t *testing.T) {
 	if !l.attach(1, term) {
 		t.Fatal("attach")
 	}
+	term.mu.Lock()
 	term.link, term.num = l, 1
+	term.mu.Unlock()
 	for range creditEvery {
 		term.grant(100)
 	}
@@ -308,4 +314,45 @@ func TestCreditForSmallMessages(t *testing.T) {
 		t.Fatalf("got %s %v, want credit for a quarter window", frameTypeName(f.typ), f.body())
 	}
 	f.release()
+}
+
+// TestResumeRefusedEndsTheCircuit: a resume answered failed ends the circuit at once, with
+// the code the failed frame carried.
+func TestResumeRefusedEndsTheCircuit(t *testing.T) {
+	st := &fakeState{routers: meshRouters("a", "b", "c", "d"), topology: []ctrlproto.LinkState{
+		up("bc", "b", "c", 1000, 0), up("dc", "d", "c", 1000, 0),
+	}}
+	m := testManager(t, "a", st)
+	m.cfg.ResumeTimeout = 20 * time.Second
+	l1, b := linkFrom(t, m, "b")
+	_, d := linkFrom(t, m, "d")
+	term := m.newTerminal("x", []string{"a", "b", "c"}, true)
+	term.established = true
+	num, _ := l1.register(term)
+	term.mu.Lock()
+	term.link, term.num = l1, num
+	term.mu.Unlock()
+	_ = b.conn.Close()
+	f := d.next()
+	if f.typ != frameResume {
+		t.Fatalf("after the loss, d got %s", frameTypeName(f.typ))
+	}
+	var h wire.Headers
+	h.PutUint32(hErrorCode, wire.ErrorCodeInvalidTerminator)
+	d.send(frameFailed, f.circuit, h, []byte("no such circuit on this router"))
+	f.release()
+	waitFor(t, "the circuit to end", func() bool {
+		term.mu.Lock()
+		defer term.mu.Unlock()
+		return term.closed
+	})
+	if st := m.MendStats(); st.Moved != 0 || st.Failed != 1 {
+		t.Fatalf("mend stats %+v", st)
+	}
+	term.mu.Lock()
+	reason := term.earlyClose
+	term.mu.Unlock()
+	if !strings.Contains(reason, "refused to resume") {
+		t.Fatalf("the circuit ended with %q", reason)
+	}
 }
