@@ -231,20 +231,22 @@ func (c *Circuit) push(from Side, m *wire.Message, wait time.Duration) error {
 	if c.cfg.IdleTimeout > 0 {
 		c.lastActive.Store(time.Now().UnixNano())
 	}
+	// Counted before the push: once queued, the message may reach the other side, and the
+	// circuit close and report its counts, before this goroutine runs again.
 	size := uint64(len(m.Body))
+	c.forwarded[from].Add(size)
 	err := c.toward[from.Peer()].Push(m, wait)
+	if err == nil {
+		return nil
+	}
+	c.forwarded[from].Add(-size)
+	m.Release()
 	switch {
-	case err == nil:
-		c.forwarded[from].Add(size)
 	case errors.Is(err, ErrStalled) && wait == 0:
-		m.Release()
 		c.closeWith(fmt.Sprintf("%s sent beyond its window: %v", from, err))
 		return err
 	case errors.Is(err, ErrStalled):
-		m.Release()
 		c.closeWith(fmt.Sprintf("%s stopped reading: %v", from.Peer(), err))
-	default:
-		m.Release()
 	}
 	return nil
 }
