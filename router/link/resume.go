@@ -18,9 +18,10 @@ import (
 // the far end returned their credit (delivered them), so no more than a window, and the
 // resume and resumed frames carry the cumulative count of what each end received: each end
 // then sends again exactly what the other did not receive, in order, and the circuit goes
-// on. When there is no other path, or no resumed comes back within ResumeTimeout, the
-// dialer's router closes the circuit with an error code; the host's router waits
-// ResumeWait for a resume before it does the same.
+// on. A resume refused on the way is tried again around the refused path's middle routers.
+// When there is no path left, or no resumed comes back within ResumeTimeout, the dialer's
+// router closes the circuit with an error code; the host's router waits ResumeWait for a
+// resume before it does the same.
 
 // mendCounts counts what mending did on this router.
 type mendCounts struct {
@@ -64,6 +65,11 @@ type mending struct {
 	link *Link
 	num  uint32
 	path []string
+	// What the paths tried must avoid: what broke, and the routers in the middle of the
+	// paths whose resume was refused.
+	avoid  avoidance
+	dest   string
+	reason string
 }
 
 // brokenLink parses the broken-link header of a close: the router that lost the link and the
@@ -145,7 +151,6 @@ func (t *terminal) giveUp(md *mending, code uint32, reason string) {
 // reroute runs at the dialer's router: it finds a path around what broke and sends a resume
 // along it.
 func (t *terminal) reroute(md *mending, oldPath []string, broken [2]string, reason string) {
-	m := t.m
 	dest := oldPath[len(oldPath)-1]
 	var avoid avoidance
 	switch {
@@ -159,6 +164,18 @@ func (t *terminal) reroute(md *mending, oldPath []string, broken [2]string, reas
 		// The router beyond the lost link may be down: go around it.
 		avoid.avoidRouter(broken[1])
 	}
+	t.mu.Lock()
+	md.avoid, md.dest, md.reason = avoid, dest, reason
+	t.mu.Unlock()
+	t.tryPath(md)
+}
+
+// tryPath sends a resume along the cheapest path that avoids what md says.
+func (t *terminal) tryPath(md *mending) {
+	m := t.m
+	t.mu.Lock()
+	avoid, dest, reason := md.avoid.clone(), md.dest, md.reason
+	t.mu.Unlock()
 	path, ok := m.pathAvoiding(dest, avoid)
 	if !ok {
 		t.giveUp(md, md.code, reason+"; no other path to router "+dest)
@@ -202,11 +219,24 @@ func (t *terminal) mendReply(l *Link, f *frame) bool {
 		return false
 	}
 	if f.typ == frameFailed {
-		t.mu.Unlock()
 		code, _ := f.headers.GetUint32(hErrorCode)
-		reason := "the host's router refused to resume the circuit: " + string(f.body())
+		refusal := string(f.body())
 		f.release()
-		t.giveUp(md, code, reason)
+		if len(md.path) > 2 {
+			// A router on the way may have lost its link too (the topology lags): try a path
+			// around the middle of this one while time is left.
+			for _, id := range md.path[1 : len(md.path)-1] {
+				md.avoid.avoidRouter(id)
+			}
+			md.reason += "; a resume was refused: " + refusal
+			md.link.forget(md.num, t)
+			md.link, md.num, md.path = nil, 0, nil
+			t.mu.Unlock()
+			go t.tryPath(md)
+			return true
+		}
+		t.mu.Unlock()
+		t.giveUp(md, code, "the host's router refused to resume the circuit: "+refusal)
 		return true
 	}
 	delivered, _ := f.headers.GetUint64(hDelivered)

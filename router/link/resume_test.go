@@ -316,43 +316,64 @@ func TestCreditForSmallMessages(t *testing.T) {
 	f.release()
 }
 
-// TestResumeRefusedEndsTheCircuit: a resume answered failed ends the circuit at once, with
-// the code the failed frame carried.
-func TestResumeRefusedEndsTheCircuit(t *testing.T) {
-	st := &fakeState{routers: meshRouters("a", "b", "c", "d"), topology: []ctrlproto.LinkState{
-		up("bc", "b", "c", 1000, 0), up("dc", "d", "c", 1000, 0),
+// TestResumeRefusedTriesAnotherPath: a resume refused on the way (a router of the path lost
+// its link too, and the topology does not say so yet) is tried again around that path's
+// middle; when no path is left, the circuit ends with the refusal in its reason.
+func TestResumeRefusedTriesAnotherPath(t *testing.T) {
+	st := &fakeState{routers: meshRouters("a", "b", "c", "d", "e"), topology: []ctrlproto.LinkState{
+		up("bc", "b", "c", 1000, 0), up("dc", "d", "c", 1000, 0), up("ec", "e", "c", 5000, 0),
 	}}
 	m := testManager(t, "a", st)
 	m.cfg.ResumeTimeout = 20 * time.Second
 	l1, b := linkFrom(t, m, "b")
 	_, d := linkFrom(t, m, "d")
+	_, e := linkFrom(t, m, "e")
 	term := m.newTerminal("x", []string{"a", "b", "c"}, true)
 	term.established = true
 	num, _ := l1.register(term)
 	term.mu.Lock()
 	term.link, term.num = l1, num
 	term.mu.Unlock()
-	_ = b.conn.Close()
-	f := d.next()
-	if f.typ != frameResume {
-		t.Fatalf("after the loss, d got %s", frameTypeName(f.typ))
+	refuse := func(p *peerEnd) {
+		t.Helper()
+		f := p.next()
+		if f.typ != frameResume {
+			t.Fatalf("got %s, want a resume", frameTypeName(f.typ))
+		}
+		var h wire.Headers
+		h.PutUint32(hErrorCode, wire.ErrorCodeInvalidTerminator)
+		p.send(frameFailed, f.circuit, h, []byte("router d has no link to router c"))
+		f.release()
 	}
-	var h wire.Headers
-	h.PutUint32(hErrorCode, wire.ErrorCodeInvalidTerminator)
-	d.send(frameFailed, f.circuit, h, []byte("no such circuit on this router"))
+	_ = b.conn.Close()
+	// d is the cheaper way round, and refuses; e takes it.
+	refuse(d)
+	f := e.next()
+	if _, path, _, _, err := decodeResume(f.headers); f.typ != frameResume || err != nil || strings.Join(path, ",") != "a,e,c" {
+		t.Fatalf("after d refused, e got %s for path %v (%v)", frameTypeName(f.typ), path, err)
+	}
+	var counts wire.Headers
+	counts.PutUint64(hDelivered, 0)
+	counts.PutUint64(hReceived, 0)
+	e.send(frameResumed, f.circuit, counts, nil)
 	f.release()
+	waitFor(t, "the circuit to move to a,e,c", func() bool { return strings.Join(term.Path(), ",") == "a,e,c" })
+
+	// e goes; d refuses again; no path is left.
+	_ = e.conn.Close()
+	refuse(d)
 	waitFor(t, "the circuit to end", func() bool {
 		term.mu.Lock()
 		defer term.mu.Unlock()
 		return term.closed
 	})
-	if st := m.MendStats(); st.Moved != 0 || st.Failed != 1 {
+	if st := m.MendStats(); st.Moved != 1 || st.Failed != 1 {
 		t.Fatalf("mend stats %+v", st)
 	}
 	term.mu.Lock()
 	reason := term.earlyClose
 	term.mu.Unlock()
-	if !strings.Contains(reason, "refused to resume") {
+	if !strings.Contains(reason, "a resume was refused: router d has no link") || !strings.Contains(reason, "no other path") {
 		t.Fatalf("the circuit ended with %q", reason)
 	}
 }

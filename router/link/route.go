@@ -105,6 +105,17 @@ func (a *avoidance) avoidLink(x, y string) {
 	a.links[[2]string{y, x}] = true
 }
 
+func (a avoidance) clone() avoidance {
+	var out avoidance
+	for id := range a.routers {
+		out.avoidRouter(id)
+	}
+	for l := range a.links {
+		out.avoidLink(l[0], l[1])
+	}
+	return out
+}
+
 func (a avoidance) skips(x, y string) bool {
 	return a.routers[x] || a.routers[y] || a.links[[2]string{x, y}]
 }
