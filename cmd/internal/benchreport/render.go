@@ -220,11 +220,6 @@ func isSized(scenario string) bool { return strings.HasPrefix(scenario, sizedPre
 // listSizePlot draws the p50 of each sized list against the identities in
 // the network.
 func listSizePlot(results []loadgen.Result) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "Admin lists: p50 against network size"
-	p.X.Label.Text = "identities"
-	p.Y.Label.Text = "ms"
-	p.Y.Min = 0
 	var lines []any
 	var names []string
 	bySize := map[string]plotter.XYs{}
@@ -243,13 +238,7 @@ func listSizePlot(results []loadgen.Result) (*plot.Plot, error) {
 		slices.SortFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
 		lines = append(lines, name, xy)
 	}
-	if len(lines) == 0 {
-		return nil, nil
-	}
-	headroom(p, lines)
-	p.Legend.Top = true
-	p.Legend.Left = true
-	return p, plotutil.AddLinePoints(p, lines...)
+	return linePlot("Admin lists: p50 against network size", "identities", "ms", lines)
 }
 
 func connections(n int) string {
@@ -280,20 +269,26 @@ func series(results []loadgen.Result, scenario string, f func(loadgen.Result) fl
 }
 
 func throughputPlot(results []loadgen.Result) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "Bulk throughput (echoed, verified)"
-	p.X.Label.Text = "connections"
-	p.Y.Label.Text = "MB/s"
-	p.Y.Min = 0
 	var lines []any
 	for _, t := range targets {
 		if xy := series(results, t.name+"-bulk", func(r loadgen.Result) float64 { return r.Throughput() / 1e6 }); len(xy) > 0 {
 			lines = append(lines, t.short, xy)
 		}
 	}
+	return linePlot("Bulk throughput (echoed, verified)", "connections", "MB/s", lines)
+}
+
+// linePlot draws lines (name, points, name, points...) from zero up, with
+// the legend at the top left; nil when there are none.
+func linePlot(title, x, y string, lines []any) (*plot.Plot, error) {
 	if len(lines) == 0 {
 		return nil, nil
 	}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.Y.Min = 0
 	headroom(p, lines)
 	p.Legend.Top = true
 	p.Legend.Left = true
@@ -342,11 +337,6 @@ func latencyPlot(results []loadgen.Result) (*plot.Plot, error) {
 }
 
 func controllerPlot(results []loadgen.Result) (*plot.Plot, error) {
-	p := plot.New()
-	p.Title.Text = "Controller: operations per second against clients"
-	p.X.Label.Text = "clients"
-	p.Y.Label.Text = "per second"
-	p.Y.Min = 0
 	var lines []any
 	seen := map[string]bool{}
 	for _, r := range results {
@@ -358,11 +348,5 @@ func controllerPlot(results []loadgen.Result) (*plot.Plot, error) {
 			lines = append(lines, r.Scenario, xy)
 		}
 	}
-	if len(lines) == 0 {
-		return nil, nil
-	}
-	headroom(p, lines)
-	p.Legend.Top = true
-	p.Legend.Left = true
-	return p, plotutil.AddLinePoints(p, lines...)
+	return linePlot("Controller: operations per second against clients", "clients", "per second", lines)
 }
