@@ -212,8 +212,12 @@ func TestMeshRoutersAsProcessesSurviveAKilledMiddleRouter(t *testing.T) {
 		Path []string `json:"path"`
 	}
 	n.Mgmt("GET", "/circuits", nil, &circuits)
-	if len(circuits) != 1 || len(circuits[0].Path) != 3 {
-		t.Fatalf("circuits: %+v", circuits)
+	// Paths follow measured latency: A→B→C, A→D→C, or, when the B–D link
+	// measures cheaper than a direct one, A→B→D→C or A→D→B→C. Killing the
+	// router after A leaves A→(the other)→C either way.
+	if len(circuits) != 1 || len(circuits[0].Path) < 3 || len(circuits[0].Path) > 4 ||
+		circuits[0].Path[0] != a.r.ID || circuits[0].Path[len(circuits[0].Path)-1] != c.r.ID {
+		t.Fatalf("circuits: %+v, want one from A to C through B, D or both", circuits)
 	}
 	middle, other := b, d
 	if circuits[0].Path[1] == d.r.ID {

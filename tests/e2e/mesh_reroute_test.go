@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -104,12 +105,14 @@ func TestMeshCircuitMovesToAnotherPath(t *testing.T) {
 	if path[1] == d.ID {
 		middle, other = d, m.b
 	}
-	if len(path) != 3 || path[1] != middle.ID {
+	// Paths follow measured latency, so one may also cross the B–D link
+	// (A→B→D→C); stopping the router after A leaves A→(the other)→C.
+	if len(path) < 3 || len(path) > 4 || path[1] != middle.ID {
 		t.Fatalf("the circuit's path %v crosses neither B nor D", path)
 	}
 	crossing := 0
 	for _, p := range dialedPaths(m.a) {
-		if p[1] == middle.ID {
+		if slices.Contains(p[1:len(p)-1], middle.ID) {
 			crossing++
 		}
 	}
