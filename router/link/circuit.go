@@ -290,6 +290,11 @@ func (t *terminal) frame(l *Link, f *frame) {
 	case frameData:
 		n := cost(f.msg)
 		t.mu.Lock()
+		if !t.onPathLocked(l, f.circuit) {
+			t.mu.Unlock()
+			f.release()
+			return
+		}
 		t.received += uint64(n)
 		c, side := t.circuit, t.side
 		if c == nil && !t.closed {
@@ -307,6 +312,11 @@ func (t *terminal) frame(l *Link, f *frame) {
 		if len(f.body()) == 4 {
 			n := int64(binary.LittleEndian.Uint32(f.body()))
 			t.mu.Lock()
+			if !t.onPathLocked(l, f.circuit) {
+				t.mu.Unlock()
+				f.release()
+				return
+			}
 			t.avail += n
 			t.credited += uint64(n)
 			t.ackLocked(t.credited)
@@ -335,6 +345,15 @@ func (t *terminal) frame(l *Link, f *frame) {
 	default:
 		f.release()
 	}
+}
+
+// onPathLocked reports whether a frame that came over l with circuit number num belongs to
+// the path the circuit runs over now. Data and credit still arriving over a path that broke
+// (or while the path is being mended) are dropped uncounted: the counts the ends exchange
+// when the circuit moves decide what is sent again, so counting a late frame as well would
+// deliver it twice.
+func (t *terminal) onPathLocked(l *Link, num uint32) bool {
+	return t.link == l && t.num == num
 }
 
 // replyFrame hands the answer to a create to Dial.
