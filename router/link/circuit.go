@@ -70,6 +70,17 @@ func dataHeaders(h wire.Headers) wire.Headers {
 
 var errCircuitClosed = errors.New("link: circuit closed")
 
+// failedError is what a write to a circuit the network failed returns: it carries the error
+// code, so that the splice tells the local client the network ended the connection, not the
+// peer (splice.CodedError).
+type failedError struct {
+	code   uint32
+	reason string
+}
+
+func (e *failedError) Error() string     { return "link: circuit failed: " + e.reason }
+func (e *failedError) ErrorCode() uint32 { return e.code }
+
 // terminal is a circuit's end on this router: the mesh side of a local splice circuit.
 type terminal struct {
 	m         *Manager
@@ -92,8 +103,10 @@ type terminal struct {
 	early      []*wire.Message
 	earlyClose string
 	closed     bool
-	peerKey    []byte
-	reply      chan *frame
+	// failed is set when the network ended the circuit with an error code.
+	failed  *failedError
+	peerKey []byte
+	reply   chan *frame
 	// established is set once the created frame passed: only then is a broken path mended.
 	established bool
 
@@ -207,8 +220,12 @@ func (t *terminal) sendData(ctx context.Context, m *wire.Message) error {
 	for {
 		t.mu.Lock()
 		if t.closed || t.closing {
+			failed := t.failed
 			t.mu.Unlock()
 			m.Release()
+			if failed != nil {
+				return failed
+			}
 			return errCircuitClosed
 		}
 		if t.avail > 0 && t.link != nil {
@@ -394,6 +411,9 @@ func (t *terminal) ended(l *Link, code uint32, reason string) {
 		return
 	}
 	t.closed = true
+	if code != 0 {
+		t.failed = &failedError{code: code, reason: reason}
+	}
 	c, side := t.circuit, t.side
 	if c == nil {
 		t.earlyClose = reason

@@ -373,12 +373,26 @@ func (c *Circuit) pump(s Side) {
 		cancel()
 		if err != nil {
 			c.log.Debug("writing to circuit endpoint failed", "side", s, "err", err)
-			// Nothing more can reach side s; the other side gets what it is owed.
+			// Nothing more can reach side s; the other side gets what it is owed, and the
+			// error code of an endpoint the network failed.
 			q.Abort(nil)
+			var coded CodedError
+			if errors.As(err, &coded) && coded.ErrorCode() != 0 {
+				c.shutdownCode(s, coded.ErrorCode(), err.Error())
+				return
+			}
 			c.shutdown(s, fmt.Sprintf("writing to %s failed: %v", s, err))
 			return
 		}
 	}
+}
+
+// CodedError is an error of an endpoint that the network failed (a mesh path that broke, say):
+// when writing to it fails with one, the other side is closed with its code, so that its
+// client reports an error instead of the peer's close.
+type CodedError interface {
+	error
+	ErrorCode() uint32
 }
 
 // Done is closed when the circuit closes.

@@ -3,6 +3,7 @@ package splice
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -322,4 +323,33 @@ func (tc *testCircuit) hostClosedRecorded() bool {
 	tc.c.mu.Lock()
 	defer tc.c.mu.Unlock()
 	return tc.c.hostClosed != nil
+}
+
+// failedEndpoint is an endpoint the network failed: every write returns an error with a code.
+type failedEndpoint struct{}
+
+type failedEndpointError struct{}
+
+func (failedEndpointError) Error() string     { return "the path to the host broke" }
+func (failedEndpointError) ErrorCode() uint32 { return 4242 }
+
+func (failedEndpoint) Send(context.Context, *wire.Message) error {
+	return fmt.Errorf("mesh: %w", failedEndpointError{})
+}
+
+// TestCircuitWriteToAFailedEndpointPassesItsCode: when writing to one side fails with an
+// error that carries a code (a mesh path that broke), the other side is closed with that code,
+// so its client reports the failure instead of the peer's orderly close.
+func TestCircuitWriteToAFailedEndpointPassesItsCode(t *testing.T) {
+	dialer := newPeer(t, func(*wire.Message) {})
+	c := New("c-failed", Endpoint{Conn: dialer.router, ConnID: 7}, Endpoint{Conn: failedEndpoint{}, ConnID: 9}, Config{})
+	c.Start(nil)
+	c.Forward(Dialer, wire.NewData(7, 1, 0, []byte("towards a broken path")))
+	m := dialer.expect(wire.ContentTypeStateClosed)
+	if code, _ := m.Headers.GetUint32(wire.HeaderErrorCode); code != 4242 {
+		t.Fatalf("the dialer was closed with code %d (%q), want the failed endpoint's 4242", code, m.Body)
+	}
+	if !strings.Contains(string(m.Body), "the path to the host broke") {
+		t.Fatalf("reason %q", m.Body)
+	}
 }
