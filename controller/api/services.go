@@ -36,21 +36,7 @@ func (s *Server) handleCreateService(p service.CreateServiceParams, _ any) middl
 // updateService answers PUT /services/{id}.
 func (s *Server) updateService(p service.UpdateServiceParams, _ any) middleware.Responder {
 	b := p.Service
-	if err := checkName("name", str(b.Name)); err != nil {
-		return fail(err)
-	}
-	strategy, err := terminatorStrategyIn(b.TerminatorStrategy)
-	if err != nil {
-		return fail(err)
-	}
-	var maxIdle int64
-	if b.MaxIdleTimeMillis != nil {
-		maxIdle = *b.MaxIdleTimeMillis
-	}
-	if err := checkMaxIdle(maxIdle); err != nil {
-		return fail(err)
-	}
-	configs, err := s.serviceConfigsIn(b.Configs)
+	f, err := s.serviceFieldsIn(b.Name, b.TerminatorStrategy, b.MaxIdleTimeMillis, b.Configs)
 	if err != nil {
 		return fail(err)
 	}
@@ -58,10 +44,10 @@ func (s *Server) updateService(p service.UpdateServiceParams, _ any) middleware.
 	return s.updateOf(p.HTTPRequest, store.Services, p.ID, func(r store.Record) error {
 		sv := r.(*store.Service)
 		sv.Name = str(b.Name)
-		sv.Configs = configs
+		sv.Configs = f.configs
 		sv.RoleAttributes = strs(b.RoleAttributes)
-		sv.TerminatorStrategy = strategy
-		sv.MaxIdleTimeMillis = maxIdle
+		sv.TerminatorStrategy = f.strategy
+		sv.MaxIdleTimeMillis = f.maxIdle
 		sv.Tags = tagsIn(b.Tags)
 		return nil
 	})
@@ -181,29 +167,45 @@ func (s *Server) listServiceTerminators(p service.ListServiceTerminatorsParams, 
 }
 
 func (s *Server) createService(r *http.Request, b *models.ServiceCreate) middleware.Responder {
-	if err := checkName("name", str(b.Name)); err != nil {
-		return fail(err)
-	}
-	strategy, err := terminatorStrategyIn(b.TerminatorStrategy)
-	if err != nil {
-		return fail(err)
-	}
-	var maxIdle int64
-	if b.MaxIdleTimeMillis != nil {
-		maxIdle = *b.MaxIdleTimeMillis
-	}
-	if err := checkMaxIdle(maxIdle); err != nil {
-		return fail(err)
-	}
-	configs, err := s.serviceConfigsIn(b.Configs)
+	f, err := s.serviceFieldsIn(b.Name, b.TerminatorStrategy, b.MaxIdleTimeMillis, b.Configs)
 	if err != nil {
 		return fail(err)
 	}
 	sv := &store.Service{Meta: store.Meta{Tags: tagsIn(b.Tags)}, Name: str(b.Name),
 		EncryptionRequired: b.EncryptionRequired == nil || *b.EncryptionRequired,
-		Configs:            configs, RoleAttributes: strs(b.RoleAttributes),
-		TerminatorStrategy: strategy, MaxIdleTimeMillis: maxIdle}
+		Configs:            f.configs, RoleAttributes: strs(b.RoleAttributes),
+		TerminatorStrategy: f.strategy, MaxIdleTimeMillis: f.maxIdle}
 	return s.createOf(r, store.Services, sv)
+}
+
+// serviceFields are the checked fields a whole service (create or update) sets.
+type serviceFields struct {
+	strategy string
+	maxIdle  int64
+	configs  []string
+}
+
+// serviceFieldsIn checks the fields a create and a full update share: the name, the
+// terminator strategy (empty: smartrouting), the idle time (absent: 0) and the configs.
+func (s *Server) serviceFieldsIn(name *string, strategy string, maxIdle *int64, configs []string) (serviceFields, error) {
+	var f serviceFields
+	if err := checkName("name", str(name)); err != nil {
+		return f, err
+	}
+	var err error
+	if f.strategy, err = terminatorStrategyIn(strategy); err != nil {
+		return f, err
+	}
+	if maxIdle != nil {
+		f.maxIdle = *maxIdle
+	}
+	if err := checkMaxIdle(f.maxIdle); err != nil {
+		return f, err
+	}
+	if f.configs, err = s.serviceConfigsIn(configs); err != nil {
+		return f, err
+	}
+	return f, nil
 }
 
 // terminatorStrategyIn accepts a known strategy; empty means smartrouting.
