@@ -220,7 +220,12 @@ func rssOf(b *testing.B, p *routerProc) int64 {
 
 // relay copies between in and a new TLS connection to addr, both ways, passing half-closes.
 func relay(in net.Conn, addr string, cfg *tls.Config) {
-	out, err := tls.Dial("tcp", addr, cfg)
+	relayVia(in, func() (net.Conn, error) { return tls.Dial("tcp", addr, cfg) })
+}
+
+// relayVia copies between in and a connection from dial, both ways, passing half-closes.
+func relayVia(in net.Conn, dial func() (net.Conn, error)) {
+	out, err := dial()
 	if err != nil {
 		return
 	}
@@ -228,7 +233,7 @@ func relay(in net.Conn, addr string, cfg *tls.Config) {
 	done := make(chan struct{})
 	go func() {
 		_, _ = io.Copy(out, in)
-		_ = out.CloseWrite()
+		closeWrite(out)
 		close(done)
 	}()
 	_, _ = io.Copy(in, out)

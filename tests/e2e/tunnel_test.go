@@ -50,7 +50,7 @@ func tunnelService(n *harness.Network, name string, interceptPort int, target *n
 }
 
 // tunnelContext is an sdk Context that receives the tunneler's configs.
-func tunnelContext(t *testing.T, n *harness.Network, id *identity.Identity) *sdk.Context {
+func tunnelContext(t testing.TB, n *harness.Network, id *identity.Identity) *sdk.Context {
 	t.Helper()
 	c, err := sdk.New(id, sdk.Options{Logger: n.Log, ConfigTypes: tunnel.ConfigTypes})
 	if err != nil {
@@ -61,7 +61,7 @@ func tunnelContext(t *testing.T, n *harness.Network, id *identity.Identity) *sdk
 }
 
 // runTunneler runs a tunneler until the test ends.
-func runTunneler(t *testing.T, c *sdk.Context, n *harness.Network, name string) *tunnel.Tunneler {
+func runTunneler(t testing.TB, c *sdk.Context, n *harness.Network, name string) *tunnel.Tunneler {
 	t.Helper()
 	tun := tunnel.New(c, tunnel.Options{Poll: 200 * time.Millisecond, Logger: n.Log.With("tunneler", name)})
 	ctx, cancel := context.WithCancel(context.Background())
