@@ -61,6 +61,11 @@ type conn struct {
 	readDeadline time.Time
 	wake         chan struct{} // capacity 1
 	space        chan struct{} // capacity 1: the queue shrank
+	// sink is set while WriteTo waits with nothing queued: deliver writes to it directly
+	// (see WriteTo), counting in sinkWritten and keeping the first error in sinkErr.
+	sink        func([]byte) (int, error)
+	sinkWritten int64
+	sinkErr     error
 
 	// write side
 	wmu           sync.Mutex // serialises Write and CloseWrite
@@ -196,6 +201,14 @@ func (c *conn) deliver(m *wire.Message) {
 			return
 		}
 		if c.queued < maxReadBuffered || len(chunk.data) == 0 {
+			if len(chunk.data) > 0 && c.sink != nil {
+				chunk.data = c.writeToSink(chunk.data)
+				if len(chunk.data) == 0 && !fin {
+					c.mu.Unlock()
+					chunk.release()
+					return
+				}
+			}
 			if len(chunk.data) > 0 {
 				// The body is kept without a copy; Read returns it to its
 				// pool once it is consumed.
@@ -420,7 +433,7 @@ func (c *conn) Write(b []byte) (int, error) {
 	for written < len(b) {
 		n := min(len(b)-written, maxChunk)
 		chunk := b[written : written+n]
-		if c.sender == nil && c.sendDirect(chunk) {
+		if c.sendDirect(chunk) {
 			written += n
 			continue
 		}
@@ -441,10 +454,12 @@ func (c *conn) Write(b []byte) (int, error) {
 	return written, nil
 }
 
-// sendDirect writes a plain chunk straight to the channel, without a copy or
-// a hop through the send loop, when nothing is queued ahead of it and no
-// write deadline is set (a deadline needs the queue, which can give up
-// without tearing a frame). It reports whether it did. Callers hold wmu.
+// sendDirect writes a chunk straight to the channel, without a hop through
+// the send loop (and, when it is not encrypted, without a copy), when nothing
+// is queued ahead of it and no write deadline is set (a deadline needs the
+// queue, which can give up without tearing a frame). It reports whether it
+// did. A chunk it seals is sent for certain: only the loss of the channel,
+// which ends the connection, stops it. Callers hold wmu.
 func (c *conn) sendDirect(chunk []byte) bool {
 	if len(c.slots) != 0 {
 		return false
@@ -458,7 +473,13 @@ func (c *conn) sendDirect(chunk []byte) bool {
 	if closed {
 		return false // the queue path reports it
 	}
-	if err := c.ch.wc.Send(context.Background(), c.dataMessage(chunk, 0)); err != nil {
+	m := c.dataMessage(chunk, 0)
+	if c.sender != nil {
+		m.Body = c.sender.SealTo(m.AllocBody(len(chunk) + crypto.ABytes)[:0], chunk)
+	}
+	err := c.ch.wc.Send(context.Background(), m)
+	m.Release()
+	if err != nil {
 		c.remoteFailed(c.ch.lostError())
 		return false
 	}
