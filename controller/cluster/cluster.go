@@ -1,5 +1,5 @@
 // Package cluster runs the controller's replicated state machine: a
-// hashicorp/raft node (raft-boltdb/v2 log store) whose FSM is the bbolt store.
+// hashicorp/raft node (raft-wal log store) whose FSM is the bbolt store.
 // A single voter is the default; more nodes join with Join. Every state
 // change goes through Apply, which proposes on the leader or forwards to it,
 // and returns once the change is applied on this node too, so a caller reads
@@ -18,16 +18,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/store"
@@ -37,7 +34,7 @@ import (
 type Config struct {
 	// NodeID names this node in the raft configuration; stable across restarts.
 	NodeID string
-	// DataDir holds raft.db (log and stable store) and snapshots.
+	// DataDir holds wal/ (raft's log and stable store) and snapshots.
 	DataDir string
 	// Bind is the cluster listen address (host:port; port 0 picks one).
 	Bind string
@@ -92,7 +89,7 @@ type Node struct {
 	fsm   *fsm
 	raft  *raft.Raft
 	mux   *mux
-	logs  *raftboltdb.BoltStore
+	logs  logStore
 	done  chan struct{}
 	met   *metrics
 
@@ -263,13 +260,10 @@ func Start(cfg Config, s *store.Store) (*Node, error) {
 	hlog := hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{cfg.Logger}})
 	transport := raft.NewNetworkTransportWithLogger(streamLayer{n.mux}, 3, 10*time.Second, hlog)
 
-	// As for the store: the free-page list is rebuilt at open, not written
-	// with each append (the log frees pages at every compaction).
-	n.logs, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db"),
-		BoltOptions: &bolt.Options{Timeout: 5 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType}})
+	n.logs, err = openLogStore(cfg.DataDir, hlog)
 	if err != nil {
 		_ = n.mux.close()
-		return nil, fmt.Errorf("cluster: open raft log store: %w", err)
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, 2, hlog)
 	if err != nil {
