@@ -1,7 +1,8 @@
 // Command benchreport measures a local Ostium network and writes a report
 // with plots: it starts a quickstart network in a temporary directory,
-// measures bulk throughput and 64-byte round trips through it next to a
-// TLS relay chain in the same run, measures the controller's rates against
+// measures bulk throughput and 64-byte round trips through it (SDK to SDK,
+// SDK to the demo's host tunneler, and from a proxy tunneler to it) next to
+// relay chains doing the same work in the same run, measures the controller's rates against
 // the number of clients, and writes report.md, summary.md, results.json
 // and PNG plots to -out (bench-out by default, not committed). `make bench`
 // runs it; -in renders a report from saved results without measuring.
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"runtime"
@@ -24,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ostium-net/ostium/cmd/internal/loadgen"
+	"github.com/ostium-net/ostium/tunnel"
 )
 
 func main() {
@@ -107,8 +110,24 @@ func measure(ctx context.Context, home string, levels []int, d time.Duration, pr
 		return nil, err
 	}
 	defer ln.Close()
+	chain, err := loadgen.StartTCPChain()
+	if err != nil {
+		return nil, err
+	}
+	defer chain.Close()
+	// A proxy tunneler in front of the demo's echo: TCP in, TCP out at the host tunneler.
+	proxy, err := tunnel.StartProxy(n.demo, []tunnel.Mapping{{Service: "echo", Listen: "127.0.0.1:0"}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.Close()
+	proxyAddr := proxy.Addrs()[0].String()
 	targets := []loadgen.Target{loadgen.ServiceTarget("ostium", n.client, benchService),
-		loadgen.ServiceTarget("ostium-tunnel", n.demo, "echo"), relay.Target()}
+		loadgen.ServiceTarget("ostium-tunnel", n.demo, "echo"), relay.Target(),
+		{Name: "ostium-proxy", Dial: func(ctx context.Context) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "tcp", proxyAddr)
+		}}, chain.Target()}
 	var results []loadgen.Result
 	keep := func(r loadgen.Result) {
 		fmt.Fprintln(progress, r)

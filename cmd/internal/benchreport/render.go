@@ -36,11 +36,26 @@ type Meta struct {
 	Command string
 }
 
-// dataplane targets in the order they are shown, with their labels.
-var targets = []struct{ name, label, short string }{
-	{"ostium", "Ostium SDK → router → SDK", "Ostium, SDK to SDK"},
-	{"ostium-tunnel", "Ostium SDK → router → host tunneler → TCP, end-to-end encrypted", "Ostium, to a host tunneler (e2e encrypted)"},
-	{"tls-relay", "TLS relay chain (baseline)", "TLS relay chain (baseline)"},
+// dataplane targets in the order they are shown, with their labels and the baseline each is
+// compared with (none: a baseline itself). A baseline does the work of its Ostium paths without
+// Ostium: the same TLS and TCP legs through as many relays.
+var targets = []struct{ name, label, short, baseline string }{
+	{"ostium", "Ostium SDK → router → SDK", "Ostium, SDK to SDK", "tls-relay"},
+	{"ostium-tunnel", "Ostium SDK → router → host tunneler → TCP, end-to-end encrypted", "Ostium, to a host tunneler (e2e encrypted)", "tls-relay"},
+	{"ostium-proxy", "TCP → Ostium proxy tunneler → router → host tunneler → TCP, end-to-end encrypted",
+		"Ostium, tunneler to tunneler (e2e encrypted)", "tcp-chain"},
+	{"tls-relay", "TLS relay chain (baseline)", "TLS relay chain (baseline)", ""},
+	{"tcp-chain", "TCP → relay → TLS → relay → TLS → relay → TCP (baseline)", "TCP-TLS-TLS-TCP relay chain (baseline)", ""},
+}
+
+// shortOf is the short label of the target named name.
+func shortOf(name string) string {
+	for _, t := range targets {
+		if t.name == name {
+			return strings.TrimSuffix(t.short, " (baseline)")
+		}
+	}
+	return name
 }
 
 // headroom raises the top of p's Y axis so a legend at the top does not
@@ -94,10 +109,10 @@ func Render(dir string, results []loadgen.Result, meta Meta) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Ostium benchmark report\n\n")
 	fmt.Fprintf(&b, "Measured %s on %s.\n\nReproduce with `%s`.\n\n", meta.When.UTC().Format("2006-01-02 15:04 MST"), meta.Machine, meta.Command)
-	b.WriteString("Every figure comes from one run on one machine. Data-plane figures are set next to a TLS relay\n" +
-		"chain (client TLS → relay → TLS echo server) measured in the same run: the ratios carry over to\n" +
-		"other machines, the absolute figures do not. All paths echo; bulk throughput counts the bytes sent\n" +
-		"and verified once.\n\n## Summary\n\n")
+	b.WriteString("Every figure comes from one run on one machine. Data-plane figures are set next to a relay\n" +
+		"chain doing the same work (the same TLS and TCP legs through as many relays) measured in the same\n" +
+		"run: the ratios carry over to other machines, the absolute figures do not. All paths echo; bulk\n" +
+		"throughput counts the bytes sent and verified once.\n\n## Summary\n\n")
 	b.WriteString(summary)
 	for _, p := range plots {
 		fmt.Fprintf(&b, "\n![%s](%s)\n", strings.TrimSuffix(p, ".png"), p)
@@ -159,23 +174,41 @@ func ratio(a, b float64) string {
 // next to the baseline's, then the controller's rates.
 func summaryTable(results []loadgen.Result) string {
 	var b strings.Builder
-	b.WriteString("| measure | Ostium | TLS relay chain | Ostium / relay |\n|---|---:|---:|---:|\n")
 	row := func(label, a, r, ratio string) { fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", label, a, r, ratio) }
-	for _, t := range targets[:2] {
-		for _, c := range []int{1, 0} {
-			o, ok1 := find(results, t.name+"-bulk", c)
-			r, ok2 := find(results, "tls-relay-bulk", o.Concurrency)
-			if !ok1 || !ok2 || (c == 0 && o.Concurrency == 1) {
+	// One table per baseline, each Ostium path in the table of the relay chain doing its work.
+	var baselines []string
+	for _, t := range targets {
+		if t.baseline != "" && !slices.Contains(baselines, t.baseline) {
+			baselines = append(baselines, t.baseline)
+		}
+	}
+	for i, base := range baselines {
+		if _, ok := find(results, base+"-bulk", 0); !ok {
+			continue
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "| measure | Ostium | %s | Ostium / relay |\n|---|---:|---:|---:|\n", shortOf(base))
+		for _, t := range targets {
+			if t.baseline != base {
 				continue
 			}
-			row(fmt.Sprintf("%s, bulk, %s", t.label, connections(o.Concurrency)), fmt.Sprintf("%.0f MB/s", o.Throughput()/1e6),
-				fmt.Sprintf("%.0f MB/s", r.Throughput()/1e6), ratio(o.Throughput(), r.Throughput()))
-		}
-		o, ok1 := find(results, t.name+"-rtt", 1)
-		r, ok2 := find(results, "tls-relay-rtt", 1)
-		if ok1 && ok2 {
-			row(t.label+", 64-byte round trip p50", dur(o.P50), dur(r.P50), ratio(float64(o.P50), float64(r.P50)))
-			row(t.label+", 64-byte round trip p99", dur(o.P99), dur(r.P99), ratio(float64(o.P99), float64(r.P99)))
+			for _, c := range []int{1, 0} {
+				o, ok1 := find(results, t.name+"-bulk", c)
+				r, ok2 := find(results, base+"-bulk", o.Concurrency)
+				if !ok1 || !ok2 || (c == 0 && o.Concurrency == 1) {
+					continue
+				}
+				row(fmt.Sprintf("%s, bulk, %s", t.label, connections(o.Concurrency)), fmt.Sprintf("%.0f MB/s", o.Throughput()/1e6),
+					fmt.Sprintf("%.0f MB/s", r.Throughput()/1e6), ratio(o.Throughput(), r.Throughput()))
+			}
+			o, ok1 := find(results, t.name+"-rtt", 1)
+			r, ok2 := find(results, base+"-rtt", 1)
+			if ok1 && ok2 {
+				row(t.label+", 64-byte round trip p50", dur(o.P50), dur(r.P50), ratio(float64(o.P50), float64(r.P50)))
+				row(t.label+", 64-byte round trip p99", dur(o.P99), dur(r.P99), ratio(float64(o.P99), float64(r.P99)))
+			}
 		}
 	}
 	var ctl, sized []loadgen.Result

@@ -10,7 +10,6 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"sync"
@@ -63,21 +62,7 @@ func (r *Relay) serve() {
 }
 
 func (r *Relay) relay(in net.Conn) {
-	defer in.Close()
-	out, err := tls.Dial("tcp", r.back.Addr().String(), r.dialCfg)
-	if err != nil {
-		return
-	}
-	defer out.Close()
-	done := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(out, in)
-		_ = out.CloseWrite()
-		close(done)
-	}()
-	_, _ = io.Copy(in, out)
-	_ = in.(*tls.Conn).CloseWrite()
-	<-done
+	relayTo(in, func() (net.Conn, error) { return tls.Dial("tcp", r.back.Addr().String(), r.dialCfg) })
 }
 
 // Target dials the relay.

@@ -32,8 +32,13 @@ func TestDataplaneThroughNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer relay.Close()
+	chain, err := loadgen.StartTCPChain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
 	ctx := context.Background()
-	for _, target := range []loadgen.Target{loadgen.ServiceTarget("ostium", client, "dp-svc"), relay.Target()} {
+	for _, target := range []loadgen.Target{loadgen.ServiceTarget("ostium", client, "dp-svc"), relay.Target(), chain.Target()} {
 		bulk := loadgen.Bulk(ctx, target, 2, 500*time.Millisecond)
 		rtt := loadgen.RoundTrip(ctx, target, 2, 300*time.Millisecond)
 		t.Log(bulk)
