@@ -108,6 +108,17 @@ func newConn(ch *routerChannel, id uint32, local, remote Addr) *conn {
 	return c
 }
 
+// isClosed reports whether ch is closed (without waiting: the keys of an encrypted connection
+// are set once, so every Data message after the first finds them without arming a timer).
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 func signal(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
@@ -170,7 +181,7 @@ func (c *conn) dataMessage(payload []byte, flags uint32) *wire.Message {
 
 // deliver is called by the channel's read loop with a Data message.
 func (c *conn) deliver(m *wire.Message) {
-	if c.keyed != nil {
+	if c.keyed != nil && !isClosed(c.keyed) {
 		select {
 		case <-c.keyed:
 		case <-c.ch.closed:
