@@ -244,6 +244,12 @@ func (s *Server) serveConn(c *tls.Conn) {
 	}
 
 	s.mu.Lock()
+	if s.closed {
+		// Close ran after this router connected: it has taken its list of routers to drop
+		// and waits for this handler, which must not register.
+		s.mu.Unlock()
+		return
+	}
 	old := s.routers[router.ID]
 	if old != nil {
 		_ = old.wc.Close() // a newer channel of the same router replaces it
@@ -277,6 +283,8 @@ func (s *Server) serveConn(c *tls.Conn) {
 	for {
 		select {
 		case <-rc.wc.Done():
+			return
+		case <-s.stopped():
 			return
 		case ev := <-rc.events:
 			if ev.Index <= sync.Index {
