@@ -128,7 +128,10 @@ type terminal struct {
 	closing      bool
 }
 
-var _ edge.FabricEnd = (*terminal)(nil)
+var (
+	_ edge.FabricEnd      = (*terminal)(nil)
+	_ splice.DirectSender = (*terminal)(nil)
+)
 
 func (m *Manager) newTerminal(circuitID string, path []string, dialing bool) *terminal {
 	return &terminal{m: m, circuitID: circuitID, path: path, dialing: dialing, created: time.Now(),
@@ -207,6 +210,38 @@ func (t *terminal) SendOwned(ctx context.Context, m *wire.Message) error {
 	return nil
 }
 
+// TrySendOwned sends a data message at once when credit allows and the path is up, taking
+// it; otherwise (or for any other message) it reports false and leaves m to the caller,
+// which queues it for SendOwned (splice.DirectSender). It never waits: the link queues the
+// frame for its writer.
+func (t *terminal) TrySendOwned(m *wire.Message) bool {
+	if m.ContentType != wire.ContentTypeData {
+		return false
+	}
+	hdrs := dataHeaders(m.Headers)
+	if checkFrame(hdrs, len(m.Body)) != nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.closing || t.avail <= 0 || t.link == nil {
+		return false
+	}
+	t.sendLocked(m, hdrs, cost(m))
+	return true
+}
+
+// sendLocked sends a data message and keeps it until the far end received it; t.mu is held
+// and credit was checked.
+func (t *terminal) sendLocked(m *wire.Message, hdrs wire.Headers, c int64) {
+	t.avail -= c
+	t.sentTotal += uint64(c)
+	sf := &sentFrame{msg: m, hdrs: hdrs, end: t.sentTotal, cost: uint64(c)}
+	sf.refs.Store(1)
+	t.unacked = append(t.unacked, sf)
+	t.link.sendKept(t.num, sf)
+}
+
 // sendData sends a data message once credit allows, and keeps it until the far end
 // received it, to send it again over a new path if this one breaks first. A frame sent on a
 // link that just closed stays kept: the path is mended, or the circuit ends.
@@ -229,12 +264,7 @@ func (t *terminal) sendData(ctx context.Context, m *wire.Message) error {
 			return errCircuitClosed
 		}
 		if t.avail > 0 && t.link != nil {
-			t.avail -= c
-			t.sentTotal += uint64(c)
-			sf := &sentFrame{msg: m, hdrs: hdrs, end: t.sentTotal, cost: uint64(c)}
-			sf.refs.Store(1)
-			t.unacked = append(t.unacked, sf)
-			t.link.sendKept(t.num, sf)
+			t.sendLocked(m, hdrs, c)
 			t.mu.Unlock()
 			return nil
 		}

@@ -47,6 +47,16 @@ type OwningSender interface {
 	SendOwned(ctx context.Context, m *wire.Message) error
 }
 
+// DirectSender is an OwningSender that can also take a message without ever waiting (a
+// link to another router with flow-control credit to spare): TrySendOwned either takes m
+// (and owns it) or reports false at once, leaving m to the caller. A circuit then hands the
+// messages read from the other side straight to it while nothing is queued before them,
+// sparing the wakeup of a pump goroutine per message.
+type DirectSender interface {
+	OwningSender
+	TrySendOwned(m *wire.Message) bool
+}
+
 // Endpoint is one end of a circuit: an edge connection on a channel.
 type Endpoint struct {
 	// Conn is the channel the endpoint lives on.
@@ -235,7 +245,14 @@ func (c *Circuit) push(from Side, m *wire.Message, wait time.Duration) error {
 	// circuit close and report its counts, before this goroutine runs again.
 	size := uint64(len(m.Body))
 	c.forwarded[from].Add(size)
-	err := c.toward[from.Peer()].Push(m, wait)
+	to := from.Peer()
+	if ds, ok := c.ends[to].Conn.(DirectSender); ok && c.toward[to].Direct(m, func(m *wire.Message) bool {
+		m.Headers.Put(wire.HeaderConnID, c.connIDs[to])
+		return ds.TrySendOwned(m)
+	}) {
+		return nil
+	}
+	err := c.toward[to].Push(m, wait)
 	if err == nil {
 		return nil
 	}

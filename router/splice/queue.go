@@ -178,6 +178,43 @@ func (q *Queue) Arm(spawn func()) {
 	}
 }
 
+// Direct lets the producer of an armed queue hand m to its destination itself when
+// nothing is queued and no consumer runs: send is called (without the queue's lock, counted
+// as the consumer, so nothing queued meanwhile overtakes m) and must not block. When it
+// reports false, m is queued first and a consumer is started, as Push would. Direct reports
+// false, and does nothing, when the queue is not armed, is closed or holds anything.
+func (q *Queue) Direct(m *wire.Message, send func(*wire.Message) bool) bool {
+	q.mu.Lock()
+	if !q.armed || q.consuming || q.closed || q.preface != nil || q.head < len(q.items) {
+		q.mu.Unlock()
+		return false
+	}
+	q.consuming = true
+	q.mu.Unlock()
+	sent := send(m)
+	q.mu.Lock()
+	switch {
+	case !sent && q.closed:
+		// Closed meanwhile: m is dropped, as a Push after the close would have been.
+		defer m.Release()
+	case !sent:
+		// Nothing can have been taken meanwhile (no other consumer runs): m goes first.
+		q.items = append(q.items, nil)
+		copy(q.items[q.head+1:], q.items[q.head:])
+		q.items[q.head] = m
+		q.bytes += messageSize(m)
+		q.high.HighMessages = max(q.high.HighMessages, len(q.items)-q.head)
+		q.high.HighBytes = max(q.high.HighBytes, q.bytes)
+	}
+	q.consuming = false
+	start := q.claimLocked()
+	q.mu.Unlock()
+	if start {
+		q.spawn()
+	}
+	return true
+}
+
 // claimLocked reports whether the caller must start a consumer (and counts
 // one as running).
 func (q *Queue) claimLocked() bool {
