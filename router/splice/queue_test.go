@@ -242,3 +242,56 @@ func TestArmedQueueNeverRunsTwoConsumers(t *testing.T) {
 		t.Fatalf("delivered %d of 2000 messages", delivered.Load())
 	}
 }
+
+func TestArmedQueueDirectKeepsOrder(t *testing.T) {
+	q := NewQueue(Limits{})
+	var got []int
+	var mu sync.Mutex
+	record := func(m *wire.Message) {
+		mu.Lock()
+		got = append(got, len(m.Body))
+		mu.Unlock()
+	}
+	spawned := 0
+	q.Arm(func() {
+		spawned++
+		for {
+			m, ok := q.Next()
+			if !ok {
+				return
+			}
+			record(m)
+		}
+	})
+	if q.Direct(data(1), func(m *wire.Message) bool { record(m); return true }) != true || spawned != 0 {
+		t.Fatalf("direct send on an idle queue: spawned %d consumers", spawned)
+	}
+	// A send that cannot take the message leaves it first in the queue, before what was
+	// pushed while it was being tried, and starts a consumer.
+	if !q.Direct(data(2), func(*wire.Message) bool {
+		if err := q.Push(data(3), time.Millisecond); err != nil {
+			t.Error(err)
+		}
+		return false
+	}) {
+		t.Fatal("Direct refused an idle queue")
+	}
+	if spawned != 1 {
+		t.Fatalf("spawned %d consumers, want 1", spawned)
+	}
+	if err := q.Push(data(4), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	// Not idle: Direct declines while something is queued.
+	q2 := NewQueue(Limits{})
+	q2.Arm(func() {})
+	if err := q2.Push(data(5), time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if q2.Direct(data(6), func(*wire.Message) bool { t.Error("sent past a queued message"); return true }) {
+		t.Fatal("Direct took a message while another was queued")
+	}
+	if !slices.Equal(got, []int{1, 2, 3, 4}) {
+		t.Fatalf("delivered %v, want [1 2 3 4]", got)
+	}
+}
