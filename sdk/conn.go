@@ -352,24 +352,30 @@ func (c *conn) Read(b []byte) (int, error) {
 		}
 		deadline := c.readDeadline
 		c.mu.Unlock()
-		var timer <-chan time.Time
-		var t *time.Timer
-		if !deadline.IsZero() {
-			d := time.Until(deadline)
-			if d <= 0 {
-				return 0, timeoutError{}
-			}
-			t = time.NewTimer(d)
-			timer = t.C
-		}
-		select {
-		case <-c.wake:
-		case <-timer:
-		}
-		if t != nil {
-			t.Stop()
+		if !c.awaitWake(deadline) {
+			return 0, timeoutError{}
 		}
 	}
+}
+
+// awaitWake waits for the read side to be woken (data, an end, a new deadline), or until
+// deadline (zero: none). It reports false when deadline had passed before it waited.
+func (c *conn) awaitWake(deadline time.Time) bool {
+	if deadline.IsZero() {
+		<-c.wake
+		return true
+	}
+	d := time.Until(deadline)
+	if d <= 0 {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.wake:
+	case <-t.C:
+	}
+	return true
 }
 
 func (c *conn) currentWriteDeadline() (time.Time, chan struct{}) {

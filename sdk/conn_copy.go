@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io"
 	"sync"
-	"time"
 )
 
 // The copy paths of a connection: io.Copy into a connection uses ReadFrom, and io.Copy out of
@@ -95,22 +94,8 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 		deadline := c.readDeadline
 		c.sink = direct
 		c.mu.Unlock()
-		var timer <-chan time.Time
-		var t *time.Timer
-		if !deadline.IsZero() {
-			d := time.Until(deadline)
-			if d <= 0 {
-				return total + c.stopSink(), timeoutError{}
-			}
-			t = time.NewTimer(d)
-			timer = t.C
-		}
-		select {
-		case <-c.wake:
-		case <-timer:
-		}
-		if t != nil {
-			t.Stop()
+		if !c.awaitWake(deadline) {
+			return total + c.stopSink(), timeoutError{}
 		}
 	}
 }
