@@ -22,7 +22,10 @@ type fsm struct {
 
 	mu      sync.Mutex
 	applied uint64
-	cond    *sync.Cond
+	// moved is closed, and replaced, each time applied changes: a waiter
+	// takes the current one under mu and selects on it with its own stops,
+	// so a wait needs neither a goroutine nor a broadcast to every waiter.
+	moved chan struct{}
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -32,9 +35,7 @@ func newFSM(s *store.Store) (*fsm, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read applied index: %w", err)
 	}
-	f := &fsm{store: s, applied: idx}
-	f.cond = sync.NewCond(&f.mu)
-	return f, nil
+	return &fsm{store: s, applied: idx, moved: make(chan struct{})}, nil
 }
 
 func (f *fsm) Apply(l *raft.Log) interface{} {
@@ -81,11 +82,17 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []interface{} {
 
 func (f *fsm) advance(idx uint64) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if idx > f.applied {
-		f.applied = idx
+		f.setApplied(idx)
 	}
-	f.mu.Unlock()
-	f.cond.Broadcast()
+}
+
+// setApplied records the applied index and wakes the waiters; f.mu held.
+func (f *fsm) setApplied(idx uint64) {
+	f.applied = idx
+	close(f.moved)
+	f.moved = make(chan struct{})
 }
 
 func (f *fsm) appliedIndex() uint64 {
@@ -94,28 +101,33 @@ func (f *fsm) appliedIndex() uint64 {
 	return f.applied
 }
 
-// waitApplied blocks until the index is applied or done is closed.
-func (f *fsm) waitApplied(idx uint64, done <-chan struct{}) bool {
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
+// waitApplied blocks until the index is applied, and reports false when
+// stop or cancel is closed or the deadline passes first (a zero deadline
+// has none).
+func (f *fsm) waitApplied(idx uint64, stop, cancel <-chan struct{}, deadline time.Time) bool {
+	var expired <-chan time.Time
+	for {
+		f.mu.Lock()
+		applied, moved := f.applied, f.moved
+		f.mu.Unlock()
+		if applied >= idx {
+			return true
+		}
+		if expired == nil && !deadline.IsZero() {
+			t := time.NewTimer(time.Until(deadline))
+			defer t.Stop()
+			expired = t.C
+		}
 		select {
-		case <-done:
-			f.cond.Broadcast()
+		case <-moved:
 		case <-stop:
-		}
-	}()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for f.applied < idx {
-		select {
-		case <-done:
 			return false
-		default:
+		case <-cancel:
+			return false
+		case <-expired:
+			return false
 		}
-		f.cond.Wait()
 	}
-	return true
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -132,9 +144,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return err
 	}
 	f.mu.Lock()
-	f.applied = idx
+	f.setApplied(idx)
 	f.mu.Unlock()
-	f.cond.Broadcast()
 	return nil
 }
 
