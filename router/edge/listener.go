@@ -286,7 +286,7 @@ func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificat
 		rwc:         rwc,
 	}
 	ch.log = l.log.With("channel", ch.id, "remote", remote)
-	ch.conn = wire.NewConn(rwc, ch.handle, wire.ConnConfig{Limits: l.cfg.Limits})
+	ch.conn = wire.NewConn(rwc, ch.handle, wire.ConnConfig{Limits: l.cfg.Limits, WriteReady: sendBufferEmpty(rwc)})
 	close(ch.ready)
 
 	l.mu.Lock()

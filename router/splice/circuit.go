@@ -57,6 +57,18 @@ type DirectSender interface {
 	TrySendOwned(m *wire.Message) bool
 }
 
+// TrySender is a Sender that can sometimes write a message at once, knowing the write will
+// not wait (an edge channel whose writer is idle and whose stream has room): TrySend either
+// writes m (true; err tells whether the write failed) or reports false at once and leaves m
+// to the caller. Its caller keeps ownership of m either way. A circuit writes the messages
+// read from the other side that way while nothing is queued before them, in the reading
+// goroutine, sparing the wakeup of a pump goroutine per message; a reader can thus never be
+// held up by a destination that does not read.
+type TrySender interface {
+	Sender
+	TrySend(m *wire.Message) (bool, error)
+}
+
 // Endpoint is one end of a circuit: an edge connection on a channel.
 type Endpoint struct {
 	// Conn is the channel the endpoint lives on.
@@ -252,6 +264,23 @@ func (c *Circuit) push(from Side, m *wire.Message, wait time.Duration) error {
 	}) {
 		return nil
 	}
+	if ts, ok := c.ends[to].Conn.(TrySender); ok {
+		var werr error
+		if c.toward[to].Direct(m, func(m *wire.Message) bool {
+			m.Headers.Put(wire.HeaderConnID, c.connIDs[to])
+			sent, err := ts.TrySend(m)
+			if sent {
+				m.Release()
+				werr = err
+			}
+			return sent
+		}) {
+			if werr != nil {
+				c.writeFailed(to, werr)
+			}
+			return nil
+		}
+	}
 	err := c.toward[to].Push(m, wait)
 	if err == nil {
 		return nil
@@ -389,19 +418,24 @@ func (c *Circuit) pump(s Side) {
 		}
 		cancel()
 		if err != nil {
-			c.log.Debug("writing to circuit endpoint failed", "side", s, "err", err)
-			// Nothing more can reach side s; the other side gets what it is owed, and the
-			// error code of an endpoint the network failed.
-			q.Abort(nil)
-			var coded CodedError
-			if errors.As(err, &coded) && coded.ErrorCode() != 0 {
-				c.shutdownCode(s, coded.ErrorCode(), err.Error())
-				return
-			}
-			c.shutdown(s, fmt.Sprintf("writing to %s failed: %v", s, err))
+			c.writeFailed(s, err)
 			return
 		}
 	}
+}
+
+// writeFailed ends the circuit after a write to side s failed.
+func (c *Circuit) writeFailed(s Side, err error) {
+	c.log.Debug("writing to circuit endpoint failed", "side", s, "err", err)
+	// Nothing more can reach side s; the other side gets what it is owed, and the
+	// error code of an endpoint the network failed.
+	c.toward[s].Abort(nil)
+	var coded CodedError
+	if errors.As(err, &coded) && coded.ErrorCode() != 0 {
+		c.shutdownCode(s, coded.ErrorCode(), err.Error())
+		return
+	}
+	c.shutdown(s, fmt.Sprintf("writing to %s failed: %v", s, err))
 }
 
 // CodedError is an error of an endpoint that the network failed (a mesh path that broke, say):

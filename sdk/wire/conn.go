@@ -20,7 +20,14 @@ type ConnConfig struct {
 	Limits Limits
 	// DisableHeartbeatReplies turns off the answering of channel heartbeats (see [Conn]).
 	DisableHeartbeatReplies bool
+	// WriteReady, when set, reports whether the stream would take a small frame at once,
+	// without waiting for its peer to read (its send buffer is empty, say). [Conn.TrySend]
+	// writes only when it does; without it TrySend never writes.
+	WriteReady func() bool
 }
+
+// MaxTrySendLen is the largest encoded message [Conn.TrySend] writes.
+const MaxTrySendLen = 4096
 
 // heartbeatReplyDelay is how long an answer to a heartbeat waits for an outgoing message to
 // ride on before it is sent on its own.
@@ -64,6 +71,7 @@ type Conn struct {
 	waiters map[int32]chan *Message
 
 	answerHeartbeats bool
+	writeReady       func() bool
 	// heartbeatDue holds the timestamp of a heartbeat not answered yet (0: none).
 	heartbeatDue atomic.Uint64
 	// heartbeatTimer is true while a standalone answer is scheduled.
@@ -86,6 +94,7 @@ func NewConn(rwc io.ReadWriteCloser, handler func(*Message), cfg ConnConfig) *Co
 		limits:           limits,
 		handler:          handler,
 		answerHeartbeats: !cfg.DisableHeartbeatReplies,
+		writeReady:       cfg.WriteReady,
 		writeSem:         make(chan struct{}, 1),
 		waiters:          make(map[int32]chan *Message),
 		closed:           make(chan struct{}),
@@ -186,22 +195,7 @@ func (c *Conn) send(ctx context.Context, m *Message, waiter chan *Message) (int3
 		return 0, fmt.Errorf("wire: sending %s: %w", m, c.err)
 	default:
 	}
-
-	if keepsHelloSequence(m) {
-		m.Sequence = -1
-	} else {
-		c.seq++
-		if c.seq == -1 { // after wrapping around, keep clear of the Hello sequence
-			c.seq++
-		}
-		m.Sequence = c.seq
-	}
-	if c.answerHeartbeats && m.ContentType != ContentTypeRaw {
-		if ts := c.heartbeatDue.Swap(0); ts != 0 {
-			m.Headers.PutUint64(HeaderHeartbeatResponse, ts)
-		}
-	}
-	seq := m.Sequence
+	seq := c.numberLocked(m)
 	if waiter != nil {
 		c.mu.Lock()
 		if _, busy := c.waiters[seq]; busy {
@@ -220,6 +214,60 @@ func (c *Conn) send(ctx context.Context, m *Message, waiter chan *Message) (int3
 		return 0, fmt.Errorf("wire: sending %s: %w", m, err)
 	}
 	return seq, nil
+}
+
+// TrySend writes m like Send, but only when that needs no waiting: no other write is under
+// way, m encodes to at most [MaxTrySendLen] bytes and the stream reports, through
+// [ConnConfig.WriteReady], that it takes the frame at once. Otherwise it reports false and
+// leaves m untouched. When it reports true the frame was written, or the write failed (err;
+// the Conn is then closed, as with Send).
+func (c *Conn) TrySend(m *Message) (bool, error) {
+	if c.writeReady == nil || m.EncodedLen() > MaxTrySendLen {
+		return false, nil
+	}
+	if m.checkEncodable() != nil || c.limits.check(m) != nil {
+		return false, nil // Send reports the error
+	}
+	select {
+	case c.writeSem <- struct{}{}:
+	default:
+		return false, nil
+	}
+	defer func() { <-c.writeSem }()
+	select {
+	case <-c.closed:
+		return false, nil
+	default:
+	}
+	if !c.writeReady() {
+		return false, nil
+	}
+	c.numberLocked(m)
+	if err := c.writeLocked(context.Background(), m); err != nil {
+		c.closeWith(err)
+		return true, fmt.Errorf("wire: sending %s: %w", m, err)
+	}
+	return true, nil
+}
+
+// numberLocked gives m its sequence (see [Conn]) and the answer to a pending heartbeat; the
+// caller holds writeSem.
+func (c *Conn) numberLocked(m *Message) int32 {
+	if keepsHelloSequence(m) {
+		m.Sequence = -1
+	} else {
+		c.seq++
+		if c.seq == -1 { // after wrapping around, keep clear of the Hello sequence
+			c.seq++
+		}
+		m.Sequence = c.seq
+	}
+	if c.answerHeartbeats && m.ContentType != ContentTypeRaw {
+		if ts := c.heartbeatDue.Swap(0); ts != 0 {
+			m.Headers.PutUint64(HeaderHeartbeatResponse, ts)
+		}
+	}
+	return m.Sequence
 }
 
 // writeLocked writes one frame; the caller holds writeSem.
