@@ -1,0 +1,65 @@
+package wire
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestTrySendWritesOnlyWhenNothingWaits: TrySend writes (numbering the message in line with
+// Send) when the stream reports room and no write is under way, and otherwise reports false
+// without touching the message.
+func TestTrySendWritesOnlyWhenNothingWaits(t *testing.T) {
+	a, b := net.Pipe()
+	var ready atomic.Bool
+	got := make(chan *Message, 16)
+	sender := NewConn(a, nil, ConnConfig{WriteReady: ready.Load})
+	receiver := NewConn(b, func(m *Message) { got <- m }, ConnConfig{})
+	t.Cleanup(func() { sender.Close(); receiver.Close() })
+
+	m := NewData(1, 1, 0, []byte("not yet"))
+	if sent, err := sender.TrySend(m); sent || err != nil {
+		t.Fatalf("TrySend on a stream without room: %v %v", sent, err)
+	}
+	if m.Sequence != 0 {
+		t.Fatalf("a refused message got sequence %d", m.Sequence)
+	}
+
+	ready.Store(true)
+	if sent, err := sender.TrySend(m); !sent || err != nil {
+		t.Fatalf("TrySend with room: %v %v", sent, err)
+	}
+	if err := sender.Send(context.Background(), NewData(1, 2, 0, []byte("then"))); err != nil {
+		t.Fatal(err)
+	}
+	for want := int32(1); want <= 2; want++ {
+		select {
+		case r := <-got:
+			if r.Sequence != want {
+				t.Fatalf("sequence %d, want %d", r.Sequence, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("nothing arrived")
+		}
+	}
+
+	if sent, _ := sender.TrySend(NewData(1, 3, 0, make([]byte, MaxTrySendLen))); sent {
+		t.Fatal("TrySend wrote a message above MaxTrySendLen")
+	}
+
+	// A write under way (held here as Send holds it) makes TrySend refuse rather than wait.
+	sender.writeSem <- struct{}{}
+	if sent, _ := sender.TrySend(NewData(1, 4, 0, []byte("busy"))); sent {
+		t.Fatal("TrySend wrote while another write was under way")
+	}
+	<-sender.writeSem
+
+	c, d := net.Pipe()
+	plain := NewConn(c, nil, ConnConfig{})
+	t.Cleanup(func() { plain.Close(); d.Close() })
+	if sent, _ := plain.TrySend(NewData(1, 5, 0, nil)); sent {
+		t.Fatal("TrySend wrote without a WriteReady probe")
+	}
+}
