@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ostium-net/ostium/router/sockq"
 	"github.com/ostium-net/ostium/router/splice"
 	"github.com/ostium-net/ostium/sdk/wire"
 )
@@ -286,7 +287,7 @@ func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificat
 		rwc:         rwc,
 	}
 	ch.log = l.log.With("channel", ch.id, "remote", remote)
-	ch.conn = wire.NewConn(rwc, ch.handle, wire.ConnConfig{Limits: l.cfg.Limits, WriteReady: sendBufferEmpty(rwc)})
+	ch.conn = wire.NewConn(rwc, ch.handle, wire.ConnConfig{Limits: l.cfg.Limits, WriteReady: sockq.EmptyProbe(rwc)})
 	close(ch.ready)
 
 	l.mu.Lock()

@@ -42,6 +42,12 @@
 // travels as the FIN flag of the edge Data message carried; close travels as a close frame.
 // End-to-end encryption is untouched: payload is forwarded as the SDKs sealed it.
 //
+// Each link has a writer goroutine that drains a queue of frames in batches. A frame of at
+// most 4 KiB that finds the writer idle, nothing queued and the connection's TCP send queue
+// empty (router/sockq) is written by the goroutine that sends it instead, usually the reader
+// of another link or of an edge channel: such a write goes into an empty send buffer and
+// cannot wait on the peer, and a small message crosses a router without waking a goroutine.
+//
 // # Broken paths
 //
 // When a link of a path is lost, the circuits over it are moved to another path when there is

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ostium-net/ostium/router/sockq"
 	"github.com/ostium-net/ostium/sdk/wire"
 )
 
@@ -32,7 +34,8 @@ func (f *outFrame) release() {
 }
 
 // Link is one live connection to another router: a TLS stream carrying frames of many
-// circuits, written by one goroutine and read by another.
+// circuits, read by one goroutine and written by a writer goroutine or, for a small frame
+// when the link is idle, by its sender (see enqueue).
 type Link struct {
 	m      *Manager
 	id     string
@@ -43,9 +46,18 @@ type Link struct {
 	log    *slog.Logger
 	since  time.Time
 
-	wmu     sync.Mutex
-	wq      []outFrame
+	wmu sync.Mutex
+	wq  []outFrame
+	// writing is set while a goroutine writes to conn: the writer with a batch, or a sender
+	// writing its frame itself (see enqueue). Guarded by wmu.
+	writing bool
 	wsignal chan struct{}
+	// sendQueueEmpty reports whether conn's TCP send queue is empty (nil: unknown, and every
+	// frame goes through the writer). Guarded by wmu.
+	sendQueueEmpty func() bool
+	// direct assembles a frame a sender writes itself; used only by the goroutine that set
+	// writing.
+	direct []byte
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -60,6 +72,8 @@ type Link struct {
 	lastProbe atomic.Int64 // UnixNano of the last probe answered
 	bytesIn   atomic.Uint64
 	bytesOut  atomic.Uint64
+	// directWrites counts frames written by their sender rather than the writer.
+	directWrites atomic.Uint64
 }
 
 // endpoint is what a circuit number of a link leads to: a circuit's end on this router
@@ -78,6 +92,8 @@ func newLink(m *Manager, id, peerID string, dialed bool, conn net.Conn) *Link {
 		wsignal:  make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		circuits: make(map[uint32]endpoint),
+
+		sendQueueEmpty: sockq.EmptyProbe(conn),
 	}
 	// The dialing side numbers its circuits odd, the accepting side even: both may open
 	// circuits on the same link without colliding.
@@ -174,16 +190,7 @@ func (l *Link) send(typ, flags byte, circuit uint32, headers wire.Headers, body 
 		return false
 	}
 	head := appendFrameHead(make([]byte, 0, frameHeaderLen+headersLen(headers)), typ, flags, circuit, headers, len(body))
-	l.wmu.Lock()
-	if l.isClosed() {
-		l.wmu.Unlock()
-		msg.Release()
-		return false
-	}
-	l.wq = append(l.wq, outFrame{head: head, body: body, msg: msg})
-	l.wmu.Unlock()
-	l.signal()
-	return true
+	return l.enqueue(outFrame{head: head, body: body, msg: msg})
 }
 
 // sendKept queues a data frame its end keeps until the far end received it: the frame holds
@@ -191,16 +198,72 @@ func (l *Link) send(typ, flags byte, circuit uint32, headers wire.Headers, body 
 func (l *Link) sendKept(circuit uint32, sf *sentFrame) bool {
 	sf.refs.Add(1)
 	head := appendFrameHead(make([]byte, 0, frameHeaderLen+headersLen(sf.hdrs)), frameData, 0, circuit, sf.hdrs, len(sf.msg.Body))
+	return l.enqueue(outFrame{head: head, body: sf.msg.Body, ref: sf})
+}
+
+// maxDirectWrite bounds a frame its sender writes itself.
+const maxDirectWrite = 4 << 10
+
+// enqueue hands f to the link; false once the link is closed (f is then released). A small
+// frame that finds the writer idle, nothing queued and the TCP send queue empty is written by
+// the calling goroutine: the write goes into an empty send buffer and cannot wait on the
+// peer, and it saves waking the writer, which matters most for the round trip of small
+// messages, where every hop's wake-up adds latency. Anything else is queued for the writer.
+func (l *Link) enqueue(f outFrame) bool {
 	l.wmu.Lock()
 	if l.isClosed() {
 		l.wmu.Unlock()
-		sf.unref()
+		f.release()
 		return false
 	}
-	l.wq = append(l.wq, outFrame{head: head, body: sf.msg.Body, ref: sf})
+	if l.writing || len(l.wq) > 0 || l.sendQueueEmpty == nil || len(f.head)+len(f.body) > maxDirectWrite {
+		l.wq = append(l.wq, f)
+		l.wmu.Unlock()
+		l.signal()
+		return true
+	}
+	l.writing = true
+	probe := l.sendQueueEmpty
 	l.wmu.Unlock()
-	l.signal()
+	l.writeDirect(f, probe)
 	return true
+}
+
+// writeDirect writes f from the sending goroutine; the caller set l.writing. When the send
+// queue turns out not to be empty, f goes to the front of the writer's queue instead: frames
+// queued meanwhile came after it.
+func (l *Link) writeDirect(f outFrame, sendQueueEmpty func() bool) {
+	if !sendQueueEmpty() {
+		l.wmu.Lock()
+		l.writing = false
+		if l.isClosed() {
+			l.wmu.Unlock()
+			f.release()
+			return
+		}
+		l.wq = slices.Insert(l.wq, 0, f)
+		l.wmu.Unlock()
+		l.signal()
+		return
+	}
+	buf := append(append(l.direct[:0], f.head...), f.body...)
+	l.direct = buf[:0]
+	f.release()
+	_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := l.conn.Write(buf)
+	l.bytesOut.Add(uint64(len(buf)))
+	l.directWrites.Add(1)
+	l.wmu.Lock()
+	l.writing = false
+	pending := len(l.wq) > 0
+	l.wmu.Unlock()
+	if err != nil {
+		l.close(fmt.Errorf("write: %w", err))
+		return
+	}
+	if pending {
+		l.signal()
+	}
 }
 
 func (l *Link) signal() {
@@ -224,11 +287,14 @@ func (l *Link) writeLoop() {
 		}
 		for {
 			l.wmu.Lock()
-			batch, l.wq = l.wq, batch[:0]
-			l.wmu.Unlock()
-			if len(batch) == 0 {
+			if l.writing || len(l.wq) == 0 {
+				// Empty, or a sender writes its own frame and signals when it is done.
+				l.wmu.Unlock()
 				break
 			}
+			batch, l.wq = l.wq, batch[:0]
+			l.writing = true
+			l.wmu.Unlock()
 			_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 			var err error
 			for i := range batch {
@@ -245,6 +311,9 @@ func (l *Link) writeLoop() {
 			if err == nil {
 				err = bw.Flush()
 			}
+			l.wmu.Lock()
+			l.writing = false
+			l.wmu.Unlock()
 			if err != nil {
 				l.close(fmt.Errorf("write: %w", err))
 				return

@@ -1,4 +1,4 @@
-package edge
+package sockq
 
 import (
 	"io"
@@ -7,11 +7,11 @@ import (
 	"unsafe"
 )
 
-// sendBufferEmpty returns a probe that reports whether everything written to rwc's TCP
-// connection has been sent and acknowledged: a small frame written then goes straight into
-// the empty send buffer, without waiting for the peer to read. Nil when rwc is not (TLS over)
-// a TCP connection.
-func sendBufferEmpty(rwc io.ReadWriteCloser) func() bool {
+// EmptyProbe returns a probe that reports whether everything written to rwc's TCP connection
+// has been sent and acknowledged: a small frame written then goes straight into the empty
+// send buffer, without waiting for the peer to read. Nil when rwc is not (TLS over) a TCP
+// connection.
+func EmptyProbe(rwc io.Writer) func() bool {
 	var nc any = rwc
 	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
 		nc = tc.NetConn()

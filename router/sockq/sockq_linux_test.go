@@ -1,4 +1,4 @@
-package edge
+package sockq
 
 import (
 	"net"
@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// TestSendBufferEmptyProbe: on a real TCP connection the probe reports room while everything
+// TestEmptyProbe: on a real TCP connection the probe reports room while everything
 // written has been taken by the peer's kernel, and none once writes pile up unread.
-func TestSendBufferEmptyProbe(t *testing.T) {
+func TestEmptyProbe(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +33,7 @@ func TestSendBufferEmptyProbe(t *testing.T) {
 	}
 	defer b.Close()
 
-	empty := sendBufferEmpty(a.(*net.TCPConn))
+	empty := EmptyProbe(a.(*net.TCPConn))
 	if empty == nil {
 		t.Fatal("no probe for a TCP connection")
 	}
@@ -51,13 +51,11 @@ func TestSendBufferEmptyProbe(t *testing.T) {
 	if empty() {
 		t.Fatal("the probe reports room on a connection whose peer stopped reading")
 	}
-	if sendBufferEmpty(nopCloser{}) != nil {
+	if EmptyProbe(nopCloser{}) != nil {
 		t.Fatal("a probe for a stream that is not a TCP connection")
 	}
 }
 
 type nopCloser struct{}
 
-func (nopCloser) Read([]byte) (int, error)  { return 0, nil }
 func (nopCloser) Write([]byte) (int, error) { return 0, nil }
-func (nopCloser) Close() error              { return nil }
