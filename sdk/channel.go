@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ostium-net/ostium/sdk/tlsio"
 	"github.com/ostium-net/ostium/sdk/wire"
 )
 
@@ -90,9 +91,9 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control f
 	}
 	cfg := tlsCfg.Clone()
 	cfg.ServerName = host
-	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}, Config: cfg}
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: control}
 	start := time.Now()
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	raw, err := tlsio.Dial(ctx, d, addr, cfg)
 	if err != nil {
 		return nil, &outOfReachError{fmt.Errorf("connect to router %s: %w", addr, err)}
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ostium-net/ostium/router/sockq"
 	"github.com/ostium-net/ostium/router/splice"
+	"github.com/ostium-net/ostium/sdk/tlsio"
 	"github.com/ostium-net/ostium/sdk/wire"
 )
 
@@ -244,7 +245,7 @@ func (l *Listener) recoverPanic(where string, ch *channel) {
 }
 
 func (l *Listener) serveTLS(raw net.Conn) {
-	conn := tls.Server(raw, l.tlsConfig)
+	conn := tlsio.Server(raw, l.tlsConfig)
 	ctx, cancel := context.WithTimeout(l.stop, l.cfg.HandshakeTimeout)
 	err := conn.HandshakeContext(ctx)
 	cancel()

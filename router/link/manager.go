@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ostium-net/ostium/internal/ctrlproto"
+	"github.com/ostium-net/ostium/sdk/tlsio"
 )
 
 // State is what the controller pushed that the mesh needs: the routers, the links every
@@ -418,7 +419,7 @@ func (m *Manager) dial(peer, address, linkID string) (*Link, *frameReader, error
 	if err != nil {
 		return nil, nil, err
 	}
-	conn := tls.Client(raw, m.clientTLS(peer))
+	conn := tlsio.Client(raw, m.clientTLS(peer))
 	if err := conn.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, nil, fmt.Errorf("TLS: %w", err)
@@ -470,7 +471,7 @@ func (m *Manager) acceptLoop() {
 // accept handshakes an incoming link and serves it.
 func (m *Manager) accept(raw net.Conn) {
 	_ = raw.SetDeadline(time.Now().Add(m.cfg.DialTimeout))
-	conn := tls.Server(raw, m.serverTLS())
+	conn := tlsio.Server(raw, m.serverTLS())
 	if err := conn.Handshake(); err != nil {
 		m.log.Info("refused a link", "remote", raw.RemoteAddr().String(), "err", err)
 		_ = raw.Close()
