@@ -40,7 +40,7 @@ func (s *Server) refreshEnrollment(p enrollment.RefreshEnrollmentParams, _ any) 
 	err = s.State.Update(requestContext(p.HTTPRequest), store.Enrollments, p.ID, func(r store.Record) error {
 		e := r.(*store.Enrollment)
 		// A new nonce derives a new token: the old one stops working.
-		e.TokenNonce = state.NewID()
+		e.TokenNonce = state.RandomID()
 		e.TokenHash, e.ExpiresAt, e.JWT = auth.TokenHash(s.enrollmentToken(e)), expires, ""
 		return nil
 	})

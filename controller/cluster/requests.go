@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,9 +178,14 @@ func (n *Node) newRequest(ctx context.Context) requestHeader {
 		seq := idem.next.Add(1)
 		return requestHeader{ID: fmt.Sprintf("%s/%d", idem.base, seq), Keep: IdempotencyMemory, Fingerprint: idem.fingerprint}
 	}
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return requestHeader{ID: "n:" + base64.RawURLEncoding.EncodeToString(b[:]), Keep: RequestMemory}
+	// The id starts with the time, big-endian, so that the ids remembered
+	// one after the other are neighbours in the requests bucket: a write
+	// appends to its last page instead of dirtying a random one. The random
+	// rest keeps ids unique across proposers.
+	var b [8 + 12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
+	_, _ = rand.Read(b[8:])
+	return requestHeader{ID: "n:" + hex.EncodeToString(b[:8]) + base64.RawURLEncoding.EncodeToString(b[8:]), Keep: RequestMemory}
 }
 
 // applyResult is what one attempt learned: the index of the entry and the

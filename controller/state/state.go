@@ -43,16 +43,46 @@ type State struct {
 
 const idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
-// NewID returns a new random entity id: 22 base62 characters (131 bits).
+// sortedAlphabet is base62 in byte order, so that encoded numbers sort as
+// strings in the order of their values.
+const sortedAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// timeChars is how many characters of an id encode its creation time in
+// microseconds: 62^9 microseconds last until the 24th century.
+const timeChars = 9
+
+// NewID returns a new entity id: 22 base62 characters, the first 9 the
+// creation time in microseconds and the other 13 random (77 bits). Ids made
+// one after the other sort together, so the records of a busy bucket are
+// appended to its last pages instead of landing on random ones. Ids name
+// records, they are not secrets: tokens derive from them with a key.
 func NewID() string {
 	var b [22]byte
-	var r [22]byte
-	if _, err := rand.Read(r[:]); err != nil {
+	t := uint64(time.Now().UnixMicro())
+	for i := timeChars - 1; i >= 0; i-- {
+		b[i] = sortedAlphabet[t%62]
+		t /= 62
+	}
+	randomChars(b[timeChars:])
+	return string(b[:])
+}
+
+// RandomID returns 22 random base62 characters (131 bits), for values that
+// must not be guessed.
+func RandomID() string {
+	var b [22]byte
+	randomChars(b[:])
+	return string(b[:])
+}
+
+// randomChars fills b with uniformly random base62 characters.
+func randomChars(b []byte) {
+	r := make([]byte, len(b))
+	if _, err := rand.Read(r); err != nil {
 		panic(fmt.Sprintf("crypto/rand failed: %v", err))
 	}
 	for i := range b {
-		// 62*4 = 248: reject-free mapping with a small, acceptable bias is
-		// avoided by rejection sampling below.
+		// Rejection sampling: bytes of 248 and above would bias the mapping.
 		for r[i] >= 248 {
 			var x [1]byte
 			_, _ = rand.Read(x[:])
@@ -60,7 +90,6 @@ func NewID() string {
 		}
 		b[i] = idAlphabet[r[i]%62]
 	}
-	return string(b[:])
 }
 
 type actorKey struct{}
