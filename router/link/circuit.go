@@ -517,6 +517,26 @@ func (s *creditingSender) Send(ctx context.Context, m *wire.Message) error {
 	return err
 }
 
+// TrySend writes m at once when the local endpoint can take it without waiting (see
+// [splice.TrySender]), and returns its credit as Send does. The link's reader thus writes a
+// message to an idle edge client itself, instead of waking the circuit's pump for it.
+func (s *creditingSender) TrySend(m *wire.Message) (bool, error) {
+	ts, ok := s.inner.(splice.TrySender)
+	if !ok {
+		return false, nil
+	}
+	data := m.ContentType == wire.ContentTypeData
+	var c int64
+	if data {
+		c = cost(m)
+	}
+	sent, err := ts.TrySend(m)
+	if sent && err == nil && data {
+		s.t.grant(c)
+	}
+	return sent, err
+}
+
 // creditEvery bounds the messages delivered before credit is returned, however small: the
 // far end keeps what it sent until credit shows it delivered, and a small message costs it
 // more memory than its flow-control cost.

@@ -47,6 +47,9 @@
 // empty (router/sockq) is written by the goroutine that sends it instead, usually the reader
 // of another link or of an edge channel: such a write goes into an empty send buffer and
 // cannot wait on the peer, and a small message crosses a router without waking a goroutine.
+// At the ends of a path the same holds towards the edge client: a data frame whose client's
+// channel is idle with an empty send buffer is written there by the link's reader, which
+// returns its credit as the circuit's pump would (see splice.TrySender).
 //
 // # Broken paths
 //
