@@ -274,6 +274,20 @@ func normalizeFingerprint(fp string) string {
 }
 
 // serveChannel runs the edge protocol over an authenticated stream until it closes.
+// channelConnConfig configures the wire connection of a channel over rwc. The reading
+// goroutine of another channel or of a link may write a small message to it itself when it
+// is idle (see splice.TrySender): over TLS that writes without ever waiting (tlsio), or else
+// over a TCP connection whose send queue is empty.
+func channelConnConfig(rwc io.ReadWriteCloser, limits wire.Limits) wire.ConnConfig {
+	cfg := wire.ConnConfig{Limits: limits}
+	if tc, ok := rwc.(*tlsio.Conn); ok {
+		cfg.WriteReady, cfg.TryWrite = tc.WriteIdle, tc.TryWrite
+		return cfg
+	}
+	cfg.WriteReady = sockq.EmptyProbe(rwc)
+	return cfg
+}
+
 func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificate, remote string) {
 	ch := &channel{
 		l:           l,
@@ -288,7 +302,7 @@ func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificat
 		rwc:         rwc,
 	}
 	ch.log = l.log.With("channel", ch.id, "remote", remote)
-	ch.conn = wire.NewConn(rwc, ch.handle, wire.ConnConfig{Limits: l.cfg.Limits, WriteReady: sockq.EmptyProbe(rwc)})
+	ch.conn = wire.NewConn(rwc, ch.handle, channelConnConfig(rwc, l.cfg.Limits))
 	close(ch.ready)
 
 	l.mu.Lock()

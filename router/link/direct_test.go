@@ -111,10 +111,10 @@ func TestFrameThatCannotBeWrittenAtOnceKeepsItsPlace(t *testing.T) {
 	l, peer := linkFrom(t, m, "b")
 	var once sync.Once
 	l.wmu.Lock()
-	l.sendQueueEmpty = func() bool {
-		// While the first sender checks the send buffer, a second one sends.
+	l.tryWrite = func([]byte) (bool, error) {
+		// While the first sender tries to write, a second one sends.
 		once.Do(func() { l.send(frameData, 0, 2, nil, []byte("second"), nil) })
-		return false
+		return false, nil
 	}
 	l.wmu.Unlock()
 	l.send(frameData, 0, 2, nil, []byte("first"), nil)

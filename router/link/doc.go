@@ -43,13 +43,14 @@
 // End-to-end encryption is untouched: payload is forwarded as the SDKs sealed it.
 //
 // Each link has a writer goroutine that drains a queue of frames in batches. A frame of at
-// most 4 KiB that finds the writer idle, nothing queued and the connection's TCP send queue
-// empty (router/sockq) is written by the goroutine that sends it instead, usually the reader
-// of another link or of an edge channel: such a write goes into an empty send buffer and
-// cannot wait on the peer, and a small message crosses a router without waking a goroutine.
+// most 4 KiB that finds the writer idle and nothing queued is written by the goroutine that
+// sends it instead, usually the reader of another link or of an edge channel, through a TLS
+// write that never waits on the peer (sdk/tlsio's TryWrite: what the kernel does not take at
+// once is written next by a goroutine of its own): a small message crosses a router without
+// waking a goroutine and without probing the socket first.
 // At the ends of a path the same holds towards the edge client: a data frame whose client's
-// channel is idle with an empty send buffer is written there by the link's reader, which
-// returns its credit as the circuit's pump would (see splice.TrySender).
+// channel is idle is written there by the link's reader, which returns its credit as the
+// circuit's pump would (see splice.TrySender).
 //
 // # Broken paths
 //

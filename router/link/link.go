@@ -52,9 +52,10 @@ type Link struct {
 	// writing its frame itself (see enqueue). Guarded by wmu.
 	writing bool
 	wsignal chan struct{}
-	// sendQueueEmpty reports whether conn's TCP send queue is empty (nil: unknown, and every
-	// frame goes through the writer). Guarded by wmu.
-	sendQueueEmpty func() bool
+	// tryWrite writes a frame to conn when that needs no waiting for the peer, or reports
+	// false having written nothing (nil: never, and every frame goes through the writer).
+	// Guarded by wmu.
+	tryWrite func(p []byte) (bool, error)
 	// direct assembles a frame a sender writes itself; used only by the goroutine that set
 	// writing.
 	direct []byte
@@ -93,7 +94,7 @@ func newLink(m *Manager, id, peerID string, dialed bool, conn net.Conn) *Link {
 		closed:   make(chan struct{}),
 		circuits: make(map[uint32]endpoint),
 
-		sendQueueEmpty: sockq.EmptyProbe(conn),
+		tryWrite: tryWriterOf(conn),
 	}
 	// The dialing side numbers its circuits odd, the accepting side even: both may open
 	// circuits on the same link without colliding.
@@ -205,10 +206,10 @@ func (l *Link) sendKept(circuit uint32, sf *sentFrame) bool {
 const maxDirectWrite = 4 << 10
 
 // enqueue hands f to the link; false once the link is closed (f is then released). A small
-// frame that finds the writer idle, nothing queued and the TCP send queue empty is written by
-// the calling goroutine: the write goes into an empty send buffer and cannot wait on the
-// peer, and it saves waking the writer, which matters most for the round trip of small
-// messages, where every hop's wake-up adds latency. Anything else is queued for the writer.
+// frame that finds the writer idle and nothing queued is written by the calling goroutine
+// when the connection takes it without waiting on the peer (see tryWriterOf): that saves
+// waking the writer, which matters most for the round trip of small messages, where every
+// hop's wake-up adds latency. Anything else is queued for the writer.
 func (l *Link) enqueue(f outFrame) bool {
 	l.wmu.Lock()
 	if l.isClosed() {
@@ -216,24 +217,48 @@ func (l *Link) enqueue(f outFrame) bool {
 		f.release()
 		return false
 	}
-	if l.writing || len(l.wq) > 0 || l.sendQueueEmpty == nil || len(f.head)+len(f.body) > maxDirectWrite {
+	if l.writing || len(l.wq) > 0 || l.tryWrite == nil || len(f.head)+len(f.body) > maxDirectWrite {
 		l.wq = append(l.wq, f)
 		l.wmu.Unlock()
 		l.signal()
 		return true
 	}
 	l.writing = true
-	probe := l.sendQueueEmpty
+	tryWrite := l.tryWrite
 	l.wmu.Unlock()
-	l.writeDirect(f, probe)
+	l.writeDirect(f, tryWrite)
 	return true
 }
 
-// writeDirect writes f from the sending goroutine; the caller set l.writing. When the send
-// queue turns out not to be empty, f goes to the front of the writer's queue instead: frames
-// queued meanwhile came after it.
-func (l *Link) writeDirect(f outFrame, sendQueueEmpty func() bool) {
-	if !sendQueueEmpty() {
+// tryWriterOf returns how a sender writes a frame to conn itself without waiting: through
+// TLS that writes without blocking (tlsio), or else, on a TCP connection whose send queue is
+// empty, by an ordinary write that then cannot wait. Nil when neither is possible.
+func tryWriterOf(conn net.Conn) func(p []byte) (bool, error) {
+	if tw, ok := conn.(interface{ TryWrite([]byte) (bool, error) }); ok {
+		return tw.TryWrite
+	}
+	empty := sockq.EmptyProbe(conn)
+	if empty == nil {
+		return nil
+	}
+	return func(p []byte) (bool, error) {
+		if !empty() {
+			return false, nil
+		}
+		_, err := conn.Write(p)
+		return true, err
+	}
+}
+
+// writeDirect writes f from the sending goroutine; the caller set l.writing. When it cannot
+// be written at once, f goes to the front of the writer's queue instead: frames queued
+// meanwhile came after it.
+func (l *Link) writeDirect(f outFrame, tryWrite func([]byte) (bool, error)) {
+	buf := append(append(l.direct[:0], f.head...), f.body...)
+	l.direct = buf[:0]
+	_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	written, err := tryWrite(buf)
+	if !written {
 		l.wmu.Lock()
 		l.writing = false
 		if l.isClosed() {
@@ -246,11 +271,7 @@ func (l *Link) writeDirect(f outFrame, sendQueueEmpty func() bool) {
 		l.signal()
 		return
 	}
-	buf := append(append(l.direct[:0], f.head...), f.body...)
-	l.direct = buf[:0]
 	f.release()
-	_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := l.conn.Write(buf)
 	l.bytesOut.Add(uint64(len(buf)))
 	l.directWrites.Add(1)
 	l.wmu.Lock()

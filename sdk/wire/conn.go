@@ -24,6 +24,10 @@ type ConnConfig struct {
 	// without waiting for its peer to read (its send buffer is empty, say). [Conn.TrySend]
 	// writes only when it does; without it TrySend never writes.
 	WriteReady func() bool
+	// TryWrite, when set, is how TrySend writes: a write that never waits for the peer
+	// (sdk/tlsio's, which keeps what the kernel does not take for later), reporting false
+	// having written nothing when it cannot start. WriteReady is then its cheap pre-check.
+	TryWrite func(p []byte) (bool, error)
 }
 
 // MaxTrySendLen is the largest encoded message [Conn.TrySend] writes.
@@ -72,6 +76,7 @@ type Conn struct {
 
 	answerHeartbeats bool
 	writeReady       func() bool
+	tryWrite         func(p []byte) (bool, error)
 	// heartbeatDue holds the timestamp of a heartbeat not answered yet (0: none).
 	heartbeatDue atomic.Uint64
 	// heartbeatTimer is true while a standalone answer is scheduled.
@@ -95,6 +100,7 @@ func NewConn(rwc io.ReadWriteCloser, handler func(*Message), cfg ConnConfig) *Co
 		handler:          handler,
 		answerHeartbeats: !cfg.DisableHeartbeatReplies,
 		writeReady:       cfg.WriteReady,
+		tryWrite:         cfg.TryWrite,
 		writeSem:         make(chan struct{}, 1),
 		waiters:          make(map[int32]chan *Message),
 		closed:           make(chan struct{}),
@@ -218,9 +224,10 @@ func (c *Conn) send(ctx context.Context, m *Message, waiter chan *Message) (int3
 
 // TrySend writes m like Send, but only when that needs no waiting: no other write is under
 // way, m encodes to at most [MaxTrySendLen] bytes and the stream reports, through
-// [ConnConfig.WriteReady], that it takes the frame at once. Otherwise it reports false and
-// leaves m untouched. When it reports true the frame was written, or the write failed (err;
-// the Conn is then closed, as with Send).
+// [ConnConfig.WriteReady], that it takes the frame at once (the frame then goes through
+// [ConnConfig.TryWrite], when set). Otherwise it reports false and leaves m untouched. When
+// it reports true the frame was written, or the write failed (err; the Conn is then closed,
+// as with Send).
 func (c *Conn) TrySend(m *Message) (bool, error) {
 	if c.writeReady == nil || m.EncodedLen() > MaxTrySendLen {
 		return false, nil
@@ -243,11 +250,35 @@ func (c *Conn) TrySend(m *Message) (bool, error) {
 		return false, nil
 	}
 	c.numberLocked(m)
-	if err := c.writeLocked(context.Background(), m); err != nil {
+	var err error
+	if c.tryWrite != nil {
+		err = c.tryWriteLocked(m)
+	} else {
+		err = c.writeLocked(context.Background(), m)
+	}
+	if err != nil {
 		c.closeWith(err)
 		return true, fmt.Errorf("wire: sending %s: %w", m, err)
 	}
 	return true, nil
+}
+
+// tryWriteLocked writes a numbered message of at most MaxTrySendLen through tryWrite. Should
+// that not start after all (a write of the stream's own got in since WriteReady), the
+// message, numbered already, is written the ordinary way; the caller holds writeSem.
+func (c *Conn) tryWriteLocked(m *Message) error {
+	bp := writeBufPool.Get().(*[]byte)
+	defer writeBufPool.Put(bp)
+	buf := append(m.appendHead((*bp)[:0]), m.Body...)
+	*bp = buf[:0]
+	written, err := c.tryWrite(buf)
+	if !written {
+		_, err = c.rwc.Write(buf)
+	}
+	if err != nil {
+		return fmt.Errorf("wire: writing frame: %w", err)
+	}
+	return nil
 }
 
 // numberLocked gives m its sequence (see [Conn]) and the answer to a pending heartbeat; the

@@ -63,3 +63,46 @@ func TestTrySendWritesOnlyWhenNothingWaits(t *testing.T) {
 		t.Fatal("TrySend wrote without a WriteReady probe")
 	}
 }
+
+// TestTrySendThroughTryWrite: with a TryWrite, TrySend writes each frame whole through it;
+// when it does not start after WriteReady said it would (a write of the stream's own got in
+// between), the frame, numbered already, is written the ordinary way, so the numbering has
+// no gap.
+func TestTrySendThroughTryWrite(t *testing.T) {
+	a, b := net.Pipe()
+	var tried, taken atomic.Int32
+	var refuse atomic.Bool
+	got := make(chan *Message, 16)
+	sender := NewConn(a, nil, ConnConfig{
+		WriteReady: func() bool { return true },
+		TryWrite: func(p []byte) (bool, error) {
+			tried.Add(1)
+			if refuse.Load() {
+				return false, nil
+			}
+			taken.Add(1)
+			_, err := a.Write(p)
+			return true, err
+		},
+	})
+	receiver := NewConn(b, func(m *Message) { got <- m }, ConnConfig{})
+	t.Cleanup(func() { sender.Close(); receiver.Close() })
+
+	for i, body := range []string{"through TryWrite", "refused, then written"} {
+		refuse.Store(i == 1)
+		if sent, err := sender.TrySend(NewData(1, uint32(i+1), 0, []byte(body))); !sent || err != nil {
+			t.Fatalf("TrySend %q: %v %v", body, sent, err)
+		}
+		select {
+		case r := <-got:
+			if string(r.Body) != body || r.Sequence != int32(i+1) {
+				t.Fatalf("got %q with sequence %d, want %q with %d", r.Body, r.Sequence, body, i+1)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q never arrived", body)
+		}
+	}
+	if tried.Load() != 2 || taken.Load() != 1 {
+		t.Fatalf("TryWrite tried %d times and took %d frames, want 2 and 1", tried.Load(), taken.Load())
+	}
+}
