@@ -43,11 +43,11 @@
 // End-to-end encryption is untouched: payload is forwarded as the SDKs sealed it.
 //
 // Each link has a writer goroutine that drains a queue of frames in batches. A frame of at
-// most 4 KiB that finds the writer idle and nothing queued is written by the goroutine that
+// most 128 KiB that finds the writer idle and nothing queued is written by the goroutine that
 // sends it instead, usually the reader of another link or of an edge channel, through a TLS
 // write that never waits on the peer (sdk/tlsio's TryWrite: what the kernel does not take at
-// once is written next by a goroutine of its own): a small message crosses a router without
-// waking a goroutine and without probing the socket first.
+// once is written next by a goroutine of its own): a message crosses a router without waking
+// a goroutine and without probing the socket first, and a bulk transfer mostly does too.
 // At the ends of a path the same holds towards the edge client: a data frame whose client's
 // channel is idle is written there by the link's reader, which returns its credit as the
 // circuit's pump would (see splice.TrySender).

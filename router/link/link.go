@@ -56,6 +56,8 @@ type Link struct {
 	// false having written nothing (nil: never, and every frame goes through the writer).
 	// Guarded by wmu.
 	tryWrite func(p []byte) (bool, error)
+	// maxDirect bounds the frames written through tryWrite.
+	maxDirect int
 	// direct assembles a frame a sender writes itself; used only by the goroutine that set
 	// writing.
 	direct []byte
@@ -94,8 +96,8 @@ func newLink(m *Manager, id, peerID string, dialed bool, conn net.Conn) *Link {
 		closed:   make(chan struct{}),
 		circuits: make(map[uint32]endpoint),
 
-		tryWrite: tryWriterOf(conn),
 	}
+	l.tryWrite, l.maxDirect = tryWriterOf(conn)
 	// The dialing side numbers its circuits odd, the accepting side even: both may open
 	// circuits on the same link without colliding.
 	l.nextNum = 2
@@ -202,8 +204,13 @@ func (l *Link) sendKept(circuit uint32, sf *sentFrame) bool {
 	return l.enqueue(outFrame{head: head, body: sf.msg.Body, ref: sf})
 }
 
-// maxDirectWrite bounds a frame its sender writes itself.
-const maxDirectWrite = 4 << 10
+// Bounds of a frame its sender writes itself. Through TLS that never waits (tlsio), the
+// bound only keeps a reader from spending long on another link's behalf; after a probe found
+// the TCP send queue empty, the frame must fit the send buffer, or the write could wait.
+const (
+	maxDirectWrite       = 128 << 10
+	maxDirectProbedWrite = 4 << 10
+)
 
 // enqueue hands f to the link; false once the link is closed (f is then released). A small
 // frame that finds the writer idle and nothing queued is written by the calling goroutine
@@ -217,7 +224,7 @@ func (l *Link) enqueue(f outFrame) bool {
 		f.release()
 		return false
 	}
-	if l.writing || len(l.wq) > 0 || l.tryWrite == nil || len(f.head)+len(f.body) > maxDirectWrite {
+	if l.writing || len(l.wq) > 0 || l.tryWrite == nil || len(f.head)+len(f.body) > l.maxDirect {
 		l.wq = append(l.wq, f)
 		l.wmu.Unlock()
 		l.signal()
@@ -230,16 +237,17 @@ func (l *Link) enqueue(f outFrame) bool {
 	return true
 }
 
-// tryWriterOf returns how a sender writes a frame to conn itself without waiting: through
-// TLS that writes without blocking (tlsio), or else, on a TCP connection whose send queue is
-// empty, by an ordinary write that then cannot wait. Nil when neither is possible.
-func tryWriterOf(conn net.Conn) func(p []byte) (bool, error) {
+// tryWriterOf returns how a sender writes a frame to conn itself without waiting, and the
+// largest frame it may write so: through TLS that writes without blocking (tlsio), or else,
+// on a TCP connection whose send queue is empty, by an ordinary write of a small frame, which
+// then cannot wait. Nil when neither is possible.
+func tryWriterOf(conn net.Conn) (func(p []byte) (bool, error), int) {
 	if tw, ok := conn.(interface{ TryWrite([]byte) (bool, error) }); ok {
-		return tw.TryWrite
+		return tw.TryWrite, maxDirectWrite
 	}
 	empty := sockq.EmptyProbe(conn)
 	if empty == nil {
-		return nil
+		return nil, 0
 	}
 	return func(p []byte) (bool, error) {
 		if !empty() {
@@ -247,7 +255,7 @@ func tryWriterOf(conn net.Conn) func(p []byte) (bool, error) {
 		}
 		_, err := conn.Write(p)
 		return true, err
-	}
+	}, maxDirectProbedWrite
 }
 
 // writeDirect writes f from the sending goroutine; the caller set l.writing. When it cannot

@@ -30,8 +30,13 @@ type ConnConfig struct {
 	TryWrite func(p []byte) (bool, error)
 }
 
-// MaxTrySendLen is the largest encoded message [Conn.TrySend] writes.
-const MaxTrySendLen = 4096
+// MaxTrySendLen is the largest encoded message [Conn.TrySend] writes after
+// [ConnConfig.WriteReady] said the stream takes it at once; MaxTryWriteLen the largest it
+// writes through [ConnConfig.TryWrite], which never waits whatever the size.
+const (
+	MaxTrySendLen  = 4096
+	MaxTryWriteLen = 128 << 10
+)
 
 // heartbeatReplyDelay is how long an answer to a heartbeat waits for an outgoing message to
 // ride on before it is sent on its own.
@@ -223,13 +228,17 @@ func (c *Conn) send(ctx context.Context, m *Message, waiter chan *Message) (int3
 }
 
 // TrySend writes m like Send, but only when that needs no waiting: no other write is under
-// way, m encodes to at most [MaxTrySendLen] bytes and the stream reports, through
-// [ConnConfig.WriteReady], that it takes the frame at once (the frame then goes through
-// [ConnConfig.TryWrite], when set). Otherwise it reports false and leaves m untouched. When
-// it reports true the frame was written, or the write failed (err; the Conn is then closed,
-// as with Send).
+// way, the stream reports through [ConnConfig.WriteReady] that it takes the frame at once,
+// and m encodes to at most [MaxTrySendLen] bytes, or [MaxTryWriteLen] when the frame goes
+// through [ConnConfig.TryWrite]. Otherwise it reports false and leaves m untouched. When it
+// reports true the frame was written, or the write failed (err; the Conn is then closed, as
+// with Send).
 func (c *Conn) TrySend(m *Message) (bool, error) {
-	if c.writeReady == nil || m.EncodedLen() > MaxTrySendLen {
+	limit := MaxTrySendLen
+	if c.tryWrite != nil {
+		limit = MaxTryWriteLen
+	}
+	if c.writeReady == nil || m.EncodedLen() > limit {
 		return false, nil
 	}
 	if m.checkEncodable() != nil || c.limits.check(m) != nil {
@@ -263,7 +272,7 @@ func (c *Conn) TrySend(m *Message) (bool, error) {
 	return true, nil
 }
 
-// tryWriteLocked writes a numbered message of at most MaxTrySendLen through tryWrite. Should
+// tryWriteLocked writes a numbered message of at most MaxTryWriteLen through tryWrite. Should
 // that not start after all (a write of the stream's own got in since WriteReady), the
 // message, numbered already, is written the ordinary way; the caller holds writeSem.
 func (c *Conn) tryWriteLocked(m *Message) error {

@@ -105,4 +105,22 @@ func TestTrySendThroughTryWrite(t *testing.T) {
 	if tried.Load() != 2 || taken.Load() != 1 {
 		t.Fatalf("TryWrite tried %d times and took %d frames, want 2 and 1", tried.Load(), taken.Load())
 	}
+	// Through TryWrite, which never waits, messages above MaxTrySendLen go too, up to
+	// MaxTryWriteLen.
+	refuse.Store(false)
+	big := make([]byte, 16*MaxTrySendLen)
+	if sent, err := sender.TrySend(NewData(1, 3, 0, big)); !sent || err != nil {
+		t.Fatalf("TrySend of %d bytes through TryWrite: %v %v", len(big), sent, err)
+	}
+	select {
+	case r := <-got:
+		if len(r.Body) != len(big) {
+			t.Fatalf("got %d bytes, want %d", len(r.Body), len(big))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the large message never arrived")
+	}
+	if sent, _ := sender.TrySend(NewData(1, 4, 0, make([]byte, MaxTryWriteLen))); sent {
+		t.Fatal("TrySend wrote a message above MaxTryWriteLen")
+	}
 }
