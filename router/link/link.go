@@ -95,7 +95,6 @@ func newLink(m *Manager, id, peerID string, dialed bool, conn net.Conn) *Link {
 		wsignal:  make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		circuits: make(map[uint32]endpoint),
-
 	}
 	l.tryWrite, l.maxDirect = tryWriterOf(conn)
 	// The dialing side numbers its circuits odd, the accepting side even: both may open
