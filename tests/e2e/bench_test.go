@@ -35,12 +35,30 @@ type benchPath struct {
 }
 
 func tlsPair(b *testing.B) (server, client *tls.Config) {
+	der, key := benchCert(b)
+	return tlsConfigs(der, key)
+}
+
+// benchCert makes a self-signed certificate for 127.0.0.1, its own CA.
+func benchCert(b *testing.B) ([]byte, *ecdsa.PrivateKey) {
 	b.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench"}, IsCA: true, BasicConstraintsValid: true,
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return der, key
+}
+
+// tlsConfigs returns a server configuration presenting the certificate and a client one
+// trusting it.
+func tlsConfigs(der []byte, key *ecdsa.PrivateKey) (server, client *tls.Config) {
 	cert, _ := x509.ParseCertificate(der)
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
@@ -196,39 +214,59 @@ func BenchmarkBulkThroughput(b *testing.B) {
 func BenchmarkRoundTrip64B(b *testing.B) {
 	p, _ := ostiumPath(b, "bench-rtt", false, echo)
 	paths := []benchPath{rawTCPPath(b, echo), tlsRelayPath(b, echo), p}
-	conns := map[string]net.Conn{}
-	for _, p := range paths {
-		conns[p.name] = p.dial(b)
-		defer conns[p.name].Close()
+	samples := roundTrips(b, paths, nTimes(b))
+	reportRoundTrips(b, paths, samples)
+	b.ReportMetric(percentileMicros(samples["ostium"], 0.5)/percentileMicros(samples["tls-relay"], 0.5), "ratio-p50-ostium/tls-relay")
+}
+
+// nTimes allows b.N iterations to roundTrips.
+func nTimes(b *testing.B) func() bool {
+	i := 0
+	return func() bool { i++; return i <= b.N }
+}
+
+// roundTrips dials each path once, then, once per iteration more allows, writes 64 bytes on
+// every path and reads their echo, starting with another path each time so that none always
+// goes first. It returns each path's round trips.
+func roundTrips(b *testing.B, paths []benchPath, more func() bool) map[string][]time.Duration {
+	conns := make([]net.Conn, len(paths))
+	for i, p := range paths {
+		conns[i] = p.dial(b)
+		defer conns[i].Close()
 	}
 	samples := map[string][]time.Duration{}
-	msg := make([]byte, 64)
-	got := make([]byte, 64)
+	msg, got := make([]byte, 64), make([]byte, 64)
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for _, p := range paths {
-			c := conns[p.name]
+	for i := 0; more(); i++ {
+		for j := range paths {
+			k := (i + j) % len(paths)
 			start := time.Now()
-			if _, err := c.Write(msg); err != nil {
-				b.Fatal(err)
+			if _, err := conns[k].Write(msg); err != nil {
+				b.Fatalf("%s: %v", paths[k].name, err)
 			}
-			if _, err := io.ReadFull(c, got); err != nil {
-				b.Fatal(err)
+			if _, err := io.ReadFull(conns[k], got); err != nil {
+				b.Fatalf("%s: %v", paths[k].name, err)
 			}
-			samples[p.name] = append(samples[p.name], time.Since(start))
+			samples[paths[k].name] = append(samples[paths[k].name], time.Since(start))
 		}
 	}
 	b.StopTimer()
-	pct := func(name string, q float64) float64 {
-		s := slices.Clone(samples[name])
-		slices.Sort(s)
-		return float64(s[int(q*float64(len(s)-1))].Microseconds())
-	}
+	return samples
+}
+
+// percentileMicros is the q-quantile of samples, in µs.
+func percentileMicros(samples []time.Duration, q float64) float64 {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	return float64(s[int(q*float64(len(s)-1))].Nanoseconds()) / 1000
+}
+
+// reportRoundTrips reports each path's p50 and p99 round trip in µs.
+func reportRoundTrips(b *testing.B, paths []benchPath, samples map[string][]time.Duration) {
 	for _, p := range paths {
-		b.ReportMetric(pct(p.name, 0.5), "p50-µs-"+p.name)
-		b.ReportMetric(pct(p.name, 0.99), "p99-µs-"+p.name)
+		b.ReportMetric(percentileMicros(samples[p.name], 0.5), "p50-µs-"+p.name)
+		b.ReportMetric(percentileMicros(samples[p.name], 0.99), "p99-µs-"+p.name)
 	}
-	b.ReportMetric(pct("ostium", 0.5)/pct("tls-relay", 0.5), "ratio-p50-ostium/tls-relay")
 }
 
 // BenchmarkDialToFirstByte measures a Dial to the first echoed byte, with a

@@ -9,7 +9,6 @@ import (
 	"net"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,38 +90,9 @@ func BenchmarkMeshThroughput(b *testing.B) {
 
 func BenchmarkMeshRoundTrip64B(b *testing.B) {
 	paths := []benchPath{tlsChainPath(b, echo), meshPath(b, "bench-mesh-rtt", echo)}
-	conns := map[string]net.Conn{}
-	for _, p := range paths {
-		conns[p.name] = p.dial(b)
-		defer conns[p.name].Close()
-	}
-	samples := map[string][]time.Duration{}
-	msg, got := make([]byte, 64), make([]byte, 64)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for _, p := range paths {
-			c := conns[p.name]
-			start := time.Now()
-			if _, err := c.Write(msg); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, got); err != nil {
-				b.Fatal(err)
-			}
-			samples[p.name] = append(samples[p.name], time.Since(start))
-		}
-	}
-	b.StopTimer()
-	pct := func(name string, q float64) float64 {
-		s := slices.Clone(samples[name])
-		slices.Sort(s)
-		return float64(s[int(q*float64(len(s)-1))].Nanoseconds()) / 1000
-	}
-	for _, p := range paths {
-		b.ReportMetric(pct(p.name, 0.5), "p50-µs-"+p.name)
-		b.ReportMetric(pct(p.name, 0.99), "p99-µs-"+p.name)
-	}
-	b.ReportMetric(pct("mesh", 0.5)/pct("tls-chain", 0.5), "ratio-p50-mesh/tls-chain")
+	samples := roundTrips(b, paths, nTimes(b))
+	reportRoundTrips(b, paths, samples)
+	b.ReportMetric(percentileMicros(samples["mesh"], 0.5)/percentileMicros(samples["tls-chain"], 0.5), "ratio-p50-mesh/tls-chain")
 }
 
 // BenchmarkMeshCircuitMemory opens 1,000 circuits over one link A→B→C, with routers as their

@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"net"
-	"slices"
 	"testing"
 	"time"
 
@@ -59,36 +57,9 @@ func meshProcessPath(b *testing.B, service string, handle func(net.Conn)) benchP
 // of the two paths alternate.
 func BenchmarkMeshProcessRoundTrip64B(b *testing.B) {
 	paths := []benchPath{tlsChainProcessPath(b, echo), meshProcessPath(b, "bench-mesh-proc-rtt", echo)}
-	conns := map[string]net.Conn{}
-	for _, p := range paths {
-		conns[p.name] = p.dial(b)
-		defer conns[p.name].Close()
-	}
-	samples := map[string][]time.Duration{}
-	msg, got := make([]byte, 64), make([]byte, 64)
-	for b.Loop() {
-		for _, p := range paths {
-			c := conns[p.name]
-			start := time.Now()
-			if _, err := c.Write(msg); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, got); err != nil {
-				b.Fatal(err)
-			}
-			samples[p.name] = append(samples[p.name], time.Since(start))
-		}
-	}
-	pct := func(name string, q float64) float64 {
-		s := slices.Clone(samples[name])
-		slices.Sort(s)
-		return float64(s[int(q*float64(len(s)-1))].Nanoseconds()) / 1000
-	}
-	for _, p := range paths {
-		b.ReportMetric(pct(p.name, 0.5), "p50-µs-"+p.name)
-		b.ReportMetric(pct(p.name, 0.99), "p99-µs-"+p.name)
-	}
-	b.ReportMetric(pct("mesh-processes", 0.5)/pct("tls-chain-processes", 0.5), "ratio-p50-mesh/tls-chain")
+	samples := roundTrips(b, paths, b.Loop)
+	reportRoundTrips(b, paths, samples)
+	b.ReportMetric(percentileMicros(samples["mesh-processes"], 0.5)/percentileMicros(samples["tls-chain-processes"], 0.5), "ratio-p50-mesh/tls-chain")
 }
 
 // BenchmarkMeshProcessThroughput is BenchmarkMeshThroughput with routers and relays as

@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"io"
 	"net"
-	"slices"
 	"testing"
 	"time"
 
@@ -148,40 +147,14 @@ func BenchmarkTunnelThroughput(b *testing.B) {
 func BenchmarkTunnelRoundTrip64B(b *testing.B) {
 	plain, e2ee := tunnelerPaths(b, echo)
 	paths := []benchPath{tcpChainPath(b, echo), plain, e2ee}
-	conns := map[string]net.Conn{}
-	for _, p := range paths {
-		conns[p.name] = p.dial(b)
-		defer conns[p.name].Close()
-	}
-	samples := map[string][]time.Duration{}
-	msg, got := make([]byte, 64), make([]byte, 64)
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		for j := range paths {
-			p := paths[(i+j)%len(paths)]
-			c := conns[p.name]
-			start := time.Now()
-			if _, err := c.Write(msg); err != nil {
-				b.Fatalf("%s: %v", p.name, err)
-			}
-			if _, err := io.ReadFull(c, got); err != nil {
-				b.Fatalf("%s: %v", p.name, err)
-			}
-			samples[p.name] = append(samples[p.name], time.Since(start))
-		}
-	}
-	b.StopTimer()
-	pct := func(name string, q float64) float64 {
-		s := slices.Clone(samples[name])
-		slices.Sort(s)
-		return float64(s[int(q*float64(len(s)-1))].Nanoseconds()) / 1000
-	}
-	for _, p := range paths {
-		b.ReportMetric(pct(p.name, 0.5), "p50-µs-"+p.name)
-		b.ReportMetric(pct(p.name, 0.99), "p99-µs-"+p.name)
-	}
+	samples := roundTrips(b, paths, nTimes(b))
+	reportRoundTrips(b, paths, samples)
 	for _, name := range []string{"tunnel", "tunnel-e2ee"} {
-		b.ReportMetric(pct(name, 0.5)/pct("tcp-chain", 0.5), "ratio-p50-"+name+"/tcp-chain")
-		b.ReportMetric(pct(name, 0.99)/pct("tcp-chain", 0.99), "ratio-p99-"+name+"/tcp-chain")
+		for _, q := range []struct {
+			name string
+			q    float64
+		}{{"p50", 0.5}, {"p99", 0.99}} {
+			b.ReportMetric(percentileMicros(samples[name], q.q)/percentileMicros(samples["tcp-chain"], q.q), "ratio-"+q.name+"-"+name+"/tcp-chain")
+		}
 	}
 }
