@@ -205,7 +205,7 @@ func mfaEnabled(tx *store.Tx, identityID string) bool {
 // mfaRequiredByPolicy reports whether the identity's auth policy requires TOTP.
 func mfaRequiredByPolicy(tx *store.Tx, identity *store.Identity) bool {
 	policyID := orDefault(identity.AuthPolicyID, DefaultAuthPolicyID)
-	p, err := store.Get[*store.AuthPolicy](tx, store.AuthPolicies, policyID)
+	p, err := store.Peek[*store.AuthPolicy](tx, store.AuthPolicies, policyID)
 	if err != nil {
 		return false
 	}

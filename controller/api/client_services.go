@@ -262,7 +262,7 @@ func (s *Server) clientSessionModel(tx *store.Tx, rec store.Record) any {
 		EdgeRouters:  []*models.SessionEdgeRouter{},
 	}
 	for _, rid := range s.onlineRouters(tx, sess.IdentityID, sess.ServiceID) {
-		if r, err := store.Get[*store.EdgeRouter](tx, store.EdgeRouters, rid); err == nil {
+		if r, err := store.Peek[*store.EdgeRouter](tx, store.EdgeRouters, rid); err == nil {
 			d.EdgeRouters = append(d.EdgeRouters, s.sessionRouterModel(r))
 		}
 	}
@@ -273,7 +273,7 @@ func (s *Server) clientSessionModel(tx *store.Tx, rec store.Record) any {
 func (s *Server) onlineRouters(tx *store.Tx, identityID, serviceID string) []string {
 	var out []string
 	for _, rid := range policy.UsableEdgeRouters(tx, identityID, serviceID) {
-		r, err := store.Get[*store.EdgeRouter](tx, store.EdgeRouters, rid)
+		r, err := store.Peek[*store.EdgeRouter](tx, store.EdgeRouters, rid)
 		if err != nil || r.Disabled || !s.routers().Online(rid) {
 			continue
 		}

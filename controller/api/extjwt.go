@@ -368,7 +368,7 @@ func fetchJWKS(ctx context.Context, client *http.Client, endpoint string) (jwk.S
 // signer for method ext-jwt.
 func checkAuthPolicy(tx *store.Tx, identity *store.Identity, method, signerID string) error {
 	policyID := orDefault(identity.AuthPolicyID, DefaultAuthPolicyID)
-	policy, err := store.Get[*store.AuthPolicy](tx, store.AuthPolicies, policyID)
+	policy, err := store.Peek[*store.AuthPolicy](tx, store.AuthPolicies, policyID)
 	if err != nil {
 		if policyID != DefaultAuthPolicyID || !errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("auth policy %s: %w", policyID, err)
@@ -396,7 +396,7 @@ func checkAuthPolicy(tx *store.Tx, identity *store.Identity, method, signerID st
 // secondaryExtJWTSigner is the signer whose JWT the identity's auth policy
 // requires as a second factor, or "".
 func secondaryExtJWTSigner(tx *store.Tx, identity *store.Identity) string {
-	policy, err := store.Get[*store.AuthPolicy](tx, store.AuthPolicies, orDefault(identity.AuthPolicyID, DefaultAuthPolicyID))
+	policy, err := store.Peek[*store.AuthPolicy](tx, store.AuthPolicies, orDefault(identity.AuthPolicyID, DefaultAuthPolicyID))
 	if err != nil {
 		return ""
 	}

@@ -104,7 +104,9 @@ type Server struct {
 	tokenUse *activity.Tracker
 }
 
-// Principal is the caller of an authenticated operation.
+// Principal is the caller of an authenticated operation. Session and
+// Identity are shared with other readers (store.Peek): handlers read them
+// and never change them.
 type Principal struct {
 	Session  *store.APISession
 	Identity *store.Identity
@@ -292,11 +294,11 @@ func (s *Server) authenticateToken(token string) (any, error) {
 		if !ok {
 			return errUnauthorized
 		}
-		sess, err := store.Get[*store.APISession](tx, store.APISessions, id)
+		sess, err := store.Peek[*store.APISession](tx, store.APISessions, id)
 		if err != nil {
 			return errUnauthorized
 		}
-		identity, err := store.Get[*store.Identity](tx, store.Identities, sess.IdentityID)
+		identity, err := store.Peek[*store.Identity](tx, store.Identities, sess.IdentityID)
 		if err != nil {
 			return errUnauthorized
 		}
@@ -330,7 +332,7 @@ func identityDisabled(i *store.Identity, now time.Time) bool { return i.IsDisabl
 func (s *Server) lastActivity(tx *store.Tx, sess *store.APISession) time.Time {
 	last := sess.UpdatedAt
 	if tx != nil {
-		if rec, err := store.Get[*store.APISessionActivity](tx, store.APISessionActivities, sess.ID); err == nil && rec.LastActivityAt.After(last) {
+		if rec, err := store.Peek[*store.APISessionActivity](tx, store.APISessionActivities, sess.ID); err == nil && rec.LastActivityAt.After(last) {
 			last = rec.LastActivityAt
 		}
 	}

@@ -134,11 +134,11 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 			if !ok {
 				return store.ErrNotFound
 			}
-			a, err := store.Get[*store.Authenticator](tx, store.Authenticators, id)
+			a, err := store.Peek[*store.Authenticator](tx, store.Authenticators, id)
 			if err != nil {
 				return err
 			}
-			i, err := store.Get[*store.Identity](tx, store.Identities, a.IdentityID)
+			i, err := store.Peek[*store.Identity](tx, store.Identities, a.IdentityID)
 			if err != nil {
 				return err
 			}

@@ -73,9 +73,9 @@ func (c *CreateSession) Apply(tx *store.Tx) (any, error) {
 
 // actingSession reads the API session an action is taken with and checks
 // that it may act now: it exists, completed MFA, and its identity is
-// enabled.
+// enabled. The session returned is shared (store.Peek): not to be changed.
 func actingSession(tx *store.Tx, apiSessionID string) (*store.APISession, error) {
-	as, err := store.Get[*store.APISession](tx, store.APISessions, apiSessionID)
+	as, err := store.Peek[*store.APISession](tx, store.APISessions, apiSessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrSessionEnded
 	}
@@ -85,7 +85,7 @@ func actingSession(tx *store.Tx, apiSessionID string) (*store.APISession, error)
 	if as.IsMFARequired && !as.IsMFAComplete {
 		return nil, ErrMFAPending
 	}
-	identity, err := store.Get[*store.Identity](tx, store.Identities, as.IdentityID)
+	identity, err := store.Peek[*store.Identity](tx, store.Identities, as.IdentityID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrSessionEnded
 	}

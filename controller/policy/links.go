@@ -169,7 +169,7 @@ func onEntity(tx *store.Tx, c store.Change, sides []side) error {
 	for _, s := range sides {
 		var want []string
 		if c.New != nil {
-			err := tx.ForEach(s.link.From, func(p store.Record) error {
+			err := tx.ForEachPeek(s.link.From, func(p store.Record) error {
 				r, err := ParseRoles(s.field, s.roles(p))
 				if err != nil {
 					return nil // stored policies were validated; skip defensively

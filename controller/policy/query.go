@@ -12,7 +12,7 @@ type Permission = string
 
 // servicePolicyType reads a service policy's type; empty if it vanished.
 func servicePolicyType(tx *store.Tx, id string) string {
-	p, err := store.Get[*store.ServicePolicy](tx, store.ServicePolicies, id)
+	p, err := store.Peek[*store.ServicePolicy](tx, store.ServicePolicies, id)
 	if err != nil {
 		return ""
 	}

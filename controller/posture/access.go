@@ -47,7 +47,7 @@ func EvaluatePolicies(tx *store.Tx, as *store.APISession, serviceID, typ string,
 	mfa := MFAStateOf(as)
 	out := make([]PolicyResult, 0, len(ids))
 	for _, pid := range ids {
-		sp, err := store.Get[*store.ServicePolicy](tx, store.ServicePolicies, pid)
+		sp, err := store.Peek[*store.ServicePolicy](tx, store.ServicePolicies, pid)
 		if err != nil {
 			continue
 		}
@@ -55,7 +55,7 @@ func EvaluatePolicies(tx *store.Tx, as *store.APISession, serviceID, typ string,
 		checks := policy.PolicyPostureChecks(tx, pid)
 		slices.Sort(checks)
 		for _, cid := range checks {
-			pc, err := store.Get[*store.PostureCheck](tx, store.PostureChecks, cid)
+			pc, err := store.Peek[*store.PostureCheck](tx, store.PostureChecks, cid)
 			if err != nil {
 				continue
 			}

@@ -67,6 +67,8 @@ type Store struct {
 	hooks   []ChangeHook
 	settles []SettleHook
 
+	peek *peekCache // decoded records shared by readers (peek.go)
+
 	rebuildable bool
 	setAside    string
 
@@ -97,7 +99,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create store directory: %w", err)
 	}
-	s := &Store{path: path, hooks: opts.Hooks, settles: opts.Settle, listeners: map[int]Listener{}, rebuildable: opts.Rebuildable}
+	s := &Store{path: path, hooks: opts.Hooks, settles: opts.Settle, listeners: map[int]Listener{}, rebuildable: opts.Rebuildable,
+		peek: newPeekCache()}
 	if opts.Rebuildable {
 		aside, err := prepareRebuildable(path)
 		if err != nil {
