@@ -5,7 +5,9 @@
 // replayed log entry is recognised and skipped. Reads use View and see the
 // last committed state. The unique and role-attribute indexes are written in
 // the same transaction as the records they index, on every write path, so
-// list queries can trust them (see indexread.go).
+// list queries can trust them (see indexread.go). Hot readers take records
+// through Peek, which shares decoded records while their bytes are unchanged
+// (see peek.go).
 package store
 
 import (
