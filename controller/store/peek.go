@@ -134,16 +134,7 @@ func (tx *Tx) Peek(k *Kind, id string) (Record, error) {
 
 // Peek is the typed form of Tx.Peek; the record must not be changed.
 func Peek[T Record](tx *Tx, k *Kind, id string) (T, error) {
-	var zero T
-	rec, err := tx.Peek(k, id)
-	if err != nil {
-		return zero, err
-	}
-	t, ok := rec.(T)
-	if !ok {
-		return zero, fmt.Errorf("%s %q has type %T", k.Name, id, rec)
-	}
-	return t, nil
+	return typed[T](tx.Peek(k, id))
 }
 
 // ForEachPeek is ForEach with shared records (see Peek): fn must not change

@@ -85,14 +85,18 @@ func (tx *Tx) Get(k *Kind, id string) (Record, error) {
 
 // Get is the typed form of Tx.Get.
 func Get[T Record](tx *Tx, k *Kind, id string) (T, error) {
+	return typed[T](tx.Get(k, id))
+}
+
+// typed asserts the type of a record just read.
+func typed[T Record](rec Record, err error) (T, error) {
 	var zero T
-	rec, err := tx.Get(k, id)
 	if err != nil {
 		return zero, err
 	}
 	t, ok := rec.(T)
 	if !ok {
-		return zero, fmt.Errorf("%s %q has type %T", k.Name, id, rec)
+		return zero, fmt.Errorf("record %q has type %T, not %T", rec.Base().ID, rec, zero)
 	}
 	return t, nil
 }
