@@ -21,15 +21,23 @@ func peekIdentity(t *testing.T, s *store.Store, id string) (*store.Identity, err
 	return out, err
 }
 
-// A peeked record is decoded once and shared while its stored bytes stay
-// the same; a change to the record is seen at once, with no invalidation.
-func TestPeekSharesUntilTheRecordChanges(t *testing.T) {
+// storeWithAlice opens a new store holding identity id1, alice, with one
+// role attribute, created at index 1.
+func storeWithAlice(t *testing.T) *store.Store {
+	t.Helper()
 	s := open(t, filepath.Join(t.TempDir(), "ctrl.db"))
 	if err := apply(t, s, 1, func(tx *store.Tx) error {
 		return tx.Create(store.Identities, &store.Identity{Meta: store.Meta{ID: "id1"}, Name: "alice", Type: "User", RoleAttributes: []string{"eng"}})
 	}); err != nil {
 		t.Fatal(err)
 	}
+	return s
+}
+
+// A peeked record is decoded once and shared while its stored bytes stay
+// the same; a change to the record is seen at once, with no invalidation.
+func TestPeekSharesUntilTheRecordChanges(t *testing.T) {
+	s := storeWithAlice(t)
 	first, err := peekIdentity(t, s, "id1")
 	if err != nil {
 		t.Fatal(err)
@@ -123,12 +131,7 @@ func TestForEachPeek(t *testing.T) {
 // A reader that changes a shared record is caught while tests run, naming
 // the record, so that no such reader survives the test suite.
 func TestPeekCatchesAChangedRecord(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "ctrl.db"))
-	if err := apply(t, s, 1, func(tx *store.Tx) error {
-		return tx.Create(store.Identities, &store.Identity{Meta: store.Meta{ID: "id1"}, Name: "alice", Type: "User", RoleAttributes: []string{"eng"}})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	s := storeWithAlice(t)
 	shared, err := peekIdentity(t, s, "id1")
 	if err != nil {
 		t.Fatal(err)
