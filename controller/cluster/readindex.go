@@ -12,10 +12,20 @@ import (
 // Reads are linearizable by default: before a read, ReadBarrier makes sure
 // this node has applied every write the cluster acknowledged before the read
 // began (the ReadIndex protocol of the raft paper, §6.4). The leader notes
-// its commit index, confirms with a quorum that it still leads, and this node
-// waits until it has applied up to that index. A node that cannot reach a
-// leader answers nothing rather than something stale; callers that accept
-// stale data read the local store directly.
+// an index, confirms with a quorum that it still leads, and this node waits
+// until it has applied up to that index. A node that cannot reach a leader
+// answers nothing rather than something stale; callers that accept stale
+// data read the local store directly.
+//
+// The index is the leader's applied index, not its commit index. Every write
+// is acknowledged only after the leader applied it: a proposal's future
+// resolves once the leader's FSM has applied the entry, and a follower
+// answers a forwarded write only after the leader did. So once a new leader
+// has applied everything before its term (its barrier), its applied index
+// covers every write acknowledged anywhere. The commit index also covers
+// entries committed and not yet applied, which no one has been told of:
+// waiting for them made every read under a stream of writes wait for the
+// batch in flight.
 
 // ReadBarrier returns once a read of the local store reflects every write
 // acknowledged before the call. It fails with ErrNoLeader when no leader can
@@ -86,10 +96,10 @@ func (n *Node) readIndexLocal(timeout time.Duration) (uint64, error) {
 		}
 		n.barrierMu.Unlock()
 	}
-	idx := n.raft.CommitIndex()
+	idx := n.fsm.appliedIndex()
 	if n.soleVoter() {
 		// No other node can win an election without this node's vote, so
-		// no other leader can have acknowledged a write: the commit index
+		// no other leader can have acknowledged a write: the applied index
 		// read while leading covers every acknowledged write. Raft answers
 		// a leader check the same way for a quorum of one, but only after a
 		// round trip through its leader loop, which every read would pay.
