@@ -24,6 +24,7 @@ import (
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/command"
+	"github.com/ostium-net/ostium/controller/domain"
 	"github.com/ostium-net/ostium/controller/events"
 	mgmtops "github.com/ostium-net/ostium/controller/internal/restserver/managementapi/operations"
 	"github.com/ostium-net/ostium/controller/oidc"
@@ -102,6 +103,8 @@ type Server struct {
 	anon      anonFailures
 	// tokenUse is when this node last saw each API token used.
 	tokenUse *activity.Tracker
+	// pending are the sign-ins answered before they were applied here.
+	pending *pendingLogins
 }
 
 // Principal is the caller of an authenticated operation. Session and
@@ -195,6 +198,12 @@ func New(d Deps) (*API, error) {
 	d.AuthLimits = d.AuthLimits.withDefaults()
 	s := &Server{Deps: d, started: time.Now().UTC(), met: newAPIMetrics(),
 		passwords: auth.NewLimiter(d.AuthLimits.PasswordChecks, d.AuthLimits.PasswordQueueWait), tokenUse: activity.New()}
+	s.pending = newPendingLogins(d.Log, func(ctx context.Context, logins []domain.TimedLogin) error {
+		return s.State.Apply(ctx, &domain.AuthenticateMany{Logins: logins})
+	})
+	if d.State != nil && d.State.Store != nil {
+		s.pending.listen(d.State.Store)
+	}
 	if err := ops.Register(d.Metrics, s.met.collectors()...); err != nil {
 		return nil, err
 	}
@@ -289,14 +298,24 @@ func (s *Server) authenticateToken(token string) (any, error) {
 	}
 	var p Principal
 	var lastUse time.Time
+	hash := auth.TokenHash(token)
+	// A pending login is looked for first: it stops pending only once its
+	// session is committed, so missing it means the store has the session
+	// (or never will).
+	pending := s.pending.byTokenHash(hash)
 	err := s.State.View(func(tx *store.Tx) error {
-		id, ok := tx.Lookup(store.APISessions, "token", auth.TokenHash(token))
-		if !ok {
-			return errUnauthorized
-		}
-		sess, err := store.Peek[*store.APISession](tx, store.APISessions, id)
-		if err != nil {
-			return errUnauthorized
+		var sess *store.APISession
+		if pending != nil {
+			sess = pending.session
+		} else {
+			id, ok := tx.Lookup(store.APISessions, "token", hash)
+			if !ok {
+				return errUnauthorized
+			}
+			var err error
+			if sess, err = store.Peek[*store.APISession](tx, store.APISessions, id); err != nil {
+				return errUnauthorized
+			}
 		}
 		identity, err := store.Peek[*store.Identity](tx, store.Identities, sess.IdentityID)
 		if err != nil {

@@ -284,6 +284,12 @@ func (s *Server) authenticate(r *http.Request, method string, creds *models.Auth
 	if !adminOnly {
 		login.EnvInfo, login.SDKInfo = clientInfoMaps(creds.EnvInfo, creds.SdkInfo)
 	}
+	if s.answerBeforeApply(requestContext(r), login, method) {
+		answered := s.pending.add(login, now)
+		s.Activity.Touch(sess.ID, now)
+		body := envelope{Data: s.currentSessionModel(answered, identity, token), Meta: newMeta()}
+		return respond{status: 200, body: body, header: map[string]string{"zt-session": token}}
+	}
 	if err := s.State.Apply(requestContext(r), login); err != nil {
 		if !errors.Is(err, store.ErrUnauthorized) {
 			return fail(err)

@@ -172,6 +172,13 @@ func WithIdempotencyKey(ctx context.Context, scope, key, fingerprint string) con
 	return context.WithValue(ctx, idempotencyKey{}, &idempotency{base: "k:" + base64.RawURLEncoding.EncodeToString(sum[:18]), fingerprint: fingerprint})
 }
 
+// HasIdempotencyKey reports whether writes applied with ctx carry a
+// client's Idempotency-Key.
+func HasIdempotencyKey(ctx context.Context) bool {
+	_, ok := ctx.Value(idempotencyKey{}).(*idempotency)
+	return ok
+}
+
 // newRequest picks the request header of one write.
 func (n *Node) newRequest(ctx context.Context) requestHeader {
 	if idem, ok := ctx.Value(idempotencyKey{}).(*idempotency); ok {

@@ -84,6 +84,8 @@ const (
 	TypeChangePassword Type = 35
 	// TypePassMFA takes a TOTP code as used and completes the MFA step (controller/domain).
 	TypePassMFA Type = 36
+	// TypeAuthenticateMany opens the API sessions of several sign-ins answered before they were applied (controller/domain).
+	TypeAuthenticateMany Type = 37
 )
 
 // Command is one state change.

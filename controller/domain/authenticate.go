@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/store"
@@ -134,4 +135,54 @@ func jsonEqual(a, b map[string]any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
+}
+
+// AuthenticateMany opens the API sessions of sign-ins that were answered
+// before they were applied (controller/api's pending logins), gathered into
+// one entry while the previous one was being committed. Each is applied at
+// the time it was answered. A sign-in refused by the state it meets (the
+// identity gone, disabled or locked out since its credential was checked) is
+// skipped and the others open their sessions; its token then authenticates
+// nothing.
+type AuthenticateMany struct {
+	Logins []TimedLogin `json:"logins"`
+}
+
+// TimedLogin is one sign-in of an AuthenticateMany and when it was answered.
+type TimedLogin struct {
+	At    time.Time     `json:"at"`
+	Login *Authenticate `json:"login"`
+}
+
+// Type implements command.Command.
+func (c *AuthenticateMany) Type() command.Type { return command.TypeAuthenticateMany }
+
+// Apply implements command.Command; it returns the opened API sessions
+// ([]any of *store.APISession).
+func (c *AuthenticateMany) Apply(tx *store.Tx) (any, error) {
+	if len(c.Logins) == 0 {
+		return nil, fmt.Errorf("authenticate many: no sign-ins: %w", store.ErrInvalid)
+	}
+	opened := make([]any, 0, len(c.Logins))
+	for i, l := range c.Logins {
+		if l.Login == nil || l.At.IsZero() {
+			return nil, fmt.Errorf("authenticate many: sign-in %d is empty: %w", i, store.ErrInvalid)
+		}
+		before := tx.ChangeCount()
+		var v any
+		err := tx.WithTime(l.At, func() (err error) {
+			v, err = l.Login.Apply(tx)
+			return err
+		})
+		// Authenticate refuses before it writes anything: a refusal skips
+		// this sign-in alone. Anything else undoes the whole entry.
+		if errors.Is(err, store.ErrUnauthorized) && tx.ChangeCount() == before {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("authenticate many: sign-in %d: %w", i, err)
+		}
+		opened = append(opened, v)
+	}
+	return opened, nil
 }

@@ -30,6 +30,19 @@ func (tx *Tx) Index() uint64 { return tx.index }
 // Now is the time stamped on the command being applied.
 func (tx *Tx) Now() time.Time { return tx.now }
 
+// WithTime runs fn with Now reporting at, so that a command carrying several
+// proposals made at different times applies each at its own (at is part of
+// the command, so every node applies the same).
+func (tx *Tx) WithTime(at time.Time, fn func() error) error {
+	saved := tx.now
+	tx.now = at
+	defer func() { tx.now = saved }()
+	return fn()
+}
+
+// ChangeCount is how many changes the transaction has made so far.
+func (tx *Tx) ChangeCount() int { return len(tx.changes) }
+
 // AppliedIndex is the last raft index committed before this transaction.
 func (tx *Tx) AppliedIndex() uint64 { return readApplied(tx.btx) }
 
