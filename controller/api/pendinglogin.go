@@ -30,9 +30,10 @@ import (
 //   - any other request made with it (creating a session, logging out,
 //     answering posture queries) first waits until the entry is applied, so
 //     writes about the session follow it in the log;
-//   - every management API request first waits for the logins pending when
-//     it arrived, so an administrator reads every sign-in a client was told
-//     of (its session, its auth event, the identity's SDK info).
+//   - every management API request (but a stale read) first waits for the
+//     logins pending when it arrived, so an administrator reads every
+//     sign-in a client was told of (its session, its auth event, the
+//     identity's SDK info).
 //
 // A login stops pending when the store commits its session (a listener, run
 // before any later entry's writer is answered) or when its entry fails. An
