@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/domain"
@@ -73,6 +75,8 @@ type pendingLogins struct {
 	// propose applies one entry of sign-ins.
 	propose func(ctx context.Context, logins []domain.TimedLogin) error
 	log     *slog.Logger
+	// lost counts the sign-ins answered whose entry opened no session.
+	lost prometheus.Counter
 	// beforeApply, when set (tests, under mu), runs before an entry is
 	// proposed.
 	beforeApply func([]domain.TimedLogin)
@@ -86,7 +90,19 @@ type pendingLogin struct {
 
 func newPendingLogins(log *slog.Logger, propose func(ctx context.Context, logins []domain.TimedLogin) error) *pendingLogins {
 	return &pendingLogins{byToken: map[string]*pendingLogin{}, byID: map[string]*pendingLogin{},
-		slots: make(chan struct{}, maxPendingLogins), propose: propose, log: log}
+		slots: make(chan struct{}, maxPendingLogins), propose: propose, log: log,
+		lost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ostium_signins_lost_total",
+			Help: "Sign-ins answered before they were applied whose entry opened no session (refused by the state it met, or failed); their clients must sign in again.",
+		})}
+}
+
+// collectors are the pending sign-ins' metrics.
+func (p *pendingLogins) collectors() []prometheus.Collector {
+	return []prometheus.Collector{p.lost, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ostium_signins_pending",
+		Help: "Sign-ins answered and not yet applied on this controller.",
+	}, func() float64 { return float64(len(p.slots)) })}
 }
 
 // listen makes the store's commits end the logins they store. It must run
@@ -148,17 +164,33 @@ func (p *pendingLogins) run() {
 		if before != nil {
 			before(batch)
 		}
-		if err := p.propose(context.Background(), batch); err != nil {
-			p.log.Info("sign-ins answered before they were applied did not open their sessions; their tokens are not valid",
-				"signIns", len(batch), "error", err)
-		}
+		err := p.propose(context.Background(), batch)
 		// Those whose sessions were stored stopped pending when the store
-		// committed them; the others (refused, or the entry failed) stop now.
+		// committed them; the others (refused, or the entry failed) are
+		// counted and stop now.
+		if lost := p.stillPending(batch); lost > 0 {
+			p.lost.Add(float64(lost))
+			p.log.Info("sign-ins answered before they were applied did not open their sessions; their tokens are not valid",
+				"signIns", lost, "error", err)
+		}
 		for _, l := range batch {
 			p.settle(l.Login.APISession.ID)
 			<-p.slots
 		}
 	}
+}
+
+// stillPending counts the sign-ins of batch that still pend.
+func (p *pendingLogins) stillPending(batch []domain.TimedLogin) int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	n := 0
+	for _, l := range batch {
+		if _, ok := p.byID[l.Login.APISession.ID]; ok {
+			n++
+		}
+	}
+	return n
 }
 
 // settle ends the pending login of the API session id, if there is one.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/ostium-net/ostium/controller/command"
 	"github.com/ostium-net/ostium/controller/domain"
 	"github.com/ostium-net/ostium/controller/store"
@@ -135,5 +137,9 @@ func TestPendingLoginsEndWhenTheStoreCommitsOrTheEntryFails(t *testing.T) {
 	}
 	if !strings.Contains(logged.String(), "no leader") {
 		t.Fatalf("the failed entry was not logged: %q", logged.String())
+	}
+	var m dto.Metric
+	if err := p.lost.Write(&m); err != nil || m.GetCounter().GetValue() != 1 {
+		t.Fatalf("%v sign-ins counted lost (%v), want the failed entry's one", m.GetCounter().GetValue(), err)
 	}
 }

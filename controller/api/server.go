@@ -204,7 +204,7 @@ func New(d Deps) (*API, error) {
 	if d.State != nil && d.State.Store != nil {
 		s.pending.listen(d.State.Store)
 	}
-	if err := ops.Register(d.Metrics, s.met.collectors()...); err != nil {
+	if err := ops.Register(d.Metrics, append(s.met.collectors(), s.pending.collectors()...)...); err != nil {
 		return nil, err
 	}
 	secret, err := d.CA.DeriveSecret("bearer tokens")
