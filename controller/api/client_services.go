@@ -329,6 +329,9 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 		return nil
 	})
 	if err == nil {
+		// The session follows its API session in the log (see
+		// awaitPendingLogins).
+		s.pending.waitFor(r.Context(), caller.Token)
 		id := state.NewID()
 		err = s.State.Apply(requestContext(r), &domain.CreateSession{ID: id, TokenHash: auth.TokenHash(s.tokens.Token(tokenKindSession, id)),
 			APISessionID: caller.Session.ID, ServiceID: serviceID, Permission: typ, Tags: tagsIn(body.Tags)})

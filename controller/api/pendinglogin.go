@@ -253,11 +253,21 @@ func (s *Server) awaitPendingLogins(r *http.Request) {
 	case strings.HasPrefix(r.URL.Path, managementBase+"/"):
 		s.pending.waitAll(r.Context())
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+	case r.Method == http.MethodPost && isSessionCreate(r.URL.Path):
+		// createSession waits itself, after its checks and just before it
+		// proposes, so they run while the sign-in's entry is applied.
 	default:
 		if t := r.Header.Get("zt-session"); t != "" && len(t) <= 512 {
 			s.pending.waitFor(r.Context(), t)
 		}
 	}
+}
+
+// isSessionCreate reports whether path is the client API's POST /sessions
+// (under its base or at the root).
+func isSessionCreate(path string) bool {
+	path = strings.TrimSuffix(path, "/")
+	return path == clientBase+"/sessions" || path == "/sessions"
 }
 
 // answerBeforeApply reports whether the sign-in login may be answered once

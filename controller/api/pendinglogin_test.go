@@ -11,63 +11,80 @@ import (
 	"github.com/ostium-net/ostium/controller/domain"
 )
 
-// TestCertSignInIsAnsweredBeforeItIsApplied holds the entry of a
-// certificate sign-in before it is proposed and checks what the client and
-// an administrator see meanwhile: the token already reads the client's own
-// session, an administrator's read waits for the entry and then finds the
-// session stamped as answered, the client's logout waits for it too and
-// then ends it. A password sign-in never takes that path.
+// TestCertSignInIsAnsweredBeforeItIsApplied holds the entries of
+// certificate sign-ins before they are proposed and checks what the client
+// and an administrator see meanwhile: the token already reads the client's
+// own session and services; a Dial session, an administrator's read and a
+// logout wait for the entry and then succeed, the session found stamped as
+// it was answered. A password sign-in never takes that path.
 func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	c := newTestController(t)
 	admin := c.adminClient(t)
 	id, cert := enrolledIdentity(t, c, admin, "early")
+	svc := admin.create("/services", map[string]any{"name": "early-svc", "encryptionRequired": true})
+	router := admin.create("/edge-routers", map[string]any{"name": "early-router", "isTunnelerEnabled": false})
+	admin.create("/service-policies", map[string]any{"name": "early-dial", "type": "Dial", "semantic": "AnyOf",
+		"identityRoles": []string{"#all"}, "serviceRoles": []string{"#all"}})
+	admin.create("/edge-router-policies", map[string]any{"name": "early-routers", "semantic": "AnyOf",
+		"identityRoles": []string{"#all"}, "edgeRouterRoles": []string{"#all"}})
+	admin.create("/service-edge-router-policies", map[string]any{"name": "early-serp", "semantic": "AnyOf",
+		"serviceRoles": []string{"#all"}, "edgeRouterRoles": []string{"#all"}})
+	c.ctl.Routers().Connected(router)
 
 	var mu sync.Mutex
 	var proposedFor []string
-	hold := make(chan struct{})
+	gate := make(chan struct{}) // one send lets one held entry through
 	api.BeforeLoginProposals(c.ctl.API(), func(ids []string) {
 		mu.Lock()
 		proposedFor = append(proposedFor, ids...)
 		mu.Unlock()
-		<-hold
+		<-gate
 	})
+	type reply struct {
+		status int
+		env    map[string]any
+	}
+	async := func(cl *apiClient, method, path string, body any) chan reply {
+		out := make(chan reply, 1)
+		go func() {
+			status, env := cl.do(method, path, body)
+			out <- reply{status, env}
+		}()
+		return out
+	}
+	notYet := func(what string, replies ...chan reply) {
+		t.Helper()
+		for _, r := range replies {
+			select {
+			case got := <-r:
+				t.Fatalf("%s was answered before the sign-in was applied: %d %v", what, got.status, got.env)
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}
+
 	status, client, env := certLogin(t, c, cert)
 	if status != 200 {
 		t.Fatalf("cert sign-in: %d %v", status, env)
 	}
 	answered := data(env)
 	sessionID := answered["id"].(string)
-
-	// The client reads its own session while the entry is held.
+	// The client reads its own session and its services while the entry is
+	// held.
 	if status, env := client.do("GET", "/current-api-session", nil); status != 200 || data(env)["id"] != sessionID {
 		t.Fatalf("current API session while pending: %d %v", status, env)
 	}
-	if status, env := client.do("GET", "/services", nil); status != 200 {
+	if status, env := client.do("GET", "/services", nil); status != 200 || len(items(env)) != 1 {
 		t.Fatalf("services while pending: %d %v", status, env)
 	}
-
-	// An administrator's read waits for the sign-in.
-	type reply struct {
-		status int
-		env    map[string]any
+	// A Dial session and an administrator's read wait for the sign-in.
+	dial := async(client, "POST", "/sessions", map[string]any{"serviceId": svc, "type": "Dial"})
+	adminRead := async(admin, "GET", "/api-sessions/"+sessionID, nil)
+	notYet("a Dial session or an administrator's read", dial, adminRead)
+	gate <- struct{}{}
+	if r := <-dial; r.status != 201 {
+		t.Fatalf("Dial session after the sign-in was applied: %d %v", r.status, r.env)
 	}
-	adminRead := make(chan reply, 1)
-	go func() {
-		status, env := admin.do("GET", "/api-sessions/"+sessionID, nil)
-		adminRead <- reply{status, env}
-	}()
-	select {
-	case r := <-adminRead:
-		t.Fatalf("the administrator's read was answered before the sign-in was applied: %d %v", r.status, r.env)
-	case <-time.After(300 * time.Millisecond):
-	}
-	// So does the client's logout.
-	loggedOut := make(chan int, 1)
-	go func() {
-		status, _ := client.do("DELETE", "/current-api-session", nil)
-		loggedOut <- status
-	}()
-	close(hold)
 	r := <-adminRead
 	if r.status != 200 || data(r.env)["identityId"] != id {
 		t.Fatalf("administrator's read after the sign-in was applied: %d %v", r.status, r.env)
@@ -75,8 +92,17 @@ func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	if got, want := data(r.env)["createdAt"], answered["createdAt"]; got != want {
 		t.Errorf("stored createdAt %v, answered %v", got, want)
 	}
-	if status := <-loggedOut; status != 200 {
-		t.Fatalf("logout: %d", status)
+
+	// A logout waits for its sign-in too, then ends the session.
+	status, client, env = certLogin(t, c, cert)
+	if status != 200 {
+		t.Fatalf("second cert sign-in: %d %v", status, env)
+	}
+	logout := async(client, "DELETE", "/current-api-session", nil)
+	notYet("a logout", logout)
+	gate <- struct{}{}
+	if r := <-logout; r.status != 200 {
+		t.Fatalf("logout: %d %v", r.status, r.env)
 	}
 	if status, _ := client.do("GET", "/current-api-session", nil); status != 401 {
 		t.Fatalf("the token still works after logout: %d", status)
@@ -87,8 +113,8 @@ func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	c.adminClient(t)
 	mu.Lock()
 	defer mu.Unlock()
-	if !slices.Equal(proposedFor, []string{id}) {
-		t.Fatalf("sign-ins proposed after being answered: %v, want only %s", proposedFor, id)
+	if !slices.Equal(proposedFor, []string{id, id}) {
+		t.Fatalf("sign-ins proposed after being answered: %v, want only the two of %s", proposedFor, id)
 	}
 }
 
