@@ -271,7 +271,7 @@ func isSessionCreate(path string) bool {
 }
 
 // answerBeforeApply reports whether the sign-in login may be answered once
-// proposed (see above), and when it may, reserves its place.
+// queued (see above), and when it may, reserves its place.
 func (s *Server) answerBeforeApply(ctx context.Context, login *domain.Authenticate, method string) bool {
 	if s.Node == nil || login.APISession.IsMFARequired || login.APISession.OIDC || (method != "cert" && method != "ext-jwt") || cluster.HasIdempotencyKey(ctx) {
 		return false
