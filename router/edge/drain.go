@@ -54,6 +54,12 @@ func (l *Listener) Shutdown(ctx context.Context) (cut int, err error) {
 		}
 	}
 	open := len(l.circuits)
+	// A circuit leaves l.circuits as soon as it closes, with the last messages its ends get
+	// (their StateClosed) still queued: they must be written before the channels close.
+	draining := make([]*splice.Circuit, 0, open)
+	for _, rec := range l.circuits {
+		draining = append(draining, rec.circuit)
+	}
 	l.mu.Unlock()
 
 	// Hosts bind elsewhere; what they host here stays up.
@@ -76,10 +82,14 @@ func (l *Listener) Shutdown(ctx context.Context) (cut int, err error) {
 		case <-tick.C:
 		}
 	}
-	if cut = l.cutCircuits(); cut > 0 {
+	cutNow := l.cutCircuits()
+	if cut = len(cutNow); cut > 0 {
 		l.log.Warn("drain time over: cut the circuits still open", "circuits", cut)
 	} else {
 		l.log.Info("drained: every circuit ended")
+	}
+	if !waitWritten(append(draining, cutNow...), flushWait) {
+		l.log.Warn("circuits still writing when the router stopped", "wait", flushWait)
 	}
 	l.closeChannelsForWriting()
 	return cut, errors.Join(err, l.Close())
@@ -91,20 +101,26 @@ func (l *Listener) openCircuits() int {
 	return len(l.circuits)
 }
 
-// cutCircuits cuts every open circuit and waits (up to flushWait) for them to write what they
-// held.
-func (l *Listener) cutCircuits() int {
+// cutCircuits cuts every open circuit and returns them; Shutdown then waits for them to write
+// what they hold.
+func (l *Listener) cutCircuits() []*splice.Circuit {
 	l.mu.Lock()
 	circuits := make([]*splice.Circuit, 0, len(l.circuits))
 	for _, rec := range l.circuits {
 		circuits = append(circuits, rec.circuit)
 	}
 	l.mu.Unlock()
-	if len(circuits) == 0 {
-		return 0
-	}
 	for _, c := range circuits {
 		c.Cut(wire.ErrorCodeRouterShuttingDown, "the router shut down before the connection ended")
+	}
+	return circuits
+}
+
+// waitWritten waits (up to limit) until closed circuits have written their last messages, and
+// reports whether they all did.
+func waitWritten(circuits []*splice.Circuit, limit time.Duration) bool {
+	if len(circuits) == 0 {
+		return true
 	}
 	done := make(chan struct{})
 	go func() {
@@ -115,10 +131,10 @@ func (l *Listener) cutCircuits() int {
 	}()
 	select {
 	case <-done:
-	case <-time.After(flushWait):
-		l.log.Warn("circuits still writing when the router stopped", "wait", flushWait)
+		return true
+	case <-time.After(limit):
+		return false
 	}
-	return len(circuits)
 }
 
 // closeWriter is the half-close of a TLS (or TCP) connection.
