@@ -217,12 +217,22 @@ func (p *pendingLogins) byTokenHash(hash string) *pendingLogin {
 // waitFor waits until the login the token opened, if it is pending, is
 // applied or failed.
 func (p *pendingLogins) waitFor(ctx context.Context, token string) {
+	if p.none() {
+		return // the usual case: no token to hash
+	}
 	if l := p.byTokenHash(auth.TokenHash(token)); l != nil {
 		select {
 		case <-l.done:
 		case <-ctx.Done():
 		}
 	}
+}
+
+// none reports whether no login is pending.
+func (p *pendingLogins) none() bool {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.byID) == 0
 }
 
 // waitAll waits until every login pending now is applied or failed.
