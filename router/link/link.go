@@ -61,6 +61,8 @@ type Link struct {
 	// direct assembles a frame a sender writes itself; used only by the goroutine that set
 	// writing.
 	direct []byte
+	// writeDeadline is conn's write deadline; used only by the goroutine that set writing.
+	writeDeadline time.Time
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -263,7 +265,7 @@ func tryWriterOf(conn net.Conn) (func(p []byte) (bool, error), int) {
 func (l *Link) writeDirect(f outFrame, tryWrite func([]byte) (bool, error)) {
 	buf := append(append(l.direct[:0], f.head...), f.body...)
 	l.direct = buf[:0]
-	_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	l.extendWriteDeadline()
 	written, err := tryWrite(buf)
 	if !written {
 		l.wmu.Lock()
@@ -304,6 +306,19 @@ func (l *Link) signal() {
 // writeTimeout bounds one batch of writes; a peer that reads nothing for that long is gone.
 const writeTimeout = 10 * time.Second
 
+// extendWriteDeadline gives the write about to start at least half of writeTimeout. It moves
+// the deadline only when less than that is left, not on every frame: each move is a timer
+// update in the Go runtime, paid by every message crossing the router. The caller set
+// writing.
+func (l *Link) extendWriteDeadline() {
+	now := time.Now()
+	if l.writeDeadline.Sub(now) >= writeTimeout/2 {
+		return
+	}
+	l.writeDeadline = now.Add(writeTimeout)
+	_ = l.conn.SetWriteDeadline(l.writeDeadline)
+}
+
 func (l *Link) writeLoop() {
 	bw := bufio.NewWriterSize(l.conn, 64<<10)
 	var batch []outFrame
@@ -323,7 +338,7 @@ func (l *Link) writeLoop() {
 			batch, l.wq = l.wq, batch[:0]
 			l.writing = true
 			l.wmu.Unlock()
-			_ = l.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+			l.extendWriteDeadline()
 			var err error
 			for i := range batch {
 				f := &batch[i]
