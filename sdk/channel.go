@@ -31,7 +31,10 @@ type routerChannel struct {
 	// its connections, but new ones and new bindings go elsewhere.
 	draining  atomic.Bool
 	nextID    atomic.Uint32
-	mu        sync.Mutex
+	// waitingReads counts the goroutines waiting to be handed data on one of the channel's
+	// connections (see conn_lease.go).
+	waitingReads atomic.Int32
+	mu           sync.Mutex
 	conns     map[uint32]*conn
 	listeners map[uint32]*listenerOnChannel
 }
@@ -99,7 +102,7 @@ func dialChannel(ctx context.Context, addr string, tlsCfg *tls.Config, control f
 	}
 	ch := &routerChannel{addr: addr, token: apiSessionToken, log: log, closed: make(chan struct{}),
 		conns: map[uint32]*conn{}, listeners: map[uint32]*listenerOnChannel{}}
-	ch.wc = wire.NewConn(raw, ch.handle, wire.ConnConfig{})
+	ch.wc = wire.NewConn(raw, ch.handle, wire.ConnConfig{Leasable: true, ReadersWaiting: ch.readersWaiting})
 	go func() {
 		<-ch.wc.Done()
 		ch.shutdown()

@@ -66,6 +66,10 @@ type conn struct {
 	sink        func([]byte) (int, error)
 	sinkWritten int64
 	sinkErr     error
+	// leasing is set while a Read or WriteTo reads the channel itself, handOver while one
+	// waits to be handed data without a deadline (see conn_lease.go).
+	leasing  bool
+	handOver bool
 
 	// write side
 	wmu           sync.Mutex // serialises Write and CloseWrite
@@ -231,8 +235,12 @@ func (c *conn) deliver(m *wire.Message) {
 			if fin {
 				c.eof = true
 			}
+			handOver := c.handOver
 			c.mu.Unlock()
 			signal(c.wake)
+			if handOver {
+				c.ch.wc.YieldRead()
+			}
 			return
 		}
 		c.mu.Unlock()
@@ -352,7 +360,7 @@ func (c *conn) Read(b []byte) (int, error) {
 		}
 		deadline := c.readDeadline
 		c.mu.Unlock()
-		if !c.awaitWake(deadline) {
+		if !c.awaitData(deadline) {
 			return 0, timeoutError{}
 		}
 	}
@@ -536,6 +544,7 @@ func (c *conn) Close() error {
 		c.queue, c.queued = nil, 0
 		c.mu.Unlock()
 		signal(c.wake)
+		c.interruptLease()
 		signal(c.space)
 		c.dmu.Lock()
 		close(c.wdeadline)
@@ -567,6 +576,7 @@ func (c *conn) abort() {
 	c.closed = true
 	c.mu.Unlock()
 	signal(c.wake)
+	c.interruptLease()
 	_ = c.Close()
 }
 
@@ -589,6 +599,7 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 	c.readDeadline = t
 	c.mu.Unlock()
 	signal(c.wake)
+	c.interruptLease()
 	return nil
 }
 

@@ -94,7 +94,13 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 		deadline := c.readDeadline
 		c.sink = direct
 		c.mu.Unlock()
-		if !c.awaitWake(deadline) {
+		var woke bool
+		if direct == nil {
+			woke = c.awaitData(deadline)
+		} else {
+			woke = c.awaitHandOver(deadline)
+		}
+		if !woke {
 			return total + c.stopSink(), timeoutError{}
 		}
 	}

@@ -281,6 +281,16 @@ func (r *Reader) ReadMessage() (*Message, error) {
 	return m, err
 }
 
+// awaitFrame waits until the next frame's first byte is buffered, consuming nothing: a
+// failed wait (a read deadline, say) leaves the stream where it was.
+func (r *Reader) awaitFrame() error {
+	if r.err != nil {
+		return r.err
+	}
+	_, err := r.br.Peek(1)
+	return err
+}
+
 func (r *Reader) readMessage() (*Message, error) {
 	head := r.head[:]
 	if _, err := io.ReadFull(r.br, head[:4]); err != nil {

@@ -28,6 +28,13 @@ type ConnConfig struct {
 	// (sdk/tlsio's, which keeps what the kernel does not take for later), reporting false
 	// having written nothing when it cannot start. WriteReady is then its cheap pre-check.
 	TryWrite func(p []byte) (bool, error)
+	// Leasable lets a goroutine waiting for a message read the stream itself while nobody
+	// else does ([Conn.LeaseRead]).
+	Leasable bool
+	// ReadersWaiting, with Leasable, reports whether goroutines wait for messages that the
+	// read goroutine (or a leaseholder) hands them, other than Requests: a lease that ends
+	// then gives the stream back to the read goroutine instead of leaving it unread.
+	ReadersWaiting func() bool
 }
 
 // MaxTrySendLen is the largest encoded message [Conn.TrySend] writes after
@@ -53,8 +60,9 @@ const heartbeatReplyDelay = 2 * time.Millisecond
 // Request to that Request and every other message to the handler, in arrival order. Replies
 // that match no pending Request (late answers to a Request whose context ended, or unsolicited
 // ones) also go to the handler, which can tell them by [Message.ReplyFor]. The handler runs on
-// the read goroutine: while it runs no message is read, so it must not wait for a reply on the
-// same Conn (start a goroutine for that). It may Send, bearing in mind that a Send blocks while
+// the read goroutine (or, in a leasable Conn, on the goroutine that leased the stream; see
+// lease.go): while it runs no message is read, so it must not wait for a reply on the same
+// Conn (start a goroutine for that). It may Send, bearing in mind that a Send blocks while
 // the peer does not read.
 //
 // Heartbeats: peers put [HeaderHeartbeat] (a UnixNano timestamp) on a message now and then and
@@ -91,6 +99,10 @@ type Conn struct {
 	closed    chan struct{}
 	err       error // why the Conn closed; set before closed is closed
 	readDone  chan struct{}
+
+	leasable       bool
+	readersWaiting func() bool
+	lease          lease
 }
 
 // NewConn starts a Conn over rwc. handler receives every incoming message that is not the
@@ -106,6 +118,9 @@ func NewConn(rwc io.ReadWriteCloser, handler func(*Message), cfg ConnConfig) *Co
 		answerHeartbeats: !cfg.DisableHeartbeatReplies,
 		writeReady:       cfg.WriteReady,
 		tryWrite:         cfg.TryWrite,
+		leasable:         cfg.Leasable,
+		readersWaiting:   cfg.ReadersWaiting,
+		lease:            lease{resume: make(chan struct{}, 1)},
 		writeSem:         make(chan struct{}, 1),
 		waiters:          make(map[int32]chan *Message),
 		closed:           make(chan struct{}),
@@ -137,6 +152,7 @@ func (c *Conn) Request(ctx context.Context, m *Message) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.ensureReader()
 	select {
 	case reply := <-waiter:
 		return reply, nil
@@ -340,42 +356,48 @@ func (c *Conn) writeLocked(ctx context.Context, m *Message) error {
 
 func (c *Conn) readLoop() {
 	defer close(c.readDone)
-	for {
+	for c.loopTurn() {
 		m, err := c.reader.ReadMessage()
 		if err != nil {
 			c.closeWith(fmt.Errorf("wire: reading: %w", err))
 			return
 		}
-		if c.answerHeartbeats {
-			if ts, ok := m.Headers.GetUint64(HeaderHeartbeat); ok && ts != 0 {
-				c.heartbeatDue.Store(ts)
-				if c.heartbeatTimer.CompareAndSwap(false, true) {
-					time.AfterFunc(heartbeatReplyDelay, c.answerHeartbeat)
-				}
-			}
-			if m.ContentType == ContentTypeHeartbeat {
-				m.Release()
-				continue
-			}
-		}
-		if rf, ok := m.ReplyFor(); ok {
-			c.mu.Lock()
-			waiter := c.waiters[rf]
-			if waiter != nil {
-				delete(c.waiters, rf)
-			}
-			c.mu.Unlock()
-			if waiter != nil {
-				waiter <- m // buffered, and each waiter receives at most one message
-				continue
-			}
-		}
-		if c.handler == nil {
-			m.Release()
-			continue
-		}
-		c.handler(m)
+		c.dispatch(m)
 	}
+}
+
+// dispatch handles one incoming message on the goroutine that holds the stream: heartbeats,
+// replies to Requests, and the handler.
+func (c *Conn) dispatch(m *Message) {
+	if c.answerHeartbeats {
+		if ts, ok := m.Headers.GetUint64(HeaderHeartbeat); ok && ts != 0 {
+			c.heartbeatDue.Store(ts)
+			if c.heartbeatTimer.CompareAndSwap(false, true) {
+				time.AfterFunc(heartbeatReplyDelay, c.answerHeartbeat)
+			}
+		}
+		if m.ContentType == ContentTypeHeartbeat {
+			m.Release()
+			return
+		}
+	}
+	if rf, ok := m.ReplyFor(); ok {
+		c.mu.Lock()
+		waiter := c.waiters[rf]
+		if waiter != nil {
+			delete(c.waiters, rf)
+		}
+		c.mu.Unlock()
+		if waiter != nil {
+			waiter <- m // buffered, and each waiter receives at most one message
+			return
+		}
+	}
+	if c.handler == nil {
+		m.Release()
+		return
+	}
+	c.handler(m)
 }
 
 // answerHeartbeat sends a standalone answer to a heartbeat that no outgoing message carried.
@@ -429,5 +451,5 @@ func (c *Conn) Err() error {
 }
 
 // Wait blocks until the read goroutine has exited (after the Conn closed and the handler, if it
-// was running, returned).
+// was running on that goroutine, returned; a leaseholder's handler may still run).
 func (c *Conn) Wait() { <-c.readDone }
