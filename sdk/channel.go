@@ -29,14 +29,14 @@ type routerChannel struct {
 	latency  atomic.Int64 // nanoseconds, last measured
 	// draining is set once the router said it is shutting down: the channel keeps carrying
 	// its connections, but new ones and new bindings go elsewhere.
-	draining  atomic.Bool
-	nextID    atomic.Uint32
+	draining atomic.Bool
+	nextID   atomic.Uint32
 	// waitingReads counts the goroutines waiting to be handed data on one of the channel's
 	// connections (see conn_lease.go).
 	waitingReads atomic.Int32
 	mu           sync.Mutex
-	conns     map[uint32]*conn
-	listeners map[uint32]*listenerOnChannel
+	conns        map[uint32]*conn
+	listeners    map[uint32]*listenerOnChannel
 }
 
 // outOfReachError is a router that could not be reached, or that is shutting down: unlike a
