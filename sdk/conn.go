@@ -66,10 +66,10 @@ type conn struct {
 	sink        func([]byte) (int, error)
 	sinkWritten int64
 	sinkErr     error
-	// leasing is set while a Read or WriteTo reads the channel itself, handOver while one
-	// waits to be handed data without a deadline (see conn_lease.go).
-	leasing  bool
-	handOver bool
+	// leasing is set while a Read or WriteTo reads the channel itself; waitState says how
+	// one waits to be handed data (see conn_lease.go).
+	leasing   bool
+	waitState uint8
 
 	// write side
 	wmu           sync.Mutex // serialises Write and CloseWrite
@@ -235,7 +235,7 @@ func (c *conn) deliver(m *wire.Message) {
 			if fin {
 				c.eof = true
 			}
-			handOver := c.handOver
+			handOver := c.handedOverLocked()
 			c.mu.Unlock()
 			signal(c.wake)
 			if handOver {

@@ -98,7 +98,7 @@ func (c *conn) WriteTo(w io.Writer) (int64, error) {
 		if direct == nil {
 			woke = c.awaitData(deadline)
 		} else {
-			woke = c.awaitHandOver(deadline)
+			woke = c.awaitHandOver(deadline, false)
 		}
 		if !woke {
 			return total + c.stopSink(), timeoutError{}

@@ -9,11 +9,11 @@ import "time"
 // otherwise pays on every message. Messages for the channel's other connections read
 // meanwhile are handed on as the read goroutine would.
 //
-// When the read goroutine holds the channel, the Read waits to be handed data and marks
-// itself (handOver): the read goroutine, having handed it data, leaves the channel
-// (wire.Conn.YieldRead) so that the next Read can take it. While any Read or WriteTo waits to
-// be handed data (counted in waitingReads), a lease that ends gives the channel back to the
-// read goroutine.
+// When the read goroutine holds the channel, the Read waits to be handed data and says it
+// will lease (waitingToLease): the read goroutine, having handed it data, leaves the channel
+// (wire.Conn.YieldRead) so that the next Read can take it, unless another reader still waits
+// to be handed data. Such readers are counted in waitingReads; while there are any, neither
+// the read goroutine nor an ending lease leaves the channel unread.
 
 // awaitData waits for something to read: data, an end, a close or a new deadline. Without a
 // deadline it first tries to read the channel itself until one of those comes. It reports
@@ -31,26 +31,49 @@ func (c *conn) awaitData(deadline time.Time) bool {
 			return true
 		}
 	}
-	return c.awaitHandOver(deadline)
+	return c.awaitHandOver(deadline, deadline.IsZero())
 }
 
-// awaitHandOver waits to be handed something to read, or until deadline (zero: none).
-func (c *conn) awaitHandOver(deadline time.Time) bool {
-	leasable := deadline.IsZero()
-	if leasable {
-		c.mu.Lock()
-		c.handOver = true
-		c.mu.Unlock()
+// Wait states of a connection's reader (waitState), guarded by mu.
+const (
+	notWaiting = iota
+	// waitingForData: a Read or WriteTo waits to be handed data, counted in waitingReads.
+	waitingForData
+	// waitingToLease: the same, by a reader that leases the channel when it comes back.
+	waitingToLease
+)
+
+// awaitHandOver waits to be handed something to read, or until deadline (zero: none). The
+// wait counts in waitingReads until the reader wakes, or until deliver hands data to a
+// reader that will lease (willLease) and lets the read goroutine leave the channel to it.
+func (c *conn) awaitHandOver(deadline time.Time, willLease bool) bool {
+	c.mu.Lock()
+	c.waitState = waitingForData
+	if willLease {
+		c.waitState = waitingToLease
 	}
 	c.ch.waitingReads.Add(1)
+	c.mu.Unlock()
 	woke := c.awaitWake(deadline)
-	c.ch.waitingReads.Add(-1)
-	if leasable {
-		c.mu.Lock()
-		c.handOver = false
-		c.mu.Unlock()
+	c.mu.Lock()
+	if c.waitState != notWaiting {
+		c.waitState = notWaiting
+		c.ch.waitingReads.Add(-1)
 	}
+	c.mu.Unlock()
 	return woke
+}
+
+// handedOverLocked is called by deliver, holding mu, once it queued data: it reports whether
+// the reader waiting for it will lease the channel when it comes back, and stops counting
+// that reader as waiting.
+func (c *conn) handedOverLocked() bool {
+	if c.waitState != waitingToLease {
+		return false
+	}
+	c.waitState = notWaiting
+	c.ch.waitingReads.Add(-1)
+	return true
 }
 
 // nothingToRead is a lease's condition: the lease goes on while there is nothing to return.

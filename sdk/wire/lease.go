@@ -20,8 +20,8 @@ import (
 // The stream has one holder at a time, the only goroutine that reads it:
 //   - the read goroutine, at first;
 //   - nobody, once the read goroutine handed a message to a goroutine that is likely to come
-//     back for the next one ([Conn.YieldRead]), or once a lease ends with nobody else
-//     waiting for a message;
+//     back for the next one ([Conn.YieldRead]) or a lease ended, in both cases with nobody
+//     else waiting for a message;
 //   - a goroutine in LeaseRead, which takes the stream only when nobody holds it.
 //
 // The stream goes back to the read goroutine when a lease ends while something else waits
@@ -164,8 +164,9 @@ func (c *Conn) InterruptLease() {
 }
 
 // YieldRead, called by the handler on the read goroutine, makes that goroutine leave the
-// stream after the message being dispatched: the handler handed it to a goroutine that will
-// likely lease the stream for the next one. Elsewhere it does nothing.
+// stream after the message being dispatched, unless something else waits for a message (see
+// ConnConfig.ReadersWaiting): the handler handed it to a goroutine that will likely lease the
+// stream for the next one. Elsewhere it does nothing.
 func (c *Conn) YieldRead() {
 	if !c.leasable {
 		return
@@ -238,7 +239,7 @@ func (c *Conn) loopTurn() bool {
 		l.mu.Lock()
 		if l.yield {
 			l.yield = false
-			if l.holder == heldByLoop {
+			if l.holder == heldByLoop && !c.readersWaitingLocked() {
 				l.holder = heldByNobody
 				l.idleSince++
 				l.mu.Unlock()
@@ -270,7 +271,10 @@ type idleWatcher struct {
 var idle = &idleWatcher{conns: map[*Conn]uint64{}}
 
 func (w *idleWatcher) watch(c *Conn) {
-	if c.lease.unwatched {
+	c.lease.mu.Lock()
+	unwatched := c.lease.unwatched
+	c.lease.mu.Unlock()
+	if unwatched {
 		return
 	}
 	w.mu.Lock()

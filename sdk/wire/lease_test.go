@@ -40,6 +40,9 @@ func newLeaseClient(t *testing.T) *leaseClient {
 		}
 		lc.seen <- struct{}{}
 	}, ConnConfig{Leasable: true, ReadersWaiting: lc.waiting.Load})
+	// The idle watcher would end the spells without a holder these tests look at; the one
+	// test of the watcher turns it back on.
+	lc.conn.lease.unwatched = true
 	t.Cleanup(func() {
 		lc.conn.Close()
 		b.Close()
@@ -99,6 +102,9 @@ func TestLeaseReadsOnTheCallerOnceTheReadGoroutineYields(t *testing.T) {
 	lc.await(t, 1)
 	lc.yield.Store(false)
 	waitHolder(t, lc, heldByNobody)
+	lc.conn.lease.mu.Lock()
+	lc.conn.lease.unwatched = false
+	lc.conn.lease.mu.Unlock()
 
 	go func() {
 		time.Sleep(30 * time.Millisecond) // the lease waits in the socket for these
@@ -190,6 +196,7 @@ func TestInterruptLeaseNeverCutsAMessage(t *testing.T) {
 	stop.Store(true)
 	lc.conn.InterruptLease()
 	time.Sleep(20 * time.Millisecond)
+	lc.waiting.Store(true) // the lease ends to the read goroutine
 	if _, err := lc.raw.Write(frame[5:]); err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +297,21 @@ func TestCloseEndsALease(t *testing.T) {
 	if lc.conn.LeaseRead(func() bool { return true }) {
 		t.Fatal("a closed Conn granted a lease")
 	}
+}
+
+func TestReadGoroutineKeepsTheStreamWhileReadersWait(t *testing.T) {
+	lc := newLeaseClient(t)
+	lc.yield.Store(true)
+	lc.waiting.Store(true)
+	lc.send(t, "one")
+	lc.await(t, 1)
+	lc.send(t, "two")
+	lc.await(t, 1) // read by the read goroutine: it did not leave the stream
+	if h := lc.holder(); h != heldByLoop {
+		t.Fatalf("holder %d after a yield with readers waiting, want the read goroutine", h)
+	}
+	lc.waiting.Store(false)
+	lc.send(t, "three")
+	lc.await(t, 1)
+	waitHolder(t, lc, heldByNobody)
 }
