@@ -69,7 +69,17 @@ type LinkConfig struct {
 	Advertise string `yaml:"advertise"`
 	// Cost is a static cost added to every link to this router (paths prefer cheap links).
 	Cost uint16 `yaml:"cost"`
+	// Window is the flow-control window, in bytes, of each direction of the circuits across
+	// routers that this router ends (0: 4 MiB). A circuit moves at most a window per round
+	// trip between its ends, and each end and middle router holds at most a window of it.
+	Window uint32 `yaml:"window"`
 }
+
+// Bounds of LinkConfig.Window.
+const (
+	minLinkWindow = 64 << 10
+	maxLinkWindow = 64 << 20
+)
 
 // IdentityConfig names the files of the router's enrolled identity. `enroll` writes them;
 // `run` reads them.
@@ -333,6 +343,9 @@ func (l LogConfig) NewLogger(w io.Writer) *slog.Logger {
 }
 
 func (l LinkConfig) validate() error {
+	if l.Window != 0 && (l.Window < minLinkWindow || l.Window > maxLinkWindow) {
+		return fmt.Errorf("link.window: %d bytes; give between %d (64 KiB) and %d (64 MiB), or leave it out for 4 MiB", l.Window, minLinkWindow, maxLinkWindow)
+	}
 	if l.Listen == "" {
 		if l.Advertise != "" {
 			return errors.New("link.advertise: set without link.listen")

@@ -225,6 +225,9 @@ func TestParseConfigLink(t *testing.T) {
 	if err != nil || cfg.Link.Advertise != "10.0.0.2:6000" {
 		t.Fatalf("advertise should default to listen: %+v %v", cfg.Link, err)
 	}
+	if cfg, err = ParseConfig([]byte(identityYAML + "link:\n  window: 2097152\n")); err != nil || cfg.Link.Window != 2<<20 {
+		t.Fatalf("a window alone, for a router that only dials: %+v %v", cfg.Link, err)
+	}
 	if cfg, err = ParseConfig([]byte(identityYAML)); err != nil || cfg.Link.Listen != "" {
 		t.Fatalf("a router without link section only dials: %+v %v", cfg.Link, err)
 	}
@@ -234,6 +237,8 @@ func TestParseConfigLink(t *testing.T) {
 		"link:\n  listen: nonsense\n",                   // not host:port
 		"link:\n  listen: 127.0.0.1:6000\n  cost: -1\n", // not a uint16
 		"link:\n  listen: 127.0.0.1:6000\n  costs: 1\n", // typo
+		"link:\n  window: 1000\n",                       // below 64 KiB
+		"link:\n  window: 100000000\n",                  // above 64 MiB
 	} {
 		if _, err := ParseConfig([]byte(identityYAML + bad)); err == nil {
 			t.Errorf("accepted %q", bad)

@@ -179,6 +179,9 @@ func Start(ctx context.Context, cfg Config, opts Options) (*Router, error) {
 		return nil, err
 	}
 	meshCfg := opts.Link
+	if cfg.Link.Window != 0 {
+		meshCfg.Window = int(cfg.Link.Window)
+	}
 	meshCfg.RouterID = id.RouterID
 	meshCfg.Certificate = func() (*tls.Certificate, error) { c := r.renewer.Certificate(); return &c, nil }
 	meshCfg.CAs = id.CAs

@@ -127,7 +127,7 @@ const (
 	DefaultDialTimeout      = 10 * time.Second
 	DefaultRegistryTimeout  = 30 * time.Second
 	DefaultTokenWait        = 3 * time.Second
-	DefaultFabricWindow     = 1 << 20
+	DefaultFabricWindow     = 4 << 20
 )
 
 // Config configures a Listener.
@@ -172,7 +172,7 @@ type Config struct {
 	// this router's terminators only.
 	Fabric Fabric
 	// FabricWindow is the flow-control window of circuits across routers (it sizes their
-	// queues; default 1 MiB, which must match the mesh's).
+	// queues; default 4 MiB, which must match the mesh's).
 	FabricWindow int
 	// Metrics, when set, receives the listener's metrics (ostium_router_circuits...,
 	// dials, terminators, channels).

@@ -37,7 +37,7 @@ const (
 	DefaultDialTimeout   = 5 * time.Second
 	DefaultMinBackoff    = 100 * time.Millisecond
 	DefaultMaxBackoff    = 2 * time.Second
-	DefaultWindow        = 1 << 20
+	DefaultWindow        = 4 << 20
 	DefaultCreateTimeout = 10 * time.Second
 	DefaultResumeTimeout = time.Second
 	DefaultResumeWait    = 1500 * time.Millisecond
@@ -74,7 +74,7 @@ type Config struct {
 	// 100 ms and 2 s), doubling after each failure, with jitter.
 	MinBackoff, MaxBackoff time.Duration
 	// Window is the flow-control window of each direction of a circuit, in bytes (default
-	// 1 MiB).
+	// 4 MiB). It must match the edge listener's FabricWindow.
 	Window int
 	// CreateTimeout bounds the opening of a circuit (default 10 s).
 	CreateTimeout time.Duration
