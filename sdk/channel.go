@@ -195,6 +195,8 @@ func (ch *routerChannel) removeConn(id uint32) {
 	ch.mu.Lock()
 	delete(ch.conns, id)
 	ch.mu.Unlock()
+	// Its last Read may have left the channel unread (see conn_lease.go).
+	ch.wc.EnsureReader()
 }
 
 func (ch *routerChannel) conn(id uint32) *conn {

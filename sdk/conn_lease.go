@@ -13,13 +13,20 @@ import "time"
 // will lease (waitingToLease): the read goroutine, having handed it data, leaves the channel
 // (wire.Conn.YieldRead) so that the next Read can take it, unless another reader still waits
 // to be handed data. Such readers are counted in waitingReads; while there are any, neither
-// the read goroutine nor an ending lease leaves the channel unread.
+// the read goroutine nor an ending lease leaves the channel unread, and a reader that starts
+// waiting has the read goroutine take the channel if nobody holds it.
+//
+// Between a lease and the next, nobody reads the channel: a Dial for one of its listeners
+// arriving then is read when the reader comes back or, if it does not within a millisecond or
+// two, by the read goroutine (wire's idle watcher). A connection that closes gives the
+// channel back to the read goroutine at once.
 
 // awaitData waits for something to read: data, an end, a close or a new deadline. Without a
 // deadline it first tries to read the channel itself until one of those comes. It reports
 // false when the deadline had passed.
 func (c *conn) awaitData(deadline time.Time) bool {
-	if deadline.IsZero() {
+	lease := deadline.IsZero()
+	if lease {
 		c.mu.Lock()
 		c.leasing = true
 		c.mu.Unlock()
@@ -31,7 +38,7 @@ func (c *conn) awaitData(deadline time.Time) bool {
 			return true
 		}
 	}
-	return c.awaitHandOver(deadline, deadline.IsZero())
+	return c.awaitHandOver(deadline, lease)
 }
 
 // Wait states of a connection's reader (waitState), guarded by mu.
@@ -54,6 +61,8 @@ func (c *conn) awaitHandOver(deadline time.Time, willLease bool) bool {
 	}
 	c.ch.waitingReads.Add(1)
 	c.mu.Unlock()
+	// Nobody may be reading the channel (a lease just ended): have the read goroutine read.
+	c.ch.wc.EnsureReader()
 	woke := c.awaitWake(deadline)
 	c.mu.Lock()
 	if c.waitState != notWaiting {

@@ -152,7 +152,7 @@ func (c *Conn) Request(ctx context.Context, m *Message) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.ensureReader()
+	c.EnsureReader()
 	select {
 	case reply := <-waiter:
 		return reply, nil

@@ -204,8 +204,9 @@ func (c *Conn) readersWaitingLocked() bool {
 	return requests || (c.readersWaiting != nil && c.readersWaiting())
 }
 
-// ensureReader gives the stream back to the read goroutine when nobody holds it.
-func (c *Conn) ensureReader() {
+// EnsureReader gives the stream back to the read goroutine when nobody holds it: call it
+// before waiting for something the read goroutine hands on.
+func (c *Conn) EnsureReader() {
 	if !c.leasable {
 		return
 	}
