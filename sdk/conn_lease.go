@@ -2,10 +2,11 @@ package sdk
 
 import "time"
 
-// A Read (or a WriteTo to a writer that is not a socket) with nothing to return and no
-// deadline reads the router channel itself when nobody else does, instead of waiting for the
-// channel's read goroutine to hand it data (wire.Conn.LeaseRead): the socket then wakes the
-// reader directly, with no goroutine wake-up in between, which a request-response exchange
+// A Read (or a WriteTo to a writer that is not a socket) with nothing to return, whose
+// deadline (if any) has not passed, reads the router channel itself when nobody else does,
+// instead of waiting for the channel's read goroutine to hand it data (wire.Conn.LeaseRead,
+// which carries the deadline onto the socket): the socket then wakes the reader directly,
+// with no goroutine wake-up in between, which a request-response exchange
 // otherwise pays on every message. Messages for the channel's other connections read
 // meanwhile are handed on as the read goroutine would.
 //
@@ -21,16 +22,16 @@ import "time"
 // two, by the read goroutine (wire's idle watcher). A connection that closes gives the
 // channel back to the read goroutine at once.
 
-// awaitData waits for something to read: data, an end, a close or a new deadline. Without a
-// deadline it first tries to read the channel itself until one of those comes. It reports
-// false when the deadline had passed.
+// awaitData waits for something to read: data, an end, a close or a new deadline. Unless the
+// deadline passed, it first tries to read the channel itself until one of those comes or the
+// deadline passes. It reports false when the deadline had passed.
 func (c *conn) awaitData(deadline time.Time) bool {
-	lease := deadline.IsZero()
+	lease := deadline.IsZero() || time.Until(deadline) > 0
 	if lease {
 		c.mu.Lock()
 		c.leasing = true
 		c.mu.Unlock()
-		leased := c.ch.wc.LeaseRead(c.nothingToRead)
+		leased := c.ch.wc.LeaseRead(func() bool { return c.nothingToRead(deadline) }, deadline)
 		c.mu.Lock()
 		c.leasing = false
 		c.mu.Unlock()
@@ -85,11 +86,12 @@ func (c *conn) handedOverLocked() bool {
 	return true
 }
 
-// nothingToRead is a lease's condition: the lease goes on while there is nothing to return.
-func (c *conn) nothingToRead() bool {
+// nothingToRead is a lease's condition: the lease goes on while there is nothing to return
+// and the read deadline is still the one it started with.
+func (c *conn) nothingToRead(deadline time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.closed && !c.eof && len(c.queue) == 0 && c.sinkErr == nil && c.readDeadline.IsZero()
+	return !c.closed && !c.eof && len(c.queue) == 0 && c.sinkErr == nil && c.readDeadline.Equal(deadline)
 }
 
 // interruptLease makes a lease of this connection's reader look at its condition again, after

@@ -291,6 +291,25 @@ func (r *Reader) awaitFrame() error {
 	return err
 }
 
+// frameBuffered reports whether the next frame is whole in the buffer, so that reading it
+// reads nothing from the stream (a malformed head counts as whole: reading it fails at once).
+func (r *Reader) frameBuffered() bool {
+	n := r.br.Buffered()
+	if n < frameHeaderLen {
+		return false
+	}
+	head, err := r.br.Peek(frameHeaderLen)
+	if err != nil || [4]byte(head[:4]) != magicV2 {
+		return err == nil
+	}
+	le := binary.LittleEndian
+	hdrLen, bodyLen := int32(le.Uint32(head[12:])), int32(le.Uint32(head[16:]))
+	if hdrLen < 0 || bodyLen < 0 {
+		return true
+	}
+	return int64(n) >= frameHeaderLen+int64(hdrLen)+int64(bodyLen)
+}
+
 func (r *Reader) readMessage() (*Message, error) {
 	head := r.head[:]
 	if _, err := io.ReadFull(r.br, head[:4]); err != nil {

@@ -31,8 +31,12 @@ import (
 // reader.
 //
 // A holder is never interrupted in the middle of a message. A leaseholder waits for the first
-// byte of the next message with no read deadline; [Conn.InterruptLease] sets one in the past
-// only during that wait, and the holder clears it before it reads on.
+// byte of the next message with its own deadline on the stream (none, or the one its caller
+// gives); [Conn.InterruptLease] sets one in the past only during that wait. Before it reads
+// the rest of a message, the holder clears the stream's deadline unless the whole frame is
+// already buffered (then reading it reads nothing from the stream). A deadline stays on the
+// stream between leases, so a run of leases with the same deadline sets it once; the read
+// goroutine clears it when it takes the stream.
 
 // leaseIdleTick is how often the idle watcher looks for streams nobody reads.
 const leaseIdleTick = time.Millisecond
@@ -59,6 +63,8 @@ type lease struct {
 	waiting bool
 	// interrupted is set by InterruptLease until the leaseholder saw it.
 	interrupted bool
+	// deadline is the read deadline set on the stream (zero: none).
+	deadline time.Time
 	// idleSince counts the times the stream was left without a holder; the idle watcher
 	// compares it across ticks.
 	idleSince uint64
@@ -73,15 +79,21 @@ type readDeadliner interface {
 	SetReadDeadline(t time.Time) error
 }
 
-// errLeaseInterrupted is what a leaseholder's wait returns when InterruptLease cut it short.
-var errLeaseInterrupted = errors.New("wire: lease interrupted")
+// Errors of a leaseholder's wait that end it without closing the Conn.
+var (
+	// errLeaseInterrupted: InterruptLease cut the wait short.
+	errLeaseInterrupted = errors.New("wire: lease interrupted")
+	// errLeaseDeadline: the lease's deadline passed.
+	errLeaseDeadline = errors.New("wire: lease deadline passed")
+)
 
 // LeaseRead reads the stream on the calling goroutine, dispatching each message as the read
 // goroutine would (handler included), while more reports true; more is asked before each
-// message and again after an InterruptLease. It reports false at once, having read nothing,
-// when the Conn is not leasable, is closed, or somebody else holds the stream. A read error
-// closes the Conn, as it does in the read goroutine. more must not wait for this Conn.
-func (c *Conn) LeaseRead(more func() bool) bool {
+// message and again after an InterruptLease, and until deadline (zero: none) passes while it
+// waits for a message. It reports false at once, having read nothing, when the Conn is not
+// leasable, is closed, or somebody else holds the stream. A read error closes the Conn, as it
+// does in the read goroutine. more must not wait for this Conn.
+func (c *Conn) LeaseRead(more func() bool, deadline time.Time) bool {
 	if !c.leasable {
 		return false
 	}
@@ -95,9 +107,12 @@ func (c *Conn) LeaseRead(more func() bool) bool {
 	l.interrupted = false
 	l.mu.Unlock()
 	for more() {
-		if err := c.awaitFrame(); err != nil {
+		if err := c.awaitFrame(deadline); err != nil {
 			if errors.Is(err, errLeaseInterrupted) {
 				continue
+			}
+			if errors.Is(err, errLeaseDeadline) {
+				break
 			}
 			c.closeWith(fmt.Errorf("wire: reading: %w", err))
 			break
@@ -113,9 +128,9 @@ func (c *Conn) LeaseRead(more func() bool) bool {
 	return true
 }
 
-// awaitFrame waits, as the leaseholder, for the first byte of the next message, or until
-// InterruptLease.
-func (c *Conn) awaitFrame() error {
+// awaitFrame waits, as the leaseholder, for the first byte of the next message, until
+// InterruptLease or until deadline (zero: none).
+func (c *Conn) awaitFrame(deadline time.Time) error {
 	l := &c.lease
 	l.mu.Lock()
 	if l.interrupted {
@@ -123,27 +138,57 @@ func (c *Conn) awaitFrame() error {
 		l.mu.Unlock()
 		return errLeaseInterrupted
 	}
+	if err := c.setDeadlineLocked(deadline); err != nil {
+		l.mu.Unlock()
+		return err
+	}
 	l.waiting = true
 	l.mu.Unlock()
 	err := c.reader.awaitFrame()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.waiting = false
-	if !l.interrupted {
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded)
+	if l.interrupted {
+		// InterruptLease may have set a deadline in the past: clear it before anybody reads
+		// on. Whatever was read meanwhile stays buffered for the next holder.
+		l.interrupted = false
+		if derr := c.setDeadlineLocked(time.Time{}); derr != nil {
+			return derr
+		}
+		if err == nil || timedOut {
+			return errLeaseInterrupted
+		}
 		return err
 	}
-	// InterruptLease may have set a deadline in the past: clear it before anybody reads on.
-	// Whatever was read meanwhile stays buffered for the next holder.
-	l.interrupted = false
-	if d, ok := c.rwc.(readDeadliner); ok {
-		if derr := d.SetReadDeadline(time.Time{}); derr != nil {
-			return fmt.Errorf("clearing the read deadline: %w", derr)
-		}
+	if timedOut {
+		return errLeaseDeadline
 	}
-	if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		return errLeaseInterrupted
+	if err == nil && !l.deadline.IsZero() && !c.reader.frameBuffered() {
+		// The rest of the frame is still to come: no deadline may cut it.
+		return c.setDeadlineLocked(time.Time{})
 	}
 	return err
+}
+
+// setDeadlineLocked puts deadline on the stream, when it is not there already.
+func (c *Conn) setDeadlineLocked(deadline time.Time) error {
+	l := &c.lease
+	if deadline.Equal(l.deadline) {
+		return nil
+	}
+	d, ok := c.rwc.(readDeadliner)
+	if !ok {
+		if deadline.IsZero() {
+			return nil
+		}
+		return errors.New("wire: the stream takes no read deadline")
+	}
+	if err := d.SetReadDeadline(deadline); err != nil {
+		return fmt.Errorf("setting the read deadline: %w", err)
+	}
+	l.deadline = deadline
+	return nil
 }
 
 // InterruptLease makes the goroutine in LeaseRead, if there is one, ask its more function
@@ -157,9 +202,9 @@ func (c *Conn) InterruptLease() {
 	}
 	l.interrupted = true
 	if l.waiting {
-		if d, ok := c.rwc.(readDeadliner); ok {
-			_ = d.SetReadDeadline(time.Unix(1, 0))
-		}
+		// The holder clears it; an error leaves the holder to its wait, which more ends
+		// at the next message.
+		_ = c.setDeadlineLocked(time.Unix(1, 0))
 	}
 }
 
@@ -249,7 +294,15 @@ func (c *Conn) loopTurn() bool {
 			}
 		}
 		mine := l.holder == heldByLoop
+		var err error
+		if mine {
+			err = c.setDeadlineLocked(time.Time{}) // a lease's may still be there
+		}
 		l.mu.Unlock()
+		if err != nil {
+			c.closeWith(err)
+			return false
+		}
 		if mine {
 			return true
 		}

@@ -89,7 +89,7 @@ func (lc *leaseClient) holder() holder {
 func (lc *leaseClient) lease(n int) bool {
 	lc.leasing.Store(true)
 	defer lc.leasing.Store(false)
-	return lc.conn.LeaseRead(lc.count(n))
+	return lc.conn.LeaseRead(lc.count(n), time.Time{})
 }
 
 func TestLeaseReadsOnTheCallerOnceTheReadGoroutineYields(t *testing.T) {
@@ -163,7 +163,7 @@ func TestInterruptLeaseNeverCutsAMessage(t *testing.T) {
 	done := make(chan bool)
 	go func() {
 		lc.leasing.Store(true)
-		done <- lc.conn.LeaseRead(func() bool { return !stop.Load() })
+		done <- lc.conn.LeaseRead(func() bool { return !stop.Load() }, time.Time{})
 		lc.leasing.Store(false)
 	}()
 	waitLeaseWaiting(t, lc)
@@ -185,7 +185,7 @@ func TestInterruptLeaseNeverCutsAMessage(t *testing.T) {
 	frame := m.AppendFrame(nil)
 	go func() {
 		lc.leasing.Store(true)
-		done <- lc.conn.LeaseRead(func() bool { return !stop.Load() })
+		done <- lc.conn.LeaseRead(func() bool { return !stop.Load() }, time.Time{})
 		lc.leasing.Store(false)
 	}()
 	waitLeaseWaiting(t, lc)
@@ -286,7 +286,7 @@ func TestCloseEndsALease(t *testing.T) {
 	lc := newLeaseClient(t)
 	yieldOnce(t, lc)
 	done := make(chan bool)
-	go func() { done <- lc.conn.LeaseRead(func() bool { return true }) }()
+	go func() { done <- lc.conn.LeaseRead(func() bool { return true }, time.Time{}) }()
 	waitLeaseWaiting(t, lc)
 	lc.conn.Close()
 	select {
@@ -294,7 +294,7 @@ func TestCloseEndsALease(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("a lease outlived its Conn")
 	}
-	if lc.conn.LeaseRead(func() bool { return true }) {
+	if lc.conn.LeaseRead(func() bool { return true }, time.Time{}) {
 		t.Fatal("a closed Conn granted a lease")
 	}
 }
@@ -314,4 +314,55 @@ func TestReadGoroutineKeepsTheStreamWhileReadersWait(t *testing.T) {
 	lc.send(t, "three")
 	lc.await(t, 1)
 	waitHolder(t, lc, heldByNobody)
+}
+
+func TestLeaseDeadlineEndsTheLeaseNotTheConn(t *testing.T) {
+	lc := newLeaseClient(t)
+	yieldOnce(t, lc)
+	start := time.Now()
+	if !lc.conn.LeaseRead(lc.count(2), start.Add(50*time.Millisecond)) {
+		t.Fatal("no lease")
+	}
+	if waited := time.Since(start); waited < 50*time.Millisecond {
+		t.Fatalf("the lease ended after %v, before its deadline", waited)
+	}
+	if err := lc.conn.Err(); err != nil {
+		t.Fatalf("a lease's deadline closed the Conn: %v", err)
+	}
+	// The read goroutine takes the stream with the passed deadline cleared.
+	lc.waiting.Store(true)
+	lc.conn.EnsureReader()
+	lc.send(t, "between")
+	lc.await(t, 1)
+	lc.waiting.Store(false)
+	yieldOnce(t, lc)
+
+	// A frame begun before a later lease's deadline is read whole after it.
+	m := NewMessage(ContentTypeData, []byte("slow frame"))
+	m.Sequence = 3
+	frame := m.AppendFrame(nil)
+	if _, err := lc.raw.Write(frame[:7]); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		lc.raw.Write(frame[7:])
+	}()
+	if !lc.conn.LeaseRead(lc.count(4), time.Now().Add(50*time.Millisecond)) {
+		t.Fatal("no second lease")
+	}
+	lc.await(t, 1)
+
+	lc.waiting.Store(true)
+	lc.conn.EnsureReader()
+	lc.send(t, "after")
+	lc.await(t, 1)
+	if err := lc.conn.Err(); err != nil {
+		t.Fatalf("the Conn failed: %v", err)
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if want := "[yield between yield slow frame after]"; fmt.Sprint(lc.got) != want {
+		t.Fatalf("dispatched %v, want %s", lc.got, want)
+	}
 }
