@@ -204,6 +204,13 @@ func TestInterruptLeaseNeverCutsAMessage(t *testing.T) {
 	<-done
 
 	// No deadline is left behind: the stream reads on (through the read goroutine now).
+	lc.sendLastAndCheck(t, "[yield split in two after]")
+}
+
+// sendLastAndCheck sends a last message, waits for it and checks the Conn is still open and
+// everything was dispatched, in order.
+func (lc *leaseClient) sendLastAndCheck(t *testing.T, want string) {
+	t.Helper()
 	lc.send(t, "after")
 	lc.await(t, 1)
 	if err := lc.conn.Err(); err != nil {
@@ -211,7 +218,7 @@ func TestInterruptLeaseNeverCutsAMessage(t *testing.T) {
 	}
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
-	if want := "[yield split in two after]"; fmt.Sprint(lc.got) != want {
+	if fmt.Sprint(lc.got) != want {
 		t.Fatalf("dispatched %v, want %s", lc.got, want)
 	}
 }
@@ -355,14 +362,5 @@ func TestLeaseDeadlineEndsTheLeaseNotTheConn(t *testing.T) {
 
 	lc.waiting.Store(true)
 	lc.conn.EnsureReader()
-	lc.send(t, "after")
-	lc.await(t, 1)
-	if err := lc.conn.Err(); err != nil {
-		t.Fatalf("the Conn failed: %v", err)
-	}
-	lc.mu.Lock()
-	defer lc.mu.Unlock()
-	if want := "[yield between yield slow frame after]"; fmt.Sprint(lc.got) != want {
-		t.Fatalf("dispatched %v, want %s", lc.got, want)
-	}
+	lc.sendLastAndCheck(t, "[yield between yield slow frame after]")
 }
