@@ -311,7 +311,9 @@ func (s *Server) noEdgeRouters(tx *store.Tx, identityID, serviceID string) error
 // service: one domain.CreateSession entry, which decides grant, posture and
 // uniqueness inside the write. Before proposing, it answers what the write
 // cannot: whether any router could carry the session now. It is idempotent
-// per (API session, service, type): asking again returns the same session.
+// per (API session, service, type): asking again returns the same session,
+// stored or pending, without another write. A new session is answered
+// before its entry is applied when it may be (pendingsession.go).
 func (s *Server) createSession(r *http.Request, caller *Principal, body *models.SessionCreate) middleware.Responder {
 	typ := string(body.Type)
 	if typ == "" {
@@ -319,27 +321,53 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 	}
 	serviceID := str(body.ServiceID)
 	key := domain.SessionKey(caller.Session.ID, serviceID, typ)
+	var out any
 	err := s.State.View(func(tx *store.Tx) error {
 		if err := access.Check(tx, currentAPISession(tx, caller), serviceID, typ, time.Now()); err != nil {
 			return err
 		}
-		if _, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key); !found && len(s.onlineRouters(tx, caller.Identity.ID, serviceID)) == 0 {
+		if id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key); found {
+			rec, err := tx.Get(store.Sessions, id)
+			if err != nil {
+				return err
+			}
+			out = s.clientSessionModel(tx, rec)
+			return nil
+		}
+		if pending := s.sessions.byKey(key); pending != nil {
+			out = s.clientSessionModel(tx, pending)
+			return nil
+		}
+		if len(s.onlineRouters(tx, caller.Identity.ID, serviceID)) == 0 {
 			return s.noEdgeRouters(tx, caller.Identity.ID, serviceID)
 		}
 		return nil
 	})
-	if err == nil {
-		// The session follows its API session in the log (see
-		// awaitPendingLogins).
-		s.pending.waitFor(r.Context(), caller.Token)
-		id := state.NewID()
-		err = s.State.Apply(requestContext(r), &domain.CreateSession{ID: id, TokenHash: auth.TokenHash(s.tokens.Token(tokenKindSession, id)),
-			APISessionID: caller.Session.ID, ServiceID: serviceID, Permission: typ, Tags: tagsIn(body.Tags)})
-	}
 	if err != nil {
 		return fail(s.sessionRefusal(caller, serviceID, typ, err))
 	}
-	var out any
+	if out != nil {
+		return respond{status: http.StatusCreated, body: envelope{Data: out, Meta: newMeta()}}
+	}
+	id := state.NewID()
+	create := &domain.CreateSession{ID: id, TokenHash: auth.TokenHash(s.tokens.Token(tokenKindSession, id)),
+		APISessionID: caller.Session.ID, ServiceID: serviceID, Permission: typ, Tags: tagsIn(body.Tags)}
+	if s.sessionBeforeApply(r) {
+		answered := s.sessions.add(create, caller.Identity.ID, caller.Session.TokenHash, time.Now().UTC())
+		err = s.State.View(func(tx *store.Tx) error {
+			out = s.clientSessionModel(tx, answered)
+			return nil
+		})
+		if err != nil {
+			return fail(err)
+		}
+		return respond{status: http.StatusCreated, body: envelope{Data: out, Meta: newMeta()}}
+	}
+	// The session follows its API session in the log (see awaitPending).
+	s.pending.waitFor(r.Context(), caller.Token)
+	if err := s.State.Apply(requestContext(r), create); err != nil {
+		return fail(s.sessionRefusal(caller, serviceID, typ, err))
+	}
 	err = s.State.View(func(tx *store.Tx) error {
 		id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key)
 		if !found {

@@ -21,11 +21,12 @@ import (
 //     Retry-After instead of old data.
 //   - A GET may ask for a stale read with "Ostium-Consistency: stale": it is
 //     answered from this controller's copy at once, even without a leader.
-//   - One write is answered before it is applied: a sign-in with a
-//     certificate or an external JWT that needs no MFA step. This controller
-//     serves its session at once and makes management requests and the
-//     session's own writes wait for it (pendinglogin.go); other controllers
-//     see it once it is committed, a few milliseconds later.
+//   - Two writes are answered before they are applied: a sign-in with a
+//     certificate or an external JWT that needs no MFA step, and a new Dial
+//     or Bind session. This controller serves them at once and makes
+//     management requests and the API session's own later requests wait for
+//     them (pendinglogin.go, pendingsession.go); other controllers and the
+//     routers see them once they are committed, a few milliseconds later.
 //   - Writes are applied once. A write may carry an Idempotency-Key (any
 //     printable ASCII, up to 255 characters); sending the same request again
 //     with the same key, to any controller within 24 hours, answers with the
@@ -76,7 +77,7 @@ func (s *Server) withConsistency(next http.Handler) http.Handler {
 				writeError(w, r, err)
 				return
 			}
-			s.awaitPendingLogins(r)
+			s.awaitPending(r)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -15,3 +15,17 @@ func BeforeLoginProposals(a *API, f func(identityIDs []string)) {
 		f(ids)
 	}
 }
+
+// BeforeSessionProposals makes f run before each entry of sessions answered
+// before they were applied is proposed, with the ids of those sessions.
+func BeforeSessionProposals(a *API, f func(sessionIDs []string)) {
+	a.s.sessions.mu.Lock()
+	defer a.s.sessions.mu.Unlock()
+	a.s.sessions.beforeApply = func(batch []domain.TimedSession) {
+		ids := make([]string, len(batch))
+		for i, s := range batch {
+			ids[i] = s.Session.ID
+		}
+		f(ids)
+	}
+}

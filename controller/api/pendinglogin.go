@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,41 +59,19 @@ const maxPendingLogins = 512
 const maxLoginsPerEntry = 128
 
 // pendingLogins holds the sign-ins answered and not yet applied here, and
-// proposes them: one proposer at a time takes every sign-in queued and
-// proposes them as one entry (domain.AuthenticateMany), so while an entry
-// is being committed the next one fills up. The entry and the store commit
-// it costs are shared by the sign-ins it carries.
+// proposes them as entries of domain.AuthenticateMany (see pendingQueue).
+// A pending sign-in is found by its token's hash.
 type pendingLogins struct {
-	mu      sync.RWMutex
-	byToken map[string]*pendingLogin // token hash → login
-	byID    map[string]*pendingLogin // API-session id → login
-	queue   []domain.TimedLogin      // answered, not yet proposed
-	// proposing is set while a proposer runs; it ends when the queue is empty.
-	proposing bool
-	slots     chan struct{}
-	// propose applies one entry of sign-ins.
-	propose func(ctx context.Context, logins []domain.TimedLogin) error
-	log     *slog.Logger
-	// lost counts the sign-ins answered whose entry opened no session.
-	lost prometheus.Counter
-	// beforeApply, when set (tests, under mu), runs before an entry is
-	// proposed.
-	beforeApply func([]domain.TimedLogin)
-}
-
-// pendingLogin is one sign-in whose entry is not yet applied here.
-type pendingLogin struct {
-	session *store.APISession
-	done    chan struct{} // closed when it stops pending
+	*pendingQueue[domain.TimedLogin, *store.APISession]
 }
 
 func newPendingLogins(log *slog.Logger, propose func(ctx context.Context, logins []domain.TimedLogin) error) *pendingLogins {
-	return &pendingLogins{byToken: map[string]*pendingLogin{}, byID: map[string]*pendingLogin{},
-		slots: make(chan struct{}, maxPendingLogins), propose: propose, log: log,
-		lost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "ostium_signins_lost_total",
-			Help: "Sign-ins answered before they were applied whose entry opened no session (refused by the state it met, or failed); their clients must sign in again.",
-		})}
+	lost := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "ostium_signins_lost_total",
+		Help: "Sign-ins answered before they were applied whose entry opened no session (refused by the state it met, or failed); their clients must sign in again.",
+	})
+	return &pendingLogins{newPendingQueue[domain.TimedLogin, *store.APISession](log, maxPendingLogins, maxLoginsPerEntry,
+		func(l domain.TimedLogin) string { return l.Login.APISession.ID }, propose, lost, "sign-ins")}
 }
 
 // collectors are the pending sign-ins' metrics.
@@ -102,7 +79,7 @@ func (p *pendingLogins) collectors() []prometheus.Collector {
 	return []prometheus.Collector{p.lost, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "ostium_signins_pending",
 		Help: "Sign-ins answered and not yet applied on this controller.",
-	}, func() float64 { return float64(len(p.slots)) })}
+	}, func() float64 { return float64(p.pendingCount()) })}
 }
 
 // listen makes the store's commits end the logins they store. It must run
@@ -117,101 +94,22 @@ func (p *pendingLogins) listen(st *store.Store) {
 	})
 }
 
-// tryReserve takes a slot for one more pending login, without waiting.
-func (p *pendingLogins) tryReserve() bool {
-	select {
-	case p.slots <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
 // add makes a sign-in pending and queues it for the proposer; its slot is
-// reserved.
+// reserved. It returns the session as the client is answered.
 func (p *pendingLogins) add(login *domain.Authenticate, at time.Time) *store.APISession {
 	answered := *login.APISession
 	answered.CreatedAt, answered.UpdatedAt = at, at
-	l := &pendingLogin{session: &answered, done: make(chan struct{})}
-	p.mu.Lock()
-	p.byToken[answered.TokenHash] = l
-	p.byID[answered.ID] = l
-	p.queue = append(p.queue, domain.TimedLogin{At: at, Login: login})
-	start := !p.proposing
-	p.proposing = true
-	p.mu.Unlock()
-	if start {
-		go p.run()
-	}
-	return &answered
+	// A token hash is the session's own: no other sign-in has it.
+	out, _ := p.pendingQueue.add(domain.TimedLogin{At: at, Login: login}, &answered, answered.TokenHash, answered.TokenHash)
+	return out
 }
 
-// run proposes the queued sign-ins, as many as one entry carries at a time,
-// until none is left.
-func (p *pendingLogins) run() {
-	for {
-		p.mu.Lock()
-		n := min(len(p.queue), maxLoginsPerEntry)
-		if n == 0 {
-			p.proposing = false
-			p.mu.Unlock()
-			return
-		}
-		batch := append([]domain.TimedLogin(nil), p.queue[:n]...)
-		p.queue = append(p.queue[:0], p.queue[n:]...)
-		before := p.beforeApply
-		p.mu.Unlock()
-		if before != nil {
-			before(batch)
-		}
-		err := p.propose(context.Background(), batch)
-		// Those whose sessions were stored stopped pending when the store
-		// committed them; the others (refused, or the entry failed) are
-		// counted and stop now.
-		if lost := p.stillPending(batch); lost > 0 {
-			p.lost.Add(float64(lost))
-			p.log.Info("sign-ins answered before they were applied did not open their sessions; their tokens are not valid",
-				"signIns", lost, "error", err)
-		}
-		for _, l := range batch {
-			p.settle(l.Login.APISession.ID)
-			<-p.slots
-		}
+// byTokenHash returns the pending session a token opened, or nil.
+func (p *pendingLogins) byTokenHash(hash string) *store.APISession {
+	if it := p.byKeyOf(hash); it != nil {
+		return it.value
 	}
-}
-
-// stillPending counts the sign-ins of batch that still pend.
-func (p *pendingLogins) stillPending(batch []domain.TimedLogin) int {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	n := 0
-	for _, l := range batch {
-		if _, ok := p.byID[l.Login.APISession.ID]; ok {
-			n++
-		}
-	}
-	return n
-}
-
-// settle ends the pending login of the API session id, if there is one.
-func (p *pendingLogins) settle(id string) {
-	p.mu.Lock()
-	l, ok := p.byID[id]
-	if ok {
-		delete(p.byID, id)
-		delete(p.byToken, l.session.TokenHash)
-	}
-	p.mu.Unlock()
-	if ok {
-		close(l.done)
-	}
-}
-
-// byTokenHash returns the pending login a token opened, or nil.
-func (p *pendingLogins) byTokenHash(hash string) *pendingLogin {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return p.byToken[hash]
+	return nil
 }
 
 // waitFor waits until the login the token opened, if it is pending, is
@@ -220,64 +118,47 @@ func (p *pendingLogins) waitFor(ctx context.Context, token string) {
 	if p.none() {
 		return // the usual case: no token to hash
 	}
-	if l := p.byTokenHash(auth.TokenHash(token)); l != nil {
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-		}
-	}
+	p.waitKey(ctx, auth.TokenHash(token))
 }
 
-// none reports whether no login is pending.
-func (p *pendingLogins) none() bool {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return len(p.byID) == 0
-}
-
-// waitAll waits until every login pending now is applied or failed.
-func (p *pendingLogins) waitAll(ctx context.Context) {
-	p.mu.RLock()
-	if len(p.byID) == 0 {
-		p.mu.RUnlock()
-		return
-	}
-	waits := make([]chan struct{}, 0, len(p.byID))
-	for _, l := range p.byID {
-		waits = append(waits, l.done)
-	}
-	p.mu.RUnlock()
-	for _, d := range waits {
-		select {
-		case <-d:
-		case <-ctx.Done():
-			return
-		}
-	}
-}
-
-// awaitPendingLogins makes r wait for the pending logins it depends on (see
-// above): a management request for all of them, a client write for its own.
-func (s *Server) awaitPendingLogins(r *http.Request) {
+// awaitPending makes r wait for the pending sign-ins and sessions it
+// depends on (see above and pendingsession.go): a management request for
+// all of them, a client request for its own API session's.
+func (s *Server) awaitPending(r *http.Request) {
 	switch {
 	case strings.HasPrefix(r.URL.Path, managementBase+"/"):
 		s.pending.waitAll(r.Context())
-	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-	case r.Method == http.MethodPost && isSessionCreate(r.URL.Path):
-		// createSession waits itself, after its checks and just before it
-		// proposes, so they run while the sign-in's entry is applied.
-	default:
-		if t := r.Header.Get("zt-session"); t != "" && len(t) <= 512 {
-			s.pending.waitFor(r.Context(), t)
-		}
+		s.sessions.waitAll(r.Context())
+		return
+	case r.Method == http.MethodPost && isPath(r.URL.Path, "/sessions"):
+		// createSession answers from what pends, and a session it queues
+		// is proposed after its API session's entry.
+		return
 	}
+	t := r.Header.Get("zt-session")
+	if t == "" || len(t) > 512 {
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		s.pending.waitFor(r.Context(), t)
+	}
+	if r.Method == http.MethodDelete && isPath(r.URL.Path, "/current-api-session") {
+		// A logout needs its sign-in applied, not its sessions: should a
+		// session's entry apply after the logout's, it finds its API session
+		// gone and creates nothing, which is what the logout asks.
+		if !s.sessions.none() {
+			s.sessions.forgetOwner(auth.TokenHash(t))
+		}
+		return
+	}
+	s.sessions.waitFor(r.Context(), t)
 }
 
-// isSessionCreate reports whether path is the client API's POST /sessions
-// (under its base or at the root).
-func isSessionCreate(path string) bool {
+// isPath reports whether path is the client API's sub (under its base or at
+// the root).
+func isPath(path, sub string) bool {
 	path = strings.TrimSuffix(path, "/")
-	return path == clientBase+"/sessions" || path == "/sessions"
+	return path == clientBase+sub || path == sub
 }
 
 // answerBeforeApply reports whether the sign-in login may be answered once

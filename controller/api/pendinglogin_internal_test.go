@@ -60,7 +60,7 @@ func TestPendingLoginsFillTheNextEntryWhileOneIsProposed(t *testing.T) {
 		reserve()
 		p.add(signIn(id), at)
 	}
-	if l := p.byTokenHash("hash-c"); l == nil || l.session.ID != "c" {
+	if l := p.byTokenHash("hash-c"); l == nil || l.ID != "c" {
 		t.Fatalf("a queued sign-in is not readable: %+v", l)
 	}
 	waited := make(chan struct{})

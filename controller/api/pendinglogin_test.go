@@ -14,9 +14,9 @@ import (
 // TestCertSignInIsAnsweredBeforeItIsApplied holds the entries of
 // certificate sign-ins before they are proposed and checks what the client
 // and an administrator see meanwhile: the token already reads the client's
-// own session and services; a Dial session, an administrator's read and a
-// logout wait for the entry and then succeed, the session found stamped as
-// it was answered. A password sign-in never takes that path.
+// own session and services and gets a Dial session; an administrator's
+// read, the client's read of its sessions and a logout wait for the entry
+// and then succeed, the session found stamped as it was answered. A password sign-in never takes that path.
 func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	c := newTestController(t)
 	admin := c.adminClient(t)
@@ -77,20 +77,33 @@ func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	if status, env := client.do("GET", "/services", nil); status != 200 || len(items(env)) != 1 {
 		t.Fatalf("services while pending: %d %v", status, env)
 	}
-	// A Dial session and an administrator's read wait for the sign-in.
+	// A Dial session is answered at once too (it is proposed after the
+	// sign-in); an administrator's read and the client's read of its
+	// sessions wait for both.
 	dial := async(client, "POST", "/sessions", map[string]any{"serviceId": svc, "type": "Dial"})
-	adminRead := async(admin, "GET", "/api-sessions/"+sessionID, nil)
-	notYet("a Dial session or an administrator's read", dial, adminRead)
-	gate <- struct{}{}
-	if r := <-dial; r.status != 201 {
-		t.Fatalf("Dial session after the sign-in was applied: %d %v", r.status, r.env)
+	var dialID string
+	select {
+	case r := <-dial:
+		if r.status != 201 {
+			t.Fatalf("Dial session while the sign-in pends: %d %v", r.status, r.env)
+		}
+		dialID = data(r.env)["id"].(string)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the Dial session waited for the sign-in's entry")
 	}
+	adminRead := async(admin, "GET", "/api-sessions/"+sessionID, nil)
+	ownSessions := async(client, "GET", "/sessions", nil)
+	notYet("an administrator's read or the client's sessions", adminRead, ownSessions)
+	gate <- struct{}{}
 	r := <-adminRead
 	if r.status != 200 || data(r.env)["identityId"] != id {
 		t.Fatalf("administrator's read after the sign-in was applied: %d %v", r.status, r.env)
 	}
 	if got, want := data(r.env)["createdAt"], answered["createdAt"]; got != want {
 		t.Errorf("stored createdAt %v, answered %v", got, want)
+	}
+	if r := <-ownSessions; r.status != 200 || len(items(r.env)) != 1 || items(r.env)[0]["id"] != dialID {
+		t.Fatalf("the client's sessions after both entries: %d %v, want %s", r.status, r.env, dialID)
 	}
 
 	// A logout waits for its sign-in too, then ends the session.

@@ -105,6 +105,8 @@ type Server struct {
 	tokenUse *activity.Tracker
 	// pending are the sign-ins answered before they were applied here.
 	pending *pendingLogins
+	// sessions are the sessions answered before they were applied here.
+	sessions *pendingSessions
 }
 
 // Principal is the caller of an authenticated operation. Session and
@@ -201,10 +203,13 @@ func New(d Deps) (*API, error) {
 	s.pending = newPendingLogins(d.Log, func(ctx context.Context, logins []domain.TimedLogin) error {
 		return s.State.Apply(ctx, &domain.AuthenticateMany{Logins: logins})
 	})
+	s.sessions = newPendingSessions(d.Log, s.proposeSessions)
 	if d.State != nil && d.State.Store != nil {
 		s.pending.listen(d.State.Store)
+		s.sessions.listen(d.State.Store)
 	}
-	if err := ops.Register(d.Metrics, append(s.met.collectors(), s.pending.collectors()...)...); err != nil {
+	collectors := append(s.met.collectors(), s.pending.collectors()...)
+	if err := ops.Register(d.Metrics, append(collectors, s.sessions.collectors()...)...); err != nil {
 		return nil, err
 	}
 	secret, err := d.CA.DeriveSecret("bearer tokens")
@@ -306,7 +311,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 	err := s.State.View(func(tx *store.Tx) error {
 		var sess *store.APISession
 		if pending != nil {
-			sess = pending.session
+			sess = pending
 		} else {
 			id, ok := tx.Lookup(store.APISessions, "token", hash)
 			if !ok {

@@ -86,6 +86,8 @@ const (
 	TypePassMFA Type = 36
 	// TypeAuthenticateMany opens the API sessions of several sign-ins answered before they were applied (controller/domain).
 	TypeAuthenticateMany Type = 37
+	// TypeCreateSessions creates several sessions answered before they were applied (controller/domain).
+	TypeCreateSessions Type = 38
 )
 
 // Command is one state change.

@@ -20,6 +20,7 @@ func init() {
 	command.Register(command.TypeEndAPISessions, func() command.Command { return &EndAPISessions{} })
 	command.Register(command.TypeAuthenticate, func() command.Command { return &Authenticate{} })
 	command.Register(command.TypeAuthenticateMany, func() command.Command { return &AuthenticateMany{} })
+	command.Register(command.TypeCreateSessions, func() command.Command { return &CreateSessions{} })
 	command.Register(command.TypeRenewRouterLeases, func() command.Command { return &RenewRouterLeases{} })
 	command.Register(command.TypeCompleteMFA, func() command.Command { return &CompleteMFA{} })
 	command.Register(command.TypeEnroll, func() command.Command { return &Enroll{} })
