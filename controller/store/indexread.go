@@ -28,7 +28,7 @@ func (k *Kind) HasUnique(index string) bool {
 // the id that holds it. ErrStop from fn ends the walk without error. value
 // and id are valid only until the transaction ends.
 func (tx *Tx) ScanUnique(k *Kind, index, prefix string, fn func(value, id []byte) error) error {
-	b := tx.btx.Bucket(uniqueBucket(k, index))
+	b := tx.bucket(uniqueBucket(k, index))
 	if b == nil {
 		return nil
 	}
@@ -49,7 +49,7 @@ func (tx *Tx) ScanUnique(k *Kind, index, prefix string, fn func(value, id []byte
 // of kind k carry. It costs one seek per distinct attribute, not one step
 // per record.
 func (tx *Tx) AttributeValues(k *Kind) []string {
-	b := tx.btx.Bucket(attrBucket(k))
+	b := tx.bucket(attrBucket(k))
 	if b == nil {
 		return nil
 	}
@@ -75,13 +75,13 @@ func (tx *Tx) GetRaw(k *Kind, id string) []byte {
 	if id == "" {
 		return nil
 	}
-	return tx.btx.Bucket(dataBucket(k)).Get([]byte(id))
+	return tx.bucket(dataBucket(k)).Get([]byte(id))
 }
 
 // ForEachID calls fn with every id of kind k, in order, without reading the
 // records; ErrStop from fn ends the walk without error.
 func (tx *Tx) ForEachID(k *Kind, fn func(id []byte) error) error {
-	c := tx.btx.Bucket(dataBucket(k)).Cursor()
+	c := tx.bucket(dataBucket(k)).Cursor()
 	for key, _ := c.First(); key != nil; key, _ = c.Next() {
 		if err := fn(key); err != nil {
 			if errors.Is(err, ErrStop) {

@@ -28,17 +28,17 @@ func (l *Link) rev() []byte { return []byte("l/" + l.Name + "~") }
 
 // Targets lists the To ids linked from a From id.
 func (tx *Tx) Targets(l *Link, from string) []string {
-	return prefixScan(tx.btx.Bucket(l.fwd()), from)
+	return prefixScan(tx.bucket(l.fwd()), from)
 }
 
 // Sources lists the From ids linked to a To id.
 func (tx *Tx) Sources(l *Link, to string) []string {
-	return prefixScan(tx.btx.Bucket(l.rev()), to)
+	return prefixScan(tx.bucket(l.rev()), to)
 }
 
 // Linked reports whether from is linked to to.
 func (tx *Tx) Linked(l *Link, from, to string) bool {
-	return tx.btx.Bucket(l.fwd()).Get(pair(from, to)) != nil
+	return tx.bucket(l.fwd()).Get(pair(from, to)) != nil
 }
 
 // AddLink links from to to.
@@ -46,10 +46,10 @@ func (tx *Tx) AddLink(l *Link, from, to string) error {
 	if err := tx.mustWrite(); err != nil {
 		return err
 	}
-	if err := tx.btx.Bucket(l.fwd()).Put(pair(from, to), nil); err != nil {
+	if err := tx.bucket(l.fwd()).Put(pair(from, to), nil); err != nil {
 		return err
 	}
-	return tx.btx.Bucket(l.rev()).Put(pair(to, from), nil)
+	return tx.bucket(l.rev()).Put(pair(to, from), nil)
 }
 
 // RemoveLink unlinks from and to.
@@ -57,10 +57,10 @@ func (tx *Tx) RemoveLink(l *Link, from, to string) error {
 	if err := tx.mustWrite(); err != nil {
 		return err
 	}
-	if err := tx.btx.Bucket(l.fwd()).Delete(pair(from, to)); err != nil {
+	if err := tx.bucket(l.fwd()).Delete(pair(from, to)); err != nil {
 		return err
 	}
-	return tx.btx.Bucket(l.rev()).Delete(pair(to, from))
+	return tx.bucket(l.rev()).Delete(pair(to, from))
 }
 
 // SetTargets makes the targets of from exactly to, and returns what was added

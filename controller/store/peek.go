@@ -125,7 +125,7 @@ func (c *peekCache) verify(k *Kind, id string, e peeked) {
 // caller must not change it or anything it points to (see peek.go). Use Get
 // for a copy of one's own.
 func (tx *Tx) Peek(k *Kind, id string) (Record, error) {
-	v := tx.btx.Bucket(dataBucket(k)).Get([]byte(id))
+	v := tx.bucket(dataBucket(k)).Get([]byte(id))
 	if v == nil {
 		return nil, fmt.Errorf("%s %q: %w", k.Name, id, ErrNotFound)
 	}

@@ -181,3 +181,21 @@ func TestPeekManyRecords(t *testing.T) {
 		}
 	}
 }
+
+// A read transaction opens a bucket once: further reads of the same kind
+// in it allocate only the bucket's name, however many there are.
+func TestReadTransactionOpensEachBucketOnce(t *testing.T) {
+	s := storeWithAlice(t)
+	err := s.View(func(tx *store.Tx) error {
+		if !tx.Exists(store.Identities, "id1") {
+			t.Fatal("alice is missing")
+		}
+		if allocs := testing.AllocsPerRun(100, func() { tx.Exists(store.Identities, "id1") }); allocs > 1 {
+			t.Errorf("%v allocations per lookup in an open read transaction, want at most 1 (the name)", allocs)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

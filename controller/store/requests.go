@@ -140,7 +140,7 @@ func pruneRequests(reqs, byExpiry *bolt.Bucket, clock int64) error {
 
 // RememberedRequests counts the requests the store remembers now.
 func (tx *Tx) RememberedRequests() int {
-	b := tx.btx.Bucket(requestBucket)
+	b := tx.bucket(requestBucket)
 	if b == nil {
 		return 0
 	}

@@ -22,6 +22,34 @@ type Tx struct {
 	now      time.Time
 	changes  []Change
 	notes    map[string]map[string]bool
+	// opened are the buckets a read transaction has opened (see bucket).
+	opened []openedBucket
+}
+
+// openedBucket is a bucket a read transaction opened, by name.
+type openedBucket struct {
+	name   string
+	bucket *bolt.Bucket
+}
+
+// bucket returns the top-level bucket name. A write transaction's buckets
+// are kept by bbolt; a read transaction's are opened again on every
+// lookup, which allocates, so a read transaction keeps those it opened (a
+// handful: the kinds and indexes one request reads).
+func (tx *Tx) bucket(name []byte) *bolt.Bucket {
+	if tx.writable {
+		return tx.btx.Bucket(name)
+	}
+	for _, o := range tx.opened {
+		if o.name == string(name) {
+			return o.bucket
+		}
+	}
+	b := tx.btx.Bucket(name)
+	if b != nil {
+		tx.opened = append(tx.opened, openedBucket{name: string(name), bucket: b})
+	}
+	return b
 }
 
 // Index is the raft index being applied (0 in read transactions).
@@ -80,12 +108,12 @@ func (tx *Tx) Changes() []Change { return tx.changes }
 
 // Exists reports whether a record of kind with id exists.
 func (tx *Tx) Exists(k *Kind, id string) bool {
-	return id != "" && tx.btx.Bucket(dataBucket(k)).Get([]byte(id)) != nil
+	return id != "" && tx.bucket(dataBucket(k)).Get([]byte(id)) != nil
 }
 
 // Get decodes the record of kind with id.
 func (tx *Tx) Get(k *Kind, id string) (Record, error) {
-	v := tx.btx.Bucket(dataBucket(k)).Get([]byte(id))
+	v := tx.bucket(dataBucket(k)).Get([]byte(id))
 	if v == nil {
 		return nil, fmt.Errorf("%s %q: %w", k.Name, id, ErrNotFound)
 	}
@@ -116,19 +144,19 @@ func typed[T Record](rec Record, err error) (T, error) {
 
 // Any reports whether a kind holds at least one record.
 func (tx *Tx) Any(k *Kind) bool {
-	key, _ := tx.btx.Bucket(dataBucket(k)).Cursor().First()
+	key, _ := tx.bucket(dataBucket(k)).Cursor().First()
 	return key != nil
 }
 
 // Count is the number of records of a kind.
 func (tx *Tx) Count(k *Kind) int {
-	return tx.btx.Bucket(dataBucket(k)).Stats().KeyN
+	return tx.bucket(dataBucket(k)).Stats().KeyN
 }
 
 // ForEach decodes every record of a kind, in id order, until fn returns an
 // error (ErrStop ends the walk without error).
 func (tx *Tx) ForEach(k *Kind, fn func(Record) error) error {
-	c := tx.btx.Bucket(dataBucket(k)).Cursor()
+	c := tx.bucket(dataBucket(k)).Cursor()
 	for key, v := c.First(); key != nil; key, v = c.Next() {
 		rec := k.New()
 		if err := json.Unmarshal(v, rec); err != nil {
@@ -148,7 +176,7 @@ func (tx *Tx) ForEach(k *Kind, fn func(Record) error) error {
 // id order, without decoding it; ErrStop from fn ends the walk without
 // error. raw is valid only until the transaction ends.
 func (tx *Tx) ForEachRaw(k *Kind, fn func(id string, raw []byte) error) error {
-	c := tx.btx.Bucket(dataBucket(k)).Cursor()
+	c := tx.bucket(dataBucket(k)).Cursor()
 	for key, v := c.First(); key != nil; key, v = c.Next() {
 		if err := fn(string(key), v); err != nil {
 			if errors.Is(err, ErrStop) {
@@ -172,7 +200,7 @@ func (k *Kind) Decode(id string, raw []byte) (Record, error) {
 // IDs lists every id of a kind, in order.
 func (tx *Tx) IDs(k *Kind) []string {
 	var out []string
-	c := tx.btx.Bucket(dataBucket(k)).Cursor()
+	c := tx.bucket(dataBucket(k)).Cursor()
 	for key, _ := c.First(); key != nil; key, _ = c.Next() {
 		out = append(out, string(key))
 	}
@@ -184,7 +212,7 @@ var ErrStop = errors.New("stop")
 
 // Lookup finds the id holding value in a unique index.
 func (tx *Tx) Lookup(k *Kind, index, value string) (string, bool) {
-	b := tx.btx.Bucket(uniqueBucket(k, index))
+	b := tx.bucket(uniqueBucket(k, index))
 	if b == nil || value == "" {
 		return "", false
 	}
@@ -197,12 +225,12 @@ func (tx *Tx) Lookup(k *Kind, index, value string) (string, bool) {
 
 // IDsWithAttribute lists the ids of records of kind that carry attr.
 func (tx *Tx) IDsWithAttribute(k *Kind, attr string) []string {
-	return prefixScan(tx.btx.Bucket(attrBucket(k)), attr)
+	return prefixScan(tx.bucket(attrBucket(k)), attr)
 }
 
 // Referencing lists ids of src records whose field names target id.
 func (tx *Tx) Referencing(src *Kind, field, targetID string) []string {
-	b := tx.btx.Bucket(refBucket(src, field))
+	b := tx.bucket(refBucket(src, field))
 	if b == nil {
 		return nil
 	}
@@ -299,7 +327,7 @@ func (tx *Tx) Delete(k *Kind, id string) error {
 	if err := tx.index1(k, old, nil); err != nil {
 		return err
 	}
-	if err := tx.btx.Bucket(dataBucket(k)).Delete([]byte(id)); err != nil {
+	if err := tx.bucket(dataBucket(k)).Delete([]byte(id)); err != nil {
 		return fmt.Errorf("delete %s %q: %w", k.Name, id, err)
 	}
 	return tx.changed(Change{Kind: k, Old: old})
@@ -310,7 +338,7 @@ func (tx *Tx) put(k *Kind, rec Record) error {
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", k.Name, err)
 	}
-	return tx.btx.Bucket(dataBucket(k)).Put([]byte(rec.Base().ID), v)
+	return tx.bucket(dataBucket(k)).Put([]byte(rec.Base().ID), v)
 }
 
 func (tx *Tx) changed(c Change) error {
@@ -333,7 +361,7 @@ func (tx *Tx) index1(k *Kind, old, rec Record) error {
 		id = old.Base().ID
 	}
 	for _, u := range k.Unique {
-		b := tx.btx.Bucket(uniqueBucket(k, u.Name))
+		b := tx.bucket(uniqueBucket(k, u.Name))
 		oldV, newV := vals(u.Values, old), vals(u.Values, rec)
 		for _, v := range diff(oldV, newV) {
 			if err := b.Delete([]byte(v)); err != nil {
@@ -350,7 +378,7 @@ func (tx *Tx) index1(k *Kind, old, rec Record) error {
 		}
 	}
 	for _, fk := range k.Refs {
-		b := tx.btx.Bucket(refBucket(k, fk.Field))
+		b := tx.bucket(refBucket(k, fk.Field))
 		oldV, newV := vals(fk.Values, old), vals(fk.Values, rec)
 		for _, v := range diff(oldV, newV) {
 			if err := b.Delete(pair(v, id)); err != nil {
@@ -368,7 +396,7 @@ func (tx *Tx) index1(k *Kind, old, rec Record) error {
 		}
 	}
 	if k.Attributes != nil {
-		b := tx.btx.Bucket(attrBucket(k))
+		b := tx.bucket(attrBucket(k))
 		oldV, newV := vals(k.Attributes, old), vals(k.Attributes, rec)
 		for _, v := range newV {
 			// The index keys are attribute\0id: a NUL inside an attribute
@@ -426,7 +454,7 @@ func (tx *Tx) NextCounter(name string) (uint64, error) {
 	if err := tx.mustWrite(); err != nil {
 		return 0, err
 	}
-	b := tx.btx.Bucket(counterBucket)
+	b := tx.bucket(counterBucket)
 	var n uint64
 	if v := b.Get([]byte(name)); len(v) == 8 {
 		n = binary.BigEndian.Uint64(v)
@@ -445,12 +473,12 @@ func (tx *Tx) SetMarker(key string, t time.Time) error {
 	if err != nil {
 		return err
 	}
-	return tx.btx.Bucket(markerBucket).Put([]byte(key), b)
+	return tx.bucket(markerBucket).Put([]byte(key), b)
 }
 
 // Marker reads a time recorded with SetMarker; ok is false when none was.
 func (tx *Tx) Marker(key string) (t time.Time, ok bool) {
-	v := tx.btx.Bucket(markerBucket).Get([]byte(key))
+	v := tx.bucket(markerBucket).Get([]byte(key))
 	if v == nil {
 		return time.Time{}, false
 	}
