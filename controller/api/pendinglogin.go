@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/domain"
@@ -66,32 +64,11 @@ type pendingLogins struct {
 }
 
 func newPendingLogins(log *slog.Logger, propose func(ctx context.Context, logins []domain.TimedLogin) error) *pendingLogins {
-	lost := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "ostium_signins_lost_total",
-		Help: "Sign-ins answered before they were applied whose entry opened no session (refused by the state it met, or failed); their clients must sign in again.",
-	})
-	return &pendingLogins{newPendingQueue[domain.TimedLogin, *store.APISession](log, maxPendingLogins, maxLoginsPerEntry,
-		func(l domain.TimedLogin) string { return l.Login.APISession.ID }, propose, lost, "sign-ins")}
-}
-
-// collectors are the pending sign-ins' metrics.
-func (p *pendingLogins) collectors() []prometheus.Collector {
-	return []prometheus.Collector{p.lost, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ostium_signins_pending",
-		Help: "Sign-ins answered and not yet applied on this controller.",
-	}, func() float64 { return float64(p.pendingCount()) })}
-}
-
-// listen makes the store's commits end the logins they store. It must run
-// before the store applies anything.
-func (p *pendingLogins) listen(st *store.Store) {
-	st.Listen(func(_ uint64, changes []store.Change) {
-		for _, c := range changes {
-			if c.Kind == store.APISessions && c.New != nil && c.Old == nil {
-				p.settle(c.New.Base().ID)
-			}
-		}
-	})
+	return &pendingLogins{newPendingQueue[domain.TimedLogin, *store.APISession](log, pendingSpec{
+		capacity: maxPendingLogins, perEntry: maxLoginsPerEntry, kind: store.APISessions, what: "sign-ins", metric: "signins",
+		lostHelp:    "Sign-ins answered before they were applied whose entry opened no session (refused by the state it met, or failed); their clients must sign in again.",
+		pendingHelp: "Sign-ins answered and not yet applied on this controller.",
+	}, func(l domain.TimedLogin) string { return l.Login.APISession.ID }, propose)}
 }
 
 // add makes a sign-in pending and queues it for the proposer; its slot is

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ostium-net/ostium/controller/store"
 )
 
 // pendingQueue holds writes that were answered before they were applied
@@ -26,18 +28,29 @@ type pendingQueue[W, V any] struct {
 	// proposing is set while a proposer runs; it ends when the queue is empty.
 	proposing bool
 	slots     chan struct{}
-	perEntry  int
+	spec      pendingSpec
 	// idOf names the record a write creates.
 	idOf func(W) string
 	// propose applies one entry of writes.
 	propose func(ctx context.Context, writes []W) error
 	log     *slog.Logger
 	// lost counts the writes answered whose entry did not create their record.
-	lost     prometheus.Counter
-	lostWhat string
+	lost prometheus.Counter
 	// beforeApply, when set (tests, under mu), runs before an entry is
 	// proposed.
 	beforeApply func([]W)
+}
+
+// pendingSpec says what a pendingQueue holds and how much of it.
+type pendingSpec struct {
+	// capacity bounds the writes pending at once; perEntry, those one entry
+	// carries.
+	capacity, perEntry int
+	// kind is the kind of record each write creates.
+	kind *store.Kind
+	// what names the writes in logs ("sign-ins"); metric, in metric names
+	// ("signins"); lostHelp and pendingHelp describe the two metrics.
+	what, metric, lostHelp, pendingHelp string
 }
 
 // pendingItem is one write whose entry is not yet applied here.
@@ -49,11 +62,29 @@ type pendingItem[V any] struct {
 	done       chan struct{} // closed when it stops pending
 }
 
-func newPendingQueue[W, V any](log *slog.Logger, capacity, perEntry int, idOf func(W) string,
-	propose func(context.Context, []W) error, lost prometheus.Counter, lostWhat string) *pendingQueue[W, V] {
+func newPendingQueue[W, V any](log *slog.Logger, spec pendingSpec, idOf func(W) string, propose func(context.Context, []W) error) *pendingQueue[W, V] {
 	return &pendingQueue[W, V]{byID: map[string]*pendingItem[V]{}, byKey: map[string]*pendingItem[V]{},
-		slots: make(chan struct{}, capacity), perEntry: perEntry, idOf: idOf, propose: propose,
-		log: log, lost: lost, lostWhat: lostWhat}
+		slots: make(chan struct{}, spec.capacity), spec: spec, idOf: idOf, propose: propose, log: log,
+		lost: prometheus.NewCounter(prometheus.CounterOpts{Name: "ostium_" + spec.metric + "_lost_total", Help: spec.lostHelp})}
+}
+
+// collectors are the queue's metrics: what it lost, and what pends.
+func (p *pendingQueue[W, V]) collectors() []prometheus.Collector {
+	return []prometheus.Collector{p.lost, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "ostium_" + p.spec.metric + "_pending", Help: p.spec.pendingHelp,
+	}, func() float64 { return float64(p.pendingCount()) })}
+}
+
+// listen makes the store's commits end the writes whose records they
+// create. It must run before the store applies anything.
+func (p *pendingQueue[W, V]) listen(st *store.Store) {
+	st.Listen(func(_ uint64, changes []store.Change) {
+		for _, c := range changes {
+			if c.Kind == p.spec.kind && c.New != nil && c.Old == nil {
+				p.settle(c.New.Base().ID)
+			}
+		}
+	})
 }
 
 // pendingCount is how many writes pend.
@@ -97,7 +128,7 @@ func (p *pendingQueue[W, V]) add(w W, value V, key, owner string) (V, bool) {
 func (p *pendingQueue[W, V]) run() {
 	for {
 		p.mu.Lock()
-		n := min(len(p.queue), p.perEntry)
+		n := min(len(p.queue), p.spec.perEntry)
 		if n == 0 {
 			p.proposing = false
 			p.mu.Unlock()
@@ -116,7 +147,7 @@ func (p *pendingQueue[W, V]) run() {
 		// counted and stop now.
 		if lost := p.stillPending(batch); lost > 0 {
 			p.lost.Add(float64(lost))
-			p.log.Info(p.lostWhat+" answered before they were applied were not stored; their tokens are not valid",
+			p.log.Info(p.spec.what+" answered before they were applied were not stored; their tokens are not valid",
 				"count", lost, "error", err)
 		}
 		for _, w := range batch {

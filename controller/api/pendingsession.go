@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/domain"
@@ -61,32 +59,11 @@ type pendingSessions struct {
 }
 
 func newPendingSessions(log *slog.Logger, propose func(ctx context.Context, sessions []domain.TimedSession) error) *pendingSessions {
-	lost := prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "ostium_sessions_lost_total",
-		Help: "Sessions answered before they were applied whose entry created nothing (refused by the state it met, or failed); their clients must ask again.",
-	})
-	return &pendingSessions{newPendingQueue[domain.TimedSession, *store.Session](log, maxPendingSessions, maxSessionsPerEntry,
-		func(s domain.TimedSession) string { return s.Session.ID }, propose, lost, "sessions")}
-}
-
-// collectors are the pending sessions' metrics.
-func (p *pendingSessions) collectors() []prometheus.Collector {
-	return []prometheus.Collector{p.lost, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "ostium_sessions_pending",
-		Help: "Sessions answered and not yet applied on this controller.",
-	}, func() float64 { return float64(p.pendingCount()) })}
-}
-
-// listen makes the store's commits end the sessions they store. It must run
-// before the store applies anything.
-func (p *pendingSessions) listen(st *store.Store) {
-	st.Listen(func(_ uint64, changes []store.Change) {
-		for _, c := range changes {
-			if c.Kind == store.Sessions && c.New != nil && c.Old == nil {
-				p.settle(c.New.Base().ID)
-			}
-		}
-	})
+	return &pendingSessions{newPendingQueue[domain.TimedSession, *store.Session](log, pendingSpec{
+		capacity: maxPendingSessions, perEntry: maxSessionsPerEntry, kind: store.Sessions, what: "sessions", metric: "sessions",
+		lostHelp:    "Sessions answered before they were applied whose entry created nothing (refused by the state it met, or failed); their clients must ask again.",
+		pendingHelp: "Sessions answered and not yet applied on this controller.",
+	}, func(s domain.TimedSession) string { return s.Session.ID }, propose)}
 }
 
 // add makes the session cs of the identity pending, for the API session

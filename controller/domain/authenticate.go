@@ -160,29 +160,14 @@ func (c *AuthenticateMany) Type() command.Type { return command.TypeAuthenticate
 // Apply implements command.Command; it returns the opened API sessions
 // ([]any of *store.APISession).
 func (c *AuthenticateMany) Apply(tx *store.Tx) (any, error) {
-	if len(c.Logins) == 0 {
-		return nil, fmt.Errorf("authenticate many: no sign-ins: %w", store.ErrInvalid)
-	}
-	opened := make([]any, 0, len(c.Logins))
-	for i, l := range c.Logins {
-		if l.Login == nil || l.At.IsZero() {
-			return nil, fmt.Errorf("authenticate many: sign-in %d is empty: %w", i, store.ErrInvalid)
-		}
-		before := tx.ChangeCount()
-		var v any
-		err := tx.WithTime(l.At, func() (err error) {
-			v, err = l.Login.Apply(tx)
-			return err
-		})
-		// Authenticate refuses before it writes anything: a refusal skips
-		// this sign-in alone. Anything else undoes the whole entry.
-		if errors.Is(err, store.ErrUnauthorized) && tx.ChangeCount() == before {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("authenticate many: sign-in %d: %w", i, err)
-		}
-		opened = append(opened, v)
-	}
-	return opened, nil
+	// Authenticate refuses before it writes anything: a refusal skips this
+	// sign-in alone.
+	return applyEach(tx, "authenticate many", "sign-in", len(c.Logins),
+		func(i int) (time.Time, command.Command) {
+			if c.Logins[i].Login == nil {
+				return time.Time{}, nil
+			}
+			return c.Logins[i].At, c.Logins[i].Login
+		},
+		func(err error) bool { return errors.Is(err, store.ErrUnauthorized) })
 }
