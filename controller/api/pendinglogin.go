@@ -26,9 +26,11 @@ import (
 //
 //   - its token authenticates reads (GET, HEAD) of the client API, served
 //     from the pending record;
-//   - any other request made with it (creating a session, logging out,
-//     answering posture queries) first waits until the entry is applied, so
-//     writes about the session follow it in the log;
+//   - a new Dial or Bind session asked for with it may be answered at
+//     once too, its entry proposed after this one (pendingsession.go);
+//   - any other request made with it (logging out, answering posture
+//     queries) first waits until the entry is applied, so writes about the
+//     session follow it in the log;
 //   - every management API request (but a stale read) first waits for the
 //     logins pending when it arrived, so an administrator reads every
 //     sign-in a client was told of (its session, its auth event, the
