@@ -55,6 +55,9 @@ const (
 // wait counts in waitingReads until the reader wakes, or until deliver hands data to a
 // reader that will lease (willLease) and lets the read goroutine leave the channel to it.
 func (c *conn) awaitHandOver(deadline time.Time, willLease bool) bool {
+	if !deadline.IsZero() && !time.Now().Before(deadline) {
+		return false // past its deadline, a read waits for nothing and wakes nobody
+	}
 	c.mu.Lock()
 	c.waitState = waitingForData
 	if willLease {

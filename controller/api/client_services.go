@@ -334,7 +334,7 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 			out = s.clientSessionModel(tx, rec)
 			return nil
 		}
-		if pending := s.sessions.byKey(key); pending != nil {
+		if pending := s.sessions.find(key); pending != nil {
 			out = s.clientSessionModel(tx, pending)
 			return nil
 		}

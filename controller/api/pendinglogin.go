@@ -83,23 +83,6 @@ func (p *pendingLogins) add(login *domain.Authenticate, at time.Time) *store.API
 	return out
 }
 
-// byTokenHash returns the pending session a token opened, or nil.
-func (p *pendingLogins) byTokenHash(hash string) *store.APISession {
-	if it := p.byKeyOf(hash); it != nil {
-		return it.value
-	}
-	return nil
-}
-
-// waitFor waits until the login the token opened, if it is pending, is
-// applied or failed.
-func (p *pendingLogins) waitFor(ctx context.Context, token string) {
-	if p.none() {
-		return // the usual case: no token to hash
-	}
-	p.waitKey(ctx, auth.TokenHash(token))
-}
-
 // awaitPending makes r wait for the pending sign-ins and sessions it
 // depends on (see above and pendingsession.go): a management request for
 // all of them, a client request for its own API session's.

@@ -60,7 +60,7 @@ func TestPendingLoginsFillTheNextEntryWhileOneIsProposed(t *testing.T) {
 		reserve()
 		p.add(signIn(id), at)
 	}
-	if l := p.byTokenHash("hash-c"); l == nil || l.ID != "c" {
+	if l := p.find("hash-c"); l == nil || l.ID != "c" {
 		t.Fatalf("a queued sign-in is not readable: %+v", l)
 	}
 	waited := make(chan struct{})
@@ -73,7 +73,7 @@ func TestPendingLoginsFillTheNextEntryWhileOneIsProposed(t *testing.T) {
 		t.Fatalf("entries %v, want [a] then [b c d]", entries)
 	}
 	for _, id := range []string{"a", "b", "c", "d"} {
-		if p.byTokenHash("hash-"+id) != nil {
+		if p.find("hash-"+id) != nil {
 			t.Errorf("%s still pending after its entry", id)
 		}
 	}
@@ -104,7 +104,7 @@ func TestPendingLoginsEndWhenTheStoreCommitsOrTheEntryFails(t *testing.T) {
 		res := st.Apply(store.Entry{Index: idx, Time: time.Now(), Apply: (&domain.AuthenticateMany{Logins: logins}).Apply})
 		// The listener ran inside the commit: nothing pends any more,
 		// although the proposer has not settled anything yet.
-		if p.byTokenHash("hash-kept") != nil {
+		if p.find("hash-kept") != nil {
 			t.Error("the committed sign-in still pends")
 		}
 		close(committed)
@@ -132,7 +132,7 @@ func TestPendingLoginsEndWhenTheStoreCommitsOrTheEntryFails(t *testing.T) {
 	go func() { p.waitFor(context.Background(), "no-such-token"); close(done) }()
 	<-done // a token that never pended does not wait
 	p.waitAll(context.Background())
-	if p.byTokenHash("hash-lost") != nil {
+	if p.find("hash-lost") != nil {
 		t.Fatal("the sign-in of a failed entry still pends")
 	}
 	if !strings.Contains(logged.String(), "no leader") {

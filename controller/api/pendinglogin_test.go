@@ -40,27 +40,9 @@ func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 		mu.Unlock()
 		<-gate
 	})
-	type reply struct {
-		status int
-		env    map[string]any
-	}
-	async := func(cl *apiClient, method, path string, body any) chan reply {
-		out := make(chan reply, 1)
-		go func() {
-			status, env := cl.do(method, path, body)
-			out <- reply{status, env}
-		}()
-		return out
-	}
 	notYet := func(what string, replies ...chan reply) {
 		t.Helper()
-		for _, r := range replies {
-			select {
-			case got := <-r:
-				t.Fatalf("%s was answered before the sign-in was applied: %d %v", what, got.status, got.env)
-			case <-time.After(300 * time.Millisecond):
-			}
-		}
+		notAnsweredYet(t, what+" was answered before the sign-in was applied", replies...)
 	}
 
 	status, client, env := certLogin(t, c, cert)
@@ -80,22 +62,17 @@ func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	// A Dial session is answered at once too (it is proposed after the
 	// sign-in); an administrator's read and the client's read of its
 	// sessions wait for both.
-	dial := async(client, "POST", "/sessions", map[string]any{"serviceId": svc, "type": "Dial"})
-	var dialID string
-	select {
-	case r := <-dial:
-		if r.status != 201 {
-			t.Fatalf("Dial session while the sign-in pends: %d %v", r.status, r.env)
-		}
-		dialID = data(r.env)["id"].(string)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the Dial session waited for the sign-in's entry")
+	dial := doAsync(client, "POST", "/sessions", map[string]any{"serviceId": svc, "type": "Dial"})
+	r := answeredSoon(t, "the Dial session while the sign-in pends", dial)
+	if r.status != 201 {
+		t.Fatalf("Dial session while the sign-in pends: %d %v", r.status, r.env)
 	}
-	adminRead := async(admin, "GET", "/api-sessions/"+sessionID, nil)
-	ownSessions := async(client, "GET", "/sessions", nil)
+	dialID := data(r.env)["id"].(string)
+	adminRead := doAsync(admin, "GET", "/api-sessions/"+sessionID, nil)
+	ownSessions := doAsync(client, "GET", "/sessions", nil)
 	notYet("an administrator's read or the client's sessions", adminRead, ownSessions)
 	gate <- struct{}{}
-	r := <-adminRead
+	r = <-adminRead
 	if r.status != 200 || data(r.env)["identityId"] != id {
 		t.Fatalf("administrator's read after the sign-in was applied: %d %v", r.status, r.env)
 	}
@@ -111,7 +88,7 @@ func TestCertSignInIsAnsweredBeforeItIsApplied(t *testing.T) {
 	if status != 200 {
 		t.Fatalf("second cert sign-in: %d %v", status, env)
 	}
-	logout := async(client, "DELETE", "/current-api-session", nil)
+	logout := doAsync(client, "DELETE", "/current-api-session", nil)
 	notYet("a logout", logout)
 	gate <- struct{}{}
 	if r := <-logout; r.status != 200 {
@@ -159,5 +136,48 @@ func TestCertSignInRefusedWhenAppliedLeavesADeadToken(t *testing.T) {
 		if status, env := client.do("GET", path, nil); status != 401 {
 			t.Fatalf("GET %s with the refused sign-in's token: %d %v", path, status, env)
 		}
+	}
+}
+
+// reply is the answer to a request made by doAsync.
+type reply struct {
+	status int
+	env    map[string]any
+}
+
+// doAsync makes a request in the background; its answer comes on the
+// channel.
+func doAsync(cl *apiClient, method, path string, body any) chan reply {
+	out := make(chan reply, 1)
+	go func() {
+		status, env := cl.do(method, path, body)
+		out <- reply{status, env}
+	}()
+	return out
+}
+
+// notAnsweredYet fails with why when any of replies is answered within
+// 300 ms.
+func notAnsweredYet(t *testing.T, why string, replies ...chan reply) {
+	t.Helper()
+	for _, r := range replies {
+		select {
+		case got := <-r:
+			t.Fatalf("%s: %d %v", why, got.status, got.env)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// answeredSoon returns the answer of r, failing when it takes over 10 s
+// (what names the request).
+func answeredSoon(t *testing.T, what string, r chan reply) reply {
+	t.Helper()
+	select {
+	case got := <-r:
+		return got
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s waited for an entry", what)
+		return reply{}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/store"
 )
 
@@ -201,11 +202,16 @@ func (p *pendingQueue[W, V]) forgetOwner(owner string) {
 	}
 }
 
-// byKeyOf returns the pending item found by key, or nil.
-func (p *pendingQueue[W, V]) byKeyOf(key string) *pendingItem[V] {
+// find returns the value of the write pending under key, or V's zero value
+// (nil for the pointers the queues hold).
+func (p *pendingQueue[W, V]) find(key string) V {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return p.byKey[key]
+	if it, ok := p.byKey[key]; ok {
+		return it.value
+	}
+	var none V
+	return none
 }
 
 // none reports whether nothing pends.
@@ -215,11 +221,13 @@ func (p *pendingQueue[W, V]) none() bool {
 	return len(p.byID) == 0
 }
 
-// waitKey waits until the item found by key, if one pends, stops pending.
-func (p *pendingQueue[W, V]) waitKey(ctx context.Context, key string) {
-	if it := p.byKeyOf(key); it != nil {
-		wait(ctx, it.done)
+// waitFor waits until the writes pending now for the API session the
+// token opened stop pending.
+func (p *pendingQueue[W, V]) waitFor(ctx context.Context, token string) {
+	if p.none() {
+		return // the usual case: no token to hash
 	}
+	p.waitOwner(ctx, auth.TokenHash(token))
 }
 
 // waitID waits until the write of the record id, if it pends, stops

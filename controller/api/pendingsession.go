@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ostium-net/ostium/controller/auth"
 	"github.com/ostium-net/ostium/controller/cluster"
 	"github.com/ostium-net/ostium/controller/domain"
 	"github.com/ostium-net/ostium/controller/store"
@@ -76,23 +75,6 @@ func (p *pendingSessions) add(cs *domain.CreateSession, identityID, owner string
 	out, _ := p.pendingQueue.add(domain.TimedSession{At: at, Session: cs}, answered,
 		domain.SessionKey(cs.APISessionID, cs.ServiceID, cs.Permission), owner)
 	return out
-}
-
-// byKey returns the session pending for a domain.SessionKey, or nil.
-func (p *pendingSessions) byKey(key string) *store.Session {
-	if it := p.byKeyOf(key); it != nil {
-		return it.value
-	}
-	return nil
-}
-
-// waitFor waits until the sessions pending for the API session the token
-// opened are applied or failed.
-func (p *pendingSessions) waitFor(ctx context.Context, token string) {
-	if p.none() {
-		return // the usual case: no token to hash
-	}
-	p.waitOwner(ctx, auth.TokenHash(token))
 }
 
 // proposeSessions applies one entry of pending sessions, once the entries

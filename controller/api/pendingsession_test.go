@@ -57,19 +57,6 @@ func TestDialSessionIsAnsweredBeforeItIsApplied(t *testing.T) {
 		mu.Unlock()
 		<-gate
 	})
-	type reply struct {
-		status int
-		env    map[string]any
-	}
-	async := func(cl *apiClient, method, path string) chan reply {
-		out := make(chan reply, 1)
-		go func() {
-			status, env := cl.do(method, path, nil)
-			out <- reply{status, env}
-		}()
-		return out
-	}
-
 	status, env := client.do("POST", "/sessions", map[string]any{"serviceId": svc, "type": "Dial"})
 	if status != 201 {
 		t.Fatalf("Dial session: %d %v", status, env)
@@ -83,14 +70,8 @@ func TestDialSessionIsAnsweredBeforeItIsApplied(t *testing.T) {
 	if status != 201 || data(env)["id"] != id || data(env)["token"] != first["token"] {
 		t.Fatalf("asking again while it pends: %d %v, want session %s", status, env, id)
 	}
-	own, byAdmin := async(client, "GET", "/sessions/"+id), async(admin, "GET", "/sessions/"+id)
-	for _, r := range []chan reply{own, byAdmin} {
-		select {
-		case got := <-r:
-			t.Fatalf("a read of the session was answered before its entry: %d %v", got.status, got.env)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
+	own, byAdmin := doAsync(client, "GET", "/sessions/"+id, nil), doAsync(admin, "GET", "/sessions/"+id, nil)
+	notAnsweredYet(t, "a read of the session was answered before its entry", own, byAdmin)
 	close(gate)
 	for who, r := range map[string]chan reply{"client": own, "administrator": byAdmin} {
 		got := <-r
@@ -149,18 +130,8 @@ func TestLogoutDoesNotWaitForPendingSessions(t *testing.T) {
 		t.Fatalf("Dial session: %d %v", status, env)
 	}
 	id := data(env)["id"].(string)
-	logout := make(chan int, 1)
-	go func() {
-		status, _ := client.do("DELETE", "/current-api-session", nil)
-		logout <- status
-	}()
-	select {
-	case status := <-logout:
-		if status != 200 {
-			t.Fatalf("logout: %d", status)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the logout waited for the pending session")
+	if r := answeredSoon(t, "the logout", doAsync(client, "DELETE", "/current-api-session", nil)); r.status != 200 {
+		t.Fatalf("logout: %d %v", r.status, r.env)
 	}
 	close(gate)
 	// A session asked for afterwards is proposed after the held one, and an

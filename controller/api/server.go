@@ -307,7 +307,7 @@ func (s *Server) authenticateToken(token string) (any, error) {
 	// A pending login is looked for first: it stops pending only once its
 	// session is committed, so missing it means the store has the session
 	// (or never will).
-	pending := s.pending.byTokenHash(hash)
+	pending := s.pending.find(hash)
 	err := s.State.View(func(tx *store.Tx) error {
 		var sess *store.APISession
 		if pending != nil {
