@@ -321,6 +321,11 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 	}
 	serviceID := str(body.ServiceID)
 	key := domain.SessionKey(caller.Session.ID, serviceID, typ)
+	// The pending session is looked for before the store: it stops pending
+	// only once the store has committed it, so a read opened after missing
+	// it finds it stored (or it never will be). The other order misses it
+	// when the commit falls between the two.
+	pending := s.sessions.find(key)
 	var out any
 	err := s.State.View(func(tx *store.Tx) error {
 		if err := access.Check(tx, currentAPISession(tx, caller), serviceID, typ, time.Now()); err != nil {
@@ -334,7 +339,7 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 			out = s.clientSessionModel(tx, rec)
 			return nil
 		}
-		if pending := s.sessions.find(key); pending != nil {
+		if pending != nil {
 			out = s.clientSessionModel(tx, pending)
 			return nil
 		}

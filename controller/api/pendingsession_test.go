@@ -150,3 +150,80 @@ func TestLogoutDoesNotWaitForPendingSessions(t *testing.T) {
 		t.Fatalf("the session of a logged-out API session: %d %v, want 404", status, env)
 	}
 }
+
+// TestAskingAgainWhileTheSessionCommits asks for the same session from
+// several requests at once while its entry is applied, round after round:
+// every answer names the same session, whether it was still pending or
+// already stored when asked (a request that looked in the store just before
+// the commit and for the pending session just after it would otherwise
+// make a second session).
+func TestAskingAgainWhileTheSessionCommits(t *testing.T) {
+	c := newTestController(t)
+	admin := c.adminClient(t)
+	_, client, svc, _ := dialNetwork(t, c, admin, "again-dial")
+	body := map[string]any{"serviceId": svc, "type": "Dial"}
+	var gate chan struct{}
+	var gateMu sync.Mutex
+	api.BeforeSessionProposals(c.ctl.API(), func([]string) {
+		gateMu.Lock()
+		g := gate
+		gateMu.Unlock()
+		<-g
+	})
+	const rounds, askers = 25, 16
+	for round := range rounds {
+		gateMu.Lock()
+		gate = make(chan struct{})
+		gateMu.Unlock()
+		status, env := client.do("POST", "/sessions", body)
+		if status != 201 {
+			t.Fatalf("round %d: Dial session: %d %v", round, status, env)
+		}
+		id := data(env)["id"].(string)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		seen := make(chan string, 4096)
+		for range askers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					status, env := client.do("POST", "/sessions", body)
+					if status != 201 {
+						t.Errorf("round %d: asking again: %d %v", round, status, env)
+						return
+					}
+					select {
+					case seen <- data(env)["id"].(string):
+					default:
+					}
+				}
+			}()
+		}
+		time.Sleep(5 * time.Millisecond)
+		gateMu.Lock()
+		close(gate)
+		gateMu.Unlock()
+		// The entry is applied once an administrator's read finds it.
+		if status, env := admin.do("GET", "/sessions/"+id, nil); status != 200 {
+			t.Fatalf("round %d: the session: %d %v", round, status, env)
+		}
+		time.Sleep(5 * time.Millisecond)
+		close(stop)
+		wg.Wait()
+		close(seen)
+		for other := range seen {
+			if other != id {
+				t.Fatalf("round %d: asking again answered session %s, want %s", round, other, id)
+			}
+		}
+		if status, env := client.do("DELETE", "/sessions/"+id, nil); status != 200 {
+			t.Fatalf("round %d: delete the session: %d %v", round, status, env)
+		}
+	}
+}
