@@ -55,7 +55,9 @@ func (p *peerEnd) send(typ byte, circuit uint32, h wire.Headers, body []byte) {
 	}
 }
 
-// next reads the next frame that is not a probe.
+// next reads the next frame that is not a probe. It answers the probes it
+// reads, as a live router does, so a slow test is not taken for a peer gone
+// silent (the link closes after ProbeTimeout without answers).
 func (p *peerEnd) next() *frame {
 	p.t.Helper()
 	_ = p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -66,6 +68,9 @@ func (p *peerEnd) next() *frame {
 		}
 		if f.typ != frameProbe && f.typ != frameProbeReply {
 			return f
+		}
+		if f.typ == frameProbe {
+			p.send(frameProbeReply, 0, nil, append([]byte(nil), f.body()...))
 		}
 		f.release()
 	}
