@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -106,7 +107,7 @@ func (h requestHeader) storeRequest() *store.Request {
 	}
 	return &store.Request{ID: h.ID, Keep: h.Keep, Outcome: func(v any, err error) []byte {
 		return mustJSON(outcome{Err: toWire(err), Created: createdIDs(v, nil), Fingerprint: h.Fingerprint})
-	}}
+	}, Ordered: strings.HasPrefix(h.ID, nodeRequestPrefix) && h.Keep == RequestMemory}
 }
 
 // createdIDs lists the ids of the records a command's result holds: the
@@ -192,8 +193,14 @@ func (n *Node) newRequest(ctx context.Context) requestHeader {
 	var b [8 + 12]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixNano()))
 	_, _ = rand.Read(b[8:])
-	return requestHeader{ID: "n:" + hex.EncodeToString(b[:8]) + base64.RawURLEncoding.EncodeToString(b[8:]), Keep: RequestMemory}
+	return requestHeader{ID: nodeRequestPrefix + hex.EncodeToString(b[:8]) + base64.RawURLEncoding.EncodeToString(b[8:]), Keep: RequestMemory}
 }
+
+// nodeRequestPrefix opens the ids of requests a node names itself (see
+// newRequest): they sort by time and share one keep time, so the store
+// remembers them in order (store.Request.Ordered). Ids derived from an
+// Idempotency-Key never start with it.
+const nodeRequestPrefix = "n:"
 
 // applyResult is what one attempt learned: the index of the entry and the
 // request's outcome.

@@ -119,3 +119,129 @@ func TestRememberedRequestsArePrunedOnTheRequestClock(t *testing.T) {
 		t.Fatalf("expired request id: %+v", r)
 	}
 }
+
+// TestPruningIsPacedOnTheRequestClock checks that expired requests are
+// pruned once per prune interval (100 ms of request clock), not at every
+// write, and never later than an interval after they expire.
+func TestPruningIsPacedOnTheRequestClock(t *testing.T) {
+	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	idx := uint64(1)
+	apply := func(e store.Entry) {
+		t.Helper()
+		e.Index = idx
+		idx++
+		if r := s.Apply(e); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	empty := func(at time.Duration) store.Entry {
+		return store.Entry{Time: epoch.Add(at), Apply: func(*store.Tx) (any, error) { return nil, nil }}
+	}
+	remembered := func() int {
+		n := 0
+		_ = s.View(func(tx *store.Tx) error { n = tx.RememberedRequests(); return nil })
+		return n
+	}
+	apply(reqEntry(0, epoch, "req-a", "a", "a"))                          // prunes (none due); next at +100 ms
+	apply(reqEntry(0, epoch.Add(60*time.Millisecond), "req-b", "b", "b")) // no prune
+	// At 60.01 s the first is expired and the next prune is due.
+	apply(empty(time.Minute + 10*time.Millisecond))
+	if got := remembered(); got != 1 {
+		t.Fatalf("after the first prune past expiry: %d remembered, want 1", got)
+	}
+	// The second expires at 60.06 s, but the next prune is at 60.11 s.
+	apply(empty(time.Minute + 80*time.Millisecond))
+	if got := remembered(); got != 1 {
+		t.Fatalf("a write between prunes pruned: %d remembered, want 1", got)
+	}
+	apply(empty(time.Minute + 110*time.Millisecond))
+	if got := remembered(); got != 0 {
+		t.Fatalf("a prune an interval later left %d remembered", got)
+	}
+}
+
+// ordered makes e's request an ordered one.
+func ordered(e store.Entry) store.Entry {
+	r := *e.Request
+	r.Ordered = true
+	e.Request = &r
+	return e
+}
+
+// TestOrderedRequestsAreRememberedAndPrunedInOrder checks the memory of
+// ordered requests: a repeat is answered with the first outcome, also for
+// one remembered before ordered requests were kept apart; pruning walks them
+// from the oldest id and stops at the first not expired, so one that sorts
+// after it and expired first is kept until it goes too, never dropped early.
+func TestOrderedRequestsAreRememberedAndPrunedInOrder(t *testing.T) {
+	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	idx := uint64(1)
+	apply := func(e store.Entry) store.Result {
+		t.Helper()
+		e.Index = idx
+		idx++
+		return s.Apply(e)
+	}
+	remembered := func() int {
+		n := 0
+		_ = s.View(func(tx *store.Tx) error { n = tx.RememberedRequests(); return nil })
+		return n
+	}
+	repeatOf := func(r store.Result) uint64 {
+		rem, ok := r.Value.(store.Remembered)
+		if !ok {
+			return 0
+		}
+		return rem.Index
+	}
+	// Remembered as an unordered request, repeated as an ordered one.
+	if r := apply(reqEntry(0, epoch, "n:old", "old", "old")); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if r := apply(ordered(reqEntry(0, epoch, "n:old", "old", "old"))); repeatOf(r) != 1 {
+		t.Fatalf("an ordered repeat of a request remembered before: %+v", r)
+	}
+	// "n:2" sorts after "n:1" but is remembered first, so expires first.
+	for _, e := range []store.Entry{
+		reqEntry(0, epoch.Add(50*time.Millisecond), "n:2", "s2", "two"),
+		reqEntry(0, epoch.Add(60*time.Millisecond), "n:1", "s1", "one"),
+	} {
+		if r := apply(ordered(e)); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	if r := apply(ordered(reqEntry(0, epoch.Add(70*time.Millisecond), "n:1", "s1", "one"))); repeatOf(r) != 4 {
+		t.Fatalf("a repeat of an ordered request: %+v", r)
+	}
+	if got := remembered(); got != 3 {
+		t.Fatalf("remembered %d, want 3", got)
+	}
+	empty := func(at time.Duration) {
+		t.Helper()
+		if r := apply(store.Entry{Time: epoch.Add(at), Apply: func(*store.Tx) (any, error) { return nil, nil }}); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+	}
+	// At 60.055 s "n:old" (the general bucket) and "n:2" have expired, but
+	// "n:1", which sorts first, has not: "n:2" waits for it.
+	empty(time.Minute + 55*time.Millisecond)
+	if got := remembered(); got != 2 {
+		t.Fatalf("after the first prune: %d remembered, want 2 (n:1 and n:2)", got)
+	}
+	empty(time.Minute + 200*time.Millisecond)
+	if got := remembered(); got != 0 {
+		t.Fatalf("after every keep time: %d remembered", got)
+	}
+	// An expired ordered request is applied again as new.
+	if r := apply(ordered(reqEntry(0, epoch.Add(time.Minute+300*time.Millisecond), "n:1", "again", "again"))); r.Err != nil || r.Value != "again" {
+		t.Fatalf("an expired ordered request: %+v", r)
+	}
+}
