@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -77,21 +78,32 @@ func TestServerCertificateNames(t *testing.T) {
 // port is taken, and the controller it made starts on that port once free,
 // as the single voter it was bootstrapped as.
 func TestInitNeedsNoClusterPort(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := testConfig(t)
-	cfg.Cluster.Listen = busy.Addr().String()
-	initController(t, cfg)
-	if err := busy.Close(); err != nil {
-		t.Fatal(err)
-	}
+	// The cluster port is free only once init is done, and another test
+	// running meanwhile may take it in the moment before Start binds it:
+	// then the test starts over on another port.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ctl, err := Start(ctx, cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatalf("start after init: %v", err)
+	var ctl *Controller
+	var cfg Config
+	for attempt := 1; ctl == nil; attempt++ {
+		busy, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg = testConfig(t)
+		cfg.Cluster.Listen = busy.Addr().String()
+		initController(t, cfg)
+		if err := busy.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ctl, err = Start(ctx, cfg, slog.New(slog.DiscardHandler))
+		if err != nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			t.Logf("the freed cluster port was taken before Start bound it (%v); again on another", err)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("start after init: %v", err)
+		}
 	}
 	defer ctl.Close()
 	if got := ctl.r.node.Addr(); got != cfg.Cluster.Listen {

@@ -40,8 +40,7 @@ type meshLinks struct {
 func (s *Server) meshInit() {
 	s.meshOnce.Do(func() {
 		s.mesh = &meshLinks{reports: map[string][]ctrlproto.LinkState{}, dirty: make(chan struct{}, 1)}
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.topologyLoop() }()
+		s.spawn(s.topologyLoop)
 	})
 }
 

@@ -97,17 +97,17 @@ func (s *Server) Serve(ln net.Listener) error {
 	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert},
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: s.CA.CAPool()}
 	s.meshInit()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.watchControllers()
-	}()
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ln.Close()
+	}
 	s.ln = ln
 	if s.routers == nil {
 		s.routers = map[string]*routerConn{}
 	}
 	s.mu.Unlock()
+	s.spawn(s.watchControllers)
 	for {
 		raw, err := ln.Accept()
 		if err != nil {
@@ -123,12 +123,28 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serveConn(tls.Server(raw, tlsCfg))
-		}()
+		if !s.spawn(func() { s.serveConn(tls.Server(raw, tlsCfg)) }) {
+			_ = raw.Close()
+			return nil
+		}
 	}
+}
+
+// spawn runs fn in a goroutine that Close waits for, and reports false,
+// running nothing, once the Server is closed. Adding to the wait group under
+// s.mu orders every Add before Close's Wait.
+func (s *Server) spawn(fn func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+	return true
 }
 
 // Close stops accepting and drops every router.
