@@ -74,11 +74,7 @@ func TestRepeatedRequestIsAppliedOnceAndAnsweredWithTheFirstOutcome(t *testing.T
 }
 
 func TestRememberedRequestsArePrunedOnTheRequestClock(t *testing.T) {
-	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := open(t, filepath.Join(t.TempDir(), "ctrl.db"))
 	idx := uint64(1)
 	for i := range 3 * 512 {
 		if r := s.Apply(reqEntry(idx, epoch, fmt.Sprintf("req-%d", i), fmt.Sprintf("s%d", i), fmt.Sprintf("n%d", i))); r.Err != nil {
@@ -124,11 +120,7 @@ func TestRememberedRequestsArePrunedOnTheRequestClock(t *testing.T) {
 // pruned once per prune interval (100 ms of request clock), not at every
 // write, and never later than an interval after they expire.
 func TestPruningIsPacedOnTheRequestClock(t *testing.T) {
-	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := open(t, filepath.Join(t.TempDir(), "ctrl.db"))
 	idx := uint64(1)
 	apply := func(e store.Entry) {
 		t.Helper()
@@ -178,11 +170,7 @@ func ordered(e store.Entry) store.Entry {
 // from the oldest id and stops at the first not expired, so one that sorts
 // after it and expired first is kept until it goes too, never dropped early.
 func TestOrderedRequestsAreRememberedAndPrunedInOrder(t *testing.T) {
-	s, err := store.Open(filepath.Join(t.TempDir(), "ctrl.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := open(t, filepath.Join(t.TempDir(), "ctrl.db"))
 	idx := uint64(1)
 	apply := func(e store.Entry) store.Result {
 		t.Helper()
