@@ -331,11 +331,11 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 		if err := access.Check(tx, currentAPISession(tx, caller), serviceID, typ, time.Now()); err != nil {
 			return err
 		}
-		if id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key); found {
-			rec, err := tx.Get(store.Sessions, id)
-			if err != nil {
-				return err
-			}
+		rec, found, err := storedSession(tx, key)
+		if err != nil {
+			return err
+		}
+		if found {
 			out = s.clientSessionModel(tx, rec)
 			return nil
 		}
@@ -374,13 +374,12 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 		return fail(s.sessionRefusal(caller, serviceID, typ, err))
 	}
 	err = s.State.View(func(tx *store.Tx) error {
-		id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key)
-		if !found {
-			return errNotFound // revoked as soon as it was made
-		}
-		rec, err := tx.Get(store.Sessions, id)
+		rec, found, err := storedSession(tx, key)
 		if err != nil {
 			return err
+		}
+		if !found {
+			return errNotFound // revoked as soon as it was made
 		}
 		out = s.clientSessionModel(tx, rec)
 		return nil
@@ -389,6 +388,20 @@ func (s *Server) createSession(r *http.Request, caller *Principal, body *models.
 		return fail(err)
 	}
 	return respond{status: http.StatusCreated, body: envelope{Data: out, Meta: newMeta()}}
+}
+
+// storedSession reads the session stored for a domain.SessionKey, and
+// reports whether there is one.
+func storedSession(tx *store.Tx, key string) (store.Record, bool, error) {
+	id, found := tx.Lookup(store.Sessions, "apiSessionServiceType", key)
+	if !found {
+		return nil, false, nil
+	}
+	rec, err := tx.Get(store.Sessions, id)
+	if err != nil {
+		return nil, false, err
+	}
+	return rec, true, nil
 }
 
 // sessionRefusal is the answer to a refused session: a posture refusal

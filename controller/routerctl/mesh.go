@@ -40,7 +40,7 @@ type meshLinks struct {
 func (s *Server) meshInit() {
 	s.meshOnce.Do(func() {
 		s.mesh = &meshLinks{reports: map[string][]ctrlproto.LinkState{}, dirty: make(chan struct{}, 1)}
-		s.spawn(s.topologyLoop)
+		s.goTracked(s.topologyLoop)
 	})
 }
 

@@ -107,7 +107,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.routers = map[string]*routerConn{}
 	}
 	s.mu.Unlock()
-	s.spawn(s.watchControllers)
+	s.goTracked(s.watchControllers)
 	for {
 		raw, err := ln.Accept()
 		if err != nil {
@@ -123,17 +123,17 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			return err
 		}
-		if !s.spawn(func() { s.serveConn(tls.Server(raw, tlsCfg)) }) {
+		if !s.goTracked(func() { s.serveConn(tls.Server(raw, tlsCfg)) }) {
 			_ = raw.Close()
 			return nil
 		}
 	}
 }
 
-// spawn runs fn in a goroutine that Close waits for, and reports false,
+// goTracked runs fn in a goroutine that Close waits for, and reports false,
 // running nothing, once the Server is closed. Adding to the wait group under
 // s.mu orders every Add before Close's Wait.
-func (s *Server) spawn(fn func()) bool {
+func (s *Server) goTracked(fn func()) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
