@@ -175,6 +175,8 @@ type Client struct {
 	lastHeard time.Time
 	// stateDirty asks for the state to be saved.
 	stateDirty chan struct{}
+	// journal holds the Events to append to the saved state (nil when none is saved).
+	journal *journal
 
 	// heartbeatEvery is how often the controller wants API-session heartbeats (0: never);
 	// heartbeatSet is signalled when a Sync changes it.
@@ -233,6 +235,7 @@ func New(cfg Config) (*Client, error) {
 		stateDirty:   make(chan struct{}, 1),
 	}
 	if cfg.StatePath != "" {
+		c.journal = newJournal(cfg.StatePath)
 		st, err := c.loadState()
 		switch {
 		case err != nil:
@@ -606,6 +609,7 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 		}
 		gone := c.cache.applySync(&s)
 		c.mesh.applySync(&s)
+		c.journal.replaced(true)
 		c.meshChanged()
 		if every := time.Duration(s.APISessionHeartbeatMillis) * time.Millisecond; c.heartbeatEvery.Swap(int64(every)) != int64(every) {
 			select {
@@ -632,6 +636,7 @@ func (c *Client) handle(conn *wire.Conn, m *wire.Message) {
 		if c.mesh.applyEvents(&ev) {
 			c.meshChanged()
 		}
+		c.journal.add(m.Body, time.Now())
 		c.report(gone)
 		c.stateChanged()
 	case ctrlproto.TypePing:

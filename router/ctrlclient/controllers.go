@@ -119,6 +119,7 @@ func (c *Client) handleControllers(body []byte) {
 		return
 	}
 	c.controllers.learn(m.Endpoints)
+	c.journal.replaced(false)
 	c.stateChanged()
 	c.log.Debug("controllers of the cluster", "controllers", c.Controllers())
 }

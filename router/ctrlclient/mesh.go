@@ -167,6 +167,7 @@ func (c *Client) handleMesh(conn *wire.Conn, m *wire.Message) bool {
 		}
 		c.mesh.setTopology(t.Links)
 		c.meshChanged()
+		c.journal.replaced(false)
 		c.stateChanged()
 	case ctrlproto.TypeCircuitsRequest:
 		var out ctrlproto.Circuits

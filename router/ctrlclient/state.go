@@ -24,9 +24,11 @@ import (
 //
 // The file is JSON (token hashes only, never a token), written whole to a temporary file that
 // is synced and renamed over the old one, so a crash leaves either the old or the new state.
-// It is written after a change, at most once a second (or ten times as seldom as a write
-// takes, for large networks), every StateRefresh while the controller is connected, and when
-// the client stops.
+// The Events that follow it are appended to a journal beside it (journal.go), folded into a
+// new file once the journal outgrows it. Changes are written at most once a second (a new
+// whole file at most ten times as seldom as writing one takes, for large networks), the
+// whole state every StateRefresh while the controller is connected, and when the client
+// stops.
 
 // stateFormat is the version of the saved state's layout.
 const stateFormat = 1
@@ -125,61 +127,79 @@ func (c *Client) heardAt() time.Time {
 	return c.lastHeard
 }
 
-// saveState writes the state to the state file.
+// saveState writes the whole state to the state file and empties the journal.
 func (c *Client) saveState() error {
+	c.journal.startSnapshot()
 	st := savedState{Format: stateFormat, RouterID: c.routerID(), SavedAt: time.Now(), HeardAt: c.heardAt(),
 		Controllers: c.learnedControllers()}
 	c.cache.snapshot(&st.State)
 	st.Topology = c.mesh.snapshot(&st.State)
 	st.State.RouterID = st.RouterID
-	return writeJSONAtomic(c.cfg.StatePath, &st)
+	size, err := writeJSONAtomic(c.cfg.StatePath, &st)
+	return c.journal.snapshotWritten(size, err)
 }
 
-// keepState saves the state after changes, and every StateRefresh while connected, until ctx
-// ends; it then saves it a last time.
+// keepState writes the state after changes, and whole every StateRefresh while connected,
+// until ctx ends; it then writes it whole a last time.
 func (c *Client) keepState(ctx context.Context) {
-	interval := minStateInterval
 	refresh := time.NewTicker(c.cfg.StateRefresh)
 	defer refresh.Stop()
-	var last time.Time
-	save := func() {
+	var lastWrite, lastSnapshot time.Time
+	snapshotGap := minStateInterval
+	// write writes the whole state when asked to (whole), or when the journal calls for it
+	// and the last whole write is far enough behind; otherwise it appends to the journal.
+	write := func(whole bool) {
 		start := time.Now()
-		if err := c.saveState(); err != nil {
-			c.log.Warn("saving the router's state failed", "path", c.cfg.StatePath, "err", err)
+		lastWrite = start
+		if whole || (c.journal.due() && start.Sub(lastSnapshot) >= snapshotGap) {
+			if err := c.saveState(); err != nil {
+				c.log.Warn("saving the router's state failed", "path", c.cfg.StatePath, "err", err)
+				return
+			}
+			took := time.Since(start)
+			lastSnapshot = time.Now()
+			snapshotGap = max(minStateInterval, 10*took)
+			c.log.Debug("router state saved", "path", c.cfg.StatePath, "took", took)
 			return
 		}
-		took := time.Since(start)
-		last = time.Now()
-		interval = max(minStateInterval, 10*took)
-		c.log.Debug("router state saved", "path", c.cfg.StatePath, "took", took)
+		if c.journal.due() {
+			// Too soon for another whole write: append now, and write whole once the gap has
+			// passed.
+			time.AfterFunc(snapshotGap-start.Sub(lastSnapshot), c.stateChanged)
+		}
+		if err := c.journal.flush(); err != nil {
+			c.log.Warn("appending to the router's state journal failed; the whole state is written next",
+				"path", c.journal.path, "err", err)
+			c.stateChanged()
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
-			save()
+			write(true)
 			return
 		case <-refresh.C:
 			if c.Connected() {
-				save()
+				write(true)
 			}
 		case <-c.stateDirty:
-			if wait := interval - time.Since(last); wait > 0 {
+			if wait := minStateInterval - time.Since(lastWrite); wait > 0 {
 				t := time.NewTimer(wait)
 				select {
 				case <-ctx.Done():
 					t.Stop()
-					save()
+					write(true)
 					return
 				case <-t.C:
 				}
 			}
-			save()
+			write(false)
 		}
 	}
 }
 
-// loadState reads the state file, if there is one recent enough for this router, into the
-// cache and the mesh state. It reports what it loaded.
+// loadState reads the state file, if there is one recent enough for this router, and the
+// journal after it into the cache and the mesh state. It reports what it loaded.
 func (c *Client) loadState() (*savedState, error) {
 	f, err := os.Open(c.cfg.StatePath)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -193,16 +213,34 @@ func (c *Client) loadState() (*savedState, error) {
 	if err := json.NewDecoder(bufio.NewReader(f)).Decode(&st); err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.cfg.StatePath, err)
 	}
-	switch {
-	case st.Format != stateFormat:
+	if st.Format != stateFormat {
 		return nil, fmt.Errorf("%s has format %d, not %d", c.cfg.StatePath, st.Format, stateFormat)
-	case c.cfg.RouterID != "" && st.RouterID != c.cfg.RouterID:
+	}
+	if c.cfg.RouterID != "" && st.RouterID != c.cfg.RouterID {
 		return nil, fmt.Errorf("%s is the state of router %s, not of this router (%s)", c.cfg.StatePath, st.RouterID, c.cfg.RouterID)
+	}
+	var size int64
+	if info, err := f.Stat(); err == nil {
+		size = info.Size()
+	}
+	records, jerr := c.journal.load(size)
+	if jerr != nil {
+		c.log.Warn("the router's state journal is damaged; using what precedes the damage", "err", jerr)
+	}
+	// The controller was connected when the last record arrived.
+	for _, r := range records {
+		if r.at.After(st.HeardAt) {
+			st.HeardAt = r.at
+		}
+	}
+	switch {
 	case st.HeardAt.After(time.Now().Add(maxClockSkew)):
 		// A clock set back since, or a file not written by a router: its age is unknown.
+		c.journal.replaced(true)
 		return nil, fmt.Errorf("%s says the controller was last heard at %s, later than now", c.cfg.StatePath,
 			st.HeardAt.Format(time.RFC3339))
 	case time.Since(st.HeardAt) > c.cfg.StateMaxAge:
+		c.journal.replaced(true)
 		return nil, fmt.Errorf("%s was last confirmed by the controller at %s, more than %s ago", c.cfg.StatePath,
 			st.HeardAt.Format(time.RFC3339), c.cfg.StateMaxAge)
 	}
@@ -210,45 +248,59 @@ func (c *Client) loadState() (*savedState, error) {
 	c.mesh.applySync(&st.State)
 	c.mesh.setTopology(st.Topology)
 	c.controllers.learnAddresses(st.Controllers)
+	for i, r := range records {
+		var ev ctrlproto.Events
+		if err := ctrlproto.Decode(r.body, &ev); err != nil {
+			c.log.Warn("the router's state journal holds a record it cannot read; using the records before it",
+				"record", i, "err", err)
+			c.journal.replaced(true)
+			break
+		}
+		if _, applied := c.cache.applyEvents(&ev); applied {
+			c.mesh.applyEvents(&ev)
+		}
+	}
 	c.mu.Lock()
 	c.lastHeard = st.HeardAt
 	c.mu.Unlock()
 	return &st, nil
 }
 
-// writeJSONAtomic writes v as JSON to path through a synced temporary file renamed over it.
-func writeJSONAtomic(path string, v any) error {
+// writeJSONAtomic writes v as JSON to path through a synced temporary file renamed over it,
+// and returns the file's size.
+func writeJSONAtomic(path string, v any) (int64, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+		return 0, err
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<16)
+	counted := &countingWriter{w: tmp}
+	w := bufio.NewWriterSize(counted, 1<<16)
 	if err := json.NewEncoder(w).Encode(v); err != nil {
 		_ = tmp.Close()
-		return err
+		return 0, err
 	}
 	if err := w.Flush(); err != nil {
 		_ = tmp.Close()
-		return err
+		return 0, err
 	}
 	if err := tmp.Sync(); err != nil {
 		_ = tmp.Close()
-		return err
+		return 0, err
 	}
 	if err := tmp.Close(); err != nil {
-		return err
+		return 0, err
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
+		return 0, err
 	}
 	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		_ = d.Close()
 	}
-	return nil
+	return counted.n, nil
 }
