@@ -204,16 +204,17 @@ func parseJournal(data []byte) (records []journalRecord, valid int) {
 	}
 }
 
-// load reads the journal file for a snapshot of snapshotSize bytes that was just loaded. A
-// torn or damaged tail is cut off, so that later records can be appended after the valid
-// ones; when that fails, nothing is appended until the next snapshot.
-func (j *journal) load(snapshotSize int64) ([]journalRecord, error) {
+// load reads the journal file for a snapshot of snapshotSize bytes that was just loaded, and
+// reports how many bytes of a torn or damaged end it cut off, so that later records can be
+// appended after the valid ones; when cutting fails, nothing is appended until the next
+// snapshot.
+func (j *journal) load(snapshotSize int64) (records []journalRecord, cut int, err error) {
 	data, err := os.ReadFile(j.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		data, err = nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", j.path, err)
+		return nil, 0, fmt.Errorf("read %s: %w", j.path, err)
 	}
 	records, valid := parseJournal(data)
 	j.mu.Lock()
@@ -223,10 +224,10 @@ func (j *journal) load(snapshotSize int64) ([]journalRecord, error) {
 	if valid < len(data) {
 		if err := os.Truncate(j.path, int64(valid)); err != nil {
 			j.broken, j.snapshotDue = true, true
-			return records, fmt.Errorf("cut the damaged end of %s: %w", j.path, err)
+			return records, len(data) - valid, fmt.Errorf("cut the damaged end of %s: %w", j.path, err)
 		}
 	}
-	return records, nil
+	return records, len(data) - valid, nil
 }
 
 // countingWriter counts what passes through it.

@@ -223,9 +223,14 @@ func (c *Client) loadState() (*savedState, error) {
 	if info, err := f.Stat(); err == nil {
 		size = info.Size()
 	}
-	records, jerr := c.journal.load(size)
-	if jerr != nil {
-		c.log.Warn("the router's state journal is damaged; using what precedes the damage", "err", jerr)
+	records, cut, jerr := c.journal.load(size)
+	switch {
+	case jerr != nil:
+		c.log.Warn("reading the router's state journal failed; the whole state is written next", "err", jerr)
+	case cut > 0:
+		// What a crash in the middle of an append leaves.
+		c.log.Info("cut the unfinished end of the router's state journal", "path", c.journal.path, "bytes", cut,
+			"records", len(records))
 	}
 	// The controller was connected when the last record arrived.
 	for _, r := range records {
