@@ -1,10 +1,14 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // withBoot makes the store see the given boot id (or fail to read one).
@@ -135,5 +139,69 @@ func TestRebuildableStoreDoesNotOpenATornFile(t *testing.T) {
 	defer s.Close()
 	if s.SetAside() == "" {
 		t.Fatal("the torn file was not set aside")
+	}
+}
+
+// TestGrowingDoesNotWaitForReaders: a commit that makes the file grow past
+// what was written so far completes while a read transaction stays open,
+// since the database is mapped large enough from the start; bbolt would
+// otherwise wait for the reader to end before mapping the grown file (and
+// hold every new reader meanwhile). The rebuildable store does not sync the
+// growth, as it does not sync its commits.
+func TestGrowingDoesNotWaitForReaders(t *testing.T) {
+	if mmapReserve == 0 {
+		t.Skip("32-bit platforms map the database as bbolt grows it")
+	}
+	withBoot(t, "boot-1", nil)
+	s := openRebuildable(t, filepath.Join(t.TempDir(), "state.db"))
+	defer s.Close()
+	if !s.db.NoGrowSync {
+		t.Error("the rebuildable store syncs the file's growth")
+	}
+	reading := make(chan struct{})
+	release := make(chan struct{})
+	readerDone := make(chan error, 1)
+	go func() {
+		readerDone <- s.db.View(func(*bolt.Tx) error {
+			close(reading)
+			<-release
+			return nil
+		})
+	}()
+	<-reading
+	grown := make(chan error, 1)
+	go func() {
+		// 64 MiB, well past the mapping bbolt starts a small file with.
+		value := make([]byte, 64<<10)
+		grown <- s.db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("grow-test"))
+			if err != nil {
+				return err
+			}
+			for i := range 1024 {
+				if err := b.Put(binary.BigEndian.AppendUint32(nil, uint32(i)), value); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}()
+	var growErr error
+	waited := false
+	select {
+	case growErr = <-grown:
+	case <-time.After(time.Minute):
+		waited = true
+	}
+	close(release)
+	if err := <-readerDone; err != nil {
+		t.Fatal(err)
+	}
+	if waited {
+		growErr = <-grown
+		t.Error("the growing commit waited for the open reader")
+	}
+	if growErr != nil {
+		t.Fatal(growErr)
 	}
 }

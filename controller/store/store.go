@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -123,10 +124,22 @@ func Open(path string, opts Options) (*Store, error) {
 // store is then empty and must be rebuilt.
 func (s *Store) SetAside() string { return s.setAside }
 
+// mmapReserve is the address space a database is mapped with from the
+// start (on 64-bit platforms). bbolt maps a file anew whenever it outgrows
+// its mapping, and the commit that does so waits until every open read
+// transaction has ended while every new one waits for it: a stall of all
+// requests. Mapped once this large, the file grows within the mapping. It is
+// address space, not memory: a page takes memory once it is read.
+const mmapReserve = (strconv.IntSize / 64) << 32
+
 func openDB(path string, noSync bool) (*bolt.DB, error) {
 	// The free-page list is not written with each commit but rebuilt when
-	// the file is opened: a commit writes fewer pages.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	// the file is opened: a commit writes fewer pages. A store whose commits
+	// are not synced does not sync the file's growth either (bbolt would,
+	// flushing every page written since the last sync while the commit
+	// waits): its durability is the raft log's.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second, NoSync: noSync, NoGrowSync: noSync,
+		NoFreelistSync: true, FreelistType: bolt.FreelistMapType, InitialMmapSize: mmapReserve})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open %s: %w: another process holds it (is a controller already running on this data directory?)", path, ErrInUse)
 	}
