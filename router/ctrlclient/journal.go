@@ -53,7 +53,8 @@ type journal struct {
 	size         int64  // bytes in the file
 	snapshotSize int64
 	// snapshotDue says the next write must be a snapshot: the state changed in a way the
-	// journal does not record, the journal grew past its bound, or an append failed.
+	// journal does not record, or records were lost (an append failed, too many queued).
+	// A journal grown past its bound calls for one too (due).
 	snapshotDue bool
 	// broken says the journal file does not follow from the snapshot on disk (a Sync
 	// replaced the state, or records were lost): nothing is appended until a snapshot is
@@ -61,6 +62,8 @@ type journal struct {
 	broken bool
 }
 
+// newJournal makes the journal of the state file statePath. Nothing is journaled until a
+// snapshot has been loaded (load) or written.
 func newJournal(statePath string) *journal {
 	return &journal{path: statePath + journalSuffix, snapshotDue: true, broken: true}
 }
