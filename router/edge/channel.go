@@ -41,7 +41,7 @@ type channel struct {
 	fingerprint string
 	remote      string
 	log         *slog.Logger
-	ready       chan struct{} // closed once conn is set
+	ready       chan struct{} // closed once conn is set and the listener holds the channel
 	helloDone   atomic.Bool
 	// tokenWaits counts the messages waiting for a token the router does not know yet.
 	tokenWaits atomic.Int32

@@ -303,17 +303,21 @@ func (l *Listener) serveChannel(rwc io.ReadWriteCloser, chain []*x509.Certificat
 	}
 	ch.log = l.log.With("channel", ch.id, "remote", remote)
 	ch.conn = wire.NewConn(rwc, ch.handle, channelConnConfig(rwc, l.cfg.Limits))
-	close(ch.ready)
 
+	// The channel is registered before its first message is handled, so that whatever closes
+	// the listener's channels (a revoked API session, an untrusted CA, Close) finds every
+	// channel that has ever been authenticated.
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
 		_ = ch.conn.Close()
+		close(ch.ready)
 		ch.conn.Wait()
 		return
 	}
 	l.channels[ch] = struct{}{}
 	l.mu.Unlock()
+	close(ch.ready)
 
 	helloTimer := time.AfterFunc(l.cfg.HelloTimeout, func() {
 		if !ch.helloDone.Load() {
