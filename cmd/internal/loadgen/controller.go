@@ -8,10 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,18 +57,24 @@ func (c Controller) run(ctx context.Context, name string, concurrency int, anoth
 	var wg sync.WaitGroup
 	start := time.Now()
 	for range concurrency {
-		cl := c.newClient()
+		cl, err := c.newClient()
+		if err != nil {
+			rec.Fail()
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer cl.http.CloseIdleConnections()
+			defer cl.close()
 			for ctx.Err() == nil && another() {
 				t0 := time.Now()
 				err := op(ctx, cl)
 				switch {
 				case err == nil:
 					rec.Observe(time.Since(t0))
-				case ctx.Err() == nil:
+				case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+					return // the run is over: what it cut short is not a failure
+				default:
 					rec.Fail()
 				}
 			}
@@ -135,53 +139,30 @@ func (c Controller) List(filter string) Scenario {
 	}
 }
 
-// client is one load client: its own connection pool of one.
-type client struct {
-	base string
-	http *http.Client
-}
-
-func (c Controller) newClient() *client {
+func (c Controller) newClient() (*client, error) {
 	cfg := &tls.Config{RootCAs: c.CAs, MinVersion: tls.VersionTLS12}
 	if c.Cert != nil {
 		cfg.Certificates = []tls.Certificate{*c.Cert}
 	}
-	return &client{base: strings.TrimRight(c.URL, "/"), http: &http.Client{Timeout: 30 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: 1, ForceAttemptHTTP2: false}}}
+	return newHTTPClient(c.URL, cfg)
 }
 
 // call sends one request and returns the envelope's data, or an error for
 // any status other than 2xx.
 func (cl *client) call(ctx context.Context, method, path, token string, body any) (json.RawMessage, error) {
-	var rd io.Reader
+	var b []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if b, err = json.Marshal(body); err != nil {
 			return nil, err
 		}
-		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, cl.base+path, rd)
+	status, raw, err := cl.do(ctx, method, path, token, b)
 	if err != nil {
 		return nil, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("zt-session", token)
-	}
-	resp, err := cl.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, bytes.TrimSpace(raw))
+	if status/100 != 2 {
+		return nil, fmt.Errorf("%s %s: %d %s", method, path, status, bytes.TrimSpace(raw))
 	}
 	var env struct {
 		Data json.RawMessage `json:"data"`

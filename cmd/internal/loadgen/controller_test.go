@@ -52,6 +52,10 @@ func TestControllerScenarios(t *testing.T) {
 			t.Errorf("%s: %+v", s.name, r)
 		}
 	}
+	// A timed run ends its clients' requests at its end without counting them as failures.
+	if r := c.Run(ctx, "cert-auth-timed", 4, 300*time.Millisecond, c.CertAuth); r.Ops == 0 || r.Errors != 0 {
+		t.Errorf("a timed run: %+v", r)
+	}
 	// RunN makes exactly the operations asked for, whatever the clients.
 	if r := c.RunN(ctx, "create-n", 3, 7, c.Create); r.Ops+r.Errors != 7 || r.Errors != 0 {
 		t.Errorf("RunN of 7 creates at 3 clients: %+v", r)
