@@ -15,6 +15,7 @@ import (
 
 	"github.com/ostium-net/ostium/cmd/internal/cli"
 	"github.com/ostium-net/ostium/cmd/internal/quickstart"
+	"github.com/ostium-net/ostium/internal/gcfloor"
 )
 
 func main() {
@@ -31,6 +32,13 @@ func runQuickstart(ctx context.Context, cmd *cobra.Command, f cli.QuickstartFlag
 	if f.Verbose {
 		log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
+	// The network's controller runs in this process: its collector is paced as a
+	// controller's is (see ostium-controller run).
+	floor, err := gcfloor.FloorFromEnv()
+	if err != nil {
+		return err
+	}
+	gcfloor.Keep(ctx, floor, log)
 	return quickstart.Run(ctx, quickstart.Options{
 		Home: f.Home, Password: f.Password,
 		APIAddr: f.APIAddr, EdgeAddr: f.EdgeAddr, RouterCtlAddr: f.RouterCtl, ClusterAddr: f.Cluster, Routers: f.Routers, OpsAddr: f.Ops,

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/ostium-net/ostium/cmd/internal/loadgen"
+	"github.com/ostium-net/ostium/internal/gcfloor"
 	"github.com/ostium-net/ostium/tunnel"
 )
 
@@ -70,6 +71,15 @@ func run(ctx context.Context, args []string, progress io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(home)
+		// The network measured runs in this process, as `ostium quickstart` runs it: its
+		// collector is paced as that command's and a controller's are.
+		floor, err := gcfloor.FloorFromEnv()
+		if err != nil {
+			return err
+		}
+		gcCtx, stopGC := context.WithCancel(ctx)
+		defer stopGC()
+		gcfloor.Keep(gcCtx, floor, slog.New(slog.DiscardHandler))
 		if results, err = measure(ctx, home, levels, *d, progress); err != nil {
 			return err
 		}

@@ -3,10 +3,12 @@ package loadgen_test
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/ostium-net/ostium/cmd/internal/loadgen"
+	"github.com/ostium-net/ostium/internal/gcfloor"
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
@@ -73,6 +75,13 @@ func TestControllerScenarios(t *testing.T) {
 // client cycles, management creates and filtered lists. Rates are reported
 // per second; the benchmark's own ns/op is the duration of one pass.
 func BenchmarkController(b *testing.B) {
+	// The controller measured runs in this process: its collector is paced
+	// as a controller's is (see ostium-controller run).
+	floor, err := gcfloor.FloorFromEnv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	gcfloor.Keep(b.Context(), floor, slog.New(slog.DiscardHandler))
 	c := network(b)
 	ctx := context.Background()
 	const clients = 8

@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"github.com/ostium-net/ostium/controller/filter"
 	"github.com/ostium-net/ostium/controller/state"
 	"github.com/ostium-net/ostium/controller/store"
+	"github.com/ostium-net/ostium/internal/gcfloor"
 	"github.com/ostium-net/ostium/tests/harness"
 )
 
@@ -125,6 +127,14 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // started on that store. It reports p50 and p99 of each, the scan's p50
 // over the indexed one, and the process's resident memory.
 func BenchmarkListsAtScale(b *testing.B) {
+	// The controller measured runs in this process: its collector is paced
+	// as a controller's is (see ostium-controller run), and the resident
+	// memory reported includes what that costs.
+	floor, err := gcfloor.FloorFromEnv()
+	if err != nil {
+		b.Fatal(err)
+	}
+	gcfloor.Keep(b.Context(), floor, slog.New(slog.DiscardHandler))
 	n := harness.Start(b)
 	n.StopController()
 	t0 := time.Now()

@@ -18,6 +18,7 @@ import (
 	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/internal/buildinfo"
 	"github.com/ostium-net/ostium/internal/exitcode"
+	"github.com/ostium-net/ostium/internal/gcfloor"
 )
 
 func main() {
@@ -102,9 +103,15 @@ func newRun() *cobra.Command {
 			if join != "" {
 				cfg.Cluster.Join = join
 			}
+			floor, err := gcfloor.FloorFromEnv()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return controller.Run(ctx, cfg, newLogger(cfg))
+			log := newLogger(cfg)
+			gcfloor.Keep(ctx, floor, log)
+			return controller.Run(ctx, cfg, log)
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "controller configuration file (YAML)")
