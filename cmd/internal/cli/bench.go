@@ -257,6 +257,9 @@ identities it creates are named loadgen-* and carry the attribute loadgen).`,
 			}
 			cert := id.Certificate()
 			c := loadgen.Controller{URL: id.ControllerURL, CAs: id.CAs, Cert: &cert, Service: f.service}
+			if err := c.Check(); err != nil {
+				return fmt.Errorf("%s: %w", f.identity, err)
+			}
 			if slices.Contains(scenarios, "create") || slices.Contains(scenarios, "list-contains") {
 				s, err := a.loadSession()
 				if err != nil {

@@ -139,6 +139,13 @@ func (c Controller) List(filter string) Scenario {
 	}
 }
 
+// Check reports what makes c unusable (an address that is not https://host:port),
+// before a run that would count every client as failing.
+func (c Controller) Check() error {
+	_, err := c.newClient()
+	return err
+}
+
 func (c Controller) newClient() (*client, error) {
 	cfg := &tls.Config{RootCAs: c.CAs, MinVersion: tls.VersionTLS12}
 	if c.Cert != nil {

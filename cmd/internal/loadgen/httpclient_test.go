@@ -157,5 +157,11 @@ func TestNewClientRefusesBadURLs(t *testing.T) {
 		if _, err := newHTTPClient(u, &tls.Config{}); err == nil {
 			t.Errorf("%q accepted", u)
 		}
+		if err := (Controller{URL: u}).Check(); err == nil {
+			t.Errorf("Check passed %q", u)
+		}
+	}
+	if err := (Controller{URL: "https://ctrl.example:1280/"}).Check(); err != nil {
+		t.Errorf("Check refused a good address: %v", err)
 	}
 }
