@@ -46,13 +46,16 @@ const maxPercent = 10_000
 // checkEvery is how often the live heap is looked at.
 const checkEvery = 250 * time.Millisecond
 
-// Keep adjusts the collector's percent until ctx ends, then restores the percent it found.
-// It does nothing when GOGC is "off" or floor is 0. A GOGC that is set is kept as the least
-// percent. It returns at once; the adjusting runs on its own goroutine.
+// Keep adjusts the collector's percent until ctx ends, then sets GOGC's percent again. It
+// does nothing when GOGC is "off" or floor is 0. A GOGC that is set is kept as the least
+// percent. It returns at once; the adjusting runs on its own goroutine. log may be nil.
 func Keep(ctx context.Context, floor uint64, log *slog.Logger) {
 	base, ok := basePercent(os.Getenv("GOGC"))
 	if !ok || floor == 0 {
 		return
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	go func() {
 		samples := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
