@@ -88,12 +88,16 @@ func Keep(ctx context.Context, floor uint64, log *slog.Logger) {
 	}()
 }
 
+// runtimeMinHeap is the Go runtime's least heap goal at GOGC=100; the runtime scales it with
+// the percent, so a percent meant for a live heap smaller than this would let the heap grow
+// by more than the floor.
+const runtimeMinHeap = 4 << 20
+
 // PercentFor is the percent that lets the heap grow by floor bytes past live before the next
-// collection, and at least by base percent of live.
+// collection, and at least by base percent of live. A live heap below the runtime's least
+// goal (or none yet, before the first collection) counts as that goal.
 func PercentFor(live uint64, base int, floor uint64) int {
-	if live == 0 {
-		return maxPercent
-	}
+	live = max(live, runtimeMinHeap)
 	p := int(min((floor*100+live-1)/live, maxPercent))
 	return max(p, base)
 }

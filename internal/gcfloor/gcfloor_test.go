@@ -21,9 +21,10 @@ func TestPercentFor(t *testing.T) {
 		{live: 40 * mib, base: 100, floor: 128 * mib, want: 320},  // a small heap waits for the floor
 		{live: 400 * mib, base: 100, floor: 128 * mib, want: 100}, // a large one keeps GOGC
 		{live: 40 * mib, base: 500, floor: 128 * mib, want: 500},  // a GOGC set higher is kept
-		{live: 3 * mib, base: 100, floor: 128 * mib, want: 4267},  // rounded up
-		{live: 1, base: 100, floor: 128 * mib, want: maxPercent},  // bounded
-		{live: 0, base: 100, floor: 128 * mib, want: maxPercent},  // nothing live yet
+		{live: 6 * mib, base: 100, floor: 128 * mib, want: 2134},  // rounded up
+		{live: 1, base: 100, floor: 128 * mib, want: 3200},        // counted as the runtime's least goal, 4 MiB
+		{live: 0, base: 100, floor: 128 * mib, want: 3200},        // nothing live yet: the same
+		{live: 1, base: 100, floor: 1 << 40, want: maxPercent},    // bounded
 		{live: 128 * mib, base: 50, floor: 128 * mib, want: 100},  // exactly the floor
 	} {
 		if got := PercentFor(c.live, c.base, c.floor); got != c.want {

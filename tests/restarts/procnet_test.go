@@ -135,8 +135,9 @@ func freeAddr(t testing.TB) string {
 	return l.Addr().String()
 }
 
-// startNetwork initialises a controller and runs it as an ostium-controller process.
-func startNetwork(t *testing.T) *network {
+// startNetwork initialises a controller, with tweaks applied to its configuration, and runs it
+// as an ostium-controller process.
+func startNetwork(t *testing.T, tweaks ...func(*controller.Config)) *network {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the controller and routers as processes; skipped in -short mode")
@@ -149,6 +150,9 @@ func startNetwork(t *testing.T) *network {
 	cfg.Routers.Listen = freeAddr(t)
 	cfg.Cluster.Listen = freeAddr(t)
 	cfg.Log.Level = "info"
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := controller.Init(ctx, cfg, controller.InitOptions{AdminPassword: harness.AdminPassword}, slog.New(slog.DiscardHandler)); err != nil {
