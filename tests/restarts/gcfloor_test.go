@@ -1,15 +1,12 @@
 package restarts
 
 import (
-	"bufio"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/ostium-net/ostium/controller"
 	"github.com/ostium-net/ostium/internal/gcfloor"
+	"github.com/ostium-net/ostium/internal/ops/opstest"
 )
 
 // TestTheControllerProcessPacesItsCollector: ostium-controller run keeps the collector's floor
@@ -26,7 +23,7 @@ func TestTheControllerProcessPacesItsCollector(t *testing.T) {
 	})
 	var percent float64
 	waitFor(t, "a GC percent above 100 in the controller's metrics", 30*time.Second, func() bool {
-		v, ok := scrapeGauge("http://"+opsAddr+"/metrics", "go_gc_gogc_percent")
+		v, ok := opstest.Scrape(t, opsAddr).Sum("go_gc_gogc_percent")
 		percent = v
 		return ok && v > 100
 	})
@@ -35,22 +32,4 @@ func TestTheControllerProcessPacesItsCollector(t *testing.T) {
 	if percent < 200 {
 		t.Errorf("go_gc_gogc_percent = %v", percent)
 	}
-}
-
-// scrapeGauge reads one unlabelled sample from a Prometheus text exposition.
-func scrapeGauge(url, name string) (float64, bool) {
-	c := &http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if value, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-			return v, err == nil
-		}
-	}
-	return 0, false
 }
